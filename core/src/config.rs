@@ -1,0 +1,239 @@
+//! Typed configuration, read once from `CUTROOM_*` environment variables.
+//!
+//! Tests build [`Config`] directly (see [`Config::for_data_dir`]); nothing
+//! else reads the environment.
+
+use std::{collections::BTreeSet, net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+
+/// Where outputs and uploads live.
+#[derive(Clone, Debug)]
+pub enum StorageConfig {
+    /// A folder on this machine; presigned URLs point at the API itself.
+    Local { root: PathBuf },
+    /// Any S3-compatible service.
+    S3(S3Config),
+}
+
+#[derive(Clone, Debug)]
+pub struct S3Config {
+    pub bucket: String,
+    pub region: String,
+    /// `None` means AWS itself; set for MinIO, s3s-fs, Garage...
+    pub endpoint: Option<String>,
+    pub access_key_id: String,
+    pub secret_access_key: SecretString,
+    /// Needed by most self-hosted servers (`http://host/bucket/key`).
+    pub force_path_style: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address the HTTP API binds to.
+    pub listen: SocketAddr,
+    /// Base URL clients use to reach the API; local presigned URLs start with it.
+    pub public_url: String,
+    /// Root for the embedded database, local storage, scratch space and secrets.
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub storage: StorageConfig,
+    /// Signs JWT access tokens and local storage URLs.
+    pub secret_key: SecretString,
+    /// Run a pipeline worker inside the API process (the embedded default).
+    pub in_process_worker: bool,
+    /// Per-job scratch folders are created under this one.
+    pub scratch_dir: PathBuf,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub upload_url_ttl: Duration,
+    /// How long after its URL expired an upload may still be completed (a
+    /// large PUT that started in time may finish late); after that the
+    /// sweeper deletes it.
+    pub upload_grace: Duration,
+    pub download_url_ttl: Duration,
+    /// Largest upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// Sources longer than this fail early with `source_too_long`.
+    pub max_duration: Duration,
+    /// yt-dlp executable.
+    pub ytdlp_path: PathBuf,
+    pub ytdlp_timeout: Duration,
+    /// Hosts accepted as video sources besides YouTube's own (tests use a
+    /// loopback server). Entries are `host` or `host:port`.
+    pub extra_source_hosts: BTreeSet<String>,
+    /// How often abandoned uploads are swept.
+    pub sweep_interval: Duration,
+    /// Emit logs as JSON lines.
+    pub log_json: bool,
+}
+
+impl Config {
+    /// Defaults for a data folder: the embedded set-up (SQLite, local storage,
+    /// worker in-process), listening on 127.0.0.1:8080.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>, secret_key: SecretString) -> Self {
+        let data_dir = data_dir.into();
+        let listen: SocketAddr = ([127, 0, 0, 1], 8080).into();
+        Self {
+            listen,
+            public_url: format!("http://{listen}"),
+            database_url: format!("sqlite://{}?mode=rwc", data_dir.join("cutroom.db").display()),
+            storage: StorageConfig::Local { root: data_dir.join("objects") },
+            scratch_dir: data_dir.join("scratch"),
+            data_dir,
+            secret_key,
+            in_process_worker: true,
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            upload_url_ttl: Duration::from_secs(3600),
+            upload_grace: Duration::from_secs(10 * 60),
+            download_url_ttl: Duration::from_secs(15 * 60),
+            max_upload_bytes: 4 * 1024 * 1024 * 1024,
+            max_duration: Duration::from_secs(4 * 3600),
+            ytdlp_path: PathBuf::from("yt-dlp"),
+            ytdlp_timeout: Duration::from_secs(30 * 60),
+            extra_source_hosts: BTreeSet::new(),
+            sweep_interval: Duration::from_secs(60),
+            log_json: false,
+        }
+    }
+
+    /// Reads `CUTROOM_*` variables. Unknown values are errors, not silent defaults.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// The parser behind [`Config::from_env`], over any lookup (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let var = |name: &str| get(&format!("CUTROOM_{name}")).filter(|v| !v.trim().is_empty());
+        let data_dir = PathBuf::from(var("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let secret = match var("SECRET_KEY") {
+            Some(s) if s.len() < 32 => bail!("CUTROOM_SECRET_KEY must be at least 32 characters"),
+            Some(s) => SecretString::from(s),
+            None => load_or_create_secret(&data_dir)?,
+        };
+        let mut c = Self::for_data_dir(data_dir, secret);
+        if let Some(v) = var("LISTEN") {
+            c.listen = v.parse().with_context(|| format!("CUTROOM_LISTEN={v} is not host:port"))?;
+            c.public_url = format!("http://{}", c.listen);
+        }
+        if let Some(v) = var("PUBLIC_URL") {
+            c.public_url = v.trim_end_matches('/').to_owned();
+        }
+        if let Some(v) = var("DATABASE_URL") {
+            c.database_url = v;
+        }
+        if let Some(v) = var("SCRATCH_DIR") {
+            c.scratch_dir = v.into();
+        }
+        match var("STORAGE").as_deref().unwrap_or("local") {
+            "local" => {
+                if let Some(v) = var("STORAGE_DIR") {
+                    c.storage = StorageConfig::Local { root: v.into() };
+                }
+            }
+            "s3" => {
+                let need = |n: &str| var(n).with_context(|| format!("CUTROOM_{n} is required with CUTROOM_STORAGE=s3"));
+                c.storage = StorageConfig::S3(S3Config {
+                    bucket: need("S3_BUCKET")?,
+                    region: var("S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+                    endpoint: var("S3_ENDPOINT"),
+                    access_key_id: need("S3_ACCESS_KEY_ID")?,
+                    secret_access_key: need("S3_SECRET_ACCESS_KEY")?.into(),
+                    force_path_style: parse_bool("S3_FORCE_PATH_STYLE", var("S3_FORCE_PATH_STYLE"), true)?,
+                });
+            }
+            other => bail!("CUTROOM_STORAGE={other}: expected `local` or `s3`"),
+        }
+        c.in_process_worker = parse_bool("IN_PROCESS_WORKER", var("IN_PROCESS_WORKER"), true)?;
+        c.log_json = var("LOG_FORMAT").is_some_and(|f| f == "json");
+        let secs = |name: &str, default: Duration| -> anyhow::Result<Duration> {
+            var(name).map_or(Ok(default), |v| {
+                v.parse::<u64>()
+                    .map(Duration::from_secs)
+                    .with_context(|| format!("CUTROOM_{name}={v} is not a number of seconds"))
+            })
+        };
+        c.access_token_ttl = secs("ACCESS_TOKEN_TTL_SECS", c.access_token_ttl)?;
+        c.refresh_token_ttl = secs("REFRESH_TOKEN_TTL_SECS", c.refresh_token_ttl)?;
+        c.upload_url_ttl = secs("UPLOAD_URL_TTL_SECS", c.upload_url_ttl)?;
+        c.upload_grace = secs("UPLOAD_GRACE_SECS", c.upload_grace)?;
+        c.download_url_ttl = secs("DOWNLOAD_URL_TTL_SECS", c.download_url_ttl)?;
+        c.max_duration = secs("MAX_DURATION_SECS", c.max_duration)?;
+        c.ytdlp_timeout = secs("YTDLP_TIMEOUT_SECS", c.ytdlp_timeout)?;
+        c.sweep_interval = secs("SWEEP_INTERVAL_SECS", c.sweep_interval)?;
+        if let Some(v) = var("MAX_UPLOAD_BYTES") {
+            c.max_upload_bytes = v.parse().with_context(|| format!("CUTROOM_MAX_UPLOAD_BYTES={v} is not a number"))?;
+        }
+        if let Some(v) = var("YTDLP") {
+            c.ytdlp_path = v.into();
+        }
+        if let Some(v) = var("EXTRA_SOURCE_HOSTS") {
+            c.extra_source_hosts = v.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect();
+        }
+        Ok(c)
+    }
+}
+
+fn parse_bool(name: &str, v: Option<String>, default: bool) -> anyhow::Result<bool> {
+    match v.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(o) => bail!("CUTROOM_{name}={o}: expected true or false"),
+    }
+}
+
+/// The embedded default keeps a generated secret in the data folder, so a
+/// restart keeps tokens and URLs valid without the user choosing one.
+fn load_or_create_secret(data_dir: &std::path::Path) -> anyhow::Result<SecretString> {
+    use std::io::Write;
+    let path = data_dir.join("secret.key");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        return Ok(SecretString::from(s.trim().to_owned()));
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&path).with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(secret.as_bytes())?;
+    Ok(SecretString::from(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn s3_needs_its_settings() {
+        let secret = "x".repeat(32);
+        let err = parse(&[("CUTROOM_SECRET_KEY", &secret), ("CUTROOM_STORAGE", "s3")]).unwrap_err();
+        assert!(err.to_string().contains("CUTROOM_S3_BUCKET"), "{err}");
+    }
+
+    #[test]
+    fn rejects_bad_values_instead_of_defaulting() {
+        let secret = "x".repeat(32);
+        assert!(parse(&[("CUTROOM_SECRET_KEY", &secret), ("CUTROOM_LISTEN", "nope")]).is_err());
+        assert!(parse(&[("CUTROOM_SECRET_KEY", &secret), ("CUTROOM_IN_PROCESS_WORKER", "maybe")]).is_err());
+        assert!(parse(&[("CUTROOM_SECRET_KEY", "short")]).is_err());
+        let c = parse(&[
+            ("CUTROOM_SECRET_KEY", &secret),
+            ("CUTROOM_LISTEN", "127.0.0.1:9000"),
+            ("CUTROOM_EXTRA_SOURCE_HOSTS", "127.0.0.1:8000, Example.org"),
+        ])
+        .unwrap();
+        assert_eq!(c.public_url, "http://127.0.0.1:9000");
+        assert!(c.extra_source_hosts.contains("example.org"));
+    }
+}

@@ -1,0 +1,89 @@
+//! The database: one sqlx pool shared by sea-orm (rows) and apalis (queue),
+//! so a job row and its queue entry can be written in one transaction.
+
+use std::{str::FromStr, time::Duration};
+
+use anyhow::Context;
+use cutroom_migration::{Migrator, MigratorTrait};
+use sea_orm::{DatabaseConnection, DbBackend, SqlxPostgresConnector, SqlxSqliteConnector};
+use sqlx::{
+    postgres::{PgPoolOptions, PgPool},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+};
+
+#[derive(Clone, Debug)]
+pub enum Pool {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+#[derive(Clone, Debug)]
+pub struct Database {
+    pub orm: DatabaseConnection,
+    pub pool: Pool,
+}
+
+impl Database {
+    /// Connects to `postgres://…` or `sqlite://…` (the file is created if missing).
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(32)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .context("connecting to PostgreSQL")?;
+            Pool::Postgres(pool)
+        } else if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .context("parsing the SQLite URL")?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true);
+            if let Some(dir) = opts.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(opts)
+                .await
+                .context("opening the SQLite database")?;
+            Pool::Sqlite(pool)
+        } else {
+            anyhow::bail!("unsupported database URL (expected postgres:// or sqlite://)");
+        };
+        let orm = match &pool {
+            Pool::Postgres(p) => SqlxPostgresConnector::from_sqlx_postgres_pool(p.clone()),
+            Pool::Sqlite(p) => SqlxSqliteConnector::from_sqlx_sqlite_pool(p.clone()),
+        };
+        Ok(Self { orm, pool })
+    }
+
+    /// Brings both schemas up to date: Cutroom's tables and apalis' queue tables.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        Migrator::up(&self.orm, None).await.context("running Cutroom's migrations")?;
+        match &self.pool {
+            Pool::Postgres(p) => apalis_postgres::PostgresStorage::setup(p).await.context("setting up the queue tables")?,
+            Pool::Sqlite(p) => apalis_sqlite::SqliteStorage::setup(p).await.context("setting up the queue tables")?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        match self.pool {
+            Pool::Postgres(_) => DbBackend::Postgres,
+            Pool::Sqlite(_) => DbBackend::Sqlite,
+        }
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> bool {
+        match &self.pool {
+            Pool::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.is_ok(),
+            Pool::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.is_ok(),
+        }
+    }
+}

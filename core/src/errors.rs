@@ -1,0 +1,88 @@
+//! Machine-readable reasons a job ends `failed` (or `cancelled`).
+//!
+//! The strings are a public contract: clients switch on them, so a variant
+//! is never renamed, only added.
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The video does not exist, was removed, or the host answered 404.
+    SourceUnavailable,
+    /// The video is private, members-only or needs a login.
+    SourcePrivate,
+    /// The video cannot be watched from here (region or age restriction).
+    SourceRestricted,
+    /// The download broke off or the downloader failed for another reason.
+    DownloadFailed,
+    /// The download took longer than `CUTROOM_YTDLP_TIMEOUT_SECS`.
+    DownloadTimeout,
+    /// The uploaded object is gone (expired or deleted) before the worker got it.
+    UploadMissing,
+    /// Not a readable audio/video file, truncated, or without an audio stream.
+    UnsupportedMedia,
+    /// Longer than `CUTROOM_MAX_DURATION_SECS`.
+    SourceTooLong,
+    /// Object storage failed while reading the source or writing outputs.
+    StorageError,
+    /// A user cancelled the job.
+    Cancelled,
+    /// A bug or an unexpected condition; the message says no more than that.
+    InternalError,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 11] = [
+        ErrorCode::SourceUnavailable,
+        ErrorCode::SourcePrivate,
+        ErrorCode::SourceRestricted,
+        ErrorCode::DownloadFailed,
+        ErrorCode::DownloadTimeout,
+        ErrorCode::UploadMissing,
+        ErrorCode::UnsupportedMedia,
+        ErrorCode::SourceTooLong,
+        ErrorCode::StorageError,
+        ErrorCode::Cancelled,
+        ErrorCode::InternalError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::SourceUnavailable => "source_unavailable",
+            ErrorCode::SourcePrivate => "source_private",
+            ErrorCode::SourceRestricted => "source_restricted",
+            ErrorCode::DownloadFailed => "download_failed",
+            ErrorCode::DownloadTimeout => "download_timeout",
+            ErrorCode::UploadMissing => "upload_missing",
+            ErrorCode::UnsupportedMedia => "unsupported_media",
+            ErrorCode::SourceTooLong => "source_too_long",
+            ErrorCode::StorageError => "storage_error",
+            ErrorCode::Cancelled => "cancelled",
+            ErrorCode::InternalError => "internal_error",
+        }
+    }
+
+    /// Whether running the same job again could succeed (used by retries).
+    pub fn is_transient(self) -> bool {
+        matches!(self, ErrorCode::DownloadFailed | ErrorCode::DownloadTimeout | ErrorCode::StorageError)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_match_serde() {
+        for c in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), serde_json::Value::String(c.as_str().into()));
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! What the api and the worker share: configuration, the database and its
+//! queue, object storage, job payloads and tenant-scoped queries.
+//!
+//! Dependencies point one way: `api` and `worker` use this crate, this crate
+//! uses `cutroom-entities`, and nothing here knows about HTTP or ffmpeg.
+
+pub mod config;
+pub mod db;
+pub mod errors;
+pub mod jobs;
+pub mod queries;
+pub mod queue;
+pub mod storage;
+pub mod telemetry;
+
+pub use config::Config;
+pub use db::Database;
+pub use errors::ErrorCode;

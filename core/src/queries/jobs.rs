@@ -1,0 +1,150 @@
+//! Jobs: what the API reads and changes, and the worker's state transitions.
+
+use chrono::Utc;
+use cutroom_entities::{JobStatus, job};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Set, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use crate::ErrorCode;
+
+pub async fn get(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Result<Option<job::Model>, DbErr> {
+    job::Entity::find_by_id(id).filter(job::Column::TenantId.eq(tenant_id)).one(db).await
+}
+
+/// Newest first. `before` is the id of the last job of the previous page
+/// (ids are UUIDv7, so they sort by creation time).
+pub async fn list(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    status: Option<JobStatus>,
+    before: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<job::Model>, DbErr> {
+    let mut q = job::Entity::find().filter(job::Column::TenantId.eq(tenant_id));
+    if let Some(s) = status {
+        q = q.filter(job::Column::Status.eq(s));
+    }
+    if let Some(b) = before {
+        q = q.filter(job::Column::Id.lt(b));
+    }
+    q.order_by_desc(job::Column::Id).limit(limit).all(db).await
+}
+
+/// A queued job is cancelled at once; a running one is asked to stop and its
+/// worker ends it at the next check. Terminal jobs are left as they are.
+pub async fn request_cancel(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Result<Option<job::Model>, DbErr> {
+    let now = Utc::now();
+    job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value(JobStatus::Cancelled))
+        .col_expr(job::Column::ErrorCode, Expr::value(Some(ErrorCode::Cancelled.as_str())))
+        .col_expr(job::Column::ErrorMessage, Expr::value(Some("cancelled before it started")))
+        .col_expr(job::Column::FinishedAt, Expr::value(Some(now)))
+        .col_expr(job::Column::UpdatedAt, Expr::value(now))
+        .col_expr(job::Column::CancelRequested, Expr::value(true))
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .filter(job::Column::Status.eq(JobStatus::Queued))
+        .exec(db)
+        .await?;
+    job::Entity::update_many()
+        .col_expr(job::Column::CancelRequested, Expr::value(true))
+        .col_expr(job::Column::UpdatedAt, Expr::value(now))
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .filter(job::Column::Status.eq(JobStatus::Running))
+        .exec(db)
+        .await?;
+    get(db, tenant_id, id).await
+}
+
+pub async fn delete(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Result<bool, DbErr> {
+    let res = job::Entity::delete_many()
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Worker side: takes a job for running. Returns `None` when there is
+/// nothing to do (deleted, or already terminal: the task is a duplicate).
+/// A job found `running` was held by a worker that died; it starts over.
+pub async fn claim(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Result<Option<job::Model>, DbErr> {
+    let Some(job) = get(db, tenant_id, id).await? else { return Ok(None) };
+    if job.status.is_terminal() {
+        return Ok(None);
+    }
+    let now = Utc::now();
+    let mut am = job.into_active_model();
+    am.status = Set(JobStatus::Running);
+    am.stage = Set(None);
+    am.progress = Set(0);
+    am.started_at = Set(Some(now));
+    am.updated_at = Set(now);
+    am.update(db).await.map(Some)
+}
+
+pub async fn set_progress(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid, stage: &str, progress: i32) -> Result<(), DbErr> {
+    job::Entity::update_many()
+        .col_expr(job::Column::Stage, Expr::value(Some(stage)))
+        .col_expr(job::Column::Progress, Expr::value(progress.clamp(0, 100)))
+        .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_media(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid, media: serde_json::Value) -> Result<(), DbErr> {
+    job::Entity::update_many()
+        .col_expr(job::Column::Media, Expr::value(Some(media)))
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The original upload has been fetched and deleted; forget its key.
+pub async fn clear_source_key(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Result<(), DbErr> {
+    job::Entity::update_many()
+        .col_expr(job::Column::SourceKey, Expr::value(Option::<String>::None))
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn cancel_requested(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Result<bool, DbErr> {
+    // A deleted job counts as cancelled: there is no one left to deliver to.
+    Ok(get(db, tenant_id, id).await?.is_none_or(|j| j.cancel_requested))
+}
+
+/// Ends a running job. `error` is `None` for success.
+pub async fn finish(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    status: JobStatus,
+    error: Option<(ErrorCode, String)>,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let (code, message) = error.map(|(c, m)| (Some(c.as_str().to_owned()), Some(m))).unwrap_or_default();
+    let progress = if status == JobStatus::Succeeded { 100 } else { -1 };
+    let mut q = job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value(status))
+        .col_expr(job::Column::ErrorCode, Expr::value(code))
+        .col_expr(job::Column::ErrorMessage, Expr::value(message))
+        .col_expr(job::Column::FinishedAt, Expr::value(Some(now)))
+        .col_expr(job::Column::UpdatedAt, Expr::value(now));
+    if progress >= 0 {
+        q = q.col_expr(job::Column::Progress, Expr::value(progress));
+    }
+    q.filter(job::Column::Id.eq(id)).filter(job::Column::TenantId.eq(tenant_id)).exec(db).await?;
+    Ok(())
+}

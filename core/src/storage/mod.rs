@@ -1,0 +1,145 @@
+//! One object-store interface, two backends: S3 (any S3-compatible server)
+//! and a local folder for the embedded default.
+//!
+//! Keys are `/`-separated and relative; every tenant-owned key starts with
+//! [`tenant_prefix`], so deleting a tenant's or a job's files is one prefix.
+
+mod local;
+mod s3;
+
+use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use local::{LocalStore, SignatureError};
+pub use s3::S3Store;
+
+use crate::config::{Config, StorageConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("object not found: {0}")]
+    NotFound(String),
+    #[error("invalid object key: {0}")]
+    InvalidKey(String),
+    #[error("storage I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// A request a client can make without credentials until `expires_at`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PresignedRequest {
+    pub method: String,
+    pub url: String,
+    /// Headers the client must send exactly as given (they are signed).
+    pub headers: BTreeMap<String, String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+}
+
+#[async_trait::async_trait]
+pub trait ObjectStore: Send + Sync + 'static {
+    /// A URL to `PUT` exactly `size` bytes of `content_type` at `key`.
+    async fn presign_put(&self, key: &str, content_type: &str, size: u64, ttl: Duration) -> Result<PresignedRequest, StorageError>;
+    /// A URL to `GET` the object at `key`.
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<PresignedRequest, StorageError>;
+    /// Size of the object, or `None` when there is none.
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError>;
+    async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<(), StorageError>;
+    /// Streams the object into `path`; returns the byte count.
+    async fn get_to_file(&self, key: &str, path: &Path) -> Result<u64, StorageError>;
+    /// Deleting a missing object is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StorageError>;
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError>;
+
+    /// Deletes every object under `prefix`; returns how many there were.
+    async fn delete_prefix(&self, prefix: &str) -> Result<usize, StorageError> {
+        let objects = self.list(prefix).await?;
+        for o in &objects {
+            self.delete(&o.key).await?;
+        }
+        Ok(objects.len())
+    }
+}
+
+/// The configured store, and the local one again when that is what it is
+/// (the API serves local presigned URLs itself and must check them).
+pub struct Storage {
+    pub store: Arc<dyn ObjectStore>,
+    pub local: Option<Arc<LocalStore>>,
+}
+
+pub async fn from_config(config: &Config) -> Result<Storage, StorageError> {
+    use secrecy::ExposeSecret;
+    Ok(match &config.storage {
+        StorageConfig::Local { root } => {
+            let local = Arc::new(LocalStore::new(root.clone(), &config.public_url, config.secret_key.expose_secret().as_bytes())?);
+            Storage { store: local.clone(), local: Some(local) }
+        }
+        StorageConfig::S3(s3) => Storage { store: Arc::new(S3Store::new(s3).await?), local: None },
+    })
+}
+
+/// `tenants/{tenant}/`: everything a tenant owns lives below it.
+pub fn tenant_prefix(tenant_id: Uuid) -> String {
+    format!("tenants/{tenant_id}/")
+}
+
+/// `tenants/{tenant}/jobs/{job}/`: a job's outputs.
+pub fn job_prefix(tenant_id: Uuid, job_id: Uuid) -> String {
+    format!("{}jobs/{job_id}/", tenant_prefix(tenant_id))
+}
+
+/// `tenants/{tenant}/uploads/{upload}/{file}`: an original, deleted once the worker has it.
+pub fn upload_key(tenant_id: Uuid, upload_id: Uuid, filename: &str) -> String {
+    format!("{}uploads/{upload_id}/{}", tenant_prefix(tenant_id), safe_file_name(filename))
+}
+
+/// Keeps a user-given file name usable as the last key segment.
+pub fn safe_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = base
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .take(100)
+        .collect();
+    let cleaned = cleaned.trim_start_matches('.');
+    if cleaned.is_empty() { "source".into() } else { cleaned.into() }
+}
+
+pub(crate) fn check_key(key: &str) -> Result<(), StorageError> {
+    let bad = key.is_empty()
+        || key.starts_with('/')
+        || key.contains('\\')
+        || key.contains('\0')
+        || key.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..");
+    if bad { Err(StorageError::InvalidKey(key.into())) } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cannot_escape() {
+        for k in ["", "/a", "a/../b", "a//b", "a/./b", "a\\b"] {
+            assert!(check_key(k).is_err(), "{k:?} accepted");
+        }
+        assert!(check_key("tenants/x/jobs/y/silences.json").is_ok());
+    }
+
+    #[test]
+    fn file_names_are_sanitised() {
+        assert_eq!(safe_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(safe_file_name("my talk (final).mp4"), "my_talk__final_.mp4");
+        assert_eq!(safe_file_name(".."), "source");
+    }
+}

@@ -1,0 +1,174 @@
+//! S3 and S3-compatible servers through aws-sdk-s3.
+
+use std::{collections::BTreeMap, path::Path, time::Duration};
+
+use aws_sdk_s3::{
+    Client,
+    config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation},
+    config::http::HttpResponse,
+    error::SdkError,
+    presigning::PresigningConfig,
+    primitives::ByteStream,
+};
+use chrono::Utc;
+use secrecy::ExposeSecret;
+use tokio::io::AsyncWriteExt;
+
+use super::{ObjectMeta, ObjectStore, PresignedRequest, StorageError, check_key};
+use crate::config::S3Config;
+
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+}
+
+fn backend<E: std::error::Error + Send + Sync + 'static>(e: SdkError<E, HttpResponse>) -> StorageError {
+    StorageError::Backend(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
+}
+
+fn is_not_found<E>(e: &SdkError<E, HttpResponse>) -> bool {
+    e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
+}
+
+impl S3Store {
+    pub async fn new(c: &S3Config) -> Result<Self, StorageError> {
+        let creds = Credentials::new(&c.access_key_id, c.secret_access_key.expose_secret(), None, None, "cutroom-config");
+        let mut b = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(c.region.clone()))
+            .credentials_provider(creds)
+            .force_path_style(c.force_path_style)
+            // Checksums only where S3 requires them: presigned PUTs then sign no
+            // checksum header a browser would have to compute, and self-hosted
+            // servers without the newer checksum headers keep working.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        if let Some(endpoint) = &c.endpoint {
+            b = b.endpoint_url(endpoint);
+        }
+        Ok(Self { client: Client::from_conf(b.build()), bucket: c.bucket.clone() })
+    }
+
+    /// Creates the bucket if it does not exist (deployment bootstrap and tests).
+    pub async fn ensure_bucket(&self) -> Result<(), StorageError> {
+        if self.client.head_bucket().bucket(&self.bucket).send().await.is_ok() {
+            return Ok(());
+        }
+        match self.client.create_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if format!("{e:?}").contains("BucketAlready") => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+}
+
+fn presigned(p: aws_sdk_s3::presigning::PresignedRequest, ttl: Duration) -> PresignedRequest {
+    PresignedRequest {
+        method: p.method().to_owned(),
+        url: p.uri().to_owned(),
+        headers: p.headers().map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned())).collect::<BTreeMap<_, _>>(),
+        expires_at: Utc::now() + ttl,
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for S3Store {
+    async fn presign_put(&self, key: &str, content_type: &str, size: u64, ttl: Duration) -> Result<PresignedRequest, StorageError> {
+        check_key(key)?;
+        let cfg = PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Backend(e.to_string()))?;
+        let p = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(size as i64)
+            .presigned(cfg)
+            .await
+            .map_err(backend)?;
+        let mut req = presigned(p, ttl);
+        // Content-Length is signed too; clients set it themselves from the body.
+        req.headers.insert("content-type".into(), content_type.into());
+        Ok(req)
+    }
+
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<PresignedRequest, StorageError> {
+        check_key(key)?;
+        let cfg = PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Backend(e.to_string()))?;
+        let p = self.client.get_object().bucket(&self.bucket).key(key).presigned(cfg).await.map_err(backend)?;
+        Ok(presigned(p, ttl))
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+        check_key(key)?;
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(o) => Ok(Some(ObjectMeta { key: key.into(), size: o.content_length().unwrap_or(0).max(0) as u64 })),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<(), StorageError> {
+        check_key(key)?;
+        let body = ByteStream::from_path(path).await.map_err(|e| StorageError::Backend(e.to_string()))?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn get_to_file(&self, key: &str, path: &Path) -> Result<u64, StorageError> {
+        check_key(key)?;
+        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(o) => o,
+            Err(e) if is_not_found(&e) => return Err(StorageError::NotFound(key.into())),
+            Err(e) => return Err(backend(e)),
+        };
+        let mut reader = out.body.into_async_read();
+        let mut file = tokio::fs::File::create(path).await?;
+        let n = tokio::io::copy(&mut reader, &mut file).await?;
+        file.flush().await?;
+        Ok(n)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        check_key(key)?;
+        match self.client.delete_object().bucket(&self.bucket).key(key).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            for o in page.contents() {
+                if let Some(key) = o.key() {
+                    out.push(ObjectMeta { key: key.into(), size: o.size().unwrap_or(0).max(0) as u64 });
+                }
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,79 @@
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A member's (or an API key's) role inside one tenant, from most to least powerful.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize, ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    #[sea_orm(string_value = "viewer")]
+    Viewer,
+    #[sea_orm(string_value = "member")]
+    Member,
+    #[sea_orm(string_value = "admin")]
+    Admin,
+    #[sea_orm(string_value = "owner")]
+    Owner,
+}
+
+impl Role {
+    /// Viewers read; members and above create and manage jobs.
+    pub fn can_write(self) -> bool {
+        self >= Role::Member
+    }
+
+    /// Admins and owners manage members and API keys.
+    pub fn can_admin(self) -> bool {
+        self >= Role::Admin
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize, ToSchema)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    #[sea_orm(string_value = "queued")]
+    Queued,
+    #[sea_orm(string_value = "running")]
+    Running,
+    #[sea_orm(string_value = "succeeded")]
+    Succeeded,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize, ToSchema)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum SourceType {
+    #[sea_orm(string_value = "youtube")]
+    Youtube,
+    #[sea_orm(string_value = "upload")]
+    Upload,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize, ToSchema)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum UploadStatus {
+    /// Presigned URL handed out, bytes not confirmed yet.
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    /// Object checked and a job created from it.
+    #[sea_orm(string_value = "completed")]
+    Completed,
+    /// Never completed in time; the object (if any) was removed.
+    #[sea_orm(string_value = "expired")]
+    Expired,
+}

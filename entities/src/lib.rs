@@ -1,0 +1,18 @@
+//! sea-orm models of Cutroom's tables.
+//!
+//! These are data only. Behaviour (tenant-scoped queries, state transitions)
+//! lives in `cutroom-core`, and the HTTP request/response types live in `api`.
+
+pub mod api_key;
+pub mod artifact;
+pub mod invitation;
+pub mod job;
+pub mod job_event;
+pub mod membership;
+pub mod refresh_token;
+pub mod tenant;
+pub mod upload;
+pub mod user;
+
+mod enums;
+pub use enums::{JobStatus, Role, SourceType, UploadStatus};

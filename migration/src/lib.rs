@@ -1,0 +1,16 @@
+//! Schema migrations, written once for PostgreSQL and SQLite alike.
+//!
+//! The queue's own tables are created by apalis (`cutroom_core::db`), not here.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_foundation::Migration)]
+    }
+}
