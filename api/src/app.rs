@@ -1,0 +1,70 @@
+//! The application state every handler reaches through [`AppState`].
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::{FromRequestParts, State};
+use cutroom_core::{
+    Config, Database,
+    storage::{LocalStore, ObjectStore},
+};
+
+use crate::auth::jwt::JwtKeys;
+
+/// Everything a request may need, built once at start-up. External services
+/// sit behind `Arc<dyn ...>` so tests can swap them.
+pub struct App {
+    pub config: Config,
+    pub db: Database,
+    pub store: Arc<dyn ObjectStore>,
+    /// The same store again when it is the local one: the API then serves its
+    /// presigned URLs itself (`/storage/...`) and must check their signatures.
+    pub local_store: Option<Arc<LocalStore>>,
+    pub jwt: JwtKeys,
+    /// A hash checked against when a login names an unknown email, so that
+    /// costs as much time as a wrong password and tells nothing. Made on first use.
+    pub(crate) dummy_hash: tokio::sync::OnceCell<String>,
+}
+
+impl App {
+    /// Connects to the database, brings its schema up to date and opens storage.
+    pub async fn new(config: Config) -> anyhow::Result<Arc<App>> {
+        let db = Database::connect(&config.database_url).await?;
+        db.migrate().await?;
+        let storage = cutroom_core::storage::from_config(&config)
+            .await
+            .context("opening object storage")?;
+        Ok(Self::from_parts(config, db, storage.store, storage.local))
+    }
+
+    /// For callers that already hold a database and a store (tests, tools).
+    pub fn from_parts(
+        config: Config,
+        db: Database,
+        store: Arc<dyn ObjectStore>,
+        local_store: Option<Arc<LocalStore>>,
+    ) -> Arc<App> {
+        let jwt = JwtKeys::from_secret(&config.secret_key);
+        Arc::new(App {
+            config,
+            db,
+            store,
+            local_store,
+            jwt,
+            dummy_hash: tokio::sync::OnceCell::new(),
+        })
+    }
+}
+
+/// The one state type handlers extract.
+#[derive(Clone, FromRequestParts)]
+#[from_request(via(State))]
+pub struct AppState(pub Arc<App>);
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}

@@ -1,0 +1,24 @@
+//! Cutroom's HTTP API: tenants, credentials, presigned uploads and jobs,
+//! documented by an OpenAPI 3.1 document generated from the same route
+//! declarations that build the router.
+//!
+//! The binary (`cutroom`) serves it, by default with a pipeline worker in
+//! the same process; see [`serve`].
+
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod queries;
+mod routes;
+mod server;
+pub mod source_url;
+mod submit;
+pub mod sweeper;
+mod validate;
+pub mod views;
+
+pub use app::{App, AppState};
+pub use error::ApiError;
+pub use routes::{openapi, router};
+pub use server::serve;

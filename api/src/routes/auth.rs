@@ -1,0 +1,335 @@
+//! Signup, login, token refresh, logout and invitation acceptance: the
+//! endpoints that hand out credentials rather than require them.
+
+use axum::http::StatusCode;
+use chrono::Utc;
+use cutroom_entities::{Role, membership, tenant, user};
+use sea_orm::{DbErr, SqlErr, TransactionTrait};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    auth::{
+        credentials::sha256_hex,
+        password,
+        session::{self, TokenResponse},
+    },
+    error::ApiError,
+    extract::Json,
+    queries::{accounts, invitations},
+    validate,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(accept_invite))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    #[schema(example = "ada@example.org")]
+    pub email: String,
+    /// At least 8 characters.
+    #[schema(min_length = 8)]
+    pub password: String,
+    /// Your name.
+    pub name: String,
+    /// The organisation to create; you become its owner.
+    pub tenant_name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    /// The tenant to act in; defaults to the one you joined first.
+    pub tenant_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInviteRequest {
+    /// The `cri_...` token from the invitation.
+    pub token: String,
+    /// Your name (ignored when you already have an account).
+    pub name: String,
+    /// A new password, or your current one when you already have an account.
+    pub password: String,
+}
+
+fn email_taken() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "email_taken",
+        "an account with this email already exists; log in instead",
+    )
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "wrong email or password",
+    )
+}
+
+fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Create an organisation and its owner account.
+#[utoipa::path(
+    post, path = "/v1/auth/signup", tag = "auth", security(()),
+    request_body = SignupRequest,
+    responses(
+        (status = 201, description = "Account and tenant created; you are logged in", body = TokenResponse),
+        (status = 409, description = "`email_taken`", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn signup(
+    state: AppState,
+    Json(req): Json<SignupRequest>,
+) -> Result<(StatusCode, Json<TokenResponse>), ApiError> {
+    let email = validate::email(&req.email)?;
+    let name = validate::text("name", &req.name, 200)?;
+    let tenant_name = validate::text("tenant_name", &req.tenant_name, 200)?;
+    password::check_policy(&req.password)?;
+    let db = &state.db.orm;
+    if accounts::user_by_email(db, &email).await?.is_some() {
+        return Err(email_taken());
+    }
+    let password_hash = password::hash(req.password).await?;
+    let now = Utc::now();
+    let tx = db.begin().await?;
+    let tenant = accounts::insert_tenant(
+        &tx,
+        tenant::Model {
+            id: Uuid::now_v7(),
+            name: tenant_name,
+            created_at: now,
+        },
+    )
+    .await?;
+    let user = user::Model {
+        id: Uuid::now_v7(),
+        email,
+        name,
+        password_hash,
+        created_at: now,
+    };
+    // Two signups racing for one email: the unique index decides.
+    let user = accounts::insert_user(&tx, user).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            email_taken()
+        } else {
+            e.into()
+        }
+    })?;
+    let owner = membership::Model {
+        id: Uuid::now_v7(),
+        tenant_id: tenant.id,
+        user_id: user.id,
+        role: Role::Owner,
+        created_at: now,
+    };
+    accounts::insert_membership(&tx, owner).await?;
+    let tokens = session::start(&state, &tx, user.id, tenant.id, Role::Owner).await?;
+    tx.commit().await?;
+    tracing::info!(tenant.id = %tenant.id, user.id = %user.id, "signed up");
+    Ok((StatusCode::CREATED, Json(tokens)))
+}
+
+/// Log in with email and password.
+#[utoipa::path(
+    post, path = "/v1/auth/login", tag = "auth", security(()),
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 401, description = "`invalid_credentials`: wrong email or password", body = ApiError, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: not a member of the requested tenant", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn login(
+    state: AppState,
+    Json(req): Json<LoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let db = &state.db.orm;
+    let email = req.email.trim().to_lowercase();
+    let user = accounts::user_by_email(db, &email).await?;
+    let verified = match &user {
+        Some(u) => password::verify(req.password, u.password_hash.clone()).await?,
+        None => {
+            // Same work as for a real account, so timing does not reveal which emails exist.
+            let dummy = state
+                .dummy_hash
+                .get_or_try_init(|| password::hash("not a password".into()))
+                .await?;
+            password::verify(req.password, dummy.clone()).await?;
+            false
+        }
+    };
+    let Some(user) = user.filter(|_| verified) else {
+        return Err(invalid_credentials());
+    };
+    let memberships = accounts::memberships_of_user(db, user.id).await?;
+    let chosen = match req.tenant_id {
+        Some(tid) => memberships.iter().find(|(m, _)| m.tenant_id == tid),
+        None => memberships.first(),
+    };
+    let Some((m, _)) = chosen else {
+        return Err(ApiError::forbidden(if req.tenant_id.is_some() {
+            "you are not a member of that tenant"
+        } else {
+            "this account is not a member of any tenant"
+        }));
+    };
+    Ok(Json(
+        session::start(&state, db, user.id, m.tenant_id, m.role).await?,
+    ))
+}
+
+/// Trade a refresh token for a new access token and a new refresh token.
+///
+/// Each refresh token works once. Presenting one again ends the session
+/// it belongs to (every token of that login), as it means it leaked.
+#[utoipa::path(
+    post, path = "/v1/auth/refresh", tag = "auth", security(()),
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair", body = TokenResponse),
+        (status = 401, description = "`invalid_refresh_token`: unknown, expired, revoked or reused", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn refresh(
+    state: AppState,
+    Json(req): Json<RefreshRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    Ok(Json(
+        session::refresh(&state, req.refresh_token.trim()).await?,
+    ))
+}
+
+/// End the session a refresh token belongs to.
+#[utoipa::path(
+    post, path = "/v1/auth/logout", tag = "auth", security(()),
+    request_body = RefreshRequest,
+    responses((status = 204, description = "Logged out (also for unknown tokens)"))
+)]
+async fn logout(state: AppState, Json(req): Json<RefreshRequest>) -> Result<StatusCode, ApiError> {
+    session::logout(&state, req.refresh_token.trim()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Join a tenant with an invitation token, creating your account if needed.
+#[utoipa::path(
+    post, path = "/v1/auth/accept-invite", tag = "auth", security(()),
+    request_body = AcceptInviteRequest,
+    responses(
+        (status = 200, description = "Joined; logged in to the inviting tenant", body = TokenResponse),
+        (status = 401, description = "`invalid_credentials`: the account exists and the password is not its password", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`invalid_invitation`: unknown or already used", body = ApiError, content_type = "application/problem+json"),
+        (status = 410, description = "`invitation_expired`", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn accept_invite(
+    state: AppState,
+    Json(req): Json<AcceptInviteRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let db = &state.db.orm;
+    let invalid = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_invitation",
+            "unknown or already used invitation",
+        )
+    };
+    let inv = invitations::by_token_hash(db, &sha256_hex(req.token.trim()))
+        .await?
+        .ok_or_else(invalid)?;
+    let now = Utc::now();
+    if inv.accepted_at.is_some() {
+        return Err(invalid());
+    }
+    if inv.expires_at <= now {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "invitation_expired",
+            "the invitation has expired; ask for a new one",
+        ));
+    }
+    let existing = accounts::user_by_email(db, &inv.email).await?;
+    let new_user = match &existing {
+        Some(u) => {
+            if !password::verify(req.password, u.password_hash.clone()).await? {
+                return Err(invalid_credentials());
+            }
+            None
+        }
+        None => {
+            let name = validate::text("name", &req.name, 200)?;
+            password::check_policy(&req.password)?;
+            let password_hash = password::hash(req.password).await?;
+            Some(user::Model {
+                id: Uuid::now_v7(),
+                email: inv.email.clone(),
+                name,
+                password_hash,
+                created_at: now,
+            })
+        }
+    };
+    let tx = db.begin().await?;
+    let user_id = match new_user {
+        Some(u) => {
+            accounts::insert_user(&tx, u)
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        email_taken()
+                    } else {
+                        e.into()
+                    }
+                })?
+                .id
+        }
+        None => existing.as_ref().map(|u| u.id).expect("an existing user"),
+    };
+    if !invitations::mark_accepted(&tx, inv.tenant_id, inv.id, now).await? {
+        return Err(invalid());
+    }
+    // Already a member (added directly meanwhile): keep the role they have.
+    let role = match accounts::membership(&tx, inv.tenant_id, user_id).await? {
+        Some(m) => m.role,
+        None => {
+            let m = membership::Model {
+                id: Uuid::now_v7(),
+                tenant_id: inv.tenant_id,
+                user_id,
+                role: inv.role,
+                created_at: now,
+            };
+            accounts::insert_membership(&tx, m).await?.role
+        }
+    };
+    let tokens = session::start(&state, &tx, user_id, inv.tenant_id, role).await?;
+    tx.commit().await?;
+    tracing::info!(tenant.id = %inv.tenant_id, user.id = %user_id, "invitation accepted");
+    Ok(Json(tokens))
+}

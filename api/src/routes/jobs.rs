@@ -1,0 +1,265 @@
+//! Jobs: submit, list, inspect, cancel, delete.
+
+use axum::http::StatusCode;
+use cutroom_core::{jobs::JobOptions, queries, storage::job_prefix};
+use cutroom_entities::JobStatus;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    auth::AuthContext,
+    error::ApiError,
+    extract::{Json, Path, Query},
+    submit,
+    views::{Job, JobEvent, JobSummary},
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_job, list_jobs))
+        .routes(routes!(get_job, delete_job))
+        .routes(routes!(job_events))
+        .routes(routes!(cancel_job))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJobRequest {
+    pub source: SourceInput,
+    #[serde(default)]
+    pub options: JobOptions,
+}
+
+/// Where the video comes from.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceInput {
+    /// A YouTube video: `/watch?v=`, `youtu.be/`, `/shorts/`, `/embed/` or `/live/` URLs.
+    Youtube { url: String },
+    /// A completed presigned upload (same checks as `POST /v1/uploads/{id}/complete`).
+    Upload { upload_id: Uuid },
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListJobsQuery {
+    /// Only jobs in this status.
+    pub status: Option<JobStatus>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<Uuid>,
+}
+
+/// Newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobPage {
+    pub items: Vec<JobSummary>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<Uuid>,
+}
+
+/// Submit a job.
+#[utoipa::path(
+    post, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
+    request_body = CreateJobRequest,
+    responses(
+        (status = 201, description = "Queued", body = Job),
+        (status = 403, description = "`forbidden`: viewers cannot create jobs", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such upload", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`upload_missing`, `conflict`", body = ApiError, content_type = "application/problem+json"),
+        (status = 410, description = "`upload_expired`", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_source_url`, `upload_size_mismatch`, `validation_failed`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn create_job(
+    state: AppState,
+    ctx: AuthContext,
+    Json(req): Json<CreateJobRequest>,
+) -> Result<(StatusCode, Json<Job>), ApiError> {
+    ctx.require_write()?;
+    let job = match req.source {
+        SourceInput::Youtube { url } => submit::from_url(&state, &ctx, &url, req.options).await?,
+        SourceInput::Upload { upload_id } => {
+            submit::from_upload(&state, &ctx, upload_id, req.options).await?
+        }
+    };
+    tracing::info!(job.id = %job.id, source = ?job.source_type, "job created");
+    Ok((StatusCode::CREATED, Json(Job::load(&state, job).await?)))
+}
+
+/// List jobs, newest first.
+#[utoipa::path(
+    get, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
+    params(ListJobsQuery),
+    responses(
+        (status = 200, description = "A page of jobs", body = JobPage),
+        (status = 400, description = "`invalid_query`", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: limit out of range", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn list_jobs(
+    state: AppState,
+    ctx: AuthContext,
+    Query(q): Query<ListJobsQuery>,
+) -> Result<Json<JobPage>, ApiError> {
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::validation("limit must be between 1 and 100"));
+    }
+    // One more than asked tells whether there is a next page.
+    let mut jobs = queries::jobs::list(
+        &state.db.orm,
+        ctx.tenant_id,
+        q.status,
+        q.cursor,
+        u64::from(limit) + 1,
+    )
+    .await?;
+    let more = jobs.len() > limit as usize;
+    jobs.truncate(limit as usize);
+    let next_cursor = if more {
+        jobs.last().map(|j| j.id)
+    } else {
+        None
+    };
+    Ok(Json(JobPage {
+        items: jobs.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
+}
+
+/// A job with its outputs and short-lived download links.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job", body = Job),
+        (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn get_job(
+    state: AppState,
+    ctx: AuthContext,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Job>, ApiError> {
+    let job = queries::jobs::get(&state.db.orm, ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    Ok(Json(Job::load(&state, job).await?))
+}
+
+/// A job's history, oldest first.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}/events", tag = "jobs", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "Events, oldest first", body = Vec<JobEvent>),
+        (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn job_events(
+    state: AppState,
+    ctx: AuthContext,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Vec<JobEvent>>, ApiError> {
+    let db = &state.db.orm;
+    queries::jobs::get(db, ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    let events = queries::events::list(db, ctx.tenant_id, id).await?;
+    Ok(Json(events.into_iter().map(Into::into).collect()))
+}
+
+/// Cancel a job. A queued job ends at once; a running one stops at its next checkpoint.
+#[utoipa::path(
+    post, path = "/v1/jobs/{id}/cancel", tag = "jobs", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 202, description = "Cancellation requested (or done, for a queued job)", body = Job),
+        (status = 403, description = "`forbidden`: viewers cannot cancel", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`job_finished`: the job already ended", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn cancel_job(
+    state: AppState,
+    ctx: AuthContext,
+    Path(id): Path<Uuid>,
+) -> Result<(StatusCode, Json<Job>), ApiError> {
+    ctx.require_write()?;
+    let db = &state.db.orm;
+    let job = queries::jobs::get(db, ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    if job.status.is_terminal() {
+        return Err(job_finished(job.status));
+    }
+    let job = queries::jobs::request_cancel(db, ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    tracing::info!(job.id = %id, "cancellation requested");
+    Ok((StatusCode::ACCEPTED, Json(Job::load(&state, job).await?)))
+}
+
+/// Delete a job, its outputs and (if the worker has not taken it yet) its uploaded original.
+#[utoipa::path(
+    delete, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`forbidden`: viewers cannot delete", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`job_running`: cancel it first", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn delete_job(
+    state: AppState,
+    ctx: AuthContext,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    ctx.require_write()?;
+    let db = &state.db.orm;
+    let mut job = queries::jobs::get(db, ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    if job.status == JobStatus::Queued {
+        // Cancel first, so a worker picking it up now finds nothing to do.
+        job = queries::jobs::request_cancel(db, ctx.tenant_id, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("job"))?;
+    }
+    if job.status == JobStatus::Running {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "job_running",
+            "the job is running; cancel it and wait for it to stop",
+        ));
+    }
+    state
+        .store
+        .delete_prefix(&job_prefix(ctx.tenant_id, id))
+        .await?;
+    if let Some(key) = &job.source_key {
+        state.store.delete(key).await?;
+    }
+    queries::jobs::delete(db, ctx.tenant_id, id).await?;
+    tracing::info!(job.id = %id, "job deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn job_finished(status: JobStatus) -> ApiError {
+    let status = serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "job_finished",
+        format!("the job already ended ({status})"),
+    )
+}

@@ -1,0 +1,277 @@
+//! A tenant's members and invitations. Everyone in the tenant can list;
+//! admins and owners change; only owners grant or take away ownership, and
+//! a tenant always keeps at least one owner.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+use cutroom_entities::{Role, invitation, membership, user};
+use sea_orm::TransactionTrait;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    auth::{
+        AuthContext,
+        credentials::{INVITATION_PREFIX, random_token, sha256_hex},
+    },
+    error::ApiError,
+    extract::{Json, Path},
+    queries::{accounts, invitations, refresh_tokens},
+    validate,
+};
+
+const INVITATION_TTL: Duration = Duration::days(7);
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_members, add_member))
+        .routes(routes!(update_member, remove_member))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Member {
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberList {
+    pub items: Vec<Member>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMemberRequest {
+    pub email: String,
+    pub role: Role,
+}
+
+/// Exactly one of the two is set.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AddMemberResponse {
+    /// Set when the person already had an account and was added at once.
+    pub member: Option<Member>,
+    /// Set when they have no account yet: pass the token on to them.
+    pub invitation: Option<InvitationCreated>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationCreated {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    /// Shown once. Redeem with `POST /v1/auth/accept-invite`.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMemberRequest {
+    pub role: Role,
+}
+
+fn member(m: membership::Model, u: user::Model) -> Member {
+    Member {
+        user_id: u.id,
+        email: u.email,
+        name: u.name,
+        role: m.role,
+        joined_at: m.created_at,
+    }
+}
+
+fn check_grant(ctx: &AuthContext, role: Role) -> Result<(), ApiError> {
+    if role == Role::Owner && ctx.role != Role::Owner {
+        return Err(ApiError::forbidden("only owners can grant the owner role"));
+    }
+    Ok(())
+}
+
+fn last_owner() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "last_owner",
+        "a tenant must keep at least one owner",
+    )
+}
+
+/// Members of the tenant, oldest first.
+#[utoipa::path(
+    get, path = "/v1/members", tag = "members", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The members", body = MemberList),
+        (status = 401, description = "`unauthorized`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn list_members(state: AppState, ctx: AuthContext) -> Result<Json<MemberList>, ApiError> {
+    let items = accounts::members(&state.db.orm, ctx.tenant_id)
+        .await?
+        .into_iter()
+        .map(|(m, u)| member(m, u))
+        .collect();
+    Ok(Json(MemberList { items }))
+}
+
+/// Add someone by email: at once if they have an account, else by invitation (valid 7 days).
+#[utoipa::path(
+    post, path = "/v1/members", tag = "members", security(("bearer" = [])),
+    request_body = AddMemberRequest,
+    responses(
+        (status = 201, description = "Member added, or invitation created", body = AddMemberResponse),
+        (status = 403, description = "`forbidden`: not an admin, or granting owner without being one", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`conflict`: already a member", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn add_member(
+    state: AppState,
+    ctx: AuthContext,
+    Json(req): Json<AddMemberRequest>,
+) -> Result<(StatusCode, Json<AddMemberResponse>), ApiError> {
+    ctx.require_admin()?;
+    check_grant(&ctx, req.role)?;
+    let email = validate::email(&req.email)?;
+    let db = &state.db.orm;
+    let now = Utc::now();
+    if let Some(user) = accounts::user_by_email(db, &email).await? {
+        if accounts::membership(db, ctx.tenant_id, user.id)
+            .await?
+            .is_some()
+        {
+            return Err(ApiError::conflict("this person is already a member"));
+        }
+        let m = membership::Model {
+            id: Uuid::now_v7(),
+            tenant_id: ctx.tenant_id,
+            user_id: user.id,
+            role: req.role,
+            created_at: now,
+        };
+        let m = accounts::insert_membership(db, m).await?;
+        let body = AddMemberResponse {
+            member: Some(member(m, user)),
+            invitation: None,
+        };
+        return Ok((StatusCode::CREATED, Json(body)));
+    }
+    let token = random_token(INVITATION_PREFIX);
+    let inv = invitation::Model {
+        id: Uuid::now_v7(),
+        tenant_id: ctx.tenant_id,
+        email,
+        role: req.role,
+        token_hash: sha256_hex(&token),
+        invited_by: ctx.actor_id(),
+        expires_at: now + INVITATION_TTL,
+        accepted_at: None,
+        created_at: now,
+    };
+    let inv = invitations::insert(db, inv).await?;
+    let invitation = InvitationCreated {
+        id: inv.id,
+        email: inv.email,
+        role: inv.role,
+        token,
+        expires_at: inv.expires_at,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(AddMemberResponse {
+            member: None,
+            invitation: Some(invitation),
+        }),
+    ))
+}
+
+/// Change a member's role.
+#[utoipa::path(
+    patch, path = "/v1/members/{user_id}", tag = "members", security(("bearer" = [])),
+    params(("user_id" = Uuid, Path, description = "The member's user id")),
+    request_body = UpdateMemberRequest,
+    responses(
+        (status = 200, description = "The member with the new role", body = Member),
+        (status = 403, description = "`forbidden`", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such member in this tenant", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`last_owner`: the tenant would have no owner left", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn update_member(
+    state: AppState,
+    ctx: AuthContext,
+    Path(user_id): Path<Uuid>,
+    Json(req): Json<UpdateMemberRequest>,
+) -> Result<Json<Member>, ApiError> {
+    ctx.require_admin()?;
+    check_grant(&ctx, req.role)?;
+    let tx = state.db.orm.begin().await?;
+    let target = accounts::membership(&tx, ctx.tenant_id, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    if target.role == Role::Owner && ctx.role != Role::Owner {
+        return Err(ApiError::forbidden(
+            "only owners can change an owner's role",
+        ));
+    }
+    if target.role == Role::Owner
+        && req.role != Role::Owner
+        && accounts::count_owners(&tx, ctx.tenant_id).await? <= 1
+    {
+        return Err(last_owner());
+    }
+    accounts::set_role(&tx, ctx.tenant_id, user_id, req.role).await?;
+    let user = accounts::user_by_id(&tx, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    tx.commit().await?;
+    Ok(Json(member(
+        membership::Model {
+            role: req.role,
+            ..target
+        },
+        user,
+    )))
+}
+
+/// Remove a member (or leave, when it is yourself).
+#[utoipa::path(
+    delete, path = "/v1/members/{user_id}", tag = "members", security(("bearer" = [])),
+    params(("user_id" = Uuid, Path, description = "The member's user id")),
+    responses(
+        (status = 204, description = "Removed; their sessions in this tenant are ended"),
+        (status = 403, description = "`forbidden`", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`last_owner`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn remove_member(
+    state: AppState,
+    ctx: AuthContext,
+    Path(user_id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    if ctx.user_id() != Some(user_id) {
+        ctx.require_admin()?;
+    }
+    let tx = state.db.orm.begin().await?;
+    let target = accounts::membership(&tx, ctx.tenant_id, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    if target.role == Role::Owner {
+        if ctx.role != Role::Owner {
+            return Err(ApiError::forbidden("only owners can remove an owner"));
+        }
+        if accounts::count_owners(&tx, ctx.tenant_id).await? <= 1 {
+            return Err(last_owner());
+        }
+    }
+    accounts::remove_member(&tx, ctx.tenant_id, user_id).await?;
+    refresh_tokens::revoke_for_member(&tx, ctx.tenant_id, user_id, Utc::now()).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,189 @@
+//! The local store's presigned URLs, served by the API itself (embedded
+//! default only; with S3 the URLs point at S3 and these answer 404).
+//!
+//! No bearer token here: the signature in the query string is the
+//! credential, bound to method, key, expiry, and for `PUT` content type and
+//! length (see `cutroom_core::storage::LocalStore::verify`).
+
+use axum::{
+    body::Body,
+    extract::DefaultBodyLimit,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::put,
+};
+use chrono::Utc;
+use cutroom_core::storage::{LocalStore, SignatureError, StorageError};
+use serde::Deserialize;
+use tokio_util::io::ReaderStream;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{
+    app::AppState,
+    error::ApiError,
+    extract::{Path, Query},
+};
+
+/// Plain axum routes: the key is a `{*key}` wildcard, which an OpenAPI path
+/// cannot express, so these two are documented through `ApiDoc` instead.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().route(
+        "/storage/{*key}",
+        // The signed length is the limit; the body streams straight to disk.
+        put(put_object)
+            .layer(DefaultBodyLimit::disable())
+            .get(get_object),
+    )
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Signed {
+    /// Unix time after which the URL stops working.
+    pub expires: i64,
+    /// Hex HMAC-SHA256 over the request.
+    pub signature: String,
+}
+
+fn local(state: &AppState) -> Result<&LocalStore, ApiError> {
+    state.local_store.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "local storage is not in use",
+        )
+    })
+}
+
+fn check(r: Result<(), SignatureError>) -> Result<(), ApiError> {
+    r.map_err(|e| match e {
+        SignatureError::Expired => ApiError::new(StatusCode::FORBIDDEN, "url_expired", "the presigned URL has expired"),
+        SignatureError::Invalid => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "signature_mismatch",
+            "the signature does not match this request (method, key, Content-Type and Content-Length are signed)",
+        ),
+    })
+}
+
+/// Upload the bytes of a presigned upload.
+#[utoipa::path(
+    put, path = "/storage/{key}", tag = "storage", security(()),
+    params(("key" = String, Path, description = "Object key; may contain `/`"), Signed),
+    request_body(content = String, content_type = "application/octet-stream", description = "Exactly the signed number of bytes, with the signed Content-Type"),
+    responses(
+        (status = 200, description = "Stored"),
+        (status = 400, description = "`upload_size_mismatch`: the body is not the signed length", body = ApiError, content_type = "application/problem+json"),
+        (status = 403, description = "`url_expired` or `signature_mismatch`", body = ApiError, content_type = "application/problem+json"),
+        (status = 411, description = "`length_required`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+pub async fn put_object(
+    state: AppState,
+    Path(key): Path<String>,
+    Query(q): Query<Signed>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let store = local(&state)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::LENGTH_REQUIRED,
+                "length_required",
+                "send a Content-Length header",
+            )
+        })?;
+    check(store.verify(
+        "PUT",
+        &key,
+        q.expires,
+        &q.signature,
+        content_type,
+        Some(length),
+        Utc::now(),
+    ))?;
+    match store
+        .write_stream(&key, length, body.into_data_stream())
+        .await
+    {
+        Ok(()) => Ok(StatusCode::OK),
+        Err(StorageError::Backend(detail)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "upload_size_mismatch",
+            detail,
+        )),
+        Err(StorageError::InvalidKey(_)) => Err(ApiError::validation("invalid object key")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Download an object through a presigned URL.
+#[utoipa::path(
+    get, path = "/storage/{key}", tag = "storage", security(()),
+    params(("key" = String, Path, description = "Object key; may contain `/`"), Signed),
+    responses(
+        (status = 200, description = "The object", content_type = "application/octet-stream", body = String),
+        (status = 403, description = "`url_expired` or `signature_mismatch`", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_object(
+    state: AppState,
+    Path(key): Path<String>,
+    Query(q): Query<Signed>,
+) -> Result<Response, ApiError> {
+    let store = local(&state)?;
+    check(store.verify("GET", &key, q.expires, &q.signature, "", None, Utc::now()))?;
+    let missing = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such object");
+    let path = store.path_of(&key).map_err(|_| missing())?;
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let len = file.metadata().await.map_err(ApiError::internal)?.len();
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type_for(&key)),
+        ),
+        (header::CONTENT_LENGTH, HeaderValue::from(len)),
+    ];
+    Ok((headers, Body::from_stream(ReaderStream::new(file))).into_response())
+}
+
+/// Enough for what Cutroom stores; anything else is plain bytes.
+fn content_type_for(key: &str) -> &'static str {
+    let ext = key
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "json" => "application/json",
+        "txt" => "text/plain; charset=utf-8",
+        "srt" => "application/x-subrip",
+        "vtt" => "text/vtt",
+        "csv" => "text/csv",
+        "mp4" | "m4v" => "video/mp4",
+        "webm" => "video/webm",
+        "mkv" => "video/x-matroska",
+        "mov" => "video/quicktime",
+        "mp3" => "audio/mpeg",
+        "m4a" => "audio/mp4",
+        "wav" => "audio/wav",
+        "ogg" | "oga" => "audio/ogg",
+        "opus" => "audio/opus",
+        "flac" => "audio/flac",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        _ => "application/octet-stream",
+    }
+}

@@ -1,0 +1,58 @@
+//! Abandoned uploads: a presigned upload that is never completed expires,
+//! and whatever was uploaded to it is deleted.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use cutroom_core::queries::uploads;
+use sea_orm::DbErr;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+
+const BATCH: u64 = 100;
+
+/// Sweeps every `config.sweep_interval` until `shutdown`.
+pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(app.config.sweep_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        match sweep_expired_uploads(&app, Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "expired abandoned uploads"),
+            Err(e) => tracing::warn!(error = %e, "sweeping uploads failed; will retry"),
+        }
+    }
+}
+
+/// Expires pending uploads whose URL ran out more than the completion grace
+/// before `now`, deleting their objects. Returns how many were expired.
+/// Public so tests can sweep at a chosen `now` instead of waiting.
+pub async fn sweep_expired_uploads(app: &App, now: DateTime<Utc>) -> Result<usize, DbErr> {
+    let db = &app.db.orm;
+    let grace =
+        chrono::Duration::from_std(app.config.upload_grace).unwrap_or(chrono::Duration::MAX);
+    let mut expired = 0;
+    loop {
+        let batch = uploads::expired_pending(db, now - grace, BATCH).await?;
+        let full = batch.len() as u64 == BATCH;
+        for u in batch {
+            // Mark first: once expired, `complete` refuses it, so the object
+            // can no longer become a job's source while we delete it.
+            if !uploads::mark_expired(db, u.tenant_id, u.id).await? {
+                continue;
+            }
+            expired += 1;
+            if let Err(e) = app.store.delete(&u.object_key).await {
+                tracing::warn!(error = %e, tenant.id = %u.tenant_id, upload.id = %u.id, "could not delete an expired upload's object");
+            }
+        }
+        if !full {
+            return Ok(expired);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Response types for jobs, shared by the job and upload routes. They are
+//! built from entities but are not entities: the wire format changes only on
+//! purpose.
+
+use chrono::{DateTime, Utc};
+use cutroom_entities::{JobStatus, SourceType, artifact, job, job_event};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{app::App, error::ApiError};
+
+/// A job without its outputs, as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobSummary {
+    pub id: Uuid,
+    pub status: JobStatus,
+    /// The pipeline stage running now (or last run), e.g. `silence`.
+    pub stage: Option<String>,
+    /// 0 to 100.
+    pub progress: i32,
+    pub source: JobSource,
+    #[schema(value_type = cutroom_core::jobs::JobOptions)]
+    pub options: serde_json::Value,
+    /// Set when the job failed or was cancelled.
+    pub error: Option<JobError>,
+    /// What probing found: duration, container, streams.
+    #[schema(value_type = Option<Object>)]
+    pub media: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A job with its outputs and their download links.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Job {
+    #[serde(flatten)]
+    pub summary: JobSummary,
+    pub outputs: Vec<Output>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobSource {
+    #[serde(rename = "type")]
+    pub kind: SourceType,
+    /// For `youtube`: the URL as accepted (normalised).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// For `upload`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobError {
+    /// Stable: `source_unavailable`, `unsupported_media`, `cancelled`, ...
+    pub code: String,
+    pub message: String,
+}
+
+/// One output file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Output {
+    /// e.g. `silences.json`.
+    pub name: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    /// Hex digest of the content, to check a download.
+    pub sha256: String,
+    /// A presigned `GET` URL, valid until `url_expires_at`.
+    pub url: String,
+    pub url_expires_at: DateTime<Utc>,
+}
+
+/// One entry of a job's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobEvent {
+    pub id: Uuid,
+    /// `queued`, `started`, `stage_started`, `stage_finished`, `succeeded`, `failed`, ...
+    pub kind: String,
+    pub stage: Option<String>,
+    pub message: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<job::Model> for JobSummary {
+    fn from(j: job::Model) -> Self {
+        let error = j.error_code.map(|code| JobError {
+            code,
+            message: j.error_message.unwrap_or_default(),
+        });
+        JobSummary {
+            id: j.id,
+            status: j.status,
+            stage: j.stage,
+            progress: j.progress,
+            source: JobSource {
+                kind: j.source_type,
+                url: j.source_url,
+                upload_id: j.upload_id,
+            },
+            options: j.options,
+            error,
+            media: j.media,
+            created_at: j.created_at,
+            started_at: j.started_at,
+            finished_at: j.finished_at,
+            updated_at: j.updated_at,
+        }
+    }
+}
+
+impl From<job_event::Model> for JobEvent {
+    fn from(e: job_event::Model) -> Self {
+        JobEvent {
+            id: e.id,
+            kind: e.kind,
+            stage: e.stage,
+            message: e.message,
+            data: e.data,
+            created_at: e.created_at,
+        }
+    }
+}
+
+impl Job {
+    /// Adds the outputs, each with a fresh short-lived download URL.
+    pub async fn load(app: &App, j: job::Model) -> Result<Job, ApiError> {
+        let artifacts =
+            cutroom_core::queries::artifacts::list(&app.db.orm, j.tenant_id, j.id).await?;
+        let mut outputs = Vec::with_capacity(artifacts.len());
+        for a in artifacts {
+            outputs.push(output(app, a).await?);
+        }
+        Ok(Job {
+            summary: j.into(),
+            outputs,
+        })
+    }
+}
+
+async fn output(app: &App, a: artifact::Model) -> Result<Output, ApiError> {
+    let get = app
+        .store
+        .presign_get(&a.object_key, app.config.download_url_ttl)
+        .await?;
+    Ok(Output {
+        name: a.name,
+        content_type: a.content_type,
+        size_bytes: a.size_bytes,
+        sha256: a.sha256,
+        url: get.url,
+        url_expires_at: get.expires_at,
+    })
+}

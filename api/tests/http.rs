@@ -1,0 +1,669 @@
+//! In-process HTTP tests of the API over a temporary SQLite database and
+//! local storage (no worker). The cross-tenant and end-to-end suites live in
+//! the workspace's `tests/` crate.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    body::Body,
+    http::{HeaderMap, Method, Request, StatusCode, header},
+};
+use cutroom_api::App;
+use cutroom_core::Config;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct TestApp {
+    router: Router,
+    app: Arc<App>,
+    _dir: tempfile::TempDir,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl TestApp {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::for_data_dir(dir.path(), SecretString::from("x".repeat(32)));
+        config.in_process_worker = false;
+        let app = App::new(config).await.unwrap();
+        Self {
+            router: cutroom_api::router(app.clone()),
+            app,
+            _dir: dir,
+        }
+    }
+
+    async fn send(&self, req: Request<Body>) -> Reply {
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let (parts, body) = res.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        };
+        self.send(req.unwrap()).await
+    }
+
+    /// Signs up a fresh tenant; returns its access token.
+    async fn signup(&self, email: &str) -> String {
+        let body = json!({"email": email, "password": "correct horse", "name": "Ada", "tenant_name": "Analytical"});
+        let r = self
+            .call(Method::POST, "/v1/auth/signup", None, Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["access_token"].as_str().unwrap().to_owned()
+    }
+}
+
+fn assert_problem(r: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(r.status, status, "{}", r.body);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(r.body["code"], code, "{}", r.body);
+    assert_eq!(r.body["status"], status.as_u16());
+}
+
+#[tokio::test]
+async fn signup_login_me_and_refresh_rotation() {
+    let t = TestApp::new().await;
+    t.signup("ada@example.org").await;
+
+    let again = json!({"email": "ADA@example.org", "password": "another one", "name": "B", "tenant_name": "C"});
+    assert_problem(
+        &t.call(Method::POST, "/v1/auth/signup", None, Some(again))
+            .await,
+        StatusCode::CONFLICT,
+        "email_taken",
+    );
+
+    let wrong = json!({"email": "ada@example.org", "password": "wrong password"});
+    assert_problem(
+        &t.call(Method::POST, "/v1/auth/login", None, Some(wrong))
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    );
+    let nobody = json!({"email": "nobody@example.org", "password": "correct horse"});
+    assert_problem(
+        &t.call(Method::POST, "/v1/auth/login", None, Some(nobody))
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    );
+
+    let login = t
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "ada@example.org", "password": "correct horse"})),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    assert_eq!(login.body["token_type"], "Bearer");
+    assert_eq!(login.body["role"], "owner");
+    let access = login.body["access_token"].as_str().unwrap();
+    let refresh = login.body["refresh_token"].as_str().unwrap().to_owned();
+    assert!(refresh.starts_with("crr_"));
+
+    let me = t.call(Method::GET, "/v1/me", Some(access), None).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    assert_eq!(me.body["user"]["email"], "ada@example.org");
+    assert_eq!(me.body["tenant"]["name"], "Analytical");
+    assert_eq!(me.body["role"], "owner");
+    assert_eq!(me.body["memberships"].as_array().unwrap().len(), 1);
+
+    // Rotation: the new refresh token works, the old one is now a replay
+    // and ends the whole family, including the token just issued.
+    let rotated = t
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": refresh})),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let second = rotated.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second, refresh);
+    let replay = t
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": refresh})),
+        )
+        .await;
+    assert_problem(&replay, StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+    let after = t
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": second})),
+        )
+        .await;
+    assert_problem(&after, StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+}
+
+#[tokio::test]
+async fn bad_requests_are_problems() {
+    let t = TestApp::new().await;
+    let malformed = Request::post("/v1/auth/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{nope"));
+    assert_problem(
+        &t.send(malformed.unwrap()).await,
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+    );
+
+    let not_json = Request::post("/v1/auth/login")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from("{}"));
+    assert_problem(
+        &t.send(not_json.unwrap()).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+
+    let missing = t
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "a@b.c"})),
+        )
+        .await;
+    assert_problem(
+        &missing,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert!(
+        missing.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("password")
+    );
+
+    let short =
+        json!({"email": "a@example.org", "password": "short", "name": "A", "tenant_name": "T"});
+    assert_problem(
+        &t.call(Method::POST, "/v1/auth/signup", None, Some(short))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+
+    let unauthenticated = t.call(Method::GET, "/v1/jobs", None, None).await;
+    assert_problem(&unauthenticated, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(unauthenticated.headers[header::WWW_AUTHENTICATE], "Bearer");
+    assert_problem(
+        &t.call(Method::GET, "/v1/jobs", Some("garbage"), None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+
+    assert_problem(
+        &t.call(Method::GET, "/v1/nothing-here", None, None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+
+    let health = t.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(
+        (health.status, health.body.clone()),
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+    assert!(health.headers.contains_key("x-request-id"));
+    let spec = t.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(spec.body["openapi"], "3.1.0");
+}
+
+#[tokio::test]
+async fn api_keys_authenticate_until_revoked() {
+    let t = TestApp::new().await;
+    let owner = t.signup("owner@example.org").await;
+    let created = t
+        .call(
+            Method::POST,
+            "/v1/api-keys",
+            Some(&owner),
+            Some(json!({"name": "ci"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["role"], "member");
+    let key = created.body["key"].as_str().unwrap().to_owned();
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert!(key.starts_with(created.body["prefix"].as_str().unwrap()));
+
+    let me = t.call(Method::GET, "/v1/me", Some(&key), None).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    assert_eq!(me.body["user"], Value::Null);
+    assert_eq!(me.body["api_key"]["id"], id.as_str());
+    // A member key cannot manage keys.
+    let denied = t
+        .call(
+            Method::POST,
+            "/v1/api-keys",
+            Some(&key),
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_problem(&denied, StatusCode::FORBIDDEN, "forbidden");
+
+    let listed = t
+        .call(Method::GET, "/v1/api-keys", Some(&owner), None)
+        .await;
+    let item = &listed.body["items"][0];
+    assert!(
+        item.get("key").is_none() && item["last_used_at"].is_string(),
+        "{item}"
+    );
+
+    let revoked = t
+        .call(
+            Method::DELETE,
+            &format!("/v1/api-keys/{id}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    assert_problem(
+        &t.call(Method::GET, "/v1/me", Some(&key), None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+}
+
+#[tokio::test]
+async fn upload_through_local_storage_then_complete() {
+    let t = TestApp::new().await;
+    let token = t.signup("up@example.org").await;
+    let bytes = b"not really a video, but the right size".to_vec();
+    let create =
+        json!({"filename": "talk.mp4", "content_type": "video/mp4", "size_bytes": bytes.len()});
+    let up = t
+        .call(Method::POST, "/v1/uploads", Some(&token), Some(create))
+        .await;
+    assert_eq!(up.status, StatusCode::CREATED, "{}", up.body);
+    let id = up.body["upload_id"].as_str().unwrap().to_owned();
+    let url = up.body["url"].as_str().unwrap();
+    let path = url
+        .strip_prefix(&t.app.config.public_url)
+        .unwrap()
+        .to_owned();
+
+    let early = t
+        .call(
+            Method::POST,
+            &format!("/v1/uploads/{id}/complete"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_problem(&early, StatusCode::CONFLICT, "upload_missing");
+
+    let put = |body: Vec<u8>, ct: &str| {
+        Request::put(path.as_str())
+            .header(header::CONTENT_TYPE, ct)
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(Body::from(body))
+            .unwrap()
+    };
+    assert_problem(
+        &t.send(put(bytes.clone(), "video/webm")).await,
+        StatusCode::FORBIDDEN,
+        "signature_mismatch",
+    );
+    assert_problem(
+        &t.send(put(bytes[1..].to_vec(), "video/mp4")).await,
+        StatusCode::FORBIDDEN,
+        "signature_mismatch",
+    );
+    assert_eq!(
+        t.send(put(bytes.clone(), "video/mp4")).await.status,
+        StatusCode::OK
+    );
+
+    let done = t
+        .call(
+            Method::POST,
+            &format!("/v1/uploads/{id}/complete"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::CREATED, "{}", done.body);
+    assert_eq!(done.body["status"], "queued");
+    assert_eq!(
+        done.body["source"],
+        json!({"type": "upload", "upload_id": id})
+    );
+    let twice = t
+        .call(
+            Method::POST,
+            &format!("/v1/uploads/{id}/complete"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_problem(&twice, StatusCode::CONFLICT, "conflict");
+
+    let too_big = json!({"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": t.app.config.max_upload_bytes + 1});
+    assert_problem(
+        &t.call(Method::POST, "/v1/uploads", Some(&token), Some(too_big))
+            .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "upload_too_large",
+    );
+    let pdf = json!({"filename": "a.pdf", "content_type": "application/pdf", "size_bytes": 10});
+    assert_problem(
+        &t.call(Method::POST, "/v1/uploads", Some(&token), Some(pdf))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unsupported_content_type",
+    );
+}
+
+#[tokio::test]
+async fn youtube_jobs_are_validated_listed_and_cancelled() {
+    let t = TestApp::new().await;
+    let token = t.signup("yt@example.org").await;
+    let bad = json!({"source": {"type": "youtube", "url": "http://169.254.169.254/latest"}});
+    assert_problem(
+        &t.call(Method::POST, "/v1/jobs", Some(&token), Some(bad))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_source_url",
+    );
+    let unknown = json!({"source": {"type": "youtube", "url": "https://youtu.be/dQw4w9WgXcQ"}, "options": {"silense": {}}});
+    assert_problem(
+        &t.call(Method::POST, "/v1/jobs", Some(&token), Some(unknown))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+
+    let ok = json!({"source": {"type": "youtube", "url": "https://youtu.be/dQw4w9WgXcQ"}, "options": {"silence": {"min_silence_ms": 300}}});
+    let job = t
+        .call(Method::POST, "/v1/jobs", Some(&token), Some(ok))
+        .await;
+    assert_eq!(job.status, StatusCode::CREATED, "{}", job.body);
+    assert_eq!(
+        job.body["source"]["url"],
+        "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    );
+    assert_eq!(job.body["options"]["silence"]["min_silence_ms"], 300);
+    let id = job.body["id"].as_str().unwrap().to_owned();
+
+    let page = t
+        .call(
+            Method::GET,
+            "/v1/jobs?status=queued&limit=1",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(page.body["items"][0]["id"], id.as_str(), "{}", page.body);
+    assert_eq!(page.body["next_cursor"], Value::Null);
+    let bad_limit = t
+        .call(Method::GET, "/v1/jobs?limit=0", Some(&token), None)
+        .await;
+    assert_problem(
+        &bad_limit,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+
+    let cancelled = t
+        .call(
+            Method::POST,
+            &format!("/v1/jobs/{id}/cancel"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(cancelled.status, StatusCode::ACCEPTED, "{}", cancelled.body);
+    assert_eq!(cancelled.body["status"], "cancelled");
+    assert_eq!(cancelled.body["error"]["code"], "cancelled");
+    let again = t
+        .call(
+            Method::POST,
+            &format!("/v1/jobs/{id}/cancel"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_problem(&again, StatusCode::CONFLICT, "job_finished");
+
+    assert_eq!(
+        t.call(
+            Method::DELETE,
+            &format!("/v1/jobs/{id}"),
+            Some(&token),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_problem(
+        &t.call(Method::GET, &format!("/v1/jobs/{id}"), Some(&token), None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_problem(
+        &t.call(Method::GET, "/v1/jobs/not-a-uuid", Some(&token), None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn invitations_roles_and_the_last_owner() {
+    let t = TestApp::new().await;
+    let owner = t.signup("owner@example.org").await;
+    let me = t.call(Method::GET, "/v1/me", Some(&owner), None).await;
+    let owner_id = me.body["user"]["id"].as_str().unwrap().to_owned();
+    let tenant_id = me.body["tenant"]["id"].as_str().unwrap().to_owned();
+
+    // No account yet: an invitation, redeemed with a new password.
+    let invite = json!({"email": "Vera@example.org", "role": "viewer"});
+    let invited = t
+        .call(Method::POST, "/v1/members", Some(&owner), Some(invite))
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+    assert_eq!(invited.body["member"], Value::Null);
+    let token = invited.body["invitation"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let accept = json!({"token": token, "name": "Vera", "password": "viewer password"});
+    let joined = t
+        .call(
+            Method::POST,
+            "/v1/auth/accept-invite",
+            None,
+            Some(accept.clone()),
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    assert_eq!(
+        (
+            joined.body["role"].as_str(),
+            joined.body["tenant_id"].as_str()
+        ),
+        (Some("viewer"), Some(tenant_id.as_str()))
+    );
+    let viewer = joined.body["access_token"].as_str().unwrap().to_owned();
+    let viewer_id = joined.body["user_id"].as_str().unwrap().to_owned();
+    let reused = t
+        .call(Method::POST, "/v1/auth/accept-invite", None, Some(accept))
+        .await;
+    assert_problem(&reused, StatusCode::NOT_FOUND, "invalid_invitation");
+
+    // Viewers read but do not write.
+    assert_eq!(
+        t.call(Method::GET, "/v1/jobs", Some(&viewer), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let upload = json!({"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 10});
+    assert_problem(
+        &t.call(Method::POST, "/v1/uploads", Some(&viewer), Some(upload))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let job = json!({"source": {"type": "youtube", "url": "https://youtu.be/dQw4w9WgXcQ"}});
+    assert_problem(
+        &t.call(Method::POST, "/v1/jobs", Some(&viewer), Some(job))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+
+    // An admin cannot grant ownership; the last owner cannot step down.
+    let promote = json!({"role": "admin"});
+    let promoted = t
+        .call(
+            Method::PATCH,
+            &format!("/v1/members/{viewer_id}"),
+            Some(&owner),
+            Some(promote),
+        )
+        .await;
+    assert_eq!(promoted.body["role"], "admin", "{}", promoted.body);
+    let grant = json!({"role": "owner"});
+    let denied = t
+        .call(
+            Method::PATCH,
+            &format!("/v1/members/{viewer_id}"),
+            Some(&viewer),
+            Some(grant),
+        )
+        .await;
+    assert_problem(&denied, StatusCode::FORBIDDEN, "forbidden");
+    let demote = json!({"role": "member"});
+    let last = t
+        .call(
+            Method::PATCH,
+            &format!("/v1/members/{owner_id}"),
+            Some(&owner),
+            Some(demote),
+        )
+        .await;
+    assert_problem(&last, StatusCode::CONFLICT, "last_owner");
+    let leave = t
+        .call(
+            Method::DELETE,
+            &format!("/v1/members/{owner_id}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_problem(&leave, StatusCode::CONFLICT, "last_owner");
+
+    // Removal takes effect on the next request, even with a live access token.
+    let removed = t
+        .call(
+            Method::DELETE,
+            &format!("/v1/members/{viewer_id}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    assert_problem(
+        &t.call(Method::GET, "/v1/jobs", Some(&viewer), None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    let members = t.call(Method::GET, "/v1/members", Some(&owner), None).await;
+    assert_eq!(
+        members.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        members.body
+    );
+}
+
+#[tokio::test]
+async fn abandoned_uploads_expire() {
+    let t = TestApp::new().await;
+    let token = t.signup("late@example.org").await;
+    let create = json!({"filename": "late.mp4", "content_type": "video/mp4", "size_bytes": 3});
+    let id = t
+        .call(Method::POST, "/v1/uploads", Some(&token), Some(create))
+        .await
+        .body["upload_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let now = chrono::Utc::now();
+    assert_eq!(
+        cutroom_api::sweeper::sweep_expired_uploads(&t.app, now)
+            .await
+            .unwrap(),
+        0
+    );
+    let later = now
+        + t.app.config.upload_url_ttl
+        + t.app.config.upload_grace
+        + chrono::Duration::seconds(1);
+    assert_eq!(
+        cutroom_api::sweeper::sweep_expired_uploads(&t.app, later)
+            .await
+            .unwrap(),
+        1
+    );
+    let done = t
+        .call(
+            Method::POST,
+            &format!("/v1/uploads/{id}/complete"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_problem(&done, StatusCode::GONE, "upload_expired");
+}
