@@ -1,0 +1,104 @@
+//! Stage 1: bring the source into the scratch folder, exactly once.
+//!
+//! Video links go through yt-dlp; uploads are copied out of object storage
+//! and the original is deleted at once: Cutroom never keeps originals, so a
+//! retried job whose upload is already consumed fails with
+//! `upload_missing` rather than fetching anything a second time.
+
+mod classify;
+mod ytdlp;
+
+use std::path::{Path, PathBuf};
+
+use cutroom_core::{ErrorCode, queries::jobs, storage::StorageError};
+use cutroom_entities::SourceType;
+
+use super::{JobCtx, StageError};
+
+/// The fetched source file.
+#[derive(Debug)]
+pub(crate) struct Source {
+    pub path: PathBuf,
+}
+
+pub(crate) async fn run(ctx: &JobCtx<'_>) -> Result<Source, StageError> {
+    let path = match ctx.job.source_type {
+        SourceType::Youtube => {
+            let url = ctx.job.source_url.as_deref().ok_or_else(|| {
+                StageError::failed(ErrorCode::InternalError, "the job has no source URL")
+                    .detail("source_url is NULL")
+            })?;
+            ytdlp::download(ctx, url).await?
+        }
+        SourceType::Upload => from_upload(ctx).await?,
+    };
+    let bytes = tokio::fs::metadata(&path)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if bytes == 0 {
+        return Err(StageError::failed(
+            ErrorCode::UnsupportedMedia,
+            "the source file is empty",
+        ));
+    }
+    tracing::info!(bytes, "source fetched");
+    Ok(Source { path })
+}
+
+async fn from_upload(ctx: &JobCtx<'_>) -> Result<PathBuf, StageError> {
+    let job = ctx.job;
+    let Some(key) = job.source_key.as_deref() else {
+        return Err(StageError::failed(
+            ErrorCode::UploadMissing,
+            "the uploaded file was already consumed by an earlier attempt of this job; upload it again",
+        ));
+    };
+    let path = ctx.scratch.join(format!("source.{}", extension(key)));
+    match ctx.store.get_to_file(key, &path).await {
+        Ok(_) => {}
+        Err(StorageError::NotFound(_)) => {
+            return Err(StageError::failed(
+                ErrorCode::UploadMissing,
+                "the uploaded file is no longer in storage; upload it again",
+            ));
+        }
+        Err(e) => {
+            return Err(StageError::failed(
+                ErrorCode::StorageError,
+                "the uploaded file could not be read from storage; try again later",
+            )
+            .detail(e));
+        }
+    }
+    ctx.store.delete(key).await.map_err(|e| {
+        StageError::failed(
+            ErrorCode::StorageError,
+            "the original upload could not be removed from storage; try again later",
+        )
+        .detail(e)
+    })?;
+    jobs::clear_source_key(&ctx.db.orm, job.tenant_id, job.id).await?;
+    Ok(path)
+}
+
+/// The upload's extension, if it is a plausible one. It only helps ffmpeg
+/// guess formats that have no signature; anything odd becomes `bin`.
+fn extension(key: &str) -> String {
+    Path::new(key)
+        .extension()
+        .and_then(|e| e.to_str())
+        .filter(|e| (1..=8).contains(&e.len()) && e.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map_or_else(|| "bin".to_owned(), str::to_ascii_lowercase)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn extensions_are_kept_only_when_plausible() {
+        assert_eq!(super::extension("tenants/t/uploads/u/talk.MP4"), "mp4");
+        assert_eq!(super::extension("tenants/t/uploads/u/noext"), "bin");
+        assert_eq!(super::extension("tenants/t/uploads/u/a.b.c_d"), "bin");
+        assert_eq!(super::extension("tenants/t/uploads/u/x.verylongext"), "bin");
+    }
+}

@@ -1,0 +1,272 @@
+//! Downloading a video link with yt-dlp.
+//!
+//! yt-dlp is started with an argument array (never a shell), in its own
+//! process group so that the ffmpeg it may start dies with it, under a
+//! timeout. Its stdout carries progress and the final file name; the tail
+//! of its stderr is kept to classify a failure (see `classify`).
+
+use std::{
+    collections::VecDeque,
+    path::{Path, PathBuf},
+    process::{ExitStatus, Stdio},
+    time::Duration,
+};
+
+use cutroom_core::ErrorCode;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::Command,
+    time::Instant,
+};
+
+use super::classify::classify;
+use crate::pipeline::{JobCtx, Stage, StageError, probe::human};
+
+/// Printed by yt-dlp for each progress update (see [`args`]).
+const PROGRESS_TAG: &str = "cutroom-progress ";
+/// The fetch stage's share of the job's progress bar.
+const FETCH_PROGRESS_END: i32 = 40;
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// stderr lines kept for the error message.
+const STDERR_TAIL: usize = 20;
+
+pub(super) async fn download(ctx: &JobCtx<'_>, url: &str) -> Result<PathBuf, StageError> {
+    let mut child = Command::new(&ctx.config.ytdlp_path)
+        .args(args(ctx.scratch, url))
+        .current_dir(ctx.scratch)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        // Its own group: a terminal's Ctrl-C reaches the worker (which
+        // decides what happens to the job), not yt-dlp directly.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| {
+            StageError::failed(
+                ErrorCode::DownloadFailed,
+                "the downloader could not be started; try again later",
+            )
+            .detail(format!("spawning {}: {e}", ctx.config.ytdlp_path.display()))
+        })?;
+    let mut group = ProcessGroup(child.id());
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        unreachable!("both pipes were requested")
+    };
+
+    let mut output = Output::default();
+    let run = async {
+        let mut out = BufReader::new(stdout).split(b'\n');
+        let mut err = BufReader::new(stderr).split(b'\n');
+        let (mut out_open, mut err_open) = (true, true);
+        while out_open || err_open {
+            tokio::select! {
+                line = out.next_segment(), if out_open => match line {
+                    Ok(Some(line)) => output.stdout(ctx, &String::from_utf8_lossy(&line)).await?,
+                    _ => out_open = false,
+                },
+                line = err.next_segment(), if err_open => match line {
+                    Ok(Some(line)) => output.stderr(&String::from_utf8_lossy(&line)),
+                    _ => err_open = false,
+                },
+            }
+        }
+        child.wait().await.map_err(|e| {
+            StageError::failed(ErrorCode::DownloadFailed, "the download failed").detail(e)
+        })
+    };
+    let timeout = ctx.config.ytdlp_timeout;
+    let status: ExitStatus = match tokio::time::timeout(timeout, run).await {
+        Ok(status) => status?,
+        Err(_) => {
+            return Err(StageError::failed(
+                ErrorCode::DownloadTimeout,
+                format!(
+                    "the download did not finish within {}",
+                    human(timeout.as_secs_f64())
+                ),
+            ));
+        }
+    };
+    // Reaped: its group id may be reused from here on.
+    group.0 = None;
+    if !status.success() {
+        let (code, message) = classify(&output.stderr_text());
+        return Err(
+            StageError::failed(code, message).detail(format!("yt-dlp exited with {status}"))
+        );
+    }
+    output.downloaded_file(ctx.scratch).ok_or_else(|| {
+        StageError::failed(
+            ErrorCode::DownloadFailed,
+            "the downloader reported success but produced no file",
+        )
+        .detail(output.stderr_text())
+    })
+}
+
+/// The command line after the executable. Options that would read user
+/// configuration, write caches outside the scratch folder or follow
+/// playlists are switched off; the generic extractor still handles direct
+/// media links, which tests rely on.
+fn args(scratch: &Path, url: &str) -> Vec<std::ffi::OsString> {
+    let template = scratch.join("source.%(ext)s");
+    let progress = format!(
+        "download:{PROGRESS_TAG}%(progress.downloaded_bytes)s %(progress.total_bytes)s %(progress.total_bytes_estimate)s"
+    );
+    let mut args: Vec<std::ffi::OsString> = [
+        "--ignore-config",
+        "--no-cache-dir",
+        "--no-playlist",
+        "--no-mtime",
+        "--no-color",
+        "--progress",
+        "--newline",
+        "--progress-template",
+        &progress,
+        "-f",
+        "bestaudio/best",
+        "--print",
+        "after_move:filepath",
+        "-o",
+    ]
+    .into_iter()
+    .map(Into::into)
+    .collect();
+    args.push(template.into_os_string());
+    args.extend(["--".into(), url.into()]);
+    args
+}
+
+/// What yt-dlp said while it ran.
+#[derive(Default)]
+struct Output {
+    /// The last non-progress stdout line: `--print after_move:filepath`.
+    printed_path: Option<String>,
+    stderr: VecDeque<String>,
+    last_progress: i32,
+    last_report: Option<Instant>,
+}
+
+impl Output {
+    async fn stdout(&mut self, ctx: &JobCtx<'_>, line: &str) -> Result<(), StageError> {
+        let line = line.trim_end_matches('\r');
+        let Some(progress) = line.strip_prefix(PROGRESS_TAG) else {
+            if !line.trim().is_empty() {
+                self.printed_path = Some(line.to_owned());
+            }
+            return Ok(());
+        };
+        let Some(pct) = parse_progress(progress) else {
+            return Ok(());
+        };
+        let due = self
+            .last_report
+            .is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
+        if pct > self.last_progress && due {
+            ctx.progress(Stage::Fetch, pct).await?;
+            self.last_progress = pct;
+            self.last_report = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn stderr(&mut self, line: &str) {
+        let line = line.trim_end();
+        if line.is_empty() {
+            return;
+        }
+        tracing::debug!(target: "yt_dlp", "{line}");
+        if self.stderr.len() == STDERR_TAIL {
+            self.stderr.pop_front();
+        }
+        self.stderr.push_back(line.to_owned());
+    }
+
+    fn stderr_text(&self) -> String {
+        self.stderr
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The file yt-dlp wrote: the printed path when it lies inside the
+    /// scratch folder, otherwise the one `source.*` file there.
+    fn downloaded_file(&self, scratch: &Path) -> Option<PathBuf> {
+        let scratch = scratch.canonicalize().ok()?;
+        let printed = self
+            .printed_path
+            .as_deref()
+            .and_then(|p| Path::new(p).canonicalize().ok());
+        if let Some(printed) = printed.filter(|p| p.starts_with(&scratch) && p.is_file()) {
+            return Some(printed);
+        }
+        std::fs::read_dir(&scratch)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                p.is_file()
+                    && name.starts_with("source.")
+                    && !name.ends_with(".part")
+                    && !name.ends_with(".ytdl")
+            })
+    }
+}
+
+/// `downloaded total estimate` (each a number or `NA`) as 0..=40.
+fn parse_progress(s: &str) -> Option<i32> {
+    let mut parts = s.split_whitespace().map(|p| p.parse::<f64>().ok());
+    let downloaded = parts.next()??;
+    let total = parts
+        .next()
+        .flatten()
+        .or(parts.next().flatten())
+        .filter(|t| *t > 0.0)?;
+    let fraction = (downloaded / total).clamp(0.0, 1.0);
+    // Truncation is the intent: progress only moves up in whole steps.
+    Some((fraction * f64::from(FETCH_PROGRESS_END)) as i32)
+}
+
+/// Kills yt-dlp's whole process group when dropped (timeout, cancel, or
+/// the job future being dropped), unless it was reaped normally.
+struct ProcessGroup(Option<u32>);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) else {
+            return;
+        };
+        // ESRCH (already gone) is the usual answer and fine.
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_maps_onto_the_fetch_share() {
+        assert_eq!(parse_progress("0 1000 NA"), Some(0));
+        assert_eq!(parse_progress("500 1000 NA"), Some(20));
+        assert_eq!(parse_progress("1000 1000 NA"), Some(40));
+        assert_eq!(parse_progress("500 NA 2000"), Some(10));
+        assert_eq!(parse_progress("500 NA NA"), None);
+        assert_eq!(parse_progress("NA NA NA"), None);
+    }
+
+    #[test]
+    fn the_url_comes_after_a_double_dash() {
+        let args = args(Path::new("/tmp/s"), "-o/etc/passwd");
+        let n = args.len();
+        assert_eq!(args[n - 2], "--");
+        assert_eq!(args[n - 1], "-o/etc/passwd");
+        assert!(args.iter().any(|a| a == "/tmp/s/source.%(ext)s"));
+    }
+}

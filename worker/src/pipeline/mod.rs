@@ -1,0 +1,318 @@
+//! The orchestrator: runs the stages of one job in order inside a scratch
+//! folder it owns, and records the current stage, progress and stage events
+//! on the job as it goes.
+//!
+//! Stages are plain async functions, one module each, that take a
+//! [`JobCtx`] and the previous stages' results. They never finish the job
+//! themselves: they return a [`StageError`] and the handler settles it.
+
+mod audio;
+mod error;
+mod fetch;
+mod probe;
+mod publish;
+mod silence;
+
+#[cfg(test)]
+mod media_tests;
+
+use std::{future::Future, path::Path, time::Duration};
+
+use cutroom_core::{
+    Config, Database, ErrorCode,
+    jobs::JobOptions,
+    queries::{events, jobs},
+    storage::ObjectStore,
+};
+use cutroom_entities::job;
+use sea_orm::DbErr;
+use serde_json::json;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) use error::{Failure, StageError, StopReason};
+
+/// How often a running job looks for a cancel request (or a deleted row).
+const CANCEL_POLL: Duration = Duration::from_secs(1);
+
+/// How a job ended, for the handler to record.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Succeeded,
+    Failed(Failure),
+    /// A user asked to cancel (or deleted the job).
+    Cancelled,
+    /// This worker is shutting down; the job should run again elsewhere.
+    Interrupted,
+}
+
+/// What a stage may use. Borrowed from the orchestrator for one job.
+pub(crate) struct JobCtx<'a> {
+    pub config: &'a Config,
+    pub db: &'a Database,
+    pub store: &'a dyn ObjectStore,
+    pub job: &'a job::Model,
+    pub options: JobOptions,
+    /// The job's own folder; everything written here disappears with it.
+    pub scratch: &'a Path,
+    /// Cancelled when the job must stop; blocking work polls it.
+    pub stop: &'a CancellationToken,
+    shutdown: &'a CancellationToken,
+}
+
+impl JobCtx<'_> {
+    /// Updates the job's progress within the current stage.
+    pub async fn progress(&self, stage: Stage, progress: i32) -> Result<(), DbErr> {
+        jobs::set_progress(
+            &self.db.orm,
+            self.job.tenant_id,
+            self.job.id,
+            stage.name(),
+            progress,
+        )
+        .await
+    }
+
+    /// Why [`JobCtx::stop`] fired, for work that noticed it by itself.
+    pub fn stop_reason(&self) -> StopReason {
+        if self.shutdown.is_cancelled() {
+            StopReason::Shutdown
+        } else {
+            StopReason::Cancelled
+        }
+    }
+}
+
+/// A file a stage produced, to be published as an artifact.
+#[derive(Clone, Debug)]
+pub(crate) struct Output {
+    pub name: &'static str,
+    pub path: std::path::PathBuf,
+    pub content_type: &'static str,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    Fetch,
+    Probe,
+    Audio,
+    Silence,
+    Publish,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Fetch => "fetch",
+            Stage::Probe => "probe",
+            Stage::Audio => "audio",
+            Stage::Silence => "silence",
+            Stage::Publish => "publish",
+        }
+    }
+
+    /// The job's progress when the stage starts; fetch reports its own
+    /// progress up to the start of probe.
+    fn progress(self) -> i32 {
+        match self {
+            Stage::Fetch => 0,
+            Stage::Probe => 45,
+            Stage::Audio => 60,
+            Stage::Silence => 80,
+            Stage::Publish => 95,
+        }
+    }
+}
+
+pub(crate) struct Pipeline<'a> {
+    config: &'a Config,
+    db: &'a Database,
+    store: &'a dyn ObjectStore,
+    shutdown: &'a CancellationToken,
+}
+
+impl<'a> Pipeline<'a> {
+    pub fn new(
+        config: &'a Config,
+        db: &'a Database,
+        store: &'a dyn ObjectStore,
+        shutdown: &'a CancellationToken,
+    ) -> Self {
+        Self {
+            config,
+            db,
+            store,
+            shutdown,
+        }
+    }
+
+    /// Runs every stage of a claimed job. `Err` only for database errors
+    /// the handler must judge; everything else is an [`Outcome`].
+    pub async fn run(&self, job: &job::Model) -> Result<Outcome, DbErr> {
+        let options = match serde_json::from_value::<JobOptions>(job.options.clone()) {
+            Ok(o) => o,
+            Err(e) => {
+                // The API validated them; an unreadable value is a bug or a
+                // row written by another version.
+                return Ok(failed(
+                    ErrorCode::InternalError,
+                    "the job's options could not be read",
+                    e,
+                ));
+            }
+        };
+        // Dropped (removing the folder) however this function ends: return,
+        // error, panic unwinding through it, or the future being dropped.
+        let scratch = match self.scratch_dir(job) {
+            Ok(dir) => dir,
+            Err(e) => {
+                return Ok(failed(
+                    ErrorCode::InternalError,
+                    "the worker has no scratch space; try again later",
+                    e,
+                ));
+            }
+        };
+        let stop = CancellationToken::new();
+        // Blocking work (decoding) watches the token; dropping this future
+        // must stop it too.
+        let _stop_on_drop = stop.clone().drop_guard();
+        let ctx = JobCtx {
+            config: self.config,
+            db: self.db,
+            store: self.store,
+            job,
+            options,
+            scratch: scratch.path(),
+            stop: &stop,
+            shutdown: self.shutdown,
+        };
+
+        // The watcher wins ties: once a stop is decided, the stages future is
+        // dropped, which kills child processes and abandons transfers.
+        let result = tokio::select! {
+            biased;
+            reason = self.watch(job) => Err(StageError::Stopped(reason)),
+            result = self.stages(&ctx) => result,
+        };
+        stop.cancel();
+        if let Err(e) = scratch.close() {
+            tracing::warn!(error = %e, "could not remove the scratch folder");
+        }
+        Ok(match result {
+            Ok(()) => Outcome::Succeeded,
+            Err(StageError::Failed(f)) => Outcome::Failed(f),
+            Err(StageError::Stopped(StopReason::Cancelled)) => Outcome::Cancelled,
+            Err(StageError::Stopped(StopReason::Shutdown)) => Outcome::Interrupted,
+            Err(StageError::Db(e)) => return Err(e),
+        })
+    }
+
+    /// The stages, in order. Adding a stage is one line here and one module.
+    async fn stages(&self, ctx: &JobCtx<'_>) -> Result<(), StageError> {
+        let source = self.stage(ctx, Stage::Fetch, fetch::run(ctx)).await?;
+        let media = self
+            .stage(ctx, Stage::Probe, probe::run(ctx, &source))
+            .await?;
+        let audio = self
+            .stage(ctx, Stage::Audio, audio::run(ctx, &source, &media))
+            .await?;
+        let silences = self
+            .stage(ctx, Stage::Silence, silence::run(ctx, &audio))
+            .await?;
+        self.stage(ctx, Stage::Publish, publish::run(ctx, &[silences]))
+            .await?;
+        Ok(())
+    }
+
+    /// One stage: check for a stop, record the start, run, record the end.
+    async fn stage<T>(
+        &self,
+        ctx: &JobCtx<'_>,
+        stage: Stage,
+        work: impl Future<Output = Result<T, StageError>>,
+    ) -> Result<T, StageError> {
+        let job = ctx.job;
+        self.check_stop(job).await?;
+        ctx.progress(stage, stage.progress()).await?;
+        events::record(
+            &self.db.orm,
+            job.tenant_id,
+            job.id,
+            "stage_started",
+            Some(stage.name()),
+            None,
+            None,
+        )
+        .await?;
+        let started = Instant::now();
+        let result = work.await;
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let (kind, data) = match &result {
+            Ok(_) => ("stage_completed", json!({ "elapsed_ms": elapsed_ms })),
+            Err(StageError::Failed(f)) => (
+                "stage_failed",
+                json!({ "elapsed_ms": elapsed_ms, "code": f.code }),
+            ),
+            Err(_) => return result,
+        };
+        events::record(
+            &self.db.orm,
+            job.tenant_id,
+            job.id,
+            kind,
+            Some(stage.name()),
+            None,
+            Some(data),
+        )
+        .await?;
+        tracing::debug!(stage = stage.name(), elapsed_ms, "{kind}");
+        result
+    }
+
+    async fn check_stop(&self, job: &job::Model) -> Result<(), StageError> {
+        if self.shutdown.is_cancelled() {
+            return Err(StageError::Stopped(StopReason::Shutdown));
+        }
+        if jobs::cancel_requested(&self.db.orm, job.tenant_id, job.id).await? {
+            return Err(StageError::Stopped(StopReason::Cancelled));
+        }
+        Ok(())
+    }
+
+    /// Resolves when the job must stop: the worker shuts down, or a user
+    /// cancelled or deleted the job. Polls the row, so a cancel is noticed
+    /// within [`CANCEL_POLL`] even in the middle of a long download.
+    async fn watch(&self, job: &job::Model) -> StopReason {
+        let mut tick = tokio::time::interval(CANCEL_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = self.shutdown.cancelled() => return StopReason::Shutdown,
+                _ = tick.tick() => {}
+            }
+            match jobs::cancel_requested(&self.db.orm, job.tenant_id, job.id).await {
+                Ok(true) => return StopReason::Cancelled,
+                Ok(false) => {}
+                // The stages hit the same database and report a lasting outage.
+                Err(e) => tracing::debug!(error = %e, "could not check for a cancel request"),
+            }
+        }
+    }
+
+    /// A fresh `job-{id}-XXXX` folder under the configured scratch root.
+    fn scratch_dir(&self, job: &job::Model) -> std::io::Result<tempfile::TempDir> {
+        std::fs::create_dir_all(&self.config.scratch_dir)?;
+        tempfile::Builder::new()
+            .prefix(&format!("job-{}-", job.id))
+            .tempdir_in(&self.config.scratch_dir)
+    }
+}
+
+fn failed(code: ErrorCode, message: &str, detail: impl std::fmt::Display) -> Outcome {
+    Outcome::Failed(Failure {
+        code,
+        message: message.into(),
+        detail: Some(detail.to_string()),
+    })
+}
