@@ -78,8 +78,13 @@ impl Config {
         Self {
             listen,
             public_url: format!("http://{listen}"),
-            database_url: format!("sqlite://{}?mode=rwc", data_dir.join("cutroom.db").display()),
-            storage: StorageConfig::Local { root: data_dir.join("objects") },
+            database_url: format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("cutroom.db").display()
+            ),
+            storage: StorageConfig::Local {
+                root: data_dir.join("objects"),
+            },
             scratch_dir: data_dir.join("scratch"),
             data_dir,
             secret_key,
@@ -115,7 +120,9 @@ impl Config {
         };
         let mut c = Self::for_data_dir(data_dir, secret);
         if let Some(v) = var("LISTEN") {
-            c.listen = v.parse().with_context(|| format!("CUTROOM_LISTEN={v} is not host:port"))?;
+            c.listen = v
+                .parse()
+                .with_context(|| format!("CUTROOM_LISTEN={v} is not host:port"))?;
             c.public_url = format!("http://{}", c.listen);
         }
         if let Some(v) = var("PUBLIC_URL") {
@@ -134,14 +141,21 @@ impl Config {
                 }
             }
             "s3" => {
-                let need = |n: &str| var(n).with_context(|| format!("CUTROOM_{n} is required with CUTROOM_STORAGE=s3"));
+                let need = |n: &str| {
+                    var(n)
+                        .with_context(|| format!("CUTROOM_{n} is required with CUTROOM_STORAGE=s3"))
+                };
                 c.storage = StorageConfig::S3(S3Config {
                     bucket: need("S3_BUCKET")?,
                     region: var("S3_REGION").unwrap_or_else(|| "us-east-1".into()),
                     endpoint: var("S3_ENDPOINT"),
                     access_key_id: need("S3_ACCESS_KEY_ID")?,
                     secret_access_key: need("S3_SECRET_ACCESS_KEY")?.into(),
-                    force_path_style: parse_bool("S3_FORCE_PATH_STYLE", var("S3_FORCE_PATH_STYLE"), true)?,
+                    force_path_style: parse_bool(
+                        "S3_FORCE_PATH_STYLE",
+                        var("S3_FORCE_PATH_STYLE"),
+                        true,
+                    )?,
                 });
             }
             other => bail!("CUTROOM_STORAGE={other}: expected `local` or `s3`"),
@@ -164,13 +178,19 @@ impl Config {
         c.ytdlp_timeout = secs("YTDLP_TIMEOUT_SECS", c.ytdlp_timeout)?;
         c.sweep_interval = secs("SWEEP_INTERVAL_SECS", c.sweep_interval)?;
         if let Some(v) = var("MAX_UPLOAD_BYTES") {
-            c.max_upload_bytes = v.parse().with_context(|| format!("CUTROOM_MAX_UPLOAD_BYTES={v} is not a number"))?;
+            c.max_upload_bytes = v
+                .parse()
+                .with_context(|| format!("CUTROOM_MAX_UPLOAD_BYTES={v} is not a number"))?;
         }
         if let Some(v) = var("YTDLP") {
             c.ytdlp_path = v.into();
         }
         if let Some(v) = var("EXTRA_SOURCE_HOSTS") {
-            c.extra_source_hosts = v.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect();
+            c.extra_source_hosts = v
+                .split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect();
         }
         Ok(c)
     }
@@ -193,13 +213,16 @@ fn load_or_create_secret(data_dir: &std::path::Path) -> anyhow::Result<SecretStr
     if let Ok(s) = std::fs::read_to_string(&path) {
         return Ok(SecretString::from(s.trim().to_owned()));
     }
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let secret = hex::encode(rand::random::<[u8; 32]>());
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(&path).with_context(|| format!("writing {}", path.display()))?;
+    let mut f = opts
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
     f.write_all(secret.as_bytes())?;
     Ok(SecretString::from(secret))
 }
@@ -210,7 +233,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn parse(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
-        let m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 
@@ -225,7 +251,13 @@ mod tests {
     fn rejects_bad_values_instead_of_defaulting() {
         let secret = "x".repeat(32);
         assert!(parse(&[("CUTROOM_SECRET_KEY", &secret), ("CUTROOM_LISTEN", "nope")]).is_err());
-        assert!(parse(&[("CUTROOM_SECRET_KEY", &secret), ("CUTROOM_IN_PROCESS_WORKER", "maybe")]).is_err());
+        assert!(
+            parse(&[
+                ("CUTROOM_SECRET_KEY", &secret),
+                ("CUTROOM_IN_PROCESS_WORKER", "maybe")
+            ])
+            .is_err()
+        );
         assert!(parse(&[("CUTROOM_SECRET_KEY", "short")]).is_err());
         let c = parse(&[
             ("CUTROOM_SECRET_KEY", &secret),

@@ -7,8 +7,10 @@ use anyhow::Context;
 use cutroom_migration::{Migrator, MigratorTrait};
 use sea_orm::{DatabaseConnection, DbBackend, SqlxPostgresConnector, SqlxSqliteConnector};
 use sqlx::{
-    postgres::{PgPoolOptions, PgPool},
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+    postgres::{PgPool, PgPoolOptions},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    },
 };
 
 #[derive(Clone, Debug)]
@@ -42,8 +44,13 @@ impl Database {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true);
-            if let Some(dir) = opts.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            if let Some(dir) = opts
+                .get_filename()
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
@@ -64,10 +71,16 @@ impl Database {
 
     /// Brings both schemas up to date: Cutroom's tables and apalis' queue tables.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        Migrator::up(&self.orm, None).await.context("running Cutroom's migrations")?;
+        Migrator::up(&self.orm, None)
+            .await
+            .context("running Cutroom's migrations")?;
         match &self.pool {
-            Pool::Postgres(p) => apalis_postgres::PostgresStorage::setup(p).await.context("setting up the queue tables")?,
-            Pool::Sqlite(p) => apalis_sqlite::SqliteStorage::setup(p).await.context("setting up the queue tables")?,
+            Pool::Postgres(p) => apalis_postgres::PostgresStorage::setup(p)
+                .await
+                .context("setting up the queue tables")?,
+            Pool::Sqlite(p) => apalis_sqlite::SqliteStorage::setup(p)
+                .await
+                .context("setting up the queue tables")?,
         }
         Ok(())
     }

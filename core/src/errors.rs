@@ -65,7 +65,10 @@ impl ErrorCode {
 
     /// Whether running the same job again could succeed (used by retries).
     pub fn is_transient(self) -> bool {
-        matches!(self, ErrorCode::DownloadFailed | ErrorCode::DownloadTimeout | ErrorCode::StorageError)
+        matches!(
+            self,
+            ErrorCode::DownloadFailed | ErrorCode::DownloadTimeout | ErrorCode::StorageError
+        )
     }
 }
 
@@ -82,7 +85,10 @@ mod tests {
     #[test]
     fn strings_match_serde() {
         for c in ErrorCode::ALL {
-            assert_eq!(serde_json::to_value(c).unwrap(), serde_json::Value::String(c.as_str().into()));
+            assert_eq!(
+                serde_json::to_value(c).unwrap(),
+                serde_json::Value::String(c.as_str().into())
+            );
         }
     }
 }

@@ -15,16 +15,10 @@ pub struct PipelineTask {
 }
 
 /// Per-job knobs. Every field has a default, so `{}` is a valid value.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobOptions {
     pub silence: SilenceOptions,
-}
-
-impl Default for JobOptions {
-    fn default() -> Self {
-        Self { silence: SilenceOptions::default() }
-    }
 }
 
 /// Silence detection by audio energy.
@@ -42,7 +36,11 @@ pub struct SilenceOptions {
 
 impl Default for SilenceOptions {
     fn default() -> Self {
-        Self { threshold_db: -40.0, min_silence_ms: 500, margin_ms: 100 }
+        Self {
+            threshold_db: -40.0,
+            min_silence_ms: 500,
+            margin_ms: 100,
+        }
     }
 }
 

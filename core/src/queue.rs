@@ -4,7 +4,9 @@
 
 use apalis::prelude::TaskBuilder;
 use cutroom_entities::{UploadStatus, job, upload};
-use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryTrait, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryTrait, sea_query::Expr,
+};
 use sea_query_sqlx::SqlxValues;
 use uuid::Uuid;
 
@@ -32,12 +34,19 @@ pub enum EnqueueError {
 /// nothing user-controlled is spliced into the text.
 fn statement(db: &Database, q: &impl QueryTrait) -> (String, SqlxValues) {
     let st = q.build(db.backend());
-    (st.sql, SqlxValues(st.values.unwrap_or(sea_orm::sea_query::Values(Vec::new()))))
+    (
+        st.sql,
+        SqlxValues(st.values.unwrap_or(sea_orm::sea_query::Values(Vec::new()))),
+    )
 }
 
 /// Inserts `job`, marks `upload_id` completed (when the job consumes an
 /// upload) and enqueues its pipeline task, all or nothing.
-pub async fn create_job(db: &Database, job: job::Model, upload_id: Option<Uuid>) -> Result<job::Model, EnqueueError> {
+pub async fn create_job(
+    db: &Database,
+    job: job::Model,
+    upload_id: Option<Uuid>,
+) -> Result<job::Model, EnqueueError> {
     let insert = job::Entity::insert(job.clone().into_active_model());
     let (insert_sql, insert_values) = statement(db, &insert);
     let consume = upload_id.map(|id| {
@@ -49,19 +58,28 @@ pub async fn create_job(db: &Database, job: job::Model, upload_id: Option<Uuid>)
             .filter(upload::Column::Status.eq(UploadStatus::Pending));
         statement(db, &q)
     });
-    let payload = serde_json::to_vec(&PipelineTask { tenant_id: job.tenant_id, job_id: job.id })
-        .expect("the payload is plain data");
+    let payload = serde_json::to_vec(&PipelineTask {
+        tenant_id: job.tenant_id,
+        job_id: job.id,
+    })
+    .expect("the payload is plain data");
     let task = TaskBuilder::new(payload).max_attempts(MAX_ATTEMPTS).build();
 
     match &db.pool {
         Pool::Postgres(pool) => {
             let mut tx = pool.begin().await?;
-            if let Some((sql, values)) = consume {
-                if sqlx::query_with(sqlx::AssertSqlSafe(sql), values).execute(&mut *tx).await?.rows_affected() != 1 {
-                    return Err(EnqueueError::UploadNotPending);
-                }
+            if let Some((sql, values)) = consume
+                && sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    != 1
+            {
+                return Err(EnqueueError::UploadNotPending);
             }
-            sqlx::query_with(sqlx::AssertSqlSafe(insert_sql), insert_values).execute(&mut *tx).await?;
+            sqlx::query_with(sqlx::AssertSqlSafe(insert_sql), insert_values)
+                .execute(&mut *tx)
+                .await?;
             apalis_postgres::queries::push_tasks(&mut *tx, PIPELINE_QUEUE, vec![task])
                 .await
                 .map_err(|e| EnqueueError::Queue(e.to_string()))?;
@@ -69,12 +87,18 @@ pub async fn create_job(db: &Database, job: job::Model, upload_id: Option<Uuid>)
         }
         Pool::Sqlite(pool) => {
             let mut tx = pool.begin().await?;
-            if let Some((sql, values)) = consume {
-                if sqlx::query_with(sqlx::AssertSqlSafe(sql), values).execute(&mut *tx).await?.rows_affected() != 1 {
-                    return Err(EnqueueError::UploadNotPending);
-                }
+            if let Some((sql, values)) = consume
+                && sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    != 1
+            {
+                return Err(EnqueueError::UploadNotPending);
             }
-            sqlx::query_with(sqlx::AssertSqlSafe(insert_sql), insert_values).execute(&mut *tx).await?;
+            sqlx::query_with(sqlx::AssertSqlSafe(insert_sql), insert_values)
+                .execute(&mut *tx)
+                .await?;
             apalis_sqlite::queries::push_tasks(&mut *tx, PIPELINE_QUEUE, &[task])
                 .await
                 .map_err(|e| EnqueueError::Queue(e.to_string()))?;

@@ -1,7 +1,10 @@
 //! A job's outputs as recorded after upload.
 
 use cutroom_entities::artifact;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, sea_query::OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    sea_query::OnConflict,
+};
 use uuid::Uuid;
 
 /// Records an output; a re-run of the same job replaces the row of the same name.
@@ -23,7 +26,11 @@ pub async fn upsert(db: &impl ConnectionTrait, a: artifact::Model) -> Result<(),
     Ok(())
 }
 
-pub async fn list(db: &impl ConnectionTrait, tenant_id: Uuid, job_id: Uuid) -> Result<Vec<artifact::Model>, DbErr> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    job_id: Uuid,
+) -> Result<Vec<artifact::Model>, DbErr> {
     artifact::Entity::find()
         .filter(artifact::Column::TenantId.eq(tenant_id))
         .filter(artifact::Column::JobId.eq(job_id))

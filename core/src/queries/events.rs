@@ -2,7 +2,10 @@
 
 use chrono::Utc;
 use cutroom_entities::job_event;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
 use uuid::Uuid;
 
 pub async fn record(
@@ -29,7 +32,11 @@ pub async fn record(
     Ok(())
 }
 
-pub async fn list(db: &impl ConnectionTrait, tenant_id: Uuid, job_id: Uuid) -> Result<Vec<job_event::Model>, DbErr> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    job_id: Uuid,
+) -> Result<Vec<job_event::Model>, DbErr> {
     job_event::Entity::find()
         .filter(job_event::Column::TenantId.eq(tenant_id))
         .filter(job_event::Column::JobId.eq(job_id))

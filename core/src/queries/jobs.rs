@@ -3,15 +3,22 @@
 use chrono::Utc;
 use cutroom_entities::{JobStatus, job};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use crate::ErrorCode;
 
-pub async fn get(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Result<Option<job::Model>, DbErr> {
-    job::Entity::find_by_id(id).filter(job::Column::TenantId.eq(tenant_id)).one(db).await
+pub async fn get(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<job::Model>, DbErr> {
+    job::Entity::find_by_id(id)
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .one(db)
+        .await
 }
 
 /// Newest first. `before` is the id of the last job of the previous page
@@ -35,12 +42,22 @@ pub async fn list(
 
 /// A queued job is cancelled at once; a running one is asked to stop and its
 /// worker ends it at the next check. Terminal jobs are left as they are.
-pub async fn request_cancel(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Result<Option<job::Model>, DbErr> {
+pub async fn request_cancel(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<job::Model>, DbErr> {
     let now = Utc::now();
     job::Entity::update_many()
         .col_expr(job::Column::Status, Expr::value(JobStatus::Cancelled))
-        .col_expr(job::Column::ErrorCode, Expr::value(Some(ErrorCode::Cancelled.as_str())))
-        .col_expr(job::Column::ErrorMessage, Expr::value(Some("cancelled before it started")))
+        .col_expr(
+            job::Column::ErrorCode,
+            Expr::value(Some(ErrorCode::Cancelled.as_str())),
+        )
+        .col_expr(
+            job::Column::ErrorMessage,
+            Expr::value(Some("cancelled before it started")),
+        )
         .col_expr(job::Column::FinishedAt, Expr::value(Some(now)))
         .col_expr(job::Column::UpdatedAt, Expr::value(now))
         .col_expr(job::Column::CancelRequested, Expr::value(true))
@@ -72,8 +89,14 @@ pub async fn delete(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Res
 /// Worker side: takes a job for running. Returns `None` when there is
 /// nothing to do (deleted, or already terminal: the task is a duplicate).
 /// A job found `running` was held by a worker that died; it starts over.
-pub async fn claim(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Result<Option<job::Model>, DbErr> {
-    let Some(job) = get(db, tenant_id, id).await? else { return Ok(None) };
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<job::Model>, DbErr> {
+    let Some(job) = get(db, tenant_id, id).await? else {
+        return Ok(None);
+    };
     if job.status.is_terminal() {
         return Ok(None);
     }
@@ -87,7 +110,13 @@ pub async fn claim(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Resu
     am.update(db).await.map(Some)
 }
 
-pub async fn set_progress(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid, stage: &str, progress: i32) -> Result<(), DbErr> {
+pub async fn set_progress(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    stage: &str,
+    progress: i32,
+) -> Result<(), DbErr> {
     job::Entity::update_many()
         .col_expr(job::Column::Stage, Expr::value(Some(stage)))
         .col_expr(job::Column::Progress, Expr::value(progress.clamp(0, 100)))
@@ -99,7 +128,12 @@ pub async fn set_progress(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid, 
     Ok(())
 }
 
-pub async fn set_media(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid, media: serde_json::Value) -> Result<(), DbErr> {
+pub async fn set_media(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    media: serde_json::Value,
+) -> Result<(), DbErr> {
     job::Entity::update_many()
         .col_expr(job::Column::Media, Expr::value(Some(media)))
         .filter(job::Column::Id.eq(id))
@@ -110,7 +144,11 @@ pub async fn set_media(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid, med
 }
 
 /// The original upload has been fetched and deleted; forget its key.
-pub async fn clear_source_key(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Result<(), DbErr> {
+pub async fn clear_source_key(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<(), DbErr> {
     job::Entity::update_many()
         .col_expr(job::Column::SourceKey, Expr::value(Option::<String>::None))
         .filter(job::Column::Id.eq(id))
@@ -120,9 +158,15 @@ pub async fn clear_source_key(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uu
     Ok(())
 }
 
-pub async fn cancel_requested(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Result<bool, DbErr> {
+pub async fn cancel_requested(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<bool, DbErr> {
     // A deleted job counts as cancelled: there is no one left to deliver to.
-    Ok(get(db, tenant_id, id).await?.is_none_or(|j| j.cancel_requested))
+    Ok(get(db, tenant_id, id)
+        .await?
+        .is_none_or(|j| j.cancel_requested))
 }
 
 /// Ends a running job. `error` is `None` for success.
@@ -134,8 +178,14 @@ pub async fn finish(
     error: Option<(ErrorCode, String)>,
 ) -> Result<(), DbErr> {
     let now = Utc::now();
-    let (code, message) = error.map(|(c, m)| (Some(c.as_str().to_owned()), Some(m))).unwrap_or_default();
-    let progress = if status == JobStatus::Succeeded { 100 } else { -1 };
+    let (code, message) = error
+        .map(|(c, m)| (Some(c.as_str().to_owned()), Some(m)))
+        .unwrap_or_default();
+    let progress = if status == JobStatus::Succeeded {
+        100
+    } else {
+        -1
+    };
     let mut q = job::Entity::update_many()
         .col_expr(job::Column::Status, Expr::value(status))
         .col_expr(job::Column::ErrorCode, Expr::value(code))
@@ -145,6 +195,9 @@ pub async fn finish(
     if progress >= 0 {
         q = q.col_expr(job::Column::Progress, Expr::value(progress));
     }
-    q.filter(job::Column::Id.eq(id)).filter(job::Column::TenantId.eq(tenant_id)).exec(db).await?;
+    q.filter(job::Column::Id.eq(id))
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .exec(db)
+        .await?;
     Ok(())
 }

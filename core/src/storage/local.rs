@@ -38,7 +38,11 @@ impl LocalStore {
         // A key of its own, so a storage signature can never pass as anything else.
         let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
         mac.update(b"cutroom local storage v1");
-        Ok(Self { root, base_url: format!("{}/storage", public_url.trim_end_matches('/')), key: mac.finalize().into_bytes().to_vec() })
+        Ok(Self {
+            root,
+            base_url: format!("{}/storage", public_url.trim_end_matches('/')),
+            key: mac.finalize().into_bytes().to_vec(),
+        })
     }
 
     pub fn path_of(&self, key: &str) -> Result<PathBuf, StorageError> {
@@ -46,15 +50,33 @@ impl LocalStore {
         Ok(self.root.join(key))
     }
 
-    fn mac(&self, method: &str, key: &str, expires: i64, content_type: &str, size: Option<u64>) -> Hmac<Sha256> {
+    fn mac(
+        &self,
+        method: &str,
+        key: &str,
+        expires: i64,
+        content_type: &str,
+        size: Option<u64>,
+    ) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
         let size = size.map(|s| s.to_string()).unwrap_or_default();
         mac.update(format!("{method}\n{key}\n{expires}\n{content_type}\n{size}").as_bytes());
         mac
     }
 
-    fn sign(&self, method: &str, key: &str, expires: i64, content_type: &str, size: Option<u64>) -> String {
-        hex::encode(self.mac(method, key, expires, content_type, size).finalize().into_bytes())
+    fn sign(
+        &self,
+        method: &str,
+        key: &str,
+        expires: i64,
+        content_type: &str,
+        size: Option<u64>,
+    ) -> String {
+        hex::encode(
+            self.mac(method, key, expires, content_type, size)
+                .finalize()
+                .into_bytes(),
+        )
     }
 
     /// Checks a presigned request as the API received it.
@@ -80,7 +102,14 @@ impl LocalStore {
         Ok(())
     }
 
-    fn presign(&self, method: &str, key: &str, content_type: &str, size: Option<u64>, ttl: Duration) -> Result<PresignedRequest, StorageError> {
+    fn presign(
+        &self,
+        method: &str,
+        key: &str,
+        content_type: &str,
+        size: Option<u64>,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, StorageError> {
         check_key(key)?;
         let expires_at = Utc::now() + ttl;
         let expires = expires_at.timestamp();
@@ -91,7 +120,10 @@ impl LocalStore {
         }
         Ok(PresignedRequest {
             method: method.into(),
-            url: format!("{}/{key}?expires={expires}&signature={signature}", self.base_url),
+            url: format!(
+                "{}/{key}?expires={expires}&signature={signature}",
+                self.base_url
+            ),
             headers,
             expires_at,
         })
@@ -99,7 +131,12 @@ impl LocalStore {
 
     /// Writes a request body to `key`, refusing anything but exactly `size` bytes.
     /// The bytes land in a temporary file first, so a broken upload leaves nothing.
-    pub async fn write_stream<S, E>(&self, key: &str, size: u64, mut body: S) -> Result<(), StorageError>
+    pub async fn write_stream<S, E>(
+        &self,
+        key: &str,
+        size: u64,
+        mut body: S,
+    ) -> Result<(), StorageError>
     where
         S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -113,15 +150,20 @@ impl LocalStore {
             let mut file = tokio::fs::File::create(&tmp).await?;
             let mut written = 0u64;
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| StorageError::Backend(format!("upload interrupted: {e}")))?;
+                let chunk =
+                    chunk.map_err(|e| StorageError::Backend(format!("upload interrupted: {e}")))?;
                 written += chunk.len() as u64;
                 if written > size {
-                    return Err(StorageError::Backend("body longer than the signed size".into()));
+                    return Err(StorageError::Backend(
+                        "body longer than the signed size".into(),
+                    ));
                 }
                 file.write_all(&chunk).await?;
             }
             if written != size {
-                return Err(StorageError::Backend(format!("body has {written} bytes, {size} were signed")));
+                return Err(StorageError::Backend(format!(
+                    "body has {written} bytes, {size} were signed"
+                )));
             }
             file.sync_all().await?;
             tokio::fs::rename(&tmp, &path).await?;
@@ -137,24 +179,42 @@ impl LocalStore {
 
 #[async_trait::async_trait]
 impl ObjectStore for LocalStore {
-    async fn presign_put(&self, key: &str, content_type: &str, size: u64, ttl: Duration) -> Result<PresignedRequest, StorageError> {
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, StorageError> {
         self.presign("PUT", key, content_type, Some(size), ttl)
     }
 
-    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<PresignedRequest, StorageError> {
+    async fn presign_get(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, StorageError> {
         self.presign("GET", key, "", None, ttl)
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
         match tokio::fs::metadata(self.path_of(key)?).await {
-            Ok(m) if m.is_file() => Ok(Some(ObjectMeta { key: key.into(), size: m.len() })),
+            Ok(m) if m.is_file() => Ok(Some(ObjectMeta {
+                key: key.into(),
+                size: m.len(),
+            })),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn put_file(&self, key: &str, path: &Path, _content_type: &str) -> Result<(), StorageError> {
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        _content_type: &str,
+    ) -> Result<(), StorageError> {
         let dest = self.path_of(key)?;
         tokio::fs::create_dir_all(dest.parent().expect("keys have a parent")).await?;
         tokio::fs::copy(path, &dest).await?;
@@ -164,7 +224,9 @@ impl ObjectStore for LocalStore {
     async fn get_to_file(&self, key: &str, path: &Path) -> Result<u64, StorageError> {
         match tokio::fs::copy(self.path_of(key)?, path).await {
             Ok(n) => Ok(n),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StorageError::NotFound(key.into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(StorageError::NotFound(key.into()))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -196,9 +258,16 @@ impl ObjectStore for LocalStore {
                     if ty.is_dir() {
                         stack.push(path);
                     } else if ty.is_file() && !name.to_string_lossy().starts_with('.') {
-                        let key = path.strip_prefix(&root).expect("under root").to_string_lossy().replace('\\', "/");
+                        let key = path
+                            .strip_prefix(&root)
+                            .expect("under root")
+                            .to_string_lossy()
+                            .replace('\\', "/");
                         if key.starts_with(&prefix) {
-                            out.push(ObjectMeta { key, size: entry.metadata()?.len() });
+                            out.push(ObjectMeta {
+                                key,
+                                size: entry.metadata()?.len(),
+                            });
                         }
                     }
                 }
@@ -222,12 +291,30 @@ mod tests {
         let now = Utc::now();
         let exp = now.timestamp() + 60;
         let sig = s.sign("PUT", "a/b", exp, "video/mp4", Some(10));
-        assert_eq!(s.verify("PUT", "a/b", exp, &sig, "video/mp4", Some(10), now), Ok(()));
-        assert_eq!(s.verify("PUT", "a/b", exp, &sig, "video/mp4", Some(11), now), Err(SignatureError::Invalid));
-        assert_eq!(s.verify("PUT", "a/c", exp, &sig, "video/mp4", Some(10), now), Err(SignatureError::Invalid));
-        assert_eq!(s.verify("GET", "a/b", exp, &sig, "video/mp4", Some(10), now), Err(SignatureError::Invalid));
-        assert_eq!(s.verify("PUT", "a/b", exp, &sig, "audio/mp4", Some(10), now), Err(SignatureError::Invalid));
+        assert_eq!(
+            s.verify("PUT", "a/b", exp, &sig, "video/mp4", Some(10), now),
+            Ok(())
+        );
+        assert_eq!(
+            s.verify("PUT", "a/b", exp, &sig, "video/mp4", Some(11), now),
+            Err(SignatureError::Invalid)
+        );
+        assert_eq!(
+            s.verify("PUT", "a/c", exp, &sig, "video/mp4", Some(10), now),
+            Err(SignatureError::Invalid)
+        );
+        assert_eq!(
+            s.verify("GET", "a/b", exp, &sig, "video/mp4", Some(10), now),
+            Err(SignatureError::Invalid)
+        );
+        assert_eq!(
+            s.verify("PUT", "a/b", exp, &sig, "audio/mp4", Some(10), now),
+            Err(SignatureError::Invalid)
+        );
         let later = now + chrono::Duration::seconds(61);
-        assert_eq!(s.verify("PUT", "a/b", exp, &sig, "video/mp4", Some(10), later), Err(SignatureError::Expired));
+        assert_eq!(
+            s.verify("PUT", "a/b", exp, &sig, "video/mp4", Some(10), later),
+            Err(SignatureError::Expired)
+        );
     }
 }

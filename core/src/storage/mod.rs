@@ -48,12 +48,24 @@ pub struct ObjectMeta {
 #[async_trait::async_trait]
 pub trait ObjectStore: Send + Sync + 'static {
     /// A URL to `PUT` exactly `size` bytes of `content_type` at `key`.
-    async fn presign_put(&self, key: &str, content_type: &str, size: u64, ttl: Duration) -> Result<PresignedRequest, StorageError>;
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, StorageError>;
     /// A URL to `GET` the object at `key`.
-    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<PresignedRequest, StorageError>;
+    async fn presign_get(&self, key: &str, ttl: Duration)
+    -> Result<PresignedRequest, StorageError>;
     /// Size of the object, or `None` when there is none.
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError>;
-    async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<(), StorageError>;
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<(), StorageError>;
     /// Streams the object into `path`; returns the byte count.
     async fn get_to_file(&self, key: &str, path: &Path) -> Result<u64, StorageError>;
     /// Deleting a missing object is not an error.
@@ -81,10 +93,20 @@ pub async fn from_config(config: &Config) -> Result<Storage, StorageError> {
     use secrecy::ExposeSecret;
     Ok(match &config.storage {
         StorageConfig::Local { root } => {
-            let local = Arc::new(LocalStore::new(root.clone(), &config.public_url, config.secret_key.expose_secret().as_bytes())?);
-            Storage { store: local.clone(), local: Some(local) }
+            let local = Arc::new(LocalStore::new(
+                root.clone(),
+                &config.public_url,
+                config.secret_key.expose_secret().as_bytes(),
+            )?);
+            Storage {
+                store: local.clone(),
+                local: Some(local),
+            }
         }
-        StorageConfig::S3(s3) => Storage { store: Arc::new(S3Store::new(s3).await?), local: None },
+        StorageConfig::S3(s3) => Storage {
+            store: Arc::new(S3Store::new(s3).await?),
+            local: None,
+        },
     })
 }
 
@@ -100,7 +122,11 @@ pub fn job_prefix(tenant_id: Uuid, job_id: Uuid) -> String {
 
 /// `tenants/{tenant}/uploads/{upload}/{file}`: an original, deleted once the worker has it.
 pub fn upload_key(tenant_id: Uuid, upload_id: Uuid, filename: &str) -> String {
-    format!("{}uploads/{upload_id}/{}", tenant_prefix(tenant_id), safe_file_name(filename))
+    format!(
+        "{}uploads/{upload_id}/{}",
+        tenant_prefix(tenant_id),
+        safe_file_name(filename)
+    )
 }
 
 /// Keeps a user-given file name usable as the last key segment.
@@ -108,11 +134,21 @@ pub fn safe_file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = base
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(100)
         .collect();
     let cleaned = cleaned.trim_start_matches('.');
-    if cleaned.is_empty() { "source".into() } else { cleaned.into() }
+    if cleaned.is_empty() {
+        "source".into()
+    } else {
+        cleaned.into()
+    }
 }
 
 pub(crate) fn check_key(key: &str) -> Result<(), StorageError> {
@@ -120,8 +156,14 @@ pub(crate) fn check_key(key: &str) -> Result<(), StorageError> {
         || key.starts_with('/')
         || key.contains('\\')
         || key.contains('\0')
-        || key.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..");
-    if bad { Err(StorageError::InvalidKey(key.into())) } else { Ok(()) }
+        || key
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..");
+    if bad {
+        Err(StorageError::InvalidKey(key.into()))
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

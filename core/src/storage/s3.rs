@@ -4,8 +4,11 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use aws_sdk_s3::{
     Client,
-    config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation},
     config::http::HttpResponse,
+    config::{
+        BehaviorVersion, Credentials, Region, RequestChecksumCalculation,
+        ResponseChecksumValidation,
+    },
     error::SdkError,
     presigning::PresigningConfig,
     primitives::ByteStream,
@@ -22,7 +25,9 @@ pub struct S3Store {
     bucket: String,
 }
 
-fn backend<E: std::error::Error + Send + Sync + 'static>(e: SdkError<E, HttpResponse>) -> StorageError {
+fn backend<E: std::error::Error + Send + Sync + 'static>(
+    e: SdkError<E, HttpResponse>,
+) -> StorageError {
     StorageError::Backend(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
 }
 
@@ -32,7 +37,13 @@ fn is_not_found<E>(e: &SdkError<E, HttpResponse>) -> bool {
 
 impl S3Store {
     pub async fn new(c: &S3Config) -> Result<Self, StorageError> {
-        let creds = Credentials::new(&c.access_key_id, c.secret_access_key.expose_secret(), None, None, "cutroom-config");
+        let creds = Credentials::new(
+            &c.access_key_id,
+            c.secret_access_key.expose_secret(),
+            None,
+            None,
+            "cutroom-config",
+        );
         let mut b = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(c.region.clone()))
@@ -46,15 +57,31 @@ impl S3Store {
         if let Some(endpoint) = &c.endpoint {
             b = b.endpoint_url(endpoint);
         }
-        Ok(Self { client: Client::from_conf(b.build()), bucket: c.bucket.clone() })
+        Ok(Self {
+            client: Client::from_conf(b.build()),
+            bucket: c.bucket.clone(),
+        })
     }
 
     /// Creates the bucket if it does not exist (deployment bootstrap and tests).
     pub async fn ensure_bucket(&self) -> Result<(), StorageError> {
-        if self.client.head_bucket().bucket(&self.bucket).send().await.is_ok() {
+        if self
+            .client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
-        match self.client.create_bucket().bucket(&self.bucket).send().await {
+        match self
+            .client
+            .create_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if format!("{e:?}").contains("BucketAlready") => Ok(()),
             Err(e) => Err(backend(e)),
@@ -66,16 +93,26 @@ fn presigned(p: aws_sdk_s3::presigning::PresignedRequest, ttl: Duration) -> Pres
     PresignedRequest {
         method: p.method().to_owned(),
         url: p.uri().to_owned(),
-        headers: p.headers().map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned())).collect::<BTreeMap<_, _>>(),
+        headers: p
+            .headers()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+            .collect::<BTreeMap<_, _>>(),
         expires_at: Utc::now() + ttl,
     }
 }
 
 #[async_trait::async_trait]
 impl ObjectStore for S3Store {
-    async fn presign_put(&self, key: &str, content_type: &str, size: u64, ttl: Duration) -> Result<PresignedRequest, StorageError> {
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, StorageError> {
         check_key(key)?;
-        let cfg = PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Backend(e.to_string()))?;
+        let cfg =
+            PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Backend(e.to_string()))?;
         let p = self
             .client
             .put_object()
@@ -87,30 +124,62 @@ impl ObjectStore for S3Store {
             .await
             .map_err(backend)?;
         let mut req = presigned(p, ttl);
-        // Content-Length is signed too; clients set it themselves from the body.
-        req.headers.insert("content-type".into(), content_type.into());
+        // Content-Length is signed, so a body of another size is refused, but
+        // clients (browsers above all) set it themselves from the body.
+        req.headers.remove("content-length");
+        req.headers
+            .insert("content-type".into(), content_type.into());
         Ok(req)
     }
 
-    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<PresignedRequest, StorageError> {
+    async fn presign_get(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, StorageError> {
         check_key(key)?;
-        let cfg = PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Backend(e.to_string()))?;
-        let p = self.client.get_object().bucket(&self.bucket).key(key).presigned(cfg).await.map_err(backend)?;
+        let cfg =
+            PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Backend(e.to_string()))?;
+        let p = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(cfg)
+            .await
+            .map_err(backend)?;
         Ok(presigned(p, ttl))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
         check_key(key)?;
-        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
-            Ok(o) => Ok(Some(ObjectMeta { key: key.into(), size: o.content_length().unwrap_or(0).max(0) as u64 })),
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(Some(ObjectMeta {
+                key: key.into(),
+                size: o.content_length().unwrap_or(0).max(0) as u64,
+            })),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(backend(e)),
         }
     }
 
-    async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<(), StorageError> {
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<(), StorageError> {
         check_key(key)?;
-        let body = ByteStream::from_path(path).await.map_err(|e| StorageError::Backend(e.to_string()))?;
+        let body = ByteStream::from_path(path)
+            .await
+            .map_err(|e| StorageError::Backend(e.to_string()))?;
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -125,7 +194,14 @@ impl ObjectStore for S3Store {
 
     async fn get_to_file(&self, key: &str, path: &Path) -> Result<u64, StorageError> {
         check_key(key)?;
-        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(o) => o,
             Err(e) if is_not_found(&e) => return Err(StorageError::NotFound(key.into())),
             Err(e) => return Err(backend(e)),
@@ -139,7 +215,14 @@ impl ObjectStore for S3Store {
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         check_key(key)?;
-        match self.client.delete_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(backend(e)),
@@ -161,7 +244,10 @@ impl ObjectStore for S3Store {
                 .map_err(backend)?;
             for o in page.contents() {
                 if let Some(key) = o.key() {
-                    out.push(ObjectMeta { key: key.into(), size: o.size().unwrap_or(0).max(0) as u64 });
+                    out.push(ObjectMeta {
+                        key: key.into(),
+                        size: o.size().unwrap_or(0).max(0) as u64,
+                    });
                 }
             }
             match page.next_continuation_token() {

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real HTTP API on a socket, over SQLite and
+//! PostgreSQL, local storage and a real S3-compatible server, with the
+//! worker in-process running real yt-dlp and ffmpeg.
+
+mod api_keys;
+mod auth;
+mod pipeline;
+mod tenancy;
+mod uploads;

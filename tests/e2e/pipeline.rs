@@ -1,0 +1,414 @@
+//! Jobs through the whole foundation pipeline: fetch once (yt-dlp from a
+//! loopback server, or an upload from storage), probe, decode, silence
+//! detection, outputs in storage, original deleted, scratch removed.
+
+use std::time::Duration;
+
+use cutroom_tests::{Db, SourceServer, Store, TestApp, both_dbs, email, media};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const GAPS: [(f64, f64); 2] = [(2.0, 3.5), (6.0, 7.0)];
+const JOB_LIMIT: Duration = Duration::from_secs(120);
+
+/// Downloads an output through its presigned URL and checks its recorded digest.
+async fn fetch_output(app: &TestApp, job: &Value, name: &str) -> Vec<u8> {
+    let outputs = job["outputs"].as_array().expect("outputs");
+    let out = outputs
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {job}"));
+    let res = app
+        .client
+        .get(out["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let bytes = res.bytes().await.unwrap().to_vec();
+    assert_eq!(out["size_bytes"].as_u64().unwrap(), bytes.len() as u64);
+    assert_eq!(
+        out["sha256"].as_str().unwrap(),
+        hex(&Sha256::digest(&bytes))
+    );
+    bytes
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// With the default margin (100 ms), each silent gap shrinks by 0.1 s per side.
+fn assert_silences_match(silences: &Value, duration: f64) {
+    assert_eq!(silences["version"], 1);
+    assert!(
+        (silences["duration"].as_f64().unwrap() - duration).abs() < 0.1,
+        "{silences}"
+    );
+    let found = silences["silences"].as_array().unwrap();
+    assert_eq!(found.len(), GAPS.len(), "silences: {silences}");
+    for (got, (start, end)) in found.iter().zip(GAPS) {
+        let (s, e) = (got["start"].as_f64().unwrap(), got["end"].as_f64().unwrap());
+        assert!(
+            (s - (start + 0.1)).abs() < 0.06,
+            "silence start {s} vs {start}: {silences}"
+        );
+        assert!(
+            (e - (end - 0.1)).abs() < 0.06,
+            "silence end {e} vs {end}: {silences}"
+        );
+    }
+    let speech = silences["speech"].as_array().unwrap();
+    assert_eq!(speech.len(), 3, "speech around two gaps: {silences}");
+    assert_eq!(speech[0]["start"].as_f64().unwrap(), 0.0);
+}
+
+async fn youtube_style_job(db: Db) {
+    let media_dir = tempfile::tempdir().unwrap();
+    media::video_with_gaps(&media_dir.path().join("talk.mp4"), 10.0, &GAPS);
+    let source = SourceServer::serve(media_dir.path()).await;
+    let host = source.host.clone();
+    let app = TestApp::builder(db)
+        .configure(move |c| {
+            c.extra_source_hosts.insert(host);
+        })
+        .start()
+        .await;
+    let s = app.signup(&email("yt"), "Tube").await;
+
+    let (status, job) = app
+        .post(
+            "/v1/jobs",
+            &s.access_token,
+            json!({"source": {"type": "youtube", "url": source.url("talk.mp4")}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let job = app
+        .wait_for_job(&s.access_token, job["id"].as_str().unwrap(), JOB_LIMIT)
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["progress"], 100);
+    assert!(
+        (job["media"]["duration"].as_f64().unwrap() - 10.0).abs() < 0.1,
+        "{job}"
+    );
+
+    let silences: Value =
+        serde_json::from_slice(&fetch_output(&app, &job, "silences.json").await).unwrap();
+    assert_silences_match(&silences, 10.0);
+
+    let keys = app.stored_keys(&format!("tenants/{}/", s.tenant_id)).await;
+    assert!(
+        keys.iter().all(|k| k.contains("/jobs/")),
+        "only outputs are kept: {keys:?}"
+    );
+    assert!(
+        app.scratch_entries().is_empty(),
+        "scratch left behind: {:?}",
+        app.scratch_entries()
+    );
+
+    let (status, events) = app
+        .get(
+            &format!("/v1/jobs/{}/events", job["id"].as_str().unwrap()),
+            &s.access_token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = events.to_string();
+    for stage in ["fetch", "probe", "audio", "silence", "publish"] {
+        assert!(text.contains(stage), "no {stage} event: {events}");
+    }
+}
+both_dbs!(youtube_style_job_succeeds, super::youtube_style_job);
+
+async fn upload_job(db: Db, store: Store) {
+    let app = TestApp::builder(db).store(store).start().await;
+    let s = app.signup(&email("upl"), "Uploader").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lecture.mp4");
+    media::video_with_gaps(&file, 10.0, &GAPS);
+
+    let upload_id = app
+        .upload(
+            &s.access_token,
+            "lecture.mp4",
+            "video/mp4",
+            std::fs::read(&file).unwrap(),
+        )
+        .await;
+    let uploads = format!("tenants/{}/uploads/", s.tenant_id);
+    assert_eq!(
+        app.stored_keys(&uploads).await.len(),
+        1,
+        "the original is in storage until the worker has it"
+    );
+
+    let (status, job) = app
+        .post(
+            &format!("/v1/uploads/{upload_id}/complete"),
+            &s.access_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let job = app
+        .wait_for_job(&s.access_token, job["id"].as_str().unwrap(), JOB_LIMIT)
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let silences: Value =
+        serde_json::from_slice(&fetch_output(&app, &job, "silences.json").await).unwrap();
+    assert_silences_match(&silences, 10.0);
+
+    assert!(
+        app.stored_keys(&uploads).await.is_empty(),
+        "the original is deleted after the job"
+    );
+    assert!(
+        app.scratch_entries().is_empty(),
+        "scratch left behind: {:?}",
+        app.scratch_entries()
+    );
+
+    // Deleting the job removes its outputs too.
+    let job_id = job["id"].as_str().unwrap();
+    let (status, _) = app
+        .delete(&format!("/v1/jobs/{job_id}"), &s.access_token)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(
+        app.stored_keys(&format!("tenants/{}/", s.tenant_id))
+            .await
+            .is_empty()
+    );
+    let (status, _) = app
+        .get(&format!("/v1/jobs/{job_id}"), &s.access_token)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_job_succeeds_s3_sqlite() {
+    upload_job(Db::Sqlite, Store::S3).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_job_succeeds_s3_postgres() {
+    upload_job(Db::Postgres, Store::S3).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_job_succeeds_local_sqlite() {
+    upload_job(Db::Sqlite, Store::Local).await
+}
+
+async fn bad_media_fails_cleanly(db: Db) {
+    let app = TestApp::builder(db).store(Store::S3).start().await;
+    let s = app.signup(&email("bad"), "Bad Media").await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.mp4");
+    media::video_with_gaps(&good, 10.0, &[]);
+    let truncated = dir.path().join("truncated.mp4");
+    media::truncated_copy(&good, &truncated, 0.4);
+
+    let cases = [
+        ("notes.mp4", b"this is not a video, just some text".to_vec()),
+        ("truncated.mp4", std::fs::read(&truncated).unwrap()),
+    ];
+    for (name, bytes) in cases {
+        let upload_id = app.upload(&s.access_token, name, "video/mp4", bytes).await;
+        let (status, job) = app
+            .post(
+                &format!("/v1/uploads/{upload_id}/complete"),
+                &s.access_token,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{job}");
+        let job = app
+            .wait_for_job(&s.access_token, job["id"].as_str().unwrap(), JOB_LIMIT)
+            .await;
+        assert_eq!(job["status"], "failed", "{name}: {job}");
+        assert_eq!(job["error"]["code"], "unsupported_media", "{name}: {job}");
+        assert!(
+            !job["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty()
+        );
+        assert_eq!(job["outputs"], json!([]), "{name}");
+    }
+    assert!(
+        app.stored_keys(&format!("tenants/{}/", s.tenant_id))
+            .await
+            .is_empty(),
+        "originals deleted, nothing kept"
+    );
+    assert!(
+        app.scratch_entries().is_empty(),
+        "scratch left behind: {:?}",
+        app.scratch_entries()
+    );
+}
+both_dbs!(
+    non_media_and_truncated_uploads_fail_cleanly,
+    super::bad_media_fails_cleanly
+);
+
+async fn unavailable_source(db: Db) {
+    let media_dir = tempfile::tempdir().unwrap();
+    let source = SourceServer::serve(media_dir.path()).await;
+    let host = source.host.clone();
+    let app = TestApp::builder(db)
+        .configure(move |c| {
+            c.extra_source_hosts.insert(host);
+        })
+        .start()
+        .await;
+    let s = app.signup(&email("gone"), "Gone").await;
+    let (status, job) = app
+        .post(
+            "/v1/jobs",
+            &s.access_token,
+            json!({"source": {"type": "youtube", "url": source.url("deleted.mp4")}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let job = app
+        .wait_for_job(&s.access_token, job["id"].as_str().unwrap(), JOB_LIMIT)
+        .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["error"]["code"], "source_unavailable", "{job}");
+    assert!(app.scratch_entries().is_empty());
+}
+both_dbs!(
+    unavailable_source_fails_with_a_code,
+    super::unavailable_source
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_youtube_urls_are_accepted() {
+    let app = TestApp::builder(Db::Sqlite).without_worker().start().await;
+    let s = app.signup(&email("ssrf"), "Guarded").await;
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:5432/",
+        "https://www.youtube.com.evil.example/watch?v=dQw4w9WgXcQ",
+        "https://youtube.com/watch?v=tooshort",
+        "https://evil.example/?u=https://youtu.be/dQw4w9WgXcQ",
+        "file:///etc/passwd",
+        "https://user@www.youtube.com/watch?v=dQw4w9WgXcQ",
+        "not a url",
+    ] {
+        let (status, err) = app
+            .post(
+                "/v1/jobs",
+                &s.access_token,
+                json!({"source": {"type": "youtube", "url": url}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {err}");
+        assert_eq!(err["code"], "invalid_source_url", "{url}");
+    }
+    for url in [
+        "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+        "https://youtu.be/dQw4w9WgXcQ",
+        "https://youtube.com/shorts/dQw4w9WgXcQ",
+        "https://www.youtube.com/embed/dQw4w9WgXcQ",
+        "https://m.youtube.com/watch?v=dQw4w9WgXcQ&t=42",
+    ] {
+        let (status, job) = app
+            .post(
+                "/v1/jobs",
+                &s.access_token,
+                json!({"source": {"type": "youtube", "url": url}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{url}: {job}");
+        assert_eq!(
+            job["source"]["url"], "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+            "normalised"
+        );
+    }
+}
+
+async fn cancellation(db: Db) {
+    let media_dir = tempfile::tempdir().unwrap();
+    media::video_with_gaps(&media_dir.path().join("long.mp4"), 20.0, &GAPS);
+    let source = SourceServer::serve(media_dir.path()).await;
+    let host = source.host.clone();
+    let app = TestApp::builder(db)
+        .configure(move |c| {
+            c.extra_source_hosts.insert(host);
+        })
+        .start()
+        .await;
+    let s = app.signup(&email("cancel"), "Cancel").await;
+
+    let (status, job) = app
+        .post(
+            "/v1/jobs",
+            &s.access_token,
+            json!({"source": {"type": "youtube", "url": source.url("slow/long.mp4")}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = job["id"].as_str().unwrap().to_owned();
+    // Wait until the worker is downloading, then cancel.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, j) = app.get(&format!("/v1/jobs/{id}"), &s.access_token).await;
+        if j["status"] == "running" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job never started: {j}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, j) = app
+        .post(&format!("/v1/jobs/{id}/cancel"), &s.access_token, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{j}");
+    let job = app
+        .wait_for_job(&s.access_token, &id, Duration::from_secs(30))
+        .await;
+    assert_eq!(job["status"], "cancelled", "{job}");
+    assert_eq!(job["error"]["code"], "cancelled");
+    assert!(
+        app.scratch_entries().is_empty(),
+        "scratch left behind: {:?}",
+        app.scratch_entries()
+    );
+    let (status, err) = app
+        .post(&format!("/v1/jobs/{id}/cancel"), &s.access_token, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+
+    // A queued job is cancelled at once; with no worker it never runs.
+    let idle = TestApp::builder(db).without_worker().start().await;
+    let s = idle.signup(&email("queued"), "Queued").await;
+    let (_, job) = idle
+        .post(
+            "/v1/jobs",
+            &s.access_token,
+            json!({"source": {"type": "youtube", "url": "https://youtu.be/dQw4w9WgXcQ"}}),
+        )
+        .await;
+    let (status, job) = idle
+        .post(
+            &format!("/v1/jobs/{}/cancel", job["id"].as_str().unwrap()),
+            &s.access_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(job["status"], "cancelled", "{job}");
+}
+both_dbs!(
+    cancellation_stops_running_and_queued_jobs,
+    super::cancellation
+);

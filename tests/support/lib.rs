@@ -1,0 +1,373 @@
+//! The test harness: a real Cutroom (HTTP on a real socket, SQLite or a
+//! PostgreSQL database of its own, local storage or a real S3-compatible
+//! server of its own) per test, plus helpers to talk to it like a client.
+//!
+//! External programs are found through environment variables that
+//! `.ci/env.sh` sets (`CUTROOM_YTDLP`, `CUTROOM_TEST_S3S_FS`,
+//! `CUTROOM_TEST_DATABASE_URL`), with the same defaults as that file, so
+//! `cargo test` works the same after `bash .ci/setup --test`.
+
+pub mod media;
+mod postgres;
+mod s3;
+mod source_server;
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use cutroom_api::App;
+use cutroom_core::{
+    Config,
+    config::{S3Config, StorageConfig},
+};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub use postgres::TestDatabase;
+pub use s3::S3Server;
+pub use source_server::SourceServer;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    Local,
+    S3,
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("CUTROOM_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/cutroom")
+        })
+}
+
+/// yt-dlp as installed by `.ci/setup`.
+pub fn ytdlp_path() -> PathBuf {
+    std::env::var_os("CUTROOM_YTDLP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("venv/bin/yt-dlp"))
+}
+
+/// A change to the test configuration, applied just before the app starts.
+type ConfigTweak = Box<dyn FnOnce(&mut Config)>;
+
+pub struct TestAppBuilder {
+    db: Db,
+    store: Store,
+    worker: bool,
+    tweaks: Vec<ConfigTweak>,
+}
+
+impl TestAppBuilder {
+    pub fn store(mut self, store: Store) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// Without the in-process worker jobs stay queued (for queue-side tests).
+    pub fn without_worker(mut self) -> Self {
+        self.worker = false;
+        self
+    }
+
+    pub fn configure(mut self, f: impl FnOnce(&mut Config) + 'static) -> Self {
+        self.tweaks.push(Box::new(f));
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let mut config =
+            Config::for_data_dir(dir.path(), SecretString::from("test-secret-".repeat(4)));
+        config.listen = addr;
+        config.public_url = format!("http://{addr}");
+        config.in_process_worker = self.worker;
+        config.ytdlp_path = ytdlp_path();
+        config.ytdlp_timeout = Duration::from_secs(60);
+
+        let pg = match self.db {
+            Db::Sqlite => None,
+            Db::Postgres => {
+                let db = TestDatabase::create().await;
+                config.database_url = db.url.clone();
+                Some(db)
+            }
+        };
+        let s3 = match self.store {
+            Store::Local => None,
+            Store::S3 => {
+                let server = S3Server::start();
+                let s3 = S3Config {
+                    bucket: "cutroom".into(),
+                    region: "us-east-1".into(),
+                    endpoint: Some(server.endpoint.clone()),
+                    access_key_id: server.access_key.clone(),
+                    secret_access_key: server.secret_key.clone().into(),
+                    force_path_style: true,
+                };
+                cutroom_core::storage::S3Store::new(&s3)
+                    .await
+                    .expect("s3 client")
+                    .ensure_bucket()
+                    .await
+                    .expect("create bucket");
+                config.storage = StorageConfig::S3(s3);
+                Some(server)
+            }
+        };
+        for tweak in self.tweaks {
+            tweak(&mut config);
+        }
+        let app = App::new(config).await.expect("app starts");
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(cutroom_api::serve(app.clone(), listener, shutdown.clone()));
+        TestApp {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            app,
+            dir,
+            shutdown,
+            server: Some(server),
+            s3,
+            _pg: pg,
+        }
+    }
+}
+
+/// One running Cutroom. Dropping it stops the server and removes its data.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub app: Arc<App>,
+    pub dir: tempfile::TempDir,
+    pub s3: Option<S3Server>,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _pg: Option<TestDatabase>,
+}
+
+/// What a signup or login hands back, kept for later requests.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub email: String,
+}
+
+impl TestApp {
+    pub fn builder(db: Db) -> TestAppBuilder {
+        TestAppBuilder {
+            db,
+            store: Store::Local,
+            worker: true,
+            tweaks: Vec::new(),
+        }
+    }
+
+    pub async fn start(db: Db) -> TestApp {
+        Self::builder(db).start().await
+    }
+
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.app.config.scratch_dir.clone()
+    }
+
+    /// Sends a request; the body is JSON when given. Returns status and JSON
+    /// body (`Null` when empty, `{"_text": ...}` when not JSON).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.expect("body read");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| json!({ "_text": text }))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.request(Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.request(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Creates a tenant with its owner.
+    pub async fn signup(&self, email: &str, tenant_name: &str) -> Session {
+        let (status, body) = self
+            .request(
+                Method::POST,
+                "/v1/auth/signup",
+                None,
+                Some(json!({"email": email, "password": "correct horse battery", "name": "Test User", "tenant_name": tenant_name})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "signup: {body}");
+        session_from(email, &body)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        self.request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// Polls the job until it reaches a terminal state (or panics after `limit`).
+    pub async fn wait_for_job(&self, token: &str, job_id: &str, limit: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let (status, job) = self.get(&format!("/v1/jobs/{job_id}"), token).await;
+            assert_eq!(status, StatusCode::OK, "job lookup: {job}");
+            if matches!(
+                job["status"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            ) {
+                return job;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "job did not finish in {limit:?}: {job}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Uploads `bytes` through the presigned-URL flow and returns the upload id.
+    pub async fn upload(
+        &self,
+        token: &str,
+        filename: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> String {
+        let (status, up) = self
+            .post(
+                "/v1/uploads",
+                token,
+                json!({"filename": filename, "content_type": content_type, "size_bytes": bytes.len()}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "create upload: {up}");
+        let status = self.put_presigned(&up, bytes).await;
+        assert!(status.is_success(), "presigned PUT answered {status}");
+        up["upload_id"].as_str().expect("upload_id").to_owned()
+    }
+
+    /// PUTs to a presigned URL exactly as a client would (headers from the response).
+    pub async fn put_presigned(&self, upload: &Value, bytes: Vec<u8>) -> StatusCode {
+        let mut req = self.client.put(upload["url"].as_str().expect("url"));
+        for (k, v) in upload["headers"].as_object().expect("headers") {
+            req = req.header(k, v.as_str().unwrap());
+        }
+        req.body(bytes).send().await.expect("PUT sent").status()
+    }
+
+    /// Keys under `prefix` in the app's object store.
+    pub async fn stored_keys(&self, prefix: &str) -> Vec<String> {
+        self.app
+            .store
+            .list(prefix)
+            .await
+            .expect("list objects")
+            .into_iter()
+            .map(|o| o.key)
+            .collect()
+    }
+
+    /// Files left in the scratch folder (there should be none after a job).
+    pub fn scratch_entries(&self) -> Vec<String> {
+        match std::fs::read_dir(self.scratch_dir()) {
+            Ok(rd) => rd
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+pub fn session_from(email: &str, body: &Value) -> Session {
+    let s = |v: &Value| {
+        v.as_str()
+            .unwrap_or_else(|| panic!("missing field in {body}"))
+            .to_owned()
+    };
+    Session {
+        access_token: s(&body["access_token"]),
+        refresh_token: s(&body["refresh_token"]),
+        tenant_id: s(&body["tenant_id"]),
+        user_id: s(&body["user_id"]),
+        email: email.to_owned(),
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(h) = self.server.take() {
+            h.abort();
+        }
+    }
+}
+
+/// A unique e-mail address for a test.
+pub fn email(tag: &str) -> String {
+    format!("{tag}-{}@example.test", uuid::Uuid::new_v4().simple())
+}
+
+/// Both databases for one test body: `both_dbs!(name, body_fn)` makes
+/// `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_dbs {
+    ($name:ident, $body:path) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $body(cutroom_tests::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $body(cutroom_tests::Db::Postgres).await
+            }
+        }
+    };
+}

@@ -1,0 +1,69 @@
+//! A loopback HTTP server standing in for a video host: yt-dlp downloads
+//! direct links from it with its generic extractor.
+
+use std::path::Path;
+use std::{path::PathBuf, time::Duration};
+
+use axum::{body::Body, extract::Path as UrlPath, http::header, response::Response};
+use futures::StreamExt;
+
+use tower_http::services::ServeDir;
+
+pub struct SourceServer {
+    /// `127.0.0.1:port`, to add to `extra_source_hosts`.
+    pub host: String,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl SourceServer {
+    pub async fn serve(dir: &Path) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let slow_dir = dir.to_path_buf();
+        let app = axum::Router::new()
+            .route(
+                "/slow/{file}",
+                axum::routing::get(move |p| slow(slow_dir.clone(), p)),
+            )
+            .fallback_service(ServeDir::new(dir));
+        let token = shutdown.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await
+                .unwrap();
+        });
+        Self { host, shutdown }
+    }
+
+    pub fn url(&self, file: &str) -> String {
+        format!("http://{}/{file}", self.host)
+    }
+}
+
+impl Drop for SourceServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Serves a file at about 80 KB/s, so a download is still running when a
+/// test acts on it (cancellation).
+async fn slow(dir: PathBuf, UrlPath(file): UrlPath<String>) -> Response {
+    let bytes = tokio::fs::read(dir.join(&file)).await.unwrap_or_default();
+    let len = bytes.len();
+    let chunks: Vec<bytes::Bytes> = bytes
+        .chunks(16 * 1024)
+        .map(bytes::Bytes::copy_from_slice)
+        .collect();
+    let stream = futures::stream::iter(chunks).then(|c| async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Ok::<_, std::io::Error>(c)
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "video/mp4")
+        .header(header::CONTENT_LENGTH, len)
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
