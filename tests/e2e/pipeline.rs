@@ -65,16 +65,9 @@ fn assert_silences_match(silences: &Value, duration: f64) {
 }
 
 async fn youtube_style_job(db: Db) {
-    let media_dir = tempfile::tempdir().unwrap();
-    media::video_with_gaps(&media_dir.path().join("talk.mp4"), 10.0, &GAPS);
-    let source = SourceServer::serve(media_dir.path()).await;
-    let host = source.host.clone();
-    let app = TestApp::builder(db)
-        .configure(move |c| {
-            c.extra_source_hosts.insert(host);
-        })
-        .start()
-        .await;
+    let source = SourceServer::start().await;
+    media::video_with_gaps(&source.path("talk.mp4"), 10.0, &GAPS);
+    let app = TestApp::builder(db).allow_source(&source).start().await;
     let s = app.signup(&email("yt"), "Tube").await;
 
     let (status, job) = app
@@ -258,15 +251,8 @@ both_dbs!(
 );
 
 async fn unavailable_source(db: Db) {
-    let media_dir = tempfile::tempdir().unwrap();
-    let source = SourceServer::serve(media_dir.path()).await;
-    let host = source.host.clone();
-    let app = TestApp::builder(db)
-        .configure(move |c| {
-            c.extra_source_hosts.insert(host);
-        })
-        .start()
-        .await;
+    let source = SourceServer::start().await;
+    let app = TestApp::builder(db).allow_source(&source).start().await;
     let s = app.signup(&email("gone"), "Gone").await;
     let (status, job) = app
         .post(
@@ -335,16 +321,9 @@ async fn only_youtube_urls_are_accepted() {
 }
 
 async fn cancellation(db: Db) {
-    let media_dir = tempfile::tempdir().unwrap();
-    media::video_with_gaps(&media_dir.path().join("long.mp4"), 20.0, &GAPS);
-    let source = SourceServer::serve(media_dir.path()).await;
-    let host = source.host.clone();
-    let app = TestApp::builder(db)
-        .configure(move |c| {
-            c.extra_source_hosts.insert(host);
-        })
-        .start()
-        .await;
+    let source = SourceServer::start().await;
+    media::video_with_gaps(&source.path("long.mp4"), 20.0, &GAPS);
+    let app = TestApp::builder(db).allow_source(&source).start().await;
     let s = app.signup(&email("cancel"), "Cancel").await;
 
     let (status, job) = app
@@ -412,3 +391,46 @@ both_dbs!(
     cancellation_stops_running_and_queued_jobs,
     super::cancellation
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_long_sources_are_rejected_early() {
+    let app = TestApp::builder(Db::Sqlite)
+        .configure(|c| c.max_duration = Duration::from_secs(5))
+        .start()
+        .await;
+    let s = app.signup(&email("long"), "Long").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ten-seconds.mp4");
+    media::video_with_gaps(&file, 10.0, &[]);
+    let upload_id = app
+        .upload(
+            &s.access_token,
+            "ten-seconds.mp4",
+            "video/mp4",
+            std::fs::read(&file).unwrap(),
+        )
+        .await;
+    let (_, job) = app
+        .post(
+            &format!("/v1/uploads/{upload_id}/complete"),
+            &s.access_token,
+            json!({}),
+        )
+        .await;
+    let job = app
+        .wait_for_job(&s.access_token, job["id"].as_str().unwrap(), JOB_LIMIT)
+        .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["error"]["code"], "source_too_long", "{job}");
+    let (_, events) = app
+        .get(
+            &format!("/v1/jobs/{}/events", job["id"].as_str().unwrap()),
+            &s.access_token,
+        )
+        .await;
+    assert!(
+        !events.to_string().contains("\"audio\""),
+        "rejected at probe, before decoding: {events}"
+    );
+    assert!(app.scratch_entries().is_empty());
+}

@@ -77,6 +77,14 @@ impl TestAppBuilder {
         self
     }
 
+    /// Accepts the loopback [`SourceServer`] as a video host.
+    pub fn allow_source(self, source: &SourceServer) -> Self {
+        let host = source.host.clone();
+        self.configure(move |c| {
+            c.extra_source_hosts.insert(host);
+        })
+    }
+
     pub fn configure(mut self, f: impl FnOnce(&mut Config) + 'static) -> Self {
         self.tweaks.push(Box::new(f));
         self

@@ -1,7 +1,6 @@
 //! A loopback HTTP server standing in for a video host: yt-dlp downloads
 //! direct links from it with its generic extractor.
 
-use std::path::Path;
 use std::{path::PathBuf, time::Duration};
 
 use axum::{body::Body, extract::Path as UrlPath, http::header, response::Response};
@@ -12,21 +11,24 @@ use tower_http::services::ServeDir;
 pub struct SourceServer {
     /// `127.0.0.1:port`, to add to `extra_source_hosts`.
     pub host: String,
+    dir: tempfile::TempDir,
     shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl SourceServer {
-    pub async fn serve(dir: &Path) -> Self {
+    /// Serves a fresh, empty folder; put files in it with [`SourceServer::path`].
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let host = listener.local_addr().unwrap().to_string();
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let slow_dir = dir.to_path_buf();
+        let slow_dir = dir.path().to_path_buf();
         let app = axum::Router::new()
             .route(
                 "/slow/{file}",
                 axum::routing::get(move |p| slow(slow_dir.clone(), p)),
             )
-            .fallback_service(ServeDir::new(dir));
+            .fallback_service(ServeDir::new(dir.path()));
         let token = shutdown.clone();
         tokio::spawn(async move {
             axum::serve(listener, app)
@@ -34,7 +36,16 @@ impl SourceServer {
                 .await
                 .unwrap();
         });
-        Self { host, shutdown }
+        Self {
+            host,
+            dir,
+            shutdown,
+        }
+    }
+
+    /// Where a file served as `file` lives.
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
     }
 
     pub fn url(&self, file: &str) -> String {

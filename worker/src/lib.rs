@@ -40,6 +40,7 @@ pub struct Worker {
     db: Database,
     store: Arc<dyn ObjectStore>,
     name: String,
+    run_stages: bool,
 }
 
 impl Worker {
@@ -49,7 +50,16 @@ impl Worker {
             db,
             store,
             name: worker_name(),
+            run_stages: true,
         }
+    }
+
+    /// Runs everything but the stages: queue pickup, claim, events and the
+    /// terminal state, with no fetch or decoding. For measuring the queue's
+    /// own overhead (`cargo bench --bench queue`); never for serving jobs.
+    pub fn without_stages(mut self) -> Self {
+        self.run_stages = false;
+        self
     }
 
     /// The name this worker registers under in the queue (unique per
@@ -80,6 +90,7 @@ impl Worker {
             self.db.clone(),
             self.store,
             shutdown.clone(),
+            self.run_stages,
         ));
         tracing::info!(worker = %self.name, "worker started");
         // A restarted apalis worker registers under a new name: the old
