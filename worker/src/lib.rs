@@ -10,6 +10,7 @@
 mod handler;
 mod media;
 mod pipeline;
+mod poll;
 
 use std::{sync::Arc, time::Duration};
 
@@ -147,7 +148,7 @@ async fn run_once(
             let backend = apalis_postgres::PostgresStorage::<serde_json::Value>::new(pool)
                 .with_config(config)
                 .with_pubsub()
-                .poll_with_interval(POSTGRES_POLL_INTERVAL);
+                .poll_with_strategy(poll::Every::new(POSTGRES_POLL_INTERVAL));
             WorkerBuilder::new(name)
                 .backend(backend)
                 .concurrency(1)
@@ -164,7 +165,7 @@ async fn run_once(
                 .missed_heartbeats(MISSED_HEARTBEATS);
             let backend = apalis_sqlite::SqliteStorage::<serde_json::Value>::new(pool)
                 .with_config(config)
-                .poll_with_interval(SQLITE_POLL_INTERVAL);
+                .poll_with_strategy(poll::Every::new(SQLITE_POLL_INTERVAL));
             WorkerBuilder::new(name)
                 .backend(backend)
                 .concurrency(1)
