@@ -153,37 +153,10 @@ pub async fn get_object(
     let headers = [
         (
             header::CONTENT_TYPE,
-            HeaderValue::from_static(content_type_for(&key)),
+            HeaderValue::from_str(mime_guess::from_path(&key).first_or_octet_stream().as_ref())
+                .map_err(ApiError::internal)?,
         ),
         (header::CONTENT_LENGTH, HeaderValue::from(len)),
     ];
     Ok((headers, Body::from_stream(ReaderStream::new(file))).into_response())
-}
-
-/// Enough for what Cutroom stores; anything else is plain bytes.
-fn content_type_for(key: &str) -> &'static str {
-    let ext = key
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    match ext.as_str() {
-        "json" => "application/json",
-        "txt" => "text/plain; charset=utf-8",
-        "srt" => "application/x-subrip",
-        "vtt" => "text/vtt",
-        "csv" => "text/csv",
-        "mp4" | "m4v" => "video/mp4",
-        "webm" => "video/webm",
-        "mkv" => "video/x-matroska",
-        "mov" => "video/quicktime",
-        "mp3" => "audio/mpeg",
-        "m4a" => "audio/mp4",
-        "wav" => "audio/wav",
-        "ogg" | "oga" => "audio/ogg",
-        "opus" => "audio/opus",
-        "flac" => "audio/flac",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        _ => "application/octet-stream",
-    }
 }
