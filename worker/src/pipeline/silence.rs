@@ -6,6 +6,10 @@
 //! widened by `margin_ms` on both sides, so a cut made at a silence never
 //! clips the first or last syllable, and the silences shrink to match.
 //! The two lists together cover the whole file without gaps or overlaps.
+//!
+//! Written by hand: it is a few dozen lines of run-length logic over frame
+//! levels, and no maintained crate offers runs with minimum lengths and
+//! margins. (The listening stage replaces the detector with Silero VAD.)
 
 use std::sync::Arc;
 
