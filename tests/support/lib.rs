@@ -322,14 +322,26 @@ impl TestApp {
             .collect()
     }
 
-    /// Files left in the scratch folder (there should be none after a job).
+    /// Job folders left in the scratch folder (there should be none after a
+    /// job). Each worker keeps its job folders in a folder of its own.
     pub fn scratch_entries(&self) -> Vec<String> {
-        match std::fs::read_dir(self.scratch_dir()) {
-            Ok(rd) => rd
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect(),
-            Err(_) => Vec::new(),
-        }
+        let entries = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+            std::fs::read_dir(dir)
+                .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+                .unwrap_or_default()
+        };
+        entries(&self.scratch_dir())
+            .into_iter()
+            .flat_map(|worker| {
+                if worker.is_dir() {
+                    entries(&worker)
+                } else {
+                    vec![worker]
+                }
+            })
+            .filter(|p| !p.ends_with(".lock"))
+            .map(|p| p.display().to_string())
+            .collect()
     }
 }
 

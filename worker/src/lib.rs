@@ -11,6 +11,7 @@ mod handler;
 mod media;
 mod pipeline;
 mod poll;
+mod scratch;
 
 use std::{sync::Arc, time::Duration};
 
@@ -78,16 +79,20 @@ impl Worker {
     /// restarts after a short pause.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         media::init();
-        tokio::fs::create_dir_all(&self.config.scratch_dir)
-            .await
+        let root = self.config.scratch_dir.clone();
+        let slot = tokio::task::spawn_blocking(move || scratch::Slot::claim(&root))
+            .await?
             .with_context(|| {
                 format!(
-                    "creating the scratch folder {}",
+                    "preparing the scratch folder {}",
                     self.config.scratch_dir.display()
                 )
             })?;
+        // Job folders go under this worker's own folder (see `scratch`).
+        let mut config = self.config;
+        config.scratch_dir = slot.path().to_owned();
         let handler = Arc::new(Handler::new(
-            self.config,
+            config,
             self.db.clone(),
             self.store,
             shutdown.clone(),
@@ -119,6 +124,9 @@ impl Worker {
                 () = tokio::time::sleep(RESTART_DELAY) => {}
             }
         }
+        // The handler (and with it any job) is done; the folder can go.
+        drop(handler);
+        drop(slot);
         tracing::info!(worker = %self.name, "worker stopped");
         Ok(())
     }
