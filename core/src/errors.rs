@@ -62,14 +62,6 @@ impl ErrorCode {
             ErrorCode::InternalError => "internal_error",
         }
     }
-
-    /// Whether running the same job again could succeed (used by retries).
-    pub fn is_transient(self) -> bool {
-        matches!(
-            self,
-            ErrorCode::DownloadFailed | ErrorCode::DownloadTimeout | ErrorCode::StorageError
-        )
-    }
 }
 
 impl fmt::Display for ErrorCode {
