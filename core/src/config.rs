@@ -67,6 +67,12 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// Emit logs as JSON lines.
     pub log_json: bool,
+    /// The model folder filled by `cutroom-worker models install`.
+    pub models_dir: PathBuf,
+    /// Threads whisper.cpp uses for one transcription.
+    pub whisper_threads: u16,
+    /// The transcription model of jobs and tenants that do not choose one.
+    pub whisper_model: String,
 }
 
 impl Config {
@@ -74,6 +80,7 @@ impl Config {
     /// worker in-process), listening on 127.0.0.1:8080.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>, secret_key: SecretString) -> Self {
         let data_dir = data_dir.into();
+        let models_dir = data_dir.join("models");
         let listen: SocketAddr = ([127, 0, 0, 1], 8080).into();
         Self {
             listen,
@@ -101,6 +108,9 @@ impl Config {
             extra_source_hosts: BTreeSet::new(),
             sweep_interval: Duration::from_secs(60),
             log_json: false,
+            models_dir,
+            whisper_threads: default_threads(),
+            whisper_model: "tiny.en".into(),
         }
     }
 
@@ -185,6 +195,18 @@ impl Config {
         if let Some(v) = var("YTDLP") {
             c.ytdlp_path = v.into();
         }
+        if let Some(v) = var("MODELS_DIR") {
+            c.models_dir = v.into();
+        }
+        if let Some(v) = var("WHISPER_THREADS") {
+            c.whisper_threads =
+                v.parse().ok().filter(|n| *n > 0).with_context(|| {
+                    format!("CUTROOM_WHISPER_THREADS={v} is not a positive number")
+                })?;
+        }
+        if let Some(v) = var("WHISPER_MODEL") {
+            c.whisper_model = v;
+        }
         if let Some(v) = var("EXTRA_SOURCE_HOSTS") {
             c.extra_source_hosts = v
                 .split(',')
@@ -194,6 +216,11 @@ impl Config {
         }
         Ok(c)
     }
+}
+
+/// One thread per core, at most 8 (whisper.cpp gains little beyond).
+fn default_threads() -> u16 {
+    std::thread::available_parallelism().map_or(4, |n| u16::try_from(n.get().min(8)).unwrap_or(8))
 }
 
 fn parse_bool(name: &str, v: Option<String>, default: bool) -> anyhow::Result<bool> {

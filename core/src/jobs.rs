@@ -19,16 +19,53 @@ pub struct PipelineTask {
 #[serde(default, deny_unknown_fields)]
 pub struct JobOptions {
     pub silence: SilenceOptions,
+    pub transcription: TranscriptionOptions,
 }
 
-/// Silence detection by audio energy.
+/// Which Whisper model transcribes, and in which language.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TranscriptionOptions {
+    /// `tiny.en` (fast, English only) or `base` (multilingual). Unset: the
+    /// server's default (`CUTROOM_WHISPER_MODEL`, `tiny.en` unless changed).
+    #[schema(example = "tiny.en")]
+    pub model: Option<String>,
+    /// ISO 639-1 code of the spoken language. Unset: `en` for `tiny.en`,
+    /// detected from the first speech for `base`.
+    #[schema(example = "en")]
+    pub language: Option<String>,
+}
+
+/// The models a job may ask for.
+pub const WHISPER_MODELS: [&str; 2] = ["tiny.en", "base"];
+
+/// The languages Whisper's multilingual models know, as whisper.cpp names them.
+pub const WHISPER_LANGUAGES: [&str; 100] = [
+    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it",
+    "id", "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur",
+    "hr", "bg", "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn",
+    "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si",
+    "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo",
+    "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln",
+    "ha", "ba", "jw", "su", "yue",
+];
+
+/// Speech and silence: Silero VAD decides what is speech, the audio level
+/// tightens its boundaries and tells quiet passages from music or noise.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SilenceOptions {
-    /// Audio below this level (dBFS, RMS over 10 ms frames) counts as silent.
+    /// Speech probability (0-1) at which the voice detector starts a speech
+    /// interval; it ends one when the probability falls 0.15 below.
+    pub vad_threshold: f32,
+    /// Audio below this level (dBFS, RMS over 10 ms frames) counts as silent:
+    /// speech boundaries are moved onto audible audio, and non-speech
+    /// passages above it are reported as `noise` rather than `quiet`.
     pub threshold_db: f32,
-    /// Quieter stretches shorter than this stay part of the speech around them.
+    /// Pauses shorter than this stay part of the speech around them.
     pub min_silence_ms: u32,
+    /// Speech shorter than this (a click, a cough) is not speech.
+    pub min_speech_ms: u32,
     /// Speech intervals are widened by this much on both sides, so cuts land
     /// in silence rather than on the first or last syllable.
     pub margin_ms: u32,
@@ -37,8 +74,10 @@ pub struct SilenceOptions {
 impl Default for SilenceOptions {
     fn default() -> Self {
         Self {
-            threshold_db: -40.0,
+            vad_threshold: 0.5,
+            threshold_db: -50.0,
             min_silence_ms: 500,
+            min_speech_ms: 250,
             margin_ms: 100,
         }
     }
@@ -48,6 +87,12 @@ impl JobOptions {
     /// Range checks that serde cannot express; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
         let s = &self.silence;
+        if !(0.05..=0.95).contains(&s.vad_threshold) {
+            return Err("options.silence.vad_threshold must be between 0.05 and 0.95".into());
+        }
+        if s.min_speech_ms > 10_000 {
+            return Err("options.silence.min_speech_ms must be at most 10000".into());
+        }
         if !(-100.0..=0.0).contains(&s.threshold_db) {
             return Err("options.silence.threshold_db must be between -100 and 0 dBFS".into());
         }
@@ -56,6 +101,28 @@ impl JobOptions {
         }
         if s.margin_ms > 5_000 {
             return Err("options.silence.margin_ms must be at most 5000".into());
+        }
+        let t = &self.transcription;
+        if let Some(model) = &t.model
+            && !WHISPER_MODELS.contains(&model.as_str())
+        {
+            return Err(format!(
+                "options.transcription.model must be one of {}",
+                WHISPER_MODELS.join(", ")
+            ));
+        }
+        if let Some(lang) = &t.language {
+            if !WHISPER_LANGUAGES.contains(&lang.as_str()) {
+                return Err(format!(
+                    "options.transcription.language `{lang}` is not a language Whisper knows (ISO 639-1 codes such as en, de, fr)"
+                ));
+            }
+            if t.model.as_deref() == Some("tiny.en") && lang != "en" {
+                return Err(
+                    "options.transcription.model tiny.en only knows English; use base for other languages"
+                        .into(),
+                );
+            }
         }
         Ok(())
     }

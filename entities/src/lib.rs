@@ -11,6 +11,8 @@ pub mod job_event;
 pub mod membership;
 pub mod refresh_token;
 pub mod tenant;
+pub mod transcript;
+pub mod transcript_segment;
 pub mod upload;
 pub mod user;
 

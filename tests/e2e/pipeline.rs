@@ -1,6 +1,6 @@
-//! Jobs through the whole foundation pipeline: fetch once (yt-dlp from a
-//! loopback server, or an upload from storage), probe, decode, silence
-//! detection, outputs in storage, original deleted, scratch removed.
+//! Jobs through the whole pipeline: fetch once (yt-dlp from a loopback
+//! server, or an upload from storage), probe, decode, voice activity,
+//! transcription, outputs in storage, original deleted, scratch removed.
 
 use std::time::Duration;
 
@@ -64,9 +64,43 @@ fn assert_silences_match(silences: &Value, duration: f64) {
     assert_eq!(speech[0]["start"].as_f64().unwrap(), 0.0);
 }
 
+/// The transcript heard the synthetic sentence, and every word lies
+/// inside a speech interval.
+fn assert_transcript_matches(transcript: &Value, silences: &Value) {
+    assert_eq!(transcript["version"], 1);
+    assert_eq!(transcript["model"], "tiny.en");
+    assert_eq!(transcript["language"], "en");
+    let segments = transcript["segments"].as_array().unwrap();
+    assert!(!segments.is_empty(), "{transcript}");
+    let speech: Vec<(f64, f64)> = silences["speech"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["start"].as_f64().unwrap(), i["end"].as_f64().unwrap()))
+        .collect();
+    let mut heard = String::new();
+    for segment in segments {
+        for word in segment["words"].as_array().unwrap() {
+            let (s, e) = (
+                word["start"].as_f64().unwrap(),
+                word["end"].as_f64().unwrap(),
+            );
+            assert!(
+                speech.iter().any(|(a, b)| *a <= s && e <= *b && s <= e),
+                "word {word} outside speech {speech:?}"
+            );
+            heard.push_str(&word["text"].as_str().unwrap().to_lowercase());
+            heard.push(' ');
+        }
+    }
+    for word in ["quick", "brown", "fox", "lazy", "dog"] {
+        assert!(heard.contains(word), "`{word}` not in {heard}");
+    }
+}
+
 async fn youtube_style_job(db: Db) {
     let source = SourceServer::start().await;
-    media::video_with_gaps(&source.path("talk.mp4"), 10.0, &GAPS);
+    media::talk_with_gaps(&source.path("talk.mp4"), 10.0, &GAPS);
     let app = TestApp::builder(db).allow_source(&source).start().await;
     let s = app.signup(&email("yt"), "Tube").await;
 
@@ -91,6 +125,11 @@ async fn youtube_style_job(db: Db) {
     let silences: Value =
         serde_json::from_slice(&fetch_output(&app, &job, "silences.json").await).unwrap();
     assert_silences_match(&silences, 10.0);
+    let transcript: Value =
+        serde_json::from_slice(&fetch_output(&app, &job, "transcript.json").await).unwrap();
+    assert_transcript_matches(&transcript, &silences);
+    let srt = String::from_utf8(fetch_output(&app, &job, "transcript.srt").await).unwrap();
+    assert!(srt.starts_with("1\n00:00:0"), "{srt}");
 
     let keys = app.stored_keys(&format!("tenants/{}/", s.tenant_id)).await;
     assert!(
@@ -111,7 +150,14 @@ async fn youtube_style_job(db: Db) {
         .await;
     assert_eq!(status, StatusCode::OK);
     let text = events.to_string();
-    for stage in ["fetch", "probe", "audio", "silence", "publish"] {
+    for stage in [
+        "fetch",
+        "probe",
+        "audio",
+        "silence",
+        "transcribe",
+        "publish",
+    ] {
         assert!(text.contains(stage), "no {stage} event: {events}");
     }
 }
@@ -122,7 +168,7 @@ async fn upload_job(db: Db, store: Store) {
     let s = app.signup(&email("upl"), "Uploader").await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("lecture.mp4");
-    media::video_with_gaps(&file, 10.0, &GAPS);
+    media::talk_with_gaps(&file, 10.0, &GAPS);
 
     let upload_id = app
         .upload(

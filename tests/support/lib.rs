@@ -55,6 +55,20 @@ pub fn ytdlp_path() -> PathBuf {
         .unwrap_or_else(|| cache_dir().join("venv/bin/yt-dlp"))
 }
 
+/// The model folder filled by `bash .ci/models`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("CUTROOM_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("models"))
+}
+
+/// Test speech fetched by `bash .ci/setup --test` (jfk.wav).
+pub fn test_data_dir() -> PathBuf {
+    std::env::var_os("CUTROOM_TEST_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("testdata"))
+}
+
 /// A change to the test configuration, applied just before the app starts.
 type ConfigTweak = Box<dyn FnOnce(&mut Config)>;
 
@@ -103,6 +117,8 @@ impl TestAppBuilder {
         config.in_process_worker = self.worker;
         config.ytdlp_path = ytdlp_path();
         config.ytdlp_timeout = Duration::from_secs(60);
+        config.models_dir = models_dir();
+        config.whisper_threads = 2;
 
         let pg = match self.db {
             Db::Sqlite => None,

@@ -62,3 +62,65 @@ pub fn truncated_copy(src: &Path, dst: &Path, fraction: f64) {
     let keep = (bytes.len() as f64 * fraction) as usize;
     std::fs::write(dst, &bytes[..keep]).unwrap();
 }
+
+/// One sentence with no pause in it, for speech that runs on.
+pub const SENTENCE: &str = "the quick brown fox jumps over the lazy dog while seven wizards quietly judge the boxing match and twelve gray cats watch from the old stone wall";
+
+/// Speech synthesised by espeak-ng (`bash .ci/setup --test` installs it).
+pub fn espeak(path: &Path, voice: &str, text: &str) {
+    let out = Command::new("espeak-ng")
+        .args(["-v", voice, "-s", "165", "-w"])
+        .arg(path)
+        .arg(text)
+        .output()
+        .expect("espeak-ng is installed (bash .ci/setup --test)");
+    assert!(
+        out.status.success(),
+        "espeak-ng failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A video of `duration` seconds whose audio is [`SENTENCE`] spoken over
+/// and over, cut to digital silence exactly during `gaps`. H.264 + AAC.
+pub fn talk_with_gaps(path: &Path, duration: f64, gaps: &[(f64, f64)]) {
+    let speech = path.with_extension("speech.wav");
+    espeak(&speech, "en-us", SENTENCE);
+    let muted: Vec<String> = gaps
+        .iter()
+        .map(|(a, b)| format!("between(t,{a},{b})"))
+        .collect();
+    let mut filter = "aresample=48000,apad".to_owned();
+    if !muted.is_empty() {
+        filter.push_str(&format!(",volume=0:enable='{}'", muted.join("+")));
+    }
+    let d = format!("{duration}");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2=size=320x240:rate=25:duration={d}"),
+        "-stream_loop",
+        "-1",
+        "-i",
+        speech.to_str().unwrap(),
+        "-af",
+        &filter,
+        "-t",
+        &d,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "96k",
+        "-movflags",
+        "+faststart",
+        path.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&speech);
+}

@@ -23,7 +23,10 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
-use crate::pipeline::{Failure, Outcome, Pipeline};
+use crate::{
+    engines::Engines,
+    pipeline::{Failure, Outcome, Pipeline},
+};
 
 /// What every task needs; shared by all tasks of one worker.
 pub(crate) struct Handler {
@@ -31,7 +34,8 @@ pub(crate) struct Handler {
     db: Database,
     store: Arc<dyn ObjectStore>,
     shutdown: CancellationToken,
-    run_stages: bool,
+    /// `None` runs no stages (the queue benchmark).
+    engines: Option<Arc<Engines>>,
 }
 
 /// Why apalis should hand the task out again.
@@ -65,14 +69,14 @@ impl Handler {
         db: Database,
         store: Arc<dyn ObjectStore>,
         shutdown: CancellationToken,
-        run_stages: bool,
+        engines: Option<Arc<Engines>>,
     ) -> Self {
         Self {
             config,
             db,
             store,
             shutdown,
-            run_stages,
+            engines,
         }
     }
 
@@ -96,12 +100,20 @@ impl Handler {
         .await?;
         tracing::info!("job started");
 
-        let pipeline = Pipeline::new(&self.config, &self.db, self.store.as_ref(), &self.shutdown);
         let run = async {
-            if self.run_stages {
-                pipeline.run(&job).await
-            } else {
-                Ok(Outcome::Succeeded)
+            match &self.engines {
+                Some(engines) => {
+                    Pipeline::new(
+                        &self.config,
+                        &self.db,
+                        self.store.as_ref(),
+                        engines,
+                        &self.shutdown,
+                    )
+                    .run(&job)
+                    .await
+                }
+                None => Ok(Outcome::Succeeded),
             }
         };
         let outcome = match AssertUnwindSafe(run).catch_unwind().await {

@@ -7,8 +7,11 @@
 //! Scaling is more processes, never more jobs per process: a job holds a
 //! whole decoded source in memory and saturates a core while decoding.
 
+mod engines;
 mod handler;
 mod media;
+pub mod models;
+mod onnx;
 mod pipeline;
 mod poll;
 mod scratch;
@@ -79,6 +82,16 @@ impl Worker {
     /// restarts after a short pause.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         media::init();
+        // Models first: a worker that cannot run jobs must not take any.
+        let engines = if self.run_stages {
+            let config = self.config.clone();
+            let engines = tokio::task::spawn_blocking(move || engines::Engines::open(&config))
+                .await?
+                .context("the worker cannot start")?;
+            Some(Arc::new(engines))
+        } else {
+            None
+        };
         let root = self.config.scratch_dir.clone();
         let slot = tokio::task::spawn_blocking(move || scratch::Slot::claim(&root))
             .await?
@@ -96,7 +109,7 @@ impl Worker {
             self.db.clone(),
             self.store,
             shutdown.clone(),
-            self.run_stages,
+            engines,
         ));
         tracing::info!(worker = %self.name, "worker started");
         // A restarted apalis worker registers under a new name: the old
@@ -212,6 +225,13 @@ fn worker_name() -> String {
         std::process::id(),
         &random[..8]
     )
+}
+
+/// Crate internals for `cargo bench -p cutroom-worker --bench loudness`;
+/// not an API.
+#[doc(hidden)]
+pub mod bench {
+    pub use crate::pipeline::loudness::bench::{Meter, decode};
 }
 
 #[cfg(test)]

@@ -37,12 +37,14 @@ pub(crate) fn layout_of(frame: &frame::Audio) -> ChannelLayout {
 /// Collects resampled audio as interleaved `f32`.
 ///
 /// One instance per output of the decode pass (16 kHz mono for analysis,
-/// later also the source rate for loudness), all fed the same frames.
+/// the source rate for loudness), all fed the same frames.
 pub(crate) struct Resampler {
     rate: u32,
     layout: ChannelLayout,
     ctx: Option<resampling::Context>,
     samples: Vec<f32>,
+    /// Samples already handed out by [`Resampler::take`].
+    taken: usize,
 }
 
 impl Resampler {
@@ -52,6 +54,7 @@ impl Resampler {
             layout,
             ctx: None,
             samples: Vec::new(),
+            taken: 0,
         }
     }
 
@@ -98,9 +101,17 @@ impl Resampler {
         Ok(self.samples)
     }
 
-    /// Samples collected so far, per channel.
+    /// Hands over what was converted since the last call, so an output
+    /// consumed frame by frame (the loudness meter) never holds more than a
+    /// frame. [`Resampler::finish`] then returns only the rest.
+    pub fn take(&mut self) -> std::vec::Drain<'_, f32> {
+        self.taken += self.samples.len();
+        self.samples.drain(..)
+    }
+
+    /// Samples converted so far, per channel.
     pub fn len(&self) -> usize {
-        self.samples.len() / self.channels()
+        (self.taken + self.samples.len()) / self.channels()
     }
 
     fn channels(&self) -> usize {

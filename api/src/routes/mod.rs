@@ -9,6 +9,7 @@ mod jobs;
 mod me;
 mod members;
 mod storage;
+mod transcripts;
 mod uploads;
 
 use std::sync::Arc;
@@ -59,6 +60,7 @@ const JSON_BODY_LIMIT: usize = 1024 * 1024;
         (name = "api-keys", description = "Credentials for programs"),
         (name = "uploads", description = "Presigned uploads"),
         (name = "jobs", description = "Processing jobs and their outputs"),
+        (name = "transcripts", description = "What was said, and search across it"),
         (name = "storage", description = "Presigned URLs of the embedded local storage"),
         (name = "meta", description = "Health and documentation"),
     )
@@ -92,6 +94,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(api_keys::router())
         .merge(uploads::router())
         .merge(jobs::router())
+        .merge(transcripts::router())
         .merge(storage::router())
 }
 

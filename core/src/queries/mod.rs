@@ -5,4 +5,5 @@
 pub mod artifacts;
 pub mod events;
 pub mod jobs;
+pub mod transcripts;
 pub mod uploads;

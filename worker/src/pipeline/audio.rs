@@ -2,8 +2,9 @@
 //!
 //! One pass over the file feeds every output the later stages need: the
 //! 16 kHz mono copy for analysis (silence now; VAD, ASR and embeddings
-//! later) and, when asked, the audio at its own rate and channels (loudness
-//! must be measured on the original). No stage decodes the file again.
+//! later), the loudness measurement (on the audio at its own rate and
+//! channels, fed frame by frame so no full-rate copy is kept) and, when
+//! asked, that full-rate copy itself. No stage decodes the file again.
 
 use std::{fmt::Display, path::Path, sync::Arc, time::Duration};
 
@@ -11,7 +12,12 @@ use cutroom_core::ErrorCode;
 use ffmpeg_next::{ChannelLayout, Error, Packet, codec, error::EAGAIN, format, frame};
 use tokio_util::sync::CancellationToken;
 
-use super::{JobCtx, StageError, fetch::Source, probe::MediaInfo};
+use super::{
+    JobCtx, StageError,
+    fetch::Source,
+    loudness::{LoudnessMeter, LoudnessReport},
+    probe::MediaInfo,
+};
 use crate::media::{self, Resampler};
 
 /// The rate every analysis stage works at.
@@ -34,6 +40,8 @@ pub(crate) struct DecodedAudio {
     /// The same pass at `source_rate` and `source_channels`, interleaved;
     /// only when [`DecodeOptions::keep_source`] asked for it.
     pub source: Option<Vec<f32>>,
+    /// EBU R128 loudness of the audio at its own rate and channels.
+    pub loudness: LoudnessReport,
 }
 
 impl std::fmt::Debug for DecodedAudio {
@@ -43,6 +51,7 @@ impl std::fmt::Debug for DecodedAudio {
             .field("source_rate", &self.source_rate)
             .field("source_channels", &self.source_channels)
             .field("source_samples", &self.source.as_ref().map(Vec::len))
+            .field("integrated_lufs", &self.loudness.integrated_lufs)
             .finish()
     }
 }
@@ -124,6 +133,7 @@ pub(crate) fn decode(
                 ChannelLayout::default(i32::from(source_channels)),
             )
         }),
+        loudness: None,
     };
     // Whole samples; the fraction of one does not matter here.
     let limit = (options.max_duration.as_secs_f64() * f64::from(ANALYSIS_RATE)) as usize;
@@ -196,17 +206,20 @@ pub(crate) fn decode(
         .map(Resampler::finish)
         .transpose()
         .map_err(convert)?;
-    if mono16k.is_empty() {
+    let Some((rest, mut meter)) = outputs.loudness.filter(|_| !mono16k.is_empty()) else {
         return Err(unsupported(
             "the file's audio stream contains no sound",
             &"no samples decoded",
         ));
-    }
+    };
+    let rest = rest.finish().map_err(convert)?;
+    meter.add(&rest).map_err(|e| unmeasurable(&e))?;
     Ok(Some(DecodedAudio {
         mono16k: Arc::new(mono16k),
         source_rate,
         source_channels,
         source,
+        loudness: meter.finish(),
     }))
 }
 
@@ -225,6 +238,10 @@ fn exact_duration(container: &str, stream: &format::stream::Stream<'_>) -> Optio
 struct Outputs {
     mono16k: Resampler,
     source: Option<Resampler>,
+    /// Packed `f32` at the first frame's rate and layout, handed to the
+    /// meter frame by frame. Made at the first frame: the meter must see
+    /// the channels as the file has them, which a decoder may only know then.
+    loudness: Option<(Resampler, LoudnessMeter)>,
 }
 
 impl Outputs {
@@ -250,10 +267,19 @@ impl Outputs {
             }
             let layout = media::layout_of(&frame);
             frame.set_channel_layout(layout);
+            if self.loudness.is_none() {
+                let meter =
+                    LoudnessMeter::new(frame.rate(), &layout).map_err(|e| unmeasurable(&e))?;
+                self.loudness = Some((Resampler::new(frame.rate(), layout), meter));
+            }
+            let Some((converter, meter)) = self.loudness.as_mut() else {
+                unreachable!("set above")
+            };
             let pushed = self
                 .mono16k
                 .push(&frame)
-                .and_then(|()| self.source.as_mut().map_or(Ok(()), |s| s.push(&frame)));
+                .and_then(|()| self.source.as_mut().map_or(Ok(()), |s| s.push(&frame)))
+                .and_then(|()| converter.push(&frame));
             if let Err(e) = pushed {
                 return Err(StageError::failed(
                     ErrorCode::UnsupportedMedia,
@@ -261,11 +287,24 @@ impl Outputs {
                 )
                 .detail(e));
             }
+            meter
+                .add(converter.take().as_slice())
+                .map_err(|e| unmeasurable(&e))?;
             if recovers && frame.samples() > 0 {
                 damage.recovered();
             }
         }
     }
+}
+
+/// The meter refuses only what EBU R128 cannot measure: more than 64
+/// channels, or a rate outside 16 Hz..2.8 MHz.
+fn unmeasurable(e: &dyn Display) -> StageError {
+    StageError::failed(
+        ErrorCode::UnsupportedMedia,
+        "the audio's loudness could not be measured",
+    )
+    .detail(e)
 }
 
 /// Read and decode errors. One followed by good audio was a glitch; one

@@ -9,14 +9,19 @@
 mod audio;
 mod error;
 mod fetch;
+pub(crate) mod loudness;
 mod probe;
 mod publish;
 mod silence;
+mod transcribe;
+mod vad;
 
+#[cfg(test)]
+mod listening_tests;
 #[cfg(test)]
 mod media_tests;
 
-use std::{future::Future, path::Path, time::Duration};
+use std::{future::Future, path::Path, sync::Arc, time::Duration};
 
 use cutroom_core::{
     Config, Database, ErrorCode,
@@ -31,6 +36,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use error::{Failure, StageError, StopReason};
+
+use crate::engines::Engines;
 
 /// How often a running job looks for a cancel request (or a deleted row).
 const CANCEL_POLL: Duration = Duration::from_secs(1);
@@ -51,6 +58,8 @@ pub(crate) struct JobCtx<'a> {
     pub config: &'a Config,
     pub db: &'a Database,
     pub store: &'a dyn ObjectStore,
+    /// The worker's models.
+    pub engines: &'a Arc<Engines>,
     pub job: &'a job::Model,
     pub options: JobOptions,
     /// The job's own folder; everything written here disappears with it.
@@ -96,7 +105,9 @@ pub(crate) enum Stage {
     Fetch,
     Probe,
     Audio,
+    Loudness,
     Silence,
+    Transcribe,
     Publish,
 }
 
@@ -106,7 +117,9 @@ impl Stage {
             Stage::Fetch => "fetch",
             Stage::Probe => "probe",
             Stage::Audio => "audio",
+            Stage::Loudness => "loudness",
             Stage::Silence => "silence",
+            Stage::Transcribe => "transcribe",
             Stage::Publish => "publish",
         }
     }
@@ -118,7 +131,9 @@ impl Stage {
             Stage::Fetch => 0,
             Stage::Probe => 45,
             Stage::Audio => 60,
-            Stage::Silence => 80,
+            Stage::Loudness => 70,
+            Stage::Silence => 75,
+            Stage::Transcribe => 80,
             Stage::Publish => 95,
         }
     }
@@ -128,6 +143,7 @@ pub(crate) struct Pipeline<'a> {
     config: &'a Config,
     db: &'a Database,
     store: &'a dyn ObjectStore,
+    engines: &'a Arc<Engines>,
     shutdown: &'a CancellationToken,
 }
 
@@ -136,12 +152,14 @@ impl<'a> Pipeline<'a> {
         config: &'a Config,
         db: &'a Database,
         store: &'a dyn ObjectStore,
+        engines: &'a Arc<Engines>,
         shutdown: &'a CancellationToken,
     ) -> Self {
         Self {
             config,
             db,
             store,
+            engines,
             shutdown,
         }
     }
@@ -181,6 +199,7 @@ impl<'a> Pipeline<'a> {
             config: self.config,
             db: self.db,
             store: self.store,
+            engines: self.engines,
             job,
             options,
             scratch: scratch.path(),
@@ -217,10 +236,22 @@ impl<'a> Pipeline<'a> {
         let audio = self
             .stage(ctx, Stage::Audio, audio::run(ctx, &source, &media))
             .await?;
-        let silences = self
+        let loudness = self
+            .stage(ctx, Stage::Loudness, loudness::run(ctx, &audio))
+            .await?;
+        let speech = self
             .stage(ctx, Stage::Silence, silence::run(ctx, &audio))
             .await?;
-        self.stage(ctx, Stage::Publish, publish::run(ctx, &[silences]))
+        let transcribed = self
+            .stage(
+                ctx,
+                Stage::Transcribe,
+                transcribe::run(ctx, Arc::clone(&audio.mono16k), &speech.report.speech),
+            )
+            .await?;
+        let mut outputs = vec![loudness, speech.output];
+        outputs.extend(transcribed);
+        self.stage(ctx, Stage::Publish, publish::run(ctx, &outputs))
             .await?;
         Ok(())
     }

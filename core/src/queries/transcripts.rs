@@ -1,0 +1,100 @@
+//! Transcripts: written by the worker in one transaction, read and searched
+//! by the API.
+
+use cutroom_entities::{transcript, transcript_segment};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::{Expr, ExprTrait, Func, LikeExpr},
+};
+use uuid::Uuid;
+
+/// Stores a job's transcript, replacing any earlier one (a re-run).
+pub async fn replace(
+    db: &DatabaseConnection,
+    meta: transcript::Model,
+    segments: Vec<transcript_segment::Model>,
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    transcript_segment::Entity::delete_many()
+        .filter(transcript_segment::Column::TenantId.eq(meta.tenant_id))
+        .filter(transcript_segment::Column::JobId.eq(meta.job_id))
+        .exec(&txn)
+        .await?;
+    transcript::Entity::delete_by_id(meta.job_id)
+        .filter(transcript::Column::TenantId.eq(meta.tenant_id))
+        .exec(&txn)
+        .await?;
+    transcript::Entity::insert(meta.into_active_model())
+        .exec_without_returning(&txn)
+        .await?;
+    // Batches keep each statement under SQLite's bound-parameter limit.
+    for batch in segments.chunks(200) {
+        transcript_segment::Entity::insert_many(
+            batch
+                .iter()
+                .cloned()
+                .map(IntoActiveModel::into_active_model),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    }
+    txn.commit().await
+}
+
+pub async fn get(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    job_id: Uuid,
+) -> Result<Option<(transcript::Model, Vec<transcript_segment::Model>)>, DbErr> {
+    let Some(meta) = transcript::Entity::find_by_id(job_id)
+        .filter(transcript::Column::TenantId.eq(tenant_id))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let segments = transcript_segment::Entity::find()
+        .filter(transcript_segment::Column::TenantId.eq(tenant_id))
+        .filter(transcript_segment::Column::JobId.eq(job_id))
+        .order_by_asc(transcript_segment::Column::Idx)
+        .all(db)
+        .await?;
+    Ok(Some((meta, segments)))
+}
+
+/// Segments of the tenant's transcripts containing every word of `query`
+/// (case-insensitive), newest jobs first.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    query: &str,
+    limit: u64,
+) -> Result<Vec<transcript_segment::Model>, DbErr> {
+    let mut q = transcript_segment::Entity::find()
+        .filter(transcript_segment::Column::TenantId.eq(tenant_id));
+    for term in query.split_whitespace() {
+        let pattern = format!("%{}%", escape_like(&term.to_lowercase()));
+        q = q.filter(
+            Expr::expr(Func::lower(Expr::col(transcript_segment::Column::Text)))
+                .like(LikeExpr::new(pattern).escape('\\')),
+        );
+    }
+    q.order_by_desc(transcript_segment::Column::JobId)
+        .order_by_asc(transcript_segment::Column::Idx)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// `%`, `_` and the escape character itself match literally.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

