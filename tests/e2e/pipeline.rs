@@ -93,7 +93,9 @@ fn assert_transcript_matches(transcript: &Value, silences: &Value) {
             heard.push(' ');
         }
     }
-    for word in ["quick", "brown", "fox", "lazy", "dog"] {
+    // tiny.en hears espeak's robot voice imperfectly ("brown fox" comes
+    // out as "roundfark"); these words it gets.
+    for word in ["quick", "quietly", "stone", "wall"] {
         assert!(heard.contains(word), "`{word}` not in {heard}");
     }
 }
@@ -130,6 +132,29 @@ async fn youtube_style_job(db: Db) {
     assert_transcript_matches(&transcript, &silences);
     let srt = String::from_utf8(fetch_output(&app, &job, "transcript.srt").await).unwrap();
     assert!(srt.starts_with("1\n00:00:0"), "{srt}");
+
+    // The same transcript through the API, and found by search; another
+    // tenant finds nothing.
+    let id = job["id"].as_str().unwrap();
+    let (status, api) = app
+        .get(&format!("/v1/jobs/{id}/transcript"), &s.access_token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{api}");
+    assert_eq!(api["segments"], transcript["segments"]);
+    let (status, found) = app.get("/v1/search?q=STONE%20wall", &s.access_token).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let hits = found["results"].as_array().unwrap();
+    assert!(
+        !hits.is_empty() && hits.iter().all(|h| h["job_id"] == id),
+        "{found}"
+    );
+    let other = app.signup(&email("other"), "Other").await;
+    let (_, none) = app.get("/v1/search?q=stone", &other.access_token).await;
+    assert_eq!(none["results"], json!([]), "{none}");
+    let (status, _) = app
+        .get(&format!("/v1/jobs/{id}/transcript"), &other.access_token)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     let keys = app.stored_keys(&format!("tenants/{}/", s.tenant_id)).await;
     assert!(

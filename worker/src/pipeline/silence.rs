@@ -446,11 +446,13 @@ pub(crate) mod tests {
         // detector would call it speech.
         let pieces = [(1.0, 0.5, true), (2.0, 0.5, false), (1.0, 0.5, true)];
         let r = run(&pieces, &params(500, 0));
-        assert_close(&silences(&r), &[(1.0, 3.0)], 0.04);
+        assert_eq!(r.silences.len(), 1, "{:?}", r.silences);
         assert_eq!(r.silences[0].kind, SilenceKind::Noise);
-        // The boundaries cannot move onto audio that is all audible: they
-        // stay within a chunk of the detector's.
-        assert_close(&speech(&r), &[(0.0, 1.0), (3.0, 4.0)], 0.04);
+        // Boundaries next to audible audio may reach into it by at most
+        // REFINE_MS (plus a detector chunk): the level cannot tell where
+        // speech ends inside sound.
+        let reach = (REFINE_MS as f64 + 32.0) / 1000.0;
+        assert_close(&silences(&r), &[(1.0, 3.0)], reach);
     }
 
     #[test]
