@@ -32,7 +32,15 @@ pub(crate) const FILE_NAME: &str = "silences.json";
 const FORMAT_VERSION: u32 = 1;
 const FRAME_MS: u64 = 10;
 /// How far a boundary may move onto audible audio, at most.
-const REFINE_MS: u64 = 200;
+const REFINE_MS: u64 = 300;
+/// Quieter runs a boundary may step over while moving out.
+const BRIDGE_MS: u64 = 100;
+/// Speech must be this much louder than the non-speech beside it.
+const EDGE_SNR_DB: f64 = 6.0;
+/// Speech edges lie within this much of the utterance's loudest frame.
+const DYNAMIC_RANGE_DB: f64 = 35.0;
+/// How much non-speech beside an edge sets its threshold (1 s of frames).
+const CONTEXT_FRAMES: usize = 100;
 /// Hysteresis below `vad_threshold` before speech counts as ended.
 const VAD_HYSTERESIS: f32 = 0.15;
 
@@ -152,9 +160,10 @@ pub(crate) fn detect(
     let len = samples.len() as u64;
     let duration = (len * 1000 + rate_u / 2) / rate_u;
     let frame_len = usize::try_from((rate_u * FRAME_MS / 1000).max(1)).unwrap_or(usize::MAX);
-    let loud: Vec<bool> = samples
-        .chunks(frame_len)
-        .map(|f| !is_quiet(f, params.threshold_db))
+    let levels: Vec<f64> = samples.chunks(frame_len).map(level_db).collect();
+    let loud: Vec<bool> = levels
+        .iter()
+        .map(|l| *l >= f64::from(params.threshold_db))
         .collect();
     let chunk_ms = vad::CHUNK as f64 * 1000.0 / rate_u as f64;
     let at = |chunk: usize| ((chunk as f64 * chunk_ms).round() as u64).min(duration);
@@ -189,30 +198,43 @@ pub(crate) fn detect(
     }
 
     // Onto audible audio: trim inaudible edges, and reach out to audible
-    // audio just outside (a word's onset the detector heard late).
+    // audio just outside (a word's onset the detector heard late, a
+    // trailing syllable it let go early). "Audible" is relative to the
+    // non-speech next to each edge, so speech beside noise or music does
+    // not swallow it.
     let frame_of = |ms: u64| usize::try_from(ms / FRAME_MS).unwrap_or(usize::MAX);
-    let reach = usize::try_from(REFINE_MS / FRAME_MS).unwrap_or(0);
+    let n = levels.len();
     let mut refined: Vec<(u64, u64)> = Vec::new();
-    for (s, e) in raw {
-        let (mut a, mut b) = (frame_of(s), frame_of(e).min(loud.len()));
-        while a < b && !loud[a] {
+    let mut prev_end = 0;
+    for (k, &(s, e)) in raw.iter().enumerate() {
+        let (a0, b0) = (frame_of(s).min(n), frame_of(e).min(n));
+        let next_start = raw.get(k + 1).map_or(n, |r| frame_of(r.0).min(n));
+        // Within the utterance's own dynamic range too: a recording's
+        // noise floor is audible but not speech.
+        let peak = levels[a0..b0.max(a0)]
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let floor = f64::from(params.threshold_db).max(peak - DYNAMIC_RANGE_DB);
+        let before = edge_threshold(
+            &levels[prev_end.max(a0.saturating_sub(CONTEXT_FRAMES))..a0],
+            floor,
+        );
+        let after = edge_threshold(&levels[b0..next_start.min(b0 + CONTEXT_FRAMES)], floor);
+        prev_end = b0;
+        let (mut a, mut b) = (a0, b0);
+        while a < b && levels[a] < before {
             a += 1;
         }
-        while b > a && !loud[b - 1] {
+        while b > a && levels[b - 1] < after {
             b -= 1;
         }
         if a == b {
-            // Nothing audible: the detector's interval stays as it was.
-            (a, b) = (frame_of(s), frame_of(e).min(loud.len()));
+            // Nothing stands out: the detector's interval stays as it was.
+            (a, b) = (a0, b0);
         } else {
-            let floor = a.saturating_sub(reach);
-            while a > floor && loud[a - 1] {
-                a -= 1;
-            }
-            let ceil = (b + reach).min(loud.len());
-            while b < ceil && loud[b] {
-                b += 1;
-            }
+            a = reach(&levels, a, before, Direction::Back);
+            b = reach(&levels, b, after, Direction::Forward);
         }
         let (s, e) = (a as u64 * FRAME_MS, (b as u64 * FRAME_MS).min(duration));
         if e.saturating_sub(s) < u64::from(params.min_speech_ms) {
@@ -263,12 +285,58 @@ pub(crate) fn detect(
     }
 }
 
-/// Whether a frame's RMS level is below `threshold_db` dBFS. Digital
-/// silence (RMS 0) is -inf dBFS, quiet at any threshold.
-fn is_quiet(frame: &[f32], threshold_db: f32) -> bool {
+/// A frame's RMS level in dBFS; digital silence is -inf.
+fn level_db(frame: &[f32]) -> f64 {
     let energy: f64 = frame.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
-    let rms = (energy / frame.len().max(1) as f64).sqrt();
-    20.0 * rms.log10() < f64::from(threshold_db)
+    10.0 * (energy / frame.len().max(1) as f64).log10()
+}
+
+/// The level speech must exceed at an edge: `floor` (the configured
+/// threshold), or the median of the non-speech beside it plus
+/// [`EDGE_SNR_DB`], whichever is higher.
+fn edge_threshold(beside: &[f64], floor: f64) -> f64 {
+    if beside.is_empty() {
+        return floor;
+    }
+    let mut sorted = beside.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    floor.max(sorted[sorted.len() / 2] + EDGE_SNR_DB)
+}
+
+#[derive(Clone, Copy)]
+enum Direction {
+    Back,
+    Forward,
+}
+
+/// Moves an edge (a frame boundary) outwards onto the farthest frame above
+/// `threshold` within [`REFINE_MS`], stepping over quieter runs of up to
+/// [`BRIDGE_MS`] (the closure before a stop consonant).
+fn reach(levels: &[f64], edge: usize, threshold: f64, direction: Direction) -> usize {
+    let max = usize::try_from(REFINE_MS / FRAME_MS).unwrap_or(0);
+    let bridge = usize::try_from(BRIDGE_MS / FRAME_MS).unwrap_or(0);
+    let mut best = edge;
+    let mut quiet = 0;
+    for step in 1..=max {
+        let frame = match direction {
+            Direction::Back if step <= edge => edge - step,
+            Direction::Forward if edge + step <= levels.len() => edge + step - 1,
+            _ => break,
+        };
+        if levels[frame] >= threshold {
+            best = match direction {
+                Direction::Back => frame,
+                Direction::Forward => frame + 1,
+            };
+            quiet = 0;
+        } else {
+            quiet += 1;
+            if quiet > bridge {
+                break;
+            }
+        }
+    }
+    best
 }
 
 /// The parts of `0..duration` not covered by sorted, disjoint `intervals`.
