@@ -17,7 +17,9 @@ pub async fn from_url(
     url: &str,
     options: JobOptions,
 ) -> Result<job::Model, ApiError> {
-    options.validate().map_err(ApiError::validation)?;
+    options
+        .validate(&app.config.whisper_model)
+        .map_err(ApiError::validation)?;
     let url = source_url::validate(url, &app.config.extra_source_hosts).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -38,7 +40,9 @@ pub async fn from_upload(
     upload_id: Uuid,
     options: JobOptions,
 ) -> Result<job::Model, ApiError> {
-    options.validate().map_err(ApiError::validation)?;
+    options
+        .validate(&app.config.whisper_model)
+        .map_err(ApiError::validation)?;
     let db = &app.db.orm;
     let upload = queries::uploads::get(db, ctx.tenant_id, upload_id)
         .await?

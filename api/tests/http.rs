@@ -420,6 +420,38 @@ async fn youtube_jobs_are_validated_listed_and_cancelled() {
         "validation_failed",
     );
 
+    // Transcription options a model cannot honour are refused up front,
+    // with a message that says what would work.
+    for (options, says) in [
+        (
+            json!({"transcription": {"model": "large"}}),
+            "tiny.en, base",
+        ),
+        (
+            json!({"transcription": {"language": "xx"}}),
+            "not a language",
+        ),
+        (
+            json!({"transcription": {"model": "tiny.en", "language": "de"}}),
+            "to base",
+        ),
+        (
+            json!({"transcription": {"language": "de"}}),
+            "this server's default",
+        ),
+    ] {
+        let body = json!({"source": {"type": "youtube", "url": "https://youtu.be/dQw4w9WgXcQ"}, "options": options});
+        let r = t
+            .call(Method::POST, "/v1/jobs", Some(&token), Some(body))
+            .await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert!(
+            r.body["detail"].as_str().unwrap().contains(says),
+            "{}",
+            r.body
+        );
+    }
+
     let ok = json!({"source": {"type": "youtube", "url": "https://youtu.be/dQw4w9WgXcQ"}, "options": {"silence": {"min_silence_ms": 300}}});
     let job = t
         .call(Method::POST, "/v1/jobs", Some(&token), Some(ok))

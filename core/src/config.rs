@@ -205,6 +205,12 @@ impl Config {
                 })?;
         }
         if let Some(v) = var("WHISPER_MODEL") {
+            if !crate::jobs::WHISPER_MODELS.contains(&v.as_str()) {
+                bail!(
+                    "CUTROOM_WHISPER_MODEL={v}: expected one of {}",
+                    crate::jobs::WHISPER_MODELS.join(", ")
+                );
+            }
             c.whisper_model = v;
         }
         if let Some(v) = var("EXTRA_SOURCE_HOSTS") {

@@ -85,7 +85,8 @@ impl Default for SilenceOptions {
 
 impl JobOptions {
     /// Range checks that serde cannot express; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// `default_model` is the transcription model of jobs that name none.
+    pub fn validate(&self, default_model: &str) -> Result<(), String> {
         let s = &self.silence;
         if !(0.05..=0.95).contains(&s.vad_threshold) {
             return Err("options.silence.vad_threshold must be between 0.05 and 0.95".into());
@@ -117,11 +118,16 @@ impl JobOptions {
                     "options.transcription.language `{lang}` is not a language Whisper knows (ISO 639-1 codes such as en, de, fr)"
                 ));
             }
-            if t.model.as_deref() == Some("tiny.en") && lang != "en" {
-                return Err(
-                    "options.transcription.model tiny.en only knows English; use base for other languages"
-                        .into(),
-                );
+            let model = t.model.as_deref().unwrap_or(default_model);
+            if model == "tiny.en" && lang != "en" {
+                return Err(format!(
+                    "the transcription model tiny.en{} only knows English; set options.transcription.model to base for other languages",
+                    if t.model.is_none() {
+                        " (this server's default)"
+                    } else {
+                        ""
+                    }
+                ));
             }
         }
         Ok(())
@@ -138,6 +144,10 @@ mod tests {
         assert_eq!(o, JobOptions::default());
         assert!(serde_json::from_str::<JobOptions>(r#"{"silense": {}}"#).is_err());
         let bad: JobOptions = serde_json::from_str(r#"{"silence": {"threshold_db": 3}}"#).unwrap();
-        assert!(bad.validate().unwrap_err().contains("threshold_db"));
+        assert!(
+            bad.validate("tiny.en")
+                .unwrap_err()
+                .contains("threshold_db")
+        );
     }
 }
