@@ -15,7 +15,7 @@ use anyhow::Context;
 use cutroom_core::Config;
 use whisper_rs::{WhisperContext, WhisperContextParameters};
 
-use crate::models::{ModelFile, ModelSet, WhisperModel};
+use crate::models::{ModelSet, WhisperModel};
 
 pub(crate) struct Engines {
     pub set: ModelSet,
@@ -43,7 +43,7 @@ impl Engines {
         if let Some(ctx) = cache.get(&model) {
             return Ok(Arc::clone(ctx));
         }
-        let file = self.whisper_file(model);
+        let file = self.set.whisper(model);
         // Word timing comes from whisper.cpp's token timestamps. Its DTW
         // alignment (`DtwParameters`) hung the decoder in our tests with
         // these converted models, so it stays off until that is understood.
@@ -54,9 +54,5 @@ impl Engines {
         let ctx = Arc::new(ctx);
         cache.insert(model, Arc::clone(&ctx));
         Ok(ctx)
-    }
-
-    pub fn whisper_file(&self, model: WhisperModel) -> &ModelFile {
-        self.set.whisper(model)
     }
 }

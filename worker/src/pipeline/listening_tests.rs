@@ -300,7 +300,8 @@ fn silence_only_audio_has_no_speech_and_an_empty_transcript() {
         &report.speech,
         &CancellationToken::new(),
     )
-    .unwrap();
+    .unwrap()
+    .expect("not stopped");
     assert!(t.segments.is_empty());
     assert_eq!(t.language, None);
 }
@@ -341,7 +342,8 @@ fn transcribes_jfk_with_words_inside_speech() {
         &report.speech,
         &CancellationToken::new(),
     )
-    .unwrap();
+    .unwrap()
+    .expect("not stopped");
     let heard: Vec<String> = t.segments.iter().flat_map(|s| normalise(&s.text)).collect();
     let reference = normalise(
         "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.",

@@ -84,19 +84,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, audio: &DecodedAudio) -> Result<Output
     );
     // Compact: an hour is 72 000 series values, one line each if pretty.
     let json = serde_json::to_vec(report).expect("the report is plain data");
-    let path = ctx.scratch.join(FILE_NAME);
-    tokio::fs::write(&path, json).await.map_err(|e| {
-        StageError::failed(
-            cutroom_core::ErrorCode::InternalError,
-            "the worker could not write its results; try again later",
-        )
-        .detail(e)
-    })?;
-    Ok(Output {
-        name: FILE_NAME,
-        path,
-        content_type: "application/json",
-    })
+    ctx.write_output(FILE_NAME, "application/json", json).await
 }
 
 /// An EBU R128 meter that also records the momentary and short-term series

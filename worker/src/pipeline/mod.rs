@@ -82,6 +82,28 @@ impl JobCtx<'_> {
         .await
     }
 
+    /// Writes a stage's result file into the scratch folder, to be published.
+    pub async fn write_output(
+        &self,
+        name: &'static str,
+        content_type: &'static str,
+        bytes: Vec<u8>,
+    ) -> Result<Output, StageError> {
+        let path = self.scratch.join(name);
+        tokio::fs::write(&path, bytes).await.map_err(|e| {
+            StageError::failed(
+                ErrorCode::InternalError,
+                "the worker could not write its results; try again later",
+            )
+            .detail(e)
+        })?;
+        Ok(Output {
+            name,
+            path,
+            content_type,
+        })
+    }
+
     /// Why [`JobCtx::stop`] fired, for work that noticed it by itself.
     pub fn stop_reason(&self) -> StopReason {
         if self.shutdown.is_cancelled() {

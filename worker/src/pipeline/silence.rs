@@ -129,23 +129,11 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, audio: &DecodedAudio) -> Result<Speech
         silence_total = report.silence_total,
         "speech detected"
     );
-    let path = ctx.scratch.join(FILE_NAME);
     let json = serde_json::to_vec_pretty(&report).expect("the report is plain data");
-    tokio::fs::write(&path, json).await.map_err(|e| {
-        StageError::failed(
-            ErrorCode::InternalError,
-            "the worker could not write its results; try again later",
-        )
-        .detail(e)
-    })?;
-    Ok(Speech {
-        report,
-        output: Output {
-            name: FILE_NAME,
-            path,
-            content_type: "application/json",
-        },
-    })
+    let output = ctx
+        .write_output(FILE_NAME, "application/json", json)
+        .await?;
+    Ok(Speech { report, output })
 }
 
 /// The analysis itself: pure, so tests feed it synthetic signals and

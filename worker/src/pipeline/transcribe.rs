@@ -95,10 +95,8 @@ pub(crate) async fn run(
     })
     .await
     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    let transcript = match result {
-        Ok(t) => t,
-        Err(_) if ctx.stop.is_cancelled() => return Err(StageError::Stopped(ctx.stop_reason())),
-        Err(e) => return Err(e),
+    let Some(transcript) = result? else {
+        return Err(StageError::Stopped(ctx.stop_reason()));
     };
     tracing::info!(
         model = %transcript.model,
@@ -111,7 +109,7 @@ pub(crate) async fn run(
     Ok(outputs)
 }
 
-/// The blocking part. An `Err` after `stop` fired means "stopped".
+/// The blocking part; `Ok(None)` once `stop` fired.
 pub(crate) fn transcribe(
     engines: &Engines,
     model: WhisperModel,
@@ -119,7 +117,7 @@ pub(crate) fn transcribe(
     audio: &[f32],
     speech: &[Interval],
     stop: &CancellationToken,
-) -> Result<Transcript, StageError> {
+) -> Result<Option<Transcript>, StageError> {
     let internal = |message: &'static str| {
         move |e: whisper_rs::WhisperError| {
             StageError::failed(ErrorCode::InternalError, message).detail(e)
@@ -134,7 +132,7 @@ pub(crate) fn transcribe(
     };
     let windows = windows(audio, speech);
     if windows.is_empty() {
-        return Ok(transcript);
+        return Ok(Some(transcript));
     }
     let whisper = engines.whisper(model).map_err(|e| {
         StageError::failed(
@@ -172,7 +170,7 @@ pub(crate) fn transcribe(
     let mut segments = Vec::new();
     for window in &windows {
         if stop.is_cancelled() {
-            return Err(StageError::failed(ErrorCode::Cancelled, "stopped"));
+            return Ok(None);
         }
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(i32::try_from(threads).unwrap_or(1));
@@ -197,7 +195,7 @@ pub(crate) fn transcribe(
         s.id = id;
     }
     transcript.segments = segments;
-    Ok(transcript)
+    Ok(Some(transcript))
 }
 
 /// A stretch of source audio inside a window.
@@ -444,19 +442,7 @@ async fn write_outputs(ctx: &JobCtx<'_>, t: &Transcript) -> Result<Vec<Output>, 
     ];
     let mut outputs = Vec::with_capacity(files.len());
     for (name, content_type, bytes) in files {
-        let path = ctx.scratch.join(name);
-        tokio::fs::write(&path, bytes).await.map_err(|e| {
-            StageError::failed(
-                ErrorCode::InternalError,
-                "the worker could not write its results; try again later",
-            )
-            .detail(e)
-        })?;
-        outputs.push(Output {
-            name,
-            path,
-            content_type,
-        });
+        outputs.push(ctx.write_output(name, content_type, bytes).await?);
     }
     Ok(outputs)
 }
