@@ -24,6 +24,8 @@ use crate::{engines::Engines, models::WhisperModel};
 
 /// Longest window handed to whisper.cpp: its encoder's context.
 const WINDOW_SECONDS: f64 = 30.0;
+/// Audio beyond each speech edge that the model hears too.
+const CONTEXT_SECONDS: f64 = 0.2;
 /// Silence put between two pieces of one window.
 const SPACER_SECONDS: f64 = 0.3;
 /// Shortest word duration reported.
@@ -234,8 +236,13 @@ fn windows(audio: &[f32], speech: &[Interval]) -> Vec<Window> {
     let index = |t: f64| ((t * rate).round() as usize).min(audio.len());
     let spacer = (SPACER_SECONDS * rate) as usize;
     let mut out: Vec<Window> = Vec::new();
+    let mut taken = 0;
     for interval in speech {
-        let (a, b) = (index(interval.start), index(interval.end));
+        // The model hears a little context on each side (a soft final
+        // consonant below the speech edge), never the same audio twice.
+        let a = index(interval.start - CONTEXT_SECONDS).max(taken);
+        let b = index(interval.end + CONTEXT_SECONDS);
+        taken = b;
         if b <= a {
             continue;
         }
@@ -522,15 +529,16 @@ mod tests {
         let audio = vec![0.1f32; 16_000 * 100];
         let speech = [iv(1.0, 11.0), iv(20.0, 35.0), iv(50.0, 90.0)];
         let w = windows(&audio, &speech);
-        // 10 s + 0.3 s + 15 s fit in 30 s; 40 s gets its own window.
+        // 10.4 s + 0.3 s + 15.4 s (speech with 0.2 s of context on each
+        // side) fit in 30 s; 40.4 s gets its own window.
         assert_eq!(w.len(), 2);
         assert_eq!(w[0].pieces.len(), 2);
-        assert!((w[0].samples.len() as f64 / 16_000.0 - 25.3).abs() < 1e-3);
-        assert!((w[0].to_source(0.5) - 1.5).abs() < 1e-9);
-        assert!((w[0].to_source(10.3 + 2.0) - 22.0).abs() < 1e-9);
+        assert!((w[0].samples.len() as f64 / 16_000.0 - 26.1).abs() < 1e-3);
+        assert!((w[0].to_source(0.5) - 1.3).abs() < 1e-9);
+        assert!((w[0].to_source(10.7 + 2.0) - 21.8).abs() < 1e-9);
         // A time in the spacer belongs to the end of the first piece.
-        assert!((w[0].to_source(10.1) - 11.0).abs() < 1e-9);
-        assert!((w[1].to_source(39.0) - 89.0).abs() < 1e-9);
+        assert!((w[0].to_source(10.5) - 11.2).abs() < 1e-9);
+        assert!((w[1].to_source(39.0) - 88.8).abs() < 1e-9);
     }
 
     #[test]
