@@ -3,18 +3,25 @@
 
 use std::{path::Path, process::Command};
 
-/// Runs ffmpeg quietly and panics with its stderr when it fails.
-pub fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
+/// Runs a tool and panics with its stderr when it is missing or fails.
+fn run(mut command: Command, installed_by: &str) {
+    let out = command
         .output()
-        .expect("ffmpeg is installed (bash .ci/setup)");
+        .unwrap_or_else(|e| panic!("{command:?}: {e} (installed by {installed_by})"));
     assert!(
         out.status.success(),
-        "ffmpeg {args:?} failed: {}",
+        "{command:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs ffmpeg quietly and panics with its stderr when it fails.
+pub fn ffmpeg(args: &[&str]) {
+    let mut command = Command::new("ffmpeg");
+    command
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args);
+    run(command, "bash .ci/setup");
 }
 
 /// A video of `duration` seconds whose audio is a 440 Hz tone at -6 dBFS,
@@ -68,17 +75,12 @@ pub const SENTENCE: &str = "the quick brown fox jumps over the lazy dog while se
 
 /// Speech synthesised by espeak-ng (`bash .ci/setup --test` installs it).
 pub fn espeak(path: &Path, voice: &str, text: &str) {
-    let out = Command::new("espeak-ng")
+    let mut command = Command::new("espeak-ng");
+    command
         .args(["-v", voice, "-s", "165", "-w"])
         .arg(path)
-        .arg(text)
-        .output()
-        .expect("espeak-ng is installed (bash .ci/setup --test)");
-    assert!(
-        out.status.success(),
-        "espeak-ng failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(text);
+    run(command, "bash .ci/setup --test");
 }
 
 /// A video of `duration` seconds whose audio is [`SENTENCE`] spoken over
