@@ -272,6 +272,8 @@ fn vad_finds_speech_between_silence_noise_and_tone_within_100ms() {
             report.speech
         );
     }
+    eprintln!("{}", summarise("cutroom", &report.speech, &truth));
+    eprintln!("{}", compare_with_silencedetect(&audio, &truth));
     // Nothing in the gaps is speech: detected speech lies within 100 ms of
     // some true interval.
     for i in &report.speech {
@@ -282,6 +284,106 @@ fn vad_finds_speech_between_silence_noise_and_tone_within_100ms() {
             "speech found in a gap: {i:?}; truth {truth:?}"
         );
     }
+}
+
+/// The same timeline through `ffmpeg -af silencedetect` (energy only, at
+/// our default threshold and minimum silence), summarised for
+/// docs/benchmarks.md: utterances it found within 100 ms, and how many
+/// of its speech intervals are not speech at all.
+fn compare_with_silencedetect(audio: &[f32], truth: &[(f64, f64)]) -> String {
+    use std::io::Write;
+    let defaults = SilenceOptions::default();
+    let mut child = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-nostats",
+            "-f",
+            "f32le",
+            "-ar",
+            "16000",
+            "-ac",
+            "1",
+            "-i",
+            "-",
+        ])
+        .args([
+            "-af",
+            &format!(
+                "silencedetect=n={}dB:d={}",
+                defaults.threshold_db,
+                f64::from(defaults.min_silence_ms) / 1000.0
+            ),
+            "-f",
+            "null",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ffmpeg is installed");
+    let bytes: Vec<u8> = audio.iter().flat_map(|x| x.to_le_bytes()).collect();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let value = |line: &str, key: &str| -> Option<f64> {
+        let rest = &line[line.find(key)? + key.len()..];
+        rest.split_whitespace()
+            .next()?
+            .trim_end_matches('|')
+            .parse()
+            .ok()
+    };
+    let duration = audio.len() as f64 / RATE as f64;
+    let mut speech = Vec::new();
+    let (mut at, mut open) = (0.0, true);
+    for line in log.lines() {
+        if let Some(s) = value(line, "silence_start: ") {
+            if s > at {
+                speech.push(Interval { start: at, end: s });
+            }
+            open = false;
+        } else if let Some(e) = value(line, "silence_end: ") {
+            (at, open) = (e, true);
+        }
+    }
+    if open && at < duration {
+        speech.push(Interval {
+            start: at,
+            end: duration,
+        });
+    }
+    summarise("ffmpeg silencedetect", &speech, truth)
+}
+
+/// How many true utterances `speech` found with both edges within 100 ms,
+/// and how much of it lies outside every utterance.
+fn summarise(name: &str, speech: &[Interval], truth: &[(f64, f64)]) -> String {
+    let within = truth
+        .iter()
+        .filter(|(a, b)| {
+            let over: Vec<&Interval> = speech
+                .iter()
+                .filter(|i| i.end > *a && i.start < *b)
+                .collect();
+            !over.is_empty()
+                && (over[0].start - a).abs() <= 0.1
+                && (over[over.len() - 1].end - b).abs() <= 0.1
+        })
+        .count();
+    let gap_seconds: f64 = speech
+        .iter()
+        .map(|i| {
+            let inside: f64 = truth
+                .iter()
+                .map(|(a, b)| (i.end.min(*b) - i.start.max(*a)).max(0.0))
+                .sum();
+            i.end - i.start - inside
+        })
+        .sum();
+    format!(
+        "{name}: {within} of {} utterances with both edges within 100 ms; {gap_seconds:.1} s of non-speech called speech",
+        truth.len()
+    )
 }
 
 #[test]
