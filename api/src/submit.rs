@@ -17,9 +17,7 @@ pub async fn from_url(
     url: &str,
     options: JobOptions,
 ) -> Result<job::Model, ApiError> {
-    options
-        .validate(&app.config.whisper_model)
-        .map_err(ApiError::validation)?;
+    let options = resolve_options(app, ctx, options).await?;
     let url = source_url::validate(url, &app.config.extra_source_hosts).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -40,9 +38,7 @@ pub async fn from_upload(
     upload_id: Uuid,
     options: JobOptions,
 ) -> Result<job::Model, ApiError> {
-    options
-        .validate(&app.config.whisper_model)
-        .map_err(ApiError::validation)?;
+    let options = resolve_options(app, ctx, options).await?;
     let db = &app.db.orm;
     let upload = queries::uploads::get(db, ctx.tenant_id, upload_id)
         .await?
@@ -91,6 +87,25 @@ pub async fn from_upload(
         }
         Err(e) => Err(ApiError::internal(e)),
     }
+}
+
+/// Checks a job's options against the defaults that apply to its tenant,
+/// then writes the tenant's defaults into them: the worker reads the job's
+/// options first, and runs what was checked even if the tenant's settings
+/// change while the job waits.
+async fn resolve_options(
+    app: &App,
+    ctx: &AuthContext,
+    mut options: JobOptions,
+) -> Result<JobOptions, ApiError> {
+    let settings = queries::tenants::settings(&app.db.orm, ctx.tenant_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the tenant no longer exists"))?;
+    options
+        .validate(settings.default_model(&app.config.whisper_model))
+        .map_err(ApiError::validation)?;
+    settings.fill_in(&mut options);
+    Ok(options)
 }
 
 /// Only a pending upload whose URL has not long expired can become a job.

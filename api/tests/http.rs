@@ -29,9 +29,15 @@ struct Reply {
 
 impl TestApp {
     async fn new() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    /// The same, with some configuration changed first.
+    async fn with_config(configure: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::for_data_dir(dir.path(), SecretString::from("x".repeat(32)));
         config.in_process_worker = false;
+        configure(&mut config);
         let app = App::new(config).await.unwrap();
         Self {
             router: cutroom_api::router(app.clone()),
@@ -85,6 +91,23 @@ impl TestApp {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Invites a new person into the tenant of `admin` with `role`; returns
+    /// their access token once they accepted.
+    async fn join(&self, admin: &str, email: &str, role: &str) -> String {
+        let invite = json!({"email": email, "role": role});
+        let invited = self
+            .call(Method::POST, "/v1/members", Some(admin), Some(invite))
+            .await;
+        assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+        let token = invited.body["invitation"]["token"].as_str().unwrap();
+        let accept = json!({"token": token, "name": "Grace", "password": "another password"});
+        let joined = self
+            .call(Method::POST, "/v1/auth/accept-invite", None, Some(accept))
+            .await;
+        assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+        joined.body["access_token"].as_str().unwrap().to_owned()
     }
 }
 
@@ -657,6 +680,155 @@ async fn invitations_roles_and_the_last_owner() {
         "{}",
         members.body
     );
+}
+
+#[tokio::test]
+async fn tenant_settings_are_read_by_members_and_changed_by_admins() {
+    let t = TestApp::new().await;
+    let owner = t.signup("settings@example.org").await;
+    let member = t.join(&owner, "member@example.org", "member").await;
+    let admin = t.join(&owner, "admin@example.org", "admin").await;
+    let other = t.signup("elsewhere@example.org").await;
+    let settings = "/v1/tenant/settings";
+
+    // A new tenant has no defaults of its own: the server's apply.
+    let fresh = t.call(Method::GET, settings, Some(&member), None).await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
+    assert_eq!(fresh.body, json!({"transcription": {"model": null}}));
+
+    let base = json!({"transcription": {"model": "base"}});
+    assert_problem(
+        &t.call(Method::PATCH, settings, Some(&member), Some(base.clone()))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+
+    // Unknown models, fields and types are refused, naming the field.
+    for (patch, says) in [
+        (
+            json!({"transcription": {"model": "large"}}),
+            "transcription.model must be one of tiny.en, base",
+        ),
+        (
+            json!({"transcription": {"model": 5}}),
+            "transcription.model",
+        ),
+        (json!({"transcripton": {"model": "base"}}), "transcripton"),
+        (json!(["base"]), "JSON object"),
+    ] {
+        let r = t
+            .call(Method::PATCH, settings, Some(&owner), Some(patch))
+            .await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert!(
+            r.body["detail"].as_str().unwrap().contains(says),
+            "{}",
+            r.body
+        );
+    }
+
+    let set = t
+        .call(Method::PATCH, settings, Some(&admin), Some(base))
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.body["transcription"]["model"], "base");
+    let read = t.call(Method::GET, settings, Some(&member), None).await;
+    assert_eq!(read.body["transcription"]["model"], "base", "{}", read.body);
+
+    // An empty patch changes nothing; `null` clears the tenant's default.
+    let same = t
+        .call(Method::PATCH, settings, Some(&owner), Some(json!({})))
+        .await;
+    assert_eq!(same.body["transcription"]["model"], "base", "{}", same.body);
+    let clear = json!({"transcription": {"model": null}});
+    let cleared = t
+        .call(Method::PATCH, settings, Some(&owner), Some(clear))
+        .await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
+    assert_eq!(cleared.body, json!({"transcription": {"model": null}}));
+
+    // Another tenant's settings are its own.
+    let theirs = json!({"transcription": {"model": "tiny.en"}});
+    let set = t
+        .call(Method::PATCH, settings, Some(&other), Some(theirs))
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let ours = t.call(Method::GET, settings, Some(&owner), None).await;
+    assert_eq!(
+        ours.body["transcription"]["model"],
+        Value::Null,
+        "{}",
+        ours.body
+    );
+    let elsewhere = t.call(Method::GET, settings, Some(&other), None).await;
+    assert_eq!(elsewhere.body["transcription"]["model"], "tiny.en");
+}
+
+#[tokio::test]
+async fn jobs_without_a_model_take_the_tenant_default() {
+    // The server's default knows every language; the tenant's will not.
+    let t = TestApp::with_config(|c| c.whisper_model = "base".into()).await;
+    let owner = t.signup("defaults@example.org").await;
+    let other = t.signup("neighbour@example.org").await;
+    let submit = async |token: &str, options: Value| {
+        let body = json!({"source": {"type": "youtube", "url": "https://youtu.be/dQw4w9WgXcQ"}, "options": options});
+        t.call(Method::POST, "/v1/jobs", Some(token), Some(body))
+            .await
+    };
+    let model_of = |r: &Reply| r.body["options"]["transcription"]["model"].clone();
+
+    // Before a tenant default, the server's applies when the job runs and
+    // nothing is written into the job.
+    let french = json!({"transcription": {"language": "fr"}});
+    let before = submit(&owner, french.clone()).await;
+    assert_eq!(before.status, StatusCode::CREATED, "{}", before.body);
+    assert_eq!(model_of(&before), Value::Null);
+
+    let tiny = json!({"transcription": {"model": "tiny.en"}});
+    let set = t
+        .call(
+            Method::PATCH,
+            "/v1/tenant/settings",
+            Some(&owner),
+            Some(tiny),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+
+    // The tenant default is stored with the job, so the worker runs it;
+    // a model the job names wins.
+    let plain = submit(&owner, json!({})).await;
+    assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.body);
+    assert_eq!(model_of(&plain), "tiny.en");
+    let id = plain.body["id"].as_str().unwrap();
+    let stored = t
+        .call(Method::GET, &format!("/v1/jobs/{id}"), Some(&owner), None)
+        .await;
+    assert_eq!(model_of(&stored), "tiny.en", "{}", stored.body);
+    let chosen = submit(&owner, json!({"transcription": {"model": "base"}})).await;
+    assert_eq!(model_of(&chosen), "base", "{}", chosen.body);
+
+    // Validation uses the default that applies: tiny.en knows no French.
+    let refused = submit(&owner, french.clone()).await;
+    assert_problem(
+        &refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("this tenant's default"),
+        "{}",
+        refused.body
+    );
+
+    // The neighbour still gets the server's default.
+    let theirs = submit(&other, french).await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
+    assert_eq!(model_of(&theirs), Value::Null);
 }
 
 #[tokio::test]

@@ -20,14 +20,33 @@ pub struct PipelineTask {
 pub struct JobOptions {
     pub silence: SilenceOptions,
     pub transcription: TranscriptionOptions,
+    pub speakers: SpeakerOptions,
 }
+
+/// Who speaks when. The number of speakers is estimated from the voices;
+/// bounds given here are kept to.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpeakerOptions {
+    /// At least this many speakers (1-20).
+    #[schema(example = 2)]
+    pub min_speakers: Option<u32>,
+    /// At most this many speakers (1-20); `1` labels every word `S1`.
+    #[schema(example = 4)]
+    pub max_speakers: Option<u32>,
+}
+
+/// Largest speaker count a job may ask for.
+pub const MAX_SPEAKERS: u32 = 20;
 
 /// Which Whisper model transcribes, and in which language.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TranscriptionOptions {
     /// `tiny.en` (fast, English only) or `base` (multilingual). Unset: the
-    /// server's default (`CUTROOM_WHISPER_MODEL`, `tiny.en` unless changed).
+    /// tenant's default, else the server's (`CUTROOM_WHISPER_MODEL`, `tiny.en`
+    /// unless changed). A tenant's default is written in when the job is
+    /// submitted, so a later change of it does not reach queued jobs.
     #[schema(example = "tiny.en")]
     pub model: Option<String>,
     /// ISO 639-1 code of the spoken language. Unset: `en` for `tiny.en`,
@@ -36,8 +55,46 @@ pub struct TranscriptionOptions {
     pub language: Option<String>,
 }
 
-/// The models a job may ask for.
+/// The models a job (or a tenant's default) may ask for.
 pub const WHISPER_MODELS: [&str; 2] = ["tiny.en", "base"];
+
+/// Refuses a model name that is not in [`WHISPER_MODELS`]; `field` is the
+/// path the caller sent it under, so the message points at it.
+pub(crate) fn check_model(field: &str, model: &str) -> Result<(), String> {
+    if WHISPER_MODELS.contains(&model) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} must be one of {}",
+            WHISPER_MODELS.join(", ")
+        ))
+    }
+}
+
+/// The transcription model of a job that names none, and whose choice it
+/// is, so an error can say which default stands in the way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultModel<'a> {
+    /// The tenant's settings.
+    Tenant(&'a str),
+    /// The server's configuration (`CUTROOM_WHISPER_MODEL`).
+    Server(&'a str),
+}
+
+impl<'a> DefaultModel<'a> {
+    pub fn name(self) -> &'a str {
+        match self {
+            DefaultModel::Tenant(m) | DefaultModel::Server(m) => m,
+        }
+    }
+
+    fn whose(self) -> &'static str {
+        match self {
+            DefaultModel::Tenant(_) => "this tenant's default",
+            DefaultModel::Server(_) => "this server's default",
+        }
+    }
+}
 
 /// The languages Whisper's multilingual models know, as whisper.cpp names them.
 pub const WHISPER_LANGUAGES: [&str; 100] = [
@@ -86,7 +143,7 @@ impl Default for SilenceOptions {
 impl JobOptions {
     /// Range checks that serde cannot express; the message names the field.
     /// `default_model` is the transcription model of jobs that name none.
-    pub fn validate(&self, default_model: &str) -> Result<(), String> {
+    pub fn validate(&self, default_model: DefaultModel<'_>) -> Result<(), String> {
         let s = &self.silence;
         if !(0.05..=0.95).contains(&s.vad_threshold) {
             return Err("options.silence.vad_threshold must be between 0.05 and 0.95".into());
@@ -104,13 +161,8 @@ impl JobOptions {
             return Err("options.silence.margin_ms must be at most 5000".into());
         }
         let t = &self.transcription;
-        if let Some(model) = &t.model
-            && !WHISPER_MODELS.contains(&model.as_str())
-        {
-            return Err(format!(
-                "options.transcription.model must be one of {}",
-                WHISPER_MODELS.join(", ")
-            ));
+        if let Some(model) = &t.model {
+            check_model("options.transcription.model", model)?;
         }
         if let Some(lang) = &t.language {
             if !WHISPER_LANGUAGES.contains(&lang.as_str()) {
@@ -118,17 +170,33 @@ impl JobOptions {
                     "options.transcription.language `{lang}` is not a language Whisper knows (ISO 639-1 codes such as en, de, fr)"
                 ));
             }
-            let model = t.model.as_deref().unwrap_or(default_model);
+            let model = t.model.as_deref().unwrap_or(default_model.name());
             if model == "tiny.en" && lang != "en" {
                 return Err(format!(
                     "the transcription model tiny.en{} only knows English; set options.transcription.model to base for other languages",
                     if t.model.is_none() {
-                        " (this server's default)"
+                        format!(" ({})", default_model.whose())
                     } else {
-                        ""
+                        String::new()
                     }
                 ));
             }
+        }
+        let sp = &self.speakers;
+        for (name, value) in [
+            ("min_speakers", sp.min_speakers),
+            ("max_speakers", sp.max_speakers),
+        ] {
+            if value.is_some_and(|n| !(1..=MAX_SPEAKERS).contains(&n)) {
+                return Err(format!(
+                    "options.speakers.{name} must be between 1 and {MAX_SPEAKERS}"
+                ));
+            }
+        }
+        if let (Some(min), Some(max)) = (sp.min_speakers, sp.max_speakers)
+            && min > max
+        {
+            return Err("options.speakers.min_speakers must not be more than max_speakers".into());
         }
         Ok(())
     }
@@ -145,9 +213,18 @@ mod tests {
         assert!(serde_json::from_str::<JobOptions>(r#"{"silense": {}}"#).is_err());
         let bad: JobOptions = serde_json::from_str(r#"{"silence": {"threshold_db": 3}}"#).unwrap();
         assert!(
-            bad.validate("tiny.en")
+            bad.validate(DefaultModel::Server("tiny.en"))
                 .unwrap_err()
                 .contains("threshold_db")
         );
+    }
+
+    #[test]
+    fn a_language_is_checked_against_the_default_that_applies() {
+        let fr: JobOptions =
+            serde_json::from_str(r#"{"transcription": {"language": "fr"}}"#).unwrap();
+        assert!(fr.validate(DefaultModel::Server("base")).is_ok());
+        let err = fr.validate(DefaultModel::Tenant("tiny.en")).unwrap_err();
+        assert!(err.contains("this tenant's default"), "{err}");
     }
 }

@@ -1,5 +1,5 @@
 //! What the api and the worker share: configuration, the database and its
-//! queue, object storage, job payloads and tenant-scoped queries.
+//! queue, object storage, job payloads, tenant settings and tenant-scoped queries.
 //!
 //! Dependencies point one way: `api` and `worker` use this crate, this crate
 //! uses `cutroom-entities`, and nothing here knows about HTTP or ffmpeg.
@@ -12,6 +12,7 @@ pub mod queries;
 pub mod queue;
 pub mod storage;
 pub mod telemetry;
+pub mod tenants;
 
 pub use config::Config;
 pub use db::Database;

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_foundation;
 mod m20261123_000001_transcripts;
+mod m20261124_000001_tenant_settings;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_foundation::Migration),
             Box::new(m20261123_000001_transcripts::Migration),
+            Box::new(m20261124_000001_tenant_settings::Migration),
         ]
     }
 }

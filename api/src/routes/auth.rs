@@ -123,6 +123,7 @@ async fn signup(
             id: Uuid::now_v7(),
             name: tenant_name,
             created_at: now,
+            settings: None,
         },
     )
     .await?;

@@ -9,6 +9,7 @@ mod jobs;
 mod me;
 mod members;
 mod storage;
+mod tenant;
 mod transcripts;
 mod uploads;
 
@@ -57,6 +58,7 @@ const JSON_BODY_LIMIT: usize = 1024 * 1024;
     tags(
         (name = "auth", description = "Accounts, sessions and invitations"),
         (name = "members", description = "Who belongs to the tenant, with which role"),
+        (name = "tenant", description = "The tenant's own settings: defaults for its jobs"),
         (name = "api-keys", description = "Credentials for programs"),
         (name = "uploads", description = "Presigned uploads"),
         (name = "jobs", description = "Processing jobs and their outputs"),
@@ -91,6 +93,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(me::router())
         .merge(members::router())
+        .merge(tenant::router())
         .merge(api_keys::router())
         .merge(uploads::router())
         .merge(jobs::router())

@@ -5,5 +5,6 @@
 pub mod artifacts;
 pub mod events;
 pub mod jobs;
+pub mod tenants;
 pub mod transcripts;
 pub mod uploads;

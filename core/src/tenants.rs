@@ -1,0 +1,91 @@
+//! Per-tenant settings: the defaults a tenant chooses for its own jobs.
+//! They sit between what a job asks for and what the server is configured
+//! with, and are stored as one JSON document per tenant, so a new section
+//! (an analysis provider, a moderation policy) is a new field here and no
+//! migration.
+
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::{DefaultModel, JobOptions, check_model};
+
+/// Every section and field has a default, so `{}` (and a tenant that never
+/// changed anything) means "the server's defaults throughout".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantSettings {
+    pub transcription: TenantTranscriptionSettings,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantTranscriptionSettings {
+    /// The model of this tenant's jobs that name none: `tiny.en` or `base`.
+    /// Unset: the server's default (`CUTROOM_WHISPER_MODEL`).
+    #[schema(example = "base")]
+    pub model: Option<String>,
+}
+
+impl TenantSettings {
+    /// Checks that serde cannot express; the message names the field as it
+    /// appears in the settings document.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(model) = &self.transcription.model {
+            check_model("transcription.model", model)?;
+        }
+        Ok(())
+    }
+
+    /// The model of a job that names none: the tenant's, else `server_default`.
+    pub fn default_model<'a>(&'a self, server_default: &'a str) -> DefaultModel<'a> {
+        match &self.transcription.model {
+            Some(m) => DefaultModel::Tenant(m),
+            None => DefaultModel::Server(server_default),
+        }
+    }
+
+    /// Writes the tenant's defaults into what the job left unset. The
+    /// server's defaults are not written: the worker applies those itself.
+    pub fn fill_in(&self, options: &mut JobOptions) {
+        let t = &mut options.transcription;
+        if t.model.is_none() {
+            t.model.clone_from(&self.transcription.model);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_settings_are_the_defaults_and_unknown_fields_are_rejected() {
+        let s: TenantSettings = serde_json::from_str("{}").unwrap();
+        assert_eq!(s, TenantSettings::default());
+        assert_eq!(s.default_model("tiny.en"), DefaultModel::Server("tiny.en"));
+        assert!(serde_json::from_str::<TenantSettings>(r#"{"transcripton": {}}"#).is_err());
+    }
+
+    #[test]
+    fn unknown_models_are_refused_by_field() {
+        let s: TenantSettings =
+            serde_json::from_str(r#"{"transcription": {"model": "large"}}"#).unwrap();
+        let err = s.validate().unwrap_err();
+        assert!(
+            err.starts_with("transcription.model must be one of tiny.en, base"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_tenant_default_fills_only_what_the_job_left_unset() {
+        let s: TenantSettings =
+            serde_json::from_str(r#"{"transcription": {"model": "base"}}"#).unwrap();
+        let mut unset = JobOptions::default();
+        s.fill_in(&mut unset);
+        assert_eq!(unset.transcription.model.as_deref(), Some("base"));
+        let mut chosen = JobOptions::default();
+        chosen.transcription.model = Some("tiny.en".into());
+        s.fill_in(&mut chosen);
+        assert_eq!(chosen.transcription.model.as_deref(), Some("tiny.en"));
+    }
+}
