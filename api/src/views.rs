@@ -3,6 +3,7 @@
 //! purpose.
 
 use chrono::{DateTime, Utc};
+use cutroom_core::jobs::ModelUse;
 use cutroom_entities::{JobStatus, SourceType, artifact, job, job_event};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -69,6 +70,8 @@ pub struct Output {
     pub size_bytes: i64,
     /// Hex digest of the content, to check a download.
     pub sha256: String,
+    /// The model files that produced this output (empty when none did).
+    pub models: Vec<ModelUse>,
     /// A presigned `GET` URL, valid until `url_expires_at`.
     pub url: String,
     pub url_expires_at: DateTime<Utc>,
@@ -153,6 +156,12 @@ async fn output(app: &App, a: artifact::Model) -> Result<Output, ApiError> {
         content_type: a.content_type,
         size_bytes: a.size_bytes,
         sha256: a.sha256,
+        // Written by the worker from this same type; an unreadable value
+        // (another version's) shows as none rather than failing the job view.
+        models: a
+            .models
+            .and_then(|m| serde_json::from_value(m).ok())
+            .unwrap_or_default(),
         url: get.url,
         url_expires_at: get.expires_at,
     })

@@ -58,6 +58,16 @@ pub struct TranscriptionOptions {
 /// The models a job (or a tenant's default) may ask for.
 pub const WHISPER_MODELS: [&str; 2] = ["tiny.en", "base"];
 
+/// A model file that produced an output: which weights, exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ModelUse {
+    /// The file's name in the model folder, e.g. `whisper-base.bin`.
+    #[schema(example = "silero_vad.onnx")]
+    pub name: String,
+    /// Hex SHA-256 of the file, as `cutroom-worker models verify` checks it.
+    pub sha256: String,
+}
+
 /// Refuses a model name that is not in [`WHISPER_MODELS`]; `field` is the
 /// path the caller sent it under, so the message points at it.
 pub(crate) fn check_model(field: &str, model: &str) -> Result<(), String> {

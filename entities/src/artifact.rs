@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// An output file of a job, kept in object storage.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "artifacts")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -14,6 +14,8 @@ pub struct Model {
     pub content_type: String,
     pub size_bytes: i64,
     pub sha256: String,
+    /// The model files that produced it: `[{"name", "sha256"}]`.
+    pub models: Option<Json>,
     pub created_at: DateTimeUtc,
 }
 

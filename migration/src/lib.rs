@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_foundation;
 mod m20261123_000001_transcripts;
 mod m20261124_000001_tenant_settings;
+mod m20261124_000002_artifact_models;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_foundation::Migration),
             Box::new(m20261123_000001_transcripts::Migration),
             Box::new(m20261124_000001_tenant_settings::Migration),
+            Box::new(m20261124_000002_artifact_models::Migration),
         ]
     }
 }

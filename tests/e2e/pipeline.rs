@@ -132,6 +132,59 @@ async fn youtube_style_job(db: Db) {
     assert_transcript_matches(&transcript, &silences);
     let srt = String::from_utf8(fetch_output(&app, &job, "transcript.srt").await).unwrap();
     assert!(srt.starts_with("1\n00:00:0"), "{srt}");
+    // One voice: one speaker, on every segment and word.
+    let speakers: Value =
+        serde_json::from_slice(&fetch_output(&app, &job, "speakers.json").await).unwrap();
+    assert_eq!(
+        speakers["speakers"].as_array().unwrap().len(),
+        1,
+        "{speakers}"
+    );
+    assert_eq!(speakers["speakers"][0]["id"], "S1", "{speakers}");
+    for segment in transcript["segments"].as_array().unwrap() {
+        assert_eq!(segment["speaker"], "S1", "{segment}");
+        assert!(
+            segment["words"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|w| w["speaker"] == "S1"),
+            "{segment}"
+        );
+    }
+    assert!(srt.contains("[S1] "), "{srt}");
+    // Each output names the model files behind it, with their checksums.
+    let models_of = |name: &str| -> Vec<String> {
+        let output = job["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {job}"));
+        output["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                assert_eq!(m["sha256"].as_str().unwrap().len(), 64, "{m}");
+                m["name"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(models_of("loudness.json"), Vec::<String>::new());
+    assert_eq!(models_of("silences.json"), ["silero_vad.onnx"]);
+    assert_eq!(
+        models_of("transcript.json"),
+        [
+            "silero_vad.onnx",
+            "whisper-tiny.en.bin",
+            "speaker-embedder.onnx"
+        ]
+    );
+    assert_eq!(
+        models_of("speakers.json"),
+        ["silero_vad.onnx", "speaker-embedder.onnx"]
+    );
 
     // The same transcript through the API, and found by search; another
     // tenant finds nothing.
@@ -181,6 +234,7 @@ async fn youtube_style_job(db: Db) {
         "audio",
         "silence",
         "transcribe",
+        "speakers",
         "publish",
     ] {
         assert!(text.contains(stage), "no {stage} event: {events}");

@@ -17,6 +17,7 @@ pub async fn upsert(db: &impl ConnectionTrait, a: artifact::Model) -> Result<(),
                     artifact::Column::ContentType,
                     artifact::Column::SizeBytes,
                     artifact::Column::Sha256,
+                    artifact::Column::Models,
                     artifact::Column::CreatedAt,
                 ])
                 .to_owned(),

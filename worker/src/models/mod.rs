@@ -14,7 +14,7 @@ pub mod ct2;
 mod fetch;
 pub mod ggml;
 mod install;
-mod mel;
+pub(crate) mod mel;
 mod tensors;
 mod vocab;
 

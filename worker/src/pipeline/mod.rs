@@ -7,12 +7,14 @@
 //! themselves: they return a [`StageError`] and the handler settles it.
 
 mod audio;
+mod dvector;
 mod error;
 mod fetch;
 pub(crate) mod loudness;
 mod probe;
 mod publish;
 mod silence;
+mod speakers;
 mod transcribe;
 mod vad;
 
@@ -20,12 +22,14 @@ mod vad;
 mod listening_tests;
 #[cfg(test)]
 mod media_tests;
+#[cfg(test)]
+mod speaker_tests;
 
 use std::{future::Future, path::Path, sync::Arc, time::Duration};
 
 use cutroom_core::{
     Config, Database, ErrorCode,
-    jobs::JobOptions,
+    jobs::{JobOptions, ModelUse},
     queries::{events, jobs},
     storage::ObjectStore,
 };
@@ -37,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) use error::{Failure, StageError, StopReason};
 
-use crate::engines::Engines;
+use crate::{engines::Engines, models::ModelFile};
 
 /// How often a running job looks for a cancel request (or a deleted row).
 const CANCEL_POLL: Duration = Duration::from_secs(1);
@@ -101,7 +105,41 @@ impl JobCtx<'_> {
             name,
             path,
             content_type,
+            models: Vec::new(),
         })
+    }
+
+    /// Runs blocking `work` (a model, a decoder) off the async threads and
+    /// records the progress it reports through [`Progress`] on the job, as
+    /// a share of `stage`'s span, at most once every [`PROGRESS_EVERY`].
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        stage: Stage,
+        work: impl FnOnce(&Progress) -> T + Send + 'static,
+    ) -> Result<T, StageError> {
+        let progress = Progress::default();
+        let reporter = progress.clone();
+        let span = tracing::Span::current();
+        let mut handle = tokio::task::spawn_blocking(move || span.in_scope(|| work(&reporter)));
+        let (from, to) = (stage.progress(), stage.next_progress());
+        let mut tick = tokio::time::interval(PROGRESS_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut shown = 0.0f32;
+        loop {
+            tokio::select! {
+                joined = &mut handle => {
+                    return Ok(joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
+                }
+                _ = tick.tick() => {
+                    let done = progress.get();
+                    if done > shown {
+                        shown = done;
+                        let at = from + ((to - from) as f32 * done).floor() as i32;
+                        self.progress(stage, at.min(to - 1)).await?;
+                    }
+                }
+            }
+        }
     }
 
     /// Why [`JobCtx::stop`] fired, for work that noticed it by itself.
@@ -114,12 +152,45 @@ impl JobCtx<'_> {
     }
 }
 
+/// How often [`JobCtx::blocking`] records progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// How far blocking work has got, 0-1; cheap to set from any thread.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Progress(Arc<std::sync::atomic::AtomicU32>);
+
+impl Progress {
+    pub fn set(&self, done: f32) {
+        self.0.store(
+            done.clamp(0.0, 1.0).to_bits(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    pub fn get(&self) -> f32 {
+        f32::from_bits(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
 /// A file a stage produced, to be published as an artifact.
 #[derive(Clone, Debug)]
 pub(crate) struct Output {
     pub name: &'static str,
     pub path: std::path::PathBuf,
     pub content_type: &'static str,
+    /// The model files that produced it.
+    pub models: Vec<ModelUse>,
+}
+
+impl Output {
+    /// Records the model files behind this output.
+    pub fn made_with<'m>(mut self, files: impl IntoIterator<Item = &'m ModelFile>) -> Self {
+        self.models.extend(files.into_iter().map(|f| ModelUse {
+            name: f.name.to_owned(),
+            sha256: f.sha256.clone(),
+        }));
+        self
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +201,7 @@ pub(crate) enum Stage {
     Loudness,
     Silence,
     Transcribe,
+    Speakers,
     Publish,
 }
 
@@ -142,6 +214,7 @@ impl Stage {
             Stage::Loudness => "loudness",
             Stage::Silence => "silence",
             Stage::Transcribe => "transcribe",
+            Stage::Speakers => "speakers",
             Stage::Publish => "publish",
         }
     }
@@ -156,7 +229,22 @@ impl Stage {
             Stage::Loudness => 70,
             Stage::Silence => 75,
             Stage::Transcribe => 80,
+            Stage::Speakers => 90,
             Stage::Publish => 95,
+        }
+    }
+
+    /// Where the next stage starts (100 after the last).
+    fn next_progress(self) -> i32 {
+        match self {
+            Stage::Fetch => Stage::Probe.progress(),
+            Stage::Probe => Stage::Audio.progress(),
+            Stage::Audio => Stage::Loudness.progress(),
+            Stage::Loudness => Stage::Silence.progress(),
+            Stage::Silence => Stage::Transcribe.progress(),
+            Stage::Transcribe => Stage::Speakers.progress(),
+            Stage::Speakers => Stage::Publish.progress(),
+            Stage::Publish => 100,
         }
     }
 }
@@ -264,15 +352,29 @@ impl<'a> Pipeline<'a> {
         let speech = self
             .stage(ctx, Stage::Silence, silence::run(ctx, &audio))
             .await?;
-        let transcribed = self
+        let mut transcript = self
             .stage(
                 ctx,
                 Stage::Transcribe,
                 transcribe::run(ctx, Arc::clone(&audio.mono16k), &speech.report.speech),
             )
             .await?;
+        let labelled = self
+            .stage(ctx, Stage::Speakers, async {
+                let speakers = speakers::run(
+                    ctx,
+                    Arc::clone(&audio.mono16k),
+                    &speech.report.speech,
+                    &mut transcript,
+                )
+                .await?;
+                let mut outputs = transcribe::save(ctx, &transcript).await?;
+                outputs.push(speakers);
+                Ok(outputs)
+            })
+            .await?;
         let mut outputs = vec![loudness, speech.output];
-        outputs.extend(transcribed);
+        outputs.extend(labelled);
         self.stage(ctx, Stage::Publish, publish::run(ctx, &outputs))
             .await?;
         Ok(())

@@ -40,6 +40,8 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, outputs: &[Output]) -> Result<(), Stag
             content_type: output.content_type.to_owned(),
             size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
             sha256,
+            models: (!output.models.is_empty())
+                .then(|| serde_json::to_value(&output.models).expect("plain data")),
             created_at: Utc::now(),
         };
         artifacts::upsert(&ctx.db.orm, row).await?;

@@ -132,7 +132,8 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, audio: &DecodedAudio) -> Result<Speech
     let json = serde_json::to_vec_pretty(&report).expect("the report is plain data");
     let output = ctx
         .write_output(FILE_NAME, "application/json", json)
-        .await?;
+        .await?
+        .made_with([ctx.engines.set.silero_vad()]);
     Ok(Speech { report, output })
 }
 

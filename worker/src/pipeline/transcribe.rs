@@ -19,7 +19,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext};
 
-use super::{JobCtx, Output, StageError, audio::ANALYSIS_RATE, silence::Interval};
+use super::{JobCtx, Output, Progress, Stage, StageError, audio::ANALYSIS_RATE, silence::Interval};
 use crate::{engines::Engines, models::WhisperModel};
 
 /// Longest window handed to whisper.cpp: its encoder's context.
@@ -70,11 +70,13 @@ pub(crate) struct Word {
     pub speaker: Option<String>,
 }
 
+/// The stage: transcribes the speech. The transcript is saved by [`save`]
+/// once the speakers stage has labelled it.
 pub(crate) async fn run(
     ctx: &JobCtx<'_>,
     audio: Arc<Vec<f32>>,
     speech: &[Interval],
-) -> Result<Vec<Output>, StageError> {
+) -> Result<Transcript, StageError> {
     let options = ctx.options.transcription.clone();
     let model = options
         .model
@@ -91,12 +93,11 @@ pub(crate) async fn run(
     let engines = Arc::clone(ctx.engines);
     let speech = speech.to_vec();
     let stop = ctx.stop.clone();
-    let span = tracing::Span::current();
-    let result = tokio::task::spawn_blocking(move || {
-        span.in_scope(|| transcribe(&engines, model, &options, &audio, &speech, &stop))
-    })
-    .await
-    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let result = ctx
+        .blocking(Stage::Transcribe, move |progress| {
+            transcribe_with_progress(&engines, model, &options, &audio, &speech, &stop, progress)
+        })
+        .await?;
     let Some(transcript) = result? else {
         return Err(StageError::Stopped(ctx.stop_reason()));
     };
@@ -106,12 +107,22 @@ pub(crate) async fn run(
         segments = transcript.segments.len(),
         "transcribed"
     );
-    let outputs = write_outputs(ctx, &transcript).await?;
-    store(ctx, &transcript).await?;
+    Ok(transcript)
+}
+
+/// Writes `transcript.json`, `.srt`, `.vtt` and `.txt`, and records the
+/// transcript for the API and search.
+pub(crate) async fn save(
+    ctx: &JobCtx<'_>,
+    transcript: &Transcript,
+) -> Result<Vec<Output>, StageError> {
+    let outputs = write_outputs(ctx, transcript).await?;
+    store(ctx, transcript).await?;
     Ok(outputs)
 }
 
 /// The blocking part; `Ok(None)` once `stop` fired.
+#[cfg(test)]
 pub(crate) fn transcribe(
     engines: &Engines,
     model: WhisperModel,
@@ -119,6 +130,27 @@ pub(crate) fn transcribe(
     audio: &[f32],
     speech: &[Interval],
     stop: &CancellationToken,
+) -> Result<Option<Transcript>, StageError> {
+    transcribe_with_progress(
+        engines,
+        model,
+        options,
+        audio,
+        speech,
+        stop,
+        &Progress::default(),
+    )
+}
+
+/// [`transcribe`], reporting the share of speech done after each window.
+pub(crate) fn transcribe_with_progress(
+    engines: &Engines,
+    model: WhisperModel,
+    options: &TranscriptionOptions,
+    audio: &[f32],
+    speech: &[Interval],
+    stop: &CancellationToken,
+    progress: &Progress,
 ) -> Result<Option<Transcript>, StageError> {
     let internal = |message: &'static str| {
         move |e: whisper_rs::WhisperError| {
@@ -170,6 +202,8 @@ pub(crate) fn transcribe(
     transcript.language_probability = probability;
 
     let mut segments = Vec::new();
+    let total: usize = windows.iter().map(|w| w.samples.len()).sum();
+    let mut done = 0;
     for window in &windows {
         if stop.is_cancelled() {
             return Ok(None);
@@ -191,6 +225,8 @@ pub(crate) fn transcribe(
             .full(params, &window.samples)
             .map_err(internal("transcription failed"))?;
         collect(&whisper, &state, window, &mut segments);
+        done += window.samples.len();
+        progress.set(done as f32 / total.max(1) as f32);
     }
     fit_words_to_speech(&mut segments, speech);
     for (id, s) in segments.iter_mut().enumerate() {
@@ -447,9 +483,18 @@ async fn write_outputs(ctx: &JobCtx<'_>, t: &Transcript) -> Result<Vec<Output>, 
             txt(t).into_bytes(),
         ),
     ];
+    // Speech regions, words, speaker labels.
+    let set = &ctx.engines.set;
+    let whisper = t.model.parse::<WhisperModel>().map(|m| set.whisper(m)).ok();
+    let models = [
+        Some(set.silero_vad()),
+        whisper,
+        Some(set.speaker_embedder()),
+    ];
     let mut outputs = Vec::with_capacity(files.len());
     for (name, content_type, bytes) in files {
-        outputs.push(ctx.write_output(name, content_type, bytes).await?);
+        let output = ctx.write_output(name, content_type, bytes).await?;
+        outputs.push(output.made_with(models.iter().flatten().copied()));
     }
     Ok(outputs)
 }
