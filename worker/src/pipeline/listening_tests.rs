@@ -469,3 +469,67 @@ fn transcribes_jfk_with_words_inside_speech() {
         }
     }
 }
+
+/// Word edges against truth: espeak-ng words spoken one at a time, with
+/// pauses of 0.1 s (inside a phrase, too short to split speech) and 0.3 s
+/// between them, so where each word starts and ends is known.
+#[test]
+fn word_edges_land_on_the_words() {
+    let words = [
+        "please", "remember", "to", "bring", "the", "yellow", "umbrella", "tomorrow", "morning",
+        "because", "the", "forecast", "says", "heavy", "rain",
+    ];
+    let mut audio = vec![0.0f32; RATE / 2];
+    let mut truth = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        let clip = espeak("en-us", word);
+        let (a, b) = speech_extent(&clip, f64::NEG_INFINITY, f64::NEG_INFINITY);
+        let at = audio.len();
+        truth.push(((at + a) as f64 / RATE as f64, (at + b) as f64 / RATE as f64));
+        audio.extend_from_slice(&clip);
+        let pause = if i % 3 == 2 { 0.3 } else { 0.1 };
+        audio.resize(audio.len() + (pause * RATE as f64) as usize, 0.0);
+    }
+    let report = detect_speech(&audio, &SilenceOptions::default());
+    let t = transcribe(
+        &engines(),
+        WhisperModel::TinyEn,
+        &TranscriptionOptions::default(),
+        &audio,
+        &report.speech,
+        &CancellationToken::new(),
+    )
+    .unwrap()
+    .expect("not stopped");
+    // Each heard word is matched to the true word nearest its middle.
+    let (mut within, mut total, mut start_err, mut end_err) = (0, 0, 0.0, 0.0);
+    for w in t.segments.iter().flat_map(|s| &s.words) {
+        let mid = (w.start + w.end) / 2.0;
+        let off = |&(a, b): &(f64, f64)| (a - mid).max(mid - b).max(0.0);
+        let &(a, b) = truth
+            .iter()
+            .min_by(|x, y| off(x).total_cmp(&off(y)))
+            .expect("words were spoken");
+        let (ds, de) = ((w.start - a).abs(), (w.end - b).abs());
+        eprintln!(
+            "{:>10}: {:.2}-{:.2}, truth {a:.2}-{b:.2}",
+            w.text, w.start, w.end
+        );
+        total += 1;
+        start_err += ds;
+        end_err += de;
+        if ds <= 0.1 && de <= 0.1 {
+            within += 1;
+        }
+    }
+    eprintln!(
+        "{within} of {total} words with both edges within 100 ms; mean error start {:.0} ms, end {:.0} ms",
+        start_err / f64::from(total) * 1000.0,
+        end_err / f64::from(total) * 1000.0
+    );
+    assert!(total >= 12, "{total} words heard");
+    assert!(
+        f64::from(within) >= 0.8 * f64::from(total),
+        "{within} of {total}"
+    );
+}
