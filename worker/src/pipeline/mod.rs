@@ -13,10 +13,10 @@ mod fetch;
 pub(crate) mod loudness;
 mod probe;
 mod publish;
-mod silence;
-mod speakers;
-mod transcribe;
-mod vad;
+pub(crate) mod silence;
+pub(crate) mod speakers;
+pub(crate) mod transcribe;
+pub(crate) mod vad;
 
 #[cfg(test)]
 mod listening_tests;
@@ -24,6 +24,8 @@ mod listening_tests;
 mod media_tests;
 #[cfg(test)]
 mod speaker_tests;
+#[cfg(test)]
+mod wer_tests;
 
 use std::{future::Future, path::Path, sync::Arc, time::Duration};
 
