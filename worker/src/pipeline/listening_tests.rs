@@ -20,8 +20,9 @@ use cutroom_core::{
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    Progress,
     silence::{Interval, SilenceReport, detect},
-    transcribe::transcribe,
+    transcribe::{Transcript, transcribe_with_progress},
     vad::SileroVad,
 };
 use crate::{engines::Engines, models::WhisperModel};
@@ -51,6 +52,26 @@ pub(crate) fn engines() -> Arc<Engines> {
             )
         })
         .clone()
+}
+
+/// `model`'s transcript of the `speech` intervals of `audio`, with the
+/// default options.
+pub(crate) fn transcribe_speech(
+    model: WhisperModel,
+    audio: &[f32],
+    speech: &[Interval],
+) -> Transcript {
+    transcribe_with_progress(
+        &engines(),
+        model,
+        &TranscriptionOptions::default(),
+        audio,
+        speech,
+        &CancellationToken::new(),
+        &Progress::default(),
+    )
+    .unwrap()
+    .expect("not stopped")
 }
 
 pub(crate) fn test_data(name: &str) -> PathBuf {
@@ -394,16 +415,7 @@ fn silence_only_audio_has_no_speech_and_an_empty_transcript() {
     );
     let report = detect_speech(&audio, &SilenceOptions::default());
     assert!(report.speech.is_empty(), "{:?}", report.speech);
-    let t = transcribe(
-        &engines(),
-        WhisperModel::TinyEn,
-        &TranscriptionOptions::default(),
-        &audio,
-        &report.speech,
-        &CancellationToken::new(),
-    )
-    .unwrap()
-    .expect("not stopped");
+    let t = transcribe_speech(WhisperModel::TinyEn, &audio, &report.speech);
     assert!(t.segments.is_empty());
     assert_eq!(t.language, None);
 }
@@ -436,16 +448,7 @@ pub(crate) fn word_errors(reference: &[String], hypothesis: &[String]) -> usize 
 fn transcribes_jfk_with_words_inside_speech() {
     let audio = load(&test_data("jfk.wav"));
     let report = detect_speech(&audio, &SilenceOptions::default());
-    let t = transcribe(
-        &engines(),
-        WhisperModel::TinyEn,
-        &TranscriptionOptions::default(),
-        &audio,
-        &report.speech,
-        &CancellationToken::new(),
-    )
-    .unwrap()
-    .expect("not stopped");
+    let t = transcribe_speech(WhisperModel::TinyEn, &audio, &report.speech);
     let heard: Vec<String> = t.segments.iter().flat_map(|s| normalise(&s.text)).collect();
     let reference = normalise(
         "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.",
@@ -491,16 +494,7 @@ fn word_edges_land_on_the_words() {
         audio.resize(audio.len() + (pause * RATE as f64) as usize, 0.0);
     }
     let report = detect_speech(&audio, &SilenceOptions::default());
-    let t = transcribe(
-        &engines(),
-        WhisperModel::TinyEn,
-        &TranscriptionOptions::default(),
-        &audio,
-        &report.speech,
-        &CancellationToken::new(),
-    )
-    .unwrap()
-    .expect("not stopped");
+    let t = transcribe_speech(WhisperModel::TinyEn, &audio, &report.speech);
     // Each heard word is matched to the true word nearest its middle.
     let (mut within, mut total, mut start_err, mut end_err) = (0, 0, 0.0, 0.0);
     for w in t.segments.iter().flat_map(|s| &s.words) {

@@ -123,28 +123,8 @@ pub(crate) async fn save(
     Ok(outputs)
 }
 
-/// The blocking part; `Ok(None)` once `stop` fired.
-#[cfg(test)]
-pub(crate) fn transcribe(
-    engines: &Engines,
-    model: WhisperModel,
-    options: &TranscriptionOptions,
-    audio: &[f32],
-    speech: &[Interval],
-    stop: &CancellationToken,
-) -> Result<Option<Transcript>, StageError> {
-    transcribe_with_progress(
-        engines,
-        model,
-        options,
-        audio,
-        speech,
-        stop,
-        &Progress::default(),
-    )
-}
-
-/// [`transcribe`], reporting the share of speech done after each window.
+/// The blocking part, reporting the share of speech done after each
+/// window; `Ok(None)` once `stop` fired.
 pub(crate) fn transcribe_with_progress(
     engines: &Engines,
     model: WhisperModel,

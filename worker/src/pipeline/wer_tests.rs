@@ -9,12 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
-use cutroom_core::jobs::{SilenceOptions, TranscriptionOptions};
-use tokio_util::sync::CancellationToken;
+use cutroom_core::jobs::SilenceOptions;
 
-use super::{
-    listening_tests::{LIBRIVOX, detect_speech, engines, load, test_data, word_errors},
-    transcribe::transcribe,
+use super::listening_tests::{
+    LIBRIVOX, detect_speech, load, test_data, transcribe_speech, word_errors,
 };
 use crate::models::WhisperModel;
 
@@ -83,7 +81,6 @@ fn utterances() -> Vec<(String, String, PathBuf)> {
 /// Transcribes every utterance with `model`, prints a table and returns
 /// the corpus WER against the references as given.
 fn corpus_wer(model: WhisperModel) -> f64 {
-    let engines = engines();
     let (mut errors, mut total) = (0, 0);
     let (mut austen_errors, mut austen_total) = (0, 0);
     eprintln!(
@@ -93,16 +90,7 @@ fn corpus_wer(model: WhisperModel) -> f64 {
     for (id, reference, wav) in utterances() {
         let audio = load(&wav);
         let speech = detect_speech(&audio, &SilenceOptions::default()).speech;
-        let t = transcribe(
-            &engines,
-            model,
-            &TranscriptionOptions::default(),
-            &audio,
-            &speech,
-            &CancellationToken::new(),
-        )
-        .unwrap()
-        .expect("not stopped");
+        let t = transcribe_speech(model, &audio, &speech);
         let heard: Vec<&str> = t.segments.iter().map(|s| s.text.as_str()).collect();
         let heard = heard.join(" ");
         let (e, n) = score(&reference, &heard);
