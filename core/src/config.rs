@@ -73,6 +73,41 @@ pub struct Config {
     pub whisper_threads: u16,
     /// The transcription model of jobs and tenants that do not choose one.
     pub whisper_model: String,
+    /// Which of each Whisper model's two files transcription loads.
+    pub whisper_quant: WhisperQuant,
+}
+
+/// How the Whisper models' weight matrices are stored (`CUTROOM_WHISPER_QUANT`).
+/// The model folder always holds both; see `docs/benchmarks.md` for what
+/// each costs in time and word errors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WhisperQuant {
+    /// Half precision, as converted from the packaged models.
+    #[default]
+    F16,
+    /// 8-bit blocks: about half the memory.
+    Q8_0,
+}
+
+impl WhisperQuant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::F16 => "f16",
+            Self::Q8_0 => "q8_0",
+        }
+    }
+}
+
+impl std::str::FromStr for WhisperQuant {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "f16" => Ok(Self::F16),
+            "q8_0" => Ok(Self::Q8_0),
+            _ => bail!("expected f16 or q8_0"),
+        }
+    }
 }
 
 impl Config {
@@ -111,6 +146,7 @@ impl Config {
             models_dir,
             whisper_threads: default_threads(),
             whisper_model: "tiny.en".into(),
+            whisper_quant: WhisperQuant::default(),
         }
     }
 
@@ -213,6 +249,11 @@ impl Config {
             }
             c.whisper_model = v;
         }
+        if let Some(v) = var("WHISPER_QUANT") {
+            c.whisper_quant = v
+                .parse()
+                .with_context(|| format!("CUTROOM_WHISPER_QUANT={v}"))?;
+        }
         if let Some(v) = var("EXTRA_SOURCE_HOSTS") {
             c.extra_source_hosts = v
                 .split(',')
@@ -300,5 +341,27 @@ mod tests {
         .unwrap();
         assert_eq!(c.public_url, "http://127.0.0.1:9000");
         assert!(c.extra_source_hosts.contains("example.org"));
+    }
+
+    #[test]
+    fn whisper_quant_defaults_to_f16() {
+        let secret = "x".repeat(32);
+        let c = parse(&[("CUTROOM_SECRET_KEY", &secret)]).unwrap();
+        assert_eq!(c.whisper_quant, WhisperQuant::F16);
+        let c = parse(&[
+            ("CUTROOM_SECRET_KEY", &secret),
+            ("CUTROOM_WHISPER_QUANT", "q8_0"),
+        ])
+        .unwrap();
+        assert_eq!(c.whisper_quant, WhisperQuant::Q8_0);
+        let err = parse(&[
+            ("CUTROOM_SECRET_KEY", &secret),
+            ("CUTROOM_WHISPER_QUANT", "q4"),
+        ])
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("expected f16 or q8_0"),
+            "{err:#}"
+        );
     }
 }

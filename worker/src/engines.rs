@@ -12,15 +12,17 @@ use std::{
 };
 
 use anyhow::Context;
-use cutroom_core::Config;
+use cutroom_core::{Config, config::WhisperQuant};
 use whisper_rs::{WhisperContext, WhisperContextParameters};
 
-use crate::models::{ModelSet, WhisperModel};
+use crate::models::{ModelFile, ModelSet, WhisperModel};
 
 pub(crate) struct Engines {
     pub set: ModelSet,
     /// Threads one job may use (whisper.cpp, ONNX Runtime).
     pub threads: usize,
+    /// Which file of each Whisper model [`Engines::whisper`] loads.
+    pub quant: WhisperQuant,
     whisper: Mutex<HashMap<WhisperModel, Arc<WhisperContext>>>,
 }
 
@@ -33,8 +35,18 @@ impl Engines {
         Ok(Self {
             set,
             threads: usize::from(config.whisper_threads.max(1)),
+            quant: config.whisper_quant,
             whisper: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The file [`Engines::whisper`] loads for `model`: the one to record
+    /// as having made a transcript.
+    pub fn whisper_file(&self, model: WhisperModel) -> &ModelFile {
+        match self.quant {
+            WhisperQuant::F16 => self.set.whisper(model),
+            WhisperQuant::Q8_0 => self.set.whisper_q8_0(model),
+        }
     }
 
     /// The loaded Whisper model, loading it on first use.
@@ -43,10 +55,12 @@ impl Engines {
         if let Some(ctx) = cache.get(&model) {
             return Ok(Arc::clone(ctx));
         }
-        let file = self.set.whisper(model);
-        // Word timing comes from whisper.cpp's token timestamps. Its DTW
-        // alignment (`DtwParameters`) hung the decoder in our tests with
-        // these converted models, so it stays off until that is understood.
+        let file = self.whisper_file(model);
+        // Word timing comes from whisper.cpp's token timestamps, moved onto
+        // the audio (`transcribe::snap_words_to_audio`). Its DTW alignment
+        // (`DtwParameters`, model preset) runs, but on espeak-ng words with
+        // known edges its one time per token fell 0.1-0.5 s after the word
+        // began, often past its end, so it stays off.
         let params = WhisperContextParameters::default();
         let path = file.path.to_str().context("the model path is not UTF-8")?;
         let ctx = WhisperContext::new_with_params(path, params)

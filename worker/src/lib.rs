@@ -15,6 +15,7 @@ mod onnx;
 mod pipeline;
 mod poll;
 mod scratch;
+mod wer;
 
 use std::{sync::Arc, time::Duration};
 
@@ -227,12 +228,9 @@ fn worker_name() -> String {
     )
 }
 
-/// Crate internals for `cargo bench -p cutroom-worker --bench loudness`;
-/// not an API.
+/// Crate internals for the benchmarks (`worker/benches`); not an API.
 #[doc(hidden)]
-pub mod bench {
-    pub use crate::pipeline::loudness::bench::{Meter, decode};
-}
+pub mod bench;
 
 #[cfg(test)]
 mod tests {

@@ -555,7 +555,11 @@ async fn write_outputs(ctx: &JobCtx<'_>, t: &Transcript) -> Result<Vec<Output>, 
     ];
     // Speech regions, words, speaker labels.
     let set = &ctx.engines.set;
-    let whisper = t.model.parse::<WhisperModel>().map(|m| set.whisper(m)).ok();
+    let whisper = t
+        .model
+        .parse::<WhisperModel>()
+        .map(|m| ctx.engines.whisper_file(m))
+        .ok();
     let models = [
         Some(set.silero_vad()),
         whisper,

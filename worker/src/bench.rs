@@ -1,0 +1,151 @@
+//! The worker's stages as the benchmarks in `worker/benches` call them:
+//! plain types in and out, the same code a job runs inside, without the
+//! database, the scratch folder or progress events around it.
+//!
+//! Not an API (`#[doc(hidden)]`): it changes with the stages.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+use cutroom_core::{
+    Config,
+    jobs::{SilenceOptions, SpeakerOptions, TranscriptionOptions},
+};
+use tokio_util::sync::CancellationToken;
+
+pub use crate::pipeline::loudness::bench::{Meter, decode};
+pub use crate::wer::{Wer, words};
+pub use cutroom_core::config::WhisperQuant;
+
+use crate::{
+    engines::Engines,
+    models::WhisperModel,
+    pipeline::{Progress, StageError, silence, speakers, transcribe, vad::SileroVad},
+};
+
+/// The sample rate every listening stage reads.
+pub const RATE: u32 = 16_000;
+
+/// The model folder, checked once. Each stage call opens its own
+/// [`Engines`] with the threads (and Whisper weights) it is given, so one
+/// benchmark row's loaded models never serve the next.
+pub struct Models {
+    dir: PathBuf,
+}
+
+impl Models {
+    /// Verifies the folder as a worker does at start-up. The checksums are
+    /// remembered for the process, so the rows that follow do not pay them.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        // whisper.cpp's model-loading log goes to `tracing` (no subscriber
+        // here) instead of the report.
+        whisper_rs::install_logging_hooks();
+        let models = Self {
+            dir: dir.to_owned(),
+        };
+        models.engines(1, WhisperQuant::F16)?;
+        Ok(models)
+    }
+
+    fn engines(&self, threads: u16, quant: WhisperQuant) -> anyhow::Result<Engines> {
+        let mut config = Config::for_data_dir("/nonexistent", "x".repeat(32).into());
+        config.models_dir.clone_from(&self.dir);
+        config.whisper_threads = threads;
+        config.whisper_quant = quant;
+        Engines::open(&config)
+    }
+
+    /// The ggml file a job would load, for other programs to read.
+    pub fn whisper_file(
+        &self,
+        model: WhisperModel,
+        quant: WhisperQuant,
+    ) -> anyhow::Result<PathBuf> {
+        Ok(self.engines(1, quant)?.whisper_file(model).path.clone())
+    }
+
+    /// The silence stage: Silero VAD over `threads` pieces side by side,
+    /// then the speech edges, with a job's default options. Speech as
+    /// (start, end) in seconds.
+    pub fn speech(&self, samples: &[f32], threads: u16) -> anyhow::Result<Vec<(f64, f64)>> {
+        let engines = self.engines(threads, WhisperQuant::F16)?;
+        let set = &engines.set;
+        let mut vad = SileroVad::open(
+            &set.onnxruntime().path,
+            &set.silero_vad().path,
+            engines.threads,
+        )?;
+        let probs = vad
+            .probabilities(samples, &CancellationToken::new())?
+            .ok_or_else(|| anyhow!("stopped"))?;
+        let report = silence::detect(samples, RATE, &SilenceOptions::default(), &probs);
+        Ok(report.speech.iter().map(|s| (s.start, s.end)).collect())
+    }
+
+    /// The transcription stage's work, loading the model first (as a
+    /// worker's first job does). `speech` is what it transcribes: the
+    /// silence stage's intervals, or the whole file as one. Returns the
+    /// text of every segment.
+    pub fn transcribe(
+        &self,
+        model: WhisperModel,
+        quant: WhisperQuant,
+        threads: u16,
+        samples: &[f32],
+        speech: &[(f64, f64)],
+    ) -> anyhow::Result<String> {
+        let engines = self.engines(threads, quant)?;
+        let options = TranscriptionOptions {
+            model: Some(model.name().to_owned()),
+            language: Some("en".to_owned()),
+        };
+        let transcript = transcribe::transcribe_with_progress(
+            &engines,
+            model,
+            &options,
+            samples,
+            &intervals(speech),
+            &CancellationToken::new(),
+            &Progress::default(),
+        )
+        .map_err(|e| match e {
+            StageError::Failed(f) => anyhow!("{f} ({})", f.detail.as_deref().unwrap_or_default()),
+            e => anyhow!("{e}"),
+        })?
+        .ok_or_else(|| anyhow!("stopped"))?;
+        let text: Vec<&str> = transcript
+            .segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect();
+        Ok(text.join(" "))
+    }
+
+    /// The speakers stage's work with a job's default options: the speaker
+    /// of each 10 ms frame, `None` outside speech.
+    pub fn diarize(
+        &self,
+        threads: u16,
+        samples: &[f32],
+        speech: &[(f64, f64)],
+    ) -> anyhow::Result<Vec<Option<usize>>> {
+        let engines = self.engines(threads, WhisperQuant::F16)?;
+        let timeline = speakers::diarize(
+            &engines,
+            &SpeakerOptions::default(),
+            samples,
+            &intervals(speech),
+            &CancellationToken::new(),
+            &Progress::default(),
+        )?
+        .ok_or_else(|| anyhow!("stopped"))?;
+        Ok(timeline.frames)
+    }
+}
+
+fn intervals(speech: &[(f64, f64)]) -> Vec<silence::Interval> {
+    speech
+        .iter()
+        .map(|&(start, end)| silence::Interval { start, end })
+        .collect()
+}
