@@ -11,10 +11,11 @@ use std::path::{Path, PathBuf};
 
 use cutroom_core::jobs::SilenceOptions;
 
-use super::listening_tests::{
-    LIBRIVOX, detect_speech, load, test_data, transcribe_speech, word_errors,
+use super::listening_tests::{LIBRIVOX, detect_speech, load, test_data, transcribe_speech};
+use crate::{
+    models::WhisperModel,
+    wer::{Wer, words},
 };
-use crate::models::WhisperModel;
 
 const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, \
                    ask what you can do for your country.";
@@ -27,33 +28,13 @@ const JFK: &str = "And so my fellow Americans, ask not what your country can do 
 /// "a more amiable", one deletion.
 const AUSTEN: (&str, &str) = ("a more a amiable", "a more amiable");
 
-/// Words as scored: lower case, punctuation and hyphens separate words, an
-/// apostrophe stays only inside a word ("don't", not "'quoted'"). Titles
-/// Whisper abbreviates are spelled out, as the references (and Whisper's
-/// own English normaliser) spell them. Numbers are not mapped: no
-/// reference here has one and no model wrote a digit.
-fn words(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .replace('\u{2019}', "'")
-        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
-        .map(|w| w.trim_matches('\''))
-        .filter(|w| !w.is_empty())
-        .map(|w| match w {
-            "mr" => "mister".to_owned(),
-            "mrs" => "missus".to_owned(),
-            "dr" => "doctor".to_owned(),
-            w => w.to_owned(),
-        })
-        .collect()
-}
-
-/// Word errors (substitutions, deletions, insertions) and reference words.
-/// The edit distance is the one [`super::listening_tests`] already uses;
-/// a crate (strsim's `generic_levenshtein`) would add a dependency for
-/// the same ten lines.
+/// Word errors (substitutions, deletions, insertions) and reference words,
+/// as [`crate::wer`] scores them for the benchmarks too: lower case,
+/// punctuation and hyphens split words, Mr./Mrs./Dr. spelled out. Numbers
+/// are not mapped: no reference here has one and no model wrote a digit.
 fn score(reference: &str, hypothesis: &str) -> (usize, usize) {
-    let reference = words(reference);
-    (word_errors(&reference, &words(hypothesis)), reference.len())
+    let w = Wer::score(reference, hypothesis);
+    (w.errors, w.words)
 }
 
 /// The LibriVox utterances (id, reference, audio) from the package's
