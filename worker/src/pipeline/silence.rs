@@ -275,7 +275,7 @@ pub(crate) fn detect(
 }
 
 /// A frame's RMS level in dBFS; digital silence is -inf.
-fn level_db(frame: &[f32]) -> f64 {
+pub(crate) fn level_db(frame: &[f32]) -> f64 {
     let energy: f64 = frame.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
     10.0 * (energy / frame.len().max(1) as f64).log10()
 }

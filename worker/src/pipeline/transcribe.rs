@@ -21,7 +21,11 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext};
 
-use super::{JobCtx, Output, Progress, Stage, StageError, audio::ANALYSIS_RATE, silence::Interval};
+use super::{
+    JobCtx, Output, Progress, Stage, StageError,
+    audio::ANALYSIS_RATE,
+    silence::{self, Interval},
+};
 use crate::{engines::Engines, models::WhisperModel};
 
 /// Longest window handed to whisper.cpp: its encoder's context.
@@ -394,7 +398,7 @@ fn fit_words_to_speech(segments: &mut [Segment], speech: &[Interval]) {
 /// Frames (10 ms) of a quiet run that separates two words.
 const GAP_FRAMES: usize = 8;
 /// A frame this far below the loudest frame of its word is quiet.
-const QUIET_BELOW_PEAK_DB: f32 = 30.0;
+const QUIET_BELOW_PEAK_DB: f64 = 30.0;
 
 /// Moves word edges onto the audio. whisper.cpp's token timestamps often
 /// chain words (a word starts where the one before it ends), so a word after
@@ -410,11 +414,9 @@ const QUIET_BELOW_PEAK_DB: f32 = 30.0;
 fn snap_words_to_audio(segments: &mut [Segment], audio: &[f32]) {
     let rate = f64::from(ANALYSIS_RATE);
     let hop = ANALYSIS_RATE as usize / 100;
-    let frame_db = |f: usize| -> f32 {
+    let frame_db = |f: usize| {
         let a = (f * hop).min(audio.len());
-        let b = (a + hop).min(audio.len());
-        let e: f32 = audio[a..b].iter().map(|x| x * x).sum::<f32>() / (b - a).max(1) as f32;
-        10.0 * (e + 1e-12).log10()
+        silence::level_db(&audio[a..(a + hop).min(audio.len())])
     };
     let frame_at = |t: f64| (t * 100.0).round().max(0.0) as usize;
     let time_of = |f: usize| round_ms(f as f64 / 100.0).min(audio.len() as f64 / rate);
@@ -430,9 +432,9 @@ fn snap_words_to_audio(segments: &mut [Segment], audio: &[f32]) {
                 prev = Some((si, wi));
                 continue;
             }
-            let levels: Vec<f32> = (start..end).map(frame_db).collect();
-            let peak = levels.iter().copied().fold(f32::MIN, f32::max);
-            let quiet = |l: f32| l < peak - QUIET_BELOW_PEAK_DB;
+            let levels: Vec<f64> = (start..end).map(frame_db).collect();
+            let peak = levels.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let quiet = |l: f64| l < peak - QUIET_BELOW_PEAK_DB;
             let mut first = 0;
             // A pause inside a chained word: the audio before it is the
             // previous word's tail.
