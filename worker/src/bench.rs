@@ -37,9 +37,6 @@ impl Models {
     /// Verifies the folder as a worker does at start-up. The checksums are
     /// remembered for the process, so the rows that follow do not pay them.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        // whisper.cpp's model-loading log goes to `tracing` (no subscriber
-        // here) instead of the report.
-        whisper_rs::install_logging_hooks();
         let models = Self {
             dir: dir.to_owned(),
         };

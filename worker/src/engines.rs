@@ -30,6 +30,13 @@ impl Engines {
     /// Verifies the model folder and loads ONNX Runtime. Blocking (hashes
     /// a few hundred megabytes the first time in a process).
     pub fn open(config: &Config) -> anyhow::Result<Self> {
+        static LOG: std::sync::Once = std::sync::Once::new();
+        // SAFETY: `whisper_log` is a plain function that only reads the
+        // text it is given; set once, before any model is loaded.
+        #[allow(unsafe_code)]
+        LOG.call_once(|| unsafe {
+            whisper_rs_sys::whisper_log_set(Some(whisper_log), std::ptr::null_mut());
+        });
         let set = ModelSet::open(&config.models_dir)?;
         crate::onnx::environment(&set.onnxruntime().path)?;
         Ok(Self {
@@ -68,5 +75,43 @@ impl Engines {
         let ctx = Arc::new(ctx);
         cache.insert(model, Arc::clone(&ctx));
         Ok(ctx)
+    }
+}
+
+/// whisper.cpp's and ggml's log lines, into `tracing` (they would go to
+/// stderr): model-loading chatter at debug, warnings and errors as such.
+/// The "error" whisper.cpp writes when `transcribe::encode_again` declines
+/// an encoder pass is the worker's own choice, so it goes to trace.
+#[allow(unsafe_code)]
+unsafe extern "C" fn whisper_log(
+    level: whisper_rs_sys::ggml_log_level,
+    text: *const std::ffi::c_char,
+    _: *mut std::ffi::c_void,
+) {
+    if text.is_null() {
+        return;
+    }
+    // SAFETY: whisper.cpp hands a NUL-terminated string valid for the call.
+    let text = unsafe { std::ffi::CStr::from_ptr(text) }.to_string_lossy();
+    let text = text.trim_end();
+    if text.is_empty() {
+        return;
+    }
+    match level {
+        whisper_rs_sys::ggml_log_level_GGML_LOG_LEVEL_ERROR
+            if text.contains("encoder_begin_callback returned false") =>
+        {
+            tracing::trace!(target: "whisper", "{text}")
+        }
+        whisper_rs_sys::ggml_log_level_GGML_LOG_LEVEL_ERROR => {
+            tracing::error!(target: "whisper", "{text}")
+        }
+        whisper_rs_sys::ggml_log_level_GGML_LOG_LEVEL_WARN => {
+            tracing::warn!(target: "whisper", "{text}")
+        }
+        whisper_rs_sys::ggml_log_level_GGML_LOG_LEVEL_INFO => {
+            tracing::debug!(target: "whisper", "{text}")
+        }
+        _ => tracing::trace!(target: "whisper", "{text}"),
     }
 }

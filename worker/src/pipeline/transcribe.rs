@@ -28,12 +28,28 @@ use super::{
 };
 use crate::{engines::Engines, models::WhisperModel};
 
-/// Longest window handed to whisper.cpp: its encoder's context.
-const WINDOW_SECONDS: f64 = 30.0;
+/// Speech is packed into windows of up to this much audio, one whisper.cpp
+/// call each, and the encoder runs over the window only (`audio_ctx`)
+/// instead of the 30 s it was trained on. Its cost grows faster than the
+/// audio it hears, so short windows cost less per second; on the listening
+/// benchmark (ten minutes, tiny.en q8_0, two threads) 30 s windows took
+/// 25.5 s at 2.6 % WER, 20 s 19.1 s at 3.5 %, 15 s 14.4 s at 3.6 % and 10 s
+/// 13.7 s at 1.6 % (docs/benchmarks.md).
+const WINDOW_SECONDS: f64 = 10.0;
+/// Frames of the encoder's context (50 a second) beyond a window's audio:
+/// the model hears a second of the quiet it was trained to end on.
+/// Without it (30 s windows) WER rose from 2.6 % to 3.6 %.
+const ENCODER_PAD_FRAMES: usize = 50;
+/// whisper.cpp's full context: 30 s.
+const ENCODER_FRAMES: usize = 1500;
 /// Audio beyond each speech edge that the model hears too.
 const CONTEXT_SECONDS: f64 = 0.2;
 /// Silence put between two pieces of one window.
 const SPACER_SECONDS: f64 = 0.3;
+/// Speech the voice activity detector heard after whisper.cpp's last
+/// segment in a window that makes it encode the rest again, centiseconds
+/// (see [`encode_again`]).
+const SPEECH_LEFT_CS: i64 = 100;
 /// Shortest word duration reported.
 const MIN_WORD: f64 = 0.02;
 /// Bumped when the file's shape changes incompatibly.
@@ -206,7 +222,18 @@ pub(crate) fn transcribe_with_progress(
         params.set_print_timestamps(false);
         // No abort callback: whisper-rs 0.16's `set_abort_callback_safe`
         // hands whisper.cpp a pointer of the wrong type (it hung our
-        // tests). A stop is noticed between windows, each at most 30 s.
+        // tests). A stop is noticed between windows.
+        // Read by `encode_again` while `full` runs; outlives the call.
+        let mut speech_end = window.speech_end_cs();
+        // SAFETY: the callback only reads `speech_end` and the state's
+        // segment list through whisper.cpp's own accessors, and the
+        // pointer stays valid until `full` returns.
+        #[allow(unsafe_code)]
+        unsafe {
+            params.set_start_encoder_callback(Some(encode_again));
+            params.set_start_encoder_callback_user_data((&raw mut speech_end).cast());
+        }
+        params.set_audio_ctx(window.encoder_frames());
         state
             .full(params, &window.samples)
             .map_err(internal("transcription failed"))?;
@@ -221,6 +248,35 @@ pub(crate) fn transcribe_with_progress(
     }
     transcript.segments = segments;
     Ok(Some(transcript))
+}
+
+/// Whether whisper.cpp's next encoder pass over a window is worth it.
+///
+/// After each pass whisper.cpp moves to the end of the last segment it
+/// wrote and, if more than 0.1 s of the window is left, encodes from there
+/// again: a whole encoder pass (the bulk of the cost) even when all that is
+/// left is the quiet context after the last word. On ten minutes of speech
+/// half the windows paid that second pass for nothing. The first pass
+/// always runs, and a later one still does when the voice activity
+/// detector heard more than [`SPEECH_LEFT_CS`] of speech after that segment
+/// (the model stopped early), so no speech goes unheard.
+#[allow(unsafe_code)]
+unsafe extern "C" fn encode_again(
+    _ctx: *mut whisper_rs_sys::whisper_context,
+    state: *mut whisper_rs_sys::whisper_state,
+    user_data: *mut std::ffi::c_void,
+) -> bool {
+    // SAFETY: `user_data` is the `i64` `transcribe` lends for this call;
+    // the state is the one being decoded, read only through its accessors.
+    unsafe {
+        let speech_end = *user_data.cast::<i64>();
+        let n = whisper_rs_sys::whisper_full_n_segments_from_state(state);
+        if n == 0 {
+            return true;
+        }
+        let written = whisper_rs_sys::whisper_full_get_segment_t1_from_state(state, n - 1);
+        speech_end - written > SPEECH_LEFT_CS
+    }
 }
 
 /// A stretch of source audio inside a window.
@@ -238,6 +294,23 @@ struct Window {
 }
 
 impl Window {
+    /// The encoder context that holds the window's audio and
+    /// [`ENCODER_PAD_FRAMES`] more, rounded up to 64 frames, at most the
+    /// model's 30 s (a longer window is walked through 30 s at a time).
+    fn encoder_frames(&self) -> i32 {
+        let seconds = self.samples.len() as f64 / f64::from(ANALYSIS_RATE);
+        let frames = (seconds * 50.0).ceil() as usize + ENCODER_PAD_FRAMES;
+        i32::try_from(frames.next_multiple_of(64).min(ENCODER_FRAMES)).unwrap_or(1500)
+    }
+
+    /// Where the last speech in the window ends (before its trailing
+    /// context), in centiseconds of window time as whisper.cpp counts.
+    fn speech_end_cs(&self) -> i64 {
+        self.pieces.last().map_or(0, |p| {
+            ((p.at + (p.len - CONTEXT_SECONDS).max(0.0)) * 100.0).round() as i64
+        })
+    }
+
     /// A window time on the source's timeline. Times in a spacer belong to
     /// the end of the piece before it.
     fn to_source(&self, t: f64) -> f64 {
@@ -648,18 +721,24 @@ mod tests {
     #[test]
     fn speech_is_packed_into_windows_and_mapped_back() {
         let audio = vec![0.1f32; 16_000 * 100];
-        let speech = [iv(1.0, 11.0), iv(20.0, 35.0), iv(50.0, 90.0)];
+        let speech = [iv(1.0, 4.0), iv(20.0, 25.0), iv(50.0, 90.0)];
         let w = windows(&audio, &speech);
-        // 10.4 s + 0.3 s + 15.4 s (speech with 0.2 s of context on each
-        // side) fit in 30 s; 40.4 s gets its own window.
+        // 3.4 s + 0.3 s + 5.4 s (speech with 0.2 s of context on each
+        // side) fit in 10 s; 40.4 s gets its own window.
         assert_eq!(w.len(), 2);
         assert_eq!(w[0].pieces.len(), 2);
-        assert!((w[0].samples.len() as f64 / 16_000.0 - 26.1).abs() < 1e-3);
+        assert!((w[0].samples.len() as f64 / 16_000.0 - 9.1).abs() < 1e-3);
         assert!((w[0].to_source(0.5) - 1.3).abs() < 1e-9);
-        assert!((w[0].to_source(10.7 + 2.0) - 21.8).abs() < 1e-9);
+        assert!((w[0].to_source(3.7 + 2.0) - 21.8).abs() < 1e-9);
         // A time in the spacer belongs to the end of the first piece.
-        assert!((w[0].to_source(10.5) - 11.2).abs() < 1e-9);
+        assert!((w[0].to_source(3.5) - 4.2).abs() < 1e-9);
         assert!((w[1].to_source(39.0) - 88.8).abs() < 1e-9);
+        // The encoder hears 9.1 s and a second more, in 64-frame steps;
+        // the long window gets the model's whole 30 s.
+        assert_eq!(w[0].encoder_frames(), 512);
+        assert_eq!(w[1].encoder_frames(), 1500);
+        // The last speech ends 0.2 s (its context) before the window does.
+        assert_eq!(w[0].speech_end_cs(), 890);
     }
 
     #[test]
