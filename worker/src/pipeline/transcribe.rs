@@ -32,14 +32,19 @@ use crate::{engines::Engines, models::WhisperModel};
 /// call each, and the encoder runs over the window only (`audio_ctx`)
 /// instead of the 30 s it was trained on. Its cost grows faster than the
 /// audio it hears, so short windows cost less per second; on the listening
-/// benchmark (ten minutes, tiny.en q8_0, two threads) 30 s windows took
-/// 25.5 s at 2.6 % WER, 20 s 19.1 s at 3.5 %, 15 s 14.4 s at 3.6 % and 10 s
-/// 13.7 s at 1.6 % (docs/benchmarks.md).
+/// benchmark (ten minutes, tiny.en q8_0, two threads, one second of
+/// padding) 30 s windows took 25.5 s at 2.6 % WER, 20 s 19.1 s at 3.5 %,
+/// 15 s 14.4 s at 3.6 % and 10 s 13.7 s at 1.6 % (docs/benchmarks.md).
 const WINDOW_SECONDS: f64 = 10.0;
 /// Frames of the encoder's context (50 a second) beyond a window's audio:
-/// the model hears a second of the quiet it was trained to end on.
-/// Without it (30 s windows) WER rose from 2.6 % to 3.6 %.
+/// the model hears a second of the quiet it was trained to end on. With
+/// none (30 s windows) the benchmark's WER rose from 2.6 % to 3.6 %.
 const ENCODER_PAD_FRAMES: usize = 50;
+/// The encoder hears at least 8 s: with only a second of quiet after a
+/// lone 5 s utterance tiny.en repeated its end (WER test 12.9 % against
+/// 5.4 %). Two seconds of padding everywhere fixed that too, at 10 % more
+/// time on the benchmark.
+const MIN_ENCODER_FRAMES: usize = 400;
 /// whisper.cpp's full context: 30 s.
 const ENCODER_FRAMES: usize = 1500;
 /// Audio beyond each speech edge that the model hears too.
@@ -295,11 +300,13 @@ struct Window {
 
 impl Window {
     /// The encoder context that holds the window's audio and
-    /// [`ENCODER_PAD_FRAMES`] more, rounded up to 64 frames, at most the
+    /// [`ENCODER_PAD_FRAMES`] more (at least [`MIN_ENCODER_FRAMES`]),
+    /// rounded up to 64 frames, at most the
     /// model's 30 s (a longer window is walked through 30 s at a time).
     fn encoder_frames(&self) -> i32 {
         let seconds = self.samples.len() as f64 / f64::from(ANALYSIS_RATE);
-        let frames = (seconds * 50.0).ceil() as usize + ENCODER_PAD_FRAMES;
+        let frames =
+            ((seconds * 50.0).ceil() as usize + ENCODER_PAD_FRAMES).max(MIN_ENCODER_FRAMES);
         i32::try_from(frames.next_multiple_of(64).min(ENCODER_FRAMES)).unwrap_or(1500)
     }
 
@@ -492,7 +499,10 @@ fn snap_words_to_audio(segments: &mut [Segment], audio: &[f32]) {
         silence::level_db(&audio[a..(a + hop).min(audio.len())])
     };
     let frame_at = |t: f64| (t * 100.0).round().max(0.0) as usize;
-    let time_of = |f: usize| round_ms(f as f64 / 100.0).min(audio.len() as f64 / rate);
+    // The source's end rounded as `silences.json` rounds it, so a word
+    // that ends with the audio ends where the last speech interval does.
+    let audio_end = round_ms(audio.len() as f64 / rate);
+    let time_of = |f: usize| round_ms(f as f64 / 100.0).min(audio_end);
 
     let mut prev: Option<(usize, usize)> = None;
     for si in 0..segments.len() {
