@@ -345,7 +345,7 @@ mod tests {
     }
 
     #[test]
-    fn whisper_quant_defaults_to_f16() {
+    fn whisper_quant_defaults_to_q8_0() {
         let secret = "x".repeat(32);
         let c = parse(&[("CUTROOM_SECRET_KEY", &secret)]).unwrap();
         assert_eq!(c.whisper_quant, WhisperQuant::Q8_0);

@@ -177,7 +177,8 @@ async fn youtube_style_job(db: Db) {
         models_of("transcript.json"),
         [
             "silero_vad.onnx",
-            "whisper-tiny.en.bin",
+            // The default weights (CUTROOM_WHISPER_QUANT=q8_0).
+            "whisper-tiny.en-q8_0.bin",
             "speaker-embedder.onnx"
         ]
     );
