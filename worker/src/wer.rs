@@ -101,12 +101,31 @@ mod tests {
         assert_eq!(score("and mister john", "And Mr. John."), (0, 3));
         assert_eq!(score("ill disposed", "ill-disposed"), (0, 2));
         assert_eq!(score("don't", "Don\u{2019}t"), (0, 1));
+        assert_eq!(score("Ask not what", "ask, not what."), (0, 3));
+    }
+
+    #[test]
+    fn words_ignore_case_punctuation_and_quotes() {
+        assert_eq!(
+            words("Mr. Dashwood's  'cold-hearted' man\u{2019}s \"ill\"-disposed!"),
+            [
+                "mister",
+                "dashwood's",
+                "cold",
+                "hearted",
+                "man's",
+                "ill",
+                "disposed"
+            ]
+        );
+        assert!(words(" -- ... ").is_empty());
     }
 
     #[test]
     fn counts_substitutions_deletions_and_insertions() {
         assert_eq!(score("your country", "your county"), (1, 2));
         assert_eq!(score("can do for you", "can do you"), (1, 4));
+        assert_eq!(score("a more a amiable", "a more amiable"), (1, 4));
         assert_eq!(score("he was", "he was not"), (1, 2));
         assert_eq!(score("he was", ""), (2, 2));
         assert_eq!(score("", "thank you"), (2, 0));
