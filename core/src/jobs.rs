@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::moderation::ModerationPolicy;
+
 /// The one queue all pipeline work goes through.
 pub const PIPELINE_QUEUE: &str = "cutroom.pipeline";
 
@@ -21,6 +23,9 @@ pub struct JobOptions {
     pub silence: SilenceOptions,
     pub transcription: TranscriptionOptions,
     pub speakers: SpeakerOptions,
+    /// Moderation rules for this job. Categories left out take the tenant's
+    /// rule (written in when the job is submitted), else Cutroom's default.
+    pub moderation: ModerationPolicy,
 }
 
 /// Who speaks when. The number of speakers is estimated from the voices;
@@ -208,6 +213,7 @@ impl JobOptions {
         {
             return Err("options.speakers.min_speakers must not be more than max_speakers".into());
         }
+        self.moderation.validate("options.moderation")?;
         Ok(())
     }
 }

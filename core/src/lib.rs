@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod errors;
 pub mod jobs;
+pub mod moderation;
 pub mod queries;
 pub mod queue;
 pub mod storage;

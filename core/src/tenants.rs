@@ -6,7 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::jobs::{DefaultModel, JobOptions, check_model};
+use crate::{
+    jobs::{DefaultModel, JobOptions, check_model},
+    moderation::ModerationPolicy,
+};
 
 /// Every section and field has a default, so `{}` (and a tenant that never
 /// changed anything) means "the server's defaults throughout".
@@ -14,6 +17,9 @@ use crate::jobs::{DefaultModel, JobOptions, check_model};
 #[serde(default, deny_unknown_fields)]
 pub struct TenantSettings {
     pub transcription: TenantTranscriptionSettings,
+    /// The moderation rules of this tenant's jobs; categories left out
+    /// keep Cutroom's defaults.
+    pub moderation: ModerationPolicy,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -32,6 +38,7 @@ impl TenantSettings {
         if let Some(model) = &self.transcription.model {
             check_model("transcription.model", model)?;
         }
+        self.moderation.validate("moderation")?;
         Ok(())
     }
 
@@ -49,6 +56,11 @@ impl TenantSettings {
         let t = &mut options.transcription;
         if t.model.is_none() {
             t.model.clone_from(&self.transcription.model);
+        }
+        // The tenant's rules as they are now: a later change of policy does
+        // not reach queued jobs, and the job records what it was held to.
+        for (category, rule) in &self.moderation.rules {
+            options.moderation.rules.entry(*category).or_insert(*rule);
         }
     }
 }
@@ -87,5 +99,36 @@ mod tests {
         chosen.transcription.model = Some("tiny.en".into());
         s.fill_in(&mut chosen);
         assert_eq!(chosen.transcription.model.as_deref(), Some("tiny.en"));
+    }
+
+    #[test]
+    fn moderation_rules_are_written_into_the_job_unless_it_has_its_own() {
+        use crate::moderation::{Action, Category};
+        let s: TenantSettings = serde_json::from_str(
+            r#"{"moderation": {"rules": {
+                "hate": {"threshold": 0.3, "action": "block"},
+                "profanity": {"threshold": 0.9, "action": "ignore"}}}}"#,
+        )
+        .unwrap();
+        assert!(s.validate().is_ok());
+        let mut job: JobOptions = serde_json::from_str(
+            r#"{"moderation": {"rules": {"profanity": {"threshold": 0.5, "action": "flag"}}}}"#,
+        )
+        .unwrap();
+        s.fill_in(&mut job);
+        assert_eq!(job.moderation.rule(Category::Hate).action, Action::Block);
+        assert_eq!(
+            job.moderation.rule(Category::Profanity).action,
+            Action::Flag
+        );
+        assert_eq!(job.moderation.rule(Category::Violence).threshold, 0.5);
+        let bad: TenantSettings = serde_json::from_str(
+            r#"{"moderation": {"rules": {"hate": {"threshold": -1, "action": "flag"}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            bad.validate().unwrap_err(),
+            "moderation.rules.hate.threshold must be between 0 and 1"
+        );
     }
 }

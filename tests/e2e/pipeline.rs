@@ -186,6 +186,22 @@ async fn youtube_style_job(db: Db) {
         models_of("speakers.json"),
         ["silero_vad.onnx", "speaker-embedder.onnx"]
     );
+    assert_eq!(
+        models_of("moderation.json"),
+        ["toxicity.onnx", "toxicity-vocab.json"]
+    );
+    // Plain speech: every segment scored, nothing flagged.
+    let moderation: Value =
+        serde_json::from_slice(&fetch_output(&app, &job, "moderation.json").await).unwrap();
+    assert_eq!(moderation["status"], "ok", "{moderation}");
+    assert_eq!(moderation["language"], "en", "{moderation}");
+    assert_eq!(
+        moderation["summary"]["segments"].as_u64().unwrap() as usize,
+        transcript["segments"].as_array().unwrap().len(),
+        "{moderation}"
+    );
+    assert_eq!(moderation["flags"], json!([]), "{moderation}");
+    assert_eq!(moderation["summary"]["action"], "ignore", "{moderation}");
 
     // The same transcript through the API, and found by search; another
     // tenant finds nothing.
@@ -236,6 +252,7 @@ async fn youtube_style_job(db: Db) {
         "silence",
         "transcribe",
         "speakers",
+        "moderate",
         "publish",
     ] {
         assert!(text.contains(stage), "no {stage} event: {events}");

@@ -15,6 +15,7 @@ mod onnx;
 mod pipeline;
 mod poll;
 mod scratch;
+mod text;
 mod wer;
 
 use std::{sync::Arc, time::Duration};

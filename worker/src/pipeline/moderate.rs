@@ -1,0 +1,409 @@
+//! Moderation: every transcript segment is scored by the toxicity
+//! classifier ([`crate::text::toxicity`]), scores become Cutroom categories
+//! ([`cutroom_core::moderation::Category`]), and the job's policy decides
+//! which segments are flagged or blocked. Produces `moderation.json`.
+//!
+//! The classifier was trained on English comments. A transcript in another
+//! language is not scored at all and the report says
+//! `unsupported_language`, never "clean".
+
+use cutroom_core::{
+    ErrorCode,
+    moderation::{Action, Category, ModerationPolicy},
+};
+use serde::Serialize;
+
+use super::{
+    JobCtx, Output, Stage, StageError,
+    transcribe::{Segment, Transcript},
+};
+use crate::text::toxicity::{LABELS, Scores, Toxicity};
+
+const FORMAT_VERSION: u32 = 1;
+/// The classifier's language.
+const LANGUAGE: &str = "en";
+
+/// The contents of `moderation.json`. Times in seconds.
+#[derive(Debug, Serialize)]
+pub(crate) struct ModerationReport {
+    pub version: u32,
+    /// `ok`, `empty` (nothing was said) or `unsupported_language`.
+    pub status: &'static str,
+    /// The transcript's language.
+    pub language: Option<String>,
+    /// Each category's rule as applied, and whether the built-in classifier
+    /// scores it at all.
+    pub categories: Vec<CategoryRule>,
+    /// Segments on which at least one rule fired, in time order.
+    pub flags: Vec<Flag>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct CategoryRule {
+    pub category: Category,
+    pub covered: bool,
+    pub threshold: f32,
+    pub action: Action,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Flag {
+    /// The transcript segment's id.
+    pub segment: usize,
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    pub speaker: Option<String>,
+    /// Every covered category's score, rounded to 4 decimals.
+    pub scores: Vec<CategoryScore>,
+    /// The rules that fired, strongest action first.
+    pub fired: Vec<Fired>,
+    /// The strongest action that fired: `flag` or `block`.
+    pub action: Action,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct CategoryScore {
+    pub category: Category,
+    pub score: f32,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Fired {
+    pub category: Category,
+    pub score: f32,
+    pub threshold: f32,
+    pub action: Action,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Summary {
+    /// Segments scored.
+    pub segments: usize,
+    /// Segments not scored because the classifier knows none of their
+    /// words (another language, or only names and numbers).
+    pub unscored_segments: usize,
+    pub flagged_segments: usize,
+    /// Seconds covered by flagged segments.
+    pub flagged_seconds: f64,
+    /// The highest score of each covered category over the whole job.
+    pub highest: Vec<CategoryScore>,
+    /// The strongest action over the job: `ignore` when nothing fired.
+    pub action: Option<Action>,
+}
+
+/// The stage: scores the transcript and writes `moderation.json`.
+pub(crate) async fn run(
+    ctx: &JobCtx<'_>,
+    transcript: &Transcript,
+) -> Result<(ModerationReport, Output), StageError> {
+    let policy = ctx.options.moderation.clone();
+    let scored = if transcript
+        .language
+        .as_deref()
+        .is_some_and(|l| l != LANGUAGE)
+    {
+        None
+    } else {
+        let texts: Vec<String> = transcript.segments.iter().map(|s| s.text.clone()).collect();
+        let engines = std::sync::Arc::clone(ctx.engines);
+        let scores = ctx
+            .blocking(Stage::Moderate, move |progress| {
+                let (model, vocabulary) = engines.set.toxicity();
+                let mut classifier = Toxicity::open(
+                    &engines.set.onnxruntime().path,
+                    &model.path,
+                    &vocabulary.path,
+                    engines.threads,
+                )?;
+                // A segment with no word the classifier knows would score as
+                // its padding does: it is left unscored instead.
+                let known: Vec<usize> = (0..texts.len())
+                    .filter(|&i| classifier.known_words(&texts[i]) > 0)
+                    .collect();
+                let batch: Vec<&str> = known.iter().map(|&i| texts[i].as_str()).collect();
+                let scores = classifier.classify(&batch)?;
+                let mut out = vec![None; texts.len()];
+                for (i, s) in known.into_iter().zip(scores) {
+                    out[i] = Some(s);
+                }
+                progress.set(1.0);
+                anyhow::Ok(out)
+            })
+            .await?
+            .map_err(|e| {
+                StageError::failed(
+                    ErrorCode::InternalError,
+                    "the moderation classifier failed; try again later",
+                )
+                .detail(format!("{e:#}"))
+            })?;
+        Some(scores)
+    };
+    let report = assess(&policy, transcript, scored.as_deref());
+    let (model, vocabulary) = ctx.engines.set.toxicity();
+    let bytes = serde_json::to_vec_pretty(&report).expect("the report serialises");
+    let output = ctx
+        .write_output("moderation.json", "application/json", bytes)
+        .await?
+        .made_with([model, vocabulary]);
+    Ok((report, output))
+}
+
+/// The report for `transcript` under `policy`, given each segment's scores
+/// (`None` for all: the language is not one the classifier reads; `None`
+/// for a segment: none of its words are known to the classifier).
+pub(crate) fn assess(
+    policy: &ModerationPolicy,
+    transcript: &Transcript,
+    scores: Option<&[Option<Scores>]>,
+) -> ModerationReport {
+    let categories = Category::ALL
+        .iter()
+        .map(|&category| {
+            let rule = policy.rule(category);
+            CategoryRule {
+                category,
+                covered: category.classifier_label().is_some(),
+                threshold: rule.threshold,
+                action: rule.action,
+            }
+        })
+        .collect();
+    let mut report = ModerationReport {
+        version: FORMAT_VERSION,
+        status: "ok",
+        language: transcript.language.clone(),
+        categories,
+        flags: Vec::new(),
+        summary: Summary::default(),
+    };
+    let Some(scores) = scores else {
+        report.status = "unsupported_language";
+        return report;
+    };
+    if transcript.segments.is_empty() {
+        report.status = "empty";
+    }
+    let mut highest: Vec<CategoryScore> = covered()
+        .map(|(category, _)| CategoryScore {
+            category,
+            score: 0.0,
+        })
+        .collect();
+    let mut strongest: Option<Action> = None;
+    for (segment, s) in transcript.segments.iter().zip(scores) {
+        let Some(s) = s else {
+            report.summary.unscored_segments += 1;
+            continue;
+        };
+        report.summary.segments += 1;
+        let category_scores: Vec<CategoryScore> = covered()
+            .map(|(category, k)| CategoryScore {
+                category,
+                score: round4(s[k]),
+            })
+            .collect();
+        for (h, c) in highest.iter_mut().zip(&category_scores) {
+            h.score = h.score.max(c.score);
+        }
+        let mut fired: Vec<Fired> = category_scores
+            .iter()
+            .filter_map(|c| {
+                let rule = policy.rule(c.category);
+                (rule.action != Action::Ignore && c.score >= rule.threshold).then_some(Fired {
+                    category: c.category,
+                    score: c.score,
+                    threshold: rule.threshold,
+                    action: rule.action,
+                })
+            })
+            .collect();
+        fired.sort_by(|a, b| {
+            b.action
+                .rank()
+                .cmp(&a.action.rank())
+                .then(b.score.total_cmp(&a.score))
+        });
+        let action = match fired.first() {
+            Some(f) => f.action,
+            None => continue,
+        };
+        if strongest.is_none_or(|s| action.rank() > s.rank()) {
+            strongest = Some(action);
+        }
+        report.summary.flagged_segments += 1;
+        report.summary.flagged_seconds += segment.end - segment.start;
+        report
+            .flags
+            .push(flag(segment, category_scores, fired, action));
+    }
+    report.summary.flagged_seconds = (report.summary.flagged_seconds * 1000.0).round() / 1000.0;
+    report.summary.highest = highest;
+    report.summary.action = Some(strongest.unwrap_or(Action::Ignore));
+    report
+}
+
+fn flag(segment: &Segment, scores: Vec<CategoryScore>, fired: Vec<Fired>, action: Action) -> Flag {
+    Flag {
+        segment: segment.id,
+        start: segment.start,
+        end: segment.end,
+        text: segment.text.trim().to_owned(),
+        speaker: segment.speaker.clone(),
+        scores,
+        fired,
+        action,
+    }
+}
+
+/// The categories the classifier scores, with the index of their label in
+/// its output.
+fn covered() -> impl Iterator<Item = (Category, usize)> {
+    Category::ALL.into_iter().filter_map(|c| {
+        let label = c.classifier_label()?;
+        LABELS.iter().position(|l| *l == label).map(|k| (c, k))
+    })
+}
+
+fn round4(x: f32) -> f32 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use cutroom_core::moderation::Rule;
+
+    use super::*;
+
+    fn transcript(language: Option<&str>, texts: &[&str]) -> Transcript {
+        Transcript {
+            version: 1,
+            model: "tiny.en".into(),
+            language: language.map(str::to_owned),
+            language_probability: None,
+            duration: texts.len() as f64 * 2.0,
+            segments: texts
+                .iter()
+                .enumerate()
+                .map(|(id, t)| Segment {
+                    id,
+                    start: id as f64 * 2.0,
+                    end: id as f64 * 2.0 + 1.5,
+                    text: format!(" {t}"),
+                    speaker: Some("S1".into()),
+                    confidence: 0.9,
+                    words: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Scores in the classifier's label order: toxic, severe_toxic,
+    /// obscene, threat, insult, identity_hate.
+    const CLEAN: Scores = [0.01, 0.0, 0.0, 0.0, 0.0, 0.0];
+    const THREAT: Scores = [0.9, 0.1, 0.2, 0.93, 0.4, 0.1];
+    const SWEARING: Scores = [0.7, 0.0, 0.95, 0.0, 0.1, 0.0];
+
+    #[test]
+    fn rules_fire_at_their_thresholds_and_the_strongest_action_wins() {
+        let t = transcript(Some("en"), &["hello", "i will hurt you", "holy shit"]);
+        let policy = ModerationPolicy {
+            rules: [(
+                Category::Violence,
+                Rule {
+                    threshold: 0.9,
+                    action: Action::Block,
+                },
+            )]
+            .into(),
+        };
+        let r = assess(
+            &policy,
+            &t,
+            Some(&[Some(CLEAN), Some(THREAT), Some(SWEARING)]),
+        );
+        assert_eq!(r.status, "ok");
+        assert_eq!(r.summary.segments, 3);
+        assert_eq!(r.flags.len(), 2);
+        let threat = &r.flags[0];
+        assert_eq!(threat.segment, 1);
+        assert_eq!(threat.text, "i will hurt you");
+        assert_eq!(threat.action, Action::Block);
+        assert_eq!(threat.fired[0].category, Category::Violence);
+        // The default rules (0.5) flag after the block, highest first.
+        let fired: Vec<Category> = threat.fired.iter().map(|f| f.category).collect();
+        assert_eq!(fired, [Category::Violence, Category::Toxicity]);
+        // Swearing: profanity 0.95 and toxicity 0.7 flag.
+        let fired: Vec<Category> = r.flags[1].fired.iter().map(|f| f.category).collect();
+        assert_eq!(fired, [Category::Profanity, Category::Toxicity]);
+        assert_eq!(r.flags[1].action, Action::Flag);
+        assert_eq!(r.summary.action, Some(Action::Block));
+        assert_eq!(r.summary.flagged_seconds, 3.0);
+        let highest = |c| {
+            r.summary
+                .highest
+                .iter()
+                .find(|h| h.category == c)
+                .unwrap()
+                .score
+        };
+        assert_eq!(highest(Category::Profanity), 0.95);
+        assert_eq!(highest(Category::Violence), 0.93);
+        // Uncovered categories are listed as such.
+        let sexual = r
+            .categories
+            .iter()
+            .find(|c| c.category == Category::Sexual)
+            .unwrap();
+        assert!(!sexual.covered);
+    }
+
+    #[test]
+    fn ignore_rules_never_fire_and_clean_jobs_say_ignore() {
+        let t = transcript(Some("en"), &["holy shit"]);
+        let policy = ModerationPolicy {
+            rules: [
+                (
+                    Category::Profanity,
+                    Rule {
+                        threshold: 0.1,
+                        action: Action::Ignore,
+                    },
+                ),
+                (
+                    Category::Toxicity,
+                    Rule {
+                        threshold: 0.99,
+                        action: Action::Flag,
+                    },
+                ),
+            ]
+            .into(),
+        };
+        let r = assess(&policy, &t, Some(&[Some(SWEARING)]));
+        assert!(r.flags.is_empty());
+        assert_eq!(r.summary.action, Some(Action::Ignore));
+    }
+
+    #[test]
+    fn other_languages_and_silence_are_not_called_clean() {
+        let fr = transcript(Some("fr"), &["bonjour"]);
+        let r = assess(&ModerationPolicy::default(), &fr, None);
+        assert_eq!(r.status, "unsupported_language");
+        assert_eq!(r.summary.segments, 0);
+        assert_eq!(r.summary.action, None);
+        let silent = transcript(None, &[]);
+        let r = assess(&ModerationPolicy::default(), &silent, Some(&[]));
+        assert_eq!(r.status, "empty");
+        // Segments the classifier cannot read are counted, not scored.
+        let names = transcript(Some("en"), &["Xochitl Oyelaran", "hello there"]);
+        let r = assess(
+            &ModerationPolicy::default(),
+            &names,
+            Some(&[None, Some(CLEAN)]),
+        );
+        assert_eq!((r.summary.segments, r.summary.unscored_segments), (1, 1));
+    }
+}
