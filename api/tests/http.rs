@@ -694,7 +694,10 @@ async fn tenant_settings_are_read_by_members_and_changed_by_admins() {
     // A new tenant has no defaults of its own: the server's apply.
     let fresh = t.call(Method::GET, settings, Some(&member), None).await;
     assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
-    assert_eq!(fresh.body, json!({"transcription": {"model": null}}));
+    assert_eq!(
+        fresh.body,
+        json!({"transcription": {"model": null}, "moderation": {"rules": {}}})
+    );
 
     let base = json!({"transcription": {"model": "base"}});
     assert_problem(
@@ -746,7 +749,31 @@ async fn tenant_settings_are_read_by_members_and_changed_by_admins() {
         .call(Method::PATCH, settings, Some(&owner), Some(clear))
         .await;
     assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
-    assert_eq!(cleared.body, json!({"transcription": {"model": null}}));
+    assert_eq!(
+        cleared.body,
+        json!({"transcription": {"model": null}, "moderation": {"rules": {}}})
+    );
+
+    // Moderation rules per category; a threshold outside 0-1 is refused.
+    let rules = json!({"moderation": {"rules": {"hate": {"threshold": 0.3, "action": "block"}}}});
+    let set = t
+        .call(Method::PATCH, settings, Some(&admin), Some(rules))
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.body["moderation"]["rules"]["hate"]["action"], "block");
+    let bad = json!({"moderation": {"rules": {"hate": {"threshold": 3, "action": "block"}}}});
+    let r = t
+        .call(Method::PATCH, settings, Some(&admin), Some(bad))
+        .await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("moderation.rules.hate.threshold"),
+        "{}",
+        r.body
+    );
 
     // Another tenant's settings are its own.
     let theirs = json!({"transcription": {"model": "tiny.en"}});

@@ -116,6 +116,14 @@ pub enum Action {
 }
 
 impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Ignore => "ignore",
+            Action::Flag => "flag",
+            Action::Block => "block",
+        }
+    }
+
     /// Severity order: block > flag > ignore.
     pub fn rank(self) -> u8 {
         match self {

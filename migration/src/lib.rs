@@ -8,6 +8,7 @@ mod m20261122_000001_foundation;
 mod m20261123_000001_transcripts;
 mod m20261124_000001_tenant_settings;
 mod m20261124_000002_artifact_models;
+mod m20261125_000001_moderation_flags;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_transcripts::Migration),
             Box::new(m20261124_000001_tenant_settings::Migration),
             Box::new(m20261124_000002_artifact_models::Migration),
+            Box::new(m20261125_000001_moderation_flags::Migration),
         ]
     }
 }

@@ -5,5 +5,6 @@
 mod api_keys;
 mod auth;
 mod pipeline;
+mod review;
 mod tenancy;
 mod uploads;

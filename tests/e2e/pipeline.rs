@@ -13,7 +13,7 @@ const GAPS: [(f64, f64); 2] = [(2.0, 3.5), (6.0, 7.0)];
 const JOB_LIMIT: Duration = Duration::from_secs(120);
 
 /// Downloads an output through its presigned URL and checks its recorded digest.
-async fn fetch_output(app: &TestApp, job: &Value, name: &str) -> Vec<u8> {
+pub(crate) async fn fetch_output(app: &TestApp, job: &Value, name: &str) -> Vec<u8> {
     let outputs = job["outputs"].as_array().expect("outputs");
     let out = outputs
         .iter()

@@ -126,3 +126,35 @@ pub fn talk_with_gaps(path: &Path, duration: f64, gaps: &[(f64, f64)]) {
     ]);
     let _ = std::fs::remove_file(&speech);
 }
+
+/// A video whose audio is `text` spoken once by espeak-ng, with half a
+/// second of quiet either side. H.264 + AAC.
+pub fn spoken(path: &Path, text: &str) {
+    let speech = path.with_extension("speech.wav");
+    espeak(&speech, "en-us", text);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-i",
+        speech.to_str().unwrap(),
+        "-af",
+        "aresample=48000,adelay=500:all=1,apad=pad_dur=0.5",
+        "-shortest",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "96k",
+        "-movflags",
+        "+faststart",
+        path.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&speech);
+}

@@ -8,6 +8,7 @@ mod health;
 mod jobs;
 mod me;
 mod members;
+mod review;
 mod storage;
 mod tenant;
 mod transcripts;
@@ -63,6 +64,7 @@ const JSON_BODY_LIMIT: usize = 1024 * 1024;
         (name = "uploads", description = "Presigned uploads"),
         (name = "jobs", description = "Processing jobs and their outputs"),
         (name = "transcripts", description = "What was said, and search across it"),
+        (name = "review", description = "What moderation flagged, reviewers' decisions, daily statistics"),
         (name = "storage", description = "Presigned URLs of the embedded local storage"),
         (name = "meta", description = "Health and documentation"),
     )
@@ -98,6 +100,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(uploads::router())
         .merge(jobs::router())
         .merge(transcripts::router())
+        .merge(review::router())
         .merge(storage::router())
 }
 

@@ -5,6 +5,7 @@
 pub mod artifacts;
 pub mod events;
 pub mod jobs;
+pub mod review;
 pub mod tenants;
 pub mod transcripts;
 pub mod uploads;

@@ -10,7 +10,9 @@
 use cutroom_core::{
     ErrorCode,
     moderation::{Action, Category, ModerationPolicy},
+    queries::review,
 };
+use cutroom_entities::moderation_flag;
 use serde::Serialize;
 
 use super::{
@@ -142,6 +144,15 @@ pub(crate) async fn run(
         Some(scores)
     };
     let report = assess(&policy, transcript, scored.as_deref());
+    // The review queue: the job's flags replace any an earlier run wrote.
+    let job = ctx.job;
+    let now = chrono::Utc::now();
+    let rows = report
+        .flags
+        .iter()
+        .map(|f| flag_row(job.tenant_id, job.id, f, now))
+        .collect();
+    review::replace_for_job(&ctx.db.orm, job.tenant_id, job.id, rows).await?;
     let (model, vocabulary) = ctx.engines.set.toxicity();
     let bytes = serde_json::to_vec_pretty(&report).expect("the report serialises");
     let output = ctx
@@ -243,6 +254,34 @@ pub(crate) fn assess(
     report.summary.highest = highest;
     report.summary.action = Some(strongest.unwrap_or(Action::Ignore));
     report
+}
+
+/// A flag as the review queue stores it.
+fn flag_row(
+    tenant_id: uuid::Uuid,
+    job_id: uuid::Uuid,
+    f: &Flag,
+    now: chrono::DateTime<chrono::Utc>,
+) -> moderation_flag::Model {
+    let categories: Vec<&str> = f.fired.iter().map(|x| x.category.name()).collect();
+    moderation_flag::Model {
+        id: uuid::Uuid::now_v7(),
+        tenant_id,
+        job_id,
+        segment: i32::try_from(f.segment).unwrap_or(i32::MAX),
+        start: f.start,
+        end: f.end,
+        text: f.text.clone(),
+        speaker: f.speaker.clone(),
+        scores: serde_json::to_value(&f.scores).expect("scores serialise"),
+        fired: serde_json::to_value(&f.fired).expect("rules serialise"),
+        categories: format!(",{},", categories.join(",")),
+        action: f.action.name().to_owned(),
+        max_score: f.fired.iter().map(|x| x.score).fold(0.0, f32::max),
+        status: review::OPEN.to_owned(),
+        created_at: now,
+        decided_at: None,
+    }
 }
 
 fn flag(segment: &Segment, scores: Vec<CategoryScore>, fired: Vec<Fired>, action: Action) -> Flag {

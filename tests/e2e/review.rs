@@ -1,0 +1,188 @@
+//! Moderation through the whole pipeline: a spoken threat is flagged under
+//! the job's policy, lands in the tenant's review queue (and no other
+//! tenant's), is decided with an audit trail, and shows in the daily
+//! statistics.
+
+use std::time::Duration;
+
+use cutroom_tests::{Db, SourceServer, TestApp, both_dbs, email, media};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::pipeline::fetch_output;
+
+const JOB_LIMIT: Duration = Duration::from_secs(120);
+
+async fn flagged_speech_is_reviewed(db: Db) {
+    let source = SourceServer::start().await;
+    media::spoken(
+        &source.path("threat.mp4"),
+        "I am going to kill you when I see you.",
+    );
+    let app = TestApp::builder(db).allow_source(&source).start().await;
+    let s = app.signup(&email("mod"), "Moderated").await;
+
+    // Threats are blocked for this job; other categories keep the default.
+    let (status, job) = app
+        .post(
+            "/v1/jobs",
+            &s.access_token,
+            json!({
+                "source": {"type": "youtube", "url": source.url("threat.mp4")},
+                "options": {"moderation": {"rules": {"violence": {"threshold": 0.5, "action": "block"}}}}
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let job = app.wait_for_job(&s.access_token, &id, JOB_LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+
+    // The queue holds the job's open flag.
+    let (status, page) = app.get("/v1/review", &s.access_token).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page}");
+    let flag = &items[0];
+    assert_eq!(flag["job_id"], id.as_str());
+    assert_eq!(flag["status"], "open");
+    assert_eq!(flag["action"], "block", "{flag}");
+    assert!(
+        flag["text"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("kill"),
+        "{flag}"
+    );
+    let categories: Vec<&str> = flag["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(categories.contains(&"violence"), "{flag}");
+    let flag_id = flag["id"].as_str().unwrap().to_owned();
+
+    // Filters.
+    for (query, expected) in [
+        ("?category=violence", 1),
+        ("?category=hate", 0),
+        ("?severity=block", 1),
+        ("?severity=flag", 0),
+        (&format!("?job_id={id}") as &str, 1),
+        ("?status=approved", 0),
+    ] {
+        let (status, page) = app
+            .get(&format!("/v1/review{query}"), &s.access_token)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{query}: {page}");
+        assert_eq!(
+            page["items"].as_array().unwrap().len(),
+            expected,
+            "{query}: {page}"
+        );
+    }
+    for (bad, expected) in [
+        ("?status=pending", StatusCode::BAD_REQUEST),
+        ("?category=spam", StatusCode::BAD_REQUEST),
+        ("?severity=ignore", StatusCode::UNPROCESSABLE_ENTITY),
+        ("?limit=0", StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let (status, body) = app.get(&format!("/v1/review{bad}"), &s.access_token).await;
+        assert_eq!(status, expected, "{bad}: {body}");
+    }
+
+    // The same flag in moderation.json.
+    let moderation: Value =
+        serde_json::from_slice(&fetch_output(&app, &job, "moderation.json").await).unwrap();
+    assert_eq!(moderation["summary"]["action"], "block", "{moderation}");
+    assert_eq!(
+        moderation["flags"].as_array().unwrap().len(),
+        1,
+        "{moderation}"
+    );
+
+    // Another tenant sees nothing and cannot decide.
+    let other = app.signup(&email("other-mod"), "Other").await;
+    let (_, none) = app.get("/v1/review?status=all", &other.access_token).await;
+    assert_eq!(none["items"], json!([]), "{none}");
+    let (status, _) = app
+        .post(
+            &format!("/v1/review/{flag_id}"),
+            &other.access_token,
+            json!({"decision": "approve"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Decisions: approve, then reject; both stay in the trail.
+    let (status, body) = app
+        .post(
+            &format!("/v1/review/{flag_id}"),
+            &s.access_token,
+            json!({"decision": "maybe"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, approved) = app
+        .post(
+            &format!("/v1/review/{flag_id}"),
+            &s.access_token,
+            json!({"decision": "approve", "note": "a line from a film"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    assert_eq!(approved["status"], "approved");
+    assert_eq!(approved["decisions"][0]["note"], "a line from a film");
+    assert_eq!(
+        approved["decisions"][0]["reviewer_user_id"],
+        s.user_id.as_str()
+    );
+    let (_, rejected) = app
+        .post(
+            &format!("/v1/review/{flag_id}"),
+            &s.access_token,
+            json!({"decision": "reject"}),
+        )
+        .await;
+    assert_eq!(rejected["status"], "rejected", "{rejected}");
+    let decisions: Vec<&str> = rejected["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions, ["approve", "reject"]);
+    let (_, open) = app.get("/v1/review", &s.access_token).await;
+    assert_eq!(
+        open["items"],
+        json!([]),
+        "decided flags leave the open queue"
+    );
+
+    // Today's statistics.
+    let (status, stats) = app
+        .get("/v1/stats/moderation?days=7", &s.access_token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    let days = stats["days"].as_array().unwrap();
+    assert_eq!(days.len(), 1, "{stats}");
+    let today = &days[0];
+    assert_eq!(today["flags"], 1, "{stats}");
+    assert_eq!(today["blocks"], 1, "{stats}");
+    assert_eq!(today["by_category"]["violence"], 1, "{stats}");
+    assert_eq!(
+        (today["approved"].clone(), today["rejected"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(today["still_open"], 0, "{stats}");
+    let (status, _) = app
+        .get("/v1/stats/moderation?days=0", &s.access_token)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+both_dbs!(
+    flagged_speech_is_reviewed_,
+    super::flagged_speech_is_reviewed
+);
