@@ -23,6 +23,7 @@ pub struct JobOptions {
     pub silence: SilenceOptions,
     pub transcription: TranscriptionOptions,
     pub speakers: SpeakerOptions,
+    pub analysis: AnalysisOptions,
     /// Moderation rules for this job. Categories left out take the tenant's
     /// rule (written in when the job is submitted), else Cutroom's default.
     pub moderation: ModerationPolicy,
@@ -39,6 +40,35 @@ pub struct SpeakerOptions {
     /// At most this many speakers (1-20); `1` labels every word `S1`.
     #[schema(example = 4)]
     pub max_speakers: Option<u32>,
+}
+
+/// Content analysis: chapters, summary and highlight candidates.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalysisOptions {
+    pub highlights: HighlightOptions,
+}
+
+/// How long highlight candidates may be. Candidates start and end on
+/// sentence boundaries, so they fall inside these bounds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct HighlightOptions {
+    /// Shortest candidate, seconds (5-600, default 15).
+    #[schema(example = 15)]
+    pub min_seconds: u32,
+    /// Longest candidate, seconds (5-600, default 60; at least `min_seconds`).
+    #[schema(example = 60)]
+    pub max_seconds: u32,
+}
+
+impl Default for HighlightOptions {
+    fn default() -> Self {
+        Self {
+            min_seconds: 15,
+            max_seconds: 60,
+        }
+    }
 }
 
 /// Largest speaker count a job may ask for.
@@ -213,6 +243,22 @@ impl JobOptions {
         {
             return Err("options.speakers.min_speakers must not be more than max_speakers".into());
         }
+        let h = &self.analysis.highlights;
+        for (name, value) in [
+            ("min_seconds", h.min_seconds),
+            ("max_seconds", h.max_seconds),
+        ] {
+            if !(5..=600).contains(&value) {
+                return Err(format!(
+                    "options.analysis.highlights.{name} must be between 5 and 600"
+                ));
+            }
+        }
+        if h.min_seconds > h.max_seconds {
+            return Err(
+                "options.analysis.highlights.min_seconds must not be more than max_seconds".into(),
+            );
+        }
         self.moderation.validate("options.moderation")?;
         Ok(())
     }
@@ -227,6 +273,14 @@ mod tests {
         let o: JobOptions = serde_json::from_str("{}").unwrap();
         assert_eq!(o, JobOptions::default());
         assert!(serde_json::from_str::<JobOptions>(r#"{"silense": {}}"#).is_err());
+        let short: JobOptions = serde_json::from_str(
+            r#"{"analysis": {"highlights": {"min_seconds": 90, "max_seconds": 30}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            short.validate(DefaultModel::Server("tiny.en")).unwrap_err(),
+            "options.analysis.highlights.min_seconds must not be more than max_seconds"
+        );
         let bad: JobOptions = serde_json::from_str(r#"{"silence": {"threshold_db": 3}}"#).unwrap();
         assert!(
             bad.validate(DefaultModel::Server("tiny.en"))

@@ -190,6 +190,24 @@ async fn youtube_style_job(db: Db) {
         models_of("moderation.json"),
         ["toxicity.onnx", "toxicity-vocab.json"]
     );
+    assert_eq!(
+        models_of("analysis.json"),
+        ["sentence-embedder.onnx", "sentence-tokenizer.json"]
+    );
+    // Ten seconds of one sentence: one chapter over the speech, a summary,
+    // and no highlight (none can be 15 s long).
+    let analysis: Value =
+        serde_json::from_slice(&fetch_output(&app, &job, "analysis.json").await).unwrap();
+    assert_eq!(analysis["provider"], "builtin", "{analysis}");
+    assert!(analysis["sentences"].as_u64().unwrap() >= 1, "{analysis}");
+    let chapters = analysis["chapters"].as_array().unwrap();
+    assert_eq!(chapters.len(), 1, "{analysis}");
+    assert!(chapters[0]["start"].as_f64().unwrap() < 1.0, "{analysis}");
+    assert!(
+        !analysis["summary"].as_str().unwrap().is_empty(),
+        "{analysis}"
+    );
+    assert_eq!(analysis["highlights"], json!([]), "{analysis}");
     // Plain speech: every segment scored, nothing flagged.
     let moderation: Value =
         serde_json::from_slice(&fetch_output(&app, &job, "moderation.json").await).unwrap();
@@ -252,6 +270,7 @@ async fn youtube_style_job(db: Db) {
         "silence",
         "transcribe",
         "speakers",
+        "analyze",
         "moderate",
         "publish",
     ] {

@@ -140,6 +140,125 @@ impl Models {
     }
 }
 
+/// What the analysis and moderation stages made of a transcript.
+#[derive(Debug)]
+pub struct Understood {
+    pub sentences: usize,
+    pub chapters: usize,
+    pub highlights: usize,
+    pub segments: usize,
+    pub flagged: usize,
+}
+
+impl Models {
+    /// The analysis stage's work (sentences, MiniLM embeddings, the builtin
+    /// analysis with 15-60 s highlights, no loudness signal) and the
+    /// moderation stage's (toxicity per segment, the default policy) on a
+    /// transcript made of `lines`: one segment per `(start, end, text)`,
+    /// its words spread evenly over it. Returns the time of each part.
+    pub fn understand(
+        &self,
+        threads: u16,
+        lines: &[(f64, f64, String)],
+    ) -> anyhow::Result<(Understood, f64, f64)> {
+        use crate::{
+            analysis::{builtin, sentences},
+            pipeline::{moderate, transcribe::Segment, transcribe::Transcript, transcribe::Word},
+            text::{embed::SentenceEmbedder, toxicity::Toxicity},
+        };
+        let engines = self.engines(threads, WhisperQuant::F16)?;
+        let segments = lines
+            .iter()
+            .enumerate()
+            .map(|(id, (start, end, text))| {
+                let words: Vec<&str> = text.split_whitespace().collect();
+                let step = (end - start) / words.len().max(1) as f64;
+                Segment {
+                    id,
+                    start: *start,
+                    end: *end,
+                    text: text.clone(),
+                    speaker: Some("S1".into()),
+                    confidence: 1.0,
+                    words: words
+                        .iter()
+                        .enumerate()
+                        .map(|(k, w)| Word {
+                            start: start + k as f64 * step,
+                            end: start + (k as f64 + 0.8) * step,
+                            text: format!(" {w}"),
+                            probability: 1.0,
+                            speaker: Some("S1".into()),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let transcript = Transcript {
+            version: 1,
+            model: "tiny.en".into(),
+            language: Some("en".into()),
+            language_probability: None,
+            duration: lines.last().map_or(0.0, |l| l.1),
+            segments,
+        };
+
+        let started = std::time::Instant::now();
+        let found = sentences::split(&transcript);
+        let (model, tokenizer) = engines.set.sentence_embedder();
+        let mut embedder = SentenceEmbedder::open(
+            &engines.set.onnxruntime().path,
+            &model.path,
+            &tokenizer.path,
+            engines.threads,
+        )?;
+        let texts: Vec<&str> = found.iter().map(|s| s.text.as_str()).collect();
+        let embeddings = embedder.embed(&texts)?;
+        let analysis = builtin::analyse(
+            &found,
+            &embeddings,
+            &builtin::Signals {
+                loudness: &[],
+                loudness_interval: 0.1,
+                noise: &[],
+            },
+            builtin::Lengths {
+                min: 15.0,
+                max: 60.0,
+            },
+        );
+        let analysis_seconds = started.elapsed().as_secs_f64();
+
+        let started = std::time::Instant::now();
+        let (model, vocabulary) = engines.set.toxicity();
+        let mut classifier = Toxicity::open(
+            &engines.set.onnxruntime().path,
+            &model.path,
+            &vocabulary.path,
+            engines.threads,
+        )?;
+        let texts: Vec<&str> = transcript
+            .segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect();
+        let scores: Vec<_> = classifier.classify(&texts)?.into_iter().map(Some).collect();
+        let report = moderate::assess(&Default::default(), &transcript, Some(&scores));
+        let moderation_seconds = started.elapsed().as_secs_f64();
+        Ok((
+            Understood {
+                sentences: found.len(),
+                chapters: analysis.chapters.len(),
+                highlights: analysis.highlights.len(),
+                segments: report.summary.segments,
+                flagged: report.flags.len(),
+            },
+            analysis_seconds,
+            moderation_seconds,
+        ))
+    }
+}
+
 fn intervals(speech: &[(f64, f64)]) -> Vec<silence::Interval> {
     speech
         .iter()

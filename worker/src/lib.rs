@@ -7,6 +7,7 @@
 //! Scaling is more processes, never more jobs per process: a job holds a
 //! whole decoded source in memory and saturates a core while decoding.
 
+mod analysis;
 mod engines;
 mod handler;
 mod media;

@@ -6,12 +6,13 @@
 //! [`JobCtx`] and the previous stages' results. They never finish the job
 //! themselves: they return a [`StageError`] and the handler settles it.
 
+mod analyze;
 mod audio;
 mod dvector;
 mod error;
 mod fetch;
 pub(crate) mod loudness;
-mod moderate;
+pub(crate) mod moderate;
 mod probe;
 mod publish;
 pub(crate) mod silence;
@@ -205,6 +206,7 @@ pub(crate) enum Stage {
     Silence,
     Transcribe,
     Speakers,
+    Analyze,
     Moderate,
     Publish,
 }
@@ -219,6 +221,7 @@ impl Stage {
             Stage::Silence => "silence",
             Stage::Transcribe => "transcribe",
             Stage::Speakers => "speakers",
+            Stage::Analyze => "analyze",
             Stage::Moderate => "moderate",
             Stage::Publish => "publish",
         }
@@ -234,7 +237,8 @@ impl Stage {
             Stage::Loudness => 70,
             Stage::Silence => 75,
             Stage::Transcribe => 80,
-            Stage::Speakers => 90,
+            Stage::Speakers => 88,
+            Stage::Analyze => 92,
             Stage::Moderate => 94,
             Stage::Publish => 96,
         }
@@ -249,7 +253,8 @@ impl Stage {
             Stage::Loudness => Stage::Silence.progress(),
             Stage::Silence => Stage::Transcribe.progress(),
             Stage::Transcribe => Stage::Speakers.progress(),
-            Stage::Speakers => Stage::Moderate.progress(),
+            Stage::Speakers => Stage::Analyze.progress(),
+            Stage::Analyze => Stage::Moderate.progress(),
             Stage::Moderate => Stage::Publish.progress(),
             Stage::Publish => 100,
         }
@@ -380,11 +385,19 @@ impl<'a> Pipeline<'a> {
                 Ok(outputs)
             })
             .await?;
+        let (_analysis, analyzed) = self
+            .stage(
+                ctx,
+                Stage::Analyze,
+                analyze::run(ctx, &transcript, &audio.loudness, &speech.report),
+            )
+            .await?;
         let (_moderation, moderated) = self
             .stage(ctx, Stage::Moderate, moderate::run(ctx, &transcript))
             .await?;
         let mut outputs = vec![loudness, speech.output];
         outputs.extend(labelled);
+        outputs.push(analyzed);
         outputs.push(moderated);
         self.stage(ctx, Stage::Publish, publish::run(ctx, &outputs))
             .await?;
