@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
-/// A transcript segment on which a job's moderation policy fired: one item
-/// of the tenant's review queue.
+/// Text on which a job's moderation policy fired (a transcript segment,
+/// or a highlight's title or hook): one item of the tenant's review queue.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "moderation_flags")]
 pub struct Model {
@@ -9,7 +9,10 @@ pub struct Model {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub job_id: Uuid,
-    /// The transcript segment's position.
+    /// `segment`: a transcript segment; `highlight`: a highlight's title or
+    /// hook.
+    pub kind: String,
+    /// The transcript segment's position, or the highlight's rank.
     pub segment: i32,
     /// Seconds on the source's timeline.
     pub start: f64,

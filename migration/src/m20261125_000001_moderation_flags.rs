@@ -1,6 +1,8 @@
-//! Moderation: the segments a job's policy flagged (the review queue), and
-//! every reviewer's decision on them (the audit trail; a flag can be
-//! decided again, and each decision stays).
+//! Moderation and highlights: what a job's policy flagged (the review
+//! queue: transcript segments, and highlight titles and hooks), every
+//! reviewer's decision on it (the audit trail; a flag can be decided again,
+//! and each decision stays), and the job's highlight candidates, whose
+//! held or ready state follows from the flags they overlap.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -18,6 +20,7 @@ impl MigrationTrait for Migration {
                 .col(pk_uuid("id"))
                 .col(uuid("tenant_id"))
                 .col(uuid("job_id"))
+                .col(string("kind"))
                 .col(integer("segment"))
                 .col(double("start"))
                 .col(double("end"))
@@ -57,7 +60,43 @@ impl MigrationTrait for Migration {
                 .table("moderation_flags")
                 .col("tenant_id")
                 .col("job_id")
+                .col("kind")
                 .col("segment")
+                .unique()
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("highlights")
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("job_id"))
+                .col(integer("rank"))
+                .col(double("start"))
+                .col(double("end"))
+                .col(text("title"))
+                .col(text("hook"))
+                .col(integer("score"))
+                .col(json("reasons"))
+                .col(timestamp_with_time_zone("created_at"))
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_highlights_job_id")
+                        .from("highlights", "job_id")
+                        .to("processing_jobs", "id")
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ux_highlights_job_rank")
+                .table("highlights")
+                .col("tenant_id")
+                .col("job_id")
+                .col("rank")
                 .unique()
                 .to_owned(),
         )
@@ -97,7 +136,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for t in ["review_decisions", "moderation_flags"] {
+        for t in ["review_decisions", "highlights", "moderation_flags"] {
             m.drop_table(Table::drop().table(t).to_owned()).await?;
         }
         Ok(())

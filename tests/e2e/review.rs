@@ -17,7 +17,9 @@ async fn flagged_speech_is_reviewed(db: Db) {
     let source = SourceServer::start().await;
     media::spoken(
         &source.path("threat.mp4"),
-        "I am going to kill you when I see you.",
+        "I am going to kill you when I see you. <break time=\"1500ms\"/> \
+         Thank you all for coming to the meeting today. <break time=\"1500ms\"/> \
+         The weather looks lovely this afternoon in the park.",
     );
     let app = TestApp::builder(db).allow_source(&source).start().await;
     let s = app.signup(&email("mod"), "Moderated").await;
@@ -29,7 +31,10 @@ async fn flagged_speech_is_reviewed(db: Db) {
             &s.access_token,
             json!({
                 "source": {"type": "youtube", "url": source.url("threat.mp4")},
-                "options": {"moderation": {"rules": {"violence": {"threshold": 0.5, "action": "block"}}}}
+                "options": {
+                    "moderation": {"rules": {"violence": {"threshold": 0.5, "action": "block"}}},
+                    "analysis": {"highlights": {"min_seconds": 5, "max_seconds": 15}}
+                }
             }),
         )
         .await;
@@ -63,6 +68,31 @@ async fn flagged_speech_is_reviewed(db: Db) {
         .collect();
     assert!(categories.contains(&"violence"), "{flag}");
     let flag_id = flag["id"].as_str().unwrap().to_owned();
+    assert_eq!(flag["kind"], "segment", "{flag}");
+
+    // Highlights over the threat are held by its flag; the others are ready.
+    let (flag_start, flag_end) = (
+        flag["start"].as_f64().unwrap(),
+        flag["end"].as_f64().unwrap(),
+    );
+    let (status, highlights) = app
+        .get(&format!("/v1/jobs/{id}/highlights"), &s.access_token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{highlights}");
+    let items = highlights["items"].as_array().unwrap();
+    assert!(!items.is_empty(), "{highlights}");
+    let overlapping = |h: &Value| {
+        h["start"].as_f64().unwrap() < flag_end && flag_start < h["end"].as_f64().unwrap()
+    };
+    assert!(items.iter().any(overlapping), "{highlights}");
+    for h in items {
+        if overlapping(h) {
+            assert_eq!(h["status"], "held", "{h}");
+            assert_eq!(h["held_by"], json!([flag_id.as_str()]), "{h}");
+        } else {
+            assert_eq!(h["status"], "ready", "{h}");
+        }
+    }
 
     // Filters.
     for (query, expected) in [
@@ -160,6 +190,41 @@ async fn flagged_speech_is_reviewed(db: Db) {
         json!([]),
         "decided flags leave the open queue"
     );
+    // Rejected: still held. Approved again: released.
+    let (_, highlights) = app
+        .get(&format!("/v1/jobs/{id}/highlights"), &s.access_token)
+        .await;
+    assert!(
+        highlights["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["status"] == "held"),
+        "{highlights}"
+    );
+    let (status, _) = app
+        .post(
+            &format!("/v1/review/{flag_id}"),
+            &s.access_token,
+            json!({"decision": "approve"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, highlights) = app
+        .get(&format!("/v1/jobs/{id}/highlights"), &s.access_token)
+        .await;
+    assert!(
+        highlights["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["status"] == "ready"),
+        "{highlights}"
+    );
+    let (status, _) = app
+        .get(&format!("/v1/jobs/{id}/highlights"), &other.access_token)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Today's statistics.
     let (status, stats) = app
@@ -174,7 +239,7 @@ async fn flagged_speech_is_reviewed(db: Db) {
     assert_eq!(today["by_category"]["violence"], 1, "{stats}");
     assert_eq!(
         (today["approved"].clone(), today["rejected"].clone()),
-        (json!(1), json!(1))
+        (json!(2), json!(1))
     );
     assert_eq!(today["still_open"], 0, "{stats}");
     let (status, _) = app

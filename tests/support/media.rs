@@ -128,10 +128,16 @@ pub fn talk_with_gaps(path: &Path, duration: f64, gaps: &[(f64, f64)]) {
 }
 
 /// A video whose audio is `text` spoken once by espeak-ng, with half a
-/// second of quiet either side. H.264 + AAC.
+/// second of quiet either side. `text` may hold SSML pauses
+/// (`<break time="1500ms"/>`). H.264 + AAC.
 pub fn spoken(path: &Path, text: &str) {
     let speech = path.with_extension("speech.wav");
-    espeak(&speech, "en-us", text);
+    let mut command = Command::new("espeak-ng");
+    command
+        .args(["-m", "-v", "en-us", "-s", "165", "-w"])
+        .arg(&speech)
+        .arg(text);
+    run(command, "bash .ci/setup --test");
     ffmpeg(&[
         "-f",
         "lavfi",

@@ -20,6 +20,7 @@ use crate::{
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(job_highlights))
         .routes(routes!(list_flags))
         .routes(routes!(get_flag, decide))
         .routes(routes!(moderation_stats))
@@ -58,12 +59,23 @@ impl FlagStatus {
     }
 }
 
-/// A transcript segment on which the job's moderation policy fired.
+/// What a flag was raised on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagKind {
+    /// A transcript segment (`segment` is its id).
+    Segment,
+    /// A highlight's title or hook (`segment` is the highlight's rank).
+    Highlight,
+}
+
+/// Text on which the job's moderation policy fired.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Flag {
     pub id: Uuid,
     pub job_id: Uuid,
-    /// The transcript segment's id.
+    pub kind: FlagKind,
+    /// The transcript segment's id, or the highlight's rank.
     pub segment: i32,
     /// Seconds on the source's timeline.
     pub start: f64,
@@ -97,6 +109,11 @@ impl From<moderation_flag::Model> for Flag {
         Self {
             id: m.id,
             job_id: m.job_id,
+            kind: if m.kind == review::KIND_HIGHLIGHT {
+                FlagKind::Highlight
+            } else {
+                FlagKind::Segment
+            },
             segment: m.segment,
             start: m.start,
             end: m.end,
@@ -376,4 +393,82 @@ async fn moderation_stats(
         .and_utc();
     let days = review::daily_stats(&state.db.orm, ctx.tenant_id, start).await?;
     Ok(Json(ModerationStats { since, days }))
+}
+
+/// Whether a highlight may be published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HighlightStatus {
+    /// No unapproved flag touches it.
+    Ready,
+    /// A flag on speech it overlaps, or on its title or hook, is open or
+    /// rejected: held until a reviewer approves.
+    Held,
+}
+
+/// A highlight candidate, best first, with its moderation state now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HighlightView {
+    /// 1 for the best.
+    pub rank: i32,
+    /// Seconds on the source's timeline; word boundaries of the transcript.
+    pub start: f64,
+    pub end: f64,
+    pub title: String,
+    /// The line it opens with.
+    pub hook: String,
+    /// 0-100.
+    pub score: i32,
+    /// What made up the score: `[{"signal", "points", "detail"}]`.
+    #[schema(value_type = Vec<Object>)]
+    pub reasons: serde_json::Value,
+    pub status: HighlightStatus,
+    /// The flags holding it back (ids, for `POST /v1/review/{id}`).
+    pub held_by: Vec<Uuid>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HighlightList {
+    pub job_id: Uuid,
+    pub items: Vec<HighlightView>,
+}
+
+/// A job's highlight candidates, best first, each `ready` or `held` by the
+/// moderation flags it overlaps (approving them releases it).
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}/highlights", tag = "review", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The highlights (empty until the analysis stage has run)", body = HighlightList),
+        (status = 404, description = "`not_found`: no such job", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn job_highlights(
+    state: AppState,
+    ctx: AuthContext,
+    Path(id): Path<Uuid>,
+) -> Result<Json<HighlightList>, ApiError> {
+    cutroom_core::queries::jobs::get(&state.db.orm, ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    let rows = review::highlights_with_holds(&state.db.orm, ctx.tenant_id, id).await?;
+    let items = rows
+        .into_iter()
+        .map(|(h, flags)| HighlightView {
+            rank: h.rank,
+            start: h.start,
+            end: h.end,
+            title: h.title,
+            hook: h.hook,
+            score: h.score,
+            reasons: h.reasons,
+            status: if flags.is_empty() {
+                HighlightStatus::Ready
+            } else {
+                HighlightStatus::Held
+            },
+            held_by: flags.iter().map(|f| f.id).collect(),
+        })
+        .collect();
+    Ok(Json(HighlightList { job_id: id, items }))
 }

@@ -4,13 +4,17 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use cutroom_entities::{moderation_flag, review_decision};
+use cutroom_entities::{highlight, moderation_flag, review_decision};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde::Serialize;
 use uuid::Uuid;
+
+/// What a flag was raised on.
+pub const KIND_SEGMENT: &str = "segment";
+pub const KIND_HIGHLIGHT: &str = "highlight";
 
 /// A flag's state: the latest decision, or none yet.
 pub const OPEN: &str = "open";
@@ -44,6 +48,70 @@ pub async fn replace_for_job(
     txn.commit().await
 }
 
+/// Stores a job's highlight candidates, replacing any earlier ones.
+pub async fn replace_highlights(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    job_id: Uuid,
+    rows: Vec<highlight::Model>,
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    highlight::Entity::delete_many()
+        .filter(highlight::Column::TenantId.eq(tenant_id))
+        .filter(highlight::Column::JobId.eq(job_id))
+        .exec(&txn)
+        .await?;
+    for batch in rows.chunks(100) {
+        highlight::Entity::insert_many(
+            batch
+                .iter()
+                .cloned()
+                .map(IntoActiveModel::into_active_model),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    }
+    txn.commit().await
+}
+
+/// A job's highlights, best first, each with the flags that hold it back:
+/// flags on speech it overlaps, or on its own title or hook, that no
+/// reviewer has approved (open or rejected, whether `flag` or `block`).
+pub async fn highlights_with_holds(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    job_id: Uuid,
+) -> Result<Vec<(highlight::Model, Vec<moderation_flag::Model>)>, DbErr> {
+    let highlights = highlight::Entity::find()
+        .filter(highlight::Column::TenantId.eq(tenant_id))
+        .filter(highlight::Column::JobId.eq(job_id))
+        .order_by_asc(highlight::Column::Rank)
+        .all(db)
+        .await?;
+    let flags = moderation_flag::Entity::find()
+        .filter(moderation_flag::Column::TenantId.eq(tenant_id))
+        .filter(moderation_flag::Column::JobId.eq(job_id))
+        .filter(moderation_flag::Column::Status.ne(APPROVED))
+        .order_by_asc(moderation_flag::Column::Start)
+        .all(db)
+        .await?;
+    Ok(highlights
+        .into_iter()
+        .map(|h| {
+            let holding = flags.iter().filter(|f| holds(f, &h)).cloned().collect();
+            (h, holding)
+        })
+        .collect())
+}
+
+fn holds(flag: &moderation_flag::Model, h: &highlight::Model) -> bool {
+    if flag.kind == KIND_HIGHLIGHT {
+        flag.segment == h.rank
+    } else {
+        flag.start < h.end && h.start < flag.end
+    }
+}
+
 /// Which flags [`list`] returns.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
@@ -59,7 +127,7 @@ pub struct Filter {
     pub after: Option<Uuid>,
 }
 
-/// The tenant's flags, newest first (within a job, in the order written).
+/// The tenant's flags, newest first.
 pub async fn list(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,

@@ -2,7 +2,8 @@
 //! embeddings, then the builtin analysis ([`crate::analysis::builtin`]).
 //! Produces `analysis.json`.
 
-use cutroom_core::ErrorCode;
+use cutroom_core::{ErrorCode, queries::review};
+use cutroom_entities::highlight;
 use serde::Serialize;
 
 use super::{
@@ -110,6 +111,29 @@ pub(crate) async fn run(
         analysis,
         warnings,
     };
+    // The highlights, for the API to list with their moderation state.
+    let job = ctx.job;
+    let now = chrono::Utc::now();
+    let rows = report
+        .analysis
+        .highlights
+        .iter()
+        .enumerate()
+        .map(|(k, h)| highlight::Model {
+            id: uuid::Uuid::now_v7(),
+            tenant_id: job.tenant_id,
+            job_id: job.id,
+            rank: i32::try_from(k + 1).unwrap_or(i32::MAX),
+            start: h.start,
+            end: h.end,
+            title: h.title.clone(),
+            hook: h.hook.clone(),
+            score: i32::try_from(h.score).unwrap_or(100),
+            reasons: serde_json::to_value(&h.reasons).expect("reasons serialise"),
+            created_at: now,
+        })
+        .collect();
+    review::replace_highlights(&ctx.db.orm, job.tenant_id, job.id, rows).await?;
     let bytes = serde_json::to_vec_pretty(&report).expect("the report serialises");
     let (model, tokenizer) = ctx.engines.set.sentence_embedder();
     let output = ctx

@@ -385,7 +385,7 @@ impl<'a> Pipeline<'a> {
                 Ok(outputs)
             })
             .await?;
-        let (_analysis, analyzed) = self
+        let (analysis, analyzed) = self
             .stage(
                 ctx,
                 Stage::Analyze,
@@ -393,7 +393,11 @@ impl<'a> Pipeline<'a> {
             )
             .await?;
         let (_moderation, moderated) = self
-            .stage(ctx, Stage::Moderate, moderate::run(ctx, &transcript))
+            .stage(
+                ctx,
+                Stage::Moderate,
+                moderate::run(ctx, &transcript, &analysis.analysis.highlights),
+            )
             .await?;
         let mut outputs = vec![loudness, speech.output];
         outputs.extend(labelled);

@@ -15,10 +15,8 @@ use cutroom_core::{
 use cutroom_entities::moderation_flag;
 use serde::Serialize;
 
-use super::{
-    JobCtx, Output, Stage, StageError,
-    transcribe::{Segment, Transcript},
-};
+use super::{JobCtx, Output, Stage, StageError, transcribe::Transcript};
+use crate::analysis::builtin::Highlight;
 use crate::text::toxicity::{LABELS, Scores, Toxicity};
 
 const FORMAT_VERSION: u32 = 1;
@@ -51,7 +49,10 @@ pub(crate) struct CategoryRule {
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Flag {
-    /// The transcript segment's id.
+    /// `segment` (a transcript segment) or `highlight` (a highlight
+    /// candidate's title and hook).
+    pub kind: &'static str,
+    /// The transcript segment's id, or the highlight's rank (1 for the best).
     pub segment: usize,
     pub start: f64,
     pub end: f64,
@@ -87,6 +88,8 @@ pub(crate) struct Summary {
     /// words (another language, or only names and numbers).
     pub unscored_segments: usize,
     pub flagged_segments: usize,
+    /// Highlight candidates whose title or hook fired a rule.
+    pub flagged_highlights: usize,
     /// Seconds covered by flagged segments.
     pub flagged_seconds: f64,
     /// The highest score of each covered category over the whole job.
@@ -99,6 +102,7 @@ pub(crate) struct Summary {
 pub(crate) async fn run(
     ctx: &JobCtx<'_>,
     transcript: &Transcript,
+    highlights: &[Highlight],
 ) -> Result<(ModerationReport, Output), StageError> {
     let policy = ctx.options.moderation.clone();
     let scored = if transcript
@@ -108,7 +112,26 @@ pub(crate) async fn run(
     {
         None
     } else {
-        let texts: Vec<String> = transcript.segments.iter().map(|s| s.text.clone()).collect();
+        // Segments, then each highlight's title and hook as one text. A
+        // title and hook that are the transcript's own words (the builtin
+        // provider's) were scored with their segments: flagging them again
+        // would ask reviewers twice.
+        let own: Vec<bool> = highlights
+            .iter()
+            .map(|h| said_verbatim(h, transcript))
+            .collect();
+        let texts: Vec<String> = transcript
+            .segments
+            .iter()
+            .map(|s| s.text.clone())
+            .chain(highlights.iter().zip(&own).map(|(h, &own)| {
+                if own {
+                    String::new()
+                } else {
+                    highlight_text(h)
+                }
+            }))
+            .collect();
         let engines = std::sync::Arc::clone(ctx.engines);
         let scores = ctx
             .blocking(Stage::Moderate, move |progress| {
@@ -143,7 +166,15 @@ pub(crate) async fn run(
             })?;
         Some(scores)
     };
-    let report = assess(&policy, transcript, scored.as_deref());
+    let (segment_scores, highlight_scores) = match &scored {
+        Some(all) => {
+            let (a, b) = all.split_at(transcript.segments.len());
+            (Some(a), b)
+        }
+        None => (None, &[][..]),
+    };
+    let mut report = assess(&policy, transcript, segment_scores);
+    assess_highlights(&policy, highlights, highlight_scores, &mut report);
     // The review queue: the job's flags replace any an earlier run wrote.
     let job = ctx.job;
     let now = chrono::Utc::now();
@@ -194,66 +225,153 @@ pub(crate) fn assess(
         report.status = "unsupported_language";
         return report;
     };
-    if transcript.segments.is_empty() {
-        report.status = "empty";
-    }
-    let mut highest: Vec<CategoryScore> = covered()
+    report.summary.highest = covered()
         .map(|(category, _)| CategoryScore {
             category,
             score: 0.0,
         })
         .collect();
-    let mut strongest: Option<Action> = None;
+    report.summary.action = Some(Action::Ignore);
+    if transcript.segments.is_empty() {
+        report.status = "empty";
+    }
     for (segment, s) in transcript.segments.iter().zip(scores) {
         let Some(s) = s else {
             report.summary.unscored_segments += 1;
             continue;
         };
         report.summary.segments += 1;
-        let category_scores: Vec<CategoryScore> = covered()
-            .map(|(category, k)| CategoryScore {
-                category,
-                score: round4(s[k]),
-            })
-            .collect();
-        for (h, c) in highest.iter_mut().zip(&category_scores) {
-            h.score = h.score.max(c.score);
-        }
-        let mut fired: Vec<Fired> = category_scores
-            .iter()
-            .filter_map(|c| {
-                let rule = policy.rule(c.category);
-                (rule.action != Action::Ignore && c.score >= rule.threshold).then_some(Fired {
-                    category: c.category,
-                    score: c.score,
-                    threshold: rule.threshold,
-                    action: rule.action,
-                })
-            })
-            .collect();
-        fired.sort_by(|a, b| {
-            b.action
-                .rank()
-                .cmp(&a.action.rank())
-                .then(b.score.total_cmp(&a.score))
-        });
-        let action = match fired.first() {
-            Some(f) => f.action,
-            None => continue,
+        let Some((category_scores, fired, action)) = judge(policy, s, &mut report.summary) else {
+            continue;
         };
-        if strongest.is_none_or(|s| action.rank() > s.rank()) {
-            strongest = Some(action);
-        }
         report.summary.flagged_segments += 1;
         report.summary.flagged_seconds += segment.end - segment.start;
-        report
-            .flags
-            .push(flag(segment, category_scores, fired, action));
+        report.flags.push(Flag {
+            kind: review::KIND_SEGMENT,
+            segment: segment.id,
+            start: segment.start,
+            end: segment.end,
+            text: segment.text.trim().to_owned(),
+            speaker: segment.speaker.clone(),
+            scores: category_scores,
+            fired,
+            action,
+        });
     }
     report.summary.flagged_seconds = (report.summary.flagged_seconds * 1000.0).round() / 1000.0;
-    report.summary.highest = highest;
-    report.summary.action = Some(strongest.unwrap_or(Action::Ignore));
     report
+}
+
+/// Adds flags for highlights whose title and hook fire a rule (`scores`
+/// in highlight order; `None` where the classifier knows none of the
+/// words). Nothing is added to a report that scored nothing.
+pub(crate) fn assess_highlights(
+    policy: &ModerationPolicy,
+    highlights: &[Highlight],
+    scores: &[Option<Scores>],
+    report: &mut ModerationReport,
+) {
+    if report.status == "unsupported_language" {
+        return;
+    }
+    for (k, (h, s)) in highlights.iter().zip(scores).enumerate() {
+        let Some(s) = s else { continue };
+        let Some((category_scores, fired, action)) = judge(policy, s, &mut report.summary) else {
+            continue;
+        };
+        report.summary.flagged_highlights += 1;
+        report.flags.push(Flag {
+            kind: review::KIND_HIGHLIGHT,
+            segment: k + 1,
+            start: h.start,
+            end: h.end,
+            text: highlight_text(h),
+            speaker: None,
+            scores: category_scores,
+            fired,
+            action,
+        });
+    }
+}
+
+/// Whether a highlight's hook is word for word what was said over its span,
+/// and its title is the hook's opening: then they need no scoring of their
+/// own.
+fn said_verbatim(h: &Highlight, transcript: &Transcript) -> bool {
+    fn words(text: &str) -> Vec<String> {
+        text.split_whitespace()
+            .map(|w| {
+                w.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .flat_map(char::to_lowercase)
+                    .collect::<String>()
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    }
+    let said: Vec<String> = transcript
+        .segments
+        .iter()
+        .flat_map(|s| &s.words)
+        .filter(|w| w.end >= h.start && w.start <= h.end)
+        .flat_map(|w| words(&w.text))
+        .collect();
+    let hook = words(&h.hook);
+    let title = words(h.title.trim_end_matches('…'));
+    !hook.is_empty()
+        && said.windows(hook.len()).any(|w| w == hook.as_slice())
+        && hook.starts_with(&title)
+}
+
+/// The text of a highlight that is moderated: its title and its hook.
+fn highlight_text(h: &Highlight) -> String {
+    if h.hook.starts_with(h.title.trim_end_matches('…')) {
+        h.hook.clone()
+    } else {
+        format!("{} — {}", h.title, h.hook)
+    }
+}
+
+/// One text's scores under `policy`: every covered category's score, the
+/// rules that fired (strongest first) and the strongest action, or `None`
+/// when nothing fired. Keeps the summary's highest scores and action.
+fn judge(
+    policy: &ModerationPolicy,
+    s: &Scores,
+    summary: &mut Summary,
+) -> Option<(Vec<CategoryScore>, Vec<Fired>, Action)> {
+    let category_scores: Vec<CategoryScore> = covered()
+        .map(|(category, k)| CategoryScore {
+            category,
+            score: round4(s[k]),
+        })
+        .collect();
+    for (h, c) in summary.highest.iter_mut().zip(&category_scores) {
+        h.score = h.score.max(c.score);
+    }
+    let mut fired: Vec<Fired> = category_scores
+        .iter()
+        .filter_map(|c| {
+            let rule = policy.rule(c.category);
+            (rule.action != Action::Ignore && c.score >= rule.threshold).then_some(Fired {
+                category: c.category,
+                score: c.score,
+                threshold: rule.threshold,
+                action: rule.action,
+            })
+        })
+        .collect();
+    fired.sort_by(|a, b| {
+        b.action
+            .rank()
+            .cmp(&a.action.rank())
+            .then(b.score.total_cmp(&a.score))
+    });
+    let action = fired.first()?.action;
+    if summary.action.is_none_or(|s| action.rank() > s.rank()) {
+        summary.action = Some(action);
+    }
+    Some((category_scores, fired, action))
 }
 
 /// A flag as the review queue stores it.
@@ -268,6 +386,7 @@ fn flag_row(
         id: uuid::Uuid::now_v7(),
         tenant_id,
         job_id,
+        kind: f.kind.to_owned(),
         segment: i32::try_from(f.segment).unwrap_or(i32::MAX),
         start: f.start,
         end: f.end,
@@ -281,19 +400,6 @@ fn flag_row(
         status: review::OPEN.to_owned(),
         created_at: now,
         decided_at: None,
-    }
-}
-
-fn flag(segment: &Segment, scores: Vec<CategoryScore>, fired: Vec<Fired>, action: Action) -> Flag {
-    Flag {
-        segment: segment.id,
-        start: segment.start,
-        end: segment.end,
-        text: segment.text.trim().to_owned(),
-        speaker: segment.speaker.clone(),
-        scores,
-        fired,
-        action,
     }
 }
 
@@ -315,6 +421,7 @@ mod tests {
     use cutroom_core::moderation::Rule;
 
     use super::*;
+    use crate::pipeline::transcribe::Segment;
 
     fn transcript(language: Option<&str>, texts: &[&str]) -> Transcript {
         Transcript {
@@ -444,5 +551,62 @@ mod tests {
             Some(&[None, Some(CLEAN)]),
         );
         assert_eq!((r.summary.segments, r.summary.unscored_segments), (1, 1));
+    }
+
+    fn highlight(start: f64, end: f64, title: &str, hook: &str) -> Highlight {
+        Highlight {
+            start,
+            end,
+            title: title.into(),
+            hook: hook.into(),
+            score: 50,
+            reasons: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn highlight_titles_and_hooks_are_flagged_by_rank() {
+        let t = transcript(Some("en"), &["hello"]);
+        let highlights = [
+            highlight(10.0, 30.0, "A nice day", "A nice day."),
+            highlight(40.0, 60.0, "Payback", "I will hurt you."),
+        ];
+        let policy = ModerationPolicy::default();
+        let mut r = assess(&policy, &t, Some(&[Some(CLEAN)]));
+        assess_highlights(&policy, &highlights, &[Some(CLEAN), Some(THREAT)], &mut r);
+        assert_eq!(r.summary.flagged_segments, 0);
+        assert_eq!(r.summary.flagged_highlights, 1);
+        let f = &r.flags[0];
+        assert_eq!((f.kind, f.segment), ("highlight", 2));
+        assert_eq!(f.text, "Payback — I will hurt you.");
+        assert_eq!((f.start, f.end), (40.0, 60.0));
+        assert_eq!(r.summary.action, Some(Action::Flag));
+        // A title cut from its hook is not said twice.
+        assert_eq!(highlight_text(&highlights[0]), "A nice day.");
+    }
+
+    #[test]
+    fn highlights_in_the_speakers_own_words_are_not_scored_twice() {
+        let mut t = transcript(Some("en"), &["I will hurt you. Bye."]);
+        t.segments[0].words = ["I", "will", "hurt", "you.", "Bye."]
+            .iter()
+            .enumerate()
+            .map(|(k, w)| crate::pipeline::transcribe::Word {
+                start: k as f64 * 0.3,
+                end: k as f64 * 0.3 + 0.25,
+                text: format!(" {w}"),
+                probability: 0.9,
+                speaker: None,
+            })
+            .collect();
+        let own = highlight(0.0, 1.5, "I will hurt you", "I will hurt you.");
+        assert!(said_verbatim(&own, &t));
+        let written = highlight(0.0, 1.5, "A threat, live", "I will hurt you.");
+        assert!(!said_verbatim(&written, &t));
+        // Whisper gives some words no length: one at the very start counts.
+        t.segments[0].words[0].end = 0.0;
+        assert!(said_verbatim(&own, &t));
+        let elsewhere = highlight(1.1, 1.5, "I will hurt you", "I will hurt you.");
+        assert!(!said_verbatim(&elsewhere, &t));
     }
 }
