@@ -4,6 +4,14 @@
 //! will share [`sentences`] as the boundaries they may cut on.
 
 pub(crate) mod builtin;
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "the gemini and openai providers are built on it next"
+    )
+)]
+pub(crate) mod llm;
 pub(crate) mod sentences;
 
 #[cfg(test)]

@@ -1,0 +1,359 @@
+//! Contract tests: the exact request shapes Google and OpenAI document, and
+//! replies of their recorded shapes, from a local HTTP server that stands in
+//! for them (neither can be reached from here). Failure paths: 429 with
+//! `Retry-After`, 5xx, a hanging endpoint, garbage, and a 400 that must not
+//! be retried.
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde_json::{Value, json};
+
+use super::*;
+
+/// What the stub answers, in order; the last one repeats.
+#[derive(Clone)]
+enum Canned {
+    Json(StatusCode, Value, Option<&'static str>),
+    Text(StatusCode, &'static str),
+    Hang(Duration),
+}
+
+#[derive(Clone, Debug)]
+struct Seen {
+    path: String,
+    headers: HeaderMap,
+    body: Value,
+}
+
+#[derive(Clone, Default)]
+struct Stub {
+    replies: Arc<Mutex<VecDeque<Canned>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+async fn answer(State(stub): State<Stub>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    stub.seen.lock().unwrap().push(Seen {
+        path: uri.path().to_owned(),
+        headers,
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    });
+    let reply = {
+        let mut replies = stub.replies.lock().unwrap();
+        if replies.len() > 1 {
+            replies.pop_front().unwrap()
+        } else {
+            replies.front().cloned().unwrap()
+        }
+    };
+    match reply {
+        Canned::Json(status, body, retry_after) => {
+            let mut r = (status, axum::Json(body)).into_response();
+            if let Some(v) = retry_after {
+                r.headers_mut().insert("retry-after", v.parse().unwrap());
+            }
+            r
+        }
+        Canned::Text(status, text) => (status, text).into_response(),
+        Canned::Hang(d) => {
+            tokio::time::sleep(d).await;
+            (StatusCode::OK, "late").into_response()
+        }
+    }
+}
+
+async fn serve(replies: Vec<Canned>) -> (String, Stub) {
+    let stub = Stub {
+        replies: Arc::new(Mutex::new(replies.into())),
+        ..Stub::default()
+    };
+    let app = Router::new()
+        .route("/{*path}", post(answer))
+        .with_state(stub.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), stub)
+}
+
+fn schema() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "summary": {"type": "string", "description": "Two sentences."},
+            "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 5}
+        },
+        "required": ["summary", "tags"]
+    })
+}
+
+/// A `generateContent` reply as Google documents it.
+fn gemini_reply(text: &str) -> Value {
+    json!({
+        "candidates": [{
+            "content": {"parts": [{"text": text}], "role": "model"},
+            "finishReason": "STOP",
+            "index": 0
+        }],
+        "usageMetadata": {"promptTokenCount": 120, "candidatesTokenCount": 30, "totalTokenCount": 150},
+        "modelVersion": "gemini-2.5-flash"
+    })
+}
+
+/// A chat completion as OpenAI (and llama-server) send it.
+fn openai_reply(text: &str) -> Value {
+    json!({
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": "smollm2",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 80, "completion_tokens": 20, "total_tokens": 100}
+    })
+}
+
+fn quick(mut c: LlmConfig) -> LlmConfig {
+    c.backoff = Duration::from_millis(10);
+    c.timeout = Duration::from_secs(5);
+    c
+}
+
+#[tokio::test]
+async fn gemini_requests_have_the_documented_shape_and_replies_are_read() {
+    let answer = r#"{"summary": "A talk.", "tags": ["rates"]}"#;
+    let (url, stub) = serve(vec![Canned::Json(
+        StatusCode::OK,
+        gemini_reply(answer),
+        None,
+    )])
+    .await;
+    let client = LlmClient::new(quick(LlmConfig::new(
+        Wire::Gemini,
+        &url,
+        "gemini-2.5-flash",
+        Some("key-123".into()),
+    )));
+    let reply = client
+        .complete_json("Be brief.", "Transcript: ...", &schema())
+        .await;
+    assert_eq!(
+        reply.result.unwrap(),
+        json!({"summary": "A talk.", "tags": ["rates"]})
+    );
+    assert_eq!(
+        reply.usage,
+        Usage {
+            requests: 1,
+            prompt_tokens: 120,
+            completion_tokens: 30
+        }
+    );
+    let seen = stub.seen.lock().unwrap();
+    let request = &seen[0];
+    assert_eq!(
+        request.path,
+        "/v1beta/models/gemini-2.5-flash:generateContent"
+    );
+    assert_eq!(request.headers["x-goog-api-key"], "key-123");
+    assert!(request.headers.get("authorization").is_none());
+    let body = &request.body;
+    assert_eq!(body["systemInstruction"]["parts"][0]["text"], "Be brief.");
+    assert_eq!(body["contents"][0]["role"], "user");
+    assert_eq!(body["contents"][0]["parts"][0]["text"], "Transcript: ...");
+    let config = &body["generationConfig"];
+    assert_eq!(config["responseMimeType"], "application/json");
+    // Gemini's schema dialect: upper-case types, no additionalProperties.
+    let s = &config["responseSchema"];
+    assert_eq!(s["type"], "OBJECT");
+    assert_eq!(s["properties"]["tags"]["type"], "ARRAY");
+    assert_eq!(s["properties"]["tags"]["items"]["type"], "STRING");
+    assert_eq!(s["properties"]["tags"]["maxItems"], 5);
+    assert_eq!(s["required"], json!(["summary", "tags"]));
+    assert_eq!(s["propertyOrdering"], json!(["summary", "tags"]));
+    assert!(s.get("additionalProperties").is_none());
+}
+
+#[tokio::test]
+async fn openai_requests_have_the_documented_shape_and_replies_are_read() {
+    // A fenced reply, as small models write despite being told.
+    let answer = "```json\n{\"summary\": \"A talk.\", \"tags\": []}\n```";
+    let (url, stub) = serve(vec![Canned::Json(
+        StatusCode::OK,
+        openai_reply(answer),
+        None,
+    )])
+    .await;
+    let client = LlmClient::new(quick(LlmConfig::new(
+        Wire::OpenAi,
+        &format!("{url}/"),
+        "smollm2",
+        Some("sk-test".into()),
+    )));
+    let reply = client
+        .complete_json("Be brief.", "Transcript: ...", &schema())
+        .await;
+    assert_eq!(
+        reply.result.unwrap(),
+        json!({"summary": "A talk.", "tags": []})
+    );
+    assert_eq!(
+        (reply.usage.prompt_tokens, reply.usage.completion_tokens),
+        (80, 20)
+    );
+    let seen = stub.seen.lock().unwrap();
+    let request = &seen[0];
+    assert_eq!(request.path, "/v1/chat/completions");
+    assert_eq!(request.headers["authorization"], "Bearer sk-test");
+    let body = &request.body;
+    assert_eq!(body["model"], "smollm2");
+    assert_eq!(
+        body["messages"][0],
+        json!({"role": "system", "content": "Be brief."})
+    );
+    assert_eq!(body["messages"][1]["role"], "user");
+    assert_eq!(body["response_format"]["type"], "json_schema");
+    assert_eq!(body["response_format"]["json_schema"]["strict"], true);
+    // OpenAI takes standard JSON Schema as it is.
+    assert_eq!(body["response_format"]["json_schema"]["schema"], schema());
+}
+
+#[tokio::test]
+async fn rate_limits_wait_as_long_as_retry_after_says() {
+    let (url, stub) = serve(vec![
+        Canned::Json(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"error": {"code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED"}}),
+            Some("1"),
+        ),
+        Canned::Json(StatusCode::OK, gemini_reply(r#"{"summary": "", "tags": []}"#), None),
+    ])
+    .await;
+    let client = LlmClient::new(quick(LlmConfig::new(Wire::Gemini, &url, "m", None)));
+    let started = Instant::now();
+    let reply = client.complete_json("s", "u", &schema()).await;
+    assert!(reply.result.is_ok());
+    assert_eq!(reply.usage.requests, 2);
+    assert_eq!(stub.seen.lock().unwrap().len(), 2);
+    // The wait is the server's, not the 10 ms backoff.
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_given_up_on() {
+    let (url, _) = serve(vec![
+        Canned::Text(StatusCode::INTERNAL_SERVER_ERROR, "boom"),
+        Canned::Text(StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        Canned::Json(
+            StatusCode::OK,
+            openai_reply(r#"{"summary": "ok", "tags": []}"#),
+            None,
+        ),
+    ])
+    .await;
+    let client = LlmClient::new(quick(LlmConfig::new(Wire::OpenAi, &url, "m", None)));
+    let reply = client.complete_json("s", "u", &schema()).await;
+    assert_eq!(reply.result.unwrap()["summary"], "ok");
+    assert_eq!(reply.usage.requests, 3);
+
+    let (url, stub) = serve(vec![Canned::Text(StatusCode::BAD_GATEWAY, "down")]).await;
+    let client = LlmClient::new(quick(LlmConfig::new(Wire::OpenAi, &url, "m", None)));
+    let reply = client.complete_json("s", "u", &schema()).await;
+    assert!(
+        matches!(reply.result, Err(LlmError::Status { status: 502, .. })),
+        "{:?}",
+        reply.result.err()
+    );
+    assert_eq!(reply.usage.requests, 4, "max_attempts");
+    assert_eq!(stub.seen.lock().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_hanging_endpoint_times_out_on_every_attempt() {
+    let (url, stub) = serve(vec![Canned::Hang(Duration::from_secs(5))]).await;
+    let mut config = quick(LlmConfig::new(Wire::Gemini, &url, "m", None));
+    config.timeout = Duration::from_millis(200);
+    config.max_attempts = 2;
+    let reply = LlmClient::new(config)
+        .complete_json("s", "u", &schema())
+        .await;
+    assert!(
+        matches!(reply.result, Err(LlmError::Timeout(_))),
+        "{:?}",
+        reply.result.err()
+    );
+    assert_eq!(stub.seen.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn garbage_and_client_errors_are_not_retried() {
+    for canned in [
+        Canned::Text(StatusCode::OK, "<html>proxy error</html>"),
+        Canned::Json(
+            StatusCode::OK,
+            gemini_reply("Sure! Here is the summary: it is a talk."),
+            None,
+        ),
+        Canned::Json(
+            StatusCode::OK,
+            json!({"candidates": [{"finishReason": "SAFETY", "index": 0}]}),
+            None,
+        ),
+    ] {
+        let (url, stub) = serve(vec![canned]).await;
+        let client = LlmClient::new(quick(LlmConfig::new(Wire::Gemini, &url, "m", None)));
+        let reply = client.complete_json("s", "u", &schema()).await;
+        assert!(
+            matches!(reply.result, Err(LlmError::Malformed(_))),
+            "{:?}",
+            reply.result.err()
+        );
+        assert_eq!(stub.seen.lock().unwrap().len(), 1);
+    }
+    let (url, stub) = serve(vec![Canned::Json(
+        StatusCode::BAD_REQUEST,
+        json!({"error": {"code": 400, "message": "API key not valid", "status": "INVALID_ARGUMENT"}}),
+        None,
+    )])
+    .await;
+    let client = LlmClient::new(quick(LlmConfig::new(
+        Wire::Gemini,
+        &url,
+        "m",
+        Some("bad".into()),
+    )));
+    let reply = client.complete_json("s", "u", &schema()).await;
+    match reply.result {
+        Err(LlmError::Status { status: 400, body }) => assert!(body.contains("API key not valid")),
+        other => panic!("{:?}", other.err()),
+    }
+    assert_eq!(stub.seen.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn retry_after_reads_seconds_and_dates() {
+    assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+    assert_eq!(
+        parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+        Some(Duration::ZERO)
+    );
+    assert_eq!(parse_retry_after("soon"), None);
+    for _ in 0..100 {
+        assert!(jittered(Duration::from_millis(100)) <= Duration::from_millis(100));
+    }
+}
