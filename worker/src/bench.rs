@@ -164,7 +164,6 @@ impl Models {
         use crate::{
             analysis::{builtin, sentences},
             pipeline::{moderate, transcribe::Segment, transcribe::Transcript, transcribe::Word},
-            text::{embed::SentenceEmbedder, toxicity::Toxicity},
         };
         let engines = self.engines(threads, WhisperQuant::F16)?;
         let segments = lines
@@ -205,13 +204,7 @@ impl Models {
 
         let started = std::time::Instant::now();
         let found = sentences::split(&transcript);
-        let (model, tokenizer) = engines.set.sentence_embedder();
-        let mut embedder = SentenceEmbedder::open(
-            &engines.set.onnxruntime().path,
-            &model.path,
-            &tokenizer.path,
-            engines.threads,
-        )?;
+        let mut embedder = engines.sentence_embedder()?;
         let texts: Vec<&str> = found.iter().map(|s| s.text.as_str()).collect();
         let embeddings = embedder.embed(&texts)?;
         let analysis = builtin::analyse(
@@ -230,13 +223,7 @@ impl Models {
         let analysis_seconds = started.elapsed().as_secs_f64();
 
         let started = std::time::Instant::now();
-        let (model, vocabulary) = engines.set.toxicity();
-        let mut classifier = Toxicity::open(
-            &engines.set.onnxruntime().path,
-            &model.path,
-            &vocabulary.path,
-            engines.threads,
-        )?;
+        let mut classifier = engines.toxicity()?;
         let texts: Vec<&str> = transcript
             .segments
             .iter()

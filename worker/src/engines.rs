@@ -15,7 +15,10 @@ use anyhow::Context;
 use cutroom_core::{Config, config::WhisperQuant};
 use whisper_rs::{WhisperContext, WhisperContextParameters};
 
-use crate::models::{ModelFile, ModelSet, WhisperModel};
+use crate::{
+    models::{ModelFile, ModelSet, WhisperModel},
+    text::{embed::SentenceEmbedder, toxicity::Toxicity},
+};
 
 pub(crate) struct Engines {
     pub set: ModelSet,
@@ -54,6 +57,28 @@ impl Engines {
             WhisperQuant::F16 => self.set.whisper(model),
             WhisperQuant::Q8_0 => self.set.whisper_q8_0(model),
         }
+    }
+
+    /// A sentence embedder (MiniLM) on this job's threads.
+    pub fn sentence_embedder(&self) -> anyhow::Result<SentenceEmbedder> {
+        let (model, tokenizer) = self.set.sentence_embedder();
+        SentenceEmbedder::open(
+            &self.set.onnxruntime().path,
+            &model.path,
+            &tokenizer.path,
+            self.threads,
+        )
+    }
+
+    /// The toxicity classifier on this job's threads.
+    pub fn toxicity(&self) -> anyhow::Result<Toxicity> {
+        let (model, vocabulary) = self.set.toxicity();
+        Toxicity::open(
+            &self.set.onnxruntime().path,
+            &model.path,
+            &vocabulary.path,
+            self.threads,
+        )
     }
 
     /// The loaded Whisper model, loading it on first use.

@@ -11,7 +11,6 @@ use super::{
 use crate::{
     models::WhisperModel,
     pipeline::listening_tests::{Gap, detect_speech, engines, espeak, timeline, transcribe_speech},
-    text::embed::SentenceEmbedder,
 };
 
 const COOKING: [&str; 16] = [
@@ -66,15 +65,7 @@ fn two_spoken_topics_make_two_chapters_and_whole_sentence_highlights() {
     let sentences = sentences::split(&transcript);
     assert!(sentences.len() >= 28, "{} sentences", sentences.len());
 
-    let engines = engines();
-    let (model, tokenizer) = engines.set.sentence_embedder();
-    let mut embedder = SentenceEmbedder::open(
-        &engines.set.onnxruntime().path,
-        &model.path,
-        &tokenizer.path,
-        2,
-    )
-    .unwrap();
+    let mut embedder = engines().sentence_embedder().unwrap();
     let texts: Vec<&str> = sentences.iter().map(|s| s.text.as_str()).collect();
     let embeddings = embedder.embed(&texts).unwrap();
     let a = analyse(

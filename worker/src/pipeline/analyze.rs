@@ -12,12 +12,9 @@ use super::{
     silence::{SilenceKind, SilenceReport},
     transcribe::Transcript,
 };
-use crate::{
-    analysis::{
-        builtin::{self, Analysis, Lengths, Signals},
-        sentences,
-    },
-    text::embed::SentenceEmbedder,
+use crate::analysis::{
+    builtin::{self, Analysis, Lengths, Signals},
+    sentences,
 };
 
 const FORMAT_VERSION: u32 = 1;
@@ -52,13 +49,7 @@ pub(crate) async fn run(
             if texts.is_empty() {
                 return anyhow::Ok(Vec::new());
             }
-            let (model, tokenizer) = engines.set.sentence_embedder();
-            let mut embedder = SentenceEmbedder::open(
-                &engines.set.onnxruntime().path,
-                &model.path,
-                &tokenizer.path,
-                engines.threads,
-            )?;
+            let mut embedder = engines.sentence_embedder()?;
             let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
             let mut out = Vec::with_capacity(texts.len());
             for chunk in texts.chunks(64) {

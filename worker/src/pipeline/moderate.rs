@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::{JobCtx, Output, Stage, StageError, transcribe::Transcript};
 use crate::analysis::builtin::Highlight;
-use crate::text::toxicity::{LABELS, Scores, Toxicity};
+use crate::text::toxicity::{LABELS, Scores};
 
 const FORMAT_VERSION: u32 = 1;
 /// The classifier's language.
@@ -135,13 +135,7 @@ pub(crate) async fn run(
         let engines = std::sync::Arc::clone(ctx.engines);
         let scores = ctx
             .blocking(Stage::Moderate, move |progress| {
-                let (model, vocabulary) = engines.set.toxicity();
-                let mut classifier = Toxicity::open(
-                    &engines.set.onnxruntime().path,
-                    &model.path,
-                    &vocabulary.path,
-                    engines.threads,
-                )?;
+                let mut classifier = engines.toxicity()?;
                 // A segment with no word the classifier knows would score as
                 // its padding does: it is left unscored instead.
                 let known: Vec<usize> = (0..texts.len())

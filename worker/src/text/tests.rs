@@ -6,19 +6,13 @@ use cutroom_core::moderation::{Action, Category, ModerationPolicy};
 use serde::Deserialize;
 
 use super::{
-    embed::{SentenceEmbedder, similarity},
+    embed::similarity,
     toxicity::{LABELS, Toxicity},
 };
-use crate::{models::ModelSet, pipeline::listening_tests::engines};
-
-fn models() -> ModelSet {
-    engines().set.clone()
-}
+use crate::pipeline::listening_tests::engines;
 
 fn toxicity() -> Toxicity {
-    let set = models();
-    let (model, vocabulary) = set.toxicity();
-    Toxicity::open(&set.onnxruntime().path, &model.path, &vocabulary.path, 1).unwrap()
+    engines().toxicity().unwrap()
 }
 
 #[derive(Deserialize)]
@@ -68,10 +62,7 @@ fn toxicity_tokens_follow_keras_rules() {
 
 #[test]
 fn sentence_embeddings_follow_meaning() {
-    let set = models();
-    let (model, tokenizer) = set.sentence_embedder();
-    let mut embedder =
-        SentenceEmbedder::open(&set.onnxruntime().path, &model.path, &tokenizer.path, 1).unwrap();
+    let mut embedder = engines().sentence_embedder().unwrap();
     let texts = [
         "The cat sat on the mat.",
         "A kitten was sitting on the rug.",
