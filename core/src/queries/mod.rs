@@ -9,3 +9,29 @@ pub mod review;
 pub mod tenants;
 pub mod transcripts;
 pub mod uploads;
+
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel};
+
+/// Inserts `rows` a batch at a time, so no statement goes past SQLite's
+/// limit on bound parameters however many rows a job writes.
+pub(crate) async fn insert_batched<M, A>(
+    db: &impl ConnectionTrait,
+    rows: Vec<M>,
+    per_batch: usize,
+) -> Result<(), DbErr>
+where
+    M: IntoActiveModel<A> + Clone,
+    A: ActiveModelTrait + Send,
+{
+    for batch in rows.chunks(per_batch) {
+        <A::Entity as EntityTrait>::insert_many(
+            batch
+                .iter()
+                .cloned()
+                .map(IntoActiveModel::into_active_model),
+        )
+        .exec_without_returning(db)
+        .await?;
+    }
+    Ok(())
+}

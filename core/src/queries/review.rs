@@ -34,17 +34,7 @@ pub async fn replace_for_job(
         .filter(moderation_flag::Column::JobId.eq(job_id))
         .exec(&txn)
         .await?;
-    // Batches keep each statement under SQLite's bound-parameter limit.
-    for batch in flags.chunks(100) {
-        moderation_flag::Entity::insert_many(
-            batch
-                .iter()
-                .cloned()
-                .map(IntoActiveModel::into_active_model),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-    }
+    super::insert_batched::<_, moderation_flag::ActiveModel>(&txn, flags, 100).await?;
     txn.commit().await
 }
 
@@ -61,16 +51,7 @@ pub async fn replace_highlights(
         .filter(highlight::Column::JobId.eq(job_id))
         .exec(&txn)
         .await?;
-    for batch in rows.chunks(100) {
-        highlight::Entity::insert_many(
-            batch
-                .iter()
-                .cloned()
-                .map(IntoActiveModel::into_active_model),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-    }
+    super::insert_batched::<_, highlight::ActiveModel>(&txn, rows, 100).await?;
     txn.commit().await
 }
 

@@ -28,17 +28,7 @@ pub async fn replace(
     transcript::Entity::insert(meta.into_active_model())
         .exec_without_returning(&txn)
         .await?;
-    // Batches keep each statement under SQLite's bound-parameter limit.
-    for batch in segments.chunks(200) {
-        transcript_segment::Entity::insert_many(
-            batch
-                .iter()
-                .cloned()
-                .map(IntoActiveModel::into_active_model),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-    }
+    super::insert_batched::<_, transcript_segment::ActiveModel>(&txn, segments, 200).await?;
     txn.commit().await
 }
 
