@@ -6,6 +6,7 @@ use anyhow::Context;
 use axum::extract::{FromRequestParts, State};
 use cutroom_core::{
     Config, Database,
+    secrets::Sealer,
     storage::{LocalStore, ObjectStore},
 };
 
@@ -21,6 +22,8 @@ pub struct App {
     /// presigned URLs itself (`/storage/...`) and must check their signatures.
     pub local_store: Option<Arc<LocalStore>>,
     pub jwt: JwtKeys,
+    /// Seals tenant secrets (LLM API keys) before they are stored.
+    pub sealer: Sealer,
     /// A hash checked against when a login names an unknown email, so that
     /// costs as much time as a wrong password and tells nothing. Made on first use.
     pub(crate) dummy_hash: tokio::sync::OnceCell<String>,
@@ -45,12 +48,14 @@ impl App {
         local_store: Option<Arc<LocalStore>>,
     ) -> Arc<App> {
         let jwt = JwtKeys::from_secret(&config.secret_key);
+        let sealer = Sealer::new(&config.secret_key);
         Arc::new(App {
             config,
             db,
             store,
             local_store,
             jwt,
+            sealer,
             dummy_hash: tokio::sync::OnceCell::new(),
         })
     }

@@ -104,6 +104,14 @@ async fn resolve_options(
     options
         .validate(settings.default_model(&app.config.whisper_model))
         .map_err(ApiError::validation)?;
+    if let Some(provider) = options.analysis.provider
+        && let Some(why) = settings.analysis.unusable(provider)
+    {
+        return Err(ApiError::validation(format!(
+            "options.analysis.provider cannot be {}: {why}",
+            provider.name()
+        )));
+    }
     settings.fill_in(&mut options);
     Ok(options)
 }

@@ -682,6 +682,18 @@ async fn invitations_roles_and_the_last_owner() {
     );
 }
 
+/// The settings of a tenant that chose nothing: every field unset.
+fn defaults() -> Value {
+    let endpoint = json!({"base_url": null, "model": null, "api_key_hint": null,
+        "input_price": null, "output_price": null, "timeout_seconds": null});
+    json!({
+        "transcription": {"model": null},
+        "analysis": {"provider": null, "gemini": endpoint, "openai": endpoint,
+                     "max_in_flight": null, "chunk_seconds": null},
+        "moderation": {"rules": {}, "custom": []}
+    })
+}
+
 #[tokio::test]
 async fn tenant_settings_are_read_by_members_and_changed_by_admins() {
     let t = TestApp::new().await;
@@ -694,10 +706,7 @@ async fn tenant_settings_are_read_by_members_and_changed_by_admins() {
     // A new tenant has no defaults of its own: the server's apply.
     let fresh = t.call(Method::GET, settings, Some(&member), None).await;
     assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
-    assert_eq!(
-        fresh.body,
-        json!({"transcription": {"model": null}, "moderation": {"rules": {}}})
-    );
+    assert_eq!(fresh.body, defaults());
 
     let base = json!({"transcription": {"model": "base"}});
     assert_problem(
@@ -749,10 +758,7 @@ async fn tenant_settings_are_read_by_members_and_changed_by_admins() {
         .call(Method::PATCH, settings, Some(&owner), Some(clear))
         .await;
     assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
-    assert_eq!(
-        cleared.body,
-        json!({"transcription": {"model": null}, "moderation": {"rules": {}}})
-    );
+    assert_eq!(cleared.body, defaults());
 
     // Moderation rules per category; a threshold outside 0-1 is refused.
     let rules = json!({"moderation": {"rules": {"hate": {"threshold": 0.3, "action": "block"}}}});

@@ -63,6 +63,9 @@ pub struct Config {
     /// Hosts accepted as video sources besides YouTube's own (tests use a
     /// loopback server). Entries are `host` or `host:port`.
     pub extra_source_hosts: BTreeSet<String>,
+    /// The only `host[:port]`s tenants may point their LLM providers at
+    /// (`CUTROOM_LLM_HOSTS`); unset: any. Google's API is always allowed.
+    pub llm_hosts: Option<BTreeSet<String>>,
     /// How often abandoned uploads are swept.
     pub sweep_interval: Duration,
     /// Emit logs as JSON lines.
@@ -142,6 +145,7 @@ impl Config {
             ytdlp_path: PathBuf::from("yt-dlp"),
             ytdlp_timeout: Duration::from_secs(30 * 60),
             extra_source_hosts: BTreeSet::new(),
+            llm_hosts: None,
             sweep_interval: Duration::from_secs(60),
             log_json: false,
             models_dir,
@@ -255,13 +259,16 @@ impl Config {
                 .parse()
                 .with_context(|| format!("CUTROOM_WHISPER_QUANT={v}"))?;
         }
-        if let Some(v) = var("EXTRA_SOURCE_HOSTS") {
-            c.extra_source_hosts = v
-                .split(',')
+        let hosts = |v: String| -> BTreeSet<String> {
+            v.split(',')
                 .map(|h| h.trim().to_ascii_lowercase())
                 .filter(|h| !h.is_empty())
-                .collect();
+                .collect()
+        };
+        if let Some(v) = var("EXTRA_SOURCE_HOSTS") {
+            c.extra_source_hosts = hosts(v);
         }
+        c.llm_hosts = var("LLM_HOSTS").map(hosts);
         Ok(c)
     }
 }
@@ -342,6 +349,14 @@ mod tests {
         .unwrap();
         assert_eq!(c.public_url, "http://127.0.0.1:9000");
         assert!(c.extra_source_hosts.contains("example.org"));
+        assert_eq!(c.llm_hosts, None);
+        let c = parse(&[
+            ("CUTROOM_SECRET_KEY", &secret),
+            ("CUTROOM_LLM_HOSTS", "llama:8080, API.openai.com"),
+        ])
+        .unwrap();
+        let hosts = c.llm_hosts.unwrap();
+        assert!(hosts.contains("llama:8080") && hosts.contains("api.openai.com"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::moderation::ModerationPolicy;
+use crate::{analysis::Provider, moderation::ModerationPolicy};
 
 /// The one queue all pipeline work goes through.
 pub const PIPELINE_QUEUE: &str = "cutroom.pipeline";
@@ -46,6 +46,11 @@ pub struct SpeakerOptions {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AnalysisOptions {
+    /// Who analyses: `builtin` (no network), or the tenant's `gemini` or
+    /// `openai` endpoint. Unset: the tenant's default, else `builtin`. An
+    /// LLM provider that fails (after retries and one repair request) falls
+    /// back to `builtin`, and `analysis.json` says so.
+    pub provider: Option<Provider>,
     pub highlights: HighlightOptions,
 }
 

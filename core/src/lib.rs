@@ -4,6 +4,7 @@
 //! Dependencies point one way: `api` and `worker` use this crate, this crate
 //! uses `cutroom-entities`, and nothing here knows about HTTP or ffmpeg.
 
+pub mod analysis;
 pub mod config;
 pub mod db;
 pub mod errors;
@@ -11,6 +12,7 @@ pub mod jobs;
 pub mod moderation;
 pub mod queries;
 pub mod queue;
+pub mod secrets;
 pub mod storage;
 pub mod telemetry;
 pub mod tenants;

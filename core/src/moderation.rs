@@ -158,6 +158,34 @@ pub struct ModerationPolicy {
     /// "action": "ignore"}}`.
     #[schema(value_type = std::collections::BTreeMap<Category, Rule>)]
     pub rules: std::collections::BTreeMap<Category, Rule>,
+    /// Rules in plain language, judged segment by segment by the job's LLM
+    /// analysis provider (`gemini` or `openai`). A job analysed by
+    /// `builtin` cannot apply them, and `moderation.json` says so. At most
+    /// [`MAX_CUSTOM_POLICIES`].
+    pub custom: Vec<CustomPolicy>,
+}
+
+/// Custom policies a policy may hold.
+pub const MAX_CUSTOM_POLICIES: usize = 10;
+
+/// A policy written in plain language (after Zentropi's CoPE: the policy
+/// and one piece of content in, a yes/no label with a rationale out).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomPolicy {
+    /// A name for it, unique in the policy: 1-40 of `a-z`, `0-9`, `_`. A
+    /// job's custom policy replaces the tenant's of the same name.
+    #[schema(example = "no_competitors")]
+    pub name: String,
+    /// What violates the policy and what does not, in plain language
+    /// (1-2000 characters).
+    #[schema(
+        example = "Flag any mention of a competing meal-kit brand by name. Mentions of supermarkets are fine."
+    )]
+    pub text: String,
+    /// The category a violation counts under (for filters and statistics).
+    pub category: Category,
+    pub action: Action,
 }
 
 impl ModerationPolicy {
@@ -176,6 +204,34 @@ impl ModerationPolicy {
     }
 
     pub fn validate(&self, field: &str) -> Result<(), String> {
+        if self.custom.len() > MAX_CUSTOM_POLICIES {
+            return Err(format!(
+                "{field}.custom holds at most {MAX_CUSTOM_POLICIES} policies"
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (k, c) in self.custom.iter().enumerate() {
+            let ok = (1..=40).contains(&c.name.len())
+                && c.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !ok {
+                return Err(format!(
+                    "{field}.custom[{k}].name must be 1-40 of a-z, 0-9 and _"
+                ));
+            }
+            if !names.insert(c.name.as_str()) {
+                return Err(format!(
+                    "{field}.custom[{k}].name `{}` is used twice",
+                    c.name
+                ));
+            }
+            if c.text.trim().is_empty() || c.text.chars().count() > 2000 {
+                return Err(format!(
+                    "{field}.custom[{k}].text must be 1-2000 characters"
+                ));
+            }
+        }
         for (category, rule) in &self.rules {
             if !(0.0..=1.0).contains(&rule.threshold) || rule.threshold.is_nan() {
                 return Err(format!(
@@ -223,6 +279,7 @@ mod tests {
                 },
             )]
             .into(),
+            custom: Vec::new(),
         };
         assert_eq!(
             bad.validate("moderation").unwrap_err(),
@@ -236,5 +293,36 @@ mod tests {
             let json = serde_json::to_string(&c).unwrap();
             assert_eq!(json, format!("\"{}\"", c.name()));
         }
+    }
+
+    #[test]
+    fn custom_policies_are_named_and_bounded() {
+        let policy = |json: &str| serde_json::from_str::<ModerationPolicy>(json).unwrap();
+        let ok = policy(
+            r#"{"custom": [{"name": "no_rivals", "text": "No rival brands.",
+                            "category": "harassment", "action": "block"}]}"#,
+        );
+        assert!(ok.validate("moderation").is_ok());
+        let bad_name = policy(
+            r#"{"custom": [{"name": "No Rivals", "text": "x", "category": "hate", "action": "flag"}]}"#,
+        );
+        assert_eq!(
+            bad_name.validate("moderation").unwrap_err(),
+            "moderation.custom[0].name must be 1-40 of a-z, 0-9 and _"
+        );
+        let twice = policy(
+            r#"{"custom": [{"name": "a", "text": "x", "category": "hate", "action": "flag"},
+                           {"name": "a", "text": "y", "category": "hate", "action": "flag"}]}"#,
+        );
+        assert!(
+            twice
+                .validate("moderation")
+                .unwrap_err()
+                .contains("used twice")
+        );
+        let empty = policy(
+            r#"{"custom": [{"name": "a", "text": " ", "category": "hate", "action": "flag"}]}"#,
+        );
+        assert!(empty.validate("moderation").unwrap_err().contains("1-2000"));
     }
 }

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    analysis::TenantAnalysisSettings,
     jobs::{DefaultModel, JobOptions, check_model},
     moderation::ModerationPolicy,
 };
@@ -17,6 +18,8 @@ use crate::{
 #[serde(default, deny_unknown_fields)]
 pub struct TenantSettings {
     pub transcription: TenantTranscriptionSettings,
+    /// Content analysis: the default provider and the LLM endpoints.
+    pub analysis: TenantAnalysisSettings,
     /// The moderation rules of this tenant's jobs; categories left out
     /// keep Cutroom's defaults.
     pub moderation: ModerationPolicy,
@@ -38,6 +41,15 @@ impl TenantSettings {
         if let Some(model) = &self.transcription.model {
             check_model("transcription.model", model)?;
         }
+        self.analysis.validate("analysis")?;
+        if let Some(provider) = self.analysis.provider
+            && let Some(why) = self.analysis.unusable(provider)
+        {
+            return Err(format!(
+                "analysis.provider cannot be {}: {why}",
+                provider.name()
+            ));
+        }
         self.moderation.validate("moderation")?;
         Ok(())
     }
@@ -57,10 +69,23 @@ impl TenantSettings {
         if t.model.is_none() {
             t.model.clone_from(&self.transcription.model);
         }
+        if options.analysis.provider.is_none() {
+            options.analysis.provider = self.analysis.provider;
+        }
         // The tenant's rules as they are now: a later change of policy does
         // not reach queued jobs, and the job records what it was held to.
         for (category, rule) in &self.moderation.rules {
             options.moderation.rules.entry(*category).or_insert(*rule);
+        }
+        for custom in &self.moderation.custom {
+            if !options
+                .moderation
+                .custom
+                .iter()
+                .any(|c| c.name == custom.name)
+            {
+                options.moderation.custom.push(custom.clone());
+            }
         }
     }
 }
@@ -129,6 +154,54 @@ mod tests {
         assert_eq!(
             bad.validate().unwrap_err(),
             "moderation.rules.hate.threshold must be between 0 and 1"
+        );
+    }
+
+    #[test]
+    fn custom_policies_and_the_provider_are_written_into_the_job() {
+        use crate::analysis::Provider;
+        let s: TenantSettings = serde_json::from_value(serde_json::json!({
+            "analysis": {"provider": "openai",
+                         "openai": {"base_url": "http://llama:8080", "model": "m"}},
+            "moderation": {"custom": [
+                {"name": "rivals", "text": "No rivals.", "category": "harassment", "action": "block"},
+                {"name": "mild", "text": "Be mild.", "category": "toxicity", "action": "flag"}
+            ]}
+        }))
+        .unwrap();
+        assert!(s.validate().is_ok());
+        let mut job: JobOptions = serde_json::from_value(serde_json::json!({
+            "analysis": {"provider": "builtin"},
+            "moderation": {"custom": [
+                {"name": "mild", "text": "Be very mild.", "category": "toxicity", "action": "block"}
+            ]}
+        }))
+        .unwrap();
+        s.fill_in(&mut job);
+        assert_eq!(
+            job.analysis.provider,
+            Some(Provider::Builtin),
+            "the job's choice stands"
+        );
+        let names: Vec<&str> = job
+            .moderation
+            .custom
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["mild", "rivals"]);
+        assert_eq!(job.moderation.custom[0].text, "Be very mild.");
+        let mut unset = JobOptions::default();
+        s.fill_in(&mut unset);
+        assert_eq!(unset.analysis.provider, Some(Provider::Openai));
+        let no_key: TenantSettings =
+            serde_json::from_value(serde_json::json!({"analysis": {"provider": "gemini"}}))
+                .unwrap();
+        assert!(
+            no_key
+                .validate()
+                .unwrap_err()
+                .contains("analysis.gemini.api_key")
         );
     }
 }

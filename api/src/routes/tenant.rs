@@ -30,14 +30,19 @@ fn tenant_gone() -> ApiError {
     )
 )]
 async fn get_settings(state: AppState, ctx: AuthContext) -> Result<Json<TenantSettings>, ApiError> {
-    let settings = tenants::settings(&state.db.orm, ctx.tenant_id)
+    let mut settings = tenants::settings(&state.db.orm, ctx.tenant_id)
         .await?
         .ok_or_else(tenant_gone)?;
+    settings.analysis.redact();
     Ok(Json(settings))
 }
 
 /// Change the tenant's settings (admins and owners). Jobs submitted from now
-/// on use them; queued jobs keep what they were submitted with.
+/// on use them; queued jobs keep what they were submitted with (an LLM
+/// provider's endpoint and key are read when the job is analysed).
+///
+/// API keys (`analysis.gemini.api_key`, `analysis.openai.api_key`) are
+/// write-only: they are stored encrypted and shown only as `api_key_hint`.
 #[utoipa::path(
     patch, path = "/v1/tenant/settings", tag = "tenant", security(("bearer" = [])),
     request_body(
@@ -68,19 +73,28 @@ async fn update_settings(
         ));
     }
     let tx = state.db.orm.begin().await?;
-    let current = tenants::settings_for_update(&tx, ctx.tenant_id)
+    let previous = tenants::settings_for_update(&tx, ctx.tenant_id)
         .await?
         .ok_or_else(tenant_gone)?;
-    let mut doc = serde_json::to_value(current).map_err(ApiError::internal)?;
+    let mut doc = serde_json::to_value(&previous).map_err(ApiError::internal)?;
     merge_patch(&mut doc, patch);
     // Through axum's deserializer, so a wrong type is reported with its path
     // (`transcription.model: invalid type ...`) like any other JSON body.
     let bytes = serde_json::to_vec(&doc).map_err(ApiError::internal)?;
-    let axum::Json(settings) = axum::Json::<TenantSettings>::from_bytes(&bytes)?;
+    let axum::Json(mut settings) = axum::Json::<TenantSettings>::from_bytes(&bytes)?;
     settings.validate().map_err(ApiError::validation)?;
+    settings
+        .analysis
+        .check_hosts(state.config.llm_hosts.as_ref())
+        .map_err(ApiError::validation)?;
+    settings
+        .analysis
+        .seal_keys(&previous.analysis, &state.sealer, ctx.tenant_id)
+        .map_err(ApiError::validation)?;
     tenants::replace_settings(&tx, ctx.tenant_id, &settings).await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %ctx.tenant_id, actor = %ctx.actor(), "tenant settings changed");
+    settings.analysis.redact();
     Ok(Json(settings))
 }
 
