@@ -1,5 +1,10 @@
 //! `cargo bench -p cutroom-worker --bench understanding`: the analysis
-//! (builtin provider) and moderation stages on an hour of transcript.
+//! (builtin provider) and moderation stages on an hour of transcript, then
+//! the `openai` provider against a real llama-server with SmolLM2-135M
+//! (`CUTROOM_TEST_LLAMA_SERVER`, from `bash .ci/setup --test`) with 1 and
+//! 2 requests in flight. `CUTROOM_BENCH_LLM_MINUTES` sets how much of the
+//! transcript the LLM reads (default 20: on two cores SmolLM2 takes about
+//! three minutes per ten-minute chunk).
 //!
 //! The transcript is real text with even word timing: the 66 sentences of
 //! the moderation set and the five LibriVox reference lines, in a fixed
@@ -12,7 +17,7 @@
 
 use std::path::PathBuf;
 
-use cutroom_worker::bench::Models;
+use cutroom_worker::bench::{LlamaServer, Models, SMOLLM2};
 
 const LIBRIVOX: &str = "/usr/share/pocketsphinx/test/data/librivox/transcription";
 const HOUR: f64 = 3600.0;
@@ -43,6 +48,50 @@ fn main() {
         );
     }
     println!("Peak RSS of this process: {} MiB", peak_rss_mib());
+
+    let minutes: f64 = std::env::var("CUTROOM_BENCH_LLM_MINUTES")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(20.0);
+    let llm_lines: Vec<_> = lines
+        .iter()
+        .filter(|l| l.1 <= minutes * 60.0)
+        .cloned()
+        .collect();
+    println!();
+    println!(
+        "openai provider, llama-server + SmolLM2-135M Q4_1 on 2 threads, {minutes:.0} min of transcript, 600 s chunks"
+    );
+    println!(
+        "| in flight (server slots) | outcome | seconds | chunks | requests | repairs | prompt tokens | completion tokens | chapters | highlights |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for in_flight in [1u32, 2] {
+        // 16k tokens a slot: a ten-minute chunk is ~4.7k tokens of prompt,
+        // and this small model writes long answers.
+        let server = LlamaServer::start(in_flight, 16384, 2).expect("llama-server started");
+        let u = models
+            .understand_with_llm(
+                &server.url(),
+                SMOLLM2,
+                &llm_lines,
+                600.0,
+                in_flight as usize,
+            )
+            .expect("the provider ran");
+        println!(
+            "| {in_flight} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} |",
+            u.outcome,
+            u.seconds,
+            u.chunks,
+            u.requests,
+            u.repairs,
+            u.prompt_tokens,
+            u.completion_tokens,
+            u.chapters,
+            u.highlights
+        );
+    }
 }
 
 fn hour_of_lines() -> Vec<(f64, f64, String)> {

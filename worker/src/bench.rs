@@ -23,6 +23,9 @@ use crate::{
     pipeline::{Progress, StageError, silence, speakers, transcribe, vad::SileroVad},
 };
 
+mod llama;
+pub use llama::{LlamaServer, SMOLLM2, SMOLLM2_GGUF};
+
 /// The sample rate every listening stage reads.
 pub const RATE: u32 = 16_000;
 
@@ -163,44 +166,10 @@ impl Models {
     ) -> anyhow::Result<(Understood, f64, f64)> {
         use crate::{
             analysis::{builtin, sentences},
-            pipeline::{moderate, transcribe::Segment, transcribe::Transcript, transcribe::Word},
+            pipeline::moderate,
         };
         let engines = self.engines(threads, WhisperQuant::F16)?;
-        let segments = lines
-            .iter()
-            .enumerate()
-            .map(|(id, (start, end, text))| {
-                let words: Vec<&str> = text.split_whitespace().collect();
-                let step = (end - start) / words.len().max(1) as f64;
-                Segment {
-                    id,
-                    start: *start,
-                    end: *end,
-                    text: text.clone(),
-                    speaker: Some("S1".into()),
-                    confidence: 1.0,
-                    words: words
-                        .iter()
-                        .enumerate()
-                        .map(|(k, w)| Word {
-                            start: start + k as f64 * step,
-                            end: start + (k as f64 + 0.8) * step,
-                            text: format!(" {w}"),
-                            probability: 1.0,
-                            speaker: Some("S1".into()),
-                        })
-                        .collect(),
-                }
-            })
-            .collect();
-        let transcript = Transcript {
-            version: 1,
-            model: "tiny.en".into(),
-            language: Some("en".into()),
-            language_probability: None,
-            duration: lines.last().map_or(0.0, |l| l.1),
-            segments,
-        };
+        let transcript = transcript_of(lines);
 
         let started = std::time::Instant::now();
         let found = sentences::split(&transcript);
@@ -243,6 +212,128 @@ impl Models {
             analysis_seconds,
             moderation_seconds,
         ))
+    }
+}
+
+/// What an LLM provider made of a transcript, and what it took.
+#[derive(Debug)]
+pub struct LlmUnderstood {
+    /// `ok`, or the fallback code a job would record.
+    pub outcome: String,
+    pub seconds: f64,
+    pub chunks: usize,
+    pub requests: u32,
+    pub repairs: usize,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub chapters: usize,
+    pub highlights: usize,
+}
+
+impl Models {
+    /// The `openai` provider's part of the analysis stage on the same
+    /// transcript as [`Models::understand`]: chunks of `chunk_seconds`, at
+    /// most `max_in_flight` requests at a time, against `base_url`.
+    pub fn understand_with_llm(
+        &self,
+        base_url: &str,
+        model: &str,
+        lines: &[(f64, f64, String)],
+        chunk_seconds: f64,
+        max_in_flight: usize,
+    ) -> anyhow::Result<LlmUnderstood> {
+        use crate::analysis::{
+            builtin::{self, Lengths},
+            llm::{LlmClient, LlmConfig, Wire},
+            provider, sentences,
+        };
+        let transcript = transcript_of(lines);
+        let found = sentences::split(&transcript);
+        let engines = self.engines(2, WhisperQuant::F16)?;
+        let mut embedder = engines.sentence_embedder()?;
+        let texts: Vec<&str> = found.iter().map(|s| s.text.as_str()).collect();
+        let embeddings = embedder.embed(&texts)?;
+        let lengths = Lengths {
+            min: 15.0,
+            max: 60.0,
+        };
+        let signals = builtin::Signals {
+            loudness: &[],
+            loudness_interval: 0.1,
+            noise: &[],
+        };
+        let fallback = builtin::analyse(&found, &embeddings, &signals, lengths);
+        let mut config = LlmConfig::new(Wire::OpenAi, base_url, model, None);
+        config.timeout = std::time::Duration::from_secs(600);
+        let client = LlmClient::new(config);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (result, run) = runtime.block_on(provider::analyse(
+            &client,
+            &found,
+            lengths,
+            chunk_seconds,
+            max_in_flight,
+            &fallback,
+            |_, _| {},
+        ));
+        let (outcome, chapters, highlights) = match result {
+            Ok((a, _)) => ("ok".to_owned(), a.chapters.len(), a.highlights.len()),
+            Err(e) => (e.code().to_owned(), 0, 0),
+        };
+        Ok(LlmUnderstood {
+            outcome,
+            seconds: run.seconds,
+            chunks: run.chunks,
+            requests: run.usage.requests,
+            repairs: run.repairs,
+            prompt_tokens: run.usage.prompt_tokens,
+            completion_tokens: run.usage.completion_tokens,
+            chapters,
+            highlights,
+        })
+    }
+}
+
+/// A transcript of one segment per `(start, end, text)`, its words spread
+/// evenly over it.
+fn transcript_of(lines: &[(f64, f64, String)]) -> crate::pipeline::transcribe::Transcript {
+    use crate::pipeline::transcribe::{Segment, Transcript, Word};
+    let segments = lines
+        .iter()
+        .enumerate()
+        .map(|(id, (start, end, text))| {
+            let words: Vec<&str> = text.split_whitespace().collect();
+            let step = (end - start) / words.len().max(1) as f64;
+            Segment {
+                id,
+                start: *start,
+                end: *end,
+                text: text.clone(),
+                speaker: Some("S1".into()),
+                confidence: 1.0,
+                words: words
+                    .iter()
+                    .enumerate()
+                    .map(|(k, w)| Word {
+                        start: start + k as f64 * step,
+                        end: start + (k as f64 + 0.8) * step,
+                        text: format!(" {w}"),
+                        probability: 1.0,
+                        speaker: Some("S1".into()),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Transcript {
+        version: 1,
+        model: "tiny.en".into(),
+        language: Some("en".into()),
+        language_probability: None,
+        duration: lines.last().map_or(0.0, |l| l.1),
+        segments,
     }
 }
 

@@ -25,7 +25,7 @@ use crate::text::embed::{DIM, Embedding, similarity};
 /// Sentences on each side of a gap in TextTiling.
 const BLOCK: usize = 3;
 /// Shortest chapter, seconds.
-const MIN_CHAPTER: f64 = 60.0;
+pub(crate) const MIN_CHAPTER: f64 = 60.0;
 /// Highlights per hour of speech to aim for (the issue asks for at least 8
 /// where the material allows).
 const PER_HOUR: f64 = 12.0;
@@ -36,7 +36,7 @@ const MAX_OVERLAP: f64 = 0.5;
 /// Sentences in the summary at most.
 const SUMMARY_SENTENCES: usize = 5;
 /// Keywords listed.
-const KEYWORDS: usize = 10;
+pub(crate) const KEYWORDS: usize = 10;
 
 /// What the highlight scorer reads besides the sentences.
 pub(crate) struct Signals<'a> {
@@ -92,10 +92,12 @@ pub(crate) struct Highlight {
 #[derive(Debug, Serialize)]
 pub(crate) struct Reason {
     /// `hook`, `question`, `standalone`, `energy`, `pace`, `topic`,
-    /// `dialogue` or `reaction`.
+    /// `dialogue` or `reaction`; `model` for a reason an LLM gave.
     pub signal: &'static str,
-    /// Points out of 100 it added.
-    pub points: u32,
+    /// Points out of 100 it added; absent for a model's reasons (the model
+    /// scores the whole candidate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points: Option<u32>,
     pub detail: String,
 }
 
@@ -349,7 +351,7 @@ fn highlights(
                 if points > 0 {
                     reasons.push(Reason {
                         signal,
-                        points,
+                        points: Some(points),
                         detail,
                     });
                 }
@@ -422,7 +424,7 @@ fn highlights(
                     ),
                 );
             }
-            let score: u32 = reasons.iter().map(|r| r.points).sum::<u32>().min(100);
+            let score: u32 = reasons.iter().filter_map(|r| r.points).sum::<u32>().min(100);
             reasons.sort_by_key(|r| std::cmp::Reverse(r.points));
             let highlight = Highlight {
                 start: c.start,
@@ -437,22 +439,30 @@ fn highlights(
         .collect();
     scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.start.total_cmp(&b.1.start)));
 
-    let speech_hours: f64 = sentences.iter().map(Sentence::duration).sum::<f64>() / 3600.0;
-    let target = ((speech_hours * PER_HOUR).ceil() as usize).max(MIN_HIGHLIGHTS);
+    let target = highlight_target(sentences);
     let mut kept: Vec<Highlight> = Vec::new();
     for (_, h) in scored {
         if kept.len() >= target {
             break;
         }
-        let overlaps = kept.iter().any(|k| {
-            let shared = (h.end.min(k.end) - h.start.max(k.start)).max(0.0);
-            shared > MAX_OVERLAP * (h.end - h.start).min(k.end - k.start)
-        });
-        if !overlaps {
+        if !kept.iter().any(|k| overlap_too_much(&h, k)) {
             kept.push(h);
         }
     }
     kept
+}
+
+/// How many highlights to aim for: [`PER_HOUR`] per hour of speech, at
+/// least [`MIN_HIGHLIGHTS`].
+pub(crate) fn highlight_target(sentences: &[Sentence]) -> usize {
+    let speech_hours: f64 = sentences.iter().map(Sentence::duration).sum::<f64>() / 3600.0;
+    ((speech_hours * PER_HOUR).ceil() as usize).max(MIN_HIGHLIGHTS)
+}
+
+/// Whether two candidates share more than [`MAX_OVERLAP`] of the shorter.
+pub(crate) fn overlap_too_much(a: &Highlight, b: &Highlight) -> bool {
+    let shared = (a.end.min(b.end) - a.start.max(b.start)).max(0.0);
+    shared > MAX_OVERLAP * (a.end - a.start).min(b.end - b.start)
 }
 
 fn mean_loudness(signals: &Signals<'_>, start: f64, end: f64) -> Option<f64> {
@@ -894,7 +904,7 @@ mod tests {
             let len = h.end - h.start;
             assert!((15.0..=60.0).contains(&len), "{h:?}");
             assert!(h.score <= 100 && !h.reasons.is_empty());
-            let sum: u32 = h.reasons.iter().map(|r| r.points).sum();
+            let sum: u32 = h.reasons.iter().filter_map(|r| r.points).sum();
             assert_eq!(sum.min(100), h.score, "the reasons add up to the score");
         }
         for i in 0..a.highlights.len() {

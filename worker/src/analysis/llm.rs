@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 /// Which API the endpoint speaks.
@@ -25,7 +26,7 @@ pub(crate) struct LlmConfig {
     /// the API's own path is added.
     pub base_url: String,
     pub model: String,
-    pub api_key: Option<String>,
+    pub api_key: Option<SecretString>,
     /// Per request.
     pub timeout: Duration,
     /// Requests at most, the first included.
@@ -34,10 +35,13 @@ pub(crate) struct LlmConfig {
     pub backoff: Duration,
     /// No wait (computed or `Retry-After`) is longer than this.
     pub max_wait: Duration,
+    /// Tokens the model may write per answer, so a model that rambles
+    /// (or loops) stops rather than running to the end of its context.
+    pub max_output_tokens: u32,
 }
 
 impl LlmConfig {
-    pub fn new(wire: Wire, base_url: &str, model: &str, api_key: Option<String>) -> Self {
+    pub fn new(wire: Wire, base_url: &str, model: &str, api_key: Option<SecretString>) -> Self {
         Self {
             wire,
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -47,6 +51,7 @@ impl LlmConfig {
             max_attempts: 4,
             backoff: Duration::from_millis(500),
             max_wait: Duration::from_secs(30),
+            max_output_tokens: 8192,
         }
     }
 }
@@ -54,7 +59,10 @@ impl LlmConfig {
 /// What the requests of one call used.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct Usage {
+    /// Every HTTP request made, retries included.
     pub requests: u32,
+    /// Requests that repeated an earlier one after a timeout, 429 or 5xx.
+    pub retries: u32,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
 }
@@ -103,6 +111,23 @@ impl LlmClient {
         }
     }
 
+    /// A client for a tenant's endpoint, with its per-request timeout.
+    pub fn for_endpoint(endpoint: &cutroom_core::analysis::ResolvedEndpoint) -> Self {
+        use cutroom_core::analysis::Provider;
+        let wire = match endpoint.provider {
+            Provider::Gemini => Wire::Gemini,
+            Provider::Openai | Provider::Builtin => Wire::OpenAi,
+        };
+        let mut config = LlmConfig::new(
+            wire,
+            &endpoint.base_url,
+            &endpoint.model,
+            endpoint.api_key.clone(),
+        );
+        config.timeout = Duration::from_secs(u64::from(endpoint.timeout_seconds));
+        Self::new(config)
+    }
+
     /// One completion whose text must be JSON matching `schema` (a JSON
     /// Schema; converted to Gemini's dialect for `gemini`).
     pub async fn complete_json(&self, system: &str, user: &str, schema: &Value) -> Reply {
@@ -111,6 +136,9 @@ impl LlmClient {
         loop {
             attempt += 1;
             usage.requests += 1;
+            if attempt > 1 {
+                usage.retries += 1;
+            }
             let (result, retry_after) = self.request(system, user, schema, &mut usage).await;
             let error = match result {
                 Ok(value) => {
@@ -153,11 +181,12 @@ impl LlmClient {
                         "responseMimeType": "application/json",
                         "responseSchema": gemini_schema(schema),
                         "temperature": 0.2,
+                        "maxOutputTokens": c.max_output_tokens,
                     },
                 });
                 let mut r = self.http.post(url).json(&body);
                 if let Some(key) = &c.api_key {
-                    r = r.header("x-goog-api-key", key);
+                    r = r.header("x-goog-api-key", key.expose_secret());
                 }
                 r
             }
@@ -174,10 +203,11 @@ impl LlmClient {
                         "json_schema": {"name": "cutroom", "strict": true, "schema": schema},
                     },
                     "temperature": 0.2,
+                    "max_tokens": c.max_output_tokens,
                 });
                 let mut r = self.http.post(url).json(&body);
                 if let Some(key) = &c.api_key {
-                    r = r.bearer_auth(key);
+                    r = r.bearer_auth(key.expose_secret());
                 }
                 r
             }
@@ -230,16 +260,25 @@ impl LlmClient {
         };
         usage.prompt_tokens += prompt.and_then(Value::as_u64).unwrap_or(0);
         usage.completion_tokens += completion.and_then(Value::as_u64).unwrap_or(0);
+        let finish = envelope
+            .pointer("/candidates/0/finishReason")
+            .or_else(|| envelope.pointer("/choices/0/finish_reason"))
+            .and_then(Value::as_str);
         let content = content.and_then(Value::as_str).ok_or_else(|| {
-            let reason = envelope
-                .pointer("/candidates/0/finishReason")
-                .or_else(|| envelope.pointer("/choices/0/finish_reason"))
-                .and_then(Value::as_str)
-                .unwrap_or("no text in the reply");
+            let reason = finish.unwrap_or("no text in the reply");
             LlmError::Malformed(format!("no completion text ({reason})"))
         })?;
-        serde_json::from_str(strip_fences(content))
-            .map_err(|e| LlmError::Malformed(format!("the model's text is not JSON: {e}")))
+        serde_json::from_str(strip_fences(content)).map_err(|e| {
+            if matches!(finish, Some("length" | "MAX_TOKENS")) {
+                LlmError::Malformed(format!(
+                    "the answer was cut off at {} tokens before its JSON was complete; \
+                     answer more briefly",
+                    self.config.max_output_tokens
+                ))
+            } else {
+                LlmError::Malformed(format!("the model's text is not JSON: {e}"))
+            }
+        })
     }
 }
 
@@ -272,7 +311,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 /// A JSON Schema in the dialect Gemini's `responseSchema` reads (an
 /// OpenAPI 3.0 subset): upper-case types, and only the keywords it knows.
 pub(crate) fn gemini_schema(schema: &Value) -> Value {
-    const KEPT: [&str; 9] = [
+    const KEPT: [&str; 11] = [
         "description",
         "enum",
         "format",
@@ -280,6 +319,8 @@ pub(crate) fn gemini_schema(schema: &Value) -> Value {
         "maximum",
         "minItems",
         "maxItems",
+        "minLength",
+        "maxLength",
         "required",
         "nullable",
     ];
@@ -310,5 +351,7 @@ pub(crate) fn gemini_schema(schema: &Value) -> Value {
     Value::Object(out)
 }
 
+#[cfg(test)]
+pub(crate) mod stub;
 #[cfg(test)]
 mod tests;

@@ -13,7 +13,7 @@ use crate::{
     pipeline::listening_tests::{Gap, detect_speech, engines, espeak, timeline, transcribe_speech},
 };
 
-const COOKING: [&str; 16] = [
+pub(super) const COOKING: [&str; 16] = [
     "Today we are making fresh pasta from scratch in my kitchen.",
     "You only need flour, eggs and a little salt for the dough.",
     "Make a well in the flour and crack the eggs into the middle.",
@@ -32,7 +32,7 @@ const COOKING: [&str; 16] = [
     "Serve the pasta straight away while it is hot.",
 ];
 
-const SPACE: [&str; 16] = [
+pub(super) const SPACE: [&str; 16] = [
     "Now let us talk about the new mission to the planet Mars.",
     "The rocket launched from Florida early on Tuesday morning.",
     "It will take about seven months to reach the red planet.",

@@ -1,11 +1,19 @@
 //! The analysis stage: sentences from the labelled transcript, their
-//! embeddings, then the builtin analysis ([`crate::analysis::builtin`]).
-//! Produces `analysis.json`.
+//! embeddings, the builtin analysis ([`crate::analysis::builtin`]), and
+//! when the job asks for an LLM provider, its analysis
+//! ([`crate::analysis::provider`]), which falls back to the builtin one
+//! (recorded in the report) when it cannot be had. Produces `analysis.json`.
 
-use cutroom_core::{ErrorCode, queries::review};
+use cutroom_core::{
+    ErrorCode,
+    analysis::{Provider, ResolvedEndpoint},
+    queries::{review, tenants},
+    secrets::Sealer,
+};
 use cutroom_entities::highlight;
 use serde::Serialize;
 
+use super::Progress;
 use super::{
     JobCtx, Output, Stage, StageError,
     loudness::LoudnessReport,
@@ -14,25 +22,89 @@ use super::{
 };
 use crate::analysis::{
     builtin::{self, Analysis, Lengths, Signals},
-    sentences,
+    llm::LlmClient,
+    provider::{self, ProviderRun},
+    sentences::{self, Sentence},
 };
 
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 /// The contents of `analysis.json`.
 #[derive(Debug, Serialize)]
 pub(crate) struct AnalysisReport {
     pub version: u32,
-    /// Which provider wrote it: `builtin`.
+    /// Which provider wrote it: `builtin`, `gemini` or `openai`.
     pub provider: &'static str,
+    /// The provider the job asked for; not `provider` after a fallback.
+    pub requested_provider: &'static str,
+    /// The LLM that wrote it (or was asked, before a fallback).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     pub language: Option<String>,
     /// Sentences the transcript was read as.
     pub sentences: usize,
     #[serde(flatten)]
     pub analysis: Analysis,
+    /// Why the requested LLM provider's analysis was not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
+    /// What the LLM provider was asked and what it cost, fallback or not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageReport>,
     /// Anything the reader should know (e.g. a language the embeddings
     /// were not trained on).
     pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Fallback {
+    /// `llm_not_configured`, `llm_timeout`, `llm_rate_limited`,
+    /// `llm_unauthorized`, `llm_error_status`, `llm_unreachable` or
+    /// `llm_invalid_answer`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct UsageReport {
+    pub chunks: usize,
+    pub max_in_flight: usize,
+    pub requests: u32,
+    /// Requests repeated after a timeout, 429 or 5xx.
+    pub retries: u32,
+    /// Chunks asked a second time because the first answer did not validate.
+    pub repairs: usize,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// US dollars at the tenant's prices; absent when it set none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    pub seconds: f64,
+}
+
+impl UsageReport {
+    pub(crate) fn new(run: &ProviderRun, endpoint: &ResolvedEndpoint) -> Self {
+        let u = &run.usage;
+        let cost_usd = match (endpoint.input_price, endpoint.output_price) {
+            (None, None) => None,
+            (input, output) => Some(
+                (u.prompt_tokens as f64 * input.unwrap_or(0.0)
+                    + u.completion_tokens as f64 * output.unwrap_or(0.0))
+                    / 1e6,
+            ),
+        };
+        Self {
+            chunks: run.chunks,
+            max_in_flight: run.max_in_flight,
+            requests: u.requests,
+            retries: u.retries,
+            repairs: run.repairs,
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            cost_usd,
+            seconds: (run.seconds * 1000.0).round() / 1000.0,
+        }
+    }
 }
 
 pub(crate) async fn run(
@@ -73,7 +145,11 @@ pub(crate) async fn run(
         .map(|s| (s.start, s.end))
         .collect();
     let options = &ctx.options.analysis.highlights;
-    let analysis = builtin::analyse(
+    let lengths = Lengths {
+        min: f64::from(options.min_seconds),
+        max: f64::from(options.max_seconds),
+    };
+    let builtin = builtin::analyse(
         &sentences,
         &embeddings,
         &Signals {
@@ -81,10 +157,7 @@ pub(crate) async fn run(
             loudness_interval: loudness.momentary.interval,
             noise: &noise,
         },
-        Lengths {
-            min: f64::from(options.min_seconds),
-            max: f64::from(options.max_seconds),
-        },
+        lengths,
     );
     let mut warnings = Vec::new();
     if transcript.language.as_deref().is_some_and(|l| l != "en") {
@@ -94,14 +167,22 @@ pub(crate) async fn run(
                 .to_owned(),
         );
     }
-    let report = AnalysisReport {
+    let requested = ctx.options.analysis.provider.unwrap_or_default();
+    let mut report = AnalysisReport {
         version: FORMAT_VERSION,
-        provider: "builtin",
+        provider: Provider::Builtin.name(),
+        requested_provider: requested.name(),
+        model: None,
         language: transcript.language.clone(),
         sentences: sentences.len(),
-        analysis,
+        analysis: builtin,
+        fallback: None,
+        usage: None,
         warnings,
     };
+    if requested != Provider::Builtin && !sentences.is_empty() {
+        ask_llm(ctx, requested, &sentences, lengths, &mut report).await?;
+    }
     // The highlights, for the API to list with their moderation state.
     let job = ctx.job;
     let now = chrono::Utc::now();
@@ -132,4 +213,83 @@ pub(crate) async fn run(
         .await?
         .made_with([model, tokenizer]);
     Ok((report, output))
+}
+
+/// The LLM provider's analysis in place of the builtin one in `report`,
+/// or the reason it could not be had in `report.fallback`.
+async fn ask_llm(
+    ctx: &JobCtx<'_>,
+    provider: Provider,
+    sentences: &[Sentence],
+    lengths: Lengths,
+    report: &mut AnalysisReport,
+) -> Result<(), StageError> {
+    let endpoint = match endpoint(ctx, provider).await? {
+        Ok(e) => e,
+        Err(why) => {
+            tracing::warn!(provider = provider.name(), %why, "LLM provider not usable; builtin analysis");
+            report.fallback = Some(Fallback {
+                code: "llm_not_configured",
+                message: why,
+            });
+            return Ok(());
+        }
+    };
+    report.model = Some(endpoint.model.clone());
+    let client = LlmClient::for_endpoint(&endpoint);
+    let progress = Progress::default();
+    let (result, run) = ctx
+        .tracked(
+            Stage::Analyze,
+            &progress,
+            provider::analyse(
+                &client,
+                sentences,
+                lengths,
+                f64::from(endpoint.chunk_seconds),
+                endpoint.max_in_flight as usize,
+                &report.analysis,
+                // After the embeddings' share (0-0.9): progress never goes back.
+                |done, n| progress.set(0.9 + 0.1 * done as f32 / n as f32),
+            ),
+        )
+        .await?;
+    report.usage = Some(UsageReport::new(&run, &endpoint));
+    match result {
+        Ok((analysis, warnings)) => {
+            report.provider = provider.name();
+            report.analysis = analysis;
+            report.warnings.extend(warnings);
+        }
+        Err(e) => {
+            tracing::warn!(provider = provider.name(), code = e.code(), error = %e, "LLM analysis failed; builtin analysis");
+            report.fallback = Some(Fallback {
+                code: e.code(),
+                message: format!(
+                    "the {} provider failed, so this is the builtin analysis: {e}",
+                    provider.name()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The tenant's endpoint for `provider` as its settings have it now (a key
+/// changed while the job waited is the one that works), key opened; `Err`
+/// says why it cannot be used.
+pub(crate) async fn endpoint(
+    ctx: &JobCtx<'_>,
+    provider: Provider,
+) -> Result<Result<ResolvedEndpoint, String>, StageError> {
+    let job = ctx.job;
+    let settings = tenants::settings(&ctx.db.orm, job.tenant_id)
+        .await?
+        .unwrap_or_default();
+    let sealer = Sealer::new(&ctx.config.secret_key);
+    // Checked again here: the server's list may have changed since.
+    if let Err(why) = settings.analysis.check_hosts(ctx.config.llm_hosts.as_ref()) {
+        return Ok(Err(why));
+    }
+    Ok(settings.analysis.resolve(provider, &sealer, job.tenant_id))
 }

@@ -124,15 +124,41 @@ impl JobCtx<'_> {
         let progress = Progress::default();
         let reporter = progress.clone();
         let span = tracing::Span::current();
-        let mut handle = tokio::task::spawn_blocking(move || span.in_scope(|| work(&reporter)));
+        let handle = tokio::task::spawn_blocking(move || span.in_scope(|| work(&reporter)));
+        // Blocking work polls `stop` itself and is waited for either way.
+        let joined = self.drive(stage, &progress, handle, false).await?;
+        Ok(joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())))
+    }
+
+    /// Runs async `work` (requests to an LLM), recording the progress it
+    /// reports like [`JobCtx::blocking`]; dropped (cancelling its requests)
+    /// when the job must stop.
+    pub async fn tracked<T>(
+        &self,
+        stage: Stage,
+        progress: &Progress,
+        work: impl Future<Output = T>,
+    ) -> Result<T, StageError> {
+        self.drive(stage, progress, work, true).await
+    }
+
+    async fn drive<T>(
+        &self,
+        stage: Stage,
+        progress: &Progress,
+        work: impl Future<Output = T>,
+        stop_early: bool,
+    ) -> Result<T, StageError> {
         let (from, to) = (stage.progress(), stage.next_progress());
         let mut tick = tokio::time::interval(PROGRESS_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut shown = 0.0f32;
+        tokio::pin!(work);
         loop {
             tokio::select! {
-                joined = &mut handle => {
-                    return Ok(joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
+                out = &mut work => return Ok(out),
+                () = self.stop.cancelled(), if stop_early => {
+                    return Err(StageError::Stopped(self.stop_reason()));
                 }
                 _ = tick.tick() => {
                     let done = progress.get();

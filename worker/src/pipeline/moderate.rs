@@ -6,17 +6,30 @@
 //! The classifier was trained on English comments. A transcript in another
 //! language is not scored at all and the report says
 //! `unsupported_language`, never "clean".
+//!
+//! Custom policies in plain language are judged by the job's LLM provider
+//! ([`crate::analysis::policies`]) and add to the same flags; whether they
+//! could be applied is in the report's `custom` section.
 
 use cutroom_core::{
     ErrorCode,
+    analysis::Provider,
     moderation::{Action, Category, ModerationPolicy},
     queries::review,
 };
 use cutroom_entities::moderation_flag;
 use serde::Serialize;
 
-use super::{JobCtx, Output, Stage, StageError, transcribe::Transcript};
-use crate::analysis::builtin::Highlight;
+use super::{
+    JobCtx, Output, Progress, Stage, StageError,
+    analyze::{UsageReport, endpoint},
+    transcribe::{Segment, Transcript},
+};
+use crate::analysis::{
+    builtin::Highlight,
+    llm::LlmClient,
+    policies::{self, Violation},
+};
 use crate::text::toxicity::{LABELS, Scores};
 
 const FORMAT_VERSION: u32 = 1;
@@ -37,6 +50,55 @@ pub(crate) struct ModerationReport {
     /// Segments on which at least one rule fired, in time order.
     pub flags: Vec<Flag>,
     pub summary: Summary,
+    /// The job's custom policies, when it has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom: Option<CustomReport>,
+}
+
+impl ModerationReport {
+    /// A flag on a transcript segment, counted in the summary.
+    fn add_segment_flag(
+        &mut self,
+        segment: &Segment,
+        scores: Vec<CategoryScore>,
+        fired: Vec<Fired>,
+        action: Action,
+    ) {
+        self.summary.flagged_segments += 1;
+        self.summary.flagged_seconds += segment.end - segment.start;
+        self.flags.push(Flag {
+            kind: review::KIND_SEGMENT,
+            segment: segment.id,
+            start: segment.start,
+            end: segment.end,
+            text: segment.text.trim().to_owned(),
+            speaker: segment.speaker.clone(),
+            scores,
+            fired,
+            action,
+        });
+    }
+}
+
+/// How the job's custom policies were judged.
+#[derive(Debug, Serialize)]
+pub(crate) struct CustomReport {
+    /// `applied`; `not_applied` (the job has no LLM provider to judge
+    /// them); `failed` (the provider failed: `code` and `message` say how).
+    pub status: &'static str,
+    pub policies: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Segment and policy pairs judged a violation.
+    pub violations: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -75,9 +137,18 @@ pub(crate) struct CategoryScore {
 #[derive(Debug, Serialize)]
 pub(crate) struct Fired {
     pub category: Category,
+    /// The classifier's score; 1 for a custom policy's violation.
     pub score: f32,
-    pub threshold: f32,
+    /// The category rule's threshold; absent for a custom policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f32>,
     pub action: Action,
+    /// The custom policy that fired, by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The LLM's reason for a custom policy's verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rationale: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -169,6 +240,17 @@ pub(crate) async fn run(
     };
     let mut report = assess(&policy, transcript, segment_scores);
     assess_highlights(&policy, highlights, highlight_scores, &mut report);
+    if !policy.custom.is_empty() {
+        let (custom, violations) = judge_custom(ctx, &policy, transcript).await?;
+        apply_violations(
+            &policy,
+            transcript,
+            segment_scores,
+            &violations,
+            &mut report,
+        );
+        report.custom = Some(custom);
+    }
     // The review queue: the job's flags replace any an earlier run wrote.
     let job = ctx.job;
     let now = chrono::Utc::now();
@@ -214,6 +296,7 @@ pub(crate) fn assess(
         categories,
         flags: Vec::new(),
         summary: Summary::default(),
+        custom: None,
     };
     let Some(scores) = scores else {
         report.status = "unsupported_language";
@@ -238,19 +321,7 @@ pub(crate) fn assess(
         let Some((category_scores, fired, action)) = judge(policy, s, &mut report.summary) else {
             continue;
         };
-        report.summary.flagged_segments += 1;
-        report.summary.flagged_seconds += segment.end - segment.start;
-        report.flags.push(Flag {
-            kind: review::KIND_SEGMENT,
-            segment: segment.id,
-            start: segment.start,
-            end: segment.end,
-            text: segment.text.trim().to_owned(),
-            speaker: segment.speaker.clone(),
-            scores: category_scores,
-            fired,
-            action,
-        });
+        report.add_segment_flag(segment, category_scores, fired, action);
     }
     report.summary.flagged_seconds = (report.summary.flagged_seconds * 1000.0).round() / 1000.0;
     report
@@ -350,8 +421,10 @@ fn judge(
             (rule.action != Action::Ignore && c.score >= rule.threshold).then_some(Fired {
                 category: c.category,
                 score: c.score,
-                threshold: rule.threshold,
+                threshold: Some(rule.threshold),
                 action: rule.action,
+                policy: None,
+                rationale: None,
             })
         })
         .collect();
@@ -375,7 +448,9 @@ fn flag_row(
     f: &Flag,
     now: chrono::DateTime<chrono::Utc>,
 ) -> moderation_flag::Model {
-    let categories: Vec<&str> = f.fired.iter().map(|x| x.category.name()).collect();
+    let mut categories: Vec<&str> = f.fired.iter().map(|x| x.category.name()).collect();
+    categories.sort_unstable();
+    categories.dedup();
     moderation_flag::Model {
         id: uuid::Uuid::now_v7(),
         tenant_id,
@@ -397,6 +472,170 @@ fn flag_row(
     }
 }
 
+/// The job's custom policies judged by its LLM provider, or why they
+/// could not be.
+async fn judge_custom(
+    ctx: &JobCtx<'_>,
+    policy: &ModerationPolicy,
+    transcript: &Transcript,
+) -> Result<(CustomReport, Vec<Violation>), StageError> {
+    let provider = ctx.options.analysis.provider.unwrap_or_default();
+    let mut report = CustomReport {
+        status: "not_applied",
+        policies: policy.custom.iter().map(|c| c.name.clone()).collect(),
+        provider: None,
+        model: None,
+        violations: 0,
+        code: None,
+        message: None,
+        usage: None,
+    };
+    if provider == Provider::Builtin {
+        report.code = Some("llm_not_configured");
+        report.message = Some(
+            "custom policies are judged by an LLM provider; this job's analysis provider is \
+             builtin (set options.analysis.provider, or the tenant's analysis.provider)"
+                .into(),
+        );
+        return Ok((report, Vec::new()));
+    }
+    report.provider = Some(provider.name());
+    let endpoint = match endpoint(ctx, provider).await? {
+        Ok(e) => e,
+        Err(why) => {
+            report.code = Some("llm_not_configured");
+            report.message = Some(why);
+            return Ok((report, Vec::new()));
+        }
+    };
+    report.model = Some(endpoint.model.clone());
+    let segments: Vec<&str> = transcript
+        .segments
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect();
+    if segments.is_empty() {
+        report.status = "applied";
+        return Ok((report, Vec::new()));
+    }
+    let client = LlmClient::for_endpoint(&endpoint);
+    let progress = Progress::default();
+    let (result, run) = ctx
+        .tracked(
+            Stage::Moderate,
+            &progress,
+            policies::judge(
+                &client,
+                &policy.custom,
+                &segments,
+                endpoint.max_in_flight as usize,
+                |done, n| progress.set(done as f32 / n as f32),
+            ),
+        )
+        .await?;
+    report.usage = Some(UsageReport::new(&run, &endpoint));
+    match result {
+        Ok(violations) => {
+            report.status = "applied";
+            report.violations = violations.len();
+            Ok((report, violations))
+        }
+        Err(e) => {
+            tracing::warn!(code = e.code(), error = %e, "custom moderation policies could not be judged");
+            report.status = "failed";
+            report.code = Some(e.code());
+            report.message = Some(format!(
+                "the {} provider could not judge the custom policies: {e}",
+                provider.name()
+            ));
+            Ok((report, Vec::new()))
+        }
+    }
+}
+
+/// Adds custom policies' violations to the report: to the segment's flag
+/// when the classifier already raised one, else as a new flag.
+pub(crate) fn apply_violations(
+    policy: &ModerationPolicy,
+    transcript: &Transcript,
+    scores: Option<&[Option<Scores>]>,
+    violations: &[Violation],
+    report: &mut ModerationReport,
+) {
+    for v in violations {
+        let (Some(segment), Some(custom)) = (
+            transcript.segments.get(v.segment),
+            policy.custom.get(v.policy),
+        ) else {
+            continue;
+        };
+        if custom.action == Action::Ignore {
+            continue;
+        }
+        let fired = Fired {
+            category: custom.category,
+            score: 1.0,
+            threshold: None,
+            action: custom.action,
+            policy: Some(custom.name.clone()),
+            rationale: Some(v.rationale.clone()),
+        };
+        let existing = report
+            .flags
+            .iter_mut()
+            .find(|f| f.kind == review::KIND_SEGMENT && f.segment == segment.id);
+        let flag = match existing {
+            Some(f) => f,
+            None => {
+                let category_scores = scores
+                    .and_then(|all| all.get(v.segment))
+                    .and_then(Option::as_ref)
+                    .map(|s| {
+                        covered()
+                            .map(|(category, k)| CategoryScore {
+                                category,
+                                score: round4(s[k]),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                report.add_segment_flag(segment, category_scores, Vec::new(), custom.action);
+                report.flags.last_mut().expect("just pushed")
+            }
+        };
+        flag.fired.push(fired);
+        flag.fired.sort_by(|a, b| {
+            b.action
+                .rank()
+                .cmp(&a.action.rank())
+                .then(b.score.total_cmp(&a.score))
+        });
+        flag.action = flag.fired[0].action;
+        if report
+            .summary
+            .action
+            .is_none_or(|s| flag.action.rank() > s.rank())
+        {
+            report.summary.action = Some(flag.action);
+        }
+    }
+    report.summary.flagged_seconds = (report.summary.flagged_seconds * 1000.0).round() / 1000.0;
+    // Segments in time order, then highlights by rank, as `assess` left them.
+    report.flags.sort_by(|a, b| {
+        let key = |f: &Flag| {
+            if f.kind == review::KIND_HIGHLIGHT {
+                (1, 0.0)
+            } else {
+                (0, f.start)
+            }
+        };
+        let (ka, kb) = (key(a), key(b));
+        ka.0.cmp(&kb.0)
+            .then(ka.1.total_cmp(&kb.1))
+            .then(a.segment.cmp(&b.segment))
+    });
+}
+
 /// The categories the classifier scores, with the index of their label in
 /// its output.
 fn covered() -> impl Iterator<Item = (Category, usize)> {
@@ -415,7 +654,6 @@ mod tests {
     use cutroom_core::moderation::Rule;
 
     use super::*;
-    use crate::pipeline::transcribe::Segment;
 
     fn transcript(language: Option<&str>, texts: &[&str]) -> Transcript {
         Transcript {
@@ -458,6 +696,7 @@ mod tests {
                 },
             )]
             .into(),
+            ..ModerationPolicy::default()
         };
         let r = assess(
             &policy,
@@ -521,6 +760,7 @@ mod tests {
                 ),
             ]
             .into(),
+            ..ModerationPolicy::default()
         };
         let r = assess(&policy, &t, Some(&[Some(SWEARING)]));
         assert!(r.flags.is_empty());
@@ -602,5 +842,71 @@ mod tests {
         assert!(said_verbatim(&own, &t));
         let elsewhere = highlight(1.1, 1.5, "I will hurt you", "I will hurt you.");
         assert!(!said_verbatim(&elsewhere, &t));
+    }
+
+    #[test]
+    fn custom_violations_join_the_classifiers_flags_or_raise_their_own() {
+        use cutroom_core::moderation::CustomPolicy;
+        let t = transcript(
+            Some("en"),
+            &["hello", "i will hurt you", "buy brand x", "bye"],
+        );
+        let policy = ModerationPolicy {
+            custom: vec![
+                CustomPolicy {
+                    name: "no_rivals".into(),
+                    text: "No rival brands.".into(),
+                    category: Category::Harassment,
+                    action: Action::Block,
+                },
+                CustomPolicy {
+                    name: "quiet".into(),
+                    text: "Nothing.".into(),
+                    category: Category::Hate,
+                    action: Action::Ignore,
+                },
+            ],
+            ..ModerationPolicy::default()
+        };
+        let scores = [Some(CLEAN), Some(THREAT), Some(CLEAN), None];
+        let mut r = assess(&policy, &t, Some(&scores));
+        assert_eq!(r.flags.len(), 1);
+        let v = |segment, policy| Violation {
+            segment,
+            policy,
+            rationale: "names a rival".into(),
+        };
+        // Segment 2 gets its own flag (blocking); segment 1 gains a fired
+        // rule; an ignored policy and a segment out of range change nothing.
+        apply_violations(
+            &policy,
+            &t,
+            Some(&scores),
+            &[v(2, 0), v(1, 0), v(0, 1), v(9, 0)],
+            &mut r,
+        );
+        assert_eq!(r.flags.len(), 2);
+        let (threat, rival) = (&r.flags[0], &r.flags[1]);
+        assert_eq!((threat.segment, rival.segment), (1, 2), "time order kept");
+        assert_eq!(threat.action, Action::Block);
+        assert_eq!(threat.fired[0].policy.as_deref(), Some("no_rivals"));
+        assert_eq!(threat.fired.len(), 3, "toxicity, violence and the policy");
+        assert_eq!(rival.action, Action::Block);
+        assert_eq!(rival.fired.len(), 1);
+        assert_eq!(rival.fired[0].category, Category::Harassment);
+        assert_eq!(rival.fired[0].threshold, None);
+        assert_eq!(rival.scores.len(), 6, "the classifier's scores are kept");
+        assert_eq!(r.summary.flagged_segments, 2);
+        assert_eq!(r.summary.action, Some(Action::Block));
+        let row = flag_row(
+            uuid::Uuid::nil(),
+            uuid::Uuid::nil(),
+            threat,
+            chrono::Utc::now(),
+        );
+        assert_eq!(
+            row.categories, ",harassment,toxicity,violence,",
+            "deduplicated"
+        );
     }
 }

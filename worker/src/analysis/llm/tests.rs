@@ -4,88 +4,15 @@
 //! `Retry-After`, 5xx, a hanging endpoint, garbage, and a 400 that must not
 //! be retried.
 
-use std::{
-    collections::VecDeque,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use axum::{
-    Router,
-    body::Bytes,
-    extract::State,
-    http::{HeaderMap, StatusCode, Uri},
-    response::{IntoResponse, Response},
-    routing::post,
-};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::*;
-
-/// What the stub answers, in order; the last one repeats.
-#[derive(Clone)]
-enum Canned {
-    Json(StatusCode, Value, Option<&'static str>),
-    Text(StatusCode, &'static str),
-    Hang(Duration),
-}
-
-#[derive(Clone, Debug)]
-struct Seen {
-    path: String,
-    headers: HeaderMap,
-    body: Value,
-}
-
-#[derive(Clone, Default)]
-struct Stub {
-    replies: Arc<Mutex<VecDeque<Canned>>>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-async fn answer(State(stub): State<Stub>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    stub.seen.lock().unwrap().push(Seen {
-        path: uri.path().to_owned(),
-        headers,
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    });
-    let reply = {
-        let mut replies = stub.replies.lock().unwrap();
-        if replies.len() > 1 {
-            replies.pop_front().unwrap()
-        } else {
-            replies.front().cloned().unwrap()
-        }
-    };
-    match reply {
-        Canned::Json(status, body, retry_after) => {
-            let mut r = (status, axum::Json(body)).into_response();
-            if let Some(v) = retry_after {
-                r.headers_mut().insert("retry-after", v.parse().unwrap());
-            }
-            r
-        }
-        Canned::Text(status, text) => (status, text).into_response(),
-        Canned::Hang(d) => {
-            tokio::time::sleep(d).await;
-            (StatusCode::OK, "late").into_response()
-        }
-    }
-}
-
-async fn serve(replies: Vec<Canned>) -> (String, Stub) {
-    let stub = Stub {
-        replies: Arc::new(Mutex::new(replies.into())),
-        ..Stub::default()
-    };
-    let app = Router::new()
-        .route("/{*path}", post(answer))
-        .with_state(stub.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), stub)
-}
+use super::{
+    stub::{Canned, gemini_reply, openai_reply, serve},
+    *,
+};
 
 fn schema() -> Value {
     json!({
@@ -96,31 +23,6 @@ fn schema() -> Value {
             "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 5}
         },
         "required": ["summary", "tags"]
-    })
-}
-
-/// A `generateContent` reply as Google documents it.
-fn gemini_reply(text: &str) -> Value {
-    json!({
-        "candidates": [{
-            "content": {"parts": [{"text": text}], "role": "model"},
-            "finishReason": "STOP",
-            "index": 0
-        }],
-        "usageMetadata": {"promptTokenCount": 120, "candidatesTokenCount": 30, "totalTokenCount": 150},
-        "modelVersion": "gemini-2.5-flash"
-    })
-}
-
-/// A chat completion as OpenAI (and llama-server) send it.
-fn openai_reply(text: &str) -> Value {
-    json!({
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 1_700_000_000,
-        "model": "smollm2",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 80, "completion_tokens": 20, "total_tokens": 100}
     })
 }
 
@@ -156,6 +58,7 @@ async fn gemini_requests_have_the_documented_shape_and_replies_are_read() {
         reply.usage,
         Usage {
             requests: 1,
+            retries: 0,
             prompt_tokens: 120,
             completion_tokens: 30
         }
@@ -174,6 +77,7 @@ async fn gemini_requests_have_the_documented_shape_and_replies_are_read() {
     assert_eq!(body["contents"][0]["parts"][0]["text"], "Transcript: ...");
     let config = &body["generationConfig"];
     assert_eq!(config["responseMimeType"], "application/json");
+    assert_eq!(config["maxOutputTokens"], 8192);
     // Gemini's schema dialect: upper-case types, no additionalProperties.
     let s = &config["responseSchema"];
     assert_eq!(s["type"], "OBJECT");
@@ -225,6 +129,7 @@ async fn openai_requests_have_the_documented_shape_and_replies_are_read() {
     assert_eq!(body["messages"][1]["role"], "user");
     assert_eq!(body["response_format"]["type"], "json_schema");
     assert_eq!(body["response_format"]["json_schema"]["strict"], true);
+    assert_eq!(body["max_tokens"], 8192);
     // OpenAI takes standard JSON Schema as it is.
     assert_eq!(body["response_format"]["json_schema"]["schema"], schema());
 }
@@ -245,6 +150,7 @@ async fn rate_limits_wait_as_long_as_retry_after_says() {
     let reply = client.complete_json("s", "u", &schema()).await;
     assert!(reply.result.is_ok());
     assert_eq!(reply.usage.requests, 2);
+    assert_eq!(reply.usage.retries, 1);
     assert_eq!(stub.seen.lock().unwrap().len(), 2);
     // The wait is the server's, not the 10 ms backoff.
     assert!(
@@ -280,6 +186,7 @@ async fn server_errors_are_retried_then_given_up_on() {
         reply.result.err()
     );
     assert_eq!(reply.usage.requests, 4, "max_attempts");
+    assert_eq!(reply.usage.retries, 3);
     assert_eq!(stub.seen.lock().unwrap().len(), 4);
 }
 
@@ -343,6 +250,24 @@ async fn garbage_and_client_errors_are_not_retried() {
         other => panic!("{:?}", other.err()),
     }
     assert_eq!(stub.seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_answer_cut_off_at_the_token_limit_says_so() {
+    let mut cut = openai_reply(r#"{"summary": "It goes on and on and on"#);
+    cut["choices"][0]["finish_reason"] = json!("length");
+    let (url, _stub) = serve(vec![Canned::Json(StatusCode::OK, cut, None)]).await;
+    let mut config = quick(LlmConfig::new(Wire::OpenAi, &url, "m", None));
+    config.max_output_tokens = 64;
+    let reply = LlmClient::new(config)
+        .complete_json("s", "u", &schema())
+        .await;
+    match reply.result {
+        Err(LlmError::Malformed(why)) => {
+            assert!(why.contains("cut off at 64 tokens"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
