@@ -2,6 +2,7 @@
 //! PostgreSQL, local storage and a real S3-compatible server, with the
 //! worker in-process running real yt-dlp and ffmpeg.
 
+mod analysis;
 mod api_keys;
 mod auth;
 mod pipeline;
