@@ -136,7 +136,12 @@ impl Job {
         let artifacts =
             cutroom_core::queries::artifacts::list(&app.db.orm, j.tenant_id, j.id).await?;
         let mut outputs = Vec::with_capacity(artifacts.len());
-        for a in artifacts {
+        // A clip's files are listed with the clip (`GET /v1/jobs/{id}/clips`),
+        // which withholds their URLs while moderation holds it.
+        for a in artifacts
+            .into_iter()
+            .filter(|a| !a.name.starts_with(CLIP_FILES))
+        {
             outputs.push(output(app, a).await?);
         }
         Ok(Job {
@@ -145,6 +150,9 @@ impl Job {
         })
     }
 }
+
+/// Where a job's clip files are named (`clips/01/vertical.mp4`).
+const CLIP_FILES: &str = "clips/";
 
 async fn output(app: &App, a: artifact::Model) -> Result<Output, ApiError> {
     let get = app

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{analysis::Provider, moderation::ModerationPolicy};
+use crate::{analysis::Provider, clips::ClipOptions, moderation::ModerationPolicy};
 
 /// The one queue all pipeline work goes through.
 pub const PIPELINE_QUEUE: &str = "cutroom.pipeline";
@@ -27,6 +27,8 @@ pub struct JobOptions {
     /// Moderation rules for this job. Categories left out take the tenant's
     /// rule (written in when the job is submitted), else Cutroom's default.
     pub moderation: ModerationPolicy,
+    /// The clips rendered from the best highlights.
+    pub clips: ClipOptions,
 }
 
 /// Who speaks when. The number of speakers is estimated from the voices;
@@ -265,6 +267,7 @@ impl JobOptions {
             );
         }
         self.moderation.validate("options.moderation")?;
+        self.clips.validate("options.clips")?;
         Ok(())
     }
 }

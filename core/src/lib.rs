@@ -5,6 +5,7 @@
 //! uses `cutroom-entities`, and nothing here knows about HTTP or ffmpeg.
 
 pub mod analysis;
+pub mod clips;
 pub mod config;
 pub mod db;
 pub mod errors;

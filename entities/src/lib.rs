@@ -5,6 +5,7 @@
 
 pub mod api_key;
 pub mod artifact;
+pub mod clip;
 pub mod highlight;
 pub mod invitation;
 pub mod job;

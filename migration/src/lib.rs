@@ -9,6 +9,7 @@ mod m20261123_000001_transcripts;
 mod m20261124_000001_tenant_settings;
 mod m20261124_000002_artifact_models;
 mod m20261125_000001_moderation_flags;
+mod m20261126_000001_clips;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_tenant_settings::Migration),
             Box::new(m20261124_000002_artifact_models::Migration),
             Box::new(m20261125_000001_moderation_flags::Migration),
+            Box::new(m20261126_000001_clips::Migration),
         ]
     }
 }

@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod auth;
+mod clips;
 mod health;
 mod jobs;
 mod me;
@@ -101,6 +102,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(jobs::router())
         .merge(transcripts::router())
         .merge(review::router())
+        .merge(clips::router())
         .merge(storage::router())
 }
 

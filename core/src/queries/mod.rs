@@ -3,6 +3,7 @@
 //! another tenant reads exactly like a row that does not exist.
 
 pub mod artifacts;
+pub mod clips;
 pub mod events;
 pub mod jobs;
 pub mod review;

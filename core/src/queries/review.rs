@@ -79,18 +79,14 @@ pub async fn highlights_with_holds(
     Ok(highlights
         .into_iter()
         .map(|h| {
-            let holding = flags.iter().filter(|f| holds(f, &h)).cloned().collect();
+            let holding = flags
+                .iter()
+                .filter(|f| super::clips::holds(f, h.start, h.end, Some(h.rank)))
+                .cloned()
+                .collect();
             (h, holding)
         })
         .collect())
-}
-
-fn holds(flag: &moderation_flag::Model, h: &highlight::Model) -> bool {
-    if flag.kind == KIND_HIGHLIGHT {
-        flag.segment == h.rank
-    } else {
-        flag.start < h.end && h.start < flag.end
-    }
 }
 
 /// Which flags [`list`] returns.
