@@ -5,6 +5,7 @@
 mod analysis;
 mod api_keys;
 mod auth;
+mod clips;
 mod pipeline;
 mod review;
 mod tenancy;

@@ -272,6 +272,7 @@ async fn youtube_style_job(db: Db) {
         "speakers",
         "analyze",
         "moderate",
+        "clips",
         "publish",
     ] {
         assert!(text.contains(stage), "no {stage} event: {events}");

@@ -94,6 +94,45 @@ async fn flagged_speech_is_reviewed(db: Db) {
         }
     }
 
+    // Clips: rendered for the best highlights; those over the threat are
+    // held, without download URLs.
+    let (status, clips) = app
+        .get(&format!("/v1/jobs/{id}/clips"), &s.access_token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{clips}");
+    let clip_items = clips["items"].as_array().unwrap();
+    assert!(!clip_items.is_empty(), "{clips}");
+    assert!(clip_items.len() <= 3, "three by default: {clips}");
+    assert!(clip_items.iter().any(overlapping), "{clips}");
+    for c in clip_items {
+        let files = c["files"].as_array().unwrap();
+        let kinds: Vec<&str> = files.iter().map(|f| f["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["video", "srt", "vtt", "thumbnail"], "{c}");
+        assert_eq!(files[0]["format"], "vertical", "{c}");
+        if overlapping(c) {
+            assert_eq!(c["status"], "held", "{c}");
+            assert_eq!(c["held_by"], json!([flag_id.as_str()]), "{c}");
+            assert!(files.iter().all(|f| f.get("url").is_none()), "{c}");
+        }
+    }
+    // The job's own outputs list the manifest, not the clips' files.
+    let (_, job_view) = app.get(&format!("/v1/jobs/{id}"), &s.access_token).await;
+    let names: Vec<&str> = job_view["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"clips.json"), "{names:?}");
+    assert!(names.iter().all(|n| !n.starts_with("clips/")), "{names:?}");
+    let manifest: Value =
+        serde_json::from_slice(&fetch_output(&app, &job_view, "clips.json").await).unwrap();
+    assert_eq!(
+        manifest["clips"].as_array().unwrap().len(),
+        clip_items.len(),
+        "{manifest}"
+    );
+
     // Filters.
     for (query, expected) in [
         ("?category=violence", 1),
@@ -225,6 +264,29 @@ async fn flagged_speech_is_reviewed(db: Db) {
         .get(&format!("/v1/jobs/{id}/highlights"), &other.access_token)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .get(&format!("/v1/jobs/{id}/clips"), &other.access_token)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Approved: every clip is released, and each is what it says.
+    let (_, transcript) = app
+        .get(&format!("/v1/jobs/{id}/transcript"), &s.access_token)
+        .await;
+    let words: Vec<(f64, f64)> = transcript["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|seg| seg["words"].as_array().unwrap().iter())
+        .map(|w| (w["start"].as_f64().unwrap(), w["end"].as_f64().unwrap()))
+        .collect();
+    let (_, clips) = app
+        .get(&format!("/v1/jobs/{id}/clips"), &s.access_token)
+        .await;
+    for c in clips["items"].as_array().unwrap() {
+        // 320x240 sources: 240 wide, 16:9 tall.
+        crate::clips::check_ready_clip(&app, c, &words, (240, 426)).await;
+    }
 
     // Today's statistics.
     let (status, stats) = app

@@ -18,7 +18,7 @@ use super::{
 };
 
 /// Runs `ffmpeg -y <args>` and panics with its stderr when it fails.
-fn ffmpeg(args: &[&str]) {
+pub(crate) fn ffmpeg(args: &[&str]) {
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y"])
         .args(args)
@@ -47,7 +47,7 @@ fn tone_gap_tone(path: &Path, rate: u32, channels: u32, codec_args: &[&str]) {
     ffmpeg(&args);
 }
 
-fn decode_all(path: &Path, media: &MediaInfo) -> Result<DecodedAudio, StageError> {
+pub(crate) fn decode_all(path: &Path, media: &MediaInfo) -> Result<DecodedAudio, StageError> {
     let options = DecodeOptions {
         stream: media.audio_stream,
         max_duration: Duration::from_secs(3600),

@@ -7,7 +7,8 @@
 //! themselves: they return a [`StageError`] and the handler settles it.
 
 mod analyze;
-mod audio;
+pub(crate) mod audio;
+mod clips;
 mod dvector;
 mod error;
 mod fetch;
@@ -23,7 +24,7 @@ pub(crate) mod vad;
 #[cfg(test)]
 pub(crate) mod listening_tests;
 #[cfg(test)]
-mod media_tests;
+pub(crate) mod media_tests;
 #[cfg(test)]
 mod speaker_tests;
 #[cfg(test)]
@@ -93,7 +94,7 @@ impl JobCtx<'_> {
     /// Writes a stage's result file into the scratch folder, to be published.
     pub async fn write_output(
         &self,
-        name: &'static str,
+        name: &str,
         content_type: &'static str,
         bytes: Vec<u8>,
     ) -> Result<Output, StageError> {
@@ -106,7 +107,7 @@ impl JobCtx<'_> {
             .detail(e)
         })?;
         Ok(Output {
-            name,
+            name: name.to_owned(),
             path,
             content_type,
             models: Vec::new(),
@@ -205,7 +206,8 @@ impl Progress {
 /// A file a stage produced, to be published as an artifact.
 #[derive(Clone, Debug)]
 pub(crate) struct Output {
-    pub name: &'static str,
+    /// The artifact's name, unique within the job (`clips/01/vertical.mp4`).
+    pub name: String,
     pub path: std::path::PathBuf,
     pub content_type: &'static str,
     /// The model files that produced it.
@@ -234,6 +236,7 @@ pub(crate) enum Stage {
     Speakers,
     Analyze,
     Moderate,
+    Clips,
     Publish,
 }
 
@@ -249,6 +252,7 @@ impl Stage {
             Stage::Speakers => "speakers",
             Stage::Analyze => "analyze",
             Stage::Moderate => "moderate",
+            Stage::Clips => "clips",
             Stage::Publish => "publish",
         }
     }
@@ -265,8 +269,9 @@ impl Stage {
             Stage::Transcribe => 80,
             Stage::Speakers => 88,
             Stage::Analyze => 92,
-            Stage::Moderate => 94,
-            Stage::Publish => 96,
+            Stage::Moderate => 93,
+            Stage::Clips => 94,
+            Stage::Publish => 98,
         }
     }
 
@@ -281,7 +286,8 @@ impl Stage {
             Stage::Transcribe => Stage::Speakers.progress(),
             Stage::Speakers => Stage::Analyze.progress(),
             Stage::Analyze => Stage::Moderate.progress(),
-            Stage::Moderate => Stage::Publish.progress(),
+            Stage::Moderate => Stage::Clips.progress(),
+            Stage::Clips => Stage::Publish.progress(),
             Stage::Publish => 100,
         }
     }
@@ -425,12 +431,34 @@ impl<'a> Pipeline<'a> {
                 moderate::run(ctx, &transcript, &analysis.analysis.highlights),
             )
             .await?;
+        let clips = self
+            .stage(
+                ctx,
+                Stage::Clips,
+                clips::run(
+                    ctx,
+                    &clips::Inputs {
+                        source: &source,
+                        media: &media,
+                        audio: &audio,
+                        transcript: &transcript,
+                        highlights: &analysis.analysis.highlights,
+                    },
+                ),
+            )
+            .await?;
         let mut outputs = vec![loudness, speech.output];
         outputs.extend(labelled);
         outputs.push(analyzed);
         outputs.push(moderated);
-        self.stage(ctx, Stage::Publish, publish::run(ctx, &outputs))
-            .await?;
+        outputs.extend(clips.outputs);
+        self.stage(ctx, Stage::Publish, async {
+            publish::run(ctx, &outputs).await?;
+            // Recorded once their files are stored, so a listed clip can
+            // always be downloaded.
+            clips::record(ctx, clips.rows).await
+        })
+        .await?;
         Ok(())
     }
 

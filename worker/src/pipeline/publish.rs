@@ -35,7 +35,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, outputs: &[Output]) -> Result<(), Stag
             id: Uuid::now_v7(),
             job_id: job.id,
             tenant_id: job.tenant_id,
-            name: output.name.to_owned(),
+            name: output.name.clone(),
             object_key: key,
             content_type: output.content_type.to_owned(),
             size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
@@ -45,14 +45,18 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, outputs: &[Output]) -> Result<(), Stag
             created_at: Utc::now(),
         };
         artifacts::upsert(&ctx.db.orm, row).await?;
-        tracing::info!(name = output.name, size, "artifact published");
+        tracing::info!(name = %output.name, size, "artifact published");
     }
     Ok(())
 }
 
 /// Size and hex SHA-256 of the file, read in chunks.
-async fn digest(output: &Output) -> std::io::Result<(u64, String)> {
-    let mut file = tokio::fs::File::open(&output.path).await?;
+pub(crate) async fn digest(output: &Output) -> std::io::Result<(u64, String)> {
+    digest_file(&output.path).await
+}
+
+pub(crate) async fn digest_file(path: &std::path::Path) -> std::io::Result<(u64, String)> {
+    let mut file = tokio::fs::File::open(path).await?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut size = 0u64;

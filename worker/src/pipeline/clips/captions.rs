@@ -1,0 +1,316 @@
+//! A clip's captions from the word timeline, re-timed to the clip: SRT and
+//! WebVTT files, and an ASS script for burning them in a few words at a
+//! time with the word being said highlighted (rendered by libass through
+//! ffmpeg's `ass` filter).
+//!
+//! Written by hand: the formats are a few lines of text each, and no crate
+//! does the grouping and re-timing, which is the actual work.
+
+use std::fmt::Write as _;
+
+/// A word of the clip, seconds from the clip's start.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ClipWord {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+}
+
+/// One caption: its words' text and when it shows.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Cue {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+}
+
+/// Longest line of a file caption, in characters (the usual subtitle rule).
+const MAX_CHARS: usize = 42;
+/// Longest a file caption stays up.
+const MAX_CUE_SECONDS: f64 = 6.0;
+/// A pause this long starts a new caption.
+const PAUSE: f64 = 0.6;
+/// How long a caption may stay after its last word when nothing follows.
+const HOLD: f64 = 0.5;
+
+fn ends_sentence(word: &str) -> bool {
+    word.ends_with(['.', '!', '?'])
+}
+
+/// Groups of consecutive words: a new group at a pause, after a sentence's
+/// end, or when the group is full (`fits` says whether one more word fits).
+fn group(words: &[ClipWord], fits: impl Fn(&[ClipWord], &ClipWord) -> bool) -> Vec<&[ClipWord]> {
+    let mut groups = Vec::new();
+    let mut from = 0;
+    for k in 1..=words.len() {
+        let split = k == words.len() || {
+            let prev = &words[k - 1];
+            let next = &words[k];
+            next.start - prev.end >= PAUSE
+                || ends_sentence(&prev.text)
+                || !fits(&words[from..k], next)
+        };
+        if split && k > from {
+            groups.push(&words[from..k]);
+            from = k;
+        }
+    }
+    groups
+}
+
+/// Cues for the SRT and VTT files: lines of up to [`MAX_CHARS`] and
+/// [`MAX_CUE_SECONDS`], within `0..duration`, in order, not overlapping.
+pub(crate) fn cues(words: &[ClipWord], duration: f64) -> Vec<Cue> {
+    let groups = group(words, |so_far, next| {
+        let chars: usize = so_far.iter().map(|w| w.text.chars().count() + 1).sum();
+        chars + next.text.chars().count() <= MAX_CHARS
+            && next.end - so_far[0].start <= MAX_CUE_SECONDS
+    });
+    timed(&groups, duration)
+        .into_iter()
+        .map(|(start, end, g)| Cue {
+            start,
+            end,
+            text: g
+                .iter()
+                .map(|w| w.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        })
+        .collect()
+}
+
+/// Each group's show time: from its first word to its last word's end plus
+/// [`HOLD`], cut at the next group's start and at `duration`; groups that
+/// would show for no time are left out.
+fn timed<'w>(groups: &[&'w [ClipWord]], duration: f64) -> Vec<(f64, f64, &'w [ClipWord])> {
+    let mut out = Vec::new();
+    for (k, g) in groups.iter().enumerate() {
+        let start = g[0].start.max(0.0);
+        let next = groups.get(k + 1).map_or(duration, |n| n[0].start);
+        let end = (g[g.len() - 1].end + HOLD).min(next).min(duration);
+        if end - start >= 0.05 {
+            out.push((start, end, *g));
+        }
+    }
+    out
+}
+
+pub(crate) fn srt(cues: &[Cue]) -> String {
+    let mut out = String::new();
+    for (k, c) in cues.iter().enumerate() {
+        let _ = write!(
+            out,
+            "{}\n{} --> {}\n{}\n\n",
+            k + 1,
+            stamp(c.start, ','),
+            stamp(c.end, ','),
+            c.text
+        );
+    }
+    out
+}
+
+pub(crate) fn vtt(cues: &[Cue]) -> String {
+    let mut out = String::from("WEBVTT\n\n");
+    for c in cues {
+        // `-->` in a cue's text would end it early.
+        let text = c.text.replace("-->", "->");
+        let _ = write!(
+            out,
+            "{} --> {}\n{text}\n\n",
+            stamp(c.start, '.'),
+            stamp(c.end, '.')
+        );
+    }
+    out
+}
+
+/// `HH:MM:SS,mmm` (SRT) or `HH:MM:SS.mmm` (VTT).
+fn stamp(seconds: f64, sep: char) -> String {
+    let ms = (seconds.max(0.0) * 1000.0).round() as u64;
+    format!(
+        "{:02}:{:02}:{:02}{sep}{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+/// How burned captions look on a `width` x `height` picture.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BurnStyle {
+    pub width: u32,
+    pub height: u32,
+    pub words_per_caption: usize,
+}
+
+/// An ASS script showing `words` a few at a time, the word being said in
+/// yellow, the others white, bold with a dark outline, low in the picture
+/// (higher on a tall one, above where the apps put their buttons).
+pub(crate) fn ass(words: &[ClipWord], duration: f64, style: BurnStyle) -> String {
+    let (w, h) = (style.width, style.height);
+    let font_size = (f64::from(w.min(h)) * 0.075).round().max(10.0);
+    let margin_v = if h > w {
+        (f64::from(h) * 0.2).round()
+    } else {
+        (f64::from(h) * 0.08).round()
+    };
+    let outline = (font_size / 12.0).round().max(1.0);
+    let mut out = format!(
+        "[Script Info]\nScriptType: v4.00+\nPlayResX: {w}\nPlayResY: {h}\nWrapStyle: 0\n\
+         ScaledBorderAndShadow: yes\n\n[V4+ Styles]\n\
+         Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, \
+         BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, \
+         BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n\
+         Style: Caption,DejaVu Sans,{font_size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H80000000,\
+         -1,0,0,0,100,100,0,0,1,{outline},0,2,{margin},{margin},{margin_v},1\n\n\
+         [Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n",
+        margin = (f64::from(w) * 0.06).round(),
+    );
+    let per = style.words_per_caption.max(1);
+    let groups = group(words, |so_far, _| so_far.len() < per);
+    for (start, end, g) in timed(&groups, duration) {
+        // One event per word being said, the group's other words around it.
+        for (k, word) in g.iter().enumerate() {
+            let from = if k == 0 { start } else { word.start.max(start) };
+            let to = g.get(k + 1).map_or(end, |n| n.start.min(end));
+            if to - from < 0.01 {
+                continue;
+            }
+            let text = g
+                .iter()
+                .enumerate()
+                .map(|(j, x)| {
+                    let t = ass_text(&x.text);
+                    if j == k {
+                        format!("{{\\c&H00FFFF&}}{t}{{\\c&HFFFFFF&}}")
+                    } else {
+                        t
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            let _ = writeln!(
+                out,
+                "Dialogue: 0,{},{},Caption,,0,0,0,,{text}",
+                ass_stamp(from),
+                ass_stamp(to)
+            );
+        }
+    }
+    out
+}
+
+/// Braces start override tags and a backslash escapes: neither may come
+/// from the transcript.
+fn ass_text(text: &str) -> String {
+    text.replace('\\', "/").replace('{', "(").replace('}', ")")
+}
+
+/// `H:MM:SS.cc`, centiseconds.
+fn ass_stamp(seconds: f64) -> String {
+    let cs = (seconds.max(0.0) * 100.0).round() as u64;
+    format!(
+        "{}:{:02}:{:02}.{:02}",
+        cs / 360_000,
+        cs / 6000 % 60,
+        cs / 100 % 60,
+        cs % 100
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(list: &[(f64, f64, &str)]) -> Vec<ClipWord> {
+        list.iter()
+            .map(|(s, e, t)| ClipWord {
+                start: *s,
+                end: *e,
+                text: (*t).to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn file_captions_break_at_sentences_and_pauses_and_stay_in_the_clip() {
+        let w = words(&[
+            (0.2, 0.5, "Hello"),
+            (0.5, 0.9, "there."),
+            (1.0, 1.3, "This"),
+            (1.3, 1.5, "is"),
+            (1.5, 1.9, "Cutroom"),
+            (3.0, 3.4, "after"),
+            (3.4, 3.9, "pause"),
+        ]);
+        let cues = cues(&w, 4.0);
+        let texts: Vec<&str> = cues.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, ["Hello there.", "This is Cutroom", "after pause"]);
+        for pair in cues.windows(2) {
+            assert!(pair[0].end <= pair[1].start, "{cues:?}");
+        }
+        // Held 0.5 s, but not past the next cue or the clip's end.
+        assert_eq!((cues[0].start, cues[0].end), (0.2, 1.0));
+        assert_eq!(cues[1].end, 1.9 + HOLD);
+        assert_eq!(cues[2].end, 4.0);
+        assert_eq!(
+            srt(&cues[..1]),
+            "1\n00:00:00,200 --> 00:00:01,000\nHello there.\n\n"
+        );
+        assert!(vtt(&cues).starts_with("WEBVTT\n\n00:00:00.200 --> 00:00:01.000\nHello there.\n"));
+    }
+
+    #[test]
+    fn long_runs_are_split_by_length() {
+        let w: Vec<ClipWord> = (0..30)
+            .map(|k| ClipWord {
+                start: f64::from(k) * 0.3,
+                end: f64::from(k) * 0.3 + 0.28,
+                text: "word".into(),
+            })
+            .collect();
+        let cues = cues(&w, 10.0);
+        assert!(cues.len() > 1);
+        for c in &cues {
+            assert!(c.text.chars().count() <= MAX_CHARS, "{c:?}");
+            assert!(c.end - c.start <= MAX_CUE_SECONDS + HOLD, "{c:?}");
+        }
+        let n: usize = cues.iter().map(|c| c.text.split(' ').count()).sum();
+        assert_eq!(n, 30, "every word once");
+    }
+
+    #[test]
+    fn burned_captions_highlight_each_word_in_turn() {
+        let w = words(&[
+            (0.0, 0.4, "one"),
+            (0.4, 0.8, "{two}"),
+            (0.8, 1.2, "three"),
+            (1.2, 1.6, "four"),
+        ]);
+        let script = ass(
+            &w,
+            2.0,
+            BurnStyle {
+                width: 1080,
+                height: 1920,
+                words_per_caption: 3,
+            },
+        );
+        assert!(script.contains("PlayResX: 1080\nPlayResY: 1920"));
+        let events: Vec<&str> = script
+            .lines()
+            .filter(|l| l.starts_with("Dialogue:"))
+            .collect();
+        assert_eq!(events.len(), 4, "{script}");
+        assert_eq!(
+            events[1],
+            "Dialogue: 0,0:00:00.40,0:00:00.80,Caption,,0,0,0,,one {\\c&H00FFFF&}(two){\\c&HFFFFFF&} three"
+        );
+        // The second group holds its last word to the clip's end.
+        assert!(events[3].starts_with("Dialogue: 0,0:00:01.20,0:00:02.00,Caption"));
+        assert!(events[3].ends_with("{\\c&H00FFFF&}four{\\c&HFFFFFF&}"));
+    }
+}

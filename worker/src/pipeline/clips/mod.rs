@@ -1,0 +1,686 @@
+//! The clips stage: the best highlights rendered from the scratch copy of
+//! the source (no second download) into ready-to-post MP4s, one per
+//! requested shape, with SRT and VTT captions, a thumbnail, and a
+//! `clips.json` manifest of it all.
+//!
+//! Each clip is cut on its first and last words with a little room that
+//! lands in the pause around them ([`plan`]), normalised to the job's
+//! loudness target from the loudness stage's own measurements, and
+//! optionally carries its words burned in ([`captions`]). A clip that
+//! fails to render is reported in the manifest and the job goes on: the
+//! transcript and the analysis are not lost to one bad stretch of video.
+
+pub(crate) mod captions;
+pub(crate) mod plan;
+pub(crate) mod render;
+
+#[cfg(test)]
+mod tests;
+
+use std::{collections::HashSet, path::PathBuf};
+
+use chrono::Utc;
+use cutroom_core::{
+    ErrorCode,
+    clips::{ClipFormat, Reframe},
+    queries::{clips as clip_queries, review},
+};
+use cutroom_entities::clip;
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use self::{
+    captions::{BurnStyle, ClipWord},
+    plan::{Cut, Span},
+    render::{Picture, RenderSpec},
+};
+use super::{
+    JobCtx, Output, Stage, StageError,
+    audio::DecodedAudio,
+    fetch::Source,
+    loudness::{LoudnessReport, Series},
+    probe::MediaInfo,
+    transcribe::Transcript,
+};
+use crate::analysis::builtin::Highlight;
+
+pub(crate) const MANIFEST: &str = "clips.json";
+/// Bumped when the manifest's shape changes incompatibly.
+const FORMAT_VERSION: u32 = 1;
+/// Longest side of an `original` clip.
+const MAX_ORIGINAL_SIDE: u32 = 1920;
+/// Width of a `vertical` clip and side of a `square` one, at most.
+const MAX_SHORT_SIDE: u32 = 1080;
+
+/// What the stage renders from.
+pub(crate) struct Inputs<'a> {
+    pub source: &'a Source,
+    pub media: &'a MediaInfo,
+    pub audio: &'a DecodedAudio,
+    pub transcript: &'a Transcript,
+    /// Best first; rank is the position plus one.
+    pub highlights: &'a [Highlight],
+}
+
+/// The stage's files, and the rows recorded once they are stored.
+pub(crate) struct Clips {
+    pub outputs: Vec<Output>,
+    pub rows: Vec<clip::Model>,
+}
+
+/// `clips.json`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Manifest {
+    pub version: u32,
+    pub formats: Vec<ClipFormat>,
+    pub reframe: Reframe,
+    pub loudness_target: f64,
+    pub captions_burned: bool,
+    /// Why no clip was rendered at all, when none was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub clips: Vec<ManifestClip>,
+    /// Highlights that were chosen but gave no clip, and why.
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ManifestClip {
+    pub index: u32,
+    pub highlight_rank: i32,
+    pub title: String,
+    pub hook: String,
+    pub score: u32,
+    /// The cut on the source's timeline, seconds.
+    pub source_start: f64,
+    pub source_end: f64,
+    pub duration: f64,
+    /// `ready`, or `held` by moderation flags over it until a reviewer
+    /// approves them (as rendered; the API has the state now).
+    pub moderation: &'static str,
+    pub loudness: ClipLoudness,
+    pub files: Vec<ManifestFile>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct ClipLoudness {
+    /// The source's integrated loudness over the cut, as the loudness
+    /// stage measured it; `null` for silence.
+    pub source_lufs: Option<f64>,
+    /// The gain applied before the peak limiter, fitted so the clip lands
+    /// on the target.
+    pub gain_db: f64,
+    /// The clip's integrated loudness and true peak as rendered (before
+    /// AAC encoding).
+    pub lufs: Option<f64>,
+    pub true_peak_dbtp: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct ManifestFile {
+    /// The artifact's name.
+    pub name: String,
+    /// `video`, `srt`, `vtt` or `thumbnail`.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<ClipFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    pub content_type: &'static str,
+    pub size_bytes: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Skipped {
+    pub highlight_rank: i32,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// One clip's renders, planned before any encoding starts.
+struct Planned {
+    index: u32,
+    rank: i32,
+    highlight: usize,
+    cut: Cut,
+    source_lufs: Option<f64>,
+    dir: PathBuf,
+    /// (format, spec) per requested shape; the first also picks the
+    /// thumbnail.
+    renders: Vec<(ClipFormat, RenderSpec)>,
+    srt: String,
+    vtt: String,
+}
+
+pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, StageError> {
+    let options = ctx.options.clips.clone();
+    let mut manifest = Manifest {
+        version: FORMAT_VERSION,
+        formats: options.formats.clone(),
+        reframe: options.reframe,
+        loudness_target: options.loudness_target,
+        captions_burned: options.captions.burn,
+        note: None,
+        clips: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let chosen: Vec<(usize, &Highlight)> = input
+        .highlights
+        .iter()
+        .enumerate()
+        .take(options.count as usize)
+        .collect();
+    let picture = if chosen.is_empty() {
+        None
+    } else {
+        let path = input.source.path.clone();
+        let stream = input.media.audio_stream;
+        let inspected = tokio::task::spawn_blocking(move || render::inspect(&path, stream))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        match inspected {
+            Ok((Some(p), origin)) => Some((p, origin)),
+            Ok((None, _)) => {
+                manifest.note = Some("the source has no picture, so no clips were made".into());
+                None
+            }
+            Err(e) => {
+                manifest.note = Some(format!("the source's video could not be read ({e})"));
+                None
+            }
+        }
+    };
+    if options.count == 0 {
+        manifest.note = Some("the job asked for no clips (options.clips.count is 0)".into());
+    } else if input.highlights.is_empty() && manifest.note.is_none() {
+        manifest.note = Some("the analysis found no highlights to make clips of".into());
+    }
+    let Some((picture, origin)) = picture else {
+        let output = write_manifest(ctx, &manifest).await?;
+        return Ok(Clips {
+            outputs: vec![output],
+            rows: Vec::new(),
+        });
+    };
+
+    let held = held_ranks(ctx).await?;
+    let (spans, texts) = word_timeline(input.transcript);
+    let dir = ctx.scratch.join("clips");
+    let mut planned = Vec::new();
+    for (k, h) in chosen {
+        let rank = i32::try_from(k + 1).unwrap_or(i32::MAX);
+        let Some(cut) = plan::cut(
+            &spans,
+            &input.audio.mono16k,
+            input.audio.duration(),
+            h.start,
+            h.end,
+        ) else {
+            manifest.skipped.push(Skipped {
+                highlight_rank: rank,
+                code: "no_words",
+                message: "no transcribed word lies inside the highlight".into(),
+            });
+            continue;
+        };
+        let index = u32::try_from(planned.len() + 1).unwrap_or(u32::MAX);
+        let clip_dir = dir.join(format!("{index:02}"));
+        let words = clip_words(&spans, &texts, &cut);
+        let cues = captions::cues(&words, cut.duration());
+        let measured = range_loudness(&input.audio.loudness, cut.start, cut.end);
+        // Where the fitting starts; see `render::fit_loudness`.
+        let gain_db = measured.map_or(0.0, |m| options.loudness_target - m);
+        let mut renders = Vec::new();
+        for (n, &format) in options.formats.iter().enumerate() {
+            let (width, height) = canvas(format, picture);
+            let ass = options.captions.burn.then(|| {
+                let path = clip_dir.join(format!("{}.ass", format.name()));
+                let script = captions::ass(
+                    &words,
+                    cut.duration(),
+                    BurnStyle {
+                        width,
+                        height,
+                        words_per_caption: options.captions.words_per_caption as usize,
+                    },
+                );
+                (path, script)
+            });
+            let mut filters = reframe_filters(format, options.reframe, picture, width, height);
+            if let Some((path, _)) = &ass {
+                filters.push_str(&format!(",ass=filename={}", filter_path(path)));
+            }
+            renders.push((
+                format,
+                RenderSpec {
+                    source: input.source.path.clone(),
+                    audio_stream: input.media.audio_stream,
+                    origin,
+                    start: cut.start,
+                    end: cut.end,
+                    video_filters: filters,
+                    width,
+                    height,
+                    gain_db,
+                    output: clip_dir.join(format!("{}.mp4", format.name())),
+                    thumbnail: (n == 0).then(|| clip_dir.join("thumbnail.jpg")),
+                },
+            ));
+            if let Some((path, script)) = ass {
+                write_file(&clip_dir, &path, script.into_bytes()).await?;
+            }
+        }
+        planned.push(Planned {
+            index,
+            rank,
+            highlight: k,
+            cut,
+            source_lufs: measured.map(round2),
+            dir: clip_dir,
+            renders,
+            srt: captions::srt(&cues),
+            vtt: captions::vtt(&cues),
+        });
+    }
+
+    // Every render of every clip in one blocking task, progress across
+    // all: each clip's gain is fitted first, then its shapes rendered.
+    let clips: Vec<Vec<RenderSpec>> = planned
+        .iter()
+        .map(|c| c.renders.iter().map(|(_, s)| s.clone()).collect())
+        .collect();
+    let stop = ctx.stop.clone();
+    let target = options.loudness_target;
+    let total = clips.iter().map(Vec::len).sum::<usize>().max(1) as f32;
+    let results = ctx
+        .blocking(Stage::Clips, move |progress| {
+            let mut results = Vec::with_capacity(clips.len());
+            let mut done = 0usize;
+            for specs in clips {
+                let fitted = match render::fit_loudness(&specs[0], target, &stop) {
+                    Ok(None) => return None,
+                    Ok(Some(f)) => f,
+                    Err(e) => {
+                        done += specs.len();
+                        results.push(Err(format!("its audio could not be read: {e}")));
+                        continue;
+                    }
+                };
+                let mut rendered = Vec::with_capacity(specs.len());
+                for mut spec in specs {
+                    spec.gain_db = fitted.gain_db;
+                    let report = |part: f32| progress.set((done as f32 + part) / total);
+                    match render::render(&spec, picture, &report, &stop) {
+                        Ok(None) => return None,
+                        Ok(Some(r)) => rendered.push(Ok(r)),
+                        Err(e) => rendered.push(Err(e)),
+                    }
+                    done += 1;
+                }
+                results.push(Ok((fitted, rendered)));
+            }
+            Some(results)
+        })
+        .await?;
+    let Some(results) = results else {
+        return Err(StageError::Stopped(ctx.stop_reason()));
+    };
+
+    let mut outputs = Vec::new();
+    let mut rows = Vec::new();
+    for (c, result) in planned.into_iter().zip(results) {
+        let h = &input.highlights[c.highlight];
+        let (fitted, rendered) = match result {
+            Ok(r) => r,
+            Err(message) => {
+                skip(&mut manifest, c.rank, c.index, message);
+                continue;
+            }
+        };
+        let mut files = Vec::new();
+        let mut thumbnail = None;
+        let mut failure = None;
+        for ((format, spec), result) in c.renders.iter().zip(rendered) {
+            match result {
+                Ok(rendered) => {
+                    tracing::debug!(
+                        index = c.index,
+                        format = format.name(),
+                        ?rendered,
+                        "clip rendered"
+                    );
+                    let name = format!("clips/{:02}/{}.mp4", c.index, format.name());
+                    files.push(
+                        file(
+                            &name,
+                            "video",
+                            Some((*format, spec)),
+                            "video/mp4",
+                            &spec.output,
+                        )
+                        .await?,
+                    );
+                    if let (Some(path), Some(_)) = (&spec.thumbnail, rendered.thumbnail_at) {
+                        thumbnail = Some(path.clone());
+                    }
+                }
+                Err(e) => {
+                    failure.get_or_insert(format!("the {} render failed: {e}", format.name()));
+                }
+            }
+        }
+        // A clip is all or nothing: none of its files are published.
+        if let Some(message) = failure {
+            skip(&mut manifest, c.rank, c.index, message);
+            continue;
+        }
+        for (format, spec) in &c.renders {
+            let name = format!("clips/{:02}/{}.mp4", c.index, format.name());
+            outputs.push(output(name, "video/mp4", spec.output.clone()));
+        }
+        let loudness = ClipLoudness {
+            source_lufs: c.source_lufs,
+            gain_db: round2(fitted.gain_db),
+            lufs: fitted.lufs.map(round2),
+            true_peak_dbtp: fitted.true_peak_dbtp.map(round2),
+        };
+        for (kind, ext, content_type, text) in [
+            ("srt", "srt", "application/x-subrip", &c.srt),
+            ("vtt", "vtt", "text/vtt", &c.vtt),
+        ] {
+            let path = c.dir.join(format!("captions.{ext}"));
+            write_file(&c.dir, &path, text.clone().into_bytes()).await?;
+            let name = format!("clips/{:02}/captions.{ext}", c.index);
+            files.push(file(&name, kind, None, content_type, &path).await?);
+            outputs.push(output(name, content_type, path));
+        }
+        if let Some(path) = thumbnail {
+            let name = format!("clips/{:02}/thumbnail.jpg", c.index);
+            files.push(file(&name, "thumbnail", None, "image/jpeg", &path).await?);
+            outputs.push(output(name, "image/jpeg", path));
+        }
+        let duration = round3(c.cut.duration());
+        rows.push(clip::Model {
+            id: Uuid::now_v7(),
+            tenant_id: ctx.job.tenant_id,
+            job_id: ctx.job.id,
+            idx: i32::try_from(c.index).unwrap_or(i32::MAX),
+            highlight_rank: Some(c.rank),
+            start: round3(c.cut.start),
+            end: round3(c.cut.end),
+            duration,
+            title: h.title.clone(),
+            hook: h.hook.clone(),
+            score: i32::try_from(h.score).unwrap_or(100),
+            files: json!(
+                files
+                    .iter()
+                    .map(|f| json!({"kind": f.kind, "format": f.format, "name": f.name}))
+                    .collect::<Vec<_>>()
+            ),
+            details: json!({
+                "loudness_target": options.loudness_target,
+                "loudness": loudness,
+                "reframe": options.reframe,
+                "captions_burned": options.captions.burn,
+            }),
+            created_at: Utc::now(),
+        });
+        manifest.clips.push(ManifestClip {
+            index: c.index,
+            highlight_rank: c.rank,
+            title: h.title.clone(),
+            hook: h.hook.clone(),
+            score: h.score,
+            source_start: round3(c.cut.start),
+            source_end: round3(c.cut.end),
+            duration,
+            moderation: if held.contains(&c.rank) {
+                "held"
+            } else {
+                "ready"
+            },
+            loudness,
+            files,
+        });
+    }
+    tracing::info!(
+        clips = manifest.clips.len(),
+        skipped = manifest.skipped.len(),
+        "clips rendered"
+    );
+    outputs.push(write_manifest(ctx, &manifest).await?);
+    Ok(Clips { outputs, rows })
+}
+
+/// Records a clip that was chosen but not rendered.
+fn skip(manifest: &mut Manifest, rank: i32, index: u32, message: String) {
+    tracing::warn!(index, %message, "clip not rendered");
+    manifest.skipped.push(Skipped {
+        highlight_rank: rank,
+        code: ErrorCode::UnsupportedMedia.as_str(),
+        message,
+    });
+}
+
+/// Stores the clips' rows, replacing a re-run's.
+pub(crate) async fn record(ctx: &JobCtx<'_>, rows: Vec<clip::Model>) -> Result<(), StageError> {
+    clip_queries::replace_for_job(&ctx.db.orm, ctx.job.tenant_id, ctx.job.id, rows).await?;
+    Ok(())
+}
+
+/// Ranks of the highlights moderation holds back now.
+async fn held_ranks(ctx: &JobCtx<'_>) -> Result<HashSet<i32>, StageError> {
+    let rows = review::highlights_with_holds(&ctx.db.orm, ctx.job.tenant_id, ctx.job.id).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, flags)| !flags.is_empty())
+        .map(|(h, _)| h.rank)
+        .collect())
+}
+
+/// Every word of the transcript, in time order, and its text.
+fn word_timeline(t: &Transcript) -> (Vec<Span>, Vec<String>) {
+    let mut words: Vec<(Span, String)> = t
+        .segments
+        .iter()
+        .flat_map(|s| s.words.iter())
+        .map(|w| {
+            (
+                Span {
+                    start: w.start,
+                    end: w.end.max(w.start),
+                },
+                w.text.trim().to_owned(),
+            )
+        })
+        .filter(|(_, text)| !text.is_empty())
+        .collect();
+    words.sort_by(|a, b| a.0.start.total_cmp(&b.0.start));
+    words.into_iter().unzip()
+}
+
+/// The cut's words, on the clip's own clock.
+fn clip_words(spans: &[Span], texts: &[String], cut: &Cut) -> Vec<ClipWord> {
+    (cut.first_word..=cut.last_word)
+        .map(|k| ClipWord {
+            start: (spans[k].start - cut.start).max(0.0),
+            end: (spans[k].end - cut.start).min(cut.duration()),
+            text: texts[k].clone(),
+        })
+        .collect()
+}
+
+/// Integrated loudness (BS.1770: absolute gate -70 LUFS, relative -10 LU)
+/// of `start..end` from the momentary series, whose 400 ms windows every
+/// 100 ms are exactly the standard's gating blocks. `None` for silence or a
+/// range shorter than one block.
+fn range_loudness(report: &LoudnessReport, start: f64, end: f64) -> Option<f64> {
+    let Series {
+        interval,
+        window,
+        values,
+    } = &report.momentary;
+    let energies: Vec<f64> = values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            let block_end = (i + 1) as f64 * interval;
+            let block_start = block_end - window;
+            (block_start >= start - 1e-6 && block_end <= end + 1e-6)
+                .then_some(*v)
+                .flatten()
+        })
+        .filter(|l| *l >= -70.0)
+        .map(|l| 10f64.powf((l + 0.691) / 10.0))
+        .collect();
+    if energies.is_empty() {
+        return None;
+    }
+    let loudness = |e: f64| -0.691 + 10.0 * e.log10();
+    let mean = energies.iter().sum::<f64>() / energies.len() as f64;
+    let gate = loudness(mean) - 10.0;
+    let kept: Vec<f64> = energies
+        .into_iter()
+        .filter(|e| loudness(*e) >= gate)
+        .collect();
+    Some(loudness(kept.iter().sum::<f64>() / kept.len() as f64))
+}
+
+/// The output picture of `format` for a `picture` source: even sides, no
+/// bigger than the platforms want and no bigger than the source can fill.
+fn canvas(format: ClipFormat, picture: Picture) -> (u32, u32) {
+    let even = |x: f64| ((x / 2.0).round() as u32 * 2).max(2);
+    let (w, h) = (f64::from(picture.width), f64::from(picture.height));
+    let short = w.min(h).min(f64::from(MAX_SHORT_SIDE));
+    match format {
+        ClipFormat::Original => {
+            let scale = (f64::from(MAX_ORIGINAL_SIDE) / w.max(h)).min(1.0);
+            (even(w * scale), even(h * scale))
+        }
+        ClipFormat::Vertical => (even(short), even(short * 16.0 / 9.0)),
+        ClipFormat::Square => (even(short), even(short)),
+    }
+}
+
+/// Video filters that turn the source's picture into `width` x `height`.
+fn reframe_filters(
+    format: ClipFormat,
+    reframe: Reframe,
+    picture: Picture,
+    width: u32,
+    height: u32,
+) -> String {
+    let same_shape = u64::from(picture.width) * u64::from(height)
+        == u64::from(picture.height) * u64::from(width);
+    if format == ClipFormat::Original || same_shape {
+        return format!("scale={width}:{height},setsar=1");
+    }
+    match reframe {
+        Reframe::Crop => format!(
+            "scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},setsar=1"
+        ),
+        Reframe::Blur => {
+            // The background is blurred small and scaled up: the same look
+            // as blurring it full size, at a fraction of the work.
+            let (bw, bh) = ((width / 8).max(8) & !1, (height / 8).max(8) & !1);
+            let radius = (bw.min(bh) / 8).clamp(1, 10);
+            format!(
+                "split=2[bg][fg];\
+                 [bg]scale={bw}:{bh}:force_original_aspect_ratio=increase,crop={bw}:{bh},\
+                 boxblur={radius}:2,scale={width}:{height}[blurred];\
+                 [fg]scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2[fitted];\
+                 [blurred][fitted]overlay=(W-w)/2:(H-h)/2,setsar=1"
+            )
+        }
+    }
+}
+
+/// A path as the value of a filter option inside a filter graph: escaped
+/// once for the option parser and once for the graph parser.
+fn filter_path(path: &std::path::Path) -> String {
+    let text = path.to_string_lossy();
+    let mut option = String::new();
+    for c in text.chars() {
+        if matches!(c, '\\' | '\'' | ':') {
+            option.push('\\');
+        }
+        option.push(c);
+    }
+    let mut graph = String::new();
+    for c in option.chars() {
+        if matches!(c, '\\' | '\'' | '[' | ']' | ',' | ';') {
+            graph.push('\\');
+        }
+        graph.push(c);
+    }
+    graph
+}
+
+async fn write_file(
+    dir: &std::path::Path,
+    path: &std::path::Path,
+    bytes: Vec<u8>,
+) -> Result<(), StageError> {
+    let io = |e: std::io::Error| {
+        StageError::failed(
+            ErrorCode::InternalError,
+            "the worker could not write its results; try again later",
+        )
+        .detail(e)
+    };
+    tokio::fs::create_dir_all(dir).await.map_err(io)?;
+    tokio::fs::write(path, bytes).await.map_err(io)
+}
+
+async fn file(
+    name: &str,
+    kind: &'static str,
+    video: Option<(ClipFormat, &RenderSpec)>,
+    content_type: &'static str,
+    path: &std::path::Path,
+) -> Result<ManifestFile, StageError> {
+    let (size_bytes, sha256) = super::publish::digest_file(path).await.map_err(|e| {
+        StageError::failed(
+            ErrorCode::InternalError,
+            "the worker could not read its results; try again later",
+        )
+        .detail(e)
+    })?;
+    Ok(ManifestFile {
+        name: name.to_owned(),
+        kind,
+        format: video.map(|(f, _)| f),
+        width: video.map(|(_, s)| s.width),
+        height: video.map(|(_, s)| s.height),
+        content_type,
+        size_bytes,
+        sha256,
+    })
+}
+
+fn output(name: String, content_type: &'static str, path: PathBuf) -> Output {
+    Output {
+        name,
+        path,
+        content_type,
+        models: Vec::new(),
+    }
+}
+
+async fn write_manifest(ctx: &JobCtx<'_>, manifest: &Manifest) -> Result<Output, StageError> {
+    let bytes = serde_json::to_vec_pretty(manifest).expect("the manifest is plain data");
+    ctx.write_output(MANIFEST, "application/json", bytes).await
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,330 @@
+//! Clips rendered from real files made by the `ffmpeg` command line: cut
+//! lengths, A/V sync, loudness, burned captions and thumbnails, checked by
+//! decoding what was written.
+
+use std::path::Path;
+
+use cutroom_core::clips::{ClipFormat, Reframe};
+use ffmpeg_next::{codec, format, frame, media};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    canvas, captions, range_loudness, reframe_filters,
+    render::{self, Picture, RenderSpec},
+};
+use crate::pipeline::{
+    audio::{ANALYSIS_RATE, DecodedAudio},
+    media_tests::{decode_all, ffmpeg},
+    probe::probe,
+};
+
+const FPS: f64 = 25.0;
+/// Where the source flashes white and beeps at once.
+const SYNC_AT: f64 = 5.0;
+
+/// 12 s of 640x360 test pattern at 25 fps with a keyframe every 2 s, over
+/// quiet noise (-35 dBFS); at [`SYNC_AT`] the picture flashes white and a
+/// 1 kHz beep 15 dB louder than the noise starts, for 0.2 s.
+fn source(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("source.mp4");
+    let video = format!(
+        "testsrc2=size=640x360:rate=25:duration=12,\
+         drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='between(t,{SYNC_AT},{})'",
+        SYNC_AT + 0.195
+    );
+    let audio = format!(
+        "aevalsrc=exprs='0.03*(random(0)*2-1)+if(between(t,{SYNC_AT},{}),0.15*sin(2*PI*1000*t),0)':\
+         sample_rate=48000:duration=12",
+        SYNC_AT + 0.2
+    );
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &video,
+        "-f",
+        "lavfi",
+        "-i",
+        &audio,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "50",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-ac",
+        "2",
+        "-shortest",
+        path.to_str().unwrap(),
+    ]);
+    path
+}
+
+/// Every decoded video frame's time and mean luma, and the picture size.
+fn video_frames(path: &Path) -> (Vec<(f64, f64)>, u32, u32) {
+    let mut input = format::input(path).unwrap();
+    let stream = input.streams().best(media::Type::Video).unwrap();
+    let index = stream.index();
+    let tb = f64::from(stream.time_base());
+    let mut decoder = codec::context::Context::from_parameters(stream.parameters())
+        .unwrap()
+        .decoder()
+        .video()
+        .unwrap();
+    let mut frames = Vec::new();
+    let mut frame = frame::Video::empty();
+    let mut take = |decoder: &mut ffmpeg_next::decoder::Video, frames: &mut Vec<(f64, f64)>| {
+        while decoder.receive_frame(&mut frame).is_ok() {
+            let (w, h) = (frame.width() as usize, frame.height() as usize);
+            let stride = frame.stride(0);
+            let y = frame.data(0);
+            let sum: u64 = (0..h)
+                .flat_map(|r| y[r * stride..r * stride + w].iter())
+                .map(|v| u64::from(*v))
+                .sum();
+            let t = frame.timestamp().unwrap_or(0) as f64 * tb;
+            frames.push((t, sum as f64 / (w * h) as f64));
+        }
+    };
+    for (s, packet) in input.packets() {
+        if s.index() == index {
+            decoder.send_packet(&packet).unwrap();
+            take(&mut decoder, &mut frames);
+        }
+    }
+    decoder.send_eof().unwrap();
+    take(&mut decoder, &mut frames);
+    (frames, decoder.width(), decoder.height())
+}
+
+/// Where a loud sound first starts in the 16 kHz mono decode: the first
+/// 5 ms window 10 dB above the median window.
+fn onset(audio: &DecodedAudio) -> f64 {
+    let n = ANALYSIS_RATE as usize / 200;
+    let rms: Vec<f64> = audio
+        .mono16k
+        .chunks(n)
+        .map(|c| (c.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / c.len() as f64).sqrt())
+        .collect();
+    let mut sorted = rms.clone();
+    sorted.sort_by(f64::total_cmp);
+    let floor = sorted[sorted.len() / 2];
+    let k = rms.iter().position(|r| *r > floor * 3.16).unwrap();
+    k as f64 * n as f64 / f64::from(ANALYSIS_RATE)
+}
+
+fn spec(
+    dir: &Path,
+    source: &Path,
+    origin: f64,
+    filters: String,
+    size: (u32, u32),
+    gain_db: f64,
+) -> RenderSpec {
+    RenderSpec {
+        source: source.to_path_buf(),
+        audio_stream: probe(source).unwrap().audio_stream,
+        origin,
+        start: 3.0,
+        end: 8.0,
+        video_filters: filters,
+        width: size.0,
+        height: size.1,
+        gain_db,
+        output: dir.join("clip.mp4"),
+        thumbnail: Some(dir.join("thumbnail.jpg")),
+    }
+}
+
+#[test]
+fn a_vertical_clip_is_the_exact_cut_in_sync_at_the_target_loudness() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = source(dir.path());
+    let media = probe(&source).unwrap();
+    let decoded = decode_all(&source, &media).unwrap();
+    let (picture, origin) = render::inspect(&source, media.audio_stream).unwrap();
+    let picture = picture.unwrap();
+    assert_eq!((picture.width, picture.height), (640, 360));
+    let measured = range_loudness(&decoded.loudness, 3.0, 8.0).unwrap();
+    assert!((-35.0..-15.0).contains(&measured), "{measured}");
+    let size = canvas(ClipFormat::Vertical, picture);
+    assert_eq!(size, (360, 640));
+    let filters = reframe_filters(ClipFormat::Vertical, Reframe::Blur, picture, size.0, size.1);
+    let mut spec = spec(dir.path(), &source, origin, filters, size, -14.0 - measured);
+    let fitted = render::fit_loudness(&spec, -14.0, &CancellationToken::new())
+        .unwrap()
+        .unwrap();
+    assert!((fitted.lufs.unwrap() + 14.0).abs() <= 0.2, "{fitted:?}");
+    spec.gain_db = fitted.gain_db;
+    let rendered = render::render(&spec, picture, &|_| {}, &CancellationToken::new())
+        .unwrap()
+        .unwrap();
+    let frame = 1.0 / FPS;
+    assert!(
+        (rendered.video_seconds - 5.0).abs() <= frame,
+        "{rendered:?}"
+    );
+    assert!(
+        (rendered.audio_seconds - 5.0).abs() <= frame,
+        "{rendered:?}"
+    );
+
+    // What was written decodes start to end, at the size asked for.
+    let (frames, w, h) = video_frames(&spec.output);
+    assert_eq!((w, h), size);
+    assert!(
+        (frames.len() as f64 - 5.0 * FPS).abs() <= 1.0,
+        "{} frames",
+        frames.len()
+    );
+    let out_media = probe(&spec.output).unwrap();
+    assert_eq!(out_media.container, "mov,mp4,m4a,3gp,3g2,mj2");
+    let durations: Vec<f64> = out_media
+        .streams
+        .iter()
+        .filter_map(|s| s.duration)
+        .collect();
+    assert_eq!(durations.len(), 2, "{out_media:?}");
+    assert!(
+        (durations[0] - durations[1]).abs() <= frame,
+        "{durations:?}"
+    );
+    // The moov atom comes first (`+faststart`).
+    let head = std::fs::read(&spec.output).unwrap();
+    let moov = head.windows(4).position(|w| w == b"moov").unwrap();
+    let mdat = head.windows(4).position(|w| w == b"mdat").unwrap();
+    assert!(moov < mdat);
+
+    // The flash and the beep are at 2 s into the clip, together.
+    let flash = frames.iter().find(|(_, luma)| *luma > 180.0).unwrap().0;
+    let audio = decode_all(&spec.output, &out_media).unwrap();
+    let beep = onset(&audio);
+    assert!((flash - (SYNC_AT - 3.0)).abs() <= frame, "flash at {flash}");
+    assert!((beep - (SYNC_AT - 3.0)).abs() <= frame, "beep at {beep}");
+    assert!((flash - beep).abs() <= frame, "flash {flash} beep {beep}");
+
+    // Loudness: on target, peaks under -1 dBTP.
+    let lufs = audio.loudness.integrated_lufs.unwrap();
+    assert!((lufs + 14.0).abs() <= 1.0, "{lufs} LUFS");
+    let peak = audio.loudness.true_peak_dbtp.unwrap();
+    assert!(peak < -1.0, "{peak} dBTP");
+    assert_eq!(audio.source_rate, 48_000);
+
+    // The thumbnail: a JPEG of the clip's size, not the white flash.
+    let at = rendered.thumbnail_at.unwrap();
+    assert!(
+        (0.3..=4.0).contains(&at) && !(1.96..=2.24).contains(&at),
+        "{at}"
+    );
+    let jpeg = std::fs::read(dir.path().join("thumbnail.jpg")).unwrap();
+    assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+    let (thumb, tw, th) = video_frames(&dir.path().join("thumbnail.jpg"));
+    assert_eq!((thumb.len(), tw, th), (1, 360, 640));
+}
+
+#[test]
+fn burned_captions_change_only_the_caption_area_and_formats_have_their_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = source(dir.path());
+    let media = probe(&source).unwrap();
+    let (picture, origin) = render::inspect(&source, media.audio_stream).unwrap();
+    let picture: Picture = picture.unwrap();
+
+    let size = canvas(ClipFormat::Square, picture);
+    assert_eq!(size, (360, 360));
+    let plain = reframe_filters(ClipFormat::Square, Reframe::Crop, picture, size.0, size.1);
+    let words = vec![
+        captions::ClipWord {
+            start: 0.2,
+            end: 1.6,
+            text: "CAPTIONED".into(),
+        },
+        captions::ClipWord {
+            start: 1.6,
+            end: 3.0,
+            text: "WORDS".into(),
+        },
+    ];
+    let script = captions::ass(
+        &words,
+        5.0,
+        captions::BurnStyle {
+            width: size.0,
+            height: size.1,
+            words_per_caption: 2,
+        },
+    );
+    let ass = dir.path().join("a caption's file.ass");
+    std::fs::write(&ass, script).unwrap();
+    let burned = format!("{plain},ass=filename={}", super::filter_path(&ass));
+
+    let mut lumas: Vec<Vec<u8>> = Vec::new();
+    for (name, filters) in [("plain", plain), ("burned", burned)] {
+        let sub = dir.path().join(name);
+        std::fs::create_dir(&sub).unwrap();
+        let spec = spec(&sub, &source, origin, filters, size, 0.0);
+        render::render(&spec, picture, &|_| {}, &CancellationToken::new())
+            .unwrap()
+            .unwrap();
+        lumas.push(luma_at(&spec.output, 1.0, size));
+    }
+    // At 1 s a caption shows in the bottom quarter and nowhere else.
+    let (w, h) = (size.0 as usize, size.1 as usize);
+    let differs = |rows: std::ops::Range<usize>| {
+        let n = rows.len() * w;
+        rows.flat_map(|r| r * w..(r + 1) * w)
+            .map(|k| f64::from(lumas[0][k].abs_diff(lumas[1][k])))
+            .sum::<f64>()
+            / n as f64
+    };
+    let (top, bottom) = (differs(0..h / 4), differs(h * 3 / 4..h));
+    assert!(top < 1.0, "top {top}");
+    assert!(bottom > 5.0, "bottom {bottom}");
+
+    let original = canvas(ClipFormat::Original, picture);
+    assert_eq!(original, (640, 360));
+    let big = Picture {
+        width: 3840,
+        height: 2160,
+        fps: picture.fps,
+    };
+    assert_eq!(canvas(ClipFormat::Original, big), (1920, 1080));
+    assert_eq!(canvas(ClipFormat::Vertical, big), (1080, 1920));
+    assert_eq!(canvas(ClipFormat::Square, big), (1080, 1080));
+}
+
+/// The luma plane, row by row, of the frame shown at `at`.
+fn luma_at(path: &Path, at: f64, size: (u32, u32)) -> Vec<u8> {
+    let mut input = format::input(path).unwrap();
+    let stream = input.streams().best(media::Type::Video).unwrap();
+    let index = stream.index();
+    let tb = f64::from(stream.time_base());
+    let mut decoder = codec::context::Context::from_parameters(stream.parameters())
+        .unwrap()
+        .decoder()
+        .video()
+        .unwrap();
+    let mut frame = frame::Video::empty();
+    for (s, packet) in input.packets() {
+        if s.index() != index {
+            continue;
+        }
+        decoder.send_packet(&packet).unwrap();
+        while decoder.receive_frame(&mut frame).is_ok() {
+            if (frame.timestamp().unwrap_or(0) as f64 * tb) + 1e-6 < at {
+                continue;
+            }
+            let (w, h) = (size.0 as usize, size.1 as usize);
+            let stride = frame.stride(0);
+            let y = frame.data(0);
+            return (0..h)
+                .flat_map(|r| y[r * stride..r * stride + w].iter().copied())
+                .collect();
+        }
+    }
+    panic!("no frame at {at}");
+}
