@@ -132,6 +132,26 @@ async fn flagged_speech_is_reviewed(db: Db) {
         clip_items.len(),
         "{manifest}"
     );
+    // The edit decision lists: one event per clip, and the tightened cut.
+    let edl = String::from_utf8(fetch_output(&app, &job_view, "highlights.edl").await).unwrap();
+    assert!(
+        edl.starts_with("TITLE: Cutroom highlights\nFCM: NON-DROP FRAME\n"),
+        "{edl}"
+    );
+    assert_eq!(
+        edl.matches("* FROM CLIP NAME:").count(),
+        clip_items.len(),
+        "{edl}"
+    );
+    let tight = String::from_utf8(fetch_output(&app, &job_view, "tightened.edl").await).unwrap();
+    assert!(tight.contains("001  AX       AA/V  C"), "{tight}");
+    assert!(
+        manifest["edits"]["seconds_saved"].as_f64().unwrap() > 1.0,
+        "{manifest}"
+    );
+    let otio: Value =
+        serde_json::from_slice(&fetch_output(&app, &job_view, "edit.otio").await).unwrap();
+    assert_eq!(otio["OTIO_SCHEMA"], "SerializableCollection.1");
 
     // Filters.
     for (query, expected) in [

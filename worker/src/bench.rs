@@ -343,3 +343,80 @@ fn intervals(speech: &[(f64, f64)]) -> Vec<silence::Interval> {
         .map(|&(start, end)| silence::Interval { start, end })
         .collect()
 }
+
+/// What one clip render cost.
+#[derive(Clone, Copy, Debug)]
+pub struct ClipRender {
+    pub width: u32,
+    pub height: u32,
+    pub frames: u64,
+    /// Fitting the gain to -14 LUFS (decoding and filtering the clip's
+    /// audio a few times).
+    pub fit_seconds: f64,
+    /// Decoding, filtering, encoding and muxing the clip.
+    pub render_seconds: f64,
+}
+
+/// Renders `start..end` of `source` in `format` as the clips stage does,
+/// into `out` (a `.mp4` path), with burned captions of one word a second
+/// when `captions` is set.
+pub fn render_clip(
+    source: &Path,
+    out: &Path,
+    (start, end): (f64, f64),
+    format: cutroom_core::clips::ClipFormat,
+    reframe: cutroom_core::clips::Reframe,
+    captions: bool,
+) -> anyhow::Result<ClipRender> {
+    use crate::pipeline::clips::{self, captions as cc, render};
+    let media = crate::pipeline::probe::probe(source).map_err(|e| anyhow!("{e:?}"))?;
+    let (picture, origin) = render::inspect(source, media.audio_stream)?;
+    let picture = picture.ok_or_else(|| anyhow!("the source has no picture"))?;
+    let (width, height) = clips::canvas(format, picture);
+    let mut filters = clips::reframe_filters(format, reframe, picture, width, height);
+    if captions {
+        let words: Vec<cc::ClipWord> = (0..(end - start) as usize)
+            .map(|k| cc::ClipWord {
+                start: k as f64,
+                end: k as f64 + 0.8,
+                text: format!("word{k}"),
+            })
+            .collect();
+        let style = cc::BurnStyle {
+            width,
+            height,
+            words_per_caption: 3,
+        };
+        let ass = out.with_extension("ass");
+        std::fs::write(&ass, cc::ass(&words, end - start, style))?;
+        filters.push_str(&format!(",ass=filename={}", clips::filter_path(&ass)));
+    }
+    let mut spec = render::RenderSpec {
+        source: source.to_path_buf(),
+        audio_stream: media.audio_stream,
+        origin,
+        start,
+        end,
+        video_filters: filters,
+        width,
+        height,
+        gain_db: 0.0,
+        output: out.to_path_buf(),
+        thumbnail: Some(out.with_extension("jpg")),
+    };
+    let stop = CancellationToken::new();
+    let started = std::time::Instant::now();
+    let fitted = render::fit_loudness(&spec, -14.0, &stop)?.ok_or_else(|| anyhow!("stopped"))?;
+    let fit_seconds = started.elapsed().as_secs_f64();
+    spec.gain_db = fitted.gain_db;
+    let started = std::time::Instant::now();
+    let rendered =
+        render::render(&spec, picture, &|_| {}, &stop)?.ok_or_else(|| anyhow!("stopped"))?;
+    Ok(ClipRender {
+        width,
+        height,
+        frames: rendered.frames,
+        fit_seconds,
+        render_seconds: started.elapsed().as_secs_f64(),
+    })
+}

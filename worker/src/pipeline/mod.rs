@@ -8,13 +8,13 @@
 
 mod analyze;
 pub(crate) mod audio;
-mod clips;
+pub(crate) mod clips;
 mod dvector;
 mod error;
 mod fetch;
 pub(crate) mod loudness;
 pub(crate) mod moderate;
-mod probe;
+pub(crate) mod probe;
 mod publish;
 pub(crate) mod silence;
 pub(crate) mod speakers;
@@ -441,6 +441,7 @@ impl<'a> Pipeline<'a> {
                         source: &source,
                         media: &media,
                         audio: &audio,
+                        silences: &speech.report,
                         transcript: &transcript,
                         highlights: &analysis.analysis.highlights,
                     },

@@ -11,6 +11,7 @@
 //! transcript and the analysis are not lost to one bad stretch of video.
 
 pub(crate) mod captions;
+pub(crate) mod edit;
 pub(crate) mod plan;
 pub(crate) mod render;
 
@@ -41,6 +42,7 @@ use super::{
     fetch::Source,
     loudness::{LoudnessReport, Series},
     probe::MediaInfo,
+    silence::SilenceReport,
     transcribe::Transcript,
 };
 use crate::analysis::builtin::Highlight;
@@ -58,6 +60,7 @@ pub(crate) struct Inputs<'a> {
     pub source: &'a Source,
     pub media: &'a MediaInfo,
     pub audio: &'a DecodedAudio,
+    pub silences: &'a SilenceReport,
     pub transcript: &'a Transcript,
     /// Best first; rank is the position plus one.
     pub highlights: &'a [Highlight],
@@ -83,6 +86,23 @@ pub(crate) struct Manifest {
     pub clips: Vec<ManifestClip>,
     /// Highlights that were chosen but gave no clip, and why.
     pub skipped: Vec<Skipped>,
+    /// The whole-video edit decision lists.
+    pub edits: Edits,
+}
+
+/// `highlights.edl`, `tightened.edl` and `edit.otio`: the clips back to
+/// back, and the video without its long silences.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Edits {
+    pub files: Vec<&'static str>,
+    /// Silences at least this long are cut from the tightened edit...
+    pub min_silence_seconds: f64,
+    /// ...keeping this much beside the speech.
+    pub margin_seconds: f64,
+    pub silences_removed: usize,
+    pub seconds_saved: f64,
+    /// Timecode rate of the EDLs (non-drop).
+    pub timecode_fps: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -167,6 +187,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
         note: None,
         clips: Vec::new(),
         skipped: Vec::new(),
+        edits: Edits::default(),
     };
     let chosen: Vec<(usize, &Highlight)> = input
         .highlights
@@ -200,9 +221,10 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
         manifest.note = Some("the analysis found no highlights to make clips of".into());
     }
     let Some((picture, origin)) = picture else {
-        let output = write_manifest(ctx, &manifest).await?;
+        let mut outputs = edits(ctx, input, 25.0, &[], &mut manifest.edits).await?;
+        outputs.push(write_manifest(ctx, &manifest).await?);
         return Ok(Clips {
-            outputs: vec![output],
+            outputs,
             rows: Vec::new(),
         });
     };
@@ -453,8 +475,86 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
         skipped = manifest.skipped.len(),
         "clips rendered"
     );
+    let cut: Vec<edit::Event> = manifest
+        .clips
+        .iter()
+        .map(|c| edit::Event {
+            start: c.source_start,
+            end: c.source_end,
+            name: format!("{}. {}", c.index, c.title),
+        })
+        .collect();
+    let fps = f64::from(picture.fps);
+    outputs.extend(edits(ctx, input, fps, &cut, &mut manifest.edits).await?);
     outputs.push(write_manifest(ctx, &manifest).await?);
     Ok(Clips { outputs, rows })
+}
+
+/// Silences at least this long are cut from the tightened edit.
+const TIGHTEN_MIN_SILENCE: f64 = 0.75;
+/// Room kept beside the speech at each cut.
+const TIGHTEN_MARGIN: f64 = 0.2;
+
+/// The edit decision lists: `clips` back to back, and the source without
+/// its long silences.
+async fn edits(
+    ctx: &JobCtx<'_>,
+    input: &Inputs<'_>,
+    fps: f64,
+    clips: &[edit::Event],
+    report: &mut Edits,
+) -> Result<Vec<Output>, StageError> {
+    let duration = input.silences.duration;
+    let silences: Vec<(f64, f64)> = input
+        .silences
+        .silences
+        .iter()
+        .map(|s| (s.start, s.end))
+        .collect();
+    let (tight, saved) = edit::tightened(duration, &silences, TIGHTEN_MIN_SILENCE, TIGHTEN_MARGIN);
+    let source = input
+        .source
+        .path
+        .file_name()
+        .map_or_else(|| "source".to_owned(), |n| n.to_string_lossy().into_owned());
+    let rate = edit::timecode_rate(fps);
+    *report = Edits {
+        files: vec!["highlights.edl", "tightened.edl", "edit.otio"],
+        min_silence_seconds: TIGHTEN_MIN_SILENCE,
+        margin_seconds: TIGHTEN_MARGIN,
+        silences_removed: silences
+            .iter()
+            .filter(|(a, b)| b - a >= TIGHTEN_MIN_SILENCE)
+            .count(),
+        seconds_saved: round3(saved),
+        timecode_fps: rate,
+    };
+    let otio = edit::otio(
+        &source,
+        fps,
+        duration,
+        &[("Highlights", clips), ("Without silences", &tight)],
+    );
+    Ok(vec![
+        ctx.write_output(
+            "highlights.edl",
+            "text/plain",
+            edit::cmx3600("Cutroom highlights", &source, rate, clips).into_bytes(),
+        )
+        .await?,
+        ctx.write_output(
+            "tightened.edl",
+            "text/plain",
+            edit::cmx3600("Cutroom without silences", &source, rate, &tight).into_bytes(),
+        )
+        .await?,
+        ctx.write_output(
+            "edit.otio",
+            "application/json",
+            serde_json::to_vec_pretty(&otio).expect("plain data"),
+        )
+        .await?,
+    ])
 }
 
 /// Records a clip that was chosen but not rendered.
@@ -553,7 +653,7 @@ fn range_loudness(report: &LoudnessReport, start: f64, end: f64) -> Option<f64> 
 
 /// The output picture of `format` for a `picture` source: even sides, no
 /// bigger than the platforms want and no bigger than the source can fill.
-fn canvas(format: ClipFormat, picture: Picture) -> (u32, u32) {
+pub(crate) fn canvas(format: ClipFormat, picture: Picture) -> (u32, u32) {
     let even = |x: f64| ((x / 2.0).round() as u32 * 2).max(2);
     let (w, h) = (f64::from(picture.width), f64::from(picture.height));
     let short = w.min(h).min(f64::from(MAX_SHORT_SIDE));
@@ -568,7 +668,7 @@ fn canvas(format: ClipFormat, picture: Picture) -> (u32, u32) {
 }
 
 /// Video filters that turn the source's picture into `width` x `height`.
-fn reframe_filters(
+pub(crate) fn reframe_filters(
     format: ClipFormat,
     reframe: Reframe,
     picture: Picture,
@@ -602,7 +702,7 @@ fn reframe_filters(
 
 /// A path as the value of a filter option inside a filter graph: escaped
 /// once for the option parser and once for the graph parser.
-fn filter_path(path: &std::path::Path) -> String {
+pub(crate) fn filter_path(path: &std::path::Path) -> String {
     let text = path.to_string_lossy();
     let mut option = String::new();
     for c in text.chars() {

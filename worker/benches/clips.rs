@@ -1,0 +1,73 @@
+//! `cargo bench -p cutroom-worker --bench clips`: what rendering a clip
+//! costs, per output shape, for 720p and 1080p sources: encode speed as a
+//! multiple of real time, and the loudness fitting before it.
+//!
+//! Sources are made with the `ffmpeg` command line: 70 s of `testsrc2` (a
+//! moving, detailed picture, harder to encode than most talking heads) at
+//! 30 fps, with noise and tones for sound. Each row renders the 30 s from
+//! 20 s to 50 s, with burned captions, as a job does.
+
+// A benchmark's output is its report.
+#![allow(clippy::print_stdout)]
+
+use std::{path::Path, process::Command};
+
+use cutroom_core::clips::{ClipFormat, Reframe};
+use cutroom_worker::bench::render_clip;
+
+const CUT: (f64, f64) = (20.0, 50.0);
+
+fn source(path: &Path, size: &str) {
+    let video = format!("testsrc2=size={size}:rate=30:duration=70");
+    let audio = "aevalsrc=exprs='0.05*(random(0)*2-1)+0.2*sin(2*PI*220*t)*lt(mod(t,2),1)':\
+                 sample_rate=48000:duration=70";
+    let status = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg(&video)
+        .args(["-f", "lavfi", "-i", audio])
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-pix_fmt", "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-ac", "2", "-shortest"])
+        .arg(path)
+        .status()
+        .expect("ffmpeg is installed");
+    assert!(status.success());
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    println!("| source | format | reframe | output | loudness fit s | render s | x real time |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, size) in [("720p", "1280x720"), ("1080p", "1920x1080")] {
+        let path = dir.path().join(format!("{name}.mp4"));
+        source(&path, size);
+        for (format, reframe) in [
+            (ClipFormat::Original, Reframe::Blur),
+            (ClipFormat::Vertical, Reframe::Blur),
+            (ClipFormat::Vertical, Reframe::Crop),
+            (ClipFormat::Square, Reframe::Blur),
+        ] {
+            let out = dir.path().join(format!("{name}-{}.mp4", format.name()));
+            let r = render_clip(&path, &out, CUT, format, reframe, true).expect("rendered");
+            let seconds = CUT.1 - CUT.0;
+            println!(
+                "| {name} | {} | {reframe:?} | {}x{} | {:.2} | {:.1} | {:.2} |",
+                format.name(),
+                r.width,
+                r.height,
+                r.fit_seconds,
+                r.render_seconds,
+                seconds / r.render_seconds,
+            );
+        }
+    }
+}
