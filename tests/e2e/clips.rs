@@ -80,7 +80,8 @@ fn srt_times(srt: &str) -> Vec<(f64, f64)> {
 /// `height` H.264 + AAC, its streams as long as the clip within a frame,
 /// at -14 LUFS within 1 LU and under -1 dBTP; the cut lies in no word of
 /// `words` (`(start, end)` on the source's timeline); the captions are in
-/// order inside the clip; the thumbnail is a JPEG.
+/// order inside the clip; the thumbnail is a JPEG; the preview is the
+/// first seconds without sound.
 pub(crate) async fn check_ready_clip(
     app: &TestApp,
     clip: &Value,
@@ -152,4 +153,14 @@ pub(crate) async fn check_ready_clip(
     assert_eq!(vtt.matches(" --> ").count(), times.len(), "{vtt}");
     let thumbnail = download(app, file("thumbnail")).await;
     assert_eq!(&thumbnail[..2], &[0xFF, 0xD8], "a JPEG");
+    // The preview: the clip's first seconds, muted.
+    let path = dir.path().join("preview.mp4");
+    std::fs::write(&path, download(app, file("preview")).await).unwrap();
+    let streams = stream_durations(&path);
+    assert_eq!(streams.len(), 1, "{streams:?}");
+    assert_eq!(streams[0].0, "h264");
+    assert!(
+        (streams[0].1 - duration.min(3.0)).abs() <= FRAME + 1e-6,
+        "{streams:?}"
+    );
 }

@@ -107,7 +107,11 @@ async fn flagged_speech_is_reviewed(db: Db) {
     for c in clip_items {
         let files = c["files"].as_array().unwrap();
         let kinds: Vec<&str> = files.iter().map(|f| f["kind"].as_str().unwrap()).collect();
-        assert_eq!(kinds, ["video", "srt", "vtt", "thumbnail"], "{c}");
+        assert_eq!(
+            kinds,
+            ["video", "srt", "vtt", "thumbnail", "preview"],
+            "{c}"
+        );
         assert_eq!(files[0]["format"], "vertical", "{c}");
         if overlapping(c) {
             assert_eq!(c["status"], "held", "{c}");

@@ -403,6 +403,8 @@ pub fn render_clip(
         gain_db: 0.0,
         output: out.to_path_buf(),
         thumbnail: Some(out.with_extension("jpg")),
+        audio: true,
+        crf: render::CLIP_CRF,
     };
     let stop = CancellationToken::new();
     let started = std::time::Instant::now();

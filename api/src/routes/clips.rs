@@ -41,7 +41,8 @@ struct StoredFile {
 /// One file of a clip.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClipFile {
-    /// `video`, `srt`, `vtt` or `thumbnail`.
+    /// `video` (one per format), `srt`, `vtt`, `thumbnail` (JPEG) or
+    /// `preview` (the first seconds, small and muted, MP4).
     pub kind: String,
     /// For `video`: `original`, `vertical` or `square`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -50,6 +50,10 @@ use crate::analysis::builtin::Highlight;
 pub(crate) const MANIFEST: &str = "clips.json";
 /// Bumped when the manifest's shape changes incompatibly.
 const FORMAT_VERSION: u32 = 1;
+/// Width of the animated preview, at most.
+const PREVIEW_WIDTH: u32 = 240;
+/// Seconds of the clip the preview shows, from its start.
+const PREVIEW_SECONDS: f64 = 3.0;
 /// Longest side of an `original` clip.
 const MAX_ORIGINAL_SIDE: u32 = 1920;
 /// Width of a `vertical` clip and side of a `square` one, at most.
@@ -141,7 +145,8 @@ pub(crate) struct ClipLoudness {
 pub(crate) struct ManifestFile {
     /// The artifact's name.
     pub name: String,
-    /// `video`, `srt`, `vtt` or `thumbnail`.
+    /// `video`, `srt`, `vtt`, `thumbnail` or `preview` (a few muted
+    /// seconds, small, for browsing).
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<ClipFormat>,
@@ -172,6 +177,7 @@ struct Planned {
     /// (format, spec) per requested shape; the first also picks the
     /// thumbnail.
     renders: Vec<(ClipFormat, RenderSpec)>,
+    preview: RenderSpec,
     srt: String,
     vtt: String,
 }
@@ -290,14 +296,36 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
                     gain_db,
                     output: clip_dir.join(format!("{}.mp4", format.name())),
                     thumbnail: (n == 0).then(|| clip_dir.join("thumbnail.jpg")),
+                    audio: true,
+                    crf: render::CLIP_CRF,
                 },
             ));
             if let Some((path, script)) = ass {
                 write_file(&clip_dir, &path, script.into_bytes()).await?;
             }
         }
+        // The preview: the first shape, small, muted, its first seconds.
+        let (format, first) = &renders[0];
+        let scale = (f64::from(PREVIEW_WIDTH) / f64::from(first.width)).min(1.0);
+        let even = |x: f64| ((x / 2.0).round() as u32 * 2).max(2);
+        let (pw, ph) = (
+            even(f64::from(first.width) * scale),
+            even(f64::from(first.height) * scale),
+        );
+        let preview = RenderSpec {
+            end: cut.start + cut.duration().min(PREVIEW_SECONDS),
+            video_filters: reframe_filters(*format, options.reframe, picture, pw, ph),
+            width: pw,
+            height: ph,
+            output: clip_dir.join("preview.mp4"),
+            thumbnail: None,
+            audio: false,
+            crf: render::PREVIEW_CRF,
+            ..first.clone()
+        };
         planned.push(Planned {
             index,
+            preview,
             rank,
             highlight: k,
             cut,
@@ -311,29 +339,32 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
 
     // Every render of every clip in one blocking task, progress across
     // all: each clip's gain is fitted first, then its shapes rendered.
-    let clips: Vec<Vec<RenderSpec>> = planned
+    let clips: Vec<(Vec<RenderSpec>, RenderSpec)> = planned
         .iter()
-        .map(|c| c.renders.iter().map(|(_, s)| s.clone()).collect())
+        .map(|c| {
+            let specs = c.renders.iter().map(|(_, s)| s.clone()).collect();
+            (specs, c.preview.clone())
+        })
         .collect();
     let stop = ctx.stop.clone();
     let target = options.loudness_target;
-    let total = clips.iter().map(Vec::len).sum::<usize>().max(1) as f32;
+    let total = clips.iter().map(|c| c.0.len() + 1).sum::<usize>().max(1) as f32;
     let results = ctx
         .blocking(Stage::Clips, move |progress| {
             let mut results = Vec::with_capacity(clips.len());
             let mut done = 0usize;
-            for specs in clips {
+            for (specs, preview) in clips {
                 let fitted = match render::fit_loudness(&specs[0], target, &stop) {
                     Ok(None) => return None,
                     Ok(Some(f)) => f,
                     Err(e) => {
-                        done += specs.len();
+                        done += specs.len() + 1;
                         results.push(Err(format!("its audio could not be read: {e}")));
                         continue;
                     }
                 };
                 let mut rendered = Vec::with_capacity(specs.len());
-                for mut spec in specs {
+                for mut spec in specs.into_iter().chain([preview]) {
                     spec.gain_db = fitted.gain_db;
                     let report = |part: f32| progress.set((done as f32 + part) / total);
                     match render::render(&spec, picture, &report, &stop) {
@@ -343,7 +374,9 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
                     }
                     done += 1;
                 }
-                results.push(Ok((fitted, rendered)));
+                // The preview's result comes last.
+                let preview = rendered.pop().expect("rendered above");
+                results.push(Ok((fitted, rendered, preview.is_ok())));
             }
             Some(results)
         })
@@ -356,7 +389,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
     let mut rows = Vec::new();
     for (c, result) in planned.into_iter().zip(results) {
         let h = &input.highlights[c.highlight];
-        let (fitted, rendered) = match result {
+        let (fitted, rendered, has_preview) = match result {
             Ok(r) => r,
             Err(message) => {
                 skip(&mut manifest, c.rank, c.index, message);
@@ -424,6 +457,13 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
             let name = format!("clips/{:02}/thumbnail.jpg", c.index);
             files.push(file(&name, "thumbnail", None, "image/jpeg", &path).await?);
             outputs.push(output(name, "image/jpeg", path));
+        }
+        // A preview that failed only leaves the web app without one.
+        if has_preview {
+            let name = format!("clips/{:02}/preview.mp4", c.index);
+            let path = c.preview.output.clone();
+            files.push(file(&name, "preview", None, "video/mp4", &path).await?);
+            outputs.push(output(name, "video/mp4", path));
         }
         let duration = round3(c.cut.duration());
         rows.push(clip::Model {

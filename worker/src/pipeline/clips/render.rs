@@ -18,9 +18,12 @@ use tokio_util::sync::CancellationToken;
 use crate::media as ff;
 
 /// x264's speed/size trade-off: `veryfast` keeps a clip's encode well under
-/// its length on two cores at 1080p; `crf` 21 looks clean on phones.
+/// its length on two cores at 1080p.
 const X264_PRESET: &str = "veryfast";
-const X264_CRF: &str = "21";
+/// Clean on phones.
+pub(crate) const CLIP_CRF: u8 = 21;
+/// Small enough for a page of previews.
+pub(crate) const PREVIEW_CRF: u8 = 30;
 /// AAC at 48 kHz stereo, what every platform takes.
 const AUDIO_RATE: i32 = 48_000;
 const AUDIO_BIT_RATE: usize = 160_000;
@@ -54,6 +57,10 @@ pub(crate) struct RenderSpec {
     pub output: PathBuf,
     /// Where to write the thumbnail chosen from this render's frames.
     pub thumbnail: Option<PathBuf>,
+    /// With sound (a clip), or without (a preview).
+    pub audio: bool,
+    /// x264's constant rate factor: lower is better and bigger.
+    pub crf: u8,
 }
 
 /// What a render produced.
@@ -147,14 +154,6 @@ pub(crate) fn render(
         let ctx = codec::context::Context::from_parameters(s.parameters())?;
         (ctx.decoder().video()?, s.time_base())
     };
-    let (mut adec, atb) = {
-        let s = input
-            .stream(spec.audio_stream)
-            .ok_or(Error::StreamNotFound)?;
-        let ctx = codec::context::Context::from_parameters(s.parameters())?;
-        (ctx.decoder().audio()?, s.time_base())
-    };
-
     let from = spec.origin + spec.start;
     let to = spec.origin + spec.end;
     let mut vgraph = video_graph(spec, picture, &vdec, vtb, from, to)?;
@@ -183,7 +182,7 @@ pub(crate) fn render(
     }
     let mut opts = Dictionary::new();
     opts.set("preset", X264_PRESET);
-    opts.set("crf", X264_CRF);
+    opts.set("crf", &spec.crf.to_string());
     let mut venc = venc.open_with(opts)?;
     let vost = {
         let mut s = output.add_stream(x264)?;
@@ -192,41 +191,27 @@ pub(crate) fn render(
         s.index()
     };
 
-    // Audio encoder.
-    let aac = encoder::find(codec::Id::AAC).ok_or(Error::EncoderNotFound)?;
-    let mut aenc = codec::context::Context::new_with_codec(aac)
-        .encoder()
-        .audio()?;
-    aenc.set_rate(AUDIO_RATE);
-    // ffmpeg 5 derives the channel count from the layout when opening.
-    aenc.set_channel_layout(ChannelLayout::STEREO);
-    aenc.set_format(format::Sample::F32(format::sample::Type::Planar));
-    aenc.set_bit_rate(AUDIO_BIT_RATE);
-    aenc.set_time_base(Rational::new(1, AUDIO_RATE));
-    if global_header {
-        aenc.set_flags(codec::Flags::GLOBAL_HEADER);
-    }
-    let mut aenc = aenc.open_as(aac)?;
-    let aost = {
-        let mut s = output.add_stream(aac)?;
-        s.set_parameters(&aenc);
-        s.set_time_base(Rational::new(1, AUDIO_RATE));
-        s.index()
+    let mut audio = if spec.audio {
+        Some(AudioOut::new(
+            spec,
+            &input,
+            &mut output,
+            global_header,
+            from,
+            to,
+        )?)
+    } else {
+        None
     };
-    let mut agraph = audio_graph(
-        spec.gain_db,
-        AudioIn::of(&adec, atb),
-        from,
-        to,
-        aenc.frame_size(),
-    )?;
 
     let mut mux_opts = Dictionary::new();
     // The index in front, so playback starts before the download ends.
     mux_opts.set("movflags", "+faststart");
     output.write_header_with(mux_opts)?;
     let vost_tb = output.stream(vost).ok_or(Error::Bug)?.time_base();
-    let aost_tb = output.stream(aost).ok_or(Error::Bug)?.time_base();
+    if let Some(a) = audio.as_mut() {
+        a.ost_tb = output.stream(a.ost).ok_or(Error::Bug)?.time_base();
+    }
 
     // To the keyframe at or before a little ahead of the cut.
     let target = ((from - SEEK_MARGIN).max(0.0) * 1e6) as i64;
@@ -242,7 +227,7 @@ pub(crate) fn render(
     };
     let mut packet = Packet::empty();
     let mut video_open = true;
-    let mut audio_open = true;
+    let mut audio_open = audio.is_some();
     // Past the cut's end by this much on both streams, the rest of the
     // file is not needed.
     let enough = to + 1.0;
@@ -274,19 +259,15 @@ pub(crate) fn render(
             if at > enough {
                 video_open = false;
             }
-        } else if index == spec.audio_stream && audio_open {
-            let at = packet.pts().map_or(0.0, |p| seconds(p, atb));
-            if adec.send_packet(&packet).is_ok() {
-                pull_audio(&mut adec, &mut agraph)?;
+        } else if index == spec.audio_stream
+            && audio_open
+            && let Some(a) = audio.as_mut()
+        {
+            let at = packet.pts().map_or(0.0, |p| seconds(p, a.tb));
+            if a.dec.send_packet(&packet).is_ok() {
+                pull_audio(&mut a.dec, &mut a.graph)?;
             }
-            drain_audio(
-                &mut agraph,
-                &mut aenc,
-                &mut output,
-                aost,
-                aost_tb,
-                &mut state,
-            )?;
+            a.drain(&mut output, &mut state)?;
             if at > enough {
                 audio_open = false;
             }
@@ -312,26 +293,9 @@ pub(crate) fn render(
     )?;
     venc.send_eof()?;
     write_packets(&mut venc, &mut output, vost, (vsink_tb, 1), vost_tb)?;
-    if adec.send_eof().is_ok() {
-        pull_audio(&mut adec, &mut agraph)?;
+    if let Some(a) = audio.as_mut() {
+        a.finish(&mut output, &mut state)?;
     }
-    agraph.get("in").ok_or(Error::Bug)?.source().flush()?;
-    drain_audio(
-        &mut agraph,
-        &mut aenc,
-        &mut output,
-        aost,
-        aost_tb,
-        &mut state,
-    )?;
-    aenc.send_eof()?;
-    write_packets(
-        &mut aenc,
-        &mut output,
-        aost,
-        (Rational::new(1, AUDIO_RATE), 0),
-        aost_tb,
-    )?;
     output.write_trailer()?;
 
     let mut rendered = state.rendered;
@@ -684,27 +648,118 @@ fn drain_video(
     Ok(())
 }
 
-fn drain_audio(
-    graph: &mut filter::Graph,
-    enc: &mut encoder::audio::Encoder,
-    output: &mut format::context::Output,
+/// The audio side of a render: decoder, filters, AAC encoder, stream.
+struct AudioOut {
+    dec: decoder::Audio,
+    tb: Rational,
+    graph: filter::Graph,
+    enc: encoder::audio::Encoder,
     ost: usize,
+    /// The output stream's time base, known once the header is written.
     ost_tb: Rational,
-    state: &mut State,
-) -> Result<(), Error> {
-    let mut frame = frame::Audio::empty();
-    while graph
-        .get("out")
-        .ok_or(Error::Bug)?
-        .sink()
-        .frame(&mut frame)
-        .is_ok()
-    {
-        state.audio_samples += frame.samples() as u64;
-        enc.send_frame(&frame)?;
-        write_packets(enc, output, ost, (Rational::new(1, AUDIO_RATE), 0), ost_tb)?;
+}
+
+impl AudioOut {
+    fn new(
+        spec: &RenderSpec,
+        input: &format::context::Input,
+        output: &mut format::context::Output,
+        global_header: bool,
+        from: f64,
+        to: f64,
+    ) -> Result<Self, Error> {
+        let s = input
+            .stream(spec.audio_stream)
+            .ok_or(Error::StreamNotFound)?;
+        let dec = codec::context::Context::from_parameters(s.parameters())?
+            .decoder()
+            .audio()?;
+        let tb = s.time_base();
+        let aac = encoder::find(codec::Id::AAC).ok_or(Error::EncoderNotFound)?;
+        let mut enc = codec::context::Context::new_with_codec(aac)
+            .encoder()
+            .audio()?;
+        enc.set_rate(AUDIO_RATE);
+        // ffmpeg 5 derives the channel count from the layout when opening.
+        enc.set_channel_layout(ChannelLayout::STEREO);
+        enc.set_format(format::Sample::F32(format::sample::Type::Planar));
+        enc.set_bit_rate(AUDIO_BIT_RATE);
+        enc.set_time_base(Rational::new(1, AUDIO_RATE));
+        if global_header {
+            enc.set_flags(codec::Flags::GLOBAL_HEADER);
+        }
+        let enc = enc.open_as(aac)?;
+        let ost = {
+            let mut s = output.add_stream(aac)?;
+            s.set_parameters(&enc);
+            s.set_time_base(Rational::new(1, AUDIO_RATE));
+            s.index()
+        };
+        let graph = audio_graph(
+            spec.gain_db,
+            AudioIn::of(&dec, tb),
+            from,
+            to,
+            enc.frame_size(),
+        )?;
+        Ok(Self {
+            dec,
+            tb,
+            graph,
+            enc,
+            ost,
+            ost_tb: Rational::new(1, AUDIO_RATE),
+        })
     }
-    Ok(())
+
+    /// Encodes and writes what the filters have ready.
+    fn drain(
+        &mut self,
+        output: &mut format::context::Output,
+        state: &mut State,
+    ) -> Result<(), Error> {
+        let mut frame = frame::Audio::empty();
+        while self
+            .graph
+            .get("out")
+            .ok_or(Error::Bug)?
+            .sink()
+            .frame(&mut frame)
+            .is_ok()
+        {
+            state.audio_samples += frame.samples() as u64;
+            self.enc.send_frame(&frame)?;
+            write_packets(
+                &mut self.enc,
+                output,
+                self.ost,
+                (Rational::new(1, AUDIO_RATE), 0),
+                self.ost_tb,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the decoder, the filters and the encoder.
+    fn finish(
+        &mut self,
+        output: &mut format::context::Output,
+        state: &mut State,
+    ) -> Result<(), Error> {
+        if self.dec.send_eof().is_ok() {
+            pull_audio(&mut self.dec, &mut self.graph)?;
+        }
+        self.graph.get("in").ok_or(Error::Bug)?.source().flush()?;
+        self.drain(output, state)?;
+        self.enc.send_eof()?;
+        write_packets(
+            &mut self.enc,
+            output,
+            self.ost,
+            (Rational::new(1, AUDIO_RATE), 0),
+            self.ost_tb,
+        )
+    }
 }
 
 /// Writes what the encoder has ready. `ticks` is a packet's duration in

@@ -137,6 +137,8 @@ fn spec(
         gain_db,
         output: dir.join("clip.mp4"),
         thumbnail: Some(dir.join("thumbnail.jpg")),
+        audio: true,
+        crf: render::CLIP_CRF,
     }
 }
 
