@@ -18,6 +18,9 @@ pub struct Model {
     pub speaker: Option<String>,
     pub confidence: f32,
     pub words: Json,
+    /// When a person last corrected `text` (through the API); `None` for
+    /// the model's own.
+    pub edited_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,9 @@
 //! a range a user chose), with the files it was rendered to. Whether a clip
 //! may be downloaded follows from the moderation flags over its range, like
 //! a highlight's, so it is worked out when read.
+//!
+//! Transcript segments learn when a person last corrected their text: the
+//! corrections are what clips' captions are made from.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -51,10 +54,24 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        m.alter_table(
+            Table::alter()
+                .table("transcript_segments")
+                .add_column(timestamp_with_time_zone_null("edited_at"))
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("transcript_segments")
+                .drop_column("edited_at")
+                .to_owned(),
+        )
+        .await?;
         m.drop_table(Table::drop().table("clips").to_owned()).await
     }
 }

@@ -244,6 +244,56 @@ async fn youtube_style_job(db: Db) {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // A correction: the text and its words change, the times stay within
+    // the segment, and search finds the new words; other tenants cannot.
+    let path = format!("/v1/jobs/{id}/transcript/segments/0");
+    let segment = &transcript["segments"][0];
+    let (status, fixed) = app
+        .patch(
+            &path,
+            &s.access_token,
+            json!({"text": "  Cobblestone   walls everywhere "}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{fixed}");
+    assert_eq!(fixed["text"], "Cobblestone walls everywhere");
+    assert!(fixed["edited_at"].is_string(), "{fixed}");
+    let words: Vec<&str> = fixed["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(words, ["Cobblestone", "walls", "everywhere"]);
+    for w in fixed["words"].as_array().unwrap() {
+        assert!(
+            w["start"].as_f64().unwrap() >= segment["start"].as_f64().unwrap() - 1e-6,
+            "{fixed}"
+        );
+        assert!(
+            w["end"].as_f64().unwrap() <= segment["end"].as_f64().unwrap() + 1e-6,
+            "{fixed}"
+        );
+    }
+    let (_, found) = app.get("/v1/search?q=cobblestone", &s.access_token).await;
+    assert_eq!(found["results"].as_array().unwrap().len(), 1, "{found}");
+    let (status, _) = app
+        .patch(&path, &s.access_token, json!({"text": "  "}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app
+        .patch(&path, &other.access_token, json!({"text": "hijacked"}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .patch(
+            &format!("/v1/jobs/{id}/transcript/segments/999"),
+            &s.access_token,
+            json!({"text": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     let keys = app.stored_keys(&format!("tenants/{}/", s.tenant_id)).await;
     assert!(
         keys.iter().all(|k| k.contains("/jobs/")),

@@ -17,6 +17,7 @@ use crate::{
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_transcript))
+        .routes(routes!(correct_segment))
         .routes(routes!(search))
 }
 
@@ -48,10 +49,13 @@ pub struct Segment {
     /// Mean token probability, 0-1.
     pub confidence: f32,
     pub words: Vec<Word>,
+    /// When a person last corrected the text; absent for the model's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One word; every word lies inside a speech interval of `silences.json`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Word {
     pub start: f64,
     pub end: f64,
@@ -69,20 +73,124 @@ impl Transcript {
             language: meta.language,
             language_probability: meta.language_probability,
             duration: meta.duration,
-            segments: rows
-                .into_iter()
-                .map(|r| Segment {
-                    id: r.idx,
-                    start: r.start,
-                    end: r.end,
-                    words: serde_json::from_value(r.words).unwrap_or_default(),
-                    text: r.text,
-                    speaker: r.speaker,
-                    confidence: r.confidence,
-                })
-                .collect(),
+            segments: rows.into_iter().map(Segment::from).collect(),
         }
     }
+}
+
+impl From<transcript_segment::Model> for Segment {
+    fn from(r: transcript_segment::Model) -> Self {
+        Segment {
+            id: r.idx,
+            start: r.start,
+            end: r.end,
+            words: serde_json::from_value(r.words).unwrap_or_default(),
+            text: r.text,
+            speaker: r.speaker,
+            confidence: r.confidence,
+            edited_at: r.edited_at,
+        }
+    }
+}
+
+/// Longest corrected segment text, in characters.
+const MAX_SEGMENT_TEXT: usize = 2000;
+
+/// A correction of one segment's text.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentCorrection {
+    /// The segment's right text (1-2000 characters).
+    #[schema(example = "We shipped the new release on Tuesday.")]
+    pub text: String,
+}
+
+/// Corrects what a segment says. The words keep their times when their
+/// number is unchanged; otherwise the new words share the segment's
+/// spoken span in proportion to their length. Captions of clips rendered
+/// from now on use the corrected text; the job's `transcript.json` output
+/// keeps what the model heard.
+#[utoipa::path(
+    patch, path = "/v1/jobs/{id}/transcript/segments/{segment}", tag = "transcripts",
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Job id"),
+        ("segment" = i32, Path, description = "The segment's `id` in the transcript"),
+    ),
+    request_body = SegmentCorrection,
+    responses(
+        (status = 200, description = "The corrected segment", body = Segment),
+        (status = 403, description = "`forbidden`: viewers cannot correct transcripts", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such job, transcript or segment", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: empty or too long text", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn correct_segment(
+    state: AppState,
+    ctx: AuthContext,
+    Path((id, segment)): Path<(Uuid, i32)>,
+    Json(body): Json<SegmentCorrection>,
+) -> Result<Json<Segment>, ApiError> {
+    ctx.require_write()?;
+    let text = body.text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() || text.chars().count() > MAX_SEGMENT_TEXT {
+        return Err(ApiError::validation(format!(
+            "text must be 1 to {MAX_SEGMENT_TEXT} characters"
+        )));
+    }
+    let row = queries::transcripts::segment(&state.db.orm, ctx.tenant_id, id, segment)
+        .await?
+        .ok_or_else(|| ApiError::not_found("segment"))?;
+    let old: Vec<Word> = serde_json::from_value(row.words.clone()).unwrap_or_default();
+    let words = retime(&old, &text, (row.start, row.end), row.speaker.as_deref());
+    let words = serde_json::to_value(words).expect("words are plain data");
+    let row = queries::transcripts::correct_segment(&state.db.orm, row, text, words).await?;
+    Ok(Json(row.into()))
+}
+
+/// Words for the corrected `text`: the old words' times, one for one, when
+/// their number matches; otherwise the old words' span (or the segment's,
+/// when it had none) shared out in proportion to each word's length.
+fn retime(old: &[Word], text: &str, segment: (f64, f64), speaker: Option<&str>) -> Vec<Word> {
+    let new: Vec<&str> = text.split_whitespace().collect();
+    if new.len() == old.len() {
+        return old
+            .iter()
+            .zip(new)
+            .map(|(w, t)| Word {
+                start: w.start,
+                end: w.end,
+                text: t.to_owned(),
+                probability: if w.text.trim() == t {
+                    w.probability
+                } else {
+                    1.0
+                },
+                speaker: w.speaker.clone(),
+            })
+            .collect();
+    }
+    let (from, to) = match (old.first(), old.last()) {
+        (Some(a), Some(b)) if b.end > a.start => (a.start, b.end),
+        _ => segment,
+    };
+    let weights: Vec<f64> = new.iter().map(|t| t.chars().count() as f64 + 1.0).collect();
+    let total: f64 = weights.iter().sum();
+    let mut at = from;
+    new.iter()
+        .zip(weights)
+        .map(|(t, w)| {
+            let start = at;
+            at += (to - from) * w / total;
+            Word {
+                start,
+                end: at,
+                text: (*t).to_owned(),
+                probability: 1.0,
+                speaker: speaker.map(str::to_owned),
+            }
+        })
+        .collect()
 }
 
 /// A job's transcript, once its transcription stage has run.
@@ -166,4 +274,46 @@ async fn search(
             })
             .collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(start: f64, end: f64, text: &str) -> Word {
+        Word {
+            start,
+            end,
+            text: text.into(),
+            probability: 0.5,
+            speaker: Some("S1".into()),
+        }
+    }
+
+    #[test]
+    fn corrections_keep_word_times_or_share_the_span() {
+        let old = [
+            word(1.0, 1.5, " We"),
+            word(1.5, 2.0, " shipt"),
+            word(2.0, 3.0, " it"),
+        ];
+        let same = retime(&old, "We shipped it", (0.9, 3.1), Some("S1"));
+        assert_eq!(
+            same.iter().map(|w| (w.start, w.end)).collect::<Vec<_>>(),
+            [(1.0, 1.5), (1.5, 2.0), (2.0, 3.0)]
+        );
+        assert_eq!(same[0].probability, 0.5, "unchanged word");
+        assert_eq!(same[1].probability, 1.0, "corrected word");
+        let more = retime(&old, "We shipped it today", (0.9, 3.1), Some("S1"));
+        assert_eq!(more.len(), 4);
+        assert_eq!(more[0].start, 1.0);
+        assert!((more[3].end - 3.0).abs() < 1e-9);
+        for pair in more.windows(2) {
+            assert!((pair[0].end - pair[1].start).abs() < 1e-9);
+        }
+        // "shipped" (8 with its space) gets twice the time of "it" (3)... roughly.
+        assert!(more[1].end - more[1].start > 2.0 * (more[2].end - more[2].start));
+        let none = retime(&[], "Hello", (4.0, 5.0), None);
+        assert_eq!((none[0].start, none[0].end), (4.0, 5.0));
+    }
 }

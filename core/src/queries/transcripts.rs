@@ -53,6 +53,36 @@ pub async fn get(
     Ok(Some((meta, segments)))
 }
 
+/// One segment of a job's transcript.
+pub async fn segment(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    job_id: Uuid,
+    idx: i32,
+) -> Result<Option<transcript_segment::Model>, DbErr> {
+    transcript_segment::Entity::find()
+        .filter(transcript_segment::Column::TenantId.eq(tenant_id))
+        .filter(transcript_segment::Column::JobId.eq(job_id))
+        .filter(transcript_segment::Column::Idx.eq(idx))
+        .one(db)
+        .await
+}
+
+/// Replaces a segment's text and words with a person's correction.
+pub async fn correct_segment(
+    db: &impl ConnectionTrait,
+    row: transcript_segment::Model,
+    text: String,
+    words: serde_json::Value,
+) -> Result<transcript_segment::Model, DbErr> {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let mut active = row.into_active_model();
+    active.text = Set(text);
+    active.words = Set(words);
+    active.edited_at = Set(Some(chrono::Utc::now()));
+    active.update(db).await
+}
+
 /// Segments of the tenant's transcripts containing every word of `query`
 /// (case-insensitive), newest jobs first.
 pub async fn search(

@@ -615,6 +615,7 @@ async fn store(ctx: &JobCtx<'_>, t: &Transcript) -> Result<(), StageError> {
             speaker: s.speaker.clone(),
             confidence: s.confidence,
             words: serde_json::to_value(&s.words).expect("words are plain data"),
+            edited_at: None,
         })
         .collect();
     transcripts::replace(&ctx.db.orm, meta, segments).await?;
