@@ -345,7 +345,7 @@ async fn upload_job(db: Db, store: Store) {
             std::fs::read(&file).unwrap(),
         )
         .await;
-    let uploads = format!("tenants/{}/uploads/", s.tenant_id);
+    let uploads = cutroom_core::storage::uploads_prefix(s.tenant_id.parse().unwrap());
     assert_eq!(
         app.stored_keys(&uploads).await.len(),
         1,

@@ -167,7 +167,7 @@ async fn expiry(store: Store, db: Db) {
     assert_eq!(err["code"], "upload_expired");
 
     // The sweeper removes the abandoned object that did arrive.
-    let prefix = format!("tenants/{}/uploads/", s.tenant_id);
+    let prefix = cutroom_core::storage::uploads_prefix(s.tenant_id.parse().unwrap());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !app.stored_keys(&prefix).await.is_empty() {
         assert!(

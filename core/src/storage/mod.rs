@@ -120,11 +120,19 @@ pub fn job_prefix(tenant_id: Uuid, job_id: Uuid) -> String {
     format!("{}jobs/{job_id}/", tenant_prefix(tenant_id))
 }
 
-/// `tenants/{tenant}/uploads/{upload}/{file}`: an original, deleted once the worker has it.
+/// `uploads/{tenant}/`: a tenant's originals waiting for a worker. Apart
+/// from `tenants/`, so one bucket lifecycle rule on `uploads/` (the compose
+/// bootstrap sets it) removes any a crash left behind, whatever the tenant.
+pub fn uploads_prefix(tenant_id: Uuid) -> String {
+    format!("uploads/{tenant_id}/")
+}
+
+/// `uploads/{tenant}/{upload}/{file}`: an original, deleted once the worker
+/// has it (or by the sweeper when it is abandoned).
 pub fn upload_key(tenant_id: Uuid, upload_id: Uuid, filename: &str) -> String {
     format!(
-        "{}uploads/{upload_id}/{}",
-        tenant_prefix(tenant_id),
+        "{}{upload_id}/{}",
+        uploads_prefix(tenant_id),
         safe_file_name(filename)
     )
 }
