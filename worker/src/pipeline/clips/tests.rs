@@ -330,3 +330,91 @@ fn luma_at(path: &Path, at: f64, size: (u32, u32)) -> Vec<u8> {
     }
     panic!("no frame at {at}");
 }
+
+/// Half an hour of variable-frame-rate video (frame times jittered by up to
+/// 10 ms around 30 fps, as phones record), flashing and beeping together
+/// once a minute: a clip cut near the end is still in sync, and constant
+/// rate.
+#[test]
+fn a_variable_frame_rate_source_stays_in_sync_after_half_an_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("vfr.mp4");
+    let event = "between(mod(t,60),30,30.2)";
+    let video = format!(
+        "testsrc2=size=160x90:rate=30:duration=1800,\
+         drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='{event}',\
+         settb=1/90000,setpts='(N/30+0.01*sin(N*1.7))/TB'"
+    );
+    let audio = format!(
+        "aevalsrc=exprs='0.03*(random(0)*2-1)+if({event},0.15*sin(2*PI*1000*t),0)':\
+         sample_rate=48000:duration=1800"
+    );
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &video,
+        "-f",
+        "lavfi",
+        "-i",
+        &audio,
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "60",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-ac",
+        "2",
+        "-shortest",
+        source.to_str().unwrap(),
+    ]);
+    let media = probe(&source).unwrap();
+    assert!(media.duration.unwrap() > 1799.0, "{media:?}");
+    let (source_frames, _, _) = video_frames(&source);
+    let steps: Vec<f64> = source_frames.windows(2).take(100).map(|p| p[1].0 - p[0].0).collect();
+    let (shortest, longest) = steps
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(a, b), s| (a.min(*s), b.max(*s)));
+    assert!(longest - shortest > 0.01, "the source is not variable-rate: {steps:?}");
+    let (picture, origin) = render::inspect(&source, media.audio_stream).unwrap();
+    let picture = picture.unwrap();
+    let size = canvas(ClipFormat::Original, picture);
+    let filters = reframe_filters(ClipFormat::Original, Reframe::Blur, picture, size.0, size.1);
+    let mut spec = spec(dir.path(), &source, origin, filters, size, 0.0);
+    // 29:25 to 29:35: the event at 29:30 is 5 s in.
+    (spec.start, spec.end) = (1765.0, 1775.0);
+    let rendered = render::render(&spec, picture, &|_| {}, &CancellationToken::new())
+        .unwrap()
+        .unwrap();
+    let fps = f64::from(picture.fps);
+    let frame = 1.0 / fps;
+    assert!(
+        (rendered.video_seconds - 10.0).abs() <= frame + 1e-9,
+        "{rendered:?}"
+    );
+    assert!(
+        (rendered.audio_seconds - 10.0).abs() <= frame + 1e-9,
+        "{rendered:?}"
+    );
+    let (frames, _, _) = video_frames(&spec.output);
+    // Constant rate out: every frame one frame after the last.
+    for pair in frames.windows(2) {
+        assert!(((pair[1].0 - pair[0].0) - frame).abs() < 0.002, "{pair:?}");
+    }
+    let flash = frames.iter().find(|(_, luma)| *luma > 180.0).unwrap().0;
+    let out_media = probe(&spec.output).unwrap();
+    let beep = onset(&decode_all(&spec.output, &out_media).unwrap());
+    assert!((flash - 5.0).abs() <= frame + 0.011, "flash at {flash}");
+    assert!((beep - 5.0).abs() <= frame, "beep at {beep}");
+    assert!(
+        (flash - beep).abs() <= frame + 0.011,
+        "flash {flash} beep {beep}"
+    );
+}
