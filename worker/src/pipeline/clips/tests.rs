@@ -378,11 +378,18 @@ fn a_variable_frame_rate_source_stays_in_sync_after_half_an_hour() {
     let media = probe(&source).unwrap();
     assert!(media.duration.unwrap() > 1799.0, "{media:?}");
     let (source_frames, _, _) = video_frames(&source);
-    let steps: Vec<f64> = source_frames.windows(2).take(100).map(|p| p[1].0 - p[0].0).collect();
+    let steps: Vec<f64> = source_frames
+        .windows(2)
+        .take(100)
+        .map(|p| p[1].0 - p[0].0)
+        .collect();
     let (shortest, longest) = steps
         .iter()
         .fold((f64::MAX, 0.0f64), |(a, b), s| (a.min(*s), b.max(*s)));
-    assert!(longest - shortest > 0.01, "the source is not variable-rate: {steps:?}");
+    assert!(
+        longest - shortest > 0.01,
+        "the source is not variable-rate: {steps:?}"
+    );
     let (picture, origin) = render::inspect(&source, media.audio_stream).unwrap();
     let picture = picture.unwrap();
     let size = canvas(ClipFormat::Original, picture);
