@@ -136,6 +136,10 @@ async fn flagged_speech_is_reviewed(db: Db) {
         clip_items.len(),
         "{manifest}"
     );
+    // As rendered, before any decision: the same states as the API's.
+    for (m, c) in manifest["clips"].as_array().unwrap().iter().zip(clip_items) {
+        assert_eq!(m["moderation"], c["status"], "{m} {c}");
+    }
     // The edit decision lists: one event per clip, and the tightened cut.
     let edl = String::from_utf8(fetch_output(&app, &job_view, "highlights.edl").await).unwrap();
     assert!(

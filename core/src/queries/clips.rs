@@ -40,13 +40,7 @@ pub async fn with_holds(
         .order_by_asc(clip::Column::Idx)
         .all(db)
         .await?;
-    let flags = moderation_flag::Entity::find()
-        .filter(moderation_flag::Column::TenantId.eq(tenant_id))
-        .filter(moderation_flag::Column::JobId.eq(job_id))
-        .filter(moderation_flag::Column::Status.ne(APPROVED))
-        .order_by_asc(moderation_flag::Column::Start)
-        .all(db)
-        .await?;
+    let flags = unapproved_flags(db, tenant_id, job_id).await?;
     Ok(clips
         .into_iter()
         .map(|c| {
@@ -58,6 +52,21 @@ pub async fn with_holds(
             (c, holding)
         })
         .collect())
+}
+
+/// A job's flags no reviewer has approved: open or rejected.
+pub async fn unapproved_flags(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    job_id: Uuid,
+) -> Result<Vec<moderation_flag::Model>, DbErr> {
+    moderation_flag::Entity::find()
+        .filter(moderation_flag::Column::TenantId.eq(tenant_id))
+        .filter(moderation_flag::Column::JobId.eq(job_id))
+        .filter(moderation_flag::Column::Status.ne(APPROVED))
+        .order_by_asc(moderation_flag::Column::Start)
+        .all(db)
+        .await
 }
 
 /// Whether an unapproved `flag` holds back the range `start..end`, cut

@@ -18,13 +18,13 @@ pub(crate) mod render;
 #[cfg(test)]
 mod tests;
 
-use std::{collections::HashSet, path::PathBuf};
+use std::path::PathBuf;
 
 use chrono::Utc;
 use cutroom_core::{
     ErrorCode,
     clips::{ClipFormat, Reframe},
-    queries::{clips as clip_queries, review},
+    queries::clips as clip_queries,
 };
 use cutroom_entities::clip;
 use serde::Serialize;
@@ -235,7 +235,9 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
         });
     };
 
-    let held = held_ranks(ctx).await?;
+    // What holds clips back now, judged on each clip's own range as the
+    // API does.
+    let flags = clip_queries::unapproved_flags(&ctx.db.orm, ctx.job.tenant_id, ctx.job.id).await?;
     let (spans, texts) = word_timeline(input.transcript);
     let dir = ctx.scratch.join("clips");
     let mut planned = Vec::new();
@@ -501,7 +503,10 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
             source_start: round3(c.cut.start),
             source_end: round3(c.cut.end),
             duration,
-            moderation: if held.contains(&c.rank) {
+            moderation: if flags
+                .iter()
+                .any(|f| clip_queries::holds(f, c.cut.start, c.cut.end, Some(c.rank)))
+            {
                 "held"
             } else {
                 "ready"
@@ -611,16 +616,6 @@ fn skip(manifest: &mut Manifest, rank: i32, index: u32, message: String) {
 pub(crate) async fn record(ctx: &JobCtx<'_>, rows: Vec<clip::Model>) -> Result<(), StageError> {
     clip_queries::replace_for_job(&ctx.db.orm, ctx.job.tenant_id, ctx.job.id, rows).await?;
     Ok(())
-}
-
-/// Ranks of the highlights moderation holds back now.
-async fn held_ranks(ctx: &JobCtx<'_>) -> Result<HashSet<i32>, StageError> {
-    let rows = review::highlights_with_holds(&ctx.db.orm, ctx.job.tenant_id, ctx.job.id).await?;
-    Ok(rows
-        .into_iter()
-        .filter(|(_, flags)| !flags.is_empty())
-        .map(|(h, _)| h.rank)
-        .collect())
 }
 
 /// Every word of the transcript, in time order, and its text.
