@@ -27,6 +27,21 @@ pub struct S3Config {
     pub secret_access_key: SecretString,
     /// Needed by most self-hosted servers (`http://host/bucket/key`).
     pub force_path_style: bool,
+    /// Files bigger than this go up as a multipart upload in parts of this
+    /// size, several at once (S3's minimum part is 5 MiB).
+    pub part_size: u64,
+    /// Attempts per request, the first included: transient failures
+    /// (timeouts, 5xx, throttling) are retried with exponential backoff and
+    /// jitter.
+    pub max_attempts: u32,
+}
+
+impl S3Config {
+    /// Parts of 16 MiB: a 2 GiB render is 128 parts, well under S3's 10,000.
+    pub const DEFAULT_PART_SIZE: u64 = 16 << 20;
+    /// S3's own smallest part (the last may be smaller).
+    pub const MIN_PART_SIZE: u64 = 5 << 20;
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 }
 
 #[derive(Clone, Debug)]
@@ -207,6 +222,27 @@ impl Config {
                         var("S3_FORCE_PATH_STYLE"),
                         true,
                     )?,
+                    part_size: match var("S3_PART_SIZE_MB") {
+                        None => S3Config::DEFAULT_PART_SIZE,
+                        Some(v) => v
+                            .parse::<u64>()
+                            .ok()
+                            .map(|mb| mb << 20)
+                            .filter(|b| *b >= S3Config::MIN_PART_SIZE && *b <= 5 << 30)
+                            .with_context(|| {
+                                format!("CUTROOM_S3_PART_SIZE_MB={v}: expected 5 to 5120")
+                            })?,
+                    },
+                    max_attempts: match var("S3_MAX_ATTEMPTS") {
+                        None => S3Config::DEFAULT_MAX_ATTEMPTS,
+                        Some(v) => v
+                            .parse::<u32>()
+                            .ok()
+                            .filter(|n| (1..=20).contains(n))
+                            .with_context(|| {
+                                format!("CUTROOM_S3_MAX_ATTEMPTS={v}: expected 1 to 20")
+                            })?,
+                    },
                 });
             }
             other => bail!("CUTROOM_STORAGE={other}: expected `local` or `s3`"),
@@ -327,6 +363,40 @@ mod tests {
         let secret = "x".repeat(32);
         let err = parse(&[("CUTROOM_SECRET_KEY", &secret), ("CUTROOM_STORAGE", "s3")]).unwrap_err();
         assert!(err.to_string().contains("CUTROOM_S3_BUCKET"), "{err}");
+        let s3 = [
+            ("CUTROOM_SECRET_KEY", secret.as_str()),
+            ("CUTROOM_STORAGE", "s3"),
+            ("CUTROOM_S3_BUCKET", "b"),
+            ("CUTROOM_S3_ACCESS_KEY_ID", "k"),
+            ("CUTROOM_S3_SECRET_ACCESS_KEY", "s"),
+        ];
+        let StorageConfig::S3(c) = parse(&s3).unwrap().storage else {
+            panic!("not s3")
+        };
+        assert_eq!(
+            (c.part_size, c.max_attempts),
+            (16 << 20, S3Config::DEFAULT_MAX_ATTEMPTS)
+        );
+        let tuned = [
+            &s3[..],
+            &[
+                ("CUTROOM_S3_PART_SIZE_MB", "64"),
+                ("CUTROOM_S3_MAX_ATTEMPTS", "2"),
+            ],
+        ]
+        .concat();
+        let StorageConfig::S3(c) = parse(&tuned).unwrap().storage else {
+            panic!("not s3")
+        };
+        assert_eq!((c.part_size, c.max_attempts), (64 << 20, 2));
+        // Below S3's smallest part, or no tries at all: refused.
+        for bad in [
+            ("CUTROOM_S3_PART_SIZE_MB", "4"),
+            ("CUTROOM_S3_MAX_ATTEMPTS", "0"),
+        ] {
+            let err = parse(&[&s3[..], &[bad]].concat()).unwrap_err();
+            assert!(err.to_string().contains(bad.0), "{err}");
+        }
     }
 
     #[test]

@@ -8,5 +8,6 @@ mod auth;
 mod clips;
 mod pipeline;
 mod review;
+mod storage;
 mod tenancy;
 mod uploads;

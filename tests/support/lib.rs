@@ -139,6 +139,8 @@ impl TestAppBuilder {
                     access_key_id: server.access_key.clone(),
                     secret_access_key: server.secret_key.clone().into(),
                     force_path_style: true,
+                    part_size: S3Config::DEFAULT_PART_SIZE,
+                    max_attempts: S3Config::DEFAULT_MAX_ATTEMPTS,
                 };
                 cutroom_core::storage::S3Store::new(&s3)
                     .await

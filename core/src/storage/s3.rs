@@ -7,13 +7,15 @@ use aws_sdk_s3::{
     config::http::HttpResponse,
     config::{
         BehaviorVersion, Credentials, Region, RequestChecksumCalculation,
-        ResponseChecksumValidation,
+        ResponseChecksumValidation, retry::RetryConfig, timeout::TimeoutConfig,
     },
     error::SdkError,
     presigning::PresigningConfig,
-    primitives::ByteStream,
+    primitives::{ByteStream, Length},
+    types::{CompletedMultipartUpload, CompletedPart},
 };
 use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
 use secrecy::ExposeSecret;
 use tokio::io::AsyncWriteExt;
 
@@ -23,7 +25,14 @@ use crate::config::S3Config;
 pub struct S3Store {
     client: Client,
     bucket: String,
+    part_size: u64,
 }
+
+/// Parts of one multipart upload in flight at once.
+const PARTS_IN_FLIGHT: usize = 4;
+/// First wait before a retry; it doubles each time (with jitter, capped
+/// at 20 s by the SDK).
+const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 
 fn backend<E: std::error::Error + Send + Sync + 'static>(
     e: SdkError<E, HttpResponse>,
@@ -53,13 +62,28 @@ impl S3Store {
             // checksum header a browser would have to compute, and self-hosted
             // servers without the newer checksum headers keep working.
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            // The SDK's standard retries: timeouts, 5xx and throttling answers
+            // are tried again after an exponential, jittered backoff (honouring
+            // the server's hints); a body read from a file is re-read.
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(c.max_attempts.max(1))
+                    .with_initial_backoff(INITIAL_BACKOFF),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .read_timeout(Duration::from_secs(60))
+                    .build(),
+            );
         if let Some(endpoint) = &c.endpoint {
             b = b.endpoint_url(endpoint);
         }
         Ok(Self {
             client: Client::from_conf(b.build()),
             bucket: c.bucket.clone(),
+            part_size: c.part_size.max(S3Config::MIN_PART_SIZE),
         })
     }
 
@@ -86,6 +110,110 @@ impl S3Store {
             Err(e) if format!("{e:?}").contains("BucketAlready") => Ok(()),
             Err(e) => Err(backend(e)),
         }
+    }
+}
+
+impl S3Store {
+    /// Uploads `path` in parts of `part_size`, [`PARTS_IN_FLIGHT`] at a
+    /// time, each retried on its own; aborts the upload (so the server
+    /// drops the parts) when any part fails for good.
+    async fn put_multipart(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+        size: u64,
+    ) -> Result<(), StorageError> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(backend)?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| StorageError::Backend("the server gave no upload id".into()))?
+            .to_owned();
+        let parts = size.div_ceil(self.part_size);
+        let uploaded = futures::stream::iter(0..parts)
+            .map(|n| {
+                let offset = n * self.part_size;
+                let length = self.part_size.min(size - offset);
+                self.put_part(key, &upload_id, path, n as i32 + 1, offset, length)
+            })
+            .buffered(PARTS_IN_FLIGHT)
+            .try_collect::<Vec<_>>()
+            .await;
+        let completed = match uploaded {
+            Ok(parts) => self
+                .client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(backend),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = completed {
+            if let Err(abort) = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .send()
+                .await
+            {
+                tracing::warn!(key, error = %backend(abort), "could not abort a multipart upload");
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn put_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        path: &Path,
+        number: i32,
+        offset: u64,
+        length: u64,
+    ) -> Result<CompletedPart, StorageError> {
+        // A body that reads its range of the file again on each attempt.
+        let body = ByteStream::read_from()
+            .path(path)
+            .offset(offset)
+            .length(Length::Exact(length))
+            .build()
+            .await
+            .map_err(|e| StorageError::Backend(e.to_string()))?;
+        let part = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .content_length(length as i64)
+            .body(body)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(CompletedPart::builder()
+            .set_e_tag(part.e_tag().map(str::to_owned))
+            .part_number(number)
+            .build())
     }
 }
 
@@ -177,6 +305,10 @@ impl ObjectStore for S3Store {
         content_type: &str,
     ) -> Result<(), StorageError> {
         check_key(key)?;
+        let size = tokio::fs::metadata(path).await?.len();
+        if size > self.part_size {
+            return self.put_multipart(key, path, content_type, size).await;
+        }
         let body = ByteStream::from_path(path)
             .await
             .map_err(|e| StorageError::Backend(e.to_string()))?;
