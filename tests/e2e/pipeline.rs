@@ -372,6 +372,29 @@ async fn upload_job(db: Db, store: Store) {
         app.stored_keys(&uploads).await.is_empty(),
         "the original is deleted after the job"
     );
+    // The whole store holds exactly what the API lists for the job: its
+    // outputs and its clips' files, and nothing else (no original, no
+    // scratch file, no stray part).
+    let job_id = job["id"].as_str().unwrap();
+    let prefix =
+        cutroom_core::storage::job_prefix(s.tenant_id.parse().unwrap(), job_id.parse().unwrap());
+    let mut listed: std::collections::BTreeSet<String> = job["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{prefix}{}", o["name"].as_str().unwrap()))
+        .collect();
+    let (_, clips) = app
+        .get(&format!("/v1/jobs/{job_id}/clips"), &s.access_token)
+        .await;
+    for c in clips["items"].as_array().unwrap() {
+        for f in c["files"].as_array().unwrap() {
+            listed.insert(format!("{prefix}{}", f["name"].as_str().unwrap()));
+        }
+    }
+    let stored: std::collections::BTreeSet<String> =
+        app.stored_keys("").await.into_iter().collect();
+    assert_eq!(stored, listed, "only the job's outputs remain");
     assert!(
         app.scratch_entries().is_empty(),
         "scratch left behind: {:?}",
@@ -379,7 +402,6 @@ async fn upload_job(db: Db, store: Store) {
     );
 
     // Deleting the job removes its outputs too.
-    let job_id = job["id"].as_str().unwrap();
     let (status, _) = app
         .delete(&format!("/v1/jobs/{job_id}"), &s.access_token)
         .await;
