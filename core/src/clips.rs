@@ -50,6 +50,12 @@ pub enum Reframe {
     Blur,
     /// The centre of the picture, filling the frame.
     Crop,
+    /// A crop that follows the face of whoever is speaking: framed on the
+    /// most prominent face, moved only when the speaker changes and never
+    /// sooner than 2 s after the last move. Needs the face detector in the
+    /// model folder; without it, or where no face is found, the clip is
+    /// cropped at the centre and the manifest says so.
+    Speaker,
 }
 
 /// Clips rendered from the best highlight candidates, each cut on word
@@ -72,6 +78,7 @@ pub struct ClipOptions {
     /// the big platforms play back). The true peak stays under -1 dBTP.
     #[schema(example = -14.0)]
     pub loudness_target: f64,
+    pub tighten: TightenOptions,
 }
 
 impl Default for ClipOptions {
@@ -82,6 +89,35 @@ impl Default for ClipOptions {
             reframe: Reframe::default(),
             captions: CaptionOptions::default(),
             loudness_target: -14.0,
+            tighten: TightenOptions::default(),
+        }
+    }
+}
+
+/// Jump cuts inside each clip: quiet pauses at least `min_silence` long
+/// are taken out, `margin` of them kept on each side of the speech. The
+/// manifest reports each cut and the seconds saved. Pauses with sound in
+/// them (music, laughter) are kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TightenOptions {
+    /// Off by default: a clip keeps its pauses.
+    pub enabled: bool,
+    /// Seconds; shorter pauses stay (0.3-10, default 0.75).
+    #[schema(example = 0.75)]
+    pub min_silence: f64,
+    /// Seconds of each cut pause kept beside the speech (0-1, default 0.2;
+    /// under half of `min_silence`).
+    #[schema(example = 0.2)]
+    pub margin: f64,
+}
+
+impl Default for TightenOptions {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            min_silence: 0.75,
+            margin: 0.2,
         }
     }
 }
@@ -133,6 +169,17 @@ impl ClipOptions {
                 "{field}.loudness_target must be between -30 and -9 LUFS"
             ));
         }
+        let t = &self.tighten;
+        if !(0.3..=10.0).contains(&t.min_silence) {
+            return Err(format!(
+                "{field}.tighten.min_silence must be between 0.3 and 10 seconds"
+            ));
+        }
+        if !(0.0..=1.0).contains(&t.margin) || t.margin * 2.0 >= t.min_silence {
+            return Err(format!(
+                "{field}.tighten.margin must be between 0 and 1 second and under half of min_silence"
+            ));
+        }
         Ok(())
     }
 }
@@ -159,5 +206,19 @@ mod tests {
         let many: ClipOptions = serde_json::from_str(r#"{"count": 21}"#).unwrap();
         assert!(many.validate("x").unwrap_err().contains("at most 20"));
         assert!(serde_json::from_str::<ClipOptions>(r#"{"formats": ["portrait"]}"#).is_err());
+        let tight: ClipOptions = serde_json::from_str(r#"{"tighten": {"enabled": true}}"#).unwrap();
+        assert_eq!(tight.tighten.min_silence, 0.75);
+        assert!(tight.validate("x").is_ok());
+        let wide: ClipOptions =
+            serde_json::from_str(r#"{"tighten": {"min_silence": 0.5, "margin": 0.25}}"#).unwrap();
+        assert!(wide.validate("x").unwrap_err().contains("tighten.margin"));
+        let short: ClipOptions =
+            serde_json::from_str(r#"{"tighten": {"min_silence": 0.1}}"#).unwrap();
+        assert!(
+            short
+                .validate("x")
+                .unwrap_err()
+                .contains("tighten.min_silence")
+        );
     }
 }

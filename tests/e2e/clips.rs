@@ -77,7 +77,8 @@ fn srt_times(srt: &str) -> Vec<(f64, f64)> {
 }
 
 /// Everything a user can check of a ready clip: the video is `width` x
-/// `height` H.264 + AAC, its streams as long as the clip within a frame,
+/// `height` H.264 + AAC, its streams as long as the clip (less any pauses
+/// tightening cut out, none of them inside a word) within a frame,
 /// at -14 LUFS within 1 LU and under -1 dBTP; the cut lies in no word of
 /// `words` (`(start, end)` on the source's timeline); the captions are in
 /// order inside the clip; the thumbnail is a JPEG; the preview is the
@@ -94,12 +95,34 @@ pub(crate) async fn check_ready_clip(
         clip["end"].as_f64().unwrap(),
         clip["duration"].as_f64().unwrap(),
     );
-    assert!((end - start - duration).abs() < 0.002, "{clip}");
+    // Tightening takes pauses out; each lies between words, and the clip
+    // is shorter by exactly their length.
+    let tightened = &clip["details"]["tightened"];
+    let jumps: Vec<(f64, f64)> = tightened["cuts"]
+        .as_array()
+        .map(|cuts| {
+            cuts.iter()
+                .map(|c| (c[0].as_f64().unwrap(), c[1].as_f64().unwrap()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let saved: f64 = jumps.iter().map(|(a, b)| b - a).sum();
+    assert!(
+        (tightened["seconds_saved"].as_f64().unwrap_or(0.0) - saved).abs() < 0.003,
+        "{clip}"
+    );
+    assert!((end - start - saved - duration).abs() < 0.003, "{clip}");
     for (w_start, w_end) in words {
         for cut in [start, end] {
             assert!(
                 !(*w_start + 0.001 < cut && cut < *w_end - 0.001),
                 "the cut at {cut} is inside the word {w_start}-{w_end}: {clip}"
+            );
+        }
+        for (a, b) in &jumps {
+            assert!(
+                start < *a && b < &end && (*w_end <= a + 0.001 || *w_start >= b - 0.001),
+                "the jump cut {a}-{b} takes from the word {w_start}-{w_end}: {clip}"
             );
         }
     }

