@@ -5,7 +5,9 @@
 //! Sources are made with the `ffmpeg` command line: 70 s of `testsrc2` (a
 //! moving, detailed picture, harder to encode than most talking heads) at
 //! 30 fps, with noise and tones for sound. Each row renders the 30 s from
-//! 20 s to 50 s, with burned captions, as a job does.
+//! 20 s to 50 s, with burned captions, as a job does. A last table times
+//! the face sampling of `reframe: speaker` over the same cut (the test
+//! pattern has no face, so it measures the search, which costs the same).
 
 // A benchmark's output is its report.
 #![allow(clippy::print_stdout)]
@@ -13,7 +15,7 @@
 use std::{path::Path, process::Command};
 
 use cutroom_core::clips::{ClipFormat, Reframe};
-use cutroom_worker::bench::render_clip;
+use cutroom_worker::bench::{Models, render_clip};
 
 const CUT: (f64, f64) = (20.0, 50.0);
 
@@ -69,5 +71,26 @@ fn main() {
                 seconds / r.render_seconds,
             );
         }
+    }
+
+    // Speaker framing's extra cost: finding faces on the sampled frames of
+    // the same 30 s cut, before the (crop-priced) render.
+    let Some(models) = std::env::var_os("CUTROOM_MODELS_DIR") else {
+        println!("\n(CUTROOM_MODELS_DIR is not set: no face sampling rows)");
+        return;
+    };
+    let models = Models::open(Path::new(&models)).expect("the model folder");
+    println!();
+    println!(
+        "| source | frames sampled | with a face | seconds | share of a 30 s cut's real time |"
+    );
+    println!("|---|---|---|---|---|");
+    for name in ["720p", "1080p"] {
+        let path = dir.path().join(format!("{name}.mp4"));
+        let (frames, faces, seconds) = models.sample_faces(&path, CUT, 2).expect("faces sampled");
+        println!(
+            "| {name} | {frames} | {faces} | {seconds:.2} | {:.0} % |",
+            100.0 * seconds / (CUT.1 - CUT.0)
+        );
     }
 }

@@ -55,6 +55,38 @@ impl Models {
         Engines::open(&config)
     }
 
+    /// Samples faces over `start..end` of `source` as speaker framing does
+    /// (a frame every half second, CenterFace on `threads` threads): the
+    /// frames looked at, those with a face, and the seconds it took.
+    pub fn sample_faces(
+        &self,
+        source: &Path,
+        (start, end): (f64, f64),
+        threads: u16,
+    ) -> anyhow::Result<(usize, usize, f64)> {
+        use crate::pipeline::clips::faces::{FaceDetector, sample};
+        let engines = self.engines(threads, WhisperQuant::F16)?;
+        let model = engines
+            .set
+            .face_detector()
+            .ok_or_else(|| anyhow!("the model folder has no face detector"))?;
+        let mut detector = FaceDetector::open(
+            &engines.set.onnxruntime().path,
+            &model.path,
+            usize::from(threads),
+        )?;
+        let started = std::time::Instant::now();
+        let samples = sample(
+            source,
+            (start, end),
+            &mut detector,
+            &CancellationToken::new(),
+        )?
+        .ok_or_else(|| anyhow!("stopped"))?;
+        let with_faces = samples.iter().filter(|(_, f)| !f.is_empty()).count();
+        Ok((samples.len(), with_faces, started.elapsed().as_secs_f64()))
+    }
+
     /// The ggml file a job would load, for other programs to read.
     pub fn whisper_file(
         &self,

@@ -514,6 +514,9 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
     let mut rows = Vec::new();
     for (c, result) in planned.into_iter().zip(results) {
         let h = &input.highlights[c.highlight];
+        // Published clips are numbered 1, 2, 3... without gaps, whichever
+        // planned clips failed to render.
+        let index = u32::try_from(manifest.clips.len() + 1).unwrap_or(u32::MAX);
         let (fitted, rendered, has_preview) = match result {
             Ok(r) => r,
             Err(message) => {
@@ -527,13 +530,8 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
         for ((format, spec), result) in c.renders.iter().zip(rendered) {
             match result {
                 Ok(rendered) => {
-                    tracing::debug!(
-                        index = c.index,
-                        format = format.name(),
-                        ?rendered,
-                        "clip rendered"
-                    );
-                    let name = format!("clips/{:02}/{}.mp4", c.index, format.name());
+                    tracing::debug!(index, format = format.name(), ?rendered, "clip rendered");
+                    let name = format!("clips/{:02}/{}.mp4", index, format.name());
                     files.push(
                         file(
                             &name,
@@ -559,7 +557,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
             continue;
         }
         for (format, spec) in &c.renders {
-            let name = format!("clips/{:02}/{}.mp4", c.index, format.name());
+            let name = format!("clips/{:02}/{}.mp4", index, format.name());
             outputs.push(output(name, "video/mp4", spec.output.clone()));
         }
         let loudness = ClipLoudness {
@@ -574,18 +572,18 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
         ] {
             let path = c.dir.join(format!("captions.{ext}"));
             write_file(&c.dir, &path, text.clone().into_bytes()).await?;
-            let name = format!("clips/{:02}/captions.{ext}", c.index);
+            let name = format!("clips/{:02}/captions.{ext}", index);
             files.push(file(&name, kind, None, content_type, &path).await?);
             outputs.push(output(name, content_type, path));
         }
         if let Some(path) = thumbnail {
-            let name = format!("clips/{:02}/thumbnail.jpg", c.index);
+            let name = format!("clips/{:02}/thumbnail.jpg", index);
             files.push(file(&name, "thumbnail", None, "image/jpeg", &path).await?);
             outputs.push(output(name, "image/jpeg", path));
         }
         // A preview that failed only leaves the web app without one.
         if has_preview {
-            let name = format!("clips/{:02}/preview.mp4", c.index);
+            let name = format!("clips/{:02}/preview.mp4", index);
             let path = c.preview.output.clone();
             files.push(file(&name, "preview", None, "video/mp4", &path).await?);
             outputs.push(output(name, "video/mp4", path));
@@ -603,7 +601,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
             id: Uuid::now_v7(),
             tenant_id: ctx.job.tenant_id,
             job_id: ctx.job.id,
-            idx: i32::try_from(c.index).unwrap_or(i32::MAX),
+            idx: i32::try_from(index).unwrap_or(i32::MAX),
             highlight_rank: Some(c.rank),
             start: round3(c.cut.start),
             end: round3(c.cut.end),
@@ -628,7 +626,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
             created_at: Utc::now(),
         });
         manifest.clips.push(ManifestClip {
-            index: c.index,
+            index,
             highlight_rank: c.rank,
             title: h.title.clone(),
             hook: h.hook.clone(),
