@@ -25,6 +25,7 @@ use ndarray::Array4;
 use ort::{session::Session, value::TensorRef};
 use tokio_util::sync::CancellationToken;
 
+use super::render;
 use crate::media as ff;
 
 /// Width of the picture the detector looks at: faces a tenth of the frame
@@ -191,10 +192,7 @@ pub(crate) fn sample(
     let mut decoder = codec::context::Context::from_parameters(stream.parameters())?
         .decoder()
         .video()?;
-    let target = ((from - 3.0).max(0.0) * 1e6) as i64;
-    if target > 0 {
-        input.seek(target, ..target)?;
-    }
+    render::seek_before(&mut input, from)?;
     let (dw, dh) = {
         let (w, h) = (f64::from(decoder.width()), f64::from(decoder.height()));
         let dh = (f64::from(DETECT_WIDTH) * h / w / 32.0).round().max(1.0) as u32 * 32;
@@ -243,10 +241,8 @@ pub(crate) fn sample(
         if stop.is_cancelled() {
             return Ok(None);
         }
-        match packet.read(&mut input) {
-            Ok(()) => {}
-            Err(Error::Eof) => break,
-            Err(_) => continue,
+        if !render::next_packet(&mut input, &mut packet) {
+            break;
         }
         if packet.stream() != index {
             continue;

@@ -142,6 +142,28 @@ fn output_fps(avg: Rational, real: Rational) -> Rational {
     Rational::new(30, 1)
 }
 
+/// Moves `input` to the keyframe at or before [`SEEK_MARGIN`] ahead of
+/// `from` (seconds on the file's clock).
+pub(crate) fn seek_before(input: &mut format::context::Input, from: f64) -> Result<(), Error> {
+    let target = ((from - SEEK_MARGIN).max(0.0) * 1e6) as i64;
+    if target > 0 {
+        input.seek(target, ..target)?;
+    }
+    Ok(())
+}
+
+/// Reads the next packet into `packet`; `false` at the end of the file. A
+/// damaged packet is skipped: the decoders resynchronise on the next.
+pub(crate) fn next_packet(input: &mut format::context::Input, packet: &mut Packet) -> bool {
+    loop {
+        match packet.read(input) {
+            Ok(()) => return true,
+            Err(Error::Eof) => return false,
+            Err(_) => {}
+        }
+    }
+}
+
 fn seconds(ts: i64, tb: Rational) -> f64 {
     if ts == ffmpeg_next::ffi::AV_NOPTS_VALUE || tb.denominator() == 0 {
         0.0
@@ -228,11 +250,7 @@ pub(crate) fn render(
         a.ost_tb = output.stream(a.ost).ok_or(Error::Bug)?.time_base();
     }
 
-    // To the keyframe at or before a little ahead of the cut.
-    let target = ((from - SEEK_MARGIN).max(0.0) * 1e6) as i64;
-    if target > 0 {
-        input.seek(target, ..target)?;
-    }
+    seek_before(&mut input, from)?;
 
     let mut state = State {
         rendered: Rendered::default(),
@@ -250,11 +268,8 @@ pub(crate) fn render(
         if stop.is_cancelled() {
             return Ok(None);
         }
-        match packet.read(&mut input) {
-            Ok(()) => {}
-            Err(Error::Eof) => break,
-            // A damaged packet: the decoders resynchronise on the next.
-            Err(_) => continue,
+        if !next_packet(&mut input, &mut packet) {
+            break;
         }
         let index = packet.stream();
         if index == video_index && video_open {
@@ -365,10 +380,7 @@ pub(crate) fn fit_loudness(
     };
     let from = spec.origin + spec.start;
     let to = spec.origin + spec.end;
-    let target_ts = ((from - SEEK_MARGIN).max(0.0) * 1e6) as i64;
-    if target_ts > 0 {
-        input.seek(target_ts, ..target_ts)?;
-    }
+    seek_before(&mut input, from)?;
     // The clip's decoded frames, kept to run through the filters again.
     let mut frames = Vec::new();
     let mut audio_in = None;
@@ -386,10 +398,8 @@ pub(crate) fn fit_loudness(
         if stop.is_cancelled() {
             return Ok(None);
         }
-        match packet.read(&mut input) {
-            Ok(()) => {}
-            Err(Error::Eof) => break,
-            Err(_) => continue,
+        if !next_packet(&mut input, &mut packet) {
+            break;
         }
         if packet.stream() != spec.audio_stream {
             continue;
