@@ -4,7 +4,11 @@
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
-use cutroom_core::{jobs::JobOptions, queries, queue};
+use cutroom_core::{
+    clips::{ClipOptions, ClipRange, MAX_KEEP_SOURCE_HOURS, validate_ranges},
+    jobs::JobOptions,
+    queries, queue,
+};
 use cutroom_entities::{JobStatus, SourceType, UploadStatus, job, upload};
 use uuid::Uuid;
 
@@ -16,8 +20,9 @@ pub async fn from_url(
     ctx: &AuthContext,
     url: &str,
     options: JobOptions,
+    keep_source_hours: u32,
 ) -> Result<job::Model, ApiError> {
-    let options = resolve_options(app, ctx, options).await?;
+    let options = resolve_options(app, ctx, options, keep_source_hours).await?;
     let url = source_url::validate(url, &app.config.extra_source_hosts).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -25,7 +30,8 @@ pub async fn from_url(
             e.to_string(),
         )
     })?;
-    let job = new_job(ctx, SourceType::Youtube, Some(url), None, None, &options);
+    let mut job = new_job(ctx, SourceType::Youtube, Some(url), None, None, &options);
+    job.keep_source_hours = keep_source_hours as i32;
     queue::create_job(&app.db, job, None)
         .await
         .map_err(ApiError::internal)
@@ -37,8 +43,9 @@ pub async fn from_upload(
     ctx: &AuthContext,
     upload_id: Uuid,
     options: JobOptions,
+    keep_source_hours: u32,
 ) -> Result<job::Model, ApiError> {
-    let options = resolve_options(app, ctx, options).await?;
+    let options = resolve_options(app, ctx, options, keep_source_hours).await?;
     let db = &app.db.orm;
     let upload = queries::uploads::get(db, ctx.tenant_id, upload_id)
         .await?
@@ -66,7 +73,7 @@ pub async fn from_upload(
         }
         Some(_) => {}
     }
-    let job = new_job(
+    let mut job = new_job(
         ctx,
         SourceType::Upload,
         None,
@@ -74,6 +81,7 @@ pub async fn from_upload(
         Some(upload.object_key.clone()),
         &options,
     );
+    job.keep_source_hours = keep_source_hours as i32;
     match queue::create_job(&app.db, job, Some(upload.id)).await {
         Ok(job) => Ok(job),
         Err(queue::EnqueueError::UploadNotPending) => {
@@ -97,7 +105,13 @@ async fn resolve_options(
     app: &App,
     ctx: &AuthContext,
     mut options: JobOptions,
+    keep_source_hours: u32,
 ) -> Result<JobOptions, ApiError> {
+    if keep_source_hours > MAX_KEEP_SOURCE_HOURS {
+        return Err(ApiError::validation(format!(
+            "keep_source_hours must be between 0 and {MAX_KEEP_SOURCE_HOURS}"
+        )));
+    }
     let settings = queries::tenants::settings(&app.db.orm, ctx.tenant_id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("the tenant no longer exists"))?;
@@ -168,5 +182,165 @@ fn new_job(
         updated_at: now,
         started_at: None,
         finished_at: None,
+        parent_id: None,
+        keep_source_hours: 0,
+        kept_source_key: None,
+        kept_source_until: None,
+        clip_ranges: None,
+    }
+}
+
+/// A re-render of `parent`'s clips from its kept source: the `ranges`, in
+/// the parent's clip options with `clips` (a JSON merge patch, RFC 7396)
+/// applied over them.
+pub async fn rerender(
+    app: &App,
+    ctx: &AuthContext,
+    parent: &job::Model,
+    ranges: Vec<ClipRange>,
+    clips: &serde_json::Value,
+) -> Result<job::Model, ApiError> {
+    check_kept(parent, Utc::now())?;
+    let duration = parent
+        .media
+        .as_ref()
+        .and_then(|m| m.get("duration"))
+        .and_then(serde_json::Value::as_f64);
+    validate_ranges(&ranges, duration).map_err(ApiError::validation)?;
+    let mut options: JobOptions = serde_json::from_value(parent.options.clone())
+        .map_err(|e| ApiError::internal(format!("the job's options could not be read: {e}")))?;
+    options.clips = clip_options(&options.clips, clips, ranges.len())?;
+    let mut job = new_job(
+        ctx,
+        parent.source_type,
+        parent.source_url.clone(),
+        None,
+        None,
+        &options,
+    );
+    job.parent_id = Some(parent.id);
+    job.clip_ranges = Some(serde_json::to_value(&ranges).expect("ranges are plain data"));
+    queue::create_job(&app.db, job, None)
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Only a job that succeeded and still has its source kept can be
+/// re-rendered.
+fn check_kept(parent: &job::Model, now: DateTime<Utc>) -> Result<(), ApiError> {
+    let not_kept =
+        |message: String| ApiError::new(StatusCode::CONFLICT, "source_not_kept", message);
+    if let Some(p) = parent.parent_id {
+        return Err(not_kept(format!(
+            "this job is a re-render; re-render the job it came from ({p})"
+        )));
+    }
+    match parent.status {
+        JobStatus::Queued | JobStatus::Running => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "job_not_finished",
+                "the job has not finished; clips can be re-rendered once it has succeeded",
+            ));
+        }
+        JobStatus::Failed | JobStatus::Cancelled => {
+            return Err(not_kept(
+                "the job did not succeed, so its source was not kept".into(),
+            ));
+        }
+        JobStatus::Succeeded => {}
+    }
+    if parent.keep_source_hours == 0 {
+        return Err(not_kept(
+            "the job was submitted without keep_source_hours, so its source was deleted once \
+             processed; submit it again with keep_source_hours to re-render its clips"
+                .into(),
+        ));
+    }
+    match (&parent.kept_source_key, parent.kept_source_until) {
+        (Some(_), Some(until)) if until > now => Ok(()),
+        (_, until) => Err(ApiError::new(
+            StatusCode::GONE,
+            "source_expired",
+            match until {
+                Some(until) => format!(
+                    "the job's source was kept until {} and has been deleted",
+                    until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+                None => "the job's source could not be kept".to_owned(),
+            },
+        )),
+    }
+}
+
+/// `base` with the request's `patch` merged over it; `count` follows the
+/// ranges.
+fn clip_options(
+    base: &ClipOptions,
+    patch: &serde_json::Value,
+    count: usize,
+) -> Result<ClipOptions, ApiError> {
+    if !patch.is_object() {
+        return Err(ApiError::validation("clips must be an object"));
+    }
+    if patch.get("count").is_some() {
+        return Err(ApiError::validation(
+            "clips.count does not apply to a re-render: the ranges say which clips to make",
+        ));
+    }
+    let mut merged = serde_json::to_value(base).expect("options are plain data");
+    json_patch::merge(&mut merged, patch);
+    let mut options: ClipOptions =
+        serde_json::from_value(merged).map_err(|e| ApiError::validation(format!("clips: {e}")))?;
+    options.count = u32::try_from(count).unwrap_or(u32::MAX);
+    options.validate("clips").map_err(ApiError::validation)?;
+    Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use cutroom_core::clips::{ClipFormat, ClipOptions, Reframe};
+    use serde_json::json;
+
+    use super::clip_options;
+
+    #[test]
+    fn a_rerender_changes_only_the_clip_options_it_names() {
+        let mut base = ClipOptions {
+            reframe: Reframe::Crop,
+            loudness_target: -16.0,
+            ..ClipOptions::default()
+        };
+        base.tighten.enabled = true;
+        base.captions.words_per_caption = 5;
+
+        let o = clip_options(
+            &base,
+            &json!({"formats": ["square"], "captions": {"burn": false}}),
+            2,
+        )
+        .unwrap();
+        assert_eq!(o.formats, [ClipFormat::Square]);
+        assert!(!o.captions.burn);
+        // Left out: as the job had them; nested objects merge too.
+        assert_eq!(o.captions.words_per_caption, 5);
+        assert_eq!((o.reframe, o.loudness_target), (Reframe::Crop, -16.0));
+        assert!(o.tighten.enabled);
+        assert_eq!(o.count, 2, "one clip per range");
+
+        // `null` goes back to Cutroom's default.
+        let o = clip_options(&base, &json!({"reframe": null}), 1).unwrap();
+        assert_eq!(o.reframe, Reframe::Blur);
+
+        for (patch, expect) in [
+            (json!({"count": 4}), "clips.count"),
+            (json!({"formats": []}), "clips.formats"),
+            (json!({"loudness_target": 3}), "clips.loudness_target"),
+            (json!({"formats": ["round"]}), "clips: unknown variant"),
+            (json!([1]), "clips must be an object"),
+        ] {
+            let err = format!("{:?}", clip_options(&base, &patch, 1).unwrap_err());
+            assert!(err.contains(expect), "{patch}: {err}");
+        }
     }
 }

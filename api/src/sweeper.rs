@@ -1,10 +1,11 @@
-//! Abandoned uploads: a presigned upload that is never completed expires,
-//! and whatever was uploaded to it is deleted.
+//! What is kept only for a while: a presigned upload that is never
+//! completed expires, and whatever was uploaded to it is deleted; a job's
+//! source kept for re-renders is deleted when its time is up.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use cutroom_core::queries::uploads;
+use cutroom_core::queries::{jobs, uploads};
 use sea_orm::DbErr;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,11 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "expired abandoned uploads"),
             Err(e) => tracing::warn!(error = %e, "sweeping uploads failed; will retry"),
+        }
+        match sweep_kept_sources(&app, Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "deleted kept sources whose time was up"),
+            Err(e) => tracing::warn!(error = %e, "sweeping kept sources failed; will retry"),
         }
     }
 }
@@ -53,6 +59,38 @@ pub async fn sweep_expired_uploads(app: &App, now: DateTime<Utc>) -> Result<usiz
         }
         if !full {
             return Ok(expired);
+        }
+    }
+}
+
+/// Deletes the kept sources of jobs whose `kept_source_until` is before
+/// `now`. Returns how many were deleted. Public so tests can sweep at a
+/// chosen `now`.
+pub async fn sweep_kept_sources(app: &App, now: DateTime<Utc>) -> Result<usize, DbErr> {
+    let db = &app.db.orm;
+    let mut deleted = 0;
+    loop {
+        let batch = jobs::expired_kept_sources(db, now, BATCH).await?;
+        let full = batch.len() as u64 == BATCH;
+        let before = deleted;
+        for job in batch {
+            let Some(key) = job.kept_source_key else {
+                continue;
+            };
+            // Deleted first and forgotten after, so a failed delete is
+            // tried again at the next sweep. A re-render that starts in
+            // between finds the object gone and fails with `source_expired`.
+            if let Err(e) = app.store.delete(&key).await {
+                tracing::warn!(error = %e, tenant.id = %job.tenant_id, job.id = %job.id, "could not delete a kept source; will retry");
+                continue;
+            }
+            if jobs::clear_kept_source(db, job.tenant_id, job.id, &key).await? {
+                deleted += 1;
+            }
+        }
+        // A full batch that could not be deleted would come back the same.
+        if !full || deleted == before {
+            return Ok(deleted);
         }
     }
 }

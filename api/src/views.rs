@@ -28,6 +28,19 @@ pub struct JobSummary {
     /// What probing found: duration, container, streams.
     #[schema(value_type = Option<Object>)]
     pub media: Option<serde_json::Value>,
+    /// Hours the source is kept after the job succeeds, for re-renders.
+    pub keep_source_hours: i32,
+    /// While the source is kept: when it will be deleted. Re-render before
+    /// then (`POST /v1/jobs/{id}/clips`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_kept_until: Option<DateTime<Utc>>,
+    /// For a re-render: the job it renders from...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<Uuid>,
+    /// ...and the ranges it was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<cutroom_core::clips::ClipRange>>)]
+    pub ranges: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -109,6 +122,10 @@ impl From<job::Model> for JobSummary {
             options: j.options,
             error,
             media: j.media,
+            keep_source_hours: j.keep_source_hours,
+            source_kept_until: j.kept_source_key.and(j.kept_source_until),
+            parent_id: j.parent_id,
+            ranges: j.clip_ranges,
             created_at: j.created_at,
             started_at: j.started_at,
             finished_at: j.finished_at,

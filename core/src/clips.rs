@@ -6,6 +6,72 @@ use serde::{Deserialize, Serialize};
 /// Most clips one job may render.
 pub const MAX_CLIPS: u32 = 20;
 
+/// Longest a job may keep its source for re-renders, hours (a week).
+pub const MAX_KEEP_SOURCE_HOURS: u32 = 168;
+
+/// Shortest range a re-render may ask for, seconds.
+pub const MIN_RANGE_SECONDS: f64 = 1.0;
+/// Longest range a re-render may ask for, seconds.
+pub const MAX_RANGE_SECONDS: f64 = 600.0;
+/// Longest title a person may give a clip, characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// A stretch of the source a person chose to make a clip of. Like a
+/// highlight's, the cut starts at the first word that starts inside the
+/// range and ends with the last word that ends inside it, with a little
+/// room before and after that lands in the pause around them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClipRange {
+    /// Seconds on the source's timeline.
+    #[schema(example = 12.5)]
+    pub start: f64,
+    #[schema(example = 41.0)]
+    pub end: f64,
+    /// The clip's title (at most 200 characters). Unset: its first words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// Checks the ranges of a re-render against the source's `duration`
+/// (seconds, when known); the message names the field.
+pub fn validate_ranges(ranges: &[ClipRange], duration: Option<f64>) -> Result<(), String> {
+    if ranges.is_empty() || ranges.len() > MAX_CLIPS as usize {
+        return Err(format!("ranges must hold between 1 and {MAX_CLIPS} ranges"));
+    }
+    for (k, r) in ranges.iter().enumerate() {
+        let field = format!("ranges[{k}]");
+        if !(r.start.is_finite() && r.end.is_finite()) || r.start < 0.0 || r.end <= r.start {
+            return Err(format!("{field} must have 0 <= start < end, in seconds"));
+        }
+        let length = r.end - r.start;
+        if !(MIN_RANGE_SECONDS..=MAX_RANGE_SECONDS).contains(&length) {
+            return Err(format!(
+                "{field} is {length:.1} s long; a range must be {MIN_RANGE_SECONDS}-{MAX_RANGE_SECONDS} s"
+            ));
+        }
+        if let Some(d) = duration
+            && r.end > d + 0.001
+        {
+            return Err(format!(
+                "{field} ends at {:.3} s, after the source's end at {d:.3} s",
+                r.end
+            ));
+        }
+        if let Some(t) = &r.title {
+            if t.trim().is_empty() {
+                return Err(format!("{field}.title must not be blank"));
+            }
+            if t.chars().count() > MAX_TITLE_CHARS {
+                return Err(format!(
+                    "{field}.title must be at most {MAX_TITLE_CHARS} characters"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The shape of a rendered clip.
 #[derive(
     Clone,
@@ -187,6 +253,50 @@ impl ClipOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_must_lie_inside_the_source() {
+        let range = |start: f64, end: f64| ClipRange {
+            start,
+            end,
+            title: None,
+        };
+        assert!(validate_ranges(&[range(0.0, 10.0), range(5.0, 20.0)], Some(20.0)).is_ok());
+        assert!(
+            validate_ranges(&[], None)
+                .unwrap_err()
+                .contains("between 1 and 20")
+        );
+        let err = validate_ranges(&[range(0.0, 10.0), range(8.0, 4.0)], None).unwrap_err();
+        assert!(err.starts_with("ranges[1] must have"), "{err}");
+        assert!(
+            validate_ranges(&[range(3.0, 3.5)], None)
+                .unwrap_err()
+                .contains("1-600 s")
+        );
+        assert!(
+            validate_ranges(&[range(0.0, 601.0)], None)
+                .unwrap_err()
+                .contains("1-600 s")
+        );
+        assert!(validate_ranges(&[range(f64::NAN, 4.0)], None).is_err());
+        let late = validate_ranges(&[range(50.0, 70.0)], Some(60.0)).unwrap_err();
+        assert!(
+            late.contains("after the source's end at 60.000 s"),
+            "{late}"
+        );
+        let blank = ClipRange {
+            title: Some("  ".into()),
+            ..range(0.0, 5.0)
+        };
+        assert!(
+            validate_ranges(&[blank], None)
+                .unwrap_err()
+                .contains("title")
+        );
+        let many = vec![range(0.0, 5.0); 21];
+        assert!(validate_ranges(&many, None).is_err());
+    }
 
     #[test]
     fn defaults_and_limits() {

@@ -26,6 +26,9 @@ pub enum ErrorCode {
     SourceTooLong,
     /// Object storage failed while reading the source or writing outputs.
     StorageError,
+    /// A re-render found the kept source gone: its time ran out (or the
+    /// job it renders from was deleted) before the render started.
+    SourceExpired,
     /// A user cancelled the job.
     Cancelled,
     /// A bug or an unexpected condition; the message says no more than that.
@@ -33,7 +36,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::SourceUnavailable,
         ErrorCode::SourcePrivate,
         ErrorCode::SourceRestricted,
@@ -43,6 +46,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedMedia,
         ErrorCode::SourceTooLong,
         ErrorCode::StorageError,
+        ErrorCode::SourceExpired,
         ErrorCode::Cancelled,
         ErrorCode::InternalError,
     ];
@@ -58,6 +62,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMedia => "unsupported_media",
             ErrorCode::SourceTooLong => "source_too_long",
             ErrorCode::StorageError => "storage_error",
+            ErrorCode::SourceExpired => "source_expired",
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::InternalError => "internal_error",
         }

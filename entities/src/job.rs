@@ -32,6 +32,17 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub started_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,
+    /// For a re-render: the job whose kept source it renders from.
+    pub parent_id: Option<Uuid>,
+    /// Hours the source is kept after the job succeeds, for re-renders (0-168).
+    pub keep_source_hours: i32,
+    /// Storage key of the kept source (`kept/...`), while it is kept.
+    pub kept_source_key: Option<String>,
+    /// When the sweeper deletes the kept source.
+    pub kept_source_until: Option<DateTimeUtc>,
+    /// For a re-render: the ranges asked for (JSON of
+    /// `Vec<cutroom_core::jobs::ClipRange>`).
+    pub clip_ranges: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

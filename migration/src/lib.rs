@@ -10,6 +10,7 @@ mod m20261124_000001_tenant_settings;
 mod m20261124_000002_artifact_models;
 mod m20261125_000001_moderation_flags;
 mod m20261126_000001_clips;
+mod m20261127_000001_rerender;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_artifact_models::Migration),
             Box::new(m20261125_000001_moderation_flags::Migration),
             Box::new(m20261126_000001_clips::Migration),
+            Box::new(m20261127_000001_rerender::Migration),
         ]
     }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 const FRAME: f64 = 0.04;
 
 /// Downloads `file` of a ready clip, checking its size and digest.
-async fn download(app: &TestApp, file: &Value) -> Vec<u8> {
+pub(crate) async fn download(app: &TestApp, file: &Value) -> Vec<u8> {
     let url = file["url"]
         .as_str()
         .unwrap_or_else(|| panic!("no url: {file}"));

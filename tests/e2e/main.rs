@@ -7,6 +7,7 @@ mod api_keys;
 mod auth;
 mod clips;
 mod pipeline;
+mod rerender;
 mod review;
 mod storage;
 mod tenancy;

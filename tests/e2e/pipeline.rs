@@ -123,6 +123,18 @@ async fn youtube_style_job(db: Db) {
         (job["media"]["duration"].as_f64().unwrap() - 10.0).abs() < 0.1,
         "{job}"
     );
+    // Its source was not kept, so its clips cannot be re-rendered.
+    assert_eq!(job["keep_source_hours"], 0);
+    assert!(job.get("source_kept_until").is_none(), "{job}");
+    let (status, err) = app
+        .post(
+            &format!("/v1/jobs/{}/clips", job["id"].as_str().unwrap()),
+            &s.access_token,
+            json!({"ranges": [{"start": 1.0, "end": 5.0}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert_eq!(err["code"], "source_not_kept", "{err}");
 
     let silences: Value =
         serde_json::from_slice(&fetch_output(&app, &job, "silences.json").await).unwrap();

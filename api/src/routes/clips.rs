@@ -1,8 +1,12 @@
 //! A job's rendered clips, with download URLs for those moderation lets
 //! through.
 
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use cutroom_core::{clips::ClipFormat, queries::clips};
+use cutroom_core::{
+    clips::{ClipFormat, ClipRange},
+    queries::{self, clips},
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -13,10 +17,31 @@ use crate::{
     auth::AuthContext,
     error::ApiError,
     extract::{Json, Path},
+    submit,
+    views::Job,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_clips))
+    OpenApiRouter::new().routes(routes!(list_clips, rerender))
+}
+
+/// New clips of a finished job, from ranges a person chose.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RerenderRequest {
+    /// 1-20 ranges, each 1-600 s, inside the source.
+    pub ranges: Vec<ClipRange>,
+    /// Changes to the job's own clip options (`options.clips`), merged over
+    /// them as a JSON merge patch: `{"formats": ["square"]}` changes the
+    /// shapes and keeps the captions, loudness, framing and tightening the
+    /// job had. `count` does not apply: the ranges say which clips to make.
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object, example = json!({"formats": ["vertical", "square"], "captions": {"burn": false}}))]
+    pub clips: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
 }
 
 /// Whether a clip may be downloaded.
@@ -94,6 +119,41 @@ pub struct ClipList {
     pub items: Vec<ClipView>,
 }
 
+/// Render new clips of a finished job from its kept source: chosen ranges,
+/// shapes and captions, with the transcript as corrected since (`PATCH
+/// /v1/jobs/{id}/transcript/segments/{idx}`). The re-render is a job of its
+/// own (`parent_id` is this job); its clips are listed at
+/// `GET /v1/jobs/{render}/clips`, held by this job's moderation flags like
+/// the job's own. Needs the job to have been submitted with
+/// `keep_source_hours`.
+#[utoipa::path(
+    post, path = "/v1/jobs/{id}/clips", tag = "jobs", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The job to render from")),
+    request_body = RerenderRequest,
+    responses(
+        (status = 201, description = "The re-render, queued", body = Job),
+        (status = 403, description = "`forbidden`: viewers cannot render", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such job", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`job_not_finished`: the job is queued or running; `source_not_kept`: the job was submitted without `keep_source_hours`, did not succeed, or is itself a re-render", body = ApiError, content_type = "application/problem+json"),
+        (status = 410, description = "`source_expired`: the kept source's time ran out and it was deleted", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: ranges outside the source, bad clip options", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn rerender(
+    state: AppState,
+    ctx: AuthContext,
+    Path(id): Path<Uuid>,
+    Json(req): Json<RerenderRequest>,
+) -> Result<(StatusCode, Json<Job>), ApiError> {
+    ctx.require_write()?;
+    let parent = queries::jobs::get(&state.db.orm, ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    let job = submit::rerender(&state, &ctx, &parent, req.ranges, &req.clips).await?;
+    tracing::info!(job.id = %job.id, parent.id = %id, "re-render queued");
+    Ok((StatusCode::CREATED, Json(Job::load(&state, job).await?)))
+}
+
 /// A job's clips, each `ready` with presigned download URLs, or `held` by
 /// moderation without them (approving the flags releases it).
 #[utoipa::path(
@@ -109,12 +169,11 @@ async fn list_clips(
     ctx: AuthContext,
     Path(id): Path<Uuid>,
 ) -> Result<Json<ClipList>, ApiError> {
-    cutroom_core::queries::jobs::get(&state.db.orm, ctx.tenant_id, id)
+    let job = queries::jobs::get(&state.db.orm, ctx.tenant_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("job"))?;
-    let rows = clips::with_holds(&state.db.orm, ctx.tenant_id, id).await?;
-    let artifacts =
-        cutroom_core::queries::artifacts::list(&state.db.orm, ctx.tenant_id, id).await?;
+    let rows = clips::with_holds(&state.db.orm, &job).await?;
+    let artifacts = queries::artifacts::list(&state.db.orm, ctx.tenant_id, id).await?;
     let mut items = Vec::with_capacity(rows.len());
     for (clip, flags) in rows {
         let held = !flags.is_empty();

@@ -9,7 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    app::AppState,
+    app::{App, AppState},
     auth::AuthContext,
     error::ApiError,
     extract::{Json, Path, Query},
@@ -31,6 +31,12 @@ pub struct CreateJobRequest {
     pub source: SourceInput,
     #[serde(default)]
     pub options: JobOptions,
+    /// Hours to keep the source after the job succeeds, so its clips can be
+    /// re-rendered (`POST /v1/jobs/{id}/clips`); 0-168, default 0: the
+    /// source is deleted as soon as it has been processed.
+    #[serde(default)]
+    #[schema(maximum = 168)]
+    pub keep_source_hours: u32,
 }
 
 /// Where the video comes from.
@@ -48,6 +54,8 @@ pub enum SourceInput {
 pub struct ListJobsQuery {
     /// Only jobs in this status.
     pub status: Option<JobStatus>,
+    /// Only the re-renders of this job.
+    pub parent_id: Option<Uuid>,
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
@@ -83,9 +91,11 @@ async fn create_job(
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     ctx.require_write()?;
     let job = match req.source {
-        SourceInput::Youtube { url } => submit::from_url(&state, &ctx, &url, req.options).await?,
+        SourceInput::Youtube { url } => {
+            submit::from_url(&state, &ctx, &url, req.options, req.keep_source_hours).await?
+        }
         SourceInput::Upload { upload_id } => {
-            submit::from_upload(&state, &ctx, upload_id, req.options).await?
+            submit::from_upload(&state, &ctx, upload_id, req.options, req.keep_source_hours).await?
         }
     };
     tracing::info!(job.id = %job.id, source = ?job.source_type, "job created");
@@ -115,7 +125,10 @@ async fn list_jobs(
     let mut jobs = queries::jobs::list(
         &state.db.orm,
         ctx.tenant_id,
-        q.status,
+        queries::jobs::ListFilter {
+            status: q.status,
+            parent_id: q.parent_id,
+        },
         q.cursor,
         u64::from(limit) + 1,
     )
@@ -206,7 +219,8 @@ async fn cancel_job(
     Ok((StatusCode::ACCEPTED, Json(Job::load(&state, job).await?)))
 }
 
-/// Delete a job, its outputs and (if the worker has not taken it yet) its uploaded original.
+/// Delete a job, its outputs, its kept source, its re-renders and (if the
+/// worker has not taken it yet) its uploaded original.
 #[utoipa::path(
     delete, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Job id")),
@@ -214,7 +228,7 @@ async fn cancel_job(
         (status = 204, description = "Deleted"),
         (status = 403, description = "`forbidden`: viewers cannot delete", body = ApiError, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
-        (status = 409, description = "`job_running`: cancel it first", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`job_running`: cancel it (or its running re-render) first", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn delete_job(
@@ -240,16 +254,56 @@ async fn delete_job(
             "the job is running; cancel it and wait for it to stop",
         ));
     }
-    state
-        .store
-        .delete_prefix(&job_prefix(ctx.tenant_id, id))
-        .await?;
-    if let Some(key) = &job.source_key {
+    // Its re-renders go with it: they are clips of the same source.
+    let mut renders = Vec::new();
+    for child in queries::jobs::children(db, ctx.tenant_id, id).await? {
+        let child = if child.status == JobStatus::Queued {
+            queries::jobs::request_cancel(db, ctx.tenant_id, child.id)
+                .await?
+                .unwrap_or(child)
+        } else {
+            child
+        };
+        if child.status == JobStatus::Running {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "job_running",
+                format!(
+                    "a re-render of this job ({}) is running; cancel it and wait for it to stop",
+                    child.id
+                ),
+            ));
+        }
+        renders.push(child.id);
+    }
+    for render in renders {
+        remove(&state, ctx.tenant_id, render, None).await?;
+    }
+    // Forgotten before it is deleted, so a re-render asked for meanwhile
+    // is refused rather than started on a missing source.
+    if let Some(key) = &job.kept_source_key {
+        queries::jobs::clear_kept_source(db, ctx.tenant_id, id, key).await?;
         state.store.delete(key).await?;
     }
-    queries::jobs::delete(db, ctx.tenant_id, id).await?;
+    remove(&state, ctx.tenant_id, id, job.source_key.as_deref()).await?;
     tracing::info!(job.id = %id, "job deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes one job's outputs, its uploaded original if it still has one,
+/// and its row.
+async fn remove(
+    app: &App,
+    tenant_id: Uuid,
+    id: Uuid,
+    source_key: Option<&str>,
+) -> Result<(), ApiError> {
+    app.store.delete_prefix(&job_prefix(tenant_id, id)).await?;
+    if let Some(key) = source_key {
+        app.store.delete(key).await?;
+    }
+    queries::jobs::delete(&app.db.orm, tenant_id, id).await?;
+    Ok(())
 }
 
 fn job_finished(status: JobStatus) -> ApiError {

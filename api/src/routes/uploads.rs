@@ -58,6 +58,10 @@ pub struct UploadCreated {
 pub struct CompleteUploadRequest {
     #[serde(default)]
     pub options: JobOptions,
+    /// As for `POST /v1/jobs`: hours to keep the source after the job
+    /// succeeds, so its clips can be re-rendered (0-168, default 0).
+    #[serde(default)]
+    pub keep_source_hours: u32,
 }
 
 /// The `type/subtype` part of an audio or video media type, lower-cased.
@@ -177,7 +181,7 @@ async fn complete_upload(
     JsonOrEmpty(req): JsonOrEmpty<CompleteUploadRequest>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     ctx.require_write()?;
-    let job = submit::from_upload(&state, &ctx, id, req.options).await?;
+    let job = submit::from_upload(&state, &ctx, id, req.options, req.keep_source_hours).await?;
     tracing::info!(job.id = %job.id, upload.id = %id, "upload completed");
     Ok((StatusCode::CREATED, Json(Job::load(&state, job).await?)))
 }

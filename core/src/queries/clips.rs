@@ -1,6 +1,6 @@
 //! A job's rendered clips, and what holds each back from download.
 
-use cutroom_entities::{clip, moderation_flag};
+use cutroom_entities::{clip, job, moderation_flag};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     TransactionTrait,
@@ -28,19 +28,19 @@ pub async fn replace_for_job(
 
 /// A job's clips in order, each with the flags that hold it back: flags on
 /// speech inside its range, or on the title or hook of the highlight it was
-/// cut from, that no reviewer has approved.
+/// cut from, that no reviewer has approved. A re-render's clips are held by
+/// the flags of the job it renders from.
 pub async fn with_holds(
     db: &impl ConnectionTrait,
-    tenant_id: Uuid,
-    job_id: Uuid,
+    job: &job::Model,
 ) -> Result<Vec<(clip::Model, Vec<moderation_flag::Model>)>, DbErr> {
     let clips = clip::Entity::find()
-        .filter(clip::Column::TenantId.eq(tenant_id))
-        .filter(clip::Column::JobId.eq(job_id))
+        .filter(clip::Column::TenantId.eq(job.tenant_id))
+        .filter(clip::Column::JobId.eq(job.id))
         .order_by_asc(clip::Column::Idx)
         .all(db)
         .await?;
-    let flags = unapproved_flags(db, tenant_id, job_id).await?;
+    let flags = unapproved_flags(db, job.tenant_id, flags_of(job)).await?;
     Ok(clips
         .into_iter()
         .map(|c| {
@@ -52,6 +52,12 @@ pub async fn with_holds(
             (c, holding)
         })
         .collect())
+}
+
+/// The job whose moderation flags hold `job`'s clips: the job itself, or
+/// for a re-render the job it renders from.
+pub fn flags_of(job: &job::Model) -> Uuid {
+    job.parent_id.unwrap_or(job.id)
 }
 
 /// A job's flags no reviewer has approved: open or rejected.

@@ -21,18 +21,29 @@ pub async fn get(
         .await
 }
 
+/// Which jobs [`list`] returns.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ListFilter {
+    pub status: Option<JobStatus>,
+    /// Only the re-renders of this job.
+    pub parent_id: Option<Uuid>,
+}
+
 /// Newest first. `before` is the id of the last job of the previous page
 /// (ids are UUIDv7, so they sort by creation time).
 pub async fn list(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
-    status: Option<JobStatus>,
+    filter: ListFilter,
     before: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<job::Model>, DbErr> {
     let mut q = job::Entity::find().filter(job::Column::TenantId.eq(tenant_id));
-    if let Some(s) = status {
+    if let Some(s) = filter.status {
         q = q.filter(job::Column::Status.eq(s));
+    }
+    if let Some(p) = filter.parent_id {
+        q = q.filter(job::Column::ParentId.eq(p));
     }
     if let Some(b) = before {
         q = q.filter(job::Column::Id.lt(b));
@@ -200,4 +211,76 @@ pub async fn finish(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// The re-renders of a job, oldest first.
+pub async fn children(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    parent_id: Uuid,
+) -> Result<Vec<job::Model>, DbErr> {
+    job::Entity::find()
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .filter(job::Column::ParentId.eq(parent_id))
+        .order_by_asc(job::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Records where the job's source is kept, and until when.
+pub async fn set_kept_source(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    key: &str,
+    until: chrono::DateTime<Utc>,
+) -> Result<(), DbErr> {
+    job::Entity::update_many()
+        .col_expr(
+            job::Column::KeptSourceKey,
+            Expr::value(Some(key.to_owned())),
+        )
+        .col_expr(job::Column::KeptSourceUntil, Expr::value(Some(until)))
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Jobs whose kept source should have been deleted by `now`, any tenant.
+pub async fn expired_kept_sources(
+    db: &impl ConnectionTrait,
+    now: chrono::DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<job::Model>, DbErr> {
+    job::Entity::find()
+        .filter(job::Column::KeptSourceKey.is_not_null())
+        .filter(job::Column::KeptSourceUntil.lte(now))
+        .order_by_asc(job::Column::KeptSourceUntil)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Forgets the kept source `key` of a job; `false` when another caller
+/// already did. The until time stays, so the API can tell a source that
+/// expired from one never kept.
+pub async fn clear_kept_source(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    key: &str,
+) -> Result<bool, DbErr> {
+    let res = job::Entity::update_many()
+        .col_expr(
+            job::Column::KeptSourceKey,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .filter(job::Column::KeptSourceKey.eq(key))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
 }

@@ -127,6 +127,14 @@ pub fn uploads_prefix(tenant_id: Uuid) -> String {
     format!("uploads/{tenant_id}/")
 }
 
+/// `kept/{tenant}/{job}/source.{ext}`: a job's source, kept for re-renders
+/// when the job asked for it and deleted by the sweeper when its time is
+/// up. Apart from `tenants/` for the same reason as `uploads/`: a bucket
+/// lifecycle rule on `kept/` removes any the sweeper missed.
+pub fn kept_source_key(tenant_id: Uuid, job_id: Uuid, extension: &str) -> String {
+    format!("kept/{tenant_id}/{job_id}/source.{extension}")
+}
+
 /// `uploads/{tenant}/{upload}/{file}`: an original, deleted once the worker
 /// has it (or by the sweeper when it is abandoned).
 pub fn upload_key(tenant_id: Uuid, upload_id: Uuid, filename: &str) -> String {

@@ -43,6 +43,7 @@ use sea_orm::DbErr;
 use serde_json::json;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 pub(crate) use error::{Failure, StageError, StopReason};
 
@@ -79,6 +80,17 @@ pub(crate) struct JobCtx<'a> {
 }
 
 impl JobCtx<'_> {
+    /// Where `stage` starts and where the next one starts, in the job's
+    /// progress (0-100). A re-render runs fewer stages, and spends most of
+    /// its time rendering.
+    fn span(&self, stage: Stage) -> (i32, i32) {
+        if self.job.parent_id.is_some() {
+            stage.render_span()
+        } else {
+            (stage.progress(), stage.next_progress())
+        }
+    }
+
     /// Updates the job's progress within the current stage.
     pub async fn progress(&self, stage: Stage, progress: i32) -> Result<(), DbErr> {
         jobs::set_progress(
@@ -150,7 +162,7 @@ impl JobCtx<'_> {
         work: impl Future<Output = T>,
         stop_early: bool,
     ) -> Result<T, StageError> {
-        let (from, to) = (stage.progress(), stage.next_progress());
+        let (from, to) = self.span(stage);
         let mut tick = tokio::time::interval(PROGRESS_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut shown = 0.0f32;
@@ -291,6 +303,24 @@ impl Stage {
             Stage::Publish => 100,
         }
     }
+
+    /// [`Stage::progress`] and [`Stage::next_progress`] of a re-render.
+    fn render_span(self) -> (i32, i32) {
+        match self {
+            Stage::Fetch => (0, 10),
+            Stage::Probe => (10, 12),
+            Stage::Audio => (12, 20),
+            Stage::Silence => (20, 25),
+            Stage::Clips => (25, 95),
+            Stage::Publish => (95, 100),
+            // Not run by a re-render.
+            Stage::Loudness
+            | Stage::Transcribe
+            | Stage::Speakers
+            | Stage::Analyze
+            | Stage::Moderate => (25, 25),
+        }
+    }
 }
 
 pub(crate) struct Pipeline<'a> {
@@ -383,6 +413,9 @@ impl<'a> Pipeline<'a> {
 
     /// The stages, in order. Adding a stage is one line here and one module.
     async fn stages(&self, ctx: &JobCtx<'_>) -> Result<(), StageError> {
+        if let Some(parent) = ctx.job.parent_id {
+            return self.render_stages(ctx, parent).await;
+        }
         let source = self.stage(ctx, Stage::Fetch, fetch::run(ctx)).await?;
         let media = self
             .stage(ctx, Stage::Probe, probe::run(ctx, &source))
@@ -444,6 +477,7 @@ impl<'a> Pipeline<'a> {
                         silences: &speech.report,
                         transcript: &transcript,
                         highlights: &analysis.analysis.highlights,
+                        ranked: true,
                     },
                 ),
             )
@@ -454,6 +488,10 @@ impl<'a> Pipeline<'a> {
         outputs.push(moderated);
         outputs.extend(clips.outputs);
         self.stage(ctx, Stage::Publish, async {
+            // Before the outputs: a job that asked for its source to be
+            // kept and could not keep it fails rather than succeeding
+            // without the re-renders it was promised.
+            publish::keep_source(ctx, &source).await?;
             publish::run(ctx, &outputs).await?;
             // Recorded once their files are stored, so a listed clip can
             // always be downloaded.
@@ -461,6 +499,49 @@ impl<'a> Pipeline<'a> {
         })
         .await?;
         Ok(())
+    }
+
+    /// A re-render: the clips of the ranges a person chose, from the source
+    /// `parent` kept, captioned from its transcript as corrected since. The
+    /// audio is decoded and its silences found again (the cuts land in
+    /// them); nothing is transcribed or analysed again.
+    async fn render_stages(&self, ctx: &JobCtx<'_>, parent: Uuid) -> Result<(), StageError> {
+        let source = self
+            .stage(ctx, Stage::Fetch, fetch::kept(ctx, parent))
+            .await?;
+        let media = self
+            .stage(ctx, Stage::Probe, probe::run(ctx, &source))
+            .await?;
+        let audio = self
+            .stage(ctx, Stage::Audio, audio::run(ctx, &source, &media))
+            .await?;
+        let speech = self
+            .stage(ctx, Stage::Silence, silence::run(ctx, &audio))
+            .await?;
+        let clips = self
+            .stage(ctx, Stage::Clips, async {
+                let transcript = transcribe::load(ctx, parent).await?;
+                let highlights = clips::ranges(ctx.job, &transcript)?;
+                clips::run(
+                    ctx,
+                    &clips::Inputs {
+                        source: &source,
+                        media: &media,
+                        audio: &audio,
+                        silences: &speech.report,
+                        transcript: &transcript,
+                        highlights: &highlights,
+                        ranked: false,
+                    },
+                )
+                .await
+            })
+            .await?;
+        self.stage(ctx, Stage::Publish, async {
+            publish::run(ctx, &clips.outputs).await?;
+            clips::record(ctx, clips.rows).await
+        })
+        .await
     }
 
     /// One stage: check for a stop, record the start, run, record the end.
@@ -472,7 +553,7 @@ impl<'a> Pipeline<'a> {
     ) -> Result<T, StageError> {
         let job = ctx.job;
         self.check_stop(job).await?;
-        ctx.progress(stage, stage.progress()).await?;
+        ctx.progress(stage, ctx.span(stage).0).await?;
         events::record(
             &self.db.orm,
             job.tenant_id,

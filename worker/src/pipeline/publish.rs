@@ -2,13 +2,20 @@
 //! record each as an artifact with its size and SHA-256.
 
 use chrono::Utc;
-use cutroom_core::{ErrorCode, queries::artifacts, storage::job_prefix};
+use cutroom_core::{
+    ErrorCode,
+    queries::{artifacts, jobs},
+    storage::{job_prefix, kept_source_key},
+};
 use cutroom_entities::artifact;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
-use super::{JobCtx, Output, StageError};
+use super::{
+    JobCtx, Output, StageError,
+    fetch::{self, Source},
+};
 
 pub(crate) async fn run(ctx: &JobCtx<'_>, outputs: &[Output]) -> Result<(), StageError> {
     let job = ctx.job;
@@ -47,6 +54,31 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, outputs: &[Output]) -> Result<(), Stag
         artifacts::upsert(&ctx.db.orm, row).await?;
         tracing::info!(name = %output.name, size, "artifact published");
     }
+    Ok(())
+}
+
+/// Keeps the job's source under `kept/` for as many hours as the job asked
+/// (`keep_source_hours`), so its clips can be re-rendered; the API's
+/// sweeper deletes it then. Nothing is kept when the job asked for none.
+pub(crate) async fn keep_source(ctx: &JobCtx<'_>, source: &Source) -> Result<(), StageError> {
+    let job = ctx.job;
+    if job.keep_source_hours <= 0 {
+        return Ok(());
+    }
+    let key = kept_source_key(job.tenant_id, job.id, &fetch::source_extension(source));
+    ctx.store
+        .put_file(&key, &source.path, "application/octet-stream")
+        .await
+        .map_err(|e| {
+            StageError::failed(
+                ErrorCode::StorageError,
+                "the source could not be kept for re-renders; try again later",
+            )
+            .detail(e)
+        })?;
+    let until = Utc::now() + chrono::Duration::hours(i64::from(job.keep_source_hours));
+    jobs::set_kept_source(&ctx.db.orm, job.tenant_id, job.id, &key, until).await?;
+    tracing::info!(%key, %until, "source kept for re-renders");
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use std::{fmt::Write as _, sync::Arc};
 
 use cutroom_core::{ErrorCode, jobs::TranscriptionOptions, queries::transcripts};
 use cutroom_entities::{transcript, transcript_segment};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext};
 
@@ -88,7 +88,7 @@ pub(crate) struct Segment {
     pub words: Vec<Word>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Word {
     pub start: f64,
     pub end: f64,
@@ -590,6 +590,47 @@ fn round_ms(t: f64) -> f64 {
 
 /// Records the transcript for the API and search (replacing any earlier
 /// run's).
+/// A job's transcript as stored, with the corrections people made to it
+/// through the API since: what a re-render captions from.
+pub(crate) async fn load(ctx: &JobCtx<'_>, job_id: uuid::Uuid) -> Result<Transcript, StageError> {
+    let Some((meta, rows)) = transcripts::get(&ctx.db.orm, ctx.job.tenant_id, job_id).await? else {
+        return Err(StageError::failed(
+            ErrorCode::InternalError,
+            "the job's transcript could not be found",
+        )
+        .detail(format!("no transcript row for job {job_id}")));
+    };
+    let mut segments = Vec::with_capacity(rows.len());
+    for row in rows {
+        // Written by this worker or the API's correction, both from this
+        // shape; anything else is a bug worth failing loudly on.
+        let words: Vec<Word> = serde_json::from_value(row.words).map_err(|e| {
+            StageError::failed(
+                ErrorCode::InternalError,
+                "the job's transcript could not be read",
+            )
+            .detail(format!("segment {}: {e}", row.idx))
+        })?;
+        segments.push(Segment {
+            id: usize::try_from(row.idx).unwrap_or_default(),
+            start: row.start,
+            end: row.end,
+            text: row.text,
+            speaker: row.speaker,
+            confidence: row.confidence,
+            words,
+        });
+    }
+    Ok(Transcript {
+        version: FORMAT_VERSION,
+        model: meta.model,
+        language: meta.language,
+        language_probability: meta.language_probability,
+        duration: meta.duration,
+        segments,
+    })
+}
+
 async fn store(ctx: &JobCtx<'_>, t: &Transcript) -> Result<(), StageError> {
     let job = ctx.job;
     let meta = transcript::Model {

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use chrono::Utc;
 use cutroom_core::{
     ErrorCode,
-    clips::{ClipFormat, Reframe},
+    clips::{ClipFormat, ClipRange, Reframe},
     queries::clips as clip_queries,
 };
 use cutroom_entities::clip;
@@ -68,8 +68,11 @@ pub(crate) struct Inputs<'a> {
     pub audio: &'a DecodedAudio,
     pub silences: &'a SilenceReport,
     pub transcript: &'a Transcript,
-    /// Best first; rank is the position plus one.
+    /// Best first; rank is the position plus one...
     pub highlights: &'a [Highlight],
+    /// ...when they are the analysis's highlights; a re-render's are the
+    /// ranges a person chose, in the order asked, and have no rank.
+    pub ranked: bool,
 }
 
 /// The stage's files, and the rows recorded once they are stored.
@@ -118,7 +121,12 @@ pub(crate) struct Edits {
 #[derive(Debug, Serialize)]
 pub(crate) struct ManifestClip {
     pub index: u32,
-    pub highlight_rank: i32,
+    /// The highlight it was cut from...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub highlight_rank: Option<i32>,
+    /// ...or, in a re-render, the range asked for (`ranges[range]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<usize>,
     pub title: String,
     pub hook: String,
     pub score: u32,
@@ -201,15 +209,59 @@ pub(crate) struct ManifestFile {
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Skipped {
-    pub highlight_rank: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub highlight_rank: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<usize>,
     pub code: &'static str,
     pub message: String,
+}
+
+/// Where a clip came from.
+#[derive(Clone, Copy, Debug)]
+enum Origin {
+    /// The analysis's highlight of this rank (1 is the best).
+    Highlight(i32),
+    /// A re-render's range at this position in `ranges`.
+    Range(usize),
+}
+
+impl Origin {
+    fn new(k: usize, ranked: bool) -> Self {
+        if ranked {
+            Origin::Highlight(i32::try_from(k + 1).unwrap_or(i32::MAX))
+        } else {
+            Origin::Range(k)
+        }
+    }
+
+    fn rank(self) -> Option<i32> {
+        match self {
+            Origin::Highlight(rank) => Some(rank),
+            Origin::Range(_) => None,
+        }
+    }
+
+    fn range(self) -> Option<usize> {
+        match self {
+            Origin::Highlight(_) => None,
+            Origin::Range(k) => Some(k),
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Origin::Highlight(_) => "highlight",
+            Origin::Range(_) => "range",
+        }
+    }
 }
 
 /// One clip's renders, planned before any encoding starts.
 struct Planned {
     index: u32,
-    rank: i32,
+    /// Where it came from: a highlight's rank, or the range's position.
+    made_from: Origin,
     highlight: usize,
     cut: Cut,
     /// Stretches of the cut kept by tightening (clip clock); empty: all.
@@ -281,13 +333,18 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
 
     // What holds clips back now, judged on each clip's own range as the
     // API does.
-    let flags = clip_queries::unapproved_flags(&ctx.db.orm, ctx.job.tenant_id, ctx.job.id).await?;
+    let flags = clip_queries::unapproved_flags(
+        &ctx.db.orm,
+        ctx.job.tenant_id,
+        clip_queries::flags_of(ctx.job),
+    )
+    .await?;
     let (spans, texts, speakers) = word_timeline(input.transcript);
     let dir = ctx.scratch.join("clips");
     let mut planned = Vec::new();
     let mut detector = face_detector(ctx, &options, &mut manifest);
     for (k, h) in chosen {
-        let rank = i32::try_from(k + 1).unwrap_or(i32::MAX);
+        let made_from = Origin::new(k, input.ranked);
         let Some(cut) = plan::cut(
             &spans,
             &input.audio.mono16k,
@@ -296,9 +353,10 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
             h.end,
         ) else {
             manifest.skipped.push(Skipped {
-                highlight_rank: rank,
+                highlight_rank: made_from.rank(),
+                range: made_from.range(),
                 code: "no_words",
-                message: "no transcribed word lies inside the highlight".into(),
+                message: format!("no transcribed word lies inside the {}", made_from.noun()),
             });
             continue;
         };
@@ -449,7 +507,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
         planned.push(Planned {
             index,
             preview,
-            rank,
+            made_from,
             highlight: k,
             cut,
             keep,
@@ -520,7 +578,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
         let (fitted, rendered, has_preview) = match result {
             Ok(r) => r,
             Err(message) => {
-                skip(&mut manifest, c.rank, c.index, message);
+                skip(&mut manifest, c.made_from, c.index, message);
                 continue;
             }
         };
@@ -553,7 +611,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
         }
         // A clip is all or nothing: none of its files are published.
         if let Some(message) = failure {
-            skip(&mut manifest, c.rank, c.index, message);
+            skip(&mut manifest, c.made_from, c.index, message);
             continue;
         }
         for (format, spec) in &c.renders {
@@ -602,7 +660,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
             tenant_id: ctx.job.tenant_id,
             job_id: ctx.job.id,
             idx: i32::try_from(index).unwrap_or(i32::MAX),
-            highlight_rank: Some(c.rank),
+            highlight_rank: c.made_from.rank(),
             start: round3(c.cut.start),
             end: round3(c.cut.end),
             duration,
@@ -622,12 +680,14 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
                 "captions_burned": options.captions.burn,
                 "tightened": tightened,
                 "framing": c.framing,
+                "range": c.made_from.range(),
             }),
             created_at: Utc::now(),
         });
         manifest.clips.push(ManifestClip {
             index,
-            highlight_rank: c.rank,
+            highlight_rank: c.made_from.rank(),
+            range: c.made_from.range(),
             title: h.title.clone(),
             hook: h.hook.clone(),
             score: h.score,
@@ -636,7 +696,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
             duration,
             moderation: if flags
                 .iter()
-                .any(|f| clip_queries::holds(f, c.cut.start, c.cut.end, Some(c.rank)))
+                .any(|f| clip_queries::holds(f, c.cut.start, c.cut.end, c.made_from.rank()))
             {
                 "held"
             } else {
@@ -736,13 +796,79 @@ async fn edits(
 }
 
 /// Records a clip that was chosen but not rendered.
-fn skip(manifest: &mut Manifest, rank: i32, index: u32, message: String) {
+fn skip(manifest: &mut Manifest, made_from: Origin, index: u32, message: String) {
     tracing::warn!(index, %message, "clip not rendered");
     manifest.skipped.push(Skipped {
-        highlight_rank: rank,
+        highlight_rank: made_from.rank(),
+        range: made_from.range(),
         code: ErrorCode::UnsupportedMedia.as_str(),
         message,
     });
+}
+
+/// The clips a re-render asked for, as highlights in the order asked: each
+/// titled as given, or by its first words, and hooked on its first
+/// sentence. A person chose them, so they have no score (0) and no reasons.
+pub(crate) fn ranges(
+    job: &cutroom_entities::job::Model,
+    transcript: &Transcript,
+) -> Result<Vec<Highlight>, StageError> {
+    let ranges: Vec<ClipRange> = job
+        .clip_ranges
+        .clone()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| {
+            StageError::failed(
+                ErrorCode::InternalError,
+                "the re-render's ranges could not be read",
+            )
+            .detail(e)
+        })?
+        .unwrap_or_default();
+    let (spans, texts, _) = word_timeline(transcript);
+    Ok(ranges
+        .into_iter()
+        .map(|r| {
+            let words = spans
+                .iter()
+                .zip(&texts)
+                .filter(|(w, _)| w.start >= r.start && w.end <= r.end)
+                .map(|(_, t)| t.as_str());
+            let hook = first_sentence(words, HOOK_WORDS);
+            Highlight {
+                start: r.start,
+                end: r.end,
+                title: r
+                    .title
+                    .unwrap_or_else(|| first_sentence(hook.split(' '), TITLE_WORDS)),
+                hook,
+                score: 0,
+                reasons: Vec::new(),
+            }
+        })
+        .collect())
+}
+
+/// Most words of a chosen range's hook line...
+const HOOK_WORDS: usize = 20;
+/// ...and of the title made from it.
+const TITLE_WORDS: usize = 8;
+
+/// `words` up to the end of the first sentence, at most `most` of them
+/// (with an ellipsis when cut short).
+fn first_sentence<'w>(words: impl Iterator<Item = &'w str>, most: usize) -> String {
+    let mut out = Vec::new();
+    for word in words {
+        if out.len() == most {
+            return format!("{}…", out.join(" "));
+        }
+        out.push(word);
+        if word.ends_with(['.', '!', '?']) {
+            break;
+        }
+    }
+    out.join(" ")
 }
 
 /// Stores the clips' rows, replacing a re-run's.

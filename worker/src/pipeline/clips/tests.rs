@@ -584,3 +584,13 @@ fn speaker_framing_follows_the_face_at_the_speaker_change() {
         assert!((face.centre().0 - 0.5).abs() < 0.1, "{t}: {face:?}");
     }
 }
+
+#[test]
+fn a_chosen_range_is_titled_and_hooked_on_its_first_sentence() {
+    use super::first_sentence;
+    let words = ["Thanks,", "everyone.", "The", "weather"];
+    assert_eq!(first_sentence(words.into_iter(), 20), "Thanks, everyone.");
+    assert_eq!(first_sentence(words.into_iter(), 1), "Thanks,…");
+    assert_eq!(first_sentence(["no", "end"].into_iter(), 2), "no end");
+    assert_eq!(first_sentence(std::iter::empty(), 3), "");
+}

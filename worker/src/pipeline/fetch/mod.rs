@@ -46,6 +46,42 @@ pub(crate) async fn run(ctx: &JobCtx<'_>) -> Result<Source, StageError> {
     Ok(Source { path })
 }
 
+/// A re-render's source: the copy `parent` kept for it, read (not
+/// consumed: other re-renders may follow) into the scratch folder.
+pub(crate) async fn kept(ctx: &JobCtx<'_>, parent: uuid::Uuid) -> Result<Source, StageError> {
+    let expired = || {
+        StageError::failed(
+            ErrorCode::SourceExpired,
+            "the source kept for re-renders has been deleted; submit the video again with keep_source_hours",
+        )
+    };
+    let job = jobs::get(&ctx.db.orm, ctx.job.tenant_id, parent)
+        .await?
+        .ok_or_else(expired)?;
+    let key = match (job.kept_source_key, job.kept_source_until) {
+        (Some(key), Some(until)) if until > chrono::Utc::now() => key,
+        _ => return Err(expired()),
+    };
+    let path = ctx.scratch.join(format!("source.{}", extension(&key)));
+    match ctx.store.get_to_file(&key, &path).await {
+        Ok(bytes) => tracing::info!(bytes, "kept source fetched"),
+        Err(StorageError::NotFound(_)) => return Err(expired()),
+        Err(e) => {
+            return Err(StageError::failed(
+                ErrorCode::StorageError,
+                "the kept source could not be read from storage; try again later",
+            )
+            .detail(e));
+        }
+    }
+    Ok(Source { path })
+}
+
+/// The source's extension, for naming a kept copy of it.
+pub(crate) fn source_extension(source: &Source) -> String {
+    extension(&source.path.to_string_lossy())
+}
+
 async fn from_upload(ctx: &JobCtx<'_>) -> Result<PathBuf, StageError> {
     let job = ctx.job;
     let Some(key) = job.source_key.as_deref() else {
