@@ -382,6 +382,8 @@ pub struct ClipRender {
     pub width: u32,
     pub height: u32,
     pub frames: u64,
+    /// Of `frames`, those copied from the source (a smart render).
+    pub copied_frames: u64,
     /// Fitting the gain to -14 LUFS (decoding and filtering the clip's
     /// audio a few times).
     pub fit_seconds: f64,
@@ -391,7 +393,8 @@ pub struct ClipRender {
 
 /// Renders `start..end` of `source` in `format` as the clips stage does,
 /// into `out` (a `.mp4` path), with burned captions of one word a second
-/// when `captions` is set.
+/// when `captions` is set. `smart` lets an `original` clip without
+/// captions copy the source's video between keyframes, as the stage does.
 pub fn render_clip(
     source: &Path,
     out: &Path,
@@ -399,6 +402,7 @@ pub fn render_clip(
     format: cutroom_core::clips::ClipFormat,
     reframe: cutroom_core::clips::Reframe,
     captions: bool,
+    smart: bool,
 ) -> anyhow::Result<ClipRender> {
     use crate::pipeline::clips::{self, captions as cc, render};
     let media = crate::pipeline::probe::probe(source).map_err(|e| anyhow!("{e:?}"))?;
@@ -438,6 +442,7 @@ pub fn render_clip(
         audio: true,
         crf: render::CLIP_CRF,
         keep: Vec::new(),
+        smart,
     };
     let stop = CancellationToken::new();
     let started = std::time::Instant::now();
@@ -451,6 +456,7 @@ pub fn render_clip(
         width,
         height,
         frames: rendered.frames,
+        copied_frames: rendered.copied_frames,
         fit_seconds,
         render_seconds: started.elapsed().as_secs_f64(),
     })

@@ -15,6 +15,7 @@ pub(crate) mod edit;
 pub(crate) mod faces;
 pub(crate) mod plan;
 pub(crate) mod render;
+pub(crate) mod smart;
 
 #[cfg(test)]
 mod tests;
@@ -205,6 +206,10 @@ pub(crate) struct ManifestFile {
     pub content_type: &'static str,
     pub size_bytes: u64,
     pub sha256: String,
+    /// For a video smart-rendered: how many of its frames are the source's
+    /// own H.264, copied rather than encoded again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames_copied: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -465,6 +470,10 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
                     audio: true,
                     crf: render::CLIP_CRF,
                     keep: keep.clone(),
+                    smart: format == ClipFormat::Original
+                        && (width, height) == (picture.width, picture.height)
+                        && !options.captions.burn
+                        && keep.is_empty(),
                 },
             ));
             if let Some((path, script)) = ass {
@@ -502,6 +511,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
             thumbnail: None,
             audio: false,
             crf: render::PREVIEW_CRF,
+            smart: false,
             ..first.clone()
         };
         planned.push(Planned {
@@ -590,16 +600,17 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
                 Ok(rendered) => {
                     tracing::debug!(index, format = format.name(), ?rendered, "clip rendered");
                     let name = format!("clips/{:02}/{}.mp4", index, format.name());
-                    files.push(
-                        file(
-                            &name,
-                            "video",
-                            Some((*format, spec)),
-                            "video/mp4",
-                            &spec.output,
-                        )
-                        .await?,
-                    );
+                    let mut video = file(
+                        &name,
+                        "video",
+                        Some((*format, spec)),
+                        "video/mp4",
+                        &spec.output,
+                    )
+                    .await?;
+                    video.frames_copied =
+                        (rendered.copied_frames > 0).then_some(rendered.copied_frames);
+                    files.push(video);
                     if let (Some(path), Some(_)) = (&spec.thumbnail, rendered.thumbnail_at) {
                         thumbnail = Some(path.clone());
                     }
@@ -1203,6 +1214,7 @@ async fn file(
         content_type,
         size_bytes,
         sha256,
+        frames_copied: None,
     })
 }
 

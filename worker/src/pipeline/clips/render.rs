@@ -15,17 +15,18 @@ use ffmpeg_next::{
 };
 use tokio_util::sync::CancellationToken;
 
+use super::smart::{self, Smart};
 use crate::media as ff;
 
 /// x264's speed/size trade-off: `veryfast` keeps a clip's encode well under
 /// its length on two cores at 1080p.
-const X264_PRESET: &str = "veryfast";
+pub(crate) const X264_PRESET: &str = "veryfast";
 /// Clean on phones.
 pub(crate) const CLIP_CRF: u8 = 21;
 /// Small enough for a page of previews.
 pub(crate) const PREVIEW_CRF: u8 = 30;
 /// AAC at 48 kHz stereo, what every platform takes.
-const AUDIO_RATE: i32 = 48_000;
+pub(crate) const AUDIO_RATE: i32 = 48_000;
 const AUDIO_BIT_RATE: usize = 160_000;
 /// Seconds decoded before the cut, so the decoder has a keyframe to start
 /// from even when the index points a little late.
@@ -65,6 +66,10 @@ pub(crate) struct RenderSpec {
     /// (0 at `start`), in order, each starting on a frame; empty keeps it
     /// all. The rest is jump-cut out.
     pub keep: Vec<(f64, f64)>,
+    /// The picture is the source's own (same size, nothing drawn on it, no
+    /// jump cuts): try copying its H.264 between keyframes
+    /// ([`super::smart`]) before encoding the whole cut.
+    pub smart: bool,
 }
 
 impl RenderSpec {
@@ -88,6 +93,9 @@ pub(crate) struct Rendered {
     pub audio_seconds: f64,
     /// Seconds into the clip of the thumbnail's frame.
     pub thumbnail_at: Option<f64>,
+    /// Video frames copied from the source rather than encoded (a smart
+    /// render); 0 for a full one.
+    pub copied_frames: u64,
 }
 
 /// The source's picture, as the planner needs it.
@@ -164,7 +172,7 @@ pub(crate) fn next_packet(input: &mut format::context::Input, packet: &mut Packe
     }
 }
 
-fn seconds(ts: i64, tb: Rational) -> f64 {
+pub(crate) fn seconds(ts: i64, tb: Rational) -> f64 {
     if ts == ffmpeg_next::ffi::AV_NOPTS_VALUE || tb.denominator() == 0 {
         0.0
     } else {
@@ -179,6 +187,18 @@ pub(crate) fn render(
     on_progress: &dyn Fn(f32),
     stop: &CancellationToken,
 ) -> Result<Option<Rendered>, Error> {
+    if spec.smart {
+        match smart::render(spec, picture, on_progress, stop) {
+            Ok(Smart::Done(rendered)) => return Ok(Some(rendered)),
+            Ok(Smart::Stopped) => return Ok(None),
+            Ok(Smart::Unsuitable(why)) => {
+                tracing::debug!(%why, "no smart render; encoding the whole cut");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the smart render failed; encoding the whole cut");
+            }
+        }
+    }
     ff::init();
     let mut input = format::input(&spec.source)?;
     let video_index = input
@@ -672,11 +692,11 @@ fn jump_cuts(keep: &[(f64, f64)]) -> String {
     graph
 }
 
-struct State {
-    rendered: Rendered,
-    thumb: Option<Thumb>,
-    expected_frames: f64,
-    audio_samples: u64,
+pub(crate) struct State {
+    pub rendered: Rendered,
+    pub thumb: Option<Thumb>,
+    pub expected_frames: f64,
+    pub audio_samples: u64,
 }
 
 fn pull_video(dec: &mut decoder::Video, graph: &mut filter::Graph) -> Result<(), Error> {
@@ -689,7 +709,7 @@ fn pull_video(dec: &mut decoder::Video, graph: &mut filter::Graph) -> Result<(),
     Ok(())
 }
 
-fn pull_audio(dec: &mut decoder::Audio, graph: &mut filter::Graph) -> Result<(), Error> {
+pub(crate) fn pull_audio(dec: &mut decoder::Audio, graph: &mut filter::Graph) -> Result<(), Error> {
     let mut frame = frame::Audio::empty();
     while dec.receive_frame(&mut frame).is_ok() {
         let ts = frame.timestamp();
@@ -731,18 +751,18 @@ fn drain_video(
 }
 
 /// The audio side of a render: decoder, filters, AAC encoder, stream.
-struct AudioOut {
-    dec: decoder::Audio,
-    tb: Rational,
-    graph: filter::Graph,
+pub(crate) struct AudioOut {
+    pub dec: decoder::Audio,
+    pub tb: Rational,
+    pub graph: filter::Graph,
     enc: encoder::audio::Encoder,
-    ost: usize,
+    pub ost: usize,
     /// The output stream's time base, known once the header is written.
-    ost_tb: Rational,
+    pub ost_tb: Rational,
 }
 
 impl AudioOut {
-    fn new(
+    pub(crate) fn new(
         spec: &RenderSpec,
         input: &format::context::Input,
         output: &mut format::context::Output,
@@ -796,7 +816,7 @@ impl AudioOut {
     }
 
     /// Encodes and writes what the filters have ready.
-    fn drain(
+    pub(crate) fn drain(
         &mut self,
         output: &mut format::context::Output,
         state: &mut State,
@@ -824,7 +844,7 @@ impl AudioOut {
     }
 
     /// Flushes the decoder, the filters and the encoder.
-    fn finish(
+    pub(crate) fn finish(
         &mut self,
         output: &mut format::context::Output,
         state: &mut State,
@@ -871,16 +891,16 @@ fn write_packets(
 /// The sharpest frame that is neither black nor washed out among those in
 /// the clip's first seconds, where the hook is said.
 #[derive(Default)]
-struct Thumb {
-    best: Option<(f64, frame::Video)>,
+pub(crate) struct Thumb {
+    pub best: Option<(f64, frame::Video)>,
     best_score: f64,
 }
 
 /// Seconds of the clip the thumbnail is chosen from.
-const THUMB_WINDOW: (f64, f64) = (0.3, 4.0);
+pub(crate) const THUMB_WINDOW: (f64, f64) = (0.3, 4.0);
 
 impl Thumb {
-    fn consider(&mut self, at: f64, frame: &frame::Video, n: u64) {
+    pub(crate) fn consider(&mut self, at: f64, frame: &frame::Video, n: u64) {
         let first = self.best.is_none();
         // Every third frame is plenty; the first one always counts, so a
         // clip shorter than the window still gets a picture.
@@ -927,7 +947,7 @@ fn luma_stats(frame: &frame::Video) -> (f64, f64) {
 const JPEG_QUANTISER: &str = "3";
 
 /// Encodes one frame as a baseline JPEG.
-fn write_jpeg(frame: &frame::Video, path: &Path) -> Result<(), Error> {
+pub(crate) fn write_jpeg(frame: &frame::Video, path: &Path) -> Result<(), Error> {
     let mut scaler = scaling::Context::get(
         frame.format(),
         frame.width(),
