@@ -1,6 +1,10 @@
 //! Whole-pipeline benchmark: a ten-minute 720p talk submitted as a link,
 //! from the worker starting the job to every clip uploaded (the job's
-//! `finished_at`), with each stage's own time from the job's events.
+//! `finished_at`), with each stage's own time from the job's events. The
+//! first job keeps its source, and its three clips' ranges are then
+//! re-rendered twice (`POST /v1/jobs/{id}/clips`): vertical with captions
+//! as the job made them, and in the source's shape without captions,
+//! which smart rendering can mostly copy.
 //!
 //! `cargo bench -p cutroom-tests --bench pipeline` (needs what
 //! `bash .ci/setup --test` and `bash .ci/models` install). Run it on an
@@ -50,6 +54,7 @@ async fn run() {
     println!("| clip options | job wall clock | x real time | clips | clip seconds |");
     println!("|---|---|---|---|---|");
     let mut stage_rows = Vec::new();
+    let mut rerenders = Vec::new();
     for (label, clips) in [
         ("3 vertical (default)", json!({})),
         (
@@ -68,7 +73,8 @@ async fn run() {
                 &s.access_token,
                 json!({
                     "source": {"type": "youtube", "url": source.url("talk.mp4")},
-                    "options": {"clips": clips}
+                    "options": {"clips": clips},
+                    "keep_source_hours": 1
                 }),
             )
             .await;
@@ -116,7 +122,86 @@ async fn run() {
                 )
             })
             .collect();
-        stage_rows.push((label, wall, stages));
+        stage_rows.push((label, wall, stages.clone()));
+        if !rerenders.is_empty() || label != "3 vertical (default)" {
+            continue;
+        }
+        let ranges: Vec<serde_json::Value> = items
+            .iter()
+            .map(|c| json!({"start": c["start"], "end": c["end"]}))
+            .collect();
+        for (what, patch) in [
+            ("3 ranges, vertical, captions (as the job)", json!({})),
+            (
+                "3 ranges, original, no captions (smart)",
+                json!({"formats": ["original"], "captions": {"burn": false}}),
+            ),
+        ] {
+            let (status, render) = app
+                .post(
+                    &format!("/v1/jobs/{id}/clips"),
+                    &s.access_token,
+                    json!({"ranges": ranges, "clips": patch}),
+                )
+                .await;
+            assert!(status.is_success(), "{render}");
+            let rid = render["id"].as_str().unwrap().to_owned();
+            let render = app
+                .wait_for_job(&s.access_token, &rid, Duration::from_secs(3600))
+                .await;
+            assert_eq!(render["status"], "succeeded", "{render}");
+            let row = cutroom_core::queries::jobs::get(
+                &app.app.db.orm,
+                s.tenant_id.parse().unwrap(),
+                rid.parse().unwrap(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            let wall = (row.finished_at.unwrap() - row.started_at.unwrap())
+                .to_std()
+                .unwrap()
+                .as_secs_f64();
+            let manifest = render["outputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["name"] == "clips.json")
+                .unwrap();
+            let manifest: serde_json::Value = app
+                .client
+                .get(manifest["url"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let (mut copied, mut frames) = (0, 0.0);
+            for clip in manifest["clips"].as_array().unwrap() {
+                frames += clip["duration"].as_f64().unwrap() * 30.0;
+                for f in clip["files"].as_array().unwrap() {
+                    copied += f["frames_copied"].as_u64().unwrap_or(0);
+                }
+            }
+            let (_, events) = app
+                .get(&format!("/v1/jobs/{rid}/events"), &s.access_token)
+                .await;
+            let clips_stage = events
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["kind"] == "stage_completed" && e["stage"] == "clips")
+                .map_or(0.0, |e| e["data"]["elapsed_ms"].as_f64().unwrap() / 1000.0);
+            rerenders.push((what, wall, clips_stage, copied, frames));
+        }
+    }
+
+    println!();
+    println!("| re-render of the first job | wall clock | clips stage | video frames copied |");
+    println!("|---|---|---|---|");
+    for (what, wall, clips_stage, copied, frames) in rerenders {
+        println!("| {what} | {wall:.1} s | {clips_stage:.1} s | {copied} of {frames:.0} |");
     }
 
     println!();

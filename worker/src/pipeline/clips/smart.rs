@@ -69,21 +69,22 @@ pub(crate) struct Packet2 {
 /// Plans the copy of a cut whose frames are `lo <= pts < hi`, from the
 /// packets around it (decode order); `Err` says why it cannot be done.
 pub(crate) fn plan(packets: &[Scanned], lo: i64, hi: i64, ticks: i64) -> Result<Plan, String> {
-    let mut frames: Vec<i64> = packets.iter().map(|p| p.pts).collect();
+    // The cut's frames. All of them were read: reading stops only past
+    // `hi` in decode order, and nothing shown before `hi` decodes later.
+    // Frames beyond it may be missing (B-frames not yet read).
+    let mut frames: Vec<i64> = packets
+        .iter()
+        .map(|p| p.pts)
+        .filter(|p| (lo..hi).contains(p))
+        .collect();
     frames.sort_unstable();
     if frames.windows(2).any(|w| w[1] - w[0] != ticks) {
         return Err("the frame rate is not constant".into());
     }
-    let first = *frames
-        .iter()
-        .find(|&&p| p >= lo)
-        .ok_or("no frame in the cut")?;
-    let end = frames
-        .iter()
-        .rev()
-        .find(|&&p| p < hi)
-        .map(|&p| p + ticks)
-        .ok_or("no frame in the cut")?;
+    let (Some(&first), Some(&last)) = (frames.first(), frames.last()) else {
+        return Err("no frame in the cut".into());
+    };
+    let end = last + ticks;
     let keys: Vec<&Scanned> = packets
         .iter()
         .filter(|p| p.idr && p.pts >= first && p.pts < end)
