@@ -270,6 +270,32 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
         .collect();
     assert_eq!(listed, [render_id.as_str()]);
 
+    // In the source's own shape without captions (and tightening off),
+    // the clip may be smart-rendered; it is a clip like any other.
+    let (status, plain) = app
+        .post(
+            &rerender,
+            &s.access_token,
+            json!({
+                "ranges": [{"start": start, "end": end}],
+                "clips": {"formats": ["original"], "captions": {"burn": false}, "tighten": {"enabled": false}}
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{plain}");
+    let plain_id = plain["id"].as_str().unwrap().to_owned();
+    let plain = app
+        .wait_for_job(&s.access_token, &plain_id, JOB_LIMIT)
+        .await;
+    assert_eq!(plain["status"], "succeeded", "{plain}");
+    let (_, clips) = app
+        .get(&format!("/v1/jobs/{plain_id}/clips"), &s.access_token)
+        .await;
+    let items = clips["items"].as_array().unwrap();
+    let manifest = crate::pipeline::fetch_output(&app, &plain, "clips.json").await;
+    assert_eq!(items.len(), 1, "{}", String::from_utf8_lossy(&manifest));
+    check_ready_clip(&app, &items[0], &words, (320, 240)).await;
+
     // A re-render is not re-rendered; its parent is.
     let (status, err) = app
         .post(

@@ -367,6 +367,9 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
         };
         let index = u32::try_from(planned.len() + 1).unwrap_or(u32::MAX);
         let clip_dir = dir.join(format!("{index:02}"));
+        // Made here, not only when a caption script is written into it: a
+        // clip without burned captions renders straight into it.
+        make_dir(&clip_dir).await?;
         let words = clip_words(&spans, &texts, &cut);
         let keep = if options.tighten.enabled {
             let pauses: Vec<(f64, f64)> = input
@@ -1180,15 +1183,21 @@ async fn write_file(
     path: &std::path::Path,
     bytes: Vec<u8>,
 ) -> Result<(), StageError> {
-    let io = |e: std::io::Error| {
-        StageError::failed(
-            ErrorCode::InternalError,
-            "the worker could not write its results; try again later",
-        )
-        .detail(e)
-    };
-    tokio::fs::create_dir_all(dir).await.map_err(io)?;
-    tokio::fs::write(path, bytes).await.map_err(io)
+    make_dir(dir).await?;
+    tokio::fs::write(path, bytes).await.map_err(write_failed)
+}
+
+/// Makes a clip's folder, where its renders are written.
+async fn make_dir(dir: &std::path::Path) -> Result<(), StageError> {
+    tokio::fs::create_dir_all(dir).await.map_err(write_failed)
+}
+
+fn write_failed(e: std::io::Error) -> StageError {
+    StageError::failed(
+        ErrorCode::InternalError,
+        "the worker could not write its results; try again later",
+    )
+    .detail(e)
 }
 
 async fn file(
