@@ -84,19 +84,7 @@ async fn run() {
             .wait_for_job(&s.access_token, &id, Duration::from_secs(3600))
             .await;
         assert_eq!(job["status"], "succeeded", "{job}");
-        // As the database recorded them.
-        let row = cutroom_core::queries::jobs::get(
-            &app.app.db.orm,
-            s.tenant_id.parse().unwrap(),
-            id.parse().unwrap(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        let wall = (row.finished_at.unwrap() - row.started_at.unwrap())
-            .to_std()
-            .unwrap()
-            .as_secs_f64();
+        let wall = wall_clock(&app, &s.tenant_id, &id).await;
         let (_, clips) = app
             .get(&format!("/v1/jobs/{id}/clips"), &s.access_token)
             .await;
@@ -150,18 +138,7 @@ async fn run() {
                 .wait_for_job(&s.access_token, &rid, Duration::from_secs(3600))
                 .await;
             assert_eq!(render["status"], "succeeded", "{render}");
-            let row = cutroom_core::queries::jobs::get(
-                &app.app.db.orm,
-                s.tenant_id.parse().unwrap(),
-                rid.parse().unwrap(),
-            )
-            .await
-            .unwrap()
-            .unwrap();
-            let wall = (row.finished_at.unwrap() - row.started_at.unwrap())
-                .to_std()
-                .unwrap()
-                .as_secs_f64();
+            let wall = wall_clock(&app, &s.tenant_id, &rid).await;
             let manifest = render["outputs"]
                 .as_array()
                 .unwrap()
@@ -215,6 +192,22 @@ async fn run() {
             );
         }
     }
+}
+
+/// Seconds from a job's start to its end, as the database recorded them.
+async fn wall_clock(app: &TestApp, tenant: &str, id: &str) -> f64 {
+    let row = cutroom_core::queries::jobs::get(
+        &app.app.db.orm,
+        tenant.parse().unwrap(),
+        id.parse().unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    (row.finished_at.unwrap() - row.started_at.unwrap())
+        .to_std()
+        .unwrap()
+        .as_secs_f64()
 }
 
 /// [`TALK`] spoken by espeak-ng, looped to [`LENGTH`] seconds under a

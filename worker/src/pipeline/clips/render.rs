@@ -248,27 +248,7 @@ pub(crate) fn render(
         s.index()
     };
 
-    let mut audio = if spec.audio {
-        Some(AudioOut::new(
-            spec,
-            &input,
-            &mut output,
-            global_header,
-            from,
-            to,
-        )?)
-    } else {
-        None
-    };
-
-    let mut mux_opts = Dictionary::new();
-    // The index in front, so playback starts before the download ends.
-    mux_opts.set("movflags", "+faststart");
-    output.write_header_with(mux_opts)?;
-    let vost_tb = output.stream(vost).ok_or(Error::Bug)?.time_base();
-    if let Some(a) = audio.as_mut() {
-        a.ost_tb = output.stream(a.ost).ok_or(Error::Bug)?.time_base();
-    }
+    let (mut audio, vost_tb) = finish_output(spec, &input, &mut output, vost, (from, to))?;
 
     seek_before(&mut input, from)?;
 
@@ -313,14 +293,7 @@ pub(crate) fn render(
             && audio_open
             && let Some(a) = audio.as_mut()
         {
-            let at = packet.pts().map_or(0.0, |p| seconds(p, a.tb));
-            if a.dec.send_packet(&packet).is_ok() {
-                pull_audio(&mut a.dec, &mut a.graph)?;
-            }
-            a.drain(&mut output, &mut state)?;
-            if at > enough {
-                audio_open = false;
-            }
+            audio_open = a.feed(&packet, &mut output, &mut state, enough)?;
         }
         on_progress((state.rendered.frames as f64 / state.expected_frames).min(1.0) as f32);
         if !video_open && !audio_open {
@@ -358,6 +331,36 @@ pub(crate) fn render(
         rendered.thumbnail_at = Some(at);
     }
     Ok(Some(rendered))
+}
+
+/// Adds the sound (when `spec` has it) to an output whose video stream
+/// `vost` is set up, and writes the header: MP4 with the index in front,
+/// so playback starts before the download ends. Returns the sound's side
+/// and the video stream's time base as the muxer chose it.
+pub(crate) fn finish_output(
+    spec: &RenderSpec,
+    input: &format::context::Input,
+    output: &mut format::context::Output,
+    vost: usize,
+    (from, to): (f64, f64),
+) -> Result<(Option<AudioOut>, Rational), Error> {
+    let global_header = output
+        .format()
+        .flags()
+        .contains(format::Flags::GLOBAL_HEADER);
+    let mut audio = if spec.audio {
+        Some(AudioOut::new(spec, input, output, global_header, from, to)?)
+    } else {
+        None
+    };
+    let mut mux_opts = Dictionary::new();
+    mux_opts.set("movflags", "+faststart");
+    output.write_header_with(mux_opts)?;
+    let vost_tb = output.stream(vost).ok_or(Error::Bug)?.time_base();
+    if let Some(a) = audio.as_mut() {
+        a.ost_tb = output.stream(a.ost).ok_or(Error::Bug)?.time_base();
+    }
+    Ok((audio, vost_tb))
 }
 
 /// How many times [`fit_loudness`] measures at most.
@@ -709,7 +712,7 @@ fn pull_video(dec: &mut decoder::Video, graph: &mut filter::Graph) -> Result<(),
     Ok(())
 }
 
-pub(crate) fn pull_audio(dec: &mut decoder::Audio, graph: &mut filter::Graph) -> Result<(), Error> {
+fn pull_audio(dec: &mut decoder::Audio, graph: &mut filter::Graph) -> Result<(), Error> {
     let mut frame = frame::Audio::empty();
     while dec.receive_frame(&mut frame).is_ok() {
         let ts = frame.timestamp();
@@ -752,17 +755,17 @@ fn drain_video(
 
 /// The audio side of a render: decoder, filters, AAC encoder, stream.
 pub(crate) struct AudioOut {
-    pub dec: decoder::Audio,
-    pub tb: Rational,
-    pub graph: filter::Graph,
+    dec: decoder::Audio,
+    tb: Rational,
+    graph: filter::Graph,
     enc: encoder::audio::Encoder,
-    pub ost: usize,
+    ost: usize,
     /// The output stream's time base, known once the header is written.
-    pub ost_tb: Rational,
+    ost_tb: Rational,
 }
 
 impl AudioOut {
-    pub(crate) fn new(
+    fn new(
         spec: &RenderSpec,
         input: &format::context::Input,
         output: &mut format::context::Output,
@@ -815,8 +818,26 @@ impl AudioOut {
         })
     }
 
+    /// Decodes, filters, encodes and writes one packet of the sound;
+    /// `false` once it is past `enough` (seconds on the file's clock) and
+    /// the rest of the file is not needed.
+    pub(crate) fn feed(
+        &mut self,
+        packet: &Packet,
+        output: &mut format::context::Output,
+        state: &mut State,
+        enough: f64,
+    ) -> Result<bool, Error> {
+        let at = packet.pts().map_or(0.0, |p| seconds(p, self.tb));
+        if self.dec.send_packet(packet).is_ok() {
+            pull_audio(&mut self.dec, &mut self.graph)?;
+        }
+        self.drain(output, state)?;
+        Ok(at <= enough)
+    }
+
     /// Encodes and writes what the filters have ready.
-    pub(crate) fn drain(
+    fn drain(
         &mut self,
         output: &mut format::context::Output,
         state: &mut State,

@@ -22,8 +22,8 @@ use ffmpeg_next::{
 use tokio_util::sync::CancellationToken;
 
 use super::render::{
-    AUDIO_RATE, AudioOut, Picture, RenderSpec, Rendered, State, THUMB_WINDOW, Thumb, X264_PRESET,
-    next_packet, pull_audio, seconds, seek_before, write_jpeg,
+    AUDIO_RATE, Picture, RenderSpec, Rendered, State, THUMB_WINDOW, Thumb, X264_PRESET,
+    finish_output, next_packet, seconds, seek_before, write_jpeg,
 };
 use crate::media as ff;
 
@@ -459,10 +459,6 @@ pub(crate) fn render(
 
     // Pass 2: head and tail encoded, the rest copied, the sound encoded.
     let mut output = format::output_as(&spec.output, "mp4")?;
-    let global_header = output
-        .format()
-        .flags()
-        .contains(format::Flags::GLOBAL_HEADER);
     let vost = {
         let mut s = output.add_stream(encoder::find(codec::Id::None))?;
         let mut described = params.clone();
@@ -471,25 +467,7 @@ pub(crate) fn render(
         s.set_time_base(tb);
         s.index()
     };
-    let mut audio = if spec.audio {
-        Some(AudioOut::new(
-            spec,
-            &input,
-            &mut output,
-            global_header,
-            from,
-            to,
-        )?)
-    } else {
-        None
-    };
-    let mut mux_opts = Dictionary::new();
-    mux_opts.set("movflags", "+faststart");
-    output.write_header_with(mux_opts)?;
-    let vost_tb = output.stream(vost).ok_or(Error::Bug)?.time_base();
-    if let Some(a) = audio.as_mut() {
-        a.ost_tb = output.stream(a.ost).ok_or(Error::Bug)?.time_base();
-    }
+    let (mut audio, vost_tb) = finish_output(spec, &input, &mut output, vost, (from, to))?;
     let mut state = State {
         rendered: Rendered::default(),
         thumb: spec.thumbnail.as_ref().map(|_| Thumb::default()),
@@ -572,14 +550,7 @@ pub(crate) fn render(
             && audio_open
             && let Some(a) = audio.as_mut()
         {
-            let at = packet.pts().map_or(0.0, |p| seconds(p, a.tb));
-            if a.dec.send_packet(&packet).is_ok() {
-                pull_audio(&mut a.dec, &mut a.graph)?;
-            }
-            a.drain(&mut output, &mut state)?;
-            if at > enough {
-                audio_open = false;
-            }
+            audio_open = a.feed(&packet, &mut output, &mut state, enough)?;
         }
         on_progress((state.rendered.frames as f64 / state.expected_frames).min(1.0) as f32);
         if !video_open && !audio_open {
