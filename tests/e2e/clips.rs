@@ -7,6 +7,19 @@ use cutroom_tests::TestApp;
 use reqwest::StatusCode;
 use serde_json::Value;
 
+/// Every word of a job's transcript (as corrected), `(start, end)` on the
+/// source's timeline: what a clip's cuts must not fall inside.
+pub(crate) async fn word_times(app: &TestApp, token: &str, job: &str) -> Vec<(f64, f64)> {
+    let (_, transcript) = app.get(&format!("/v1/jobs/{job}/transcript"), token).await;
+    transcript["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|seg| seg["words"].as_array().unwrap().iter())
+        .map(|w| (w["start"].as_f64().unwrap(), w["end"].as_f64().unwrap()))
+        .collect()
+}
+
 /// One frame at the test sources' 25 fps.
 const FRAME: f64 = 0.04;
 

@@ -198,16 +198,7 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
         "nothing is transcribed again: {names:?}"
     );
 
-    let (_, transcript) = app
-        .get(&format!("/v1/jobs/{id}/transcript"), &s.access_token)
-        .await;
-    let words: Vec<(f64, f64)> = transcript["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|seg| seg["words"].as_array().unwrap().iter())
-        .map(|w| (w["start"].as_f64().unwrap(), w["end"].as_f64().unwrap()))
-        .collect();
+    let words = crate::clips::word_times(&app, &s.access_token, &id).await;
     let (status, clips) = app
         .get(&format!("/v1/jobs/{render_id}/clips"), &s.access_token)
         .await;

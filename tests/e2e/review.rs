@@ -299,16 +299,7 @@ async fn flagged_speech_is_reviewed(db: Db) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Approved: every clip is released, and each is what it says.
-    let (_, transcript) = app
-        .get(&format!("/v1/jobs/{id}/transcript"), &s.access_token)
-        .await;
-    let words: Vec<(f64, f64)> = transcript["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|seg| seg["words"].as_array().unwrap().iter())
-        .map(|w| (w["start"].as_f64().unwrap(), w["end"].as_f64().unwrap()))
-        .collect();
+    let words = crate::clips::word_times(&app, &s.access_token, &id).await;
     let (_, clips) = app
         .get(&format!("/v1/jobs/{id}/clips"), &s.access_token)
         .await;

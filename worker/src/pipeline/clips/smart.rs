@@ -52,8 +52,8 @@ pub(crate) struct Plan {
     /// Frames with `pts < end` are in the clip.
     pub end: i64,
     /// The IDR frames the copy starts at and stops before.
-    pub copy_from: Packet2,
-    pub copy_to: Packet2,
+    pub copy_from: Times,
+    pub copy_to: Times,
     /// `pts - dts` of the copied keyframes: encoded frames get the same,
     /// so decode times keep rising across the joins.
     pub delay: i64,
@@ -61,7 +61,7 @@ pub(crate) struct Plan {
 
 /// A packet's times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Packet2 {
+pub(crate) struct Times {
     pub pts: i64,
     pub dts: i64,
 }
@@ -110,11 +110,11 @@ pub(crate) fn plan(packets: &[Scanned], lo: i64, hi: i64, ticks: i64) -> Result<
     Ok(Plan {
         first,
         end,
-        copy_from: Packet2 {
+        copy_from: Times {
             pts: a.pts,
             dts: a.dts,
         },
-        copy_to: Packet2 {
+        copy_to: Times {
             pts: b.pts,
             dts: b.dts,
         },
@@ -478,9 +478,8 @@ pub(crate) fn render(
         ost: vost,
         tb,
         ost_tb: vost_tb,
-        first: plan.first,
         ticks,
-        delay: plan.delay,
+        plan,
     };
     let encoder_for = || open_x264(spec, picture, tb, id, false);
 
@@ -503,7 +502,7 @@ pub(crate) fn render(
             let pts = packet.pts().unwrap_or(i64::MIN);
             if part == Part::Head && dts >= plan.copy_from.dts {
                 // The head is complete: everything before the keyframe.
-                finish_part(&mut dec, &mut enc, &mut output, &mut out, &plan, &mut state)?;
+                finish_part(&mut dec, &mut enc, &mut output, &mut out, &mut state)?;
                 part = Part::Copy;
                 thumb_dec = state.thumb.is_some().then(new_decoder).transpose()?;
             }
@@ -516,7 +515,7 @@ pub(crate) fn render(
             match part {
                 Part::Head | Part::Tail => {
                     if dec.send_packet(&packet).is_ok() {
-                        encode_ready(&mut dec, &mut enc, &mut output, &mut out, &plan, &mut state)?;
+                        encode_ready(&mut dec, &mut enc, &mut output, &mut out, &mut state)?;
                     }
                     if pts > hi + ticks && dts > hi {
                         video_open = false;
@@ -561,7 +560,7 @@ pub(crate) fn render(
         // The file ended inside the copy: the plan did not hold.
         return Err(Error::Bug);
     }
-    finish_part(&mut dec, &mut enc, &mut output, &mut out, &plan, &mut state)?;
+    finish_part(&mut dec, &mut enc, &mut output, &mut out, &mut state)?;
     if let Some(a) = audio.as_mut() {
         a.finish(&mut output, &mut state)?;
     }
@@ -587,15 +586,14 @@ enum Part {
     Tail,
 }
 
-/// Where encoded frames go, and how their times are set.
+/// Where encoded frames go, and which of them (`plan`).
 struct VideoOut {
     ost: usize,
     tb: Rational,
     ost_tb: Rational,
-    /// The clip's first frame, on the source's clock.
-    first: i64,
+    /// One frame, in `tb`.
     ticks: i64,
-    delay: i64,
+    plan: Plan,
 }
 
 /// x264 for a head or a tail: no B-frames (so each packet decodes when it
@@ -634,9 +632,9 @@ fn encode_ready(
     enc: &mut encoder::video::Encoder,
     output: &mut format::context::Output,
     out: &mut VideoOut,
-    plan: &Plan,
     state: &mut State,
 ) -> Result<(), Error> {
+    let plan = out.plan;
     let mut frame = frame::Video::empty();
     while dec.receive_frame(&mut frame).is_ok() {
         let Some(pts) = frame.timestamp() else {
@@ -654,7 +652,7 @@ fn encode_ready(
                 state.rendered.frames,
             );
         }
-        frame.set_pts(Some(pts - out.first));
+        frame.set_pts(Some(pts - plan.first));
         frame.set_kind(picture::Type::None);
         enc.send_frame(&frame)?;
         state.rendered.frames += 1;
@@ -669,11 +667,10 @@ fn finish_part(
     enc: &mut encoder::video::Encoder,
     output: &mut format::context::Output,
     out: &mut VideoOut,
-    plan: &Plan,
     state: &mut State,
 ) -> Result<(), Error> {
     if dec.send_eof().is_ok() {
-        encode_ready(dec, enc, output, out, plan, state)?;
+        encode_ready(dec, enc, output, out, state)?;
     }
     enc.send_eof()?;
     write_encoded(enc, output, out)
@@ -691,7 +688,7 @@ fn write_encoded(
         let pts = packet.pts().ok_or(Error::Bug)?;
         let mut written = Packet::copy(&annex_b_to_avcc(packet.data().unwrap_or_default()));
         written.set_pts(Some(pts));
-        written.set_dts(Some(pts - out.delay));
+        written.set_dts(Some(pts - out.plan.delay));
         written.set_duration(out.ticks);
         written.set_flags(packet.flags());
         written.set_stream(out.ost);
@@ -728,8 +725,8 @@ mod tests {
         let planned = plan(&gops(5), 3, 15, 1).unwrap();
         assert_eq!(planned.first, 3);
         assert_eq!(planned.end, 15);
-        assert_eq!(planned.copy_from, Packet2 { pts: 5, dts: 4 });
-        assert_eq!(planned.copy_to, Packet2 { pts: 13, dts: 12 });
+        assert_eq!(planned.copy_from, Times { pts: 5, dts: 4 });
+        assert_eq!(planned.copy_to, Times { pts: 13, dts: 12 });
         assert_eq!(planned.delay, 1);
         assert!(
             plan(&gops(5), 6, 12, 1)
