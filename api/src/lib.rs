@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod error;
 pub mod extract;
+mod live;
 pub mod queries;
 mod routes;
 mod server;
@@ -17,6 +18,7 @@ mod submit;
 pub mod sweeper;
 mod validate;
 pub mod views;
+pub mod webhooks;
 
 pub use app::{App, AppState};
 pub use error::ApiError;

@@ -1,5 +1,6 @@
 //! Running the service: HTTP with graceful shutdown, the upload sweeper,
-//! and in the embedded default a pipeline worker in the same process.
+//! the webhook sender, and in the embedded default a pipeline worker in
+//! the same process.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{app::App, routes::router, sweeper};
+use crate::{app::App, routes::router, sweeper, webhooks};
 
 /// Serves until `shutdown` is cancelled (or the in-process worker fails),
 /// then lets in-flight requests and the current job step finish.
@@ -19,6 +20,7 @@ pub async fn serve(
     // A child token: a failing worker stops this server without cancelling the caller's token.
     let stop = shutdown.child_token();
     let sweeper = tokio::spawn(sweeper::run(app.clone(), stop.clone()));
+    let webhooks = tokio::spawn(webhooks::run(app.clone(), stop.clone()));
     let worker = app
         .config
         .in_process_worker
@@ -32,6 +34,7 @@ pub async fn serve(
     tracing::info!("HTTP server stopped");
 
     let _ = sweeper.await;
+    let _ = webhooks.await;
     if let Some(worker) = worker {
         worker
             .await

@@ -36,6 +36,15 @@ pub fn text(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
     Ok(v.to_owned())
 }
 
+/// Like [`text`], but empty is allowed (an optional description).
+pub fn text_or_empty(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
+    if raw.trim().is_empty() {
+        Ok(String::new())
+    } else {
+        text(field, raw, max)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -272,6 +272,14 @@ async fn bad_requests_are_problems() {
         (StatusCode::OK, json!({"status": "ok"}))
     );
     assert!(health.headers.contains_key("x-request-id"));
+    let ready = t.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(
+        (ready.status, ready.body.clone()),
+        (
+            StatusCode::OK,
+            json!({"status": "ok", "database": "ok", "storage": "ok"})
+        )
+    );
     let spec = t.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(spec.body["openapi"], "3.1.0");
 }

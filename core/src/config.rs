@@ -91,8 +91,40 @@ pub struct Config {
     pub whisper_threads: u16,
     /// The transcription model of jobs and tenants that do not choose one.
     pub whisper_model: String,
+    /// How webhook messages are sent.
+    pub webhooks: WebhookConfig,
     /// Which of each Whisper model's two files transcription loads.
     pub whisper_quant: WhisperQuant,
+}
+
+/// Webhook delivery (see `cutroom_core::webhooks`).
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    /// `host` or `host:port` entries webhooks may reach although they are
+    /// loopback or private addresses (`CUTROOM_WEBHOOK_PRIVATE_HOSTS`).
+    pub private_hosts: BTreeSet<String>,
+    /// Longest wait for a receiver's answer (`CUTROOM_WEBHOOK_TIMEOUT_SECS`).
+    pub timeout: Duration,
+    /// An endpoint whose every attempt failed for this long is disabled
+    /// (`CUTROOM_WEBHOOK_DISABLE_AFTER_HOURS`, default 24).
+    pub disable_after: Duration,
+    /// Delays before each attempt; [`crate::webhooks::RETRY_SCHEDULE`]
+    /// unless a test shortens it.
+    pub schedule: Vec<Duration>,
+    /// How often each API process looks for due messages.
+    pub poll_interval: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            private_hosts: BTreeSet::new(),
+            timeout: Duration::from_secs(15),
+            disable_after: Duration::from_secs(24 * 3600),
+            schedule: crate::webhooks::RETRY_SCHEDULE.to_vec(),
+            poll_interval: Duration::from_millis(250),
+        }
+    }
 }
 
 /// How the Whisper models' weight matrices are stored (`CUTROOM_WHISPER_QUANT`).
@@ -167,6 +199,7 @@ impl Config {
             whisper_threads: default_threads(),
             whisper_model: "tiny.en".into(),
             whisper_quant: WhisperQuant::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
 
@@ -305,6 +338,27 @@ impl Config {
             c.extra_source_hosts = hosts(v);
         }
         c.llm_hosts = var("LLM_HOSTS").map(hosts);
+        if let Some(v) = var("WEBHOOK_PRIVATE_HOSTS") {
+            c.webhooks.private_hosts = hosts(v);
+        }
+        if let Some(v) = var("WEBHOOK_TIMEOUT_SECS") {
+            let secs: u64 = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=120).contains(n))
+                .with_context(|| format!("CUTROOM_WEBHOOK_TIMEOUT_SECS={v}: expected 1 to 120"))?;
+            c.webhooks.timeout = Duration::from_secs(secs);
+        }
+        if let Some(v) = var("WEBHOOK_DISABLE_AFTER_HOURS") {
+            let hours: u64 = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=720).contains(n))
+                .with_context(|| {
+                    format!("CUTROOM_WEBHOOK_DISABLE_AFTER_HOURS={v}: expected 1 to 720")
+                })?;
+            c.webhooks.disable_after = Duration::from_secs(hours * 3600);
+        }
         Ok(c)
     }
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::{
     db::{Database, Pool},
     jobs::{PIPELINE_QUEUE, PipelineTask},
+    queries::events,
 };
 
 /// How many times the queue hands the same task out when a worker dies or
@@ -104,6 +105,21 @@ pub async fn create_job(
                 .map_err(|e| EnqueueError::Queue(e.to_string()))?;
             tx.commit().await?;
         }
+    }
+    // After the commit: the job is queued whether or not this is written,
+    // and failing the request now would make the client submit it twice.
+    if let Err(e) = events::record(
+        &db.orm,
+        job.tenant_id,
+        job.id,
+        "status",
+        None,
+        Some("queued".into()),
+        None,
+    )
+    .await
+    {
+        tracing::warn!(job.id = %job.id, error = %e, "could not record the job's queued event");
     }
     Ok(job)
 }

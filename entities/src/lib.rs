@@ -19,6 +19,8 @@ pub mod transcript;
 pub mod transcript_segment;
 pub mod upload;
 pub mod user;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
 
 mod enums;
 pub use enums::{JobStatus, Role, SourceType, UploadStatus};

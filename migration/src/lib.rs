@@ -11,6 +11,7 @@ mod m20261124_000002_artifact_models;
 mod m20261125_000001_moderation_flags;
 mod m20261126_000001_clips;
 mod m20261127_000001_rerender;
+mod m20261128_000001_webhooks;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_moderation_flags::Migration),
             Box::new(m20261126_000001_clips::Migration),
             Box::new(m20261127_000001_rerender::Migration),
+            Box::new(m20261128_000001_webhooks::Migration),
         ]
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use cutroom_tests::{Db, SourceServer, TestApp, both_dbs, email, media};
+use cutroom_tests::{Db, SourceServer, TestApp, both_dbs, email, media, webhooks::Receiver};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -21,8 +21,28 @@ async fn flagged_speech_is_reviewed(db: Db) {
          Thank you all for coming to the meeting today. <break time=\"1500ms\"/> \
          The weather looks lovely this afternoon in the park.",
     );
-    let app = TestApp::builder(db).allow_source(&source).start().await;
+    let receiver = Receiver::start(&[]).await;
+    let app = TestApp::builder(db)
+        .allow_source(&source)
+        .configure({
+            let addr = receiver.addr.clone();
+            move |c| {
+                c.webhooks.private_hosts.insert(addr);
+                c.webhooks.poll_interval = Duration::from_millis(50);
+            }
+        })
+        .start()
+        .await;
     let s = app.signup(&email("mod"), "Moderated").await;
+    // Every event type, to follow the whole job from outside.
+    let (status, hook) = app
+        .post(
+            "/v1/webhooks",
+            &s.access_token,
+            json!({"url": receiver.url(), "events": cutroom_core::webhooks::EVENT_TYPES}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
 
     // Threats are blocked for this job; other categories keep the default.
     let (status, job) = app
@@ -43,6 +63,7 @@ async fn flagged_speech_is_reviewed(db: Db) {
     let id = job["id"].as_str().unwrap().to_owned();
     let job = app.wait_for_job(&s.access_token, &id, JOB_LIMIT).await;
     assert_eq!(job["status"], "succeeded", "{job}");
+    check_webhooks(&receiver, hook["secret"].as_str().unwrap(), &id).await;
 
     // The queue holds the job's open flag.
     let (status, page) = app.get("/v1/review", &s.access_token).await;
@@ -347,6 +368,64 @@ async fn flagged_speech_is_reviewed(db: Db) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+/// The job told its webhook everything, in messages that verify: created,
+/// each stage completed, flagged, clips ready, succeeded.
+async fn check_webhooks(receiver: &Receiver, secret: &str, job_id: &str) {
+    // created + 11 stages + flagged + clips + succeeded.
+    let got = receiver.wait_for(15).await;
+    let mut types: Vec<String> = Vec::new();
+    for r in &got {
+        crate::webhooks::verify(secret, r);
+        let body = r.json();
+        assert_eq!(body["data"]["job_id"], job_id, "{body}");
+        let t = body["type"].as_str().unwrap();
+        types.push(match t {
+            "job.stage_completed" => format!("{t}:{}", body["data"]["stage"].as_str().unwrap()),
+            "moderation.flagged" => {
+                assert_eq!(body["data"]["details"]["flagged_segments"], 1, "{body}");
+                assert_eq!(body["data"]["details"]["action"], "block", "{body}");
+                t.to_owned()
+            }
+            "clips.ready" => {
+                assert!(
+                    body["data"]["details"]["count"].as_u64().unwrap() >= 1,
+                    "{body}"
+                );
+                t.to_owned()
+            }
+            _ => t.to_owned(),
+        });
+    }
+    types.sort();
+    let mut expected: Vec<String> = [
+        "fetch",
+        "probe",
+        "audio",
+        "loudness",
+        "silence",
+        "transcribe",
+        "speakers",
+        "analyze",
+        "moderate",
+        "clips",
+        "publish",
+    ]
+    .iter()
+    .map(|s| format!("job.stage_completed:{s}"))
+    .chain(
+        [
+            "job.created",
+            "moderation.flagged",
+            "clips.ready",
+            "job.succeeded",
+        ]
+        .map(String::from),
+    )
+    .collect();
+    expected.sort();
+    assert_eq!(types, expected);
+}
+
 both_dbs!(
     flagged_speech_is_reviewed_,
     super::flagged_speech_is_reviewed

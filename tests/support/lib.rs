@@ -11,6 +11,7 @@ pub mod media;
 mod postgres;
 mod s3;
 mod source_server;
+pub mod webhooks;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 

@@ -1,4 +1,7 @@
-//! Readiness for load balancers and `docker compose`, and the home page.
+//! Liveness and readiness for load balancers and `docker compose`, and the
+//! home page.
+
+use std::time::Duration;
 
 use axum::{http::StatusCode, response::Html};
 use serde::Serialize;
@@ -10,39 +13,73 @@ use crate::{app::AppState, extract::Json};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
+        .routes(routes!(readyz))
         .routes(routes!(home))
 }
 
+/// How long a readiness check waits for each dependency.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`, or `unavailable` when the database does not answer.
+    /// `ok`; for `/readyz` also `unavailable` when a dependency does not answer.
     pub status: String,
 }
 
-/// Ready when the database answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ok` when every dependency answers, else `unavailable`.
+    pub status: String,
+    /// `ok` or `unavailable`.
+    pub database: String,
+    /// `ok` or `unavailable`.
+    pub storage: String,
+}
+
+/// Liveness: the process serves requests. It checks no dependency, so a
+/// database outage does not get every replica restarted at once.
 #[utoipa::path(
     get, path = "/healthz", tag = "meta", security(()),
+    responses((status = 200, description = "Alive", body = Health))
+)]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: the database and object storage answer, so requests can be
+/// served. Load balancers and `docker compose` send traffic only then.
+#[utoipa::path(
+    get, path = "/readyz", tag = "meta", security(()),
     responses(
-        (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "The database does not answer", body = Health),
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "A dependency does not answer", body = Readiness),
     )
 )]
-async fn healthz(state: AppState) -> (StatusCode, Json<Health>) {
-    if state.db.ping().await {
-        (
-            StatusCode::OK,
-            Json(Health {
-                status: "ok".into(),
-            }),
-        )
+async fn readyz(state: AppState) -> (StatusCode, Json<Readiness>) {
+    let (db, storage) = tokio::join!(
+        tokio::time::timeout(CHECK_TIMEOUT, state.db.ping()),
+        // Any answer about a key, even "absent", means the store works.
+        tokio::time::timeout(CHECK_TIMEOUT, state.store.head("readyz")),
+    );
+    let db = matches!(db, Ok(true));
+    let storage = matches!(storage, Ok(Ok(_)));
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" }.to_owned();
+    let status = if db && storage {
+        StatusCode::OK
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health {
-                status: "unavailable".into(),
-            }),
-        )
-    }
+        tracing::warn!(database = db, storage, "not ready");
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Readiness {
+            status: word(db && storage),
+            database: word(db),
+            storage: word(storage),
+        }),
+    )
 }
 
 /// A short page about the API, linking to the interactive docs.

@@ -1,6 +1,9 @@
 //! Jobs: submit, list, inspect, cancel, delete.
 
-use axum::http::StatusCode;
+use axum::{
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
 use cutroom_core::{jobs::JobOptions, queries, storage::job_prefix};
 use cutroom_entities::JobStatus;
 use serde::{Deserialize, Serialize};
@@ -13,7 +16,7 @@ use crate::{
     auth::AuthContext,
     error::ApiError,
     extract::{Json, Path, Query},
-    submit,
+    live, submit,
     views::{Job, JobEvent, JobSummary},
 };
 
@@ -166,12 +169,24 @@ async fn get_job(
     Ok(Json(Job::load(&state, job).await?))
 }
 
-/// A job's history, oldest first.
+/// A job's history, oldest first; with `Accept: text/event-stream`, the
+/// same events live as Server-Sent Events.
+///
+/// The stream sends each stored event as it is written (the SSE `event` is
+/// its `kind`, the `id` its id: reconnect with `Last-Event-ID` to resume),
+/// `progress` (`{status, stage, progress}`) whenever the job moves, and
+/// `end` (`{status, error}`) once the job has ended, after which it closes.
 #[utoipa::path(
     get, path = "/v1/jobs/{id}/events", tag = "jobs", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Job id")),
+    params(
+        ("id" = Uuid, Path, description = "Job id"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Streams only: resume after this event id"),
+    ),
     responses(
-        (status = 200, description = "Events, oldest first", body = Vec<JobEvent>),
+        (status = 200, description = "Events, oldest first; or the live stream", content(
+            (Vec<JobEvent> = "application/json"),
+            (String = "text/event-stream"),
+        )),
         (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
     )
 )]
@@ -179,13 +194,22 @@ async fn job_events(
     state: AppState,
     ctx: AuthContext,
     Path(id): Path<Uuid>,
-) -> Result<Json<Vec<JobEvent>>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let db = &state.db.orm;
-    queries::jobs::get(db, ctx.tenant_id, id)
+    let job = queries::jobs::get(db, ctx.tenant_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("job"))?;
+    if live::wants_stream(&headers) {
+        let after = headers
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<Uuid>().ok());
+        return Ok(live::stream(state.0.clone(), job, after).into_response());
+    }
     let events = queries::events::list(db, ctx.tenant_id, id).await?;
-    Ok(Json(events.into_iter().map(Into::into).collect()))
+    let events: Vec<JobEvent> = events.into_iter().map(Into::into).collect();
+    Ok(Json(events).into_response())
 }
 
 /// Cancel a job. A queued job ends at once; a running one stops at its next checkpoint.
@@ -215,6 +239,11 @@ async fn cancel_job(
     let job = queries::jobs::request_cancel(db, ctx.tenant_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("job"))?;
+    if job.status == JobStatus::Cancelled {
+        // Ended here, before any worker took it; a running job's worker
+        // records its own end.
+        cancelled_event(&state, &job).await?;
+    }
     tracing::info!(job.id = %id, "cancellation requested");
     Ok((StatusCode::ACCEPTED, Json(Job::load(&state, job).await?)))
 }
@@ -303,6 +332,21 @@ async fn remove(
         app.store.delete(key).await?;
     }
     queries::jobs::delete(&app.db.orm, tenant_id, id).await?;
+    Ok(())
+}
+
+/// The history entry (and webhook) of a queued job cancelled by the API.
+async fn cancelled_event(app: &App, job: &cutroom_entities::job::Model) -> Result<(), ApiError> {
+    queries::events::record(
+        &app.db.orm,
+        job.tenant_id,
+        job.id,
+        "status",
+        None,
+        Some("cancelled".into()),
+        Some(serde_json::json!({ "code": "cancelled" })),
+    )
+    .await?;
     Ok(())
 }
 

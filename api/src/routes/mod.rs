@@ -14,6 +14,7 @@ mod storage;
 mod tenant;
 mod transcripts;
 mod uploads;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -66,6 +67,7 @@ const JSON_BODY_LIMIT: usize = 1024 * 1024;
         (name = "jobs", description = "Processing jobs and their outputs"),
         (name = "transcripts", description = "What was said, and search across it"),
         (name = "review", description = "What moderation flagged, reviewers' decisions, daily statistics"),
+        (name = "webhooks", description = "Signed event messages to the tenant's own endpoints, with a delivery log"),
         (name = "storage", description = "Presigned URLs of the embedded local storage"),
         (name = "meta", description = "Health and documentation"),
     )
@@ -103,6 +105,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(transcripts::router())
         .merge(review::router())
         .merge(clips::router())
+        .merge(webhooks::router())
         .merge(storage::router())
 }
 

@@ -10,6 +10,7 @@ pub mod review;
 pub mod tenants;
 pub mod transcripts;
 pub mod uploads;
+pub mod webhooks;
 
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel};
 

@@ -457,13 +457,28 @@ impl<'a> Pipeline<'a> {
                 analyze::run(ctx, &transcript, &audio.loudness, &speech.report),
             )
             .await?;
-        let (_moderation, moderated) = self
+        let (moderation, moderated) = self
             .stage(
                 ctx,
                 Stage::Moderate,
                 moderate::run(ctx, &transcript, &analysis.analysis.highlights),
             )
             .await?;
+        let summary = &moderation.summary;
+        if summary.flagged_segments + summary.flagged_highlights > 0 {
+            // Flags are in the review queue once the stage has stored them.
+            self.note(
+                ctx,
+                "moderation_flagged",
+                json!({
+                    "flagged_segments": summary.flagged_segments,
+                    "flagged_highlights": summary.flagged_highlights,
+                    "flagged_seconds": summary.flagged_seconds,
+                    "action": summary.action,
+                }),
+            )
+            .await?;
+        }
         let clips = self
             .stage(
                 ctx,
@@ -482,6 +497,7 @@ impl<'a> Pipeline<'a> {
                 ),
             )
             .await?;
+        let clips_count = clips.rows.len();
         let mut outputs = vec![loudness, speech.output];
         outputs.extend(labelled);
         outputs.push(analyzed);
@@ -498,7 +514,37 @@ impl<'a> Pipeline<'a> {
             clips::record(ctx, clips.rows).await
         })
         .await?;
+        self.clips_ready(ctx, clips_count).await
+    }
+
+    /// Records a job event that is not a stage boundary (webhooks follow it).
+    async fn note(
+        &self,
+        ctx: &JobCtx<'_>,
+        kind: &str,
+        data: serde_json::Value,
+    ) -> Result<(), StageError> {
+        let job = ctx.job;
+        events::record(
+            &self.db.orm,
+            job.tenant_id,
+            job.id,
+            kind,
+            None,
+            None,
+            Some(data),
+        )
+        .await?;
         Ok(())
+    }
+
+    /// `clips_ready` once the clips are stored and listed, when there are any.
+    async fn clips_ready(&self, ctx: &JobCtx<'_>, count: usize) -> Result<(), StageError> {
+        if count == 0 {
+            return Ok(());
+        }
+        self.note(ctx, "clips_ready", json!({ "count": count }))
+            .await
     }
 
     /// A re-render: the clips of the ranges a person chose, from the source
@@ -537,11 +583,13 @@ impl<'a> Pipeline<'a> {
                 .await
             })
             .await?;
+        let clips_count = clips.rows.len();
         self.stage(ctx, Stage::Publish, async {
             publish::run(ctx, &clips.outputs).await?;
             clips::record(ctx, clips.rows).await
         })
-        .await
+        .await?;
+        self.clips_ready(ctx, clips_count).await
     }
 
     /// One stage: check for a stop, record the start, run, record the end.
