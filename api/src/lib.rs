@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod error;
 pub mod extract;
+mod idempotency;
 mod live;
 pub mod queries;
 mod routes;

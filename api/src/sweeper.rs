@@ -1,11 +1,12 @@
 //! What is kept only for a while: a presigned upload that is never
 //! completed expires, and whatever was uploaded to it is deleted; a job's
-//! source kept for re-renders is deleted when its time is up.
+//! source kept for re-renders is deleted when its time is up; idempotency
+//! keys are forgotten after 24 hours.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use cutroom_core::queries::{jobs, uploads};
+use cutroom_core::queries::{idempotency, jobs, uploads};
 use sea_orm::DbErr;
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +32,11 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "deleted kept sources whose time was up"),
             Err(e) => tracing::warn!(error = %e, "sweeping kept sources failed; will retry"),
+        }
+        match idempotency::sweep(&app.db.orm, Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(count = n, "forgot expired idempotency keys"),
+            Err(e) => tracing::warn!(error = %e, "sweeping idempotency keys failed; will retry"),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod artifact;
 pub mod clip;
 pub mod highlight;
+pub mod idempotency_key;
 pub mod invitation;
 pub mod job;
 pub mod job_event;

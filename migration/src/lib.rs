@@ -12,6 +12,7 @@ mod m20261125_000001_moderation_flags;
 mod m20261126_000001_clips;
 mod m20261127_000001_rerender;
 mod m20261128_000001_webhooks;
+mod m20261128_000002_idempotency;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_clips::Migration),
             Box::new(m20261127_000001_rerender::Migration),
             Box::new(m20261128_000001_webhooks::Migration),
+            Box::new(m20261128_000002_idempotency::Migration),
         ]
     }
 }

@@ -77,14 +77,16 @@ pub struct JobPage {
 /// Submit a job.
 #[utoipa::path(
     post, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key and body get the first response again for 24 hours, with `Idempotent-Replayed: true`")),
     request_body = CreateJobRequest,
     responses(
         (status = 201, description = "Queued", body = Job),
+        (status = 400, description = "`invalid_idempotency_key`", body = ApiError, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: viewers cannot create jobs", body = ApiError, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such upload", body = ApiError, content_type = "application/problem+json"),
-        (status = 409, description = "`upload_missing`, `conflict`", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`upload_missing`, `conflict`, `idempotency_in_progress`", body = ApiError, content_type = "application/problem+json"),
         (status = 410, description = "`upload_expired`", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`invalid_source_url`, `upload_size_mismatch`, `validation_failed`", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_source_url`, `upload_size_mismatch`, `validation_failed`, `idempotency_key_reused`", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn create_job(

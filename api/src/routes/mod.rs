@@ -40,6 +40,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::{
     app::{App, AppState},
     error::ApiError,
+    idempotency,
 };
 
 /// JSON bodies are small; uploads go to object storage, not through here.
@@ -130,6 +131,10 @@ pub fn router(app: Arc<App>) -> Router {
                 "this endpoint does not accept that method",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            AppState(app.clone()),
+            idempotency::layer,
+        ))
         .with_state(AppState(app));
     app_routes.layer(
         ServiceBuilder::new()

@@ -90,12 +90,15 @@ fn media_type(raw: &str) -> Result<String, ApiError> {
 /// Start an upload: returns a presigned URL to `PUT` the file to.
 #[utoipa::path(
     post, path = "/v1/uploads", tag = "uploads", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key and body get the first response again for 24 hours")),
     request_body = CreateUploadRequest,
     responses(
         (status = 201, description = "Upload started; PUT the file to `url`", body = UploadCreated),
+        (status = 400, description = "`invalid_idempotency_key`", body = ApiError, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: viewers cannot upload", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`idempotency_in_progress`: the first request with this key is still running", body = ApiError, content_type = "application/problem+json"),
         (status = 413, description = "`upload_too_large`: over the configured maximum", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`unsupported_content_type` or `validation_failed`", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`unsupported_content_type`, `validation_failed`, `idempotency_key_reused`", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn create_upload(

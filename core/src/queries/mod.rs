@@ -5,6 +5,7 @@
 pub mod artifacts;
 pub mod clips;
 pub mod events;
+pub mod idempotency;
 pub mod jobs;
 pub mod review;
 pub mod tenants;
