@@ -32,7 +32,7 @@ pub async fn from_url(
     })?;
     let mut job = new_job(ctx, SourceType::Youtube, Some(url), None, None, &options);
     job.keep_source_hours = keep_source_hours as i32;
-    queue::create_job(&app.db, job, None)
+    queue::create_job(&app.db, job, None, app.config.tenant_max_running)
         .await
         .map_err(ApiError::internal)
 }
@@ -82,7 +82,7 @@ pub async fn from_upload(
         &options,
     );
     job.keep_source_hours = keep_source_hours as i32;
-    match queue::create_job(&app.db, job, Some(upload.id)).await {
+    match queue::create_job(&app.db, job, Some(upload.id), app.config.tenant_max_running).await {
         Ok(job) => Ok(job),
         Err(queue::EnqueueError::UploadNotPending) => {
             // Completed or swept by someone else between our checks and the write.
@@ -187,6 +187,7 @@ fn new_job(
         kept_source_key: None,
         kept_source_until: None,
         clip_ranges: None,
+        dispatched_at: None,
     }
 }
 
@@ -220,7 +221,7 @@ pub async fn rerender(
     );
     job.parent_id = Some(parent.id);
     job.clip_ranges = Some(serde_json::to_value(&ranges).expect("ranges are plain data"));
-    queue::create_job(&app.db, job, None)
+    queue::create_job(&app.db, job, None, app.config.tenant_max_running)
         .await
         .map_err(ApiError::internal)
 }

@@ -33,6 +33,11 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
             Ok(n) => tracing::info!(count = n, "deleted kept sources whose time was up"),
             Err(e) => tracing::warn!(error = %e, "sweeping kept sources failed; will retry"),
         }
+        match cutroom_core::queue::dispatch_all(&app.db, app.config.tenant_max_running).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "handed waiting jobs to the queue"),
+            Err(e) => tracing::warn!(error = %e, "handing waiting jobs over failed; will retry"),
+        }
         match idempotency::sweep(&app.db.orm, Utc::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(count = n, "forgot expired idempotency keys"),

@@ -20,6 +20,10 @@ pub struct JobSummary {
     pub stage: Option<String>,
     /// 0 to 100.
     pub progress: i32,
+    /// Queued behind the tenant's own jobs: as many as one tenant may have
+    /// with the workers (`CUTROOM_TENANT_MAX_RUNNING`) are there already.
+    /// It goes to the workers, oldest first, as soon as one of them ends.
+    pub waiting_for_slot: bool,
     pub source: JobSource,
     #[schema(value_type = cutroom_core::jobs::JobOptions)]
     pub options: serde_json::Value,
@@ -114,6 +118,7 @@ impl From<job::Model> for JobSummary {
             status: j.status,
             stage: j.stage,
             progress: j.progress,
+            waiting_for_slot: j.status == JobStatus::Queued && j.dispatched_at.is_none(),
             source: JobSource {
                 kind: j.source_type,
                 url: j.source_url,

@@ -93,6 +93,9 @@ pub struct Config {
     pub whisper_model: String,
     /// How webhook messages are sent.
     pub webhooks: WebhookConfig,
+    /// Jobs of one tenant in the workers' hands at once; the rest wait in
+    /// order, so one tenant's backlog does not starve the others.
+    pub tenant_max_running: u32,
     /// Which of each Whisper model's two files transcription loads.
     pub whisper_quant: WhisperQuant,
 }
@@ -200,6 +203,7 @@ impl Config {
             whisper_model: "tiny.en".into(),
             whisper_quant: WhisperQuant::default(),
             webhooks: WebhookConfig::default(),
+            tenant_max_running: 4,
         }
     }
 
@@ -338,6 +342,13 @@ impl Config {
             c.extra_source_hosts = hosts(v);
         }
         c.llm_hosts = var("LLM_HOSTS").map(hosts);
+        if let Some(v) = var("TENANT_MAX_RUNNING") {
+            c.tenant_max_running = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .with_context(|| format!("CUTROOM_TENANT_MAX_RUNNING={v}: expected 1 to 10000"))?;
+        }
         if let Some(v) = var("WEBHOOK_PRIVATE_HOSTS") {
             c.webhooks.private_hosts = hosts(v);
         }

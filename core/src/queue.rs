@@ -1,11 +1,21 @@
 //! Creating a job: the row, the upload it consumes and the queue entry are
 //! written in one transaction, so there is never a job without work or work
 //! without a job.
+//!
+//! Fairness: a job is handed to the workers' queue only while its tenant
+//! has fewer than `tenant_max_running` jobs there (queued for a worker or
+//! running). The others wait with `dispatched_at` unset and are handed
+//! over oldest first by [`dispatch`], which runs when one of the tenant's
+//! jobs ends (and from the API's sweeper, in case a process died between
+//! the two). So one tenant's backlog waits behind its own slots, never in
+//! front of other tenants' jobs, and nothing is refused.
 
 use apalis::prelude::TaskBuilder;
-use cutroom_entities::{UploadStatus, job, upload};
+use chrono::Utc;
+use cutroom_entities::{JobStatus, UploadStatus, job, upload};
 use sea_orm::{
-    ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryTrait, sea_query::Expr,
+    ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    sea_query::Expr,
 };
 use sea_query_sqlx::SqlxValues;
 use uuid::Uuid;
@@ -42,11 +52,13 @@ fn statement(db: &Database, q: &impl QueryTrait) -> (String, SqlxValues) {
 }
 
 /// Inserts `job`, marks `upload_id` completed (when the job consumes an
-/// upload) and enqueues its pipeline task, all or nothing.
+/// upload) and, if its tenant has a free slot, enqueues its pipeline task,
+/// all or nothing.
 pub async fn create_job(
     db: &Database,
     job: job::Model,
     upload_id: Option<Uuid>,
+    max_running: u32,
 ) -> Result<job::Model, EnqueueError> {
     let insert = job::Entity::insert(job.clone().into_active_model());
     let (insert_sql, insert_values) = statement(db, &insert);
@@ -59,14 +71,9 @@ pub async fn create_job(
             .filter(upload::Column::Status.eq(UploadStatus::Pending));
         statement(db, &q)
     });
-    let payload = serde_json::to_vec(&PipelineTask {
-        tenant_id: job.tenant_id,
-        job_id: job.id,
-    })
-    .expect("the payload is plain data");
-    let task = TaskBuilder::new(payload).max_attempts(MAX_ATTEMPTS).build();
-
-    match &db.pool {
+    let mut job = job;
+    let slots = Slots::new(db, job.tenant_id, max_running);
+    let sent = match &db.pool {
         Pool::Postgres(pool) => {
             let mut tx = pool.begin().await?;
             if let Some((sql, values)) = consume
@@ -81,10 +88,9 @@ pub async fn create_job(
             sqlx::query_with(sqlx::AssertSqlSafe(insert_sql), insert_values)
                 .execute(&mut *tx)
                 .await?;
-            apalis_postgres::queries::push_tasks(&mut *tx, PIPELINE_QUEUE, vec![task])
-                .await
-                .map_err(|e| EnqueueError::Queue(e.to_string()))?;
+            let sent = slots.fill_postgres(&mut tx).await?;
             tx.commit().await?;
+            sent
         }
         Pool::Sqlite(pool) => {
             let mut tx = pool.begin().await?;
@@ -100,11 +106,13 @@ pub async fn create_job(
             sqlx::query_with(sqlx::AssertSqlSafe(insert_sql), insert_values)
                 .execute(&mut *tx)
                 .await?;
-            apalis_sqlite::queries::push_tasks(&mut *tx, PIPELINE_QUEUE, &[task])
-                .await
-                .map_err(|e| EnqueueError::Queue(e.to_string()))?;
+            let sent = slots.fill_sqlite(&mut tx).await?;
             tx.commit().await?;
+            sent
         }
+    };
+    if sent.contains(&job.id) {
+        job.dispatched_at = Some(Utc::now());
     }
     // After the commit: the job is queued whether or not this is written,
     // and failing the request now would make the client submit it twice.
@@ -122,4 +130,184 @@ pub async fn create_job(
         tracing::warn!(job.id = %job.id, error = %e, "could not record the job's queued event");
     }
     Ok(job)
+}
+
+/// Hands a tenant's waiting jobs to the workers' queue, oldest first, while
+/// it has free slots. Returns how many were handed over. Call it whenever
+/// one of the tenant's jobs ends or is cancelled.
+pub async fn dispatch(
+    db: &Database,
+    tenant_id: Uuid,
+    max_running: u32,
+) -> Result<usize, EnqueueError> {
+    let slots = Slots::new(db, tenant_id, max_running);
+    match &db.pool {
+        Pool::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            let n = slots.fill_postgres(&mut tx).await?.len();
+            tx.commit().await?;
+            Ok(n)
+        }
+        Pool::Sqlite(pool) => {
+            // BEGIN IMMEDIATE: the count and the hand-over must not
+            // interleave with another process's.
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let n = slots.fill_sqlite(&mut tx).await?.len();
+            tx.commit().await?;
+            Ok(n)
+        }
+    }
+}
+
+/// [`dispatch`] for every tenant that has jobs waiting: the sweeper's
+/// safety net for a process that died between ending a job and handing
+/// over the next.
+pub async fn dispatch_all(db: &Database, max_running: u32) -> Result<usize, EnqueueError> {
+    let tenants: Vec<Uuid> = job::Entity::find()
+        .select_only()
+        .column(job::Column::TenantId)
+        .distinct()
+        .filter(job::Column::Status.eq(JobStatus::Queued))
+        .filter(job::Column::DispatchedAt.is_null())
+        .into_tuple()
+        .all(&db.orm)
+        .await
+        .map_err(|e| EnqueueError::Queue(e.to_string()))?;
+    let mut n = 0;
+    for t in tenants {
+        n += dispatch(db, t, max_running).await?;
+    }
+    Ok(n)
+}
+
+/// One tenant's slot accounting, as SQL run inside the caller's transaction.
+struct Slots<'a> {
+    db: &'a Database,
+    tenant_id: Uuid,
+    max_running: u32,
+}
+
+impl<'a> Slots<'a> {
+    fn new(db: &'a Database, tenant_id: Uuid, max_running: u32) -> Self {
+        Self {
+            db,
+            tenant_id,
+            max_running: max_running.max(1),
+        }
+    }
+
+    /// Jobs of the tenant in the workers' hands.
+    fn in_flight(&self) -> (String, SqlxValues) {
+        let q = job::Entity::find()
+            .select_only()
+            .column_as(job::Column::Id.count(), "n")
+            .filter(job::Column::TenantId.eq(self.tenant_id))
+            .filter(job::Column::DispatchedAt.is_not_null())
+            .filter(job::Column::Status.is_in([JobStatus::Queued, JobStatus::Running]));
+        statement(self.db, &q)
+    }
+
+    /// Up to `n` of its waiting jobs, oldest first (ids are UUIDv7).
+    fn waiting(&self, n: u64) -> (String, SqlxValues) {
+        let q = job::Entity::find()
+            .select_only()
+            .column(job::Column::Id)
+            .filter(job::Column::TenantId.eq(self.tenant_id))
+            .filter(job::Column::Status.eq(JobStatus::Queued))
+            .filter(job::Column::DispatchedAt.is_null())
+            .order_by_asc(job::Column::Id)
+            .limit(n);
+        statement(self.db, &q)
+    }
+
+    fn mark(&self, ids: &[Uuid]) -> (String, SqlxValues) {
+        let q = job::Entity::update_many()
+            .col_expr(job::Column::DispatchedAt, Expr::value(Some(Utc::now())))
+            .filter(job::Column::Id.is_in(ids.iter().copied()))
+            .filter(job::Column::TenantId.eq(self.tenant_id));
+        statement(self.db, &q)
+    }
+
+    fn tasks(&self, ids: &[Uuid]) -> Vec<apalis_postgres::PgTask> {
+        ids.iter()
+            .map(|id| {
+                let payload = serde_json::to_vec(&PipelineTask {
+                    tenant_id: self.tenant_id,
+                    job_id: *id,
+                })
+                .expect("the payload is plain data");
+                TaskBuilder::new(payload).max_attempts(MAX_ATTEMPTS).build()
+            })
+            .collect()
+    }
+
+    fn free(&self, in_flight: i64) -> u64 {
+        u64::try_from(i64::from(self.max_running) - in_flight).unwrap_or(0)
+    }
+
+    async fn fill_postgres(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ) -> Result<Vec<Uuid>, EnqueueError> {
+        // One decision per tenant at a time, across every process.
+        let lock = i64::from_be_bytes(self.tenant_id.as_bytes()[..8].try_into().expect("8 bytes"));
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(lock)
+            .execute(&mut **tx)
+            .await?;
+        let (sql, values) = self.in_flight();
+        let busy: i64 = sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), values)
+            .fetch_one(&mut **tx)
+            .await?;
+        let free = self.free(busy);
+        if free == 0 {
+            return Ok(Vec::new());
+        }
+        let (sql, values) = self.waiting(free);
+        let ids: Vec<Uuid> = sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), values)
+            .fetch_all(&mut **tx)
+            .await?;
+        if ids.is_empty() {
+            return Ok(ids);
+        }
+        let (sql, values) = self.mark(&ids);
+        sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+            .execute(&mut **tx)
+            .await?;
+        apalis_postgres::queries::push_tasks(&mut **tx, PIPELINE_QUEUE, self.tasks(&ids))
+            .await
+            .map_err(|e| EnqueueError::Queue(e.to_string()))?;
+        Ok(ids)
+    }
+
+    /// SQLite runs one write transaction at a time, and the caller's has
+    /// written before this runs, so no lock is needed.
+    async fn fill_sqlite(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    ) -> Result<Vec<Uuid>, EnqueueError> {
+        let (sql, values) = self.in_flight();
+        let busy: i64 = sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), values)
+            .fetch_one(&mut **tx)
+            .await?;
+        let free = self.free(busy);
+        if free == 0 {
+            return Ok(Vec::new());
+        }
+        let (sql, values) = self.waiting(free);
+        let ids: Vec<Uuid> = sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), values)
+            .fetch_all(&mut **tx)
+            .await?;
+        if ids.is_empty() {
+            return Ok(ids);
+        }
+        let (sql, values) = self.mark(&ids);
+        sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+            .execute(&mut **tx)
+            .await?;
+        apalis_sqlite::queries::push_tasks(&mut **tx, PIPELINE_QUEUE, &self.tasks(&ids))
+            .await
+            .map_err(|e| EnqueueError::Queue(e.to_string()))?;
+        Ok(ids)
+    }
 }

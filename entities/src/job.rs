@@ -43,6 +43,9 @@ pub struct Model {
     /// For a re-render: the ranges asked for (JSON of
     /// `Vec<cutroom_core::jobs::ClipRange>`).
     pub clip_ranges: Option<Json>,
+    /// When the job was handed to the workers' queue; `None` while it
+    /// waits for one of its tenant's slots (`CUTROOM_TENANT_MAX_RUNNING`).
+    pub dispatched_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,7 @@ mod m20261126_000001_clips;
 mod m20261127_000001_rerender;
 mod m20261128_000001_webhooks;
 mod m20261128_000002_idempotency;
+mod m20261129_000001_tenant_slots;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_rerender::Migration),
             Box::new(m20261128_000001_webhooks::Migration),
             Box::new(m20261128_000002_idempotency::Migration),
+            Box::new(m20261129_000001_tenant_slots::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ mod analysis;
 mod api_keys;
 mod auth;
 mod clips;
+mod fairness;
 mod idempotency;
 mod live;
 mod pipeline;

@@ -15,6 +15,8 @@ use serde_json::Value;
 pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When the request arrived.
+    pub received_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Received {
@@ -52,7 +54,11 @@ impl Receiver {
                 post(
                     |State(s): State<Arc<Mutex<Script>>>, headers: HeaderMap, body: Bytes| async move {
                         let mut s = s.lock().unwrap();
-                        s.got.push(Received { headers, body });
+                        s.got.push(Received {
+                            headers,
+                            body,
+                            received_at: chrono::Utc::now(),
+                        });
                         StatusCode::from_u16(s.answers.pop_front().unwrap_or(204)).unwrap()
                     },
                 ),

@@ -13,7 +13,7 @@ use cutroom_core::{
     Config, Database, ErrorCode,
     jobs::PipelineTask,
     queries::{events, jobs},
-    queue::MAX_ATTEMPTS,
+    queue::{self, MAX_ATTEMPTS},
     storage::{self, ObjectStore},
 };
 use cutroom_entities::{JobStatus, job};
@@ -143,6 +143,7 @@ impl Handler {
                 tracing::warn!(error = %e, "could not remove the outputs of a deleted job");
             }
             tracing::info!("job was deleted while running");
+            self.free_slot(job).await;
             return Ok(());
         }
         let (status, failure) = match outcome {
@@ -184,6 +185,7 @@ impl Handler {
         };
         let error = failure.as_ref().map(|f| (f.code, f.message.clone()));
         jobs::finish(db, job.tenant_id, job.id, status, error).await?;
+        self.free_slot(job).await;
         let data = failure.as_ref().map(|f| json!({ "code": f.code }));
         events::record(
             db,
@@ -208,6 +210,18 @@ impl Handler {
             }
         }
         Ok(())
+    }
+}
+
+impl Handler {
+    /// The job's slot is free: its tenant's next waiting job goes to the
+    /// queue. A failure here is caught up by the API's sweeper.
+    async fn free_slot(&self, job: &job::Model) {
+        if let Err(e) =
+            queue::dispatch(&self.db, job.tenant_id, self.config.tenant_max_running).await
+        {
+            tracing::warn!(error = %e, "could not hand the tenant's next job to the queue");
+        }
     }
 }
 

@@ -243,8 +243,9 @@ async fn cancel_job(
         .ok_or_else(|| ApiError::not_found("job"))?;
     if job.status == JobStatus::Cancelled {
         // Ended here, before any worker took it; a running job's worker
-        // records its own end.
+        // records its own end and frees its slot.
         cancelled_event(&state, &job).await?;
+        free_slot(&state, ctx.tenant_id).await;
     }
     tracing::info!(job.id = %id, "cancellation requested");
     Ok((StatusCode::ACCEPTED, Json(Job::load(&state, job).await?)))
@@ -317,6 +318,7 @@ async fn delete_job(
         state.store.delete(key).await?;
     }
     remove(&state, ctx.tenant_id, id, job.source_key.as_deref()).await?;
+    free_slot(&state, ctx.tenant_id).await;
     tracing::info!(job.id = %id, "job deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -335,6 +337,16 @@ async fn remove(
     }
     queries::jobs::delete(&app.db.orm, tenant_id, id).await?;
     Ok(())
+}
+
+/// Hands the tenant's next waiting job to the queue after one of its jobs
+/// ended here. A failure is logged; the sweeper catches up.
+async fn free_slot(app: &App, tenant_id: Uuid) {
+    if let Err(e) =
+        cutroom_core::queue::dispatch(&app.db, tenant_id, app.config.tenant_max_running).await
+    {
+        tracing::warn!(error = %e, "could not hand the tenant's next job to the queue");
+    }
 }
 
 /// The history entry (and webhook) of a queued job cancelled by the API.

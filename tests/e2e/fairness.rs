@@ -1,0 +1,136 @@
+//! Fairness between tenants: with `tenant_max_running` = 2, a tenant's
+//! third job waits for one of its own to end (never refused, never in
+//! front of another tenant's), waiting jobs go to the workers oldest
+//! first, and cancelling one frees its slot at once.
+
+use std::time::Duration;
+
+use cutroom_entities::{JobStatus, job};
+use cutroom_tests::{Db, TestApp, both_dbs, email};
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+async fn submit(app: &TestApp, token: &str) -> Value {
+    let (status, job) = app
+        .post(
+            "/v1/jobs",
+            token,
+            json!({"source": {"type": "youtube", "url": "https://youtu.be/dQw4w9WgXcQ"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    job
+}
+
+/// Jobs of the tenant with the workers (queued for one, or running).
+async fn in_flight(app: &TestApp, tenant: Uuid) -> usize {
+    job::Entity::find()
+        .filter(job::Column::TenantId.eq(tenant))
+        .filter(job::Column::DispatchedAt.is_not_null())
+        .filter(job::Column::Status.is_in([JobStatus::Queued, JobStatus::Running]))
+        .all(&app.app.db.orm)
+        .await
+        .unwrap()
+        .len()
+}
+
+async fn a_tenant_waits_behind_its_own_slots(db: Db) {
+    let app = TestApp::builder(db)
+        .without_worker()
+        .configure(|c| c.tenant_max_running = 2)
+        .start()
+        .await;
+    let a = app.signup(&email("busy"), "Busy").await;
+    let b = app.signup(&email("quiet"), "Quiet").await;
+    let tenant_a: Uuid = a.tenant_id.parse().unwrap();
+
+    let mut jobs_a = Vec::new();
+    for _ in 0..5 {
+        jobs_a.push(submit(&app, &a.access_token).await);
+    }
+    let waiting: Vec<bool> = jobs_a
+        .iter()
+        .map(|j| j["waiting_for_slot"].as_bool().unwrap())
+        .collect();
+    assert_eq!(
+        waiting,
+        [false, false, true, true, true],
+        "the two oldest go first"
+    );
+    let job_b = submit(&app, &b.access_token).await;
+    assert_eq!(
+        job_b["waiting_for_slot"], false,
+        "another tenant's backlog does not hold this one back"
+    );
+    assert_eq!(in_flight(&app, tenant_a).await, 2);
+
+    // Cancelling a job with the workers frees its slot for the next oldest.
+    let first = jobs_a[0]["id"].as_str().unwrap();
+    let (status, _) = app
+        .post(
+            &format!("/v1/jobs/{first}/cancel"),
+            &a.access_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let third = jobs_a[2]["id"].as_str().unwrap();
+    let (_, j) = app.get(&format!("/v1/jobs/{third}"), &a.access_token).await;
+    assert_eq!(j["waiting_for_slot"], false, "{j}");
+    let fourth = jobs_a[3]["id"].as_str().unwrap();
+    let (_, j) = app
+        .get(&format!("/v1/jobs/{fourth}"), &a.access_token)
+        .await;
+    assert_eq!(j["waiting_for_slot"], true, "{j}");
+    assert_eq!(in_flight(&app, tenant_a).await, 2);
+
+    // A worker runs everything; the tenant never has more than two out.
+    let stop = CancellationToken::new();
+    let worker = cutroom_worker::Worker::new(
+        app.app.config.clone(),
+        app.app.db.clone(),
+        app.app.store.clone(),
+    )
+    .without_stages();
+    tokio::spawn(worker.run(stop.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(in_flight(&app, tenant_a).await <= 2);
+        let open = job::Entity::find()
+            .filter(job::Column::Status.is_in([JobStatus::Queued, JobStatus::Running]))
+            .all(&app.app.db.orm)
+            .await
+            .unwrap();
+        if open.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still open: {open:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+
+    // Every job ended; the tenant's ran in the order they were submitted.
+    let mut started = Vec::new();
+    for j in &jobs_a[1..] {
+        let id = j["id"].as_str().unwrap();
+        let (_, j) = app.get(&format!("/v1/jobs/{id}"), &a.access_token).await;
+        assert_eq!(j["status"], "succeeded", "{j}");
+        started.push(j["started_at"].as_str().unwrap().to_owned());
+    }
+    let mut sorted = started.clone();
+    sorted.sort();
+    assert_eq!(started, sorted, "oldest first");
+    let id = job_b["id"].as_str().unwrap();
+    let (_, j) = app.get(&format!("/v1/jobs/{id}"), &b.access_token).await;
+    assert_eq!(j["status"], "succeeded", "{j}");
+}
+both_dbs!(
+    tenants_wait_behind_their_own_slots,
+    super::a_tenant_waits_behind_its_own_slots
+);
