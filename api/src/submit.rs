@@ -228,6 +228,44 @@ pub async fn rerender(
 
 /// Only a job that succeeded and still has its source kept can be
 /// re-rendered.
+/// Whether a failed or cancelled job still has a source to run on: a URL
+/// can be fetched again, an upload only while its original is stored (the
+/// worker deletes it once fetched), a re-render only while its parent's
+/// source is kept.
+pub async fn check_retry_source(app: &App, job: &job::Model) -> Result<(), ApiError> {
+    if let Some(parent) = job.parent_id {
+        let parent = queries::jobs::get(&app.db.orm, job.tenant_id, parent)
+            .await?
+            .ok_or_else(|| expired_source("the job this re-render came from was deleted"))?;
+        let kept = parent.kept_source_key.is_some()
+            && parent.kept_source_until.is_some_and(|u| u > Utc::now());
+        if !kept {
+            return Err(expired_source(
+                "the source this re-render needs is no longer kept",
+            ));
+        }
+        return Ok(());
+    }
+    if job.source_type == SourceType::Upload {
+        let stored = match &job.source_key {
+            Some(key) => app.store.head(key).await?.is_some(),
+            None => false,
+        };
+        if !stored {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "source_gone",
+                "the uploaded original was deleted once the job had fetched it; upload it again",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn expired_source(message: &'static str) -> ApiError {
+    ApiError::new(StatusCode::GONE, "source_expired", message)
+}
+
 fn check_kept(parent: &job::Model, now: DateTime<Utc>) -> Result<(), ApiError> {
     let not_kept =
         |message: String| ApiError::new(StatusCode::CONFLICT, "source_not_kept", message);

@@ -515,6 +515,64 @@ async fn unavailable_source(db: Db) {
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["error"]["code"], "source_unavailable", "{job}");
     assert!(app.scratch_entries().is_empty());
+
+    // The dead letter: an admin retries it once the source is there, and
+    // the history keeps both attempts.
+    let id = job["id"].as_str().unwrap();
+    let (status, key) = app
+        .post(
+            "/v1/api-keys",
+            &s.access_token,
+            json!({"name": "member", "role": "member"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, err) = app
+        .post(
+            &format!("/v1/jobs/{id}/retry"),
+            key["key"].as_str().unwrap(),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "admins retry: {err}");
+    media::spoken(
+        &source.path("deleted.mp4"),
+        "Here it is at last, ready for a second try.",
+    );
+    let (status, retried) = app
+        .post(&format!("/v1/jobs/{id}/retry"), &s.access_token, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{retried}");
+    assert!(retried["error"].is_null(), "{retried}");
+    let job = app.wait_for_job(&s.access_token, id, JOB_LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let (status, err) = app
+        .post(&format!("/v1/jobs/{id}/retry"), &s.access_token, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert_eq!(err["code"], "job_succeeded");
+    let (_, history) = app
+        .get(&format!("/v1/jobs/{id}/events"), &s.access_token)
+        .await;
+    let statuses: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "status")
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "queued",
+            "running",
+            "failed",
+            "requeued",
+            "running",
+            "succeeded"
+        ],
+        "{history}"
+    );
 }
 both_dbs!(
     unavailable_source_fails_with_a_code,

@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_job, delete_job))
         .routes(routes!(job_events))
         .routes(routes!(cancel_job))
+        .routes(routes!(retry_job))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -251,6 +252,70 @@ async fn cancel_job(
     Ok((StatusCode::ACCEPTED, Json(Job::load(&state, job).await?)))
 }
 
+/// Run a failed or cancelled job again from the start (admins): the
+/// dead-letter's way out once the cause is fixed. Its history keeps every
+/// attempt; its outputs are replaced by the new run's.
+#[utoipa::path(
+    post, path = "/v1/jobs/{id}/retry", tag = "jobs", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 202, description = "Queued again", body = Job),
+        (status = 403, description = "`forbidden`: not an admin", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`job_not_finished` (queued or running), `job_succeeded`, `source_gone`: the uploaded original was already deleted", body = ApiError, content_type = "application/problem+json"),
+        (status = 410, description = "`source_expired`: a re-render whose kept source was deleted", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn retry_job(
+    state: AppState,
+    ctx: AuthContext,
+    Path(id): Path<Uuid>,
+) -> Result<(StatusCode, Json<Job>), ApiError> {
+    ctx.require_admin()?;
+    let db = &state.db.orm;
+    let job = queries::jobs::get(db, ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    match job.status {
+        JobStatus::Queued | JobStatus::Running => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "job_not_finished",
+                "the job has not ended; only failed or cancelled jobs are retried",
+            ));
+        }
+        JobStatus::Succeeded => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "job_succeeded",
+                "the job succeeded; submit it again to process the source anew",
+            ));
+        }
+        JobStatus::Failed | JobStatus::Cancelled => {}
+    }
+    submit::check_retry_source(&state, &job).await?;
+    let job = queries::jobs::requeue(db, ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::conflict("the job changed meanwhile; look at it again"))?;
+    queries::events::record(
+        db,
+        job.tenant_id,
+        job.id,
+        "status",
+        None,
+        Some("requeued".into()),
+        Some(serde_json::json!({ "by": ctx.actor_id() })),
+    )
+    .await?;
+    free_slot(&state, ctx.tenant_id).await;
+    // Read again: it may have gone to the workers already.
+    let job = queries::jobs::get(db, ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    tracing::info!(job.id = %id, "job retried");
+    Ok((StatusCode::ACCEPTED, Json(Job::load(&state, job).await?)))
+}
+
 /// Delete a job, its outputs, its kept source, its re-renders and (if the
 /// worker has not taken it yet) its uploaded original.
 #[utoipa::path(
@@ -339,8 +404,8 @@ async fn remove(
     Ok(())
 }
 
-/// Hands the tenant's next waiting job to the queue after one of its jobs
-/// ended here. A failure is logged; the sweeper catches up.
+/// Hands the tenant's next waiting jobs to the queue after one of its jobs
+/// ended (or came back) here. A failure is logged; the sweeper catches up.
 async fn free_slot(app: &App, tenant_id: Uuid) {
     if let Err(e) =
         cutroom_core::queue::dispatch(&app.db, tenant_id, app.config.tenant_max_running).await

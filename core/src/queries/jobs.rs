@@ -213,6 +213,49 @@ pub async fn finish(
     Ok(())
 }
 
+/// Puts a failed or cancelled job back in line for another run: queued,
+/// not yet handed to the workers (the caller dispatches it), its error and
+/// progress cleared. `None` when it was not failed or cancelled.
+pub async fn requeue(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<job::Model>, DbErr> {
+    let now = Utc::now();
+    let res = job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value(JobStatus::Queued))
+        .col_expr(job::Column::Stage, Expr::value(Option::<String>::None))
+        .col_expr(job::Column::Progress, Expr::value(0))
+        .col_expr(job::Column::ErrorCode, Expr::value(Option::<String>::None))
+        .col_expr(
+            job::Column::ErrorMessage,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(job::Column::CancelRequested, Expr::value(false))
+        .col_expr(
+            job::Column::StartedAt,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .col_expr(
+            job::Column::FinishedAt,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .col_expr(
+            job::Column::DispatchedAt,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .col_expr(job::Column::UpdatedAt, Expr::value(now))
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .filter(job::Column::Status.is_in([JobStatus::Failed, JobStatus::Cancelled]))
+        .exec(db)
+        .await?;
+    if res.rows_affected == 0 {
+        return Ok(None);
+    }
+    get(db, tenant_id, id).await
+}
+
 /// The re-renders of a job, oldest first.
 pub async fn children(
     db: &impl ConnectionTrait,
