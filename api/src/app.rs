@@ -10,7 +10,7 @@ use cutroom_core::{
     storage::{LocalStore, ObjectStore},
 };
 
-use crate::auth::jwt::JwtKeys;
+use crate::auth::{jwt::JwtKeys, limit::Limiter};
 
 /// Everything a request may need, built once at start-up. External services
 /// sit behind `Arc<dyn ...>` so tests can swap them.
@@ -24,6 +24,8 @@ pub struct App {
     pub jwt: JwtKeys,
     /// Seals tenant secrets (LLM API keys) before they are stored.
     pub sealer: Sealer,
+    /// Requests per credential; `None` when unlimited.
+    pub limiter: Option<Limiter>,
     /// A hash checked against when a login names an unknown email, so that
     /// costs as much time as a wrong password and tells nothing. Made on first use.
     pub(crate) dummy_hash: tokio::sync::OnceCell<String>,
@@ -49,7 +51,9 @@ impl App {
     ) -> Arc<App> {
         let jwt = JwtKeys::from_secret(&config.secret_key);
         let sealer = Sealer::new(&config.secret_key);
+        let limiter = Limiter::new(config.rate_limit_per_minute);
         Arc::new(App {
+            limiter,
             config,
             db,
             store,

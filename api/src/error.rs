@@ -24,6 +24,8 @@ pub struct ApiError {
     code: &'static str,
     detail: Cow<'static, str>,
     source: Option<BoxError>,
+    /// Seconds to send in `Retry-After`.
+    retry_after: Option<u64>,
 }
 
 /// The wire form of [`ApiError`].
@@ -59,6 +61,22 @@ impl ApiError {
             code,
             detail: detail.into(),
             source: None,
+            retry_after: None,
+        }
+    }
+
+    /// Too many requests: try again in `seconds`.
+    pub fn rate_limited(seconds: u64) -> Self {
+        Self {
+            retry_after: Some(seconds.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "too many requests from this credential; retry in {} s",
+                    seconds.max(1)
+                ),
+            )
         }
     }
 
@@ -70,6 +88,7 @@ impl ApiError {
             code: "internal_error",
             detail: "an internal error occurred; it has been logged".into(),
             source: Some(source.into()),
+            retry_after: None,
         }
     }
 
@@ -151,6 +170,9 @@ impl IntoResponse for ApiError {
         );
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

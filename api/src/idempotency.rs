@@ -63,6 +63,8 @@ async fn run(
     let (mut parts, body) = req.into_parts();
     // Keys are per tenant, so the caller must be known first; a request
     // that is not authenticated gets the handler's own 401.
+    // The extractor leaves the context in the request, so the handler
+    // neither authenticates nor counts the request again.
     let ctx = AuthContext::from_request_parts(&mut parts, state).await?;
     let bytes = to_bytes(body, BODY_LIMIT).await.map_err(|_| {
         ApiError::new(

@@ -38,6 +38,9 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
             Ok(n) => tracing::info!(count = n, "handed waiting jobs to the queue"),
             Err(e) => tracing::warn!(error = %e, "handing waiting jobs over failed; will retry"),
         }
+        if let Some(limiter) = &app.limiter {
+            limiter.forget_idle();
+        }
         match idempotency::sweep(&app.db.orm, Utc::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(count = n, "forgot expired idempotency keys"),

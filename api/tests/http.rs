@@ -912,3 +912,38 @@ async fn abandoned_uploads_expire() {
         .await;
     assert_problem(&done, StatusCode::GONE, "upload_expired");
 }
+
+#[tokio::test]
+async fn each_credential_has_its_own_rate_limit() {
+    let t = TestApp::with_config(|c| c.rate_limit_per_minute = 5).await;
+    let owner = t.signup("busy@example.org").await;
+    let key = t
+        .call(
+            Method::POST,
+            "/v1/api-keys",
+            Some(&owner),
+            Some(json!({"name": "script"})),
+        )
+        .await;
+    assert_eq!(key.status, StatusCode::CREATED, "{}", key.body);
+    let key = key.body["key"].as_str().unwrap().to_owned();
+    // The owner has made one request; four more are allowed.
+    for _ in 0..4 {
+        let r = t.call(Method::GET, "/v1/jobs", Some(&owner), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let r = t.call(Method::GET, "/v1/jobs", Some(&owner), None).await;
+    assert_problem(&r, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    let wait: u64 = r.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // The API key is counted apart from the user who made it.
+    let r = t.call(Method::GET, "/v1/jobs", Some(&key), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Unauthenticated requests are not counted against anyone.
+    let r = t.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+}

@@ -96,6 +96,8 @@ pub struct Config {
     /// Jobs of one tenant in the workers' hands at once; the rest wait in
     /// order, so one tenant's backlog does not starve the others.
     pub tenant_max_running: u32,
+    /// Requests a minute per user and per API key; 0: no limit.
+    pub rate_limit_per_minute: u32,
     /// Which of each Whisper model's two files transcription loads.
     pub whisper_quant: WhisperQuant,
 }
@@ -204,6 +206,7 @@ impl Config {
             whisper_quant: WhisperQuant::default(),
             webhooks: WebhookConfig::default(),
             tenant_max_running: 4,
+            rate_limit_per_minute: 600,
         }
     }
 
@@ -348,6 +351,11 @@ impl Config {
                 .ok()
                 .filter(|n| (1..=10_000).contains(n))
                 .with_context(|| format!("CUTROOM_TENANT_MAX_RUNNING={v}: expected 1 to 10000"))?;
+        }
+        if let Some(v) = var("RATE_LIMIT_PER_MINUTE") {
+            c.rate_limit_per_minute = v.parse().ok().with_context(|| {
+                format!("CUTROOM_RATE_LIMIT_PER_MINUTE={v}: expected a number (0: no limit)")
+            })?;
         }
         if let Some(v) = var("WEBHOOK_PRIVATE_HOSTS") {
             c.webhooks.private_hosts = hosts(v);

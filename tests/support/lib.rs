@@ -120,6 +120,8 @@ impl TestAppBuilder {
         config.ytdlp_timeout = Duration::from_secs(60);
         config.models_dir = models_dir();
         config.whisper_threads = 2;
+        // The tests poll jobs ten times a second; limits have their own test.
+        config.rate_limit_per_minute = 0;
 
         let pg = match self.db {
             Db::Sqlite => None,

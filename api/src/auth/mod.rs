@@ -6,6 +6,7 @@
 
 pub mod credentials;
 pub mod jwt;
+pub mod limit;
 pub mod password;
 pub mod session;
 
@@ -22,7 +23,7 @@ use crate::{app::AppState, error::ApiError, queries};
 /// `last_used_at` is written at most this often per key, not on every request.
 const KEY_USE_RESOLUTION: Duration = Duration::seconds(60);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Principal {
     User { id: Uuid },
     ApiKey { id: Uuid },
@@ -85,6 +86,10 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // A middleware (Idempotency-Key) may have authenticated already.
+        if let Some(ctx) = parts.extensions.get::<AuthContext>() {
+            return Ok(ctx.clone());
+        }
         let app = AppState::from_ref(state);
         let token = bearer_token(parts)?;
         let ctx = if token.starts_with(credentials::API_KEY_PREFIX) {
@@ -93,6 +98,10 @@ where
             authenticate_jwt(&app, token).await?
         };
         tracing::Span::current().record("tenant.id", tracing::field::display(ctx.tenant_id));
+        if let Some(limiter) = &app.limiter {
+            limiter.check(ctx.principal)?;
+        }
+        parts.extensions.insert(ctx.clone());
         Ok(ctx)
     }
 }

@@ -54,7 +54,9 @@ const JSON_BODY_LIMIT: usize = 1024 * 1024;
             `Authorization: Bearer <access token or API key>`. Upload a file through a presigned URL \
             (`POST /v1/uploads`, `PUT` the bytes, `POST /v1/uploads/{id}/complete`) or submit a YouTube \
             link (`POST /v1/jobs`), then poll `GET /v1/jobs/{id}` for the outputs. Errors are RFC 9457 \
-            `application/problem+json` with a stable `code`."
+            `application/problem+json` with a stable `code`. Each user and each API key may make \
+            `CUTROOM_RATE_LIMIT_PER_MINUTE` requests a minute (600 by default); beyond that, any \
+            authenticated request answers 429 `rate_limited` with `Retry-After`."
     ),
     // Routed by hand (wildcard keys); see `storage::router`.
     paths(storage::put_object, storage::get_object),
