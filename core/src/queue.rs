@@ -72,6 +72,7 @@ pub async fn create_job(
         statement(db, &q)
     });
     let mut job = job;
+    let queued = events::Event::now();
     let slots = Slots::new(db, job.tenant_id, max_running);
     let sent = match &db.pool {
         Pool::Postgres(pool) => {
@@ -116,8 +117,10 @@ pub async fn create_job(
     }
     // After the commit: the job is queued whether or not this is written,
     // and failing the request now would make the client submit it twice.
-    if let Err(e) = events::record(
+    // Stamped before the commit, so it sorts before the worker's events.
+    if let Err(e) = events::record_as(
         &db.orm,
+        queued,
         job.tenant_id,
         job.id,
         "status",

@@ -21,10 +21,48 @@ pub async fn record(
     message: Option<String>,
     data: Option<serde_json::Value>,
 ) -> Result<(), DbErr> {
-    let now = Utc::now();
+    let event = Event {
+        id: Uuid::now_v7(),
+        at: Utc::now(),
+    };
+    record_as(db, event, tenant_id, job_id, kind, stage, message, data).await
+}
+
+/// An event's id and time, taken when it happened rather than when it is
+/// written: events sort by id.
+#[derive(Clone, Copy, Debug)]
+pub struct Event {
+    pub id: Uuid,
+    pub at: chrono::DateTime<Utc>,
+}
+
+impl Event {
+    pub fn now() -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            at: Utc::now(),
+        }
+    }
+}
+
+/// [`record`] with an id and time taken earlier: a job's `queued` event is
+/// stamped before the job is committed, so it sorts before anything a
+/// worker records once it has the job.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_as(
+    db: &DatabaseConnection,
+    event: Event,
+    tenant_id: Uuid,
+    job_id: Uuid,
+    kind: &str,
+    stage: Option<&str>,
+    message: Option<String>,
+    data: Option<serde_json::Value>,
+) -> Result<(), DbErr> {
+    let now = event.at;
     let webhook = webhooks::event_type(kind, message.as_deref());
     let event = job_event::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(event.id),
         job_id: Set(job_id),
         tenant_id: Set(tenant_id),
         kind: Set(kind.to_owned()),
