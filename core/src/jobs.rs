@@ -14,6 +14,12 @@ pub const PIPELINE_QUEUE: &str = "cutroom.pipeline";
 pub struct PipelineTask {
     pub tenant_id: Uuid,
     pub job_id: Uuid,
+    /// The job's `dispatched_at` when this task was made (to the
+    /// microsecond). A job retried while an old task of it was still in the
+    /// queue has a newer one; the old task then finds nothing to do rather
+    /// than running the job twice. Absent in tasks made before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatched_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Per-job knobs. Every field has a default, so `{}` is a valid value.

@@ -11,7 +11,7 @@
 //! front of other tenants' jobs, and nothing is refused.
 
 use apalis::prelude::TaskBuilder;
-use chrono::Utc;
+use chrono::{DateTime, SubsecRound, Utc};
 use cutroom_entities::{JobStatus, UploadStatus, job, upload};
 use sea_orm::{
     ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
@@ -113,7 +113,7 @@ pub async fn create_job(
         }
     };
     if sent.contains(&job.id) {
-        job.dispatched_at = Some(Utc::now());
+        job.dispatched_at = Some(Utc::now().trunc_subsecs(6));
     }
     // After the commit: the job is queued whether or not this is written,
     // and failing the request now would make the client submit it twice.
@@ -223,20 +223,21 @@ impl<'a> Slots<'a> {
         statement(self.db, &q)
     }
 
-    fn mark(&self, ids: &[Uuid]) -> (String, SqlxValues) {
+    fn mark(&self, ids: &[Uuid], at: DateTime<Utc>) -> (String, SqlxValues) {
         let q = job::Entity::update_many()
-            .col_expr(job::Column::DispatchedAt, Expr::value(Some(Utc::now())))
+            .col_expr(job::Column::DispatchedAt, Expr::value(Some(at)))
             .filter(job::Column::Id.is_in(ids.iter().copied()))
             .filter(job::Column::TenantId.eq(self.tenant_id));
         statement(self.db, &q)
     }
 
-    fn tasks(&self, ids: &[Uuid]) -> Vec<apalis_postgres::PgTask> {
+    fn tasks(&self, ids: &[Uuid], at: DateTime<Utc>) -> Vec<apalis_postgres::PgTask> {
         ids.iter()
             .map(|id| {
                 let payload = serde_json::to_vec(&PipelineTask {
                     tenant_id: self.tenant_id,
                     job_id: *id,
+                    dispatched_at: Some(at),
                 })
                 .expect("the payload is plain data");
                 TaskBuilder::new(payload).max_attempts(MAX_ATTEMPTS).build()
@@ -273,11 +274,14 @@ impl<'a> Slots<'a> {
         if ids.is_empty() {
             return Ok(ids);
         }
-        let (sql, values) = self.mark(&ids);
+        // Microseconds: what both databases store, so the task's copy
+        // compares equal to the row's.
+        let at = Utc::now().trunc_subsecs(6);
+        let (sql, values) = self.mark(&ids, at);
         sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
             .execute(&mut **tx)
             .await?;
-        apalis_postgres::queries::push_tasks(&mut **tx, PIPELINE_QUEUE, self.tasks(&ids))
+        apalis_postgres::queries::push_tasks(&mut **tx, PIPELINE_QUEUE, self.tasks(&ids, at))
             .await
             .map_err(|e| EnqueueError::Queue(e.to_string()))?;
         Ok(ids)
@@ -304,11 +308,14 @@ impl<'a> Slots<'a> {
         if ids.is_empty() {
             return Ok(ids);
         }
-        let (sql, values) = self.mark(&ids);
+        // Microseconds: what both databases store, so the task's copy
+        // compares equal to the row's.
+        let at = Utc::now().trunc_subsecs(6);
+        let (sql, values) = self.mark(&ids, at);
         sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
             .execute(&mut **tx)
             .await?;
-        apalis_sqlite::queries::push_tasks(&mut **tx, PIPELINE_QUEUE, &self.tasks(&ids))
+        apalis_sqlite::queries::push_tasks(&mut **tx, PIPELINE_QUEUE, &self.tasks(&ids, at))
             .await
             .map_err(|e| EnqueueError::Queue(e.to_string()))?;
         Ok(ids)

@@ -134,3 +134,49 @@ both_dbs!(
     tenants_wait_behind_their_own_slots,
     super::a_tenant_waits_behind_its_own_slots
 );
+
+/// A job cancelled while its task waited in the queue, then retried, has
+/// two tasks there; only the new one may run it (two workers taking both
+/// would otherwise run it twice at once).
+async fn a_retried_jobs_old_task_finds_nothing_to_do(db: Db) {
+    let app = TestApp::builder(db).without_worker().start().await;
+    let a = app.signup(&email("again"), "Again").await;
+    let tenant: Uuid = a.tenant_id.parse().unwrap();
+    let job = submit(&app, &a.access_token).await;
+    let id: Uuid = job["id"].as_str().unwrap().parse().unwrap();
+    let row = |app: &TestApp| {
+        let orm = app.app.db.orm.clone();
+        async move {
+            job::Entity::find_by_id(id)
+                .one(&orm)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let first = row(&app).await.dispatched_at.expect("dispatched");
+    let (status, _) = app
+        .post(&format!("/v1/jobs/{id}/cancel"), &a.access_token, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, retried) = app
+        .post(&format!("/v1/jobs/{id}/retry"), &a.access_token, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{retried}");
+    let second = row(&app).await.dispatched_at.expect("dispatched again");
+    assert_ne!(first, second);
+
+    let db = &app.app.db.orm;
+    let stale = cutroom_core::queries::jobs::claim(db, tenant, id, Some(first))
+        .await
+        .unwrap();
+    assert!(stale.is_none(), "the old task must not run the job");
+    let current = cutroom_core::queries::jobs::claim(db, tenant, id, Some(second))
+        .await
+        .unwrap();
+    assert_eq!(current.map(|j| j.status), Some(JobStatus::Running));
+}
+both_dbs!(
+    retried_jobs_run_from_their_new_task_only,
+    super::a_retried_jobs_old_task_finds_nothing_to_do
+);

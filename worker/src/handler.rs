@@ -83,8 +83,10 @@ impl Handler {
     #[instrument(name = "job", skip_all, fields(tenant.id = %task.tenant_id, job.id = %task.job_id, attempt = attempt))]
     async fn run(&self, task: PipelineTask, attempt: usize) -> Result<(), HandlerError> {
         let db = &self.db.orm;
-        let Some(job) = jobs::claim(db, task.tenant_id, task.job_id).await? else {
-            // Finished, cancelled while queued, or deleted: a duplicate delivery.
+        let Some(job) = jobs::claim(db, task.tenant_id, task.job_id, task.dispatched_at).await?
+        else {
+            // Finished, cancelled while queued, deleted, or retried since
+            // this task was made: a duplicate delivery.
             tracing::info!("job is already settled; nothing to do");
             return Ok(());
         };

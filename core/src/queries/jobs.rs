@@ -1,6 +1,6 @@
 //! Jobs: what the API reads and changes, and the worker's state transitions.
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use cutroom_entities::{JobStatus, job};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
@@ -98,17 +98,24 @@ pub async fn delete(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Res
 }
 
 /// Worker side: takes a job for running. Returns `None` when there is
-/// nothing to do (deleted, or already terminal: the task is a duplicate).
-/// A job found `running` was held by a worker that died; it starts over.
+/// nothing to do (deleted, already terminal, or the task is an old one of
+/// a job retried since: `dispatched_at` is the task's copy). A job found
+/// `running` was held by a worker that died; it starts over.
 pub async fn claim(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
     id: Uuid,
+    dispatched_at: Option<chrono::DateTime<Utc>>,
 ) -> Result<Option<job::Model>, DbErr> {
     let Some(job) = get(db, tenant_id, id).await? else {
         return Ok(None);
     };
     if job.status.is_terminal() {
+        return Ok(None);
+    }
+    if let Some(task) = dispatched_at
+        && job.dispatched_at.map(|d| d.trunc_subsecs(6)) != Some(task.trunc_subsecs(6))
+    {
         return Ok(None);
     }
     let now = Utc::now();
