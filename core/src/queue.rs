@@ -259,32 +259,11 @@ impl<'a> Slots<'a> {
             .bind(lock)
             .execute(&mut **tx)
             .await?;
-        let (sql, values) = self.in_flight();
-        let busy: i64 = sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), values)
-            .fetch_one(&mut **tx)
-            .await?;
-        let free = self.free(busy);
-        if free == 0 {
-            return Ok(Vec::new());
-        }
-        let (sql, values) = self.waiting(free);
-        let ids: Vec<Uuid> = sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), values)
-            .fetch_all(&mut **tx)
-            .await?;
-        if ids.is_empty() {
-            return Ok(ids);
-        }
-        // Microseconds: what both databases store, so the task's copy
-        // compares equal to the row's.
-        let at = Utc::now().trunc_subsecs(6);
-        let (sql, values) = self.mark(&ids, at);
-        sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
-            .execute(&mut **tx)
-            .await?;
-        apalis_postgres::queries::push_tasks(&mut **tx, PIPELINE_QUEUE, self.tasks(&ids, at))
-            .await
-            .map_err(|e| EnqueueError::Queue(e.to_string()))?;
-        Ok(ids)
+        fill!(self, tx, |tasks| apalis_postgres::queries::push_tasks(
+            &mut **tx,
+            PIPELINE_QUEUE,
+            tasks
+        ))
     }
 
     /// SQLite runs one write transaction at a time, and the caller's has
@@ -293,17 +272,32 @@ impl<'a> Slots<'a> {
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     ) -> Result<Vec<Uuid>, EnqueueError> {
-        let (sql, values) = self.in_flight();
+        fill!(self, tx, |tasks| apalis_sqlite::queries::push_tasks(
+            &mut **tx,
+            PIPELINE_QUEUE,
+            &tasks
+        ))
+    }
+}
+
+/// The hand-over itself, the same SQL on both databases: count the
+/// tenant's jobs with the workers, take the oldest waiting ones that fit,
+/// mark them and push their tasks. A macro because the two sqlx
+/// transaction types share no executor trait the queries could be written
+/// against without a wall of bounds.
+macro_rules! fill {
+    ($slots:ident, $tx:ident, |$tasks:ident| $push:expr) => {{
+        let (sql, values) = $slots.in_flight();
         let busy: i64 = sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), values)
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut **$tx)
             .await?;
-        let free = self.free(busy);
+        let free = $slots.free(busy);
         if free == 0 {
             return Ok(Vec::new());
         }
-        let (sql, values) = self.waiting(free);
+        let (sql, values) = $slots.waiting(free);
         let ids: Vec<Uuid> = sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), values)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut **$tx)
             .await?;
         if ids.is_empty() {
             return Ok(ids);
@@ -311,13 +305,15 @@ impl<'a> Slots<'a> {
         // Microseconds: what both databases store, so the task's copy
         // compares equal to the row's.
         let at = Utc::now().trunc_subsecs(6);
-        let (sql, values) = self.mark(&ids, at);
+        let (sql, values) = $slots.mark(&ids, at);
         sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
-            .execute(&mut **tx)
+            .execute(&mut **$tx)
             .await?;
-        apalis_sqlite::queries::push_tasks(&mut **tx, PIPELINE_QUEUE, &self.tasks(&ids, at))
+        let $tasks = $slots.tasks(&ids, at);
+        $push
             .await
             .map_err(|e| EnqueueError::Queue(e.to_string()))?;
         Ok(ids)
-    }
+    }};
 }
+use fill;
