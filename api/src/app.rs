@@ -26,6 +26,8 @@ pub struct App {
     pub sealer: Sealer,
     /// Requests per credential; `None` when unlimited.
     pub limiter: Option<Limiter>,
+    /// What `/metrics` reports.
+    pub metrics: crate::metrics::Metrics,
     /// A hash checked against when a login names an unknown email, so that
     /// costs as much time as a wrong password and tells nothing. Made on first use.
     pub(crate) dummy_hash: tokio::sync::OnceCell<String>,
@@ -54,6 +56,7 @@ impl App {
         let limiter = Limiter::new(config.rate_limit_per_minute);
         Arc::new(App {
             limiter,
+            metrics: crate::metrics::Metrics::new(),
             config,
             db,
             store,

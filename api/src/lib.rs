@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 mod idempotency;
 mod live;
+pub mod metrics;
 pub mod queries;
 mod routes;
 mod server;

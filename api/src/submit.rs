@@ -188,6 +188,8 @@ fn new_job(
         kept_source_until: None,
         clip_ranges: None,
         dispatched_at: None,
+        attempts: 0,
+        retry_at: None,
     }
 }
 
@@ -229,9 +231,10 @@ pub async fn rerender(
 /// Only a job that succeeded and still has its source kept can be
 /// re-rendered.
 /// Whether a failed or cancelled job still has a source to run on: a URL
-/// can be fetched again, an upload only while its original is stored (the
-/// worker deletes it once fetched), a re-render only while its parent's
-/// source is kept.
+/// can be fetched again, an upload only while its original is stored (it
+/// is deleted when the job ends, or a day later when the job failed for a
+/// reason that may pass), a re-render only while its parent's source is
+/// kept.
 pub async fn check_retry_source(app: &App, job: &job::Model) -> Result<(), ApiError> {
     if let Some(parent) = job.parent_id {
         let parent = queries::jobs::get(&app.db.orm, job.tenant_id, parent)
@@ -255,7 +258,7 @@ pub async fn check_retry_source(app: &App, job: &job::Model) -> Result<(), ApiEr
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "source_gone",
-                "the uploaded original was deleted once the job had fetched it; upload it again",
+                "the uploaded original was deleted when the job ended; upload it again",
             ));
         }
     }

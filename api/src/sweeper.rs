@@ -1,26 +1,45 @@
 //! What is kept only for a while: a presigned upload that is never
 //! completed expires, and whatever was uploaded to it is deleted; a job's
-//! source kept for re-renders is deleted when its time is up; idempotency
-//! keys are forgotten after 24 hours.
+//! source kept for re-renders is deleted when its time is up; an ended
+//! job's uploaded original is deleted (a day after a failure that may
+//! pass, so an admin can retry it); idempotency keys are forgotten after
+//! 24 hours, and workers not seen for a day.
+//!
+//! Besides, every few seconds, jobs waiting for a free slot or for their
+//! retry time are handed to the workers' queue.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use cutroom_core::queries::{idempotency, jobs, uploads};
+use cutroom_core::queries::{idempotency, jobs, uploads, workers};
 use sea_orm::DbErr;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 
 const BATCH: u64 = 100;
+/// How often waiting jobs whose slot or retry time came are handed over.
+const DISPATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long the original of a job that failed for a passing reason is kept.
+pub const FAILED_ORIGINAL_RETENTION: chrono::Duration = chrono::Duration::hours(24);
 
 /// Sweeps every `config.sweep_interval` until `shutdown`.
 pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(app.config.sweep_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut dispatch_tick = tokio::time::interval(DISPATCH_INTERVAL.min(app.config.sweep_interval));
+    dispatch_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
+            _ = dispatch_tick.tick() => {
+                match cutroom_core::queue::dispatch_all(&app.db, app.config.tenant_max_running).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(count = n, "handed waiting jobs to the queue"),
+                    Err(e) => tracing::warn!(error = %e, "handing waiting jobs over failed; will retry"),
+                }
+                continue;
+            }
             _ = tick.tick() => {}
         }
         match sweep_expired_uploads(&app, Utc::now()).await {
@@ -33,10 +52,15 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
             Ok(n) => tracing::info!(count = n, "deleted kept sources whose time was up"),
             Err(e) => tracing::warn!(error = %e, "sweeping kept sources failed; will retry"),
         }
-        match cutroom_core::queue::dispatch_all(&app.db, app.config.tenant_max_running).await {
+        match sweep_spent_originals(&app, Utc::now()).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(count = n, "handed waiting jobs to the queue"),
-            Err(e) => tracing::warn!(error = %e, "handing waiting jobs over failed; will retry"),
+            Ok(n) => tracing::info!(count = n, "deleted originals of ended jobs"),
+            Err(e) => tracing::warn!(error = %e, "sweeping originals failed; will retry"),
+        }
+        match workers::forget(&app.db.orm, Utc::now() - chrono::Duration::hours(24)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(count = n, "forgot workers not seen for a day"),
+            Err(e) => tracing::warn!(error = %e, "sweeping the worker registry failed; will retry"),
         }
         if let Some(limiter) = &app.limiter {
             limiter.forget_idle();
@@ -103,6 +127,34 @@ pub async fn sweep_kept_sources(app: &App, now: DateTime<Utc>) -> Result<usize, 
             }
         }
         // A full batch that could not be deleted would come back the same.
+        if !full || deleted == before {
+            return Ok(deleted);
+        }
+    }
+}
+
+/// Deletes the uploaded originals of ended jobs that are still stored:
+/// those the worker could not delete itself, those of jobs cancelled
+/// while queued, and, after [`FAILED_ORIGINAL_RETENTION`], those of jobs
+/// that failed for a passing reason. Returns how many were deleted.
+pub async fn sweep_spent_originals(app: &App, now: DateTime<Utc>) -> Result<usize, DbErr> {
+    let db = &app.db.orm;
+    let mut deleted = 0;
+    loop {
+        let batch = jobs::spent_originals(db, now, FAILED_ORIGINAL_RETENTION, BATCH).await?;
+        let full = batch.len() as u64 == BATCH;
+        let before = deleted;
+        for job in batch {
+            let Some(key) = job.source_key else {
+                continue;
+            };
+            if let Err(e) = app.store.delete(&key).await {
+                tracing::warn!(error = %e, tenant.id = %job.tenant_id, job.id = %job.id, "could not delete an original; will retry");
+                continue;
+            }
+            jobs::clear_source_key(db, job.tenant_id, job.id).await?;
+            deleted += 1;
+        }
         if !full || deleted == before {
             return Ok(deleted);
         }

@@ -24,6 +24,14 @@ pub struct JobSummary {
     /// with the workers (`CUTROOM_TENANT_MAX_RUNNING`) are there already.
     /// It goes to the workers, oldest first, as soon as one of them ends.
     pub waiting_for_slot: bool,
+    /// How many times a worker has started the job (at most
+    /// `CUTROOM_JOB_MAX_ATTEMPTS`; each `running` event in its history
+    /// says which attempt it was, and how each one ended).
+    pub attempts: i32,
+    /// After a failure that may pass: queued again, and waiting until
+    /// then before it goes back to the workers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<DateTime<Utc>>,
     pub source: JobSource,
     #[schema(value_type = cutroom_core::jobs::JobOptions)]
     pub options: serde_json::Value,
@@ -118,7 +126,11 @@ impl From<job::Model> for JobSummary {
             status: j.status,
             stage: j.stage,
             progress: j.progress,
-            waiting_for_slot: j.status == JobStatus::Queued && j.dispatched_at.is_none(),
+            waiting_for_slot: j.status == JobStatus::Queued
+                && j.dispatched_at.is_none()
+                && j.retry_at.is_none_or(|at| at <= Utc::now()),
+            attempts: j.attempts,
+            retry_at: j.retry_at.filter(|_| j.status == JobStatus::Queued),
             source: JobSource {
                 kind: j.source_type,
                 url: j.source_url,

@@ -11,6 +11,7 @@ use axum::{
 };
 use cutroom_api::App;
 use cutroom_core::Config;
+use sea_orm::EntityTrait;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -946,4 +947,262 @@ async fn each_credential_has_its_own_rate_limit() {
     // Unauthenticated requests are not counted against anyone.
     let r = t.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn operator_routes_and_metrics() {
+    // Without an operator token the operator routes do not exist, and the
+    // metrics are open.
+    let t = TestApp::new().await;
+    let r = t.call(Method::GET, "/v1/admin/workers", None, None).await;
+    assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
+    let r = t.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"),
+        "{:?}",
+        r.headers
+    );
+    let text = r.body.as_str().unwrap();
+    assert!(text.contains("cutroom_jobs{status=\"queued\"} 0"), "{text}");
+
+    let operator = "an-operator-token-that-is-long-enough";
+    let t = TestApp::with_config(|c| c.operator_token = Some(operator.to_owned().into())).await;
+    let owner = t.signup("ops@example.org").await;
+    let r = t.call(Method::GET, "/v1/admin/workers", None, None).await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+    let r = t
+        .call(Method::GET, "/v1/admin/workers", Some(&owner), None)
+        .await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+    let r = t.call(Method::GET, "/metrics", Some(&owner), None).await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // A job waits for a worker; a worker holds another.
+    let r = t
+        .call(
+            Method::POST,
+            "/v1/jobs",
+            Some(&owner),
+            Some(json!({"source": {"type": "youtube", "url": "https://youtu.be/dQw4w9WgXcQ"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let job: uuid::Uuid = r.body["id"].as_str().unwrap().parse().unwrap();
+    let row = cutroom_entities::job::Entity::find_by_id(job)
+        .one(&t.app.db.orm)
+        .await
+        .unwrap()
+        .unwrap();
+    let db = &t.app.db.orm;
+    cutroom_core::queries::workers::register(db, "cutroom-worker-test-1", "test", 1, "0.0.0")
+        .await
+        .unwrap();
+    cutroom_core::queries::workers::took(db, "cutroom-worker-test-1", row.tenant_id, job)
+        .await
+        .unwrap();
+    cutroom_core::queries::workers::register(db, "cutroom-worker-test-2", "test", 2, "0.0.0")
+        .await
+        .unwrap();
+    // Prime the stage counter, then complete a stage after it.
+    let r = t.call(Method::GET, "/metrics", Some(operator), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    cutroom_core::queries::events::record(
+        db,
+        row.tenant_id,
+        job,
+        "stage_completed",
+        Some("transcribe"),
+        None,
+        Some(json!({"elapsed_ms": 1500})),
+    )
+    .await
+    .unwrap();
+
+    let r = t
+        .call(Method::GET, "/v1/admin/workers", Some(operator), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        (r.body["busy"].clone(), r.body["idle"].clone()),
+        (json!(1), json!(1))
+    );
+    let busy = r.body["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["state"] == "busy")
+        .unwrap();
+    assert_eq!(busy["id"], "cutroom-worker-test-1");
+    assert_eq!(busy["current_job"]["id"], job.to_string());
+
+    let r = t.call(Method::GET, "/metrics", Some(operator), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let text = r.body.as_str().unwrap();
+    for line in [
+        "cutroom_jobs{status=\"queued\"} 1",
+        "cutroom_jobs{status=\"succeeded\"} 0",
+        "cutroom_queue_depth{state=\"dispatched\"} 1",
+        "cutroom_queue_depth{state=\"waiting_for_slot\"} 0",
+        "cutroom_workers{state=\"busy\"} 1",
+        "cutroom_workers{state=\"idle\"} 1",
+        "cutroom_stage_duration_seconds_sum{stage=\"transcribe\"} 1.5",
+        "cutroom_stage_duration_seconds_count{stage=\"transcribe\"} 1",
+        "cutroom_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/jobs\",status=\"201\"} 1",
+        "cutroom_http_request_duration_seconds_count{method=\"GET\",route=\"/v1/admin/workers\",status=\"200\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    // A route template, never a raw path with ids.
+    assert!(!text.contains(&job.to_string()), "{text}");
+}
+
+#[tokio::test]
+async fn forged_access_tokens_are_rejected() {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+    use cutroom_api::auth::jwt::JwtKeys;
+    use cutroom_entities::Role;
+
+    let t = TestApp::new().await;
+    let owner = t.signup("owner@forge.example").await;
+    let viewer = t.join(&owner, "viewer@forge.example", "viewer").await;
+    let r = t.call(Method::GET, "/v1/me", Some(&viewer), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = t
+        .call(
+            Method::POST,
+            "/v1/api-keys",
+            Some(&viewer),
+            Some(json!({"name": "mine"})),
+        )
+        .await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
+
+    let parts: Vec<&str> = viewer.split('.').collect();
+    let claims: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
+    let sub: uuid::Uuid = claims["sub"].as_str().unwrap().parse().unwrap();
+    let tid: uuid::Uuid = claims["tid"].as_str().unwrap().parse().unwrap();
+    let with_claims = |change: &dyn Fn(&mut Value)| {
+        let mut c = claims.clone();
+        change(&mut c);
+        B64.encode(c.to_string())
+    };
+    let header = |alg: &str| B64.encode(json!({"alg": alg, "typ": "JWT"}).to_string());
+    let promoted = with_claims(&|c| c["role"] = json!("owner"));
+    let forever = with_claims(&|c| c["exp"] = json!(4_102_444_800i64));
+    let elsewhere = with_claims(&|c| c["tid"] = json!(uuid::Uuid::now_v7()));
+    let other_key = JwtKeys::from_secret(&SecretString::from("y".repeat(32)))
+        .issue(
+            sub,
+            tid,
+            Role::Owner,
+            std::time::Duration::from_secs(600),
+            chrono::Utc::now(),
+        )
+        .unwrap()
+        .0;
+    let expired = t
+        .app
+        .jwt
+        .issue(
+            sub,
+            tid,
+            Role::Viewer,
+            std::time::Duration::from_secs(60),
+            chrono::Utc::now() - chrono::Duration::seconds(120),
+        )
+        .unwrap()
+        .0;
+    let forged = [
+        (
+            "alg none, no signature",
+            format!("{}.{}.", header("none"), parts[1]),
+        ),
+        (
+            "alg none, promoted",
+            format!("{}.{promoted}.", header("none")),
+        ),
+        (
+            "alg none, original signature",
+            format!("{}.{}.{}", header("none"), parts[1], parts[2]),
+        ),
+        (
+            "HS512 header, HS256 signature",
+            format!("{}.{}.{}", header("HS512"), parts[1], parts[2]),
+        ),
+        (
+            "role promoted",
+            format!("{}.{promoted}.{}", parts[0], parts[2]),
+        ),
+        (
+            "expiry pushed out",
+            format!("{}.{forever}.{}", parts[0], parts[2]),
+        ),
+        (
+            "another tenant",
+            format!("{}.{elsewhere}.{}", parts[0], parts[2]),
+        ),
+        ("signed with another key", other_key),
+        ("expired", expired),
+        ("truncated", viewer[..viewer.len() - 4].to_owned()),
+        ("not a JWT", "crk_not-a-real-key".to_owned()),
+    ];
+    for (what, token) in forged {
+        let r = t.call(Method::GET, "/v1/me", Some(&token), None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}: {}", r.body);
+        assert_eq!(r.body["code"], "unauthorized", "{what}");
+        let r = t
+            .call(
+                Method::POST,
+                "/v1/api-keys",
+                Some(&token),
+                Some(json!({"name": "forged"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}: {}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn upload_names_never_leave_the_tenant_prefix() {
+    let t = TestApp::new().await;
+    let token = t.signup("names@example.org").await;
+    let me = t.call(Method::GET, "/v1/me", Some(&token), None).await;
+    let tenant = me.body["tenant"]["id"]
+        .as_str()
+        .or_else(|| me.body["tenant_id"].as_str())
+        .unwrap_or_else(|| panic!("tenant id in {}", me.body))
+        .to_owned();
+    for name in [
+        "../../../etc/passwd",
+        "..\\..\\windows\\system.ini",
+        "/abs/path/talk.mp4",
+        "a/../../b.mp4",
+        "%2e%2e%2f%2e%2e%2fx.mp4",
+        "..",
+        "talk.mp4\0.exe",
+    ] {
+        let create = json!({"filename": name, "content_type": "video/mp4", "size_bytes": 10});
+        let up = t
+            .call(Method::POST, "/v1/uploads", Some(&token), Some(create))
+            .await;
+        if up.status == StatusCode::UNPROCESSABLE_ENTITY {
+            continue;
+        }
+        assert_eq!(up.status, StatusCode::CREATED, "{name}: {}", up.body);
+        let id = up.body["upload_id"].as_str().unwrap();
+        let url = url::Url::parse(up.body["url"].as_str().unwrap()).unwrap();
+        let key = url.path().strip_prefix("/storage/").unwrap();
+        let prefix = format!("uploads/{tenant}/{id}/");
+        assert!(key.starts_with(&prefix), "{name}: {key}");
+        let last = &key[prefix.len()..];
+        assert!(
+            !last.is_empty() && !last.contains(['/', '\\']) && !last.starts_with('.'),
+            "{name}: {key}"
+        );
+        assert!(!key.contains(".."), "{name}: {key}");
+    }
 }

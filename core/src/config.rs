@@ -100,6 +100,52 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Which of each Whisper model's two files transcription loads.
     pub whisper_quant: WhisperQuant,
+    /// Automatic retries of jobs that failed for a reason that may pass.
+    pub retries: RetryConfig,
+    /// How often a worker reports in; one silent for three of these is
+    /// presumed dead and its job goes to another worker
+    /// (`CUTROOM_WORKER_HEARTBEAT_SECS`, default 10).
+    pub worker_heartbeat: Duration,
+    /// The bearer token of `/v1/admin/*` and `/metrics`
+    /// (`CUTROOM_OPERATOR_TOKEN`); unset: those routes answer 404.
+    pub operator_token: Option<SecretString>,
+}
+
+/// How jobs that failed with a passing error (`download_failed`,
+/// `download_timeout`, `storage_error`, or a worker that died under them)
+/// run again.
+#[derive(Clone, Debug)]
+pub struct RetryConfig {
+    /// Runs of one job at most, the first included
+    /// (`CUTROOM_JOB_MAX_ATTEMPTS`, 1-10, default 3).
+    pub max_attempts: u32,
+    /// The pause before the first retry; each later one waits four times
+    /// longer, with 20 % jitter (`CUTROOM_JOB_RETRY_BACKOFF_SECS`, default 30).
+    pub backoff: Duration,
+}
+
+impl RetryConfig {
+    /// The longest pause between two attempts.
+    pub const MAX_DELAY: Duration = Duration::from_secs(3600);
+
+    /// The pause after attempt `failed` (1 for the first run):
+    /// `backoff * 4^(failed-1)`, at most an hour, within 20 % either way
+    /// so jobs that failed together (a storage outage) do not all come
+    /// back in the same second.
+    pub fn delay(&self, failed: u32) -> Duration {
+        let factor = 4u32.saturating_pow(failed.saturating_sub(1));
+        let base = self.backoff.saturating_mul(factor).min(Self::MAX_DELAY);
+        base.mul_f64(rand::random_range(0.8..=1.2))
+    }
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            backoff: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Webhook delivery (see `cutroom_core::webhooks`).
@@ -207,6 +253,9 @@ impl Config {
             webhooks: WebhookConfig::default(),
             tenant_max_running: 4,
             rate_limit_per_minute: 600,
+            retries: RetryConfig::default(),
+            worker_heartbeat: Duration::from_secs(10),
+            operator_token: None,
         }
     }
 
@@ -304,6 +353,24 @@ impl Config {
         c.max_duration = secs("MAX_DURATION_SECS", c.max_duration)?;
         c.ytdlp_timeout = secs("YTDLP_TIMEOUT_SECS", c.ytdlp_timeout)?;
         c.sweep_interval = secs("SWEEP_INTERVAL_SECS", c.sweep_interval)?;
+        c.retries.backoff = secs("JOB_RETRY_BACKOFF_SECS", c.retries.backoff)?;
+        c.worker_heartbeat = secs("WORKER_HEARTBEAT_SECS", c.worker_heartbeat)?;
+        if c.worker_heartbeat.is_zero() {
+            bail!("CUTROOM_WORKER_HEARTBEAT_SECS must be at least 1");
+        }
+        if let Some(v) = var("JOB_MAX_ATTEMPTS") {
+            c.retries.max_attempts = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=10).contains(n))
+                .with_context(|| format!("CUTROOM_JOB_MAX_ATTEMPTS={v}: expected 1 to 10"))?;
+        }
+        c.operator_token = match var("OPERATOR_TOKEN") {
+            Some(t) if t.len() < 32 => {
+                bail!("CUTROOM_OPERATOR_TOKEN must be at least 32 characters")
+            }
+            t => t.map(SecretString::from),
+        };
         if let Some(v) = var("MAX_UPLOAD_BYTES") {
             c.max_upload_bytes = v
                 .parse()
@@ -379,6 +446,28 @@ impl Config {
             c.webhooks.disable_after = Duration::from_secs(hours * 3600);
         }
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use std::time::Duration;
+
+    use super::RetryConfig;
+
+    #[test]
+    fn retry_pauses_grow_fourfold_with_jitter_and_a_ceiling() {
+        let c = RetryConfig {
+            max_attempts: 5,
+            backoff: Duration::from_secs(30),
+        };
+        for _ in 0..50 {
+            let first = c.delay(1).as_secs_f64();
+            let second = c.delay(2).as_secs_f64();
+            assert!((24.0..=36.0).contains(&first), "{first}");
+            assert!((96.0..=144.0).contains(&second), "{second}");
+            assert!(c.delay(9) <= RetryConfig::MAX_DELAY.mul_f64(1.2));
+        }
     }
 }
 

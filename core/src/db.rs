@@ -100,3 +100,57 @@ impl Database {
         }
     }
 }
+
+/// Whether `e` says the database could not be reached (connection refused
+/// or reset, the server shutting down or restarting, no connection free)
+/// rather than that a statement was wrong: a failure that passes once the
+/// database is back.
+pub fn is_outage(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => {
+            sqlx_outage(s)
+        }
+        _ => false,
+    }
+}
+
+fn sqlx_outage(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exceptions; 57P01-57P03: the server is
+        // shutting down, crashed, or cannot take connections yet.
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod outage_tests {
+    use std::sync::Arc;
+
+    use sea_orm::{DbErr, RuntimeErr};
+
+    #[test]
+    fn connection_failures_are_outages_and_bad_statements_are_not() {
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(super::is_outage(&DbErr::Exec(RuntimeErr::SqlxError(
+            Arc::new(io)
+        ))));
+        assert!(super::is_outage(&DbErr::Query(RuntimeErr::SqlxError(
+            Arc::new(sqlx::Error::PoolTimedOut)
+        ))));
+        assert!(!super::is_outage(&DbErr::Query(RuntimeErr::SqlxError(
+            Arc::new(sqlx::Error::RowNotFound)
+        ))));
+        assert!(!super::is_outage(&DbErr::RecordNotFound("x".into())));
+    }
+}

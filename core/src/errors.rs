@@ -29,6 +29,12 @@ pub enum ErrorCode {
     /// A re-render found the kept source gone: its time ran out (or the
     /// job it renders from was deleted) before the render started.
     SourceExpired,
+    /// The database could not be reached while the job ran (a restart or
+    /// an outage) on every attempt.
+    DatabaseUnavailable,
+    /// The workers running the job stopped responding (killed, out of
+    /// memory, lost power) on every attempt.
+    WorkerLost,
     /// A user cancelled the job.
     Cancelled,
     /// A bug or an unexpected condition; the message says no more than that.
@@ -36,7 +42,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::SourceUnavailable,
         ErrorCode::SourcePrivate,
         ErrorCode::SourceRestricted,
@@ -47,9 +53,26 @@ impl ErrorCode {
         ErrorCode::SourceTooLong,
         ErrorCode::StorageError,
         ErrorCode::SourceExpired,
+        ErrorCode::DatabaseUnavailable,
+        ErrorCode::WorkerLost,
         ErrorCode::Cancelled,
         ErrorCode::InternalError,
     ];
+
+    /// Whether running the job again later may succeed: the network,
+    /// storage or database was down, or a worker died under it. Everything else
+    /// (private or missing videos, unreadable media, bugs) would fail the
+    /// same way again, so it is never retried automatically.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::DownloadFailed
+                | ErrorCode::DownloadTimeout
+                | ErrorCode::StorageError
+                | ErrorCode::DatabaseUnavailable
+                | ErrorCode::WorkerLost
+        )
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -63,6 +86,8 @@ impl ErrorCode {
             ErrorCode::SourceTooLong => "source_too_long",
             ErrorCode::StorageError => "storage_error",
             ErrorCode::SourceExpired => "source_expired",
+            ErrorCode::DatabaseUnavailable => "database_unavailable",
+            ErrorCode::WorkerLost => "worker_lost",
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::InternalError => "internal_error",
         }

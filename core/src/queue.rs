@@ -26,9 +26,14 @@ use crate::{
     queries::events,
 };
 
-/// How many times the queue hands the same task out when a worker dies or
-/// errors at the infrastructure level (pipeline failures end the job instead).
-pub const MAX_ATTEMPTS: usize = 3;
+/// How many times the queue may hand the same task out. Jobs count their
+/// own attempts (`attempts`, `CUTROOM_JOB_MAX_ATTEMPTS`, at most 10) and
+/// end themselves after the last; this is only the queue's safety net,
+/// high enough never to cut that short: a worker killed mid-job costs the
+/// task two of the queue's attempts (taking it, and re-enqueueing it after
+/// the missed heartbeats), and a task past this limit is never handed out
+/// again.
+pub const MAX_ATTEMPTS: usize = 25;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnqueueError {
@@ -172,6 +177,7 @@ pub async fn dispatch_all(db: &Database, max_running: u32) -> Result<usize, Enqu
         .distinct()
         .filter(job::Column::Status.eq(JobStatus::Queued))
         .filter(job::Column::DispatchedAt.is_null())
+        .filter(ready(Utc::now()))
         .into_tuple()
         .all(&db.orm)
         .await
@@ -181,6 +187,13 @@ pub async fn dispatch_all(db: &Database, max_running: u32) -> Result<usize, Enqu
         n += dispatch(db, t, max_running).await?;
     }
     Ok(n)
+}
+
+/// Not waiting for a retry time still ahead.
+fn ready(now: DateTime<Utc>) -> sea_orm::Condition {
+    sea_orm::Condition::any()
+        .add(job::Column::RetryAt.is_null())
+        .add(job::Column::RetryAt.lte(now))
 }
 
 /// One tenant's slot accounting, as SQL run inside the caller's transaction.
@@ -210,7 +223,8 @@ impl<'a> Slots<'a> {
         statement(self.db, &q)
     }
 
-    /// Up to `n` of its waiting jobs, oldest first (ids are UUIDv7).
+    /// Up to `n` of its waiting jobs, oldest first (ids are UUIDv7),
+    /// leaving out those waiting to be retried later.
     fn waiting(&self, n: u64) -> (String, SqlxValues) {
         let q = job::Entity::find()
             .select_only()
@@ -218,6 +232,7 @@ impl<'a> Slots<'a> {
             .filter(job::Column::TenantId.eq(self.tenant_id))
             .filter(job::Column::Status.eq(JobStatus::Queued))
             .filter(job::Column::DispatchedAt.is_null())
+            .filter(ready(Utc::now()))
             .order_by_asc(job::Column::Id)
             .limit(n);
         statement(self.db, &q)

@@ -14,7 +14,8 @@ pub struct Model {
     /// The accepted YouTube (or configured extra host) URL.
     pub source_url: Option<String>,
     pub upload_id: Option<Uuid>,
-    /// Storage key of the uploaded original, until the worker deletes it.
+    /// Storage key of the uploaded original, until the job ends and it is
+    /// deleted.
     pub source_key: Option<String>,
     /// Per-job pipeline options (JSON of `cutroom_core::jobs::JobOptions`).
     pub options: Json,
@@ -46,6 +47,11 @@ pub struct Model {
     /// When the job was handed to the workers' queue; `None` while it
     /// waits for one of its tenant's slots (`CUTROOM_TENANT_MAX_RUNNING`).
     pub dispatched_at: Option<DateTimeUtc>,
+    /// How many times a worker has started the job.
+    pub attempts: i32,
+    /// After a failure that may pass (a broken download, a storage
+    /// outage), the job waits until then before it is handed out again.
+    pub retry_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

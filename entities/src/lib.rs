@@ -22,6 +22,7 @@ pub mod upload;
 pub mod user;
 pub mod webhook_delivery;
 pub mod webhook_endpoint;
+pub mod worker;
 
 mod enums;
 pub use enums::{JobStatus, Role, SourceType, UploadStatus};

@@ -14,6 +14,7 @@ mod m20261127_000001_rerender;
 mod m20261128_000001_webhooks;
 mod m20261128_000002_idempotency;
 mod m20261129_000001_tenant_slots;
+mod m20261130_000001_fleet;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_webhooks::Migration),
             Box::new(m20261128_000002_idempotency::Migration),
             Box::new(m20261129_000001_tenant_slots::Migration),
+            Box::new(m20261130_000001_fleet::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use cutroom_core::queries::jobs::Claim;
 use cutroom_entities::{JobStatus, job};
 use cutroom_tests::{Db, TestApp, both_dbs, email};
 use reqwest::StatusCode;
@@ -167,14 +168,30 @@ async fn a_retried_jobs_old_task_finds_nothing_to_do(db: Db) {
     assert_ne!(first, second);
 
     let db = &app.app.db.orm;
-    let stale = cutroom_core::queries::jobs::claim(db, tenant, id, Some(first))
+    let stale = cutroom_core::queries::jobs::claim(db, tenant, id, Some(first), 3)
         .await
         .unwrap();
-    assert!(stale.is_none(), "the old task must not run the job");
-    let current = cutroom_core::queries::jobs::claim(db, tenant, id, Some(second))
+    assert!(
+        matches!(stale, Claim::Skip),
+        "the old task must not run the job: {stale:?}"
+    );
+    let current = cutroom_core::queries::jobs::claim(db, tenant, id, Some(second), 3)
         .await
         .unwrap();
-    assert_eq!(current.map(|j| j.status), Some(JobStatus::Running));
+    let Claim::Run { job, lost } = current else {
+        panic!("the new task runs the job: {current:?}");
+    };
+    assert_eq!(
+        (job.status, job.attempts, lost),
+        (JobStatus::Running, 1, None)
+    );
+    let twice = cutroom_core::queries::jobs::claim(db, tenant, id, Some(second), 3)
+        .await
+        .unwrap();
+    let Claim::Run { job, lost } = twice else {
+        panic!("a running job found again is a lost attempt: {twice:?}");
+    };
+    assert_eq!((job.attempts, lost), (2, Some(1)));
 }
 both_dbs!(
     retried_jobs_run_from_their_new_task_only,

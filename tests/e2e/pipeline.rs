@@ -592,6 +592,14 @@ async fn only_youtube_urls_are_accepted() {
         "file:///etc/passwd",
         "https://user@www.youtube.com/watch?v=dQw4w9WgXcQ",
         "not a url",
+        // yt-dlp option injection: nothing that starts with a dash, or
+        // smuggles one into the command line, gets through.
+        "--exec=touch /tmp/cutroom-pwned",
+        "-o/tmp/cutroom-pwned https://youtu.be/dQw4w9WgXcQ",
+        "--exec touch https://youtu.be/dQw4w9WgXcQ",
+        "https://www.youtube.com/watch?v=--exec=touch",
+        "https://youtu.be/dQw4w9WgXcQ --exec=touch",
+        "https://www.youtube.com/redirect?q=http://169.254.169.254/",
     ] {
         let (status, err) = app
             .post(

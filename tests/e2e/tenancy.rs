@@ -1,18 +1,98 @@
 //! The cross-tenant rule: another tenant's resource answers 404, exactly
-//! like one that does not exist, on every tenant endpoint.
+//! like one that does not exist, on every tenant endpoint (the matrix is
+//! generated from the OpenAPI document), and roles within a tenant.
 
+use std::collections::BTreeMap;
+
+use cutroom_entities::moderation_flag;
 use cutroom_tests::{Db, TestApp, both_dbs, email};
 use reqwest::{Method, StatusCode};
+use sea_orm::{ActiveModelTrait, IntoActiveModel};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
+/// Every operation of the OpenAPI document that a tenant's bearer token
+/// reaches and that names a resource in its path: `(method, template)`.
+async fn tenant_operations(app: &TestApp) -> Vec<(Method, String, bool)> {
+    let (status, spec) = app.request(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut ops = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        if !path.contains('{') {
+            continue;
+        }
+        for (method, op) in item.as_object().unwrap() {
+            let tenant_scoped = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
+            if !tenant_scoped {
+                continue;
+            }
+            let method: Method = method.to_uppercase().parse().unwrap();
+            ops.push((method, path.clone(), op.get("requestBody").is_some()));
+        }
+    }
+    ops
+}
+
+/// Fills a path template's parameters from `ids` (keyed by the template's
+/// first segment after `/v1/` and the parameter's name).
+fn fill(template: &str, ids: &BTreeMap<(&str, &str), String>) -> String {
+    let collection = template
+        .trim_start_matches("/v1/")
+        .split('/')
+        .next()
+        .unwrap();
+    let mut path = template.to_owned();
+    while let Some(open) = path.find('{') {
+        let close = path[open..].find('}').unwrap() + open;
+        let name = path[open + 1..close].to_owned();
+        let value = ids.get(&(collection, name.as_str())).unwrap_or_else(|| {
+            panic!(
+                "{template}: no resource of the first tenant for `{name}`; \
+                 add one to the cross-tenant matrix in tests/e2e/tenancy.rs"
+            )
+        });
+        path.replace_range(open..=close, value);
+    }
+    path
+}
+
+/// The cross-tenant matrix, generated from the OpenAPI document so a new
+/// endpoint is covered as soon as it exists: every tenant-scoped operation
+/// on another tenant's resource answers 404 `not_found`, exactly like one
+/// on a resource that does not exist, and changes nothing.
 async fn other_tenants_see_nothing(db: Db) {
     let app = TestApp::builder(db).without_worker().start().await;
     let a = app.signup(&email("alice"), "Alice Co").await;
+    // Bob is his tenant's owner: no role check can answer first.
     let b = app.signup(&email("bob"), "Bob Co").await;
 
+    // One of each of Alice's resources; a webhook first, so the job's
+    // creation leaves a delivery in its log.
+    let (status, hook) = app
+        .post(
+            "/v1/webhooks",
+            &a.access_token,
+            json!({"url": "https://hooks.example.com/cutroom", "events": ["job.created"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
     let (status, job) = app.post("/v1/jobs", &a.access_token, json!({"source": {"type": "youtube", "url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ"}})).await;
     assert_eq!(status, StatusCode::CREATED, "{job}");
-    let job_id = job["id"].as_str().unwrap();
+    let job_id = job["id"].as_str().unwrap().to_owned();
+    let (status, deliveries) = app
+        .get(
+            &format!("/v1/webhooks/{hook_id}/deliveries"),
+            &a.access_token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{deliveries}");
+    let delivery_id = deliveries["items"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a delivery of job.created: {deliveries}"))
+        .to_owned();
     let (status, upload) = app
         .post(
             "/v1/uploads",
@@ -21,55 +101,105 @@ async fn other_tenants_see_nothing(db: Db) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{upload}");
-    let upload_id = upload["upload_id"].as_str().unwrap();
+    let upload_id = upload["upload_id"].as_str().unwrap().to_owned();
     let (status, key) = app
         .post("/v1/api-keys", &a.access_token, json!({"name": "a-key"}))
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let key_id = key["id"].as_str().unwrap();
-    let missing = uuid::Uuid::now_v7().to_string();
+    let key_id = key["id"].as_str().unwrap().to_owned();
+    // A review item: flags are only ever written by the pipeline.
+    let flag_id = Uuid::now_v7();
+    moderation_flag::Model {
+        id: flag_id,
+        tenant_id: a.tenant_id.parse().unwrap(),
+        job_id: job_id.parse().unwrap(),
+        kind: "segment".into(),
+        segment: 0,
+        start: 0.0,
+        end: 1.0,
+        text: "flagged words".into(),
+        speaker: None,
+        scores: json!([]),
+        fired: json!([]),
+        categories: ",insult,".into(),
+        action: "flag".into(),
+        max_score: 0.9,
+        status: "open".into(),
+        created_at: chrono::Utc::now(),
+        decided_at: None,
+    }
+    .into_active_model()
+    .insert(&app.app.db.orm)
+    .await
+    .unwrap();
 
-    let cases: Vec<(Method, String, Option<Value>)> = vec![
-        (Method::GET, format!("/v1/jobs/{job_id}"), None),
-        (Method::GET, format!("/v1/jobs/{job_id}/events"), None),
-        (Method::POST, format!("/v1/jobs/{job_id}/cancel"), None),
-        (Method::DELETE, format!("/v1/jobs/{job_id}"), None),
+    let ids: BTreeMap<(&str, &str), String> = [
+        (("jobs", "id"), job_id.clone()),
+        (("jobs", "segment"), "0".to_owned()),
+        (("uploads", "id"), upload_id.clone()),
+        (("api-keys", "id"), key_id.clone()),
+        (("members", "user_id"), a.user_id.clone()),
+        (("review", "id"), flag_id.to_string()),
+        (("webhooks", "id"), hook_id.clone()),
+        (("webhooks", "delivery_id"), delivery_id.clone()),
+    ]
+    .into();
+    let missing = Uuid::now_v7().to_string();
+    let mut missing_ids = ids.clone();
+    for (k, v) in missing_ids.iter_mut() {
+        if k.1 != "segment" {
+            *v = missing.clone();
+        }
+    }
+    // A valid body for each operation that takes one, so validation
+    // cannot answer before the tenant check.
+    let bodies: BTreeMap<(Method, &str), Value> = [
         (
-            Method::POST,
-            format!("/v1/uploads/{upload_id}/complete"),
-            Some(json!({})),
+            (Method::POST, "/v1/jobs/{id}/clips"),
+            json!({"ranges": [{"start": 0.0, "end": 5.0}]}),
         ),
         (
-            Method::POST,
-            "/v1/jobs".into(),
-            Some(json!({"source": {"type": "upload", "upload_id": upload_id}})),
+            (Method::PATCH, "/v1/jobs/{id}/transcript/segments/{segment}"),
+            json!({"text": "Someone else's words."}),
         ),
-        (Method::DELETE, format!("/v1/api-keys/{key_id}"), None),
         (
-            Method::PATCH,
-            format!("/v1/members/{}", a.user_id),
-            Some(json!({"role": "viewer"})),
+            (Method::PATCH, "/v1/members/{user_id}"),
+            json!({"role": "viewer"}),
         ),
-        (Method::DELETE, format!("/v1/members/{}", a.user_id), None),
-    ];
-    for (method, path, body) in cases {
+        (
+            (Method::POST, "/v1/review/{id}"),
+            json!({"decision": "approve"}),
+        ),
+        ((Method::POST, "/v1/uploads/{id}/complete"), json!({})),
+        (
+            (Method::PATCH, "/v1/webhooks/{id}"),
+            json!({"description": "taken over"}),
+        ),
+    ]
+    .into();
+
+    let ops = tenant_operations(&app).await;
+    assert!(ops.len() >= 20, "{ops:?}");
+    for (method, template, takes_body) in &ops {
+        let body = takes_body.then(|| {
+            bodies
+                .get(&(method.clone(), template.as_str()))
+                .unwrap_or_else(|| {
+                    panic!("{method} {template}: add a valid body to the cross-tenant matrix")
+                })
+                .clone()
+        });
+        let path = fill(template, &ids);
         let (status, err) = app
             .request(method.clone(), &path, Some(&b.access_token), body.clone())
             .await;
         assert_eq!(
-            status,
-            StatusCode::NOT_FOUND,
+            (status, &err["code"]),
+            (StatusCode::NOT_FOUND, &json!("not_found")),
             "{method} {path} as another tenant: {err}"
         );
-        assert_eq!(err["code"], "not_found", "{method} {path}");
         // ...exactly like a resource that does not exist at all.
-        let missing_path = path
-            .replace(job_id, &missing)
-            .replace(upload_id, &missing)
-            .replace(key_id, &missing)
-            .replace(&a.user_id, &missing);
-        let body = body
-            .map(|b| serde_json::from_str(&b.to_string().replace(upload_id, &missing)).unwrap());
+        let missing_path = fill(template, &missing_ids);
         let (status2, err2) = app
             .request(method.clone(), &missing_path, Some(&b.access_token), body)
             .await;
@@ -79,6 +209,16 @@ async fn other_tenants_see_nothing(db: Db) {
             "{method} {missing_path}"
         );
     }
+    // Creating a job from Alice's upload is the one cross-tenant reference
+    // in a body rather than a path.
+    let (status, err) = app
+        .post(
+            "/v1/jobs",
+            &b.access_token,
+            json!({"source": {"type": "upload", "upload_id": upload_id}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{err}");
 
     let (status, list) = app.get("/v1/jobs", &b.access_token).await;
     assert_eq!(status, StatusCode::OK);
@@ -87,9 +227,11 @@ async fn other_tenants_see_nothing(db: Db) {
         json!([]),
         "listing shows only one's own jobs"
     );
-    let (status, keys) = app.get("/v1/api-keys", &b.access_token).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(keys["items"], json!([]));
+    for listing in ["/v1/api-keys", "/v1/webhooks", "/v1/review"] {
+        let (status, items) = app.get(listing, &b.access_token).await;
+        assert_eq!(status, StatusCode::OK, "{listing}: {items}");
+        assert_eq!(items["items"], json!([]), "{listing}");
+    }
     let (status, members) = app.get("/v1/members", &b.access_token).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(members["items"].as_array().unwrap().len(), 1, "{members}");
@@ -103,6 +245,19 @@ async fn other_tenants_see_nothing(db: Db) {
     let (status, list) = app.get("/v1/api-keys", &a.access_token).await;
     assert_eq!(status, StatusCode::OK);
     assert!(list["items"][0]["revoked_at"].is_null());
+    let (status, hook) = app
+        .get(&format!("/v1/webhooks/{hook_id}"), &a.access_token)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hook["description"], "", "{hook}");
+    let (status, flag) = app
+        .get(&format!("/v1/review/{flag_id}"), &a.access_token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{flag}");
+    assert_eq!(flag["status"], "open", "{flag}");
+    let (status, members) = app.get("/v1/members", &a.access_token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(members["items"][0]["role"], "owner", "{members}");
 }
 both_dbs!(
     cross_tenant_requests_answer_404,

@@ -7,6 +7,7 @@
 //! `CUTROOM_TEST_DATABASE_URL`), with the same defaults as that file, so
 //! `cargo test` works the same after `bash .ci/setup --test`.
 
+pub mod fleet;
 pub mod media;
 mod postgres;
 mod s3;
@@ -25,7 +26,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-pub use postgres::TestDatabase;
+pub use postgres::{PostgresServer, TestDatabase};
 pub use s3::S3Server;
 pub use source_server::SourceServer;
 
@@ -78,11 +79,30 @@ pub struct TestAppBuilder {
     store: Store,
     worker: bool,
     tweaks: Vec<ConfigTweak>,
+    /// Another app's database and storage, to run a second API replica.
+    shared: Option<(String, cutroom_core::config::StorageConfig)>,
 }
 
 impl TestAppBuilder {
     pub fn store(mut self, store: Store) -> Self {
         self.store = store;
+        self
+    }
+
+    /// Runs on the database at `url` (a [`PostgresServer`] of the test's
+    /// own, say) instead of a fresh one on the shared server.
+    pub fn database(self, url: String) -> Self {
+        self.configure(move |c| c.database_url = url)
+    }
+
+    /// A second API replica of `other`: the same database and storage (and
+    /// secret), its own HTTP server, sweeper and webhook sender. `other`
+    /// owns the database and storage and must outlive this one.
+    pub fn share(mut self, other: &TestApp) -> Self {
+        self.shared = Some((
+            other.app.config.database_url.clone(),
+            other.app.config.storage.clone(),
+        ));
         self
     }
 
@@ -124,6 +144,7 @@ impl TestAppBuilder {
         config.rate_limit_per_minute = 0;
 
         let pg = match self.db {
+            _ if self.shared.is_some() => None,
             Db::Sqlite => None,
             Db::Postgres => {
                 let db = TestDatabase::create().await;
@@ -132,6 +153,7 @@ impl TestAppBuilder {
             }
         };
         let s3 = match self.store {
+            _ if self.shared.is_some() => None,
             Store::Local => None,
             Store::S3 => {
                 let server = S3Server::start();
@@ -155,6 +177,10 @@ impl TestAppBuilder {
                 Some(server)
             }
         };
+        if let Some((database_url, storage)) = self.shared {
+            config.database_url = database_url;
+            config.storage = storage;
+        }
         for tweak in self.tweaks {
             tweak(&mut config);
         }
@@ -206,6 +232,7 @@ impl TestApp {
             store: Store::Local,
             worker: true,
             tweaks: Vec::new(),
+            shared: None,
         }
     }
 

@@ -60,3 +60,130 @@ impl Drop for TestDatabase {
         .join();
     }
 }
+
+/// A PostgreSQL server of the test's own (`initdb` and `pg_ctl` from the
+/// machine's PostgreSQL), so a test can restart it under a running
+/// Cutroom without disturbing the tests that share the machine's server.
+/// Run as the `postgres` user when the tests run as root (PostgreSQL
+/// refuses to run as root).
+pub struct PostgresServer {
+    pub url: String,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn pg_bin(name: &str) -> std::path::PathBuf {
+    let out = std::process::Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let dir = out.unwrap_or_else(|| {
+        // Debian's layout, newest version first.
+        let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        versions.sort();
+        versions
+            .last()
+            .map(|v| v.join("bin").display().to_string())
+            .expect("PostgreSQL's server programs (initdb, pg_ctl) are installed")
+    });
+    std::path::Path::new(&dir).join(name)
+}
+
+fn as_postgres(program: &std::path::Path) -> std::process::Command {
+    if nix::unistd::Uid::effective().is_root() {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        std::process::Command::new(program)
+    }
+}
+
+fn run(mut c: std::process::Command, what: &str) {
+    let out = c.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl PostgresServer {
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("cutroom-pg-")
+            .tempdir()
+            .expect("temp dir");
+        if nix::unistd::Uid::effective().is_root() {
+            run(
+                {
+                    let mut c = std::process::Command::new("chown");
+                    c.args(["postgres:postgres"]).arg(dir.path());
+                    c
+                },
+                "chown the data folder",
+            );
+        }
+        let mut init = as_postgres(&pg_bin("initdb"));
+        init.args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+            .arg(dir.path().join("data"));
+        run(init, "initdb");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = Self {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            dir,
+            port,
+        };
+        server.pg_ctl(&["start", "-w"]);
+        server
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let mut c = as_postgres(&pg_bin("pg_ctl"));
+        c.arg("-D")
+            .arg(self.dir.path().join("data"))
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+                self.port,
+                self.dir.path().display()
+            ))
+            .args(args);
+        run(c, &format!("pg_ctl {}", args.join(" ")));
+    }
+
+    /// Stops the server the way a crash or an operator's fast restart
+    /// does (every connection cut), then starts it again.
+    pub fn restart(&self) {
+        self.pg_ctl(&["restart", "-m", "fast", "-w"]);
+    }
+
+    pub fn stop(&self) {
+        self.pg_ctl(&["stop", "-m", "fast", "-w"]);
+    }
+
+    pub fn start_again(&self) {
+        self.pg_ctl(&["start", "-w"]);
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        let mut c = as_postgres(&pg_bin("pg_ctl"));
+        c.arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["stop", "-m", "immediate"]);
+        let _ = c.output();
+    }
+}

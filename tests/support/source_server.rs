@@ -1,7 +1,14 @@
 //! A loopback HTTP server standing in for a video host: yt-dlp downloads
 //! direct links from it with its generic extractor.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use axum::{body::Body, extract::Path as UrlPath, http::header, response::Response};
 use futures::StreamExt;
@@ -13,6 +20,17 @@ pub struct SourceServer {
     pub host: String,
     dir: tempfile::TempDir,
     shutdown: tokio_util::sync::CancellationToken,
+    flaky: Arc<Flaky>,
+}
+
+/// The state of `/flaky/{file}`: while `down`, every request answers 503
+/// Service Unavailable (a host having an outage); `refused` counts them.
+/// While `slow`, it serves at about 80 KB/s like `/slow/...`.
+#[derive(Default)]
+struct Flaky {
+    down: AtomicBool,
+    slow: AtomicBool,
+    refused: AtomicUsize,
 }
 
 impl SourceServer {
@@ -23,10 +41,17 @@ impl SourceServer {
         let host = listener.local_addr().unwrap().to_string();
         let shutdown = tokio_util::sync::CancellationToken::new();
         let slow_dir = dir.path().to_path_buf();
+        let flaky_dir = dir.path().to_path_buf();
+        let flaky = Arc::new(Flaky::default());
+        let state = flaky.clone();
         let app = axum::Router::new()
             .route(
                 "/slow/{file}",
                 axum::routing::get(move |p| slow(slow_dir.clone(), p)),
+            )
+            .route(
+                "/flaky/{file}",
+                axum::routing::get(move |p| flaky_get(flaky_dir.clone(), state.clone(), p)),
             )
             .fallback_service(ServeDir::new(dir.path()));
         let token = shutdown.clone();
@@ -40,7 +65,23 @@ impl SourceServer {
             host,
             dir,
             shutdown,
+            flaky,
         }
+    }
+
+    /// Takes `/flaky/...` down (503 to every request) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.flaky.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Makes `/flaky/...` serve at about 80 KB/s, or at full speed again.
+    pub fn set_slow(&self, slow: bool) {
+        self.flaky.slow.store(slow, Ordering::SeqCst);
+    }
+
+    /// Requests `/flaky/...` refused so far.
+    pub fn refused(&self) -> usize {
+        self.flaky.refused.load(Ordering::SeqCst)
     }
 
     /// Where a file served as `file` lives.
@@ -56,6 +97,29 @@ impl SourceServer {
 impl Drop for SourceServer {
     fn drop(&mut self) {
         self.shutdown.cancel();
+    }
+}
+
+async fn flaky_get(dir: PathBuf, flaky: Arc<Flaky>, UrlPath(file): UrlPath<String>) -> Response {
+    if flaky.down.load(Ordering::SeqCst) {
+        flaky.refused.fetch_add(1, Ordering::SeqCst);
+        return Response::builder()
+            .status(axum::http::StatusCode::SERVICE_UNAVAILABLE)
+            .body(Body::from("down for maintenance"))
+            .unwrap();
+    }
+    if flaky.slow.load(Ordering::SeqCst) {
+        return slow(dir, UrlPath(file)).await;
+    }
+    match tokio::fs::read(dir.join(&file)).await {
+        Ok(bytes) => Response::builder()
+            .header(header::CONTENT_TYPE, "video/mp4")
+            .body(Body::from(bytes))
+            .unwrap(),
+        Err(_) => Response::builder()
+            .status(axum::http::StatusCode::NOT_FOUND)
+            .body(Body::empty())
+            .unwrap(),
     }
 }
 

@@ -1,22 +1,37 @@
 //! The queue's way into the pipeline: claim the job, run it, record how it
 //! ended.
 //!
-//! Apalis only retries what the pipeline cannot settle itself: the database
-//! being unreachable, or the worker stopping mid-job. Every other failure
-//! ends the job `failed` with a code and returns `Ok`, because running the
-//! same source through the same code again would fail the same way.
+//! Jobs count their own attempts. A failure that may pass (a broken
+//! download, a storage outage: [`ErrorCode::is_transient`]) puts the job
+//! back in line to run again after a growing pause, up to
+//! `CUTROOM_JOB_MAX_ATTEMPTS` runs; after the last it ends `failed` with
+//! its history of attempts in its events, and an admin may retry it. Every
+//! other failure ends the job at once, because running the same source
+//! through the same code again would fail the same way. A worker that
+//! dies mid-job (SIGKILL, out of memory) stops heartbeating; the queue
+//! hands its task to another worker, which finds the job still `running`
+//! and starts it over as the next attempt.
+//!
+//! Apalis itself retries only what cannot be settled: the database still
+//! unreachable when the job ends. The next run then finds the job
+//! `running` and counts the attempt as lost.
 
 use std::{panic::AssertUnwindSafe, sync::Arc};
 
-use apalis::prelude::{Attempt, Data};
+use apalis::prelude::Data;
+use chrono::Utc;
 use cutroom_core::{
     Config, Database, ErrorCode,
     jobs::PipelineTask,
-    queries::{events, jobs},
-    queue::{self, MAX_ATTEMPTS},
+    queries::{
+        events,
+        jobs::{self, Claim},
+        workers,
+    },
+    queue,
     storage::{self, ObjectStore},
 };
-use cutroom_entities::{JobStatus, job};
+use cutroom_entities::{JobStatus, SourceType, job};
 use futures::FutureExt;
 use sea_orm::DbErr;
 use serde_json::json;
@@ -36,6 +51,8 @@ pub(crate) struct Handler {
     shutdown: CancellationToken,
     /// `None` runs no stages (the queue benchmark).
     engines: Option<Arc<Engines>>,
+    /// This worker's name in the registry.
+    worker: String,
 }
 
 /// Why apalis should hand the task out again.
@@ -43,18 +60,15 @@ pub(crate) struct Handler {
 pub(crate) enum HandlerError {
     #[error("the database is unavailable: {0}")]
     Db(#[from] DbErr),
-    #[error("the worker stopped during the job; it will run again")]
-    Interrupted,
 }
 
 /// The apalis task function.
 pub(crate) async fn handle(
     payload: serde_json::Value,
     handler: Data<Arc<Handler>>,
-    attempt: Attempt,
 ) -> Result<(), HandlerError> {
     match serde_json::from_value::<PipelineTask>(payload) {
-        Ok(task) => handler.run(task, attempt.current()).await,
+        Ok(task) => handler.run(task).await,
         Err(e) => {
             // Retrying cannot make it readable; dropping it keeps the queue moving.
             tracing::error!(error = %e, "dropping a pipeline task whose payload is not a PipelineTask");
@@ -70,6 +84,7 @@ impl Handler {
         store: Arc<dyn ObjectStore>,
         shutdown: CancellationToken,
         engines: Option<Arc<Engines>>,
+        worker: String,
     ) -> Self {
         Self {
             config,
@@ -77,19 +92,48 @@ impl Handler {
             store,
             shutdown,
             engines,
+            worker,
         }
     }
 
-    #[instrument(name = "job", skip_all, fields(tenant.id = %task.tenant_id, job.id = %task.job_id, attempt = attempt))]
-    async fn run(&self, task: PipelineTask, attempt: usize) -> Result<(), HandlerError> {
+    #[instrument(name = "job", skip_all, fields(tenant.id = %task.tenant_id, job.id = %task.job_id, attempt = tracing::field::Empty))]
+    async fn run(&self, task: PipelineTask) -> Result<(), HandlerError> {
         let db = &self.db.orm;
-        let Some(job) = jobs::claim(db, task.tenant_id, task.job_id, task.dispatched_at).await?
-        else {
-            // Finished, cancelled while queued, deleted, or retried since
-            // this task was made: a duplicate delivery.
-            tracing::info!("job is already settled; nothing to do");
-            return Ok(());
+        let max = self.config.retries.max_attempts;
+        let job = match jobs::claim(db, task.tenant_id, task.job_id, task.dispatched_at, max)
+            .await?
+        {
+            Claim::Skip => {
+                // Finished, cancelled while queued, deleted, taken by another
+                // worker, or retried since this task was made.
+                tracing::info!("job is already settled; nothing to do");
+                return Ok(());
+            }
+            Claim::Exhausted(job) => {
+                self.record_lost(&job, job.attempts).await?;
+                let failure = Failure {
+                    code: ErrorCode::WorkerLost,
+                    message: format!(
+                        "the worker running the job stopped responding on each of its {} attempts",
+                        job.attempts
+                    ),
+                    detail: None,
+                };
+                let attempt = job.attempts;
+                return self.settle(&job, attempt, Outcome::Failed(failure)).await;
+            }
+            Claim::Run { job, lost } => {
+                if let Some(lost) = lost {
+                    self.record_lost(&job, lost).await?;
+                }
+                job
+            }
         };
+        let attempt = job.attempts;
+        tracing::Span::current().record("attempt", attempt);
+        if let Err(e) = workers::took(db, &self.worker, job.tenant_id, job.id).await {
+            tracing::warn!(error = %e, "could not note the job in the worker registry");
+        }
         events::record(
             db,
             job.tenant_id,
@@ -97,10 +141,10 @@ impl Handler {
             "status",
             None,
             Some("running".into()),
-            Some(json!({ "attempt": attempt })),
+            Some(json!({ "attempt": attempt, "worker": self.worker })),
         )
         .await?;
-        tracing::info!("job started");
+        tracing::info!(attempt, "job started");
 
         let run = async {
             match &self.engines {
@@ -120,21 +164,46 @@ impl Handler {
         };
         let outcome = match AssertUnwindSafe(run).catch_unwind().await {
             Ok(Ok(outcome)) => outcome,
-            // A query failed mid-run. If the database answers the `finish`
-            // below it was not an outage, so the job fails instead of
-            // looping through retries; if it does not, apalis retries.
+            // The database went away mid-run (a restart): a failure that
+            // passes. Any other query error is a bug.
+            Ok(Err(e)) if cutroom_core::db::is_outage(&e) => Outcome::Failed(Failure {
+                code: ErrorCode::DatabaseUnavailable,
+                message: "the database could not be reached while the job ran; try again later"
+                    .into(),
+                detail: Some(e.to_string()),
+            }),
             Ok(Err(e)) => internal_error(format!("database error: {e}")),
             Err(panic) => internal_error(format!("panic: {}", panic_message(panic.as_ref()))),
         };
-        self.settle(&job, outcome, attempt).await
+        self.settle(&job, attempt, outcome).await
     }
 
-    /// Writes the terminal state (or hands the task back) and logs it once.
+    /// The worker of attempt `lost` died under the job.
+    async fn record_lost(&self, job: &job::Model, lost: i32) -> Result<(), HandlerError> {
+        tracing::warn!(
+            attempt = lost,
+            "the job's previous worker stopped responding"
+        );
+        events::record(
+            &self.db.orm,
+            job.tenant_id,
+            job.id,
+            "status",
+            None,
+            Some("lost".into()),
+            Some(json!({ "attempt": lost, "code": ErrorCode::WorkerLost })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Writes the terminal state (or puts the job back in line) and logs
+    /// it once.
     async fn settle(
         &self,
         job: &job::Model,
+        attempt: i32,
         outcome: Outcome,
-        attempt: usize,
     ) -> Result<(), HandlerError> {
         let db = &self.db.orm;
         if jobs::get(db, job.tenant_id, job.id).await?.is_none() {
@@ -145,11 +214,19 @@ impl Handler {
                 tracing::warn!(error = %e, "could not remove the outputs of a deleted job");
             }
             tracing::info!("job was deleted while running");
+            self.done(None).await;
             self.free_slot(job).await;
             return Ok(());
         }
         let (status, failure) = match outcome {
             Outcome::Succeeded => (JobStatus::Succeeded, None),
+            Outcome::Failed(f)
+                if f.code.is_transient()
+                    && u32::try_from(attempt).unwrap_or(u32::MAX)
+                        < self.config.retries.max_attempts =>
+            {
+                return self.retry_later(job, attempt, f).await;
+            }
             Outcome::Failed(f) => (JobStatus::Failed, Some(f)),
             Outcome::Cancelled => (
                 JobStatus::Cancelled,
@@ -159,36 +236,29 @@ impl Handler {
                     detail: None,
                 }),
             ),
-            Outcome::Interrupted if attempt < MAX_ATTEMPTS => {
-                let message = "the worker stopped; the job will run again".to_owned();
-                events::record(
-                    db,
-                    job.tenant_id,
-                    job.id,
-                    "status",
-                    None,
-                    Some(message),
-                    Some(json!({ "attempt": attempt })),
-                )
-                .await?;
-                tracing::info!("worker stopping; job handed back to the queue");
-                return Err(HandlerError::Interrupted);
-            }
-            Outcome::Interrupted => (
-                JobStatus::Failed,
-                Some(Failure {
-                    code: ErrorCode::InternalError,
-                    message: format!(
-                        "the job was interrupted {attempt} times by workers stopping; submit it again"
-                    ),
-                    detail: None,
-                }),
-            ),
+            Outcome::Interrupted => return self.hand_back(job, attempt).await,
         };
         let error = failure.as_ref().map(|f| (f.code, f.message.clone()));
-        jobs::finish(db, job.tenant_id, job.id, status, error).await?;
+        if !jobs::finish(db, job.tenant_id, job.id, Some(attempt), status, error).await? {
+            // Another worker took the job over (this one was presumed dead);
+            // that one ends it.
+            tracing::warn!(
+                attempt,
+                "the job was taken over by another worker; not ending it"
+            );
+            self.done(None).await;
+            return Ok(());
+        }
+        self.done(Some(status == JobStatus::Succeeded)).await;
         self.free_slot(job).await;
-        let data = failure.as_ref().map(|f| json!({ "code": f.code }));
+        let keep_original = failure.as_ref().is_some_and(|f| f.code.is_transient());
+        if !keep_original {
+            self.delete_original(job).await;
+        }
+        let mut data = json!({ "attempt": attempt });
+        if let Some(f) = &failure {
+            data["code"] = json!(f.code);
+        }
         events::record(
             db,
             job.tenant_id,
@@ -196,7 +266,7 @@ impl Handler {
             "status",
             None,
             Some(status_name(status).into()),
-            data,
+            Some(data),
         )
         .await?;
         match failure {
@@ -208,10 +278,102 @@ impl Handler {
                 tracing::error!(code = %f.code, message = %f.message, detail = f.detail.as_deref(), "job failed")
             }
             Some(f) => {
-                tracing::warn!(code = %f.code, message = %f.message, detail = f.detail.as_deref(), "job failed")
+                tracing::warn!(code = %f.code, message = %f.message, detail = f.detail.as_deref(), attempt, "job failed")
             }
         }
         Ok(())
+    }
+
+    /// A failure that may pass, with attempts left: back in line after a
+    /// pause that grows with each attempt.
+    async fn retry_later(
+        &self,
+        job: &job::Model,
+        attempt: i32,
+        f: Failure,
+    ) -> Result<(), HandlerError> {
+        let db = &self.db.orm;
+        let delay = self
+            .config
+            .retries
+            .delay(u32::try_from(attempt).unwrap_or(1));
+        let retry_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+        if !jobs::retry_later(db, job.tenant_id, job.id, attempt, retry_at).await? {
+            // Cancelled meanwhile: end it as asked instead.
+            return Box::pin(self.settle(job, attempt, Outcome::Cancelled)).await;
+        }
+        self.done(Some(false)).await;
+        self.free_slot(job).await;
+        events::record(
+            db,
+            job.tenant_id,
+            job.id,
+            "status",
+            None,
+            Some("retrying".into()),
+            Some(json!({
+                "attempt": attempt,
+                "code": f.code,
+                "message": f.message,
+                "retry_at": retry_at,
+            })),
+        )
+        .await?;
+        tracing::warn!(
+            code = %f.code, message = %f.message, detail = f.detail.as_deref(), attempt,
+            retry_in_secs = delay.as_secs(), "job failed; it will run again"
+        );
+        Ok(())
+    }
+
+    /// The worker is stopping: the job goes back in line at once and this
+    /// attempt does not count.
+    async fn hand_back(&self, job: &job::Model, attempt: i32) -> Result<(), HandlerError> {
+        let db = &self.db.orm;
+        if !jobs::hand_back(db, job.tenant_id, job.id, attempt).await? {
+            // Cancelled while stopping: end it as asked.
+            return Box::pin(self.settle(job, attempt, Outcome::Cancelled)).await;
+        }
+        self.done(None).await;
+        self.free_slot(job).await;
+        events::record(
+            db,
+            job.tenant_id,
+            job.id,
+            "status",
+            None,
+            Some("handed_back".into()),
+            Some(json!({ "attempt": attempt, "worker": self.worker })),
+        )
+        .await?;
+        tracing::info!("worker stopping; job handed back to the queue");
+        Ok(())
+    }
+
+    /// Cutroom keeps no originals: an ended upload job's source is deleted
+    /// (after a failure that may pass, the sweeper deletes it a day later
+    /// instead, so an admin can retry). A failure here is caught up by the
+    /// sweeper.
+    async fn delete_original(&self, job: &job::Model) {
+        let (SourceType::Upload, Some(key)) = (job.source_type, job.source_key.as_deref()) else {
+            return;
+        };
+        match self.store.delete(key).await {
+            Ok(()) => {
+                if let Err(e) = jobs::clear_source_key(&self.db.orm, job.tenant_id, job.id).await {
+                    tracing::warn!(error = %e, "could not forget the deleted original");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not delete the original upload; the sweeper will")
+            }
+        }
+    }
+
+    async fn done(&self, ended: Option<bool>) {
+        if let Err(e) = workers::done(&self.db.orm, &self.worker, ended).await {
+            tracing::warn!(error = %e, "could not update the worker registry");
+        }
     }
 }
 

@@ -35,10 +35,13 @@ const SQLITE_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// On PostgreSQL, LISTEN/NOTIFY wakes an idle worker as soon as a task is
 /// committed; polling only covers a lost listener connection.
 const POSTGRES_POLL_INTERVAL: Duration = Duration::from_millis(250);
-/// Liveness: a worker silent for `HEARTBEAT * MISSED_HEARTBEATS` is presumed
-/// dead and its task is handed to another worker.
-const HEARTBEAT: Duration = Duration::from_secs(10);
+/// Liveness: a worker silent for `CUTROOM_WORKER_HEARTBEAT_SECS *
+/// MISSED_HEARTBEATS` is presumed dead and its task is handed to another
+/// worker.
 const MISSED_HEARTBEATS: usize = 3;
+/// Every this many heartbeats a worker removes the scratch folders of
+/// siblings that died.
+const SCRATCH_SWEEP_BEATS: u32 = 6;
 /// Pause before restarting after the queue backend failed (database gone).
 const RESTART_DELAY: Duration = Duration::from_secs(2);
 
@@ -104,15 +107,29 @@ impl Worker {
                     self.config.scratch_dir.display()
                 )
             })?;
+        let slot = Arc::new(slot);
         // Job folders go under this worker's own folder (see `scratch`).
         let mut config = self.config;
         config.scratch_dir = slot.path().to_owned();
+        let heartbeat = config.worker_heartbeat;
+        registry::register(&self.db, &self.name)
+            .await
+            .context("registering the worker")?;
+        let beats = CancellationToken::new();
+        let beating = tokio::spawn(registry::beat(
+            self.db.clone(),
+            self.name.clone(),
+            heartbeat,
+            slot.clone(),
+            beats.clone(),
+        ));
         let handler = Arc::new(Handler::new(
             config,
             self.db.clone(),
             self.store,
             shutdown.clone(),
             engines,
+            self.name.clone(),
         ));
         tracing::info!(worker = %self.name, "worker started");
         // A restarted apalis worker registers under a new name: the old
@@ -123,7 +140,14 @@ impl Worker {
             } else {
                 format!("{}-r{incarnation}", self.name)
             };
-            let result = run_once(&self.db.pool, &name, handler.clone(), shutdown.clone()).await;
+            let result = run_once(
+                &self.db.pool,
+                &name,
+                heartbeat,
+                handler.clone(),
+                shutdown.clone(),
+            )
+            .await;
             if shutdown.is_cancelled() {
                 break;
             }
@@ -142,16 +166,58 @@ impl Worker {
         }
         // The handler (and with it any job) is done; the folder can go.
         drop(handler);
+        beats.cancel();
+        let _ = beating.await;
         drop(slot);
+        if let Err(e) = cutroom_core::queries::workers::stopped(&self.db.orm, &self.name).await {
+            tracing::warn!(error = %e, "could not sign off in the worker registry");
+        }
         tracing::info!(worker = %self.name, "worker stopped");
         Ok(())
     }
+}
+
+/// The `cutroom-worker` process: configuration from `CUTROOM_*`, one
+/// worker until SIGTERM or SIGINT (which stop it gracefully: the current
+/// job is handed back to the queue).
+pub async fn run_from_env() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    cutroom_core::telemetry::init(config.log_json);
+    let db = Database::connect(&config.database_url).await?;
+    db.migrate().await?;
+    let storage = cutroom_core::storage::from_config(&config)
+        .await
+        .context("opening object storage")?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    Worker::new(config, db, storage.store).run(shutdown).await
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the worker");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; stopping"),
+        () = term => tracing::info!("SIGTERM received; stopping"),
+    }
+    shutdown.cancel();
 }
 
 /// Runs one apalis worker until shutdown or a backend error.
 async fn run_once(
     pool: &Pool,
     name: &str,
+    heartbeat: Duration,
     handler: Arc<Handler>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -167,7 +233,7 @@ async fn run_once(
             let config = apalis_postgres::Config::default()
                 .queue(PIPELINE_QUEUE)
                 .batch_size(1)
-                .heartbeat_interval(HEARTBEAT)
+                .heartbeat_interval(heartbeat)
                 .missed_heartbeats(MISSED_HEARTBEATS);
             let backend = apalis_postgres::PostgresStorage::<serde_json::Value>::new(pool)
                 .with_config(config)
@@ -185,7 +251,7 @@ async fn run_once(
             let config = apalis_sqlite::Config::default()
                 .queue(PIPELINE_QUEUE)
                 .batch_size(1)
-                .heartbeat_interval(HEARTBEAT)
+                .heartbeat_interval(heartbeat)
                 .missed_heartbeats(MISSED_HEARTBEATS);
             let backend = apalis_sqlite::SqliteStorage::<serde_json::Value>::new(pool)
                 .with_config(config)
@@ -202,10 +268,67 @@ async fn run_once(
     Ok(())
 }
 
-/// `cutroom-worker-{host}-{pid}-{random}`: readable in the queue tables and
-/// unique even with several workers in one process.
-fn worker_name() -> String {
-    let host = nix::unistd::gethostname()
+/// The worker's row in the registry (`GET /v1/admin/workers`).
+mod registry {
+    use std::{sync::Arc, time::Duration};
+
+    use cutroom_core::{Database, queries::workers};
+    use sea_orm::DbErr;
+    use tokio_util::sync::CancellationToken;
+
+    use crate::scratch::Slot;
+
+    pub(crate) async fn register(db: &Database, name: &str) -> Result<(), DbErr> {
+        workers::register(
+            &db.orm,
+            name,
+            &super::host_name(),
+            std::process::id(),
+            env!("CARGO_PKG_VERSION"),
+        )
+        .await
+    }
+
+    /// Reports in every `every` until `stop`, and now and then removes
+    /// the scratch folders of siblings that died.
+    pub(crate) async fn beat(
+        db: Database,
+        name: String,
+        every: Duration,
+        slot: Arc<Slot>,
+        stop: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        for n in 1u32.. {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = workers::heartbeat(&db.orm, &name).await {
+                tracing::warn!(error = %e, "could not report in to the worker registry");
+            }
+            if n % super::SCRATCH_SWEEP_BEATS == 0 {
+                let slot = slot.clone();
+                match tokio::task::spawn_blocking(move || slot.remove_dead_siblings()).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(removed)) => {
+                        tracing::warn!(
+                            count = removed,
+                            "removed scratch folders of workers that died"
+                        )
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "could not sweep the scratch folder"),
+                    Err(e) => tracing::warn!(error = %e, "the scratch sweep panicked"),
+                }
+            }
+        }
+    }
+}
+
+/// The host name, tidied for names and the registry.
+fn host_name() -> String {
+    nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
         .map(|h| {
@@ -221,7 +344,13 @@ fn worker_name() -> String {
                 .collect()
         })
         .filter(|h: &String| !h.is_empty())
-        .unwrap_or_else(|| "host".to_owned());
+        .unwrap_or_else(|| "host".to_owned())
+}
+
+/// `cutroom-worker-{host}-{pid}-{random}`: readable in the queue tables and
+/// unique even with several workers in one process.
+fn worker_name() -> String {
+    let host = host_name();
     let random = uuid::Uuid::new_v4().simple().to_string();
     format!(
         "cutroom-worker-{host}-{}-{}",

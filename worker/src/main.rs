@@ -6,12 +6,8 @@
 use std::{io::Write, path::PathBuf};
 
 use anyhow::{Context, bail};
-use cutroom_core::{Config, Database, storage, telemetry};
-use cutroom_worker::{
-    Worker,
-    models::{self, InstallOptions, ModelSet},
-};
-use tokio_util::sync::CancellationToken;
+use cutroom_core::Config;
+use cutroom_worker::models::{self, InstallOptions, ModelSet};
 
 const USAGE: &str = "usage: cutroom-worker [models install [--dir DIR] [--cache DIR] [--force] | models verify [--dir DIR]]
 
@@ -29,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
-        [] => run().await,
+        [] => cutroom_worker::run_from_env().await,
         ["models", "install", flags @ ..] => {
             let flags = ModelFlags::parse(flags, true)?;
             tokio::task::spawn_blocking(move || install(flags)).await?
@@ -47,20 +43,6 @@ async fn main() -> anyhow::Result<()> {
             bail!("unknown arguments: {}", other.join(" "))
         }
     }
-}
-
-async fn run() -> anyhow::Result<()> {
-    let config = Config::from_env()?;
-    telemetry::init(config.log_json);
-    let db = Database::connect(&config.database_url).await?;
-    db.migrate().await?;
-    let storage = storage::from_config(&config)
-        .await
-        .context("opening object storage")?;
-
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
-    Worker::new(config, db, storage.store).run(shutdown).await
 }
 
 /// The options of `models install` and `models verify`.
@@ -145,26 +127,4 @@ fn verify(flags: ModelFlags) -> anyhow::Result<()> {
     }
     eprintln!("models in {} are complete and intact", dir.display());
     Ok(())
-}
-
-/// SIGINT or SIGTERM (what `docker stop` sends) stops the worker: the job
-/// in hand is handed back to the queue for another worker.
-async fn stop_on_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the worker");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; stopping"),
-        () = term => tracing::info!("SIGTERM received; stopping"),
-    }
-    shutdown.cancel();
 }

@@ -47,6 +47,16 @@ impl Slot {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Removes what workers that died since this one started left beside
+    /// it; a long-running worker calls this now and then, so a killed
+    /// sibling's source files do not wait for the next worker to start.
+    pub(crate) fn remove_dead_siblings(&self) -> io::Result<usize> {
+        match self.path.parent() {
+            Some(root) => remove_abandoned(root),
+            None => Ok(0),
+        }
+    }
 }
 
 impl Drop for Slot {

@@ -1,5 +1,5 @@
-//! Liveness and readiness for load balancers and `docker compose`, and the
-//! home page.
+//! Liveness and readiness for load balancers and `docker compose`,
+//! Prometheus metrics, and the home page.
 
 use std::time::Duration;
 
@@ -8,12 +8,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{app::AppState, extract::Json};
+use crate::{app::AppState, error::ApiError, extract::Json};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
+        .routes(routes!(metrics))
         .routes(routes!(home))
 }
 
@@ -80,6 +81,38 @@ async fn readyz(state: AppState) -> (StatusCode, Json<Readiness>) {
             storage: word(storage),
         }),
     )
+}
+
+/// Prometheus metrics (text format): request latency by route, jobs by
+/// status, queue depth, workers by state, stage durations. Open when no
+/// operator token is configured; with `CUTROOM_OPERATOR_TOKEN` set, it
+/// needs that token as a bearer token.
+#[utoipa::path(
+    get, path = "/metrics", tag = "meta", security((), ("operator" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition format", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 401, description = "`unauthorized`: an operator token is configured and this is not it", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn metrics(
+    state: AppState,
+    headers: axum::http::HeaderMap,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    if let Some(expected) = &state.config.operator_token
+        && !super::admin::bears(&headers, expected)
+    {
+        return Err(ApiError::unauthorized(
+            "the metrics need the operator token",
+        ));
+    }
+    let body = state.metrics.render(&state).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    ))
 }
 
 /// A short page about the API, linking to the interactive docs.

@@ -2,6 +2,7 @@
 //! `OpenApiRouter` and `routes!()`, so the router and the OpenAPI document
 //! are built from the same declarations and cannot drift.
 
+mod admin;
 mod api_keys;
 mod auth;
 mod clips;
@@ -72,6 +73,7 @@ const JSON_BODY_LIMIT: usize = 1024 * 1024;
         (name = "review", description = "What moderation flagged, reviewers' decisions, daily statistics"),
         (name = "webhooks", description = "Signed event messages to the tenant's own endpoints, with a delivery log"),
         (name = "storage", description = "Presigned URLs of the embedded local storage"),
+        (name = "admin", description = "The operator's view across tenants (the operator token, `CUTROOM_OPERATOR_TOKEN`)"),
         (name = "meta", description = "Health and documentation"),
     )
 )]
@@ -88,6 +90,15 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT access token or crk_ API key")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "operator",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("the operator token, CUTROOM_OPERATOR_TOKEN")
                     .build(),
             ),
         );
@@ -110,6 +121,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(clips::router())
         .merge(webhooks::router())
         .merge(storage::router())
+        .merge(admin::router())
 }
 
 /// The OpenAPI 3.1 document, as served at `/openapi.json` and committed in
@@ -136,6 +148,10 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             AppState(app.clone()),
             idempotency::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            AppState(app.clone()),
+            crate::metrics::layer,
         ))
         .with_state(AppState(app));
     app_routes.layer(

@@ -3,8 +3,8 @@
 use chrono::{SubsecRound, Utc};
 use cutroom_entities::{JobStatus, job};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -97,35 +97,131 @@ pub async fn delete(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Res
     Ok(res.rows_affected == 1)
 }
 
-/// Worker side: takes a job for running. Returns `None` when there is
-/// nothing to do (deleted, already terminal, or the task is an old one of
-/// a job retried since: `dispatched_at` is the task's copy). A job found
-/// `running` was held by a worker that died; it starts over.
+/// What [`claim`] found.
+#[derive(Debug)]
+pub enum Claim {
+    /// Nothing to do: deleted, already terminal, taken by another worker,
+    /// or the task is an old one of a job retried since (`dispatched_at`
+    /// is the task's copy).
+    Skip,
+    /// Run it; `attempts` is already counted. `lost` is set when the job
+    /// was found `running`: the worker of attempt `lost` died under it.
+    Run { job: job::Model, lost: Option<i32> },
+    /// Found `running` after its last allowed attempt: workers keep dying
+    /// under it (a source that crashes them, say). The caller fails it.
+    Exhausted(job::Model),
+}
+
+/// Worker side: takes a job for running, counting the attempt. The update
+/// is conditional on the row being as read, so of two workers handed the
+/// same task only one runs it.
 pub async fn claim(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
     id: Uuid,
     dispatched_at: Option<chrono::DateTime<Utc>>,
-) -> Result<Option<job::Model>, DbErr> {
+    max_attempts: u32,
+) -> Result<Claim, DbErr> {
     let Some(job) = get(db, tenant_id, id).await? else {
-        return Ok(None);
+        return Ok(Claim::Skip);
     };
     if job.status.is_terminal() {
-        return Ok(None);
+        return Ok(Claim::Skip);
     }
     if let Some(task) = dispatched_at
         && job.dispatched_at.map(|d| d.trunc_subsecs(6)) != Some(task.trunc_subsecs(6))
     {
-        return Ok(None);
+        return Ok(Claim::Skip);
+    }
+    let lost = (job.status == JobStatus::Running).then_some(job.attempts);
+    if lost.is_some() && i64::from(job.attempts) >= i64::from(max_attempts) {
+        return Ok(Claim::Exhausted(job));
     }
     let now = Utc::now();
-    let mut am = job.into_active_model();
-    am.status = Set(JobStatus::Running);
-    am.stage = Set(None);
-    am.progress = Set(0);
-    am.started_at = Set(Some(now));
-    am.updated_at = Set(now);
-    am.update(db).await.map(Some)
+    let res = job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value(JobStatus::Running))
+        .col_expr(job::Column::Stage, Expr::value(Option::<String>::None))
+        .col_expr(job::Column::Progress, Expr::value(0))
+        .col_expr(job::Column::Attempts, Expr::value(job.attempts + 1))
+        .col_expr(
+            job::Column::RetryAt,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .col_expr(job::Column::StartedAt, Expr::value(Some(now)))
+        .col_expr(job::Column::UpdatedAt, Expr::value(now))
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .filter(job::Column::Status.eq(job.status))
+        .filter(job::Column::Attempts.eq(job.attempts))
+        .exec(db)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(Claim::Skip);
+    }
+    let job = get(db, tenant_id, id).await?;
+    Ok(job.map_or(Claim::Skip, |job| Claim::Run { job, lost }))
+}
+
+/// After a failure that may pass: the job waits, queued but not handed
+/// to the workers, until `retry_at`; the API's dispatcher hands it over
+/// then (oldest first, within its tenant's slots). `false` when the job
+/// is no longer this attempt's (cancelled, deleted or taken over).
+pub async fn retry_later(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    attempt: i32,
+    retry_at: chrono::DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    back_in_line(db, tenant_id, id, attempt, Some(retry_at), false).await
+}
+
+/// A worker stopping (SIGTERM) gives its job back: queued at once, and
+/// the interrupted attempt does not count.
+pub async fn hand_back(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    attempt: i32,
+) -> Result<bool, DbErr> {
+    back_in_line(db, tenant_id, id, attempt, None, true).await
+}
+
+async fn back_in_line(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    attempt: i32,
+    retry_at: Option<chrono::DateTime<Utc>>,
+    uncount: bool,
+) -> Result<bool, DbErr> {
+    let now = Utc::now();
+    let mut q = job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value(JobStatus::Queued))
+        .col_expr(job::Column::Stage, Expr::value(Option::<String>::None))
+        .col_expr(job::Column::Progress, Expr::value(0))
+        .col_expr(job::Column::RetryAt, Expr::value(retry_at))
+        .col_expr(
+            job::Column::StartedAt,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .col_expr(
+            job::Column::DispatchedAt,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .col_expr(job::Column::UpdatedAt, Expr::value(now));
+    if uncount {
+        q = q.col_expr(job::Column::Attempts, Expr::value(attempt - 1));
+    }
+    let res = q
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .filter(job::Column::Status.eq(JobStatus::Running))
+        .filter(job::Column::Attempts.eq(attempt))
+        .filter(job::Column::CancelRequested.eq(false))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
 }
 
 pub async fn set_progress(
@@ -161,7 +257,7 @@ pub async fn set_media(
     Ok(())
 }
 
-/// The original upload has been fetched and deleted; forget its key.
+/// The original upload has been deleted; forget its key.
 pub async fn clear_source_key(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
@@ -187,14 +283,17 @@ pub async fn cancel_requested(
         .is_none_or(|j| j.cancel_requested))
 }
 
-/// Ends a running job. `error` is `None` for success.
+/// Ends a job. `error` is `None` for success. `attempt` (the claimed
+/// attempt) makes it conditional: `false` when another worker has taken
+/// the job over since, which then ends it instead.
 pub async fn finish(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
     id: Uuid,
+    attempt: Option<i32>,
     status: JobStatus,
     error: Option<(ErrorCode, String)>,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let now = Utc::now();
     let (code, message) = error
         .map(|(c, m)| (Some(c.as_str().to_owned()), Some(m)))
@@ -213,11 +312,20 @@ pub async fn finish(
     if progress >= 0 {
         q = q.col_expr(job::Column::Progress, Expr::value(progress));
     }
-    q.filter(job::Column::Id.eq(id))
+    if let Some(attempt) = attempt {
+        q = q.filter(job::Column::Attempts.eq(attempt));
+    }
+    let res = q
+        .filter(job::Column::Id.eq(id))
         .filter(job::Column::TenantId.eq(tenant_id))
+        .filter(job::Column::Status.is_not_in([
+            JobStatus::Succeeded,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+        ]))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(res.rows_affected == 1)
 }
 
 /// Puts a failed or cancelled job back in line for another run: queued,
@@ -239,6 +347,11 @@ pub async fn requeue(
             Expr::value(Option::<String>::None),
         )
         .col_expr(job::Column::CancelRequested, Expr::value(false))
+        .col_expr(job::Column::Attempts, Expr::value(0))
+        .col_expr(
+            job::Column::RetryAt,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
         .col_expr(
             job::Column::StartedAt,
             Expr::value(Option::<chrono::DateTime<Utc>>::None),
@@ -333,4 +446,41 @@ pub async fn clear_kept_source(
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
+}
+
+/// Ended jobs whose uploaded original is still stored and due for
+/// deletion: at once after success, cancellation or a permanent failure
+/// (the worker deletes it itself unless that failed), after `retention`
+/// when the job failed for a passing reason, so an admin can retry it.
+pub async fn spent_originals(
+    db: &impl ConnectionTrait,
+    now: chrono::DateTime<Utc>,
+    retention: chrono::Duration,
+    limit: u64,
+) -> Result<Vec<job::Model>, DbErr> {
+    use sea_orm::Condition;
+    let transient: Vec<&str> = ErrorCode::ALL
+        .into_iter()
+        .filter(|c| c.is_transient())
+        .map(ErrorCode::as_str)
+        .collect();
+    job::Entity::find()
+        .filter(job::Column::SourceKey.is_not_null())
+        .filter(job::Column::Status.is_in([
+            JobStatus::Succeeded,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+        ]))
+        .filter(
+            Condition::any()
+                .add(job::Column::FinishedAt.is_null())
+                .add(job::Column::FinishedAt.lte(now - retention))
+                .add(job::Column::Status.ne(JobStatus::Failed))
+                .add(job::Column::ErrorCode.is_null())
+                .add(job::Column::ErrorCode.is_not_in(transient)),
+        )
+        .order_by_asc(job::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
 }

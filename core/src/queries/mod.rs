@@ -1,10 +1,12 @@
 //! Tenant-scoped queries. Every function takes the tenant id as an
 //! argument and filters on it, so no query path can forget it; a row of
-//! another tenant reads exactly like a row that does not exist.
+//! another tenant reads exactly like a row that does not exist. (The
+//! worker registry, `workers`, is the fleet's own and has no tenant.)
 
 pub mod artifacts;
 pub mod clips;
 pub mod events;
+pub mod fleet;
 pub mod idempotency;
 pub mod jobs;
 pub mod review;
@@ -12,6 +14,7 @@ pub mod tenants;
 pub mod transcripts;
 pub mod uploads;
 pub mod webhooks;
+pub mod workers;
 
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel};
 

@@ -1,9 +1,9 @@
 //! Stage 1: bring the source into the scratch folder, exactly once.
 //!
-//! Video links go through yt-dlp; uploads are copied out of object storage
-//! and the original is deleted at once: Cutroom never keeps originals, so a
-//! retried job whose upload is already consumed fails with
-//! `upload_missing` rather than fetching anything a second time.
+//! Video links go through yt-dlp; uploads are copied out of object storage.
+//! The original stays there until the job ends (the worker deletes it
+//! then), so an attempt that a worker crash or a storage outage cut short
+//! can start over.
 
 mod classify;
 mod ytdlp;
@@ -87,7 +87,7 @@ async fn from_upload(ctx: &JobCtx<'_>) -> Result<PathBuf, StageError> {
     let Some(key) = job.source_key.as_deref() else {
         return Err(StageError::failed(
             ErrorCode::UploadMissing,
-            "the uploaded file was already consumed by an earlier attempt of this job; upload it again",
+            "the uploaded file was deleted when this job ended before; upload it again",
         ));
     };
     let path = ctx.scratch.join(format!("source.{}", extension(key)));
@@ -107,14 +107,6 @@ async fn from_upload(ctx: &JobCtx<'_>) -> Result<PathBuf, StageError> {
             .detail(e));
         }
     }
-    ctx.store.delete(key).await.map_err(|e| {
-        StageError::failed(
-            ErrorCode::StorageError,
-            "the original upload could not be removed from storage; try again later",
-        )
-        .detail(e)
-    })?;
-    jobs::clear_source_key(&ctx.db.orm, job.tenant_id, job.id).await?;
     Ok(path)
 }
 

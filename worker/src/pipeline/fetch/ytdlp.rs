@@ -31,7 +31,9 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 const STDERR_TAIL: usize = 20;
 
 pub(super) async fn download(ctx: &JobCtx<'_>, url: &str) -> Result<PathBuf, StageError> {
-    let mut child = Command::new(&ctx.config.ytdlp_path)
+    let mut command = Command::new(&ctx.config.ytdlp_path);
+    die_with_parent(&mut command);
+    let mut child = command
         .args(args(ctx.scratch, url))
         .current_dir(ctx.scratch)
         .stdin(Stdio::null())
@@ -103,6 +105,30 @@ pub(super) async fn download(ctx: &JobCtx<'_>, url: &str) -> Result<PathBuf, Sta
         )
         .detail(output.stderr_text())
     })
+}
+
+/// A worker killed outright (SIGKILL, the OOM killer) runs no clean-up, so
+/// its yt-dlp would go on downloading into a scratch folder another worker
+/// is removing. The kernel kills it instead (`PR_SET_PDEATHSIG`) when the
+/// worker thread that started it ends; tokio starts processes from its
+/// runtime threads, which live as long as the worker.
+fn die_with_parent(command: &mut Command) {
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the child between fork and exec, and
+    // makes only async-signal-safe system calls (prctl, getppid); it
+    // allocates nothing.
+    #[allow(unsafe_code)]
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)?;
+            // The worker may have died before the call above took effect.
+            if nix::unistd::getppid().as_raw().unsigned_abs() != parent {
+                return Err(nix::errno::Errno::ESRCH.into());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// The command line after the executable. Options that would read user
