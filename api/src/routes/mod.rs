@@ -127,12 +127,123 @@ fn api_router() -> OpenApiRouter<AppState> {
 /// The OpenAPI 3.1 document, as served at `/openapi.json` and committed in
 /// `openapi/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().into_openapi()
+    let mut spec = api_router().into_openapi();
+    document_common_answers(&mut spec);
+    spec
+}
+
+/// The answers any operation may give before its handler runs, added to
+/// every operation they apply to (the routes document their own):
+/// `400` for a malformed body, query or path; `413`/`415`/`422` for a body
+/// that is too large, not JSON, or not the JSON the operation takes; `401` for a missing or bad credential; `429`
+/// for a credential over its rate limit.
+fn document_common_answers(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{
+        Ref, RefOr,
+        content::Content,
+        path::{Operation, ParameterIn},
+        response::Response,
+    };
+    let problem = |description: &str| -> RefOr<Response> {
+        let mut r = Response::new(description);
+        r.content.insert(
+            "application/problem+json".into(),
+            RefOr::T(Content::new(Some(Ref::from_schema_name("Problem")))),
+        );
+        RefOr::T(r)
+    };
+    let add = |op: &mut Operation, code: &str, description: &str| {
+        op.responses
+            .responses
+            .entry(code.to_owned())
+            .or_insert_with(|| problem(description));
+    };
+    for item in spec.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let json_body = op
+                .request_body
+                .as_ref()
+                .and_then(|b| match b {
+                    RefOr::T(b) => Some(b.content.contains_key("application/json")),
+                    RefOr::Ref(_) => None,
+                })
+                .unwrap_or(false);
+            let has_params = op.parameters.as_ref().is_some_and(|ps| {
+                ps.iter().any(|p| {
+                    matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Path | ParameterIn::Query))
+                })
+            });
+            let schemes: Vec<String> = op
+                .security
+                .iter()
+                .flatten()
+                .filter_map(|r| serde_json::to_value(r).ok())
+                .filter_map(|v| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()))
+                .flatten()
+                .collect();
+            let open = op.security.as_ref().is_some_and(|rs| {
+                rs.iter().any(|r| {
+                    serde_json::to_value(r)
+                        .is_ok_and(|v| v.as_object().is_some_and(serde_json::Map::is_empty))
+                })
+            });
+            if json_body {
+                add(
+                    op,
+                    "400",
+                    "`malformed_json`, `bad_request`: the body is not valid JSON",
+                );
+                add(op, "413", "`body_too_large`: the body is over 1 MiB");
+                add(
+                    op,
+                    "415",
+                    "`unsupported_media_type`: the body is not sent as `application/json`",
+                );
+                add(
+                    op,
+                    "422",
+                    "`validation_failed`: the body is JSON, but a field is missing, unknown or invalid",
+                );
+            }
+            if has_params {
+                add(
+                    op,
+                    "400",
+                    "`invalid_query`, `bad_request`: a path or query parameter is malformed",
+                );
+            }
+            if !open && schemes.iter().any(|s| s == "bearer") {
+                add(
+                    op,
+                    "401",
+                    "`unauthorized`: the bearer token is missing, malformed, expired or revoked",
+                );
+                add(
+                    op,
+                    "429",
+                    "`rate_limited`: this credential is over `CUTROOM_RATE_LIMIT_PER_MINUTE`; see `Retry-After`",
+                );
+            }
+            if !open && schemes.iter().any(|s| s == "operator") {
+                add(op, "401", "`unauthorized`: not the operator token");
+            }
+        }
+    }
 }
 
 /// The whole HTTP application.
 pub fn router(app: Arc<App>) -> Router {
-    let (routes, spec) = api_router().split_for_parts();
+    let (routes, mut spec) = api_router().split_for_parts();
+    document_common_answers(&mut spec);
     let app_routes = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
         .fallback(|| async {

@@ -149,6 +149,7 @@ pub enum StatusFilter {
 #[into_params(parameter_in = Query)]
 pub struct ListFlagsQuery {
     /// `open` (the default), `approved`, `rejected`, or `all`.
+    #[param(inline)]
     pub status: Option<StatusFilter>,
     /// Only flags on which this category fired.
     pub category: Option<Category>,
