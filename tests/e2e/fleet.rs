@@ -154,16 +154,8 @@ async fn jobs_of_killed_workers_finish_exactly_once() {
     assert_eq!(job["attempts"], 4, "{job}");
 
     // The history tells each attempt and which worker ran it.
-    let (_, history) = app
-        .get(&format!("/v1/jobs/{id}/events"), &s.access_token)
-        .await;
-    let statuses: Vec<(&str, &Value)> = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "status")
-        .map(|e| (e["message"].as_str().unwrap(), &e["data"]))
-        .collect();
+    let history = app.status_events(&s.access_token, &id).await;
+    let statuses: Vec<(&str, &Value)> = history.iter().map(|(m, d)| (m.as_str(), d)).collect();
     let messages: Vec<&str> = statuses.iter().map(|(m, _)| *m).collect();
     assert_eq!(
         messages,
@@ -178,14 +170,14 @@ async fn jobs_of_killed_workers_finish_exactly_once() {
             "running",
             "succeeded"
         ],
-        "{history}"
+        "{history:?}"
     );
     let runners: BTreeSet<&str> = statuses
         .iter()
         .filter(|(m, _)| *m == "running")
         .map(|(_, d)| d["worker"].as_str().unwrap())
         .collect();
-    assert_eq!(runners.len(), 4, "four different workers: {history}");
+    assert_eq!(runners.len(), 4, "four different workers: {history:?}");
     for (n, (_, data)) in statuses.iter().filter(|(m, _)| *m == "lost").enumerate() {
         assert_eq!(data["attempt"], n + 1);
         assert_eq!(data["code"], "worker_lost");
@@ -319,16 +311,8 @@ async fn jobs_that_keep_killing_workers_end_and_sigterm_hands_back() {
     .await;
     assert_eq!(job["error"]["code"], "worker_lost", "{job}");
     assert_eq!(job["attempts"], 1, "{job}");
-    let (_, history) = app
-        .get(&format!("/v1/jobs/{first}/events"), &s.access_token)
-        .await;
-    let messages: Vec<&str> = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "status")
-        .map(|e| e["message"].as_str().unwrap())
-        .collect();
+    let history = app.status_events(&s.access_token, &first).await;
+    let messages: Vec<&str> = history.iter().map(|(m, _)| m.as_str()).collect();
     assert_eq!(
         messages,
         [
@@ -339,7 +323,7 @@ async fn jobs_that_keep_killing_workers_end_and_sigterm_hands_back() {
             "lost",
             "failed"
         ],
-        "{history}"
+        "{history:?}"
     );
 
     // The worker that ended it is fine, and takes the next job.

@@ -551,16 +551,8 @@ async fn unavailable_source(db: Db) {
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
     assert_eq!(err["code"], "job_succeeded");
-    let (_, history) = app
-        .get(&format!("/v1/jobs/{id}/events"), &s.access_token)
-        .await;
-    let statuses: Vec<&str> = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "status")
-        .map(|e| e["message"].as_str().unwrap())
-        .collect();
+    let history = app.status_events(&s.access_token, id).await;
+    let statuses: Vec<&str> = history.iter().map(|(m, _)| m.as_str()).collect();
     assert_eq!(
         statuses,
         [
@@ -571,7 +563,7 @@ async fn unavailable_source(db: Db) {
             "running",
             "succeeded"
         ],
-        "{history}"
+        "{history:?}"
     );
 }
 both_dbs!(

@@ -11,17 +11,8 @@ use serde_json::{Value, json};
 
 const JOB_LIMIT: Duration = Duration::from_secs(180);
 
-/// The `status` events of a job: `(message, data)`.
 async fn statuses(app: &TestApp, token: &str, id: &str) -> Vec<(String, Value)> {
-    let (status, history) = app.get(&format!("/v1/jobs/{id}/events"), token).await;
-    assert_eq!(status, StatusCode::OK, "{history}");
-    history
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "status")
-        .map(|e| (e["message"].as_str().unwrap().to_owned(), e["data"].clone()))
-        .collect()
+    app.status_events(token, id).await
 }
 
 fn messages(events: &[(String, Value)]) -> Vec<&str> {

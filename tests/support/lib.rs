@@ -333,6 +333,37 @@ impl TestApp {
         }
     }
 
+    /// The `status` events of an ended job, `(message, data)`, oldest
+    /// first. The ending's event is written just after the job's status,
+    /// so a client that saw the status may ask a moment before it is
+    /// there: this waits (up to 10 s) until the last one is an ending.
+    pub async fn status_events(&self, token: &str, job_id: &str) -> Vec<(String, Value)> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, history) = self.get(&format!("/v1/jobs/{job_id}/events"), token).await;
+            assert_eq!(status, StatusCode::OK, "{history}");
+            let events: Vec<(String, Value)> = history
+                .as_array()
+                .expect("a list of events")
+                .iter()
+                .filter(|e| e["kind"] == "status")
+                .map(|e| {
+                    (
+                        e["message"].as_str().unwrap_or_default().to_owned(),
+                        e["data"].clone(),
+                    )
+                })
+                .collect();
+            let ended = events
+                .last()
+                .is_some_and(|(m, _)| matches!(m.as_str(), "succeeded" | "failed" | "cancelled"));
+            if ended || tokio::time::Instant::now() > deadline {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Uploads `bytes` through the presigned-URL flow and returns the upload id.
     pub async fn upload(
         &self,

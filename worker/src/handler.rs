@@ -249,12 +249,8 @@ impl Handler {
             self.done(None).await;
             return Ok(());
         }
-        self.done(Some(status == JobStatus::Succeeded)).await;
-        self.free_slot(job).await;
-        let keep_original = failure.as_ref().is_some_and(|f| f.code.is_transient());
-        if !keep_original {
-            self.delete_original(job).await;
-        }
+        // The ending's event first, so a client that sees the status
+        // finds the event right after.
         let mut data = json!({ "attempt": attempt });
         if let Some(f) = &failure {
             data["code"] = json!(f.code);
@@ -269,6 +265,12 @@ impl Handler {
             Some(data),
         )
         .await?;
+        self.done(Some(status == JobStatus::Succeeded)).await;
+        self.free_slot(job).await;
+        let keep_original = failure.as_ref().is_some_and(|f| f.code.is_transient());
+        if !keep_original {
+            self.delete_original(job).await;
+        }
         match failure {
             None => tracing::info!("job succeeded"),
             Some(f) if status == JobStatus::Cancelled => {
@@ -302,8 +304,6 @@ impl Handler {
             // Cancelled meanwhile: end it as asked instead.
             return Box::pin(self.settle(job, attempt, Outcome::Cancelled)).await;
         }
-        self.done(Some(false)).await;
-        self.free_slot(job).await;
         events::record(
             db,
             job.tenant_id,
@@ -319,6 +319,8 @@ impl Handler {
             })),
         )
         .await?;
+        self.done(Some(false)).await;
+        self.free_slot(job).await;
         tracing::warn!(
             code = %f.code, message = %f.message, detail = f.detail.as_deref(), attempt,
             retry_in_secs = delay.as_secs(), "job failed; it will run again"
@@ -334,8 +336,6 @@ impl Handler {
             // Cancelled while stopping: end it as asked.
             return Box::pin(self.settle(job, attempt, Outcome::Cancelled)).await;
         }
-        self.done(None).await;
-        self.free_slot(job).await;
         events::record(
             db,
             job.tenant_id,
@@ -346,6 +346,8 @@ impl Handler {
             Some(json!({ "attempt": attempt, "worker": self.worker })),
         )
         .await?;
+        self.done(None).await;
+        self.free_slot(job).await;
         tracing::info!("worker stopping; job handed back to the queue");
         Ok(())
     }
