@@ -148,8 +148,6 @@ impl Metrics {
         let depth = fleet::queue_depth(db).await?;
         let now = Utc::now();
         let listed = workers::list(db, now - chrono::Duration::hours(24), 10_000).await?;
-        let lost_after = chrono::Duration::from_std(state.config.worker_heartbeat * 3)
-            .unwrap_or(chrono::Duration::seconds(30));
         {
             let mut cursor = self.stage_cursor.lock().await;
             let (runs, last) = fleet::stages_completed_after(db, *cursor, STAGE_BATCH).await?;
@@ -163,20 +161,14 @@ impl Metrics {
             }
         }
         let _guard = self.encoding.lock().unwrap_or_else(|e| e.into_inner());
-        for status in [
-            JobStatus::Queued,
-            JobStatus::Running,
-            JobStatus::Succeeded,
-            JobStatus::Failed,
-            JobStatus::Cancelled,
-        ] {
+        for status in JobStatus::ALL {
             let n = by_status
                 .iter()
                 .find(|(s, _)| *s == status)
                 .map_or(0, |(_, n)| *n);
             self.jobs
                 .get_or_create(&StatusLabel {
-                    status: status_name(status).into(),
+                    status: status.as_str().into(),
                 })
                 .set(n);
         }
@@ -192,13 +184,12 @@ impl Metrics {
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
         let (mut busy, mut idle, mut lost) = (0, 0, 0);
-        for w in listed.iter().filter(|w| w.stopped_at.is_none()) {
-            if w.last_seen_at < now - lost_after {
-                lost += 1;
-            } else if w.current_job_id.is_some() {
-                busy += 1;
-            } else {
-                idle += 1;
+        for w in &listed {
+            match workers::state(w, now, state.config.worker_heartbeat) {
+                workers::State::Busy => busy += 1,
+                workers::State::Idle => idle += 1,
+                workers::State::Lost => lost += 1,
+                workers::State::Stopped => {}
             }
         }
         for (state, n) in [("busy", busy), ("idle", idle), ("lost", lost)] {
@@ -211,16 +202,6 @@ impl Metrics {
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         Ok(out)
-    }
-}
-
-fn status_name(s: JobStatus) -> &'static str {
-    match s {
-        JobStatus::Queued => "queued",
-        JobStatus::Running => "running",
-        JobStatus::Succeeded => "succeeded",
-        JobStatus::Failed => "failed",
-        JobStatus::Cancelled => "cancelled",
     }
 }
 

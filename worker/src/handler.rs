@@ -261,7 +261,7 @@ impl Handler {
             job.id,
             "status",
             None,
-            Some(status_name(status).into()),
+            Some(status.as_str().into()),
             Some(data),
         )
         .await?;
@@ -397,16 +397,6 @@ fn internal_error(detail: String) -> Outcome {
         message: "an internal error stopped the job; it has been logged, try again later".into(),
         detail: Some(detail),
     })
-}
-
-fn status_name(s: JobStatus) -> &'static str {
-    match s {
-        JobStatus::Queued => "queued",
-        JobStatus::Running => "running",
-        JobStatus::Succeeded => "succeeded",
-        JobStatus::Failed => "failed",
-        JobStatus::Cancelled => "cancelled",
-    }
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {

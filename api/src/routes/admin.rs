@@ -126,9 +126,8 @@ async fn list_workers(_: Operator, state: AppState) -> Result<Json<WorkerList>, 
         MAX_WORKERS,
     )
     .await?;
-    let lost_after = chrono::Duration::from_std(state.config.worker_heartbeat * 3)
-        .unwrap_or(chrono::Duration::seconds(30));
-    let workers: Vec<WorkerView> = rows.into_iter().map(|w| view(w, now, lost_after)).collect();
+    let heartbeat = state.config.worker_heartbeat;
+    let workers: Vec<WorkerView> = rows.into_iter().map(|w| view(w, now, heartbeat)).collect();
     let count = |s: WorkerState| workers.iter().filter(|w| w.state == s).count();
     Ok(Json(WorkerList {
         busy: count(WorkerState::Busy),
@@ -138,15 +137,12 @@ async fn list_workers(_: Operator, state: AppState) -> Result<Json<WorkerList>, 
     }))
 }
 
-fn view(w: worker::Model, now: DateTime<Utc>, lost_after: chrono::Duration) -> WorkerView {
-    let state = if w.stopped_at.is_some() {
-        WorkerState::Stopped
-    } else if w.last_seen_at < now - lost_after {
-        WorkerState::Lost
-    } else if w.current_job_id.is_some() {
-        WorkerState::Busy
-    } else {
-        WorkerState::Idle
+fn view(w: worker::Model, now: DateTime<Utc>, heartbeat: std::time::Duration) -> WorkerView {
+    let state = match workers::state(&w, now, heartbeat) {
+        workers::State::Busy => WorkerState::Busy,
+        workers::State::Idle => WorkerState::Idle,
+        workers::State::Stopped => WorkerState::Stopped,
+        workers::State::Lost => WorkerState::Lost,
     };
     WorkerView {
         current_job: w

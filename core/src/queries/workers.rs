@@ -152,3 +152,29 @@ pub async fn forget(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<
         .await?;
     Ok(res.rows_affected)
 }
+
+/// What a worker is doing, as its row tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Busy,
+    Idle,
+    /// Signed off cleanly.
+    Stopped,
+    /// Silent for three heartbeats: killed, frozen or cut off.
+    Lost,
+}
+
+/// `w`'s state at `now`, for workers that report in every `heartbeat`.
+pub fn state(w: &worker::Model, now: DateTime<Utc>, heartbeat: std::time::Duration) -> State {
+    let lost_after =
+        chrono::Duration::from_std(heartbeat * 3).unwrap_or(chrono::Duration::seconds(30));
+    if w.stopped_at.is_some() {
+        State::Stopped
+    } else if w.last_seen_at < now - lost_after {
+        State::Lost
+    } else if w.current_job_id.is_some() {
+        State::Busy
+    } else {
+        State::Idle
+    }
+}
