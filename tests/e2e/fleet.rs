@@ -334,6 +334,35 @@ async fn jobs_that_keep_killing_workers_end_and_sigterm_hands_back() {
     })
     .await;
     assert_eq!(job["status"], "succeeded", "{job}");
+
+    // Cancelled while its dead worker's task waits to be handed on: it
+    // ends `cancelled`, as asked, not `worker_lost`.
+    source.set_slow(true);
+    let mut c = c;
+    let third = submit().await;
+    wait_until(&app, &s.access_token, &third, "downloading", &[&c], |j| {
+        at(j, 1, "fetch")
+    })
+    .await;
+    c.kill();
+    let (status, job) = app
+        .post(
+            &format!("/v1/jobs/{third}/cancel"),
+            &s.access_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let d = WorkerProcess::spawn(WORKER, &app);
+    let job = wait_until(&app, &s.access_token, &third, "the job ends", &[&d], |j| {
+        matches!(
+            j["status"].as_str(),
+            Some("succeeded" | "failed" | "cancelled")
+        )
+    })
+    .await;
+    assert_eq!(job["status"], "cancelled", "{job}");
+    assert_eq!(job["error"]["code"], "cancelled", "{job}");
     assert!(
         app.scratch_entries().is_empty(),
         "{:?}",

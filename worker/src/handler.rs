@@ -111,16 +111,20 @@ impl Handler {
             }
             Claim::Exhausted(job) => {
                 self.record_lost(&job, job.attempts).await?;
-                let failure = Failure {
-                    code: ErrorCode::WorkerLost,
-                    message: format!(
-                        "the worker running the job stopped responding on each of its {} attempts",
-                        job.attempts
-                    ),
-                    detail: None,
-                };
                 let attempt = job.attempts;
-                return self.settle(&job, attempt, Outcome::Failed(failure)).await;
+                // Someone asked to cancel it meanwhile: that is its ending.
+                let outcome = if job.cancel_requested {
+                    Outcome::Cancelled
+                } else {
+                    Outcome::Failed(Failure {
+                        code: ErrorCode::WorkerLost,
+                        message: format!(
+                            "the worker running the job stopped responding on each of its {attempt} attempts"
+                        ),
+                        detail: None,
+                    })
+                };
+                return self.settle(&job, attempt, outcome).await;
             }
             Claim::Run { job, lost } => {
                 if let Some(lost) = lost {
