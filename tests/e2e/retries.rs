@@ -11,10 +11,6 @@ use serde_json::{Value, json};
 
 const JOB_LIMIT: Duration = Duration::from_secs(180);
 
-async fn statuses(app: &TestApp, token: &str, id: &str) -> Vec<(String, Value)> {
-    app.status_events(token, id).await
-}
-
 fn messages(events: &[(String, Value)]) -> Vec<&str> {
     events.iter().map(|(m, _)| m.as_str()).collect()
 }
@@ -77,7 +73,7 @@ async fn passing_outages_are_retried(db: Db) {
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["attempts"], 2, "{job}");
     assert!(job["retry_at"].is_null(), "{job}");
-    let events = statuses(&app, &s.access_token, &id).await;
+    let events = app.status_events(&s.access_token, &id).await;
     assert_eq!(
         messages(&events),
         ["queued", "running", "retrying", "running", "succeeded"],
@@ -124,7 +120,7 @@ async fn dead_letter(db: Db) {
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["error"]["code"], "download_failed", "{job}");
     assert_eq!(job["attempts"], 2, "{job}");
-    let events = statuses(&app, &s.access_token, &id).await;
+    let events = app.status_events(&s.access_token, &id).await;
     assert_eq!(
         messages(&events),
         ["queued", "running", "retrying", "running", "failed"],
@@ -142,7 +138,7 @@ async fn dead_letter(db: Db) {
     let job = app.wait_for_job(&s.access_token, &id, JOB_LIMIT).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["attempts"], 1, "{job}");
-    let events = statuses(&app, &s.access_token, &id).await;
+    let events = app.status_events(&s.access_token, &id).await;
     assert_eq!(
         messages(&events)[5..],
         ["requeued", "running", "succeeded"],
@@ -226,7 +222,7 @@ async fn storage_outages_mid_job_are_retried() {
     let job = app.wait_for_job(&s.access_token, &id, JOB_LIMIT).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["attempts"], 2, "{job}");
-    let events = statuses(&app, &s.access_token, &id).await;
+    let events = app.status_events(&s.access_token, &id).await;
     assert_eq!(
         messages(&events),
         ["queued", "running", "retrying", "running", "succeeded"],

@@ -138,13 +138,9 @@ impl Handler {
         if let Err(e) = workers::took(db, &self.worker, job.tenant_id, job.id).await {
             tracing::warn!(error = %e, "could not note the job in the worker registry");
         }
-        events::record(
-            db,
-            job.tenant_id,
-            job.id,
-            "status",
-            None,
-            Some("running".into()),
+        self.status_event(
+            &job,
+            "running",
             Some(json!({ "attempt": attempt, "worker": self.worker })),
         )
         .await?;
@@ -188,13 +184,9 @@ impl Handler {
             attempt = lost,
             "the job's previous worker stopped responding"
         );
-        events::record(
-            &self.db.orm,
-            job.tenant_id,
-            job.id,
-            "status",
-            None,
-            Some("lost".into()),
+        self.status_event(
+            job,
+            "lost",
             Some(json!({ "attempt": lost, "code": ErrorCode::WorkerLost })),
         )
         .await?;
@@ -259,16 +251,7 @@ impl Handler {
         if let Some(f) = &failure {
             data["code"] = json!(f.code);
         }
-        events::record(
-            db,
-            job.tenant_id,
-            job.id,
-            "status",
-            None,
-            Some(status.as_str().into()),
-            Some(data),
-        )
-        .await?;
+        self.status_event(job, status.as_str(), Some(data)).await?;
         self.done(Some(status == JobStatus::Succeeded)).await;
         self.free_slot(job).await;
         let keep_original = failure.as_ref().is_some_and(|f| f.code.is_transient());
@@ -308,13 +291,9 @@ impl Handler {
             // Cancelled meanwhile: end it as asked instead.
             return Box::pin(self.settle(job, attempt, Outcome::Cancelled)).await;
         }
-        events::record(
-            db,
-            job.tenant_id,
-            job.id,
-            "status",
-            None,
-            Some("retrying".into()),
+        self.status_event(
+            job,
+            "retrying",
             Some(json!({
                 "attempt": attempt,
                 "code": f.code,
@@ -340,13 +319,9 @@ impl Handler {
             // Cancelled while stopping: end it as asked.
             return Box::pin(self.settle(job, attempt, Outcome::Cancelled)).await;
         }
-        events::record(
-            db,
-            job.tenant_id,
-            job.id,
-            "status",
-            None,
-            Some("handed_back".into()),
+        self.status_event(
+            job,
+            "handed_back",
             Some(json!({ "attempt": attempt, "worker": self.worker })),
         )
         .await?;
@@ -374,6 +349,25 @@ impl Handler {
                 tracing::warn!(error = %e, "could not delete the original upload; the sweeper will")
             }
         }
+    }
+
+    /// A `status` event in the job's history (and its webhooks).
+    async fn status_event(
+        &self,
+        job: &job::Model,
+        message: &str,
+        data: Option<serde_json::Value>,
+    ) -> Result<(), DbErr> {
+        events::record(
+            &self.db.orm,
+            job.tenant_id,
+            job.id,
+            "status",
+            None,
+            Some(message.to_owned()),
+            data,
+        )
+        .await
     }
 
     async fn done(&self, ended: Option<bool>) {

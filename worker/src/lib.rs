@@ -37,8 +37,8 @@ const SQLITE_POLL_INTERVAL: Duration = Duration::from_millis(100);
 const POSTGRES_POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Liveness: a worker silent for `CUTROOM_WORKER_HEARTBEAT_SECS *
 /// MISSED_HEARTBEATS` is presumed dead and its task is handed to another
-/// worker.
-const MISSED_HEARTBEATS: usize = 3;
+/// worker; the registry reads it `lost` after the same time.
+const MISSED_HEARTBEATS: usize = cutroom_core::queries::workers::MISSED_HEARTBEATS as usize;
 /// Every this many heartbeats a worker removes the scratch folders of
 /// siblings that died.
 const SCRATCH_SWEEP_BEATS: u32 = 6;

@@ -12,6 +12,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+/// Heartbeats a worker may miss before it is presumed dead: its row reads
+/// `lost` and the queue hands its task to another worker.
+pub const MISSED_HEARTBEATS: u32 = 3;
+
 /// Adds the worker (or starts it over under the same name).
 pub async fn register(
     db: &impl ConnectionTrait,
@@ -166,8 +170,8 @@ pub enum State {
 
 /// `w`'s state at `now`, for workers that report in every `heartbeat`.
 pub fn state(w: &worker::Model, now: DateTime<Utc>, heartbeat: std::time::Duration) -> State {
-    let lost_after =
-        chrono::Duration::from_std(heartbeat * 3).unwrap_or(chrono::Duration::seconds(30));
+    let lost_after = chrono::Duration::from_std(heartbeat * MISSED_HEARTBEATS)
+        .unwrap_or(chrono::Duration::seconds(30));
     if w.stopped_at.is_some() {
         State::Stopped
     } else if w.last_seen_at < now - lost_after {
