@@ -80,6 +80,15 @@ impl ApiError {
         }
     }
 
+    /// The tenant's monthly media minutes are used up: try again when the
+    /// quota resets (`Retry-After`), or ask the operator for more.
+    pub fn quota_exceeded(detail: String, reset_in_secs: u64) -> Self {
+        Self {
+            retry_after: Some(reset_in_secs.max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", detail)
+        }
+    }
+
     /// Something failed on our side. The cause is logged once, when the
     /// response is rendered, and never shown to the client.
     pub fn internal(source: impl Into<BoxError>) -> Self {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use cutroom_core::{
     clips::{ClipOptions, ClipRange, MAX_KEEP_SOURCE_HOURS, validate_ranges},
     jobs::JobOptions,
-    queries, queue,
+    queries, queue, usage,
 };
 use cutroom_entities::{JobStatus, SourceType, UploadStatus, job, upload};
 use uuid::Uuid;
@@ -112,6 +112,7 @@ async fn resolve_options(
             "keep_source_hours must be between 0 and {MAX_KEEP_SOURCE_HOURS}"
         )));
     }
+    check_quota(app, ctx.tenant_id).await?;
     let settings = queries::tenants::settings(&app.db.orm, ctx.tenant_id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("the tenant no longer exists"))?;
@@ -128,6 +129,28 @@ async fn resolve_options(
     }
     settings.fill_in(&mut options);
     Ok(options)
+}
+
+/// Refuses new work while the tenant's monthly media minutes are used up.
+/// A job that starts with minutes left but whose source does not fit in
+/// them fails when it is probed (`quota_exceeded`), before anything costly.
+pub async fn check_quota(app: &App, tenant_id: Uuid) -> Result<(), ApiError> {
+    let db = &app.db.orm;
+    let Some(quota) =
+        queries::usage::quota(db, tenant_id, app.config.monthly_media_minutes).await?
+    else {
+        return Ok(());
+    };
+    let month = usage::Month::current();
+    let used = queries::usage::quota_seconds(db, tenant_id, month).await?;
+    if used < quota as f64 * 60.0 {
+        return Ok(());
+    }
+    let reset_in = (month.end() - Utc::now()).num_seconds();
+    Err(ApiError::quota_exceeded(
+        usage::exceeded_message(quota, used, None),
+        u64::try_from(reset_in).unwrap_or(1),
+    ))
 }
 
 /// Only a pending upload whose URL has not long expired can become a job.
@@ -204,6 +227,7 @@ pub async fn rerender(
     clips: &serde_json::Value,
 ) -> Result<job::Model, ApiError> {
     check_kept(parent, Utc::now())?;
+    check_quota(app, ctx.tenant_id).await?;
     let duration = parent
         .media
         .as_ref()

@@ -109,6 +109,10 @@ pub struct Config {
     /// The bearer token of `/v1/admin/*` and `/metrics`
     /// (`CUTROOM_OPERATOR_TOKEN`); unset: those routes answer 404.
     pub operator_token: Option<SecretString>,
+    /// Media minutes a tenant may process per calendar month (UTC), unless
+    /// the operator set its own (`PUT /v1/admin/tenants/{id}/quota`);
+    /// `None`: no limit (`CUTROOM_MONTHLY_MEDIA_MINUTES`).
+    pub monthly_media_minutes: Option<i64>,
 }
 
 /// How jobs that failed with a passing error (`download_failed`,
@@ -256,6 +260,7 @@ impl Config {
             retries: RetryConfig::default(),
             worker_heartbeat: Duration::from_secs(10),
             operator_token: None,
+            monthly_media_minutes: None,
         }
     }
 
@@ -371,6 +376,19 @@ impl Config {
             }
             t => t.map(SecretString::from),
         };
+        if let Some(v) = var("MONTHLY_MEDIA_MINUTES") {
+            c.monthly_media_minutes = Some(
+                v.parse()
+                    .ok()
+                    .filter(|n| (0..=crate::usage::MAX_QUOTA_MINUTES).contains(n))
+                    .with_context(|| {
+                        format!(
+                            "CUTROOM_MONTHLY_MEDIA_MINUTES={v}: expected 0 to {} (unset: no limit)",
+                            crate::usage::MAX_QUOTA_MINUTES
+                        )
+                    })?,
+            );
+        }
         if let Some(v) = var("MAX_UPLOAD_BYTES") {
             c.max_upload_bytes = v
                 .parse()
@@ -589,6 +607,25 @@ mod tests {
         .unwrap();
         let hosts = c.llm_hosts.unwrap();
         assert!(hosts.contains("llama:8080") && hosts.contains("api.openai.com"));
+        for bad in ["-1", "lots", "60000001"] {
+            let vars = [
+                ("CUTROOM_SECRET_KEY", secret.as_str()),
+                ("CUTROOM_MONTHLY_MEDIA_MINUTES", bad),
+            ];
+            assert!(parse(&vars).is_err(), "{bad}");
+        }
+        let quota = |v: &str| {
+            parse(&[
+                ("CUTROOM_SECRET_KEY", &secret),
+                ("CUTROOM_MONTHLY_MEDIA_MINUTES", v),
+            ])
+            .unwrap()
+            .monthly_media_minutes
+        };
+        assert_eq!(quota("600"), Some(600));
+        assert_eq!(quota("0"), Some(0));
+        // What compose passes when the variable is unset.
+        assert_eq!(quota(""), None);
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum ErrorCode {
     /// The workers running the job stopped responding (killed, out of
     /// memory, lost power) on every attempt.
     WorkerLost,
+    /// The tenant's monthly media minutes would be exceeded by this
+    /// source; the quota resets on the first of the month (UTC).
+    QuotaExceeded,
     /// A user cancelled the job.
     Cancelled,
     /// A bug or an unexpected condition; the message says no more than that.
@@ -42,7 +45,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::SourceUnavailable,
         ErrorCode::SourcePrivate,
         ErrorCode::SourceRestricted,
@@ -55,6 +58,7 @@ impl ErrorCode {
         ErrorCode::SourceExpired,
         ErrorCode::DatabaseUnavailable,
         ErrorCode::WorkerLost,
+        ErrorCode::QuotaExceeded,
         ErrorCode::Cancelled,
         ErrorCode::InternalError,
     ];
@@ -88,6 +92,7 @@ impl ErrorCode {
             ErrorCode::SourceExpired => "source_expired",
             ErrorCode::DatabaseUnavailable => "database_unavailable",
             ErrorCode::WorkerLost => "worker_lost",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::InternalError => "internal_error",
         }

@@ -17,6 +17,7 @@ pub mod secrets;
 pub mod storage;
 pub mod telemetry;
 pub mod tenants;
+pub mod usage;
 pub mod webhooks;
 
 pub use config::Config;

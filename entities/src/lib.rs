@@ -19,6 +19,7 @@ pub mod tenant;
 pub mod transcript;
 pub mod transcript_segment;
 pub mod upload;
+pub mod usage_record;
 pub mod user;
 pub mod webhook_delivery;
 pub mod webhook_endpoint;

@@ -11,6 +11,9 @@ pub struct Model {
     /// The tenant's own defaults (JSON of `cutroom_core::tenants::TenantSettings`);
     /// `None` until first changed.
     pub settings: Option<Json>,
+    /// Media minutes a month the operator allows this tenant; `None`: the
+    /// server's default (`CUTROOM_MONTHLY_MEDIA_MINUTES`).
+    pub quota_media_minutes: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,6 +15,7 @@ mod m20261128_000001_webhooks;
 mod m20261128_000002_idempotency;
 mod m20261129_000001_tenant_slots;
 mod m20261130_000001_fleet;
+mod m20261201_000001_usage;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_idempotency::Migration),
             Box::new(m20261129_000001_tenant_slots::Migration),
             Box::new(m20261130_000001_fleet::Migration),
+            Box::new(m20261201_000001_usage::Migration),
         ]
     }
 }

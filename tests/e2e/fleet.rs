@@ -210,6 +210,12 @@ async fn jobs_of_killed_workers_finish_exactly_once() {
         .await
         .unwrap();
     assert_eq!(transcripts, 1);
+    // Four attempts, metered once: the tenant pays for one job.
+    let (_, usage) = app.get("/v1/usage", &s.access_token).await;
+    assert_eq!(usage["jobs"], 1, "{usage}");
+    let stages = usage["stages"].as_array().unwrap();
+    assert!(stages.len() >= 8, "{usage}");
+    assert!(stages.iter().all(|s| s["jobs"] == 1), "{usage}");
     let (status, clips) = app
         .get(&format!("/v1/jobs/{id}/clips"), &s.access_token)
         .await;

@@ -17,4 +17,5 @@ mod review;
 mod storage;
 mod tenancy;
 mod uploads;
+mod usage;
 mod webhooks;

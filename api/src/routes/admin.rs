@@ -1,26 +1,38 @@
 //! Operators' view of the whole installation, across tenants: the worker
-//! fleet. Reached with the operator token (`CUTROOM_OPERATOR_TOKEN`), not
+//! fleet, every tenant's usage, and per-tenant quotas. Reached with the operator token (`CUTROOM_OPERATOR_TOKEN`), not
 //! with a tenant's credentials; without a configured token the routes do
 //! not exist (404).
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use chrono::{DateTime, Utc};
-use cutroom_core::queries::workers;
+use cutroom_core::{
+    queries::{usage, workers},
+    usage::{MAX_QUOTA_MINUTES, Month, minutes},
+};
 use cutroom_entities::worker;
 use secrecy::ExposeSecret;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::{app::AppState, error::ApiError, extract::Json};
+use crate::{
+    app::AppState,
+    error::ApiError,
+    extract::{Json, Path, Query},
+};
 
 /// Workers listed at most (the registry forgets those silent for a day).
 const MAX_WORKERS: u64 = 500;
+/// Tenants listed at most in the usage list.
+const MAX_TENANTS: u64 = 10_000;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_workers))
+    OpenApiRouter::new()
+        .routes(routes!(list_workers))
+        .routes(routes!(list_usage))
+        .routes(routes!(set_quota))
 }
 
 /// The request carries the operator token.
@@ -164,4 +176,139 @@ fn view(w: worker::Model, now: DateTime<Utc>, heartbeat: std::time::Duration) ->
         jobs_succeeded: w.jobs_succeeded,
         jobs_failed: w.jobs_failed,
     }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AdminUsageQuery {
+    /// The month, `YYYY-MM` in UTC (default: this month).
+    #[param(pattern = r"^\d{4}-\d{2}$", example = "2026-11")]
+    pub month: Option<String>,
+}
+
+/// One tenant's media minutes in a month, with its quota.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantUsage {
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub media_minutes: f64,
+    /// The quota that applies to it now; `null`: no limit.
+    pub quota_media_minutes: Option<i64>,
+    /// Whether that quota is the tenant's own (set here) rather than the
+    /// server's default.
+    pub own_quota: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageList {
+    #[schema(example = "2026-11")]
+    pub month: String,
+    /// Every tenant, oldest first, used or not.
+    pub tenants: Vec<TenantUsage>,
+    /// `CUTROOM_MONTHLY_MEDIA_MINUTES`; `null`: no limit by default.
+    pub default_quota_media_minutes: Option<i64>,
+}
+
+/// Every tenant's media minutes in a month and the quota that applies to it.
+#[utoipa::path(
+    get, path = "/v1/admin/usage", tag = "admin", security(("operator" = [])),
+    params(AdminUsageQuery),
+    responses(
+        (status = 200, body = UsageList),
+        (status = 401, description = "`unauthorized`: not the operator token", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no operator token is configured", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: `month` is not `YYYY-MM`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn list_usage(
+    _: Operator,
+    state: AppState,
+    Query(q): Query<AdminUsageQuery>,
+) -> Result<Json<UsageList>, ApiError> {
+    let month = match q.month.as_deref() {
+        Some(m) => m
+            .parse::<Month>()
+            .map_err(|e| ApiError::validation(format!("month: {e}")))?,
+        None => Month::current(),
+    };
+    let db = &state.db.orm;
+    let used: std::collections::HashMap<Uuid, f64> = usage::quota_seconds_by_tenant(db, month)
+        .await?
+        .into_iter()
+        .collect();
+    let default = state.config.monthly_media_minutes;
+    let tenants = usage::tenants(db, MAX_TENANTS)
+        .await?
+        .into_iter()
+        .map(|(tenant_id, name, own)| TenantUsage {
+            media_minutes: minutes(used.get(&tenant_id).copied().unwrap_or_default()),
+            quota_media_minutes: own.or(default),
+            own_quota: own.is_some(),
+            tenant_id,
+            name,
+        })
+        .collect();
+    Ok(Json(UsageList {
+        month: month.to_string(),
+        tenants,
+        default_quota_media_minutes: default,
+    }))
+}
+
+/// A tenant's own monthly quota.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct QuotaRequest {
+    /// Media minutes a month; `null` clears the tenant's own quota, so the
+    /// server's default (`CUTROOM_MONTHLY_MEDIA_MINUTES`) applies again.
+    #[schema(minimum = 0, maximum = 60_000_000)]
+    pub media_minutes: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantQuota {
+    pub tenant_id: Uuid,
+    /// The tenant's own quota, as set.
+    pub own_quota_media_minutes: Option<i64>,
+    /// The quota that applies: its own, else the server's default; `null`:
+    /// no limit.
+    pub quota_media_minutes: Option<i64>,
+}
+
+/// Set or clear a tenant's monthly quota of media minutes. It applies at
+/// once: new submissions are refused once the month's minutes are used
+/// up, and a job whose source does not fit in what is left fails when it
+/// is probed.
+#[utoipa::path(
+    put, path = "/v1/admin/tenants/{id}/quota", tag = "admin", security(("operator" = [])),
+    params(("id" = Uuid, Path, description = "Tenant id")),
+    request_body = QuotaRequest,
+    responses(
+        (status = 200, body = TenantQuota),
+        (status = 401, description = "`unauthorized`: not the operator token", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such tenant, or no operator token is configured", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: not 0 to 60,000,000", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn set_quota(
+    _: Operator,
+    state: AppState,
+    Path(id): Path<Uuid>,
+    Json(req): Json<QuotaRequest>,
+) -> Result<Json<TenantQuota>, ApiError> {
+    if let Some(m) = req.media_minutes
+        && !(0..=MAX_QUOTA_MINUTES).contains(&m)
+    {
+        return Err(ApiError::validation(format!(
+            "media_minutes must be between 0 and {MAX_QUOTA_MINUTES}, or null"
+        )));
+    }
+    if !usage::set_tenant_quota(&state.db.orm, id, req.media_minutes).await? {
+        return Err(ApiError::not_found("tenant"));
+    }
+    tracing::info!(tenant.id = %id, quota = ?req.media_minutes, "tenant quota set");
+    Ok(Json(TenantQuota {
+        tenant_id: id,
+        own_quota_media_minutes: req.media_minutes,
+        quota_media_minutes: req.media_minutes.or(state.config.monthly_media_minutes),
+    }))
 }

@@ -124,6 +124,7 @@ async fn signup(
             name: tenant_name,
             created_at: now,
             settings: None,
+            quota_media_minutes: None,
         },
     )
     .await?;

@@ -137,6 +137,7 @@ pub struct ClipList {
         (status = 409, description = "`job_not_finished`: the job is queued or running; `source_not_kept`: the job was submitted without `keep_source_hours`, did not succeed, or is itself a re-render", body = ApiError, content_type = "application/problem+json"),
         (status = 410, description = "`source_expired`: the kept source's time ran out and it was deleted", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: ranges outside the source, bad clip options", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`; or `quota_exceeded`: the tenant's monthly media minutes are used up (`Retry-After`: seconds until the quota resets)", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn rerender(

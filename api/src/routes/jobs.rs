@@ -88,6 +88,7 @@ pub struct JobPage {
         (status = 409, description = "`upload_missing`, `conflict`, `idempotency_in_progress`", body = ApiError, content_type = "application/problem+json"),
         (status = 410, description = "`upload_expired`", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_source_url`, `upload_size_mismatch`, `validation_failed`, `idempotency_key_reused`", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`; or `quota_exceeded`: the tenant's monthly media minutes are used up (`Retry-After`: seconds until the quota resets)", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn create_job(

@@ -15,6 +15,7 @@ mod storage;
 mod tenant;
 mod transcripts;
 mod uploads;
+mod usage;
 mod webhooks;
 
 use std::sync::Arc;
@@ -72,6 +73,7 @@ const JSON_BODY_LIMIT: usize = 1024 * 1024;
         (name = "transcripts", description = "What was said, and search across it"),
         (name = "review", description = "What moderation flagged, reviewers' decisions, daily statistics"),
         (name = "webhooks", description = "Signed event messages to the tenant's own endpoints, with a delivery log"),
+        (name = "usage", description = "Media minutes processed, by stage and model, and the monthly quota"),
         (name = "storage", description = "Presigned URLs of the embedded local storage"),
         (name = "admin", description = "The operator's view across tenants (the operator token, `CUTROOM_OPERATOR_TOKEN`)"),
         (name = "meta", description = "Health and documentation"),
@@ -120,6 +122,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(review::router())
         .merge(clips::router())
         .merge(webhooks::router())
+        .merge(usage::router())
         .merge(storage::router())
         .merge(admin::router())
 }

@@ -99,6 +99,7 @@ fn media_type(raw: &str) -> Result<String, ApiError> {
         (status = 409, description = "`idempotency_in_progress`: the first request with this key is still running", body = ApiError, content_type = "application/problem+json"),
         (status = 413, description = "`upload_too_large`: over the configured maximum", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`unsupported_content_type`, `validation_failed`, `idempotency_key_reused`", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`; or `quota_exceeded`: the tenant's monthly media minutes are used up (`Retry-After`: seconds until the quota resets)", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn create_upload(
@@ -108,6 +109,8 @@ async fn create_upload(
 ) -> Result<(StatusCode, Json<UploadCreated>), ApiError> {
     ctx.require_write()?;
     let filename = validate::text("filename", &req.filename, 255)?;
+    // Before any byte is sent: an upload could not become a job anyway.
+    crate::submit::check_quota(&state, ctx.tenant_id).await?;
     let content_type = media_type(&req.content_type)?;
     if req.size_bytes == 0 {
         return Err(ApiError::validation("size_bytes must be at least 1"));
@@ -175,6 +178,7 @@ async fn create_upload(
         (status = 409, description = "`upload_missing`: nothing was uploaded; `conflict`: already completed", body = ApiError, content_type = "application/problem+json"),
         (status = 410, description = "`upload_expired`", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`upload_size_mismatch` or `validation_failed`", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`; or `quota_exceeded`: the tenant's monthly media minutes are used up (`Retry-After`: seconds until the quota resets)", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn complete_upload(

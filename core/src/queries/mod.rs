@@ -13,6 +13,7 @@ pub mod review;
 pub mod tenants;
 pub mod transcripts;
 pub mod uploads;
+pub mod usage;
 pub mod webhooks;
 pub mod workers;
 

@@ -13,6 +13,7 @@ mod dvector;
 mod error;
 mod fetch;
 pub(crate) mod loudness;
+mod meter;
 pub(crate) mod moderate;
 pub(crate) mod probe;
 mod publish;
@@ -417,18 +418,17 @@ impl<'a> Pipeline<'a> {
             return self.render_stages(ctx, parent).await;
         }
         let source = self.stage(ctx, Stage::Fetch, fetch::run(ctx)).await?;
-        let media = self
-            .stage(ctx, Stage::Probe, probe::run(ctx, &source))
-            .await?;
-        let audio = self
-            .stage(ctx, Stage::Audio, audio::run(ctx, &source, &media))
-            .await?;
+        let (media, audio) = self.probe_and_decode(ctx, &source).await?;
+        let seconds = audio.duration();
         let loudness = self
             .stage(ctx, Stage::Loudness, loudness::run(ctx, &audio))
             .await?;
+        meter::record(ctx, Stage::Loudness, None, seconds).await?;
         let speech = self
             .stage(ctx, Stage::Silence, silence::run(ctx, &audio))
             .await?;
+        let vad = ctx.engines.set.silero_vad().name;
+        meter::record(ctx, Stage::Silence, Some(vad), seconds).await?;
         let mut transcript = self
             .stage(
                 ctx,
@@ -436,6 +436,8 @@ impl<'a> Pipeline<'a> {
                 transcribe::run(ctx, Arc::clone(&audio.mono16k), &speech.report.speech),
             )
             .await?;
+        let whisper = format!("whisper:{}", transcript.model);
+        meter::record(ctx, Stage::Transcribe, Some(&whisper), seconds).await?;
         let labelled = self
             .stage(ctx, Stage::Speakers, async {
                 let speakers = speakers::run(
@@ -450,6 +452,8 @@ impl<'a> Pipeline<'a> {
                 Ok(outputs)
             })
             .await?;
+        let embedder = ctx.engines.set.speaker_embedder().name;
+        meter::record(ctx, Stage::Speakers, Some(embedder), seconds).await?;
         let (analysis, analyzed) = self
             .stage(
                 ctx,
@@ -457,6 +461,11 @@ impl<'a> Pipeline<'a> {
                 analyze::run(ctx, &transcript, &audio.loudness, &speech.report),
             )
             .await?;
+        let analyst = match (analysis.provider, &analysis.model) {
+            ("builtin", _) | (_, None) => analysis.provider.to_owned(),
+            (provider, Some(model)) => format!("{provider}:{model}"),
+        };
+        meter::record(ctx, Stage::Analyze, Some(&analyst), seconds).await?;
         let (moderation, moderated) = self
             .stage(
                 ctx,
@@ -464,6 +473,8 @@ impl<'a> Pipeline<'a> {
                 moderate::run(ctx, &transcript, &analysis.analysis.highlights),
             )
             .await?;
+        let classifier = ctx.engines.set.toxicity().0.name;
+        meter::record(ctx, Stage::Moderate, Some(classifier), seconds).await?;
         let summary = &moderation.summary;
         if summary.flagged_segments + summary.flagged_highlights > 0 {
             // Flags are in the review queue once the stage has stored them.
@@ -497,6 +508,7 @@ impl<'a> Pipeline<'a> {
                 ),
             )
             .await?;
+        meter::record(ctx, Stage::Clips, None, clips.seconds()).await?;
         let clips_count = clips.rows.len();
         let mut outputs = vec![loudness, speech.output];
         outputs.extend(labelled);
@@ -515,6 +527,35 @@ impl<'a> Pipeline<'a> {
         })
         .await?;
         self.clips_ready(ctx, clips_count).await
+    }
+
+    /// Probe and decode, the source's duration counted towards the
+    /// tenant's quota as soon as it is known: from the container when it
+    /// says, else from the decoded audio. A source that does not fit fails
+    /// the job before anything costly runs.
+    async fn probe_and_decode(
+        &self,
+        ctx: &JobCtx<'_>,
+        source: &fetch::Source,
+    ) -> Result<(probe::MediaInfo, audio::DecodedAudio), StageError> {
+        let media = self
+            .stage(ctx, Stage::Probe, async {
+                let media = probe::run(ctx, source).await?;
+                meter::charge(ctx, media.duration).await?;
+                Ok(media)
+            })
+            .await?;
+        let audio = self
+            .stage(ctx, Stage::Audio, async {
+                let audio = audio::run(ctx, source, &media).await?;
+                if media.duration.is_none() {
+                    meter::charge(ctx, Some(audio.duration())).await?;
+                }
+                Ok(audio)
+            })
+            .await?;
+        meter::record(ctx, Stage::Audio, None, audio.duration()).await?;
+        Ok((media, audio))
     }
 
     /// Records a job event that is not a stage boundary (webhooks follow it).
@@ -555,15 +596,12 @@ impl<'a> Pipeline<'a> {
         let source = self
             .stage(ctx, Stage::Fetch, fetch::kept(ctx, parent))
             .await?;
-        let media = self
-            .stage(ctx, Stage::Probe, probe::run(ctx, &source))
-            .await?;
-        let audio = self
-            .stage(ctx, Stage::Audio, audio::run(ctx, &source, &media))
-            .await?;
+        let (media, audio) = self.probe_and_decode(ctx, &source).await?;
         let speech = self
             .stage(ctx, Stage::Silence, silence::run(ctx, &audio))
             .await?;
+        let vad = ctx.engines.set.silero_vad().name;
+        meter::record(ctx, Stage::Silence, Some(vad), audio.duration()).await?;
         let clips = self
             .stage(ctx, Stage::Clips, async {
                 let transcript = transcribe::load(ctx, parent).await?;
@@ -583,6 +621,7 @@ impl<'a> Pipeline<'a> {
                 .await
             })
             .await?;
+        meter::record(ctx, Stage::Clips, None, clips.seconds()).await?;
         let clips_count = clips.rows.len();
         self.stage(ctx, Stage::Publish, async {
             publish::run(ctx, &clips.outputs).await?;

@@ -82,6 +82,13 @@ pub(crate) struct Clips {
     pub rows: Vec<clip::Model>,
 }
 
+impl Clips {
+    /// Seconds of clips rendered, for usage metering.
+    pub fn seconds(&self) -> f64 {
+        self.rows.iter().map(|c| c.duration).sum()
+    }
+}
+
 /// `clips.json`.
 #[derive(Debug, Serialize)]
 pub(crate) struct Manifest {

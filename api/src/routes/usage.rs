@@ -1,0 +1,135 @@
+//! What the tenant has processed this month (or another), and its quota.
+//! See `cutroom_core::usage` for what is counted and when.
+
+use chrono::{DateTime, Utc};
+use cutroom_core::{
+    queries,
+    usage::{Month, QUOTA_STAGE, minutes},
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    app::AppState,
+    auth::AuthContext,
+    error::ApiError,
+    extract::{Json, Query},
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_usage))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// The month, `YYYY-MM` in UTC (default: this month).
+    #[param(pattern = r"^\d{4}-\d{2}$", example = "2026-11")]
+    pub month: Option<String>,
+}
+
+/// A month's usage.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Usage {
+    /// `YYYY-MM`, UTC.
+    #[schema(example = "2026-11")]
+    pub month: String,
+    /// The month's first instant.
+    pub from: DateTime<Utc>,
+    /// The first instant after it.
+    pub until: DateTime<Utc>,
+    /// Minutes of media the tenant's jobs brought in: each job's source
+    /// duration, counted once when the source was probed (re-renders too).
+    /// The quota counts these.
+    pub media_minutes: f64,
+    /// Jobs counted in `media_minutes`.
+    pub jobs: i64,
+    /// The monthly quota that applies now; shown for the current month,
+    /// `null` for other months or when there is no limit.
+    pub quota: Option<Quota>,
+    /// Minutes each stage processed, by model. A stage is counted once per
+    /// job, however many attempts ran it; `clips` counts the minutes of
+    /// clips rendered, the others the source's.
+    pub stages: Vec<StageMinutes>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Quota {
+    /// Media minutes allowed in a month.
+    pub media_minutes: i64,
+    /// What is left of them this month (never below 0).
+    pub remaining_minutes: f64,
+    /// When the count starts again.
+    pub resets_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StageMinutes {
+    /// `probe`, `audio`, `loudness`, `silence`, `transcribe`, `speakers`,
+    /// `analyze`, `moderate` or `clips`.
+    pub stage: String,
+    /// The model the stage ran: `whisper:tiny.en`, `openai:smollm2`, a model
+    /// file such as `silero_vad.onnx`; `null` for stages without one.
+    pub model: Option<String>,
+    pub minutes: f64,
+    pub jobs: i64,
+}
+
+/// The tenant's usage in a month: media minutes by stage and model, and
+/// the monthly quota with what is left of it.
+#[utoipa::path(
+    get, path = "/v1/usage", tag = "usage", security(("bearer" = [])),
+    params(UsageQuery),
+    responses(
+        (status = 200, description = "The month's usage", body = Usage),
+        (status = 422, description = "`validation_failed`: `month` is not `YYYY-MM`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn get_usage(
+    state: AppState,
+    ctx: AuthContext,
+    Query(q): Query<UsageQuery>,
+) -> Result<Json<Usage>, ApiError> {
+    let now = Month::current();
+    let month = match q.month.as_deref() {
+        Some(m) => m
+            .parse::<Month>()
+            .map_err(|e| ApiError::validation(format!("month: {e}")))?,
+        None => now,
+    };
+    let db = &state.db.orm;
+    let rows = queries::usage::by_stage(db, ctx.tenant_id, month).await?;
+    let (media_seconds, jobs) = rows
+        .iter()
+        .filter(|r| r.stage == QUOTA_STAGE)
+        .fold((0.0, 0), |(s, n), r| (s + r.seconds, n + r.jobs));
+    let quota = if month == now {
+        queries::usage::quota(db, ctx.tenant_id, state.config.monthly_media_minutes)
+            .await?
+            .map(|q| Quota {
+                media_minutes: q,
+                remaining_minutes: (q as f64 - minutes(media_seconds)).max(0.0),
+                resets_at: month.end(),
+            })
+    } else {
+        None
+    };
+    Ok(Json(Usage {
+        month: month.to_string(),
+        from: month.start(),
+        until: month.end(),
+        media_minutes: minutes(media_seconds),
+        jobs,
+        quota,
+        stages: rows
+            .into_iter()
+            .map(|r| StageMinutes {
+                stage: r.stage,
+                model: r.model,
+                minutes: minutes(r.seconds),
+                jobs: r.jobs,
+            })
+            .collect(),
+    }))
+}

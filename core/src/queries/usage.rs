@@ -1,0 +1,196 @@
+//! Usage records and quotas (see [`crate::usage`]).
+
+use chrono::Utc;
+use cutroom_entities::{tenant, usage_record};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::Expr, sea_query::OnConflict,
+};
+use uuid::Uuid;
+
+use crate::usage::{Month, QUOTA_STAGE};
+
+/// Records what a stage of a job processed. A stage that already has its
+/// record (an earlier attempt got this far) keeps it: a tenant is not
+/// charged twice for a job that a crash made run again.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    job_id: Uuid,
+    stage: &str,
+    model: Option<&str>,
+    media_seconds: f64,
+) -> Result<(), DbErr> {
+    let row = usage_record::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant_id),
+        job_id: Set(job_id),
+        stage: Set(stage.to_owned()),
+        model: Set(model.map(str::to_owned)),
+        media_seconds: Set(media_seconds),
+        recorded_at: Set(Utc::now()),
+    };
+    usage_record::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([usage_record::Column::JobId, usage_record::Column::Stage])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// One line of a month's usage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageUsage {
+    pub stage: String,
+    pub model: Option<String>,
+    pub seconds: f64,
+    pub jobs: i64,
+}
+
+/// A tenant's usage in `month` by stage and model, in stage then model order.
+pub async fn by_stage(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    month: Month,
+) -> Result<Vec<StageUsage>, DbErr> {
+    let rows: Vec<(String, Option<String>, Option<f64>, i64)> = in_month(month)
+        .filter(usage_record::Column::TenantId.eq(tenant_id))
+        .select_only()
+        .column(usage_record::Column::Stage)
+        .column(usage_record::Column::Model)
+        .column_as(usage_record::Column::MediaSeconds.sum(), "seconds")
+        .column_as(usage_record::Column::Id.count(), "jobs")
+        .group_by(usage_record::Column::Stage)
+        .group_by(usage_record::Column::Model)
+        .order_by_asc(usage_record::Column::Stage)
+        .order_by_asc(usage_record::Column::Model)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(stage, model, seconds, jobs)| StageUsage {
+            stage,
+            model,
+            seconds: seconds.unwrap_or_default(),
+            jobs,
+        })
+        .collect())
+}
+
+/// The seconds of media that count towards a tenant's quota in `month`.
+pub async fn quota_seconds(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    month: Month,
+) -> Result<f64, DbErr> {
+    let q = in_month(month)
+        .filter(usage_record::Column::TenantId.eq(tenant_id))
+        .filter(usage_record::Column::Stage.eq(QUOTA_STAGE));
+    let sum: Option<Option<f64>> = q
+        .select_only()
+        .column_as(usage_record::Column::MediaSeconds.sum(), "seconds")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(sum.flatten().unwrap_or_default())
+}
+
+/// Every tenant's media seconds in `month`, for the operator; tenants with
+/// none are left out.
+pub async fn quota_seconds_by_tenant(
+    db: &impl ConnectionTrait,
+    month: Month,
+) -> Result<Vec<(Uuid, f64)>, DbErr> {
+    let rows: Vec<(Uuid, Option<f64>)> = in_month(month)
+        .filter(usage_record::Column::Stage.eq(QUOTA_STAGE))
+        .select_only()
+        .column(usage_record::Column::TenantId)
+        .column_as(usage_record::Column::MediaSeconds.sum(), "seconds")
+        .group_by(usage_record::Column::TenantId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, s)| (t, s.unwrap_or_default()))
+        .collect())
+}
+
+fn in_month(month: Month) -> sea_orm::Select<usage_record::Entity> {
+    usage_record::Entity::find()
+        .filter(usage_record::Column::RecordedAt.gte(month.start()))
+        .filter(usage_record::Column::RecordedAt.lt(month.end()))
+}
+
+/// The tenant's own quota in minutes (`Some(None)`: none of its own, the
+/// server's default applies); `None`: no such tenant.
+pub async fn tenant_quota(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+) -> Result<Option<Option<i64>>, DbErr> {
+    tenant::Entity::find_by_id(tenant_id)
+        .select_only()
+        .column(tenant::Column::QuotaMediaMinutes)
+        .into_tuple()
+        .one(db)
+        .await
+}
+
+/// The quota that applies to a tenant now: its own, else `default` (the
+/// server's). A tenant that no longer exists has the default.
+pub async fn quota(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    default: Option<i64>,
+) -> Result<Option<i64>, DbErr> {
+    let own = tenant_quota(db, tenant_id).await?.flatten();
+    Ok(crate::usage::effective_quota(own, default))
+}
+
+/// Whether a job's source has been counted towards its tenant's quota (by
+/// an earlier attempt, or an earlier run before an admin retry).
+pub async fn charged(db: &impl ConnectionTrait, job_id: Uuid) -> Result<bool, DbErr> {
+    Ok(usage_record::Entity::find()
+        .filter(usage_record::Column::JobId.eq(job_id))
+        .filter(usage_record::Column::Stage.eq(QUOTA_STAGE))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Sets (or with `None` clears) a tenant's own quota; false when there is
+/// no such tenant.
+pub async fn set_tenant_quota(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    minutes: Option<i64>,
+) -> Result<bool, DbErr> {
+    let res = tenant::Entity::update_many()
+        .col_expr(tenant::Column::QuotaMediaMinutes, Expr::value(minutes))
+        .filter(tenant::Column::Id.eq(tenant_id))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Every tenant with its name and own quota, oldest first, for the
+/// operator's usage list.
+pub async fn tenants(
+    db: &impl ConnectionTrait,
+    limit: u64,
+) -> Result<Vec<(Uuid, String, Option<i64>)>, DbErr> {
+    tenant::Entity::find()
+        .select_only()
+        .column(tenant::Column::Id)
+        .column(tenant::Column::Name)
+        .column(tenant::Column::QuotaMediaMinutes)
+        .order_by_asc(tenant::Column::CreatedAt)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await
+}
