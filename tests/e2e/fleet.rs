@@ -5,10 +5,11 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use cutroom_core::storage::job_prefix;
+use cutroom_core::{config::StorageConfig, storage::job_prefix};
 use cutroom_entities::transcript;
 use cutroom_tests::{
-    Db, PostgresServer, SourceServer, Store, TestApp, email, fleet::WorkerProcess, media,
+    Db, PostgresServer, SourceServer, Store, TestApp, ThrottledProxy, email, fleet::WorkerProcess,
+    media,
 };
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -84,7 +85,7 @@ fn by_pid<'a>(list: &'a Value, w: &WorkerProcess) -> &'a Value {
 async fn jobs_of_killed_workers_finish_exactly_once() {
     let source = SourceServer::start().await;
     media::talk_with_gaps(&source.path("talk.mp4"), 40.0, &[(12.0, 14.0)]);
-    let app = fleet(&source, 4).await;
+    let app = fleet(&source, 5).await;
     let s = app.signup(&email("fleet"), "Fleet").await;
     let tenant: Uuid = s.tenant_id.parse().unwrap();
 
@@ -141,17 +142,42 @@ async fn jobs_of_killed_workers_finish_exactly_once() {
     .await;
     c.kill();
 
-    // Attempt 4 finishes.
-    let mut d = WorkerProcess::spawn(WORKER, &app);
-    let job = wait_until(&app, &s.access_token, &id, "the job ends", &[&d], |j| {
+    // Attempt 4 dies uploading its outputs: its storage traffic goes through
+    // a proxy that lets it send 64 KiB/s.
+    let s3 = match &app.app.config.storage {
+        StorageConfig::S3(s3) => s3.endpoint.clone().expect("the test S3 server's endpoint"),
+        StorageConfig::Local { .. } => unreachable!("the fleet uses S3"),
+    };
+    let s3: std::net::SocketAddr = s3.trim_start_matches("http://").parse().unwrap();
+    let proxy = ThrottledProxy::start(s3).await;
+    proxy.set_slow(true);
+    let mut d = WorkerProcess::spawn_with(WORKER, &app, &[("S3_ENDPOINT", proxy.url())]);
+    wait_until(
+        &app,
+        &s.access_token,
+        &id,
+        "attempt 4 uploads",
+        &[&d],
+        |j| at(j, 4, "publish"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, uploading) = app.get(&format!("/v1/jobs/{id}"), &s.access_token).await;
+    assert!(at(&uploading, 4, "publish"), "still uploading: {uploading}");
+    d.kill();
+    proxy.set_slow(false);
+
+    // Attempt 5 finishes.
+    let mut e = WorkerProcess::spawn(WORKER, &app);
+    let job = wait_until(&app, &s.access_token, &id, "the job ends", &[&e], |j| {
         matches!(
             j["status"].as_str(),
             Some("succeeded" | "failed" | "cancelled")
         )
     })
     .await;
-    assert_eq!(job["status"], "succeeded", "{job}\n{}", d.log_tail());
-    assert_eq!(job["attempts"], 4, "{job}");
+    assert_eq!(job["status"], "succeeded", "{job}\n{}", e.log_tail());
+    assert_eq!(job["attempts"], 5, "{job}");
 
     // The history tells each attempt and which worker ran it.
     let history = app.status_events(&s.access_token, &id).await;
@@ -168,6 +194,8 @@ async fn jobs_of_killed_workers_finish_exactly_once() {
             "running",
             "lost",
             "running",
+            "lost",
+            "running",
             "succeeded"
         ],
         "{history:?}"
@@ -177,7 +205,7 @@ async fn jobs_of_killed_workers_finish_exactly_once() {
         .filter(|(m, _)| *m == "running")
         .map(|(_, d)| d["worker"].as_str().unwrap())
         .collect();
-    assert_eq!(runners.len(), 4, "four different workers: {history:?}");
+    assert_eq!(runners.len(), 5, "five different workers: {history:?}");
     for (n, (_, data)) in statuses.iter().filter(|(m, _)| *m == "lost").enumerate() {
         assert_eq!(data["attempt"], n + 1);
         assert_eq!(data["code"], "worker_lost");
@@ -210,7 +238,7 @@ async fn jobs_of_killed_workers_finish_exactly_once() {
         .await
         .unwrap();
     assert_eq!(transcripts, 1);
-    // Four attempts, metered once: the tenant pays for one job.
+    // Five attempts, metered once: the tenant pays for one job.
     let (_, usage) = app.get("/v1/usage", &s.access_token).await;
     assert_eq!(usage["jobs"], 1, "{usage}");
     let stages = usage["stages"].as_array().unwrap();
@@ -240,23 +268,23 @@ async fn jobs_of_killed_workers_finish_exactly_once() {
         app.scratch_entries()
     );
 
-    // The registry: three lost, the last idle with one job done; then it
+    // The registry: four lost, the last idle with one job done; then it
     // stops cleanly on SIGTERM and signs off.
     let list = registry(&app).await;
-    for dead in [&a, &b, &c] {
+    for dead in [&a, &b, &c, &d] {
         assert_eq!(by_pid(&list, dead)["state"], "lost", "{list}");
     }
-    let last = by_pid(&list, &d);
+    let last = by_pid(&list, &e);
     assert_eq!(last["state"], "idle", "{list}");
     assert_eq!(last["jobs_succeeded"], 1, "{list}");
-    assert_eq!(list["lost"], 3, "{list}");
+    assert_eq!(list["lost"], 4, "{list}");
     assert!(
-        d.terminate(Duration::from_secs(20)).await,
+        e.terminate(Duration::from_secs(20)).await,
         "{}",
-        d.log_tail()
+        e.log_tail()
     );
     let list = registry(&app).await;
-    assert_eq!(by_pid(&list, &d)["state"], "stopped", "{list}");
+    assert_eq!(by_pid(&list, &e)["state"], "stopped", "{list}");
 }
 
 /// A job whose workers keep dying (a source that crashes them, say) ends

@@ -57,6 +57,9 @@ pub fn worker_env(config: &Config) -> Vec<(String, String)> {
             config.worker_heartbeat.as_secs().to_string(),
         ),
     ];
+    if let Some(q) = config.monthly_media_minutes {
+        env.push(("MONTHLY_MEDIA_MINUTES", q.to_string()));
+    }
     match &config.storage {
         StorageConfig::Local { root } => {
             env.push(("STORAGE", "local".into()));
@@ -85,6 +88,12 @@ pub fn worker_env(config: &Config) -> Vec<(String, String)> {
 impl WorkerProcess {
     /// Starts `bin` (the fleet worker binary) as a worker of `app`.
     pub fn spawn(bin: &str, app: &TestApp) -> Self {
+        Self::spawn_with(bin, app, &[])
+    }
+
+    /// The same, with `CUTROOM_*` variables of its own (`("S3_ENDPOINT",
+    /// proxy)`) over the app's.
+    pub fn spawn_with(bin: &str, app: &TestApp, overrides: &[(&str, String)]) -> Self {
         let log = app
             .dir
             .path()
@@ -96,6 +105,11 @@ impl WorkerProcess {
             .env("HOME", std::env::var_os("HOME").unwrap_or_default())
             .env("RUST_LOG", "info")
             .envs(worker_env(&app.app.config))
+            .envs(
+                overrides
+                    .iter()
+                    .map(|(k, v)| (format!("CUTROOM_{k}"), v.clone())),
+            )
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log handle"))
             .stderr(out)

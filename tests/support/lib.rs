@@ -12,6 +12,7 @@ pub mod media;
 mod postgres;
 mod s3;
 mod source_server;
+mod throttle;
 pub mod webhooks;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
@@ -29,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 pub use postgres::{PostgresServer, TestDatabase};
 pub use s3::S3Server;
 pub use source_server::SourceServer;
+pub use throttle::ThrottledProxy;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Db {
