@@ -5,11 +5,15 @@
 
 use std::time::Duration;
 
-use cutroom_tests::{Db, SourceServer, Store, TestApp, both_dbs, email, media};
+use cutroom_core::config::StorageConfig;
+use cutroom_tests::{
+    Db, SourceServer, Store, TestApp, ThrottledProxy, both_dbs, email, fleet::WorkerProcess, media,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const JOB_LIMIT: Duration = Duration::from_secs(180);
+const WORKER: &str = env!("CARGO_BIN_EXE_cutroom-fleet-worker");
 
 fn messages(events: &[(String, Value)]) -> Vec<&str> {
     events.iter().map(|(m, _)| m.as_str()).collect()
@@ -147,14 +151,16 @@ async fn dead_letter(db: Db) {
 }
 both_dbs!(jobs_fail_after_their_last_attempt, super::dead_letter);
 
-/// Object storage goes down while a job runs: storing its outputs fails
-/// with `storage_error`, the job waits, the API reports itself not ready,
+/// Object storage goes down in the middle of a worker's upload of the
+/// outputs (slowed by a proxy): storing them fails with `storage_error`,
+/// the job waits, the API reports itself not ready,
 /// and once storage is back the next attempt (fetching the original again,
 /// since it is deleted only when the job ends) stores one set of outputs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_outages_mid_job_are_retried() {
     let mut app = TestApp::builder(Db::Postgres)
         .store(Store::S3)
+        .without_worker()
         .configure(|c| {
             c.retries.max_attempts = 3;
             c.retries.backoff = Duration::from_secs(3);
@@ -184,24 +190,42 @@ async fn storage_outages_mid_job_are_retried() {
     assert_eq!(status, StatusCode::CREATED, "{job}");
     let id = job["id"].as_str().unwrap().to_owned();
 
-    // Storage goes down after the fetch, before the outputs are stored.
+    // The worker's storage traffic goes through a proxy that slows its
+    // uploads to 64 KiB/s, and storage goes down while it is storing the
+    // outputs.
+    let s3 = match &app.app.config.storage {
+        StorageConfig::S3(s3) => s3.endpoint.clone().expect("the test S3 server's endpoint"),
+        StorageConfig::Local { .. } => unreachable!("the test uses S3"),
+    };
+    let proxy = ThrottledProxy::start(s3.trim_start_matches("http://").parse().unwrap()).await;
+    proxy.set_slow(true);
+    let worker = WorkerProcess::spawn_with(WORKER, &app, &[("S3_ENDPOINT", proxy.url())]);
     let deadline = tokio::time::Instant::now() + JOB_LIMIT;
     loop {
         let (_, job) = app.get(&format!("/v1/jobs/{id}"), &s.access_token).await;
-        if matches!(
-            job["stage"].as_str(),
-            Some("analyze" | "moderate" | "clips")
-        ) {
+        if job["stage"] == "publish" {
             break;
         }
         assert!(
             job["status"] == "queued" || job["status"] == "running",
-            "{job}"
+            "{job}\n{}",
+            worker.log_tail()
         );
         assert!(tokio::time::Instant::now() < deadline, "{job}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, uploading) = app.get(&format!("/v1/jobs/{id}"), &s.access_token).await;
+    assert_eq!(
+        uploading["stage"], "publish",
+        "still uploading: {uploading}"
+    );
+    assert_eq!(
+        uploading["status"], "running",
+        "still uploading: {uploading}"
+    );
     app.s3.as_mut().unwrap().stop();
+    proxy.set_slow(false);
     let waiting = loop {
         let (_, job) = app.get(&format!("/v1/jobs/{id}"), &s.access_token).await;
         if job["retry_at"].is_string() {
@@ -220,7 +244,7 @@ async fn storage_outages_mid_job_are_retried() {
     app.s3.as_mut().unwrap().restart();
 
     let job = app.wait_for_job(&s.access_token, &id, JOB_LIMIT).await;
-    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["status"], "succeeded", "{job}\n{}", worker.log_tail());
     assert_eq!(job["attempts"], 2, "{job}");
     let events = app.status_events(&s.access_token, &id).await;
     assert_eq!(
