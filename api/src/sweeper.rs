@@ -148,11 +148,15 @@ pub async fn sweep_spent_originals(app: &App, now: DateTime<Utc>) -> Result<usiz
             let Some(key) = job.source_key else {
                 continue;
             };
-            if let Err(e) = app.store.delete(&key).await {
-                tracing::warn!(error = %e, tenant.id = %job.tenant_id, job.id = %job.id, "could not delete an original; will retry");
+            // Retried by an admin since it was read: it needs the original.
+            if !jobs::take_source_key(db, job.tenant_id, job.id, &key).await? {
                 continue;
             }
-            jobs::clear_source_key(db, job.tenant_id, job.id).await?;
+            if let Err(e) = app.store.delete(&key).await {
+                tracing::warn!(error = %e, tenant.id = %job.tenant_id, job.id = %job.id, "could not delete an original; will retry");
+                jobs::restore_source_key(db, job.tenant_id, job.id, &key).await?;
+                continue;
+            }
             deleted += 1;
         }
         if !full || deleted == before {

@@ -281,3 +281,84 @@ async fn storage_outages_mid_job_are_retried() {
     );
     assert!(app.scratch_entries().is_empty());
 }
+
+/// An admin retry and the sweeper's deletion of a failed job's original
+/// never both win, whichever reads the job first: either the retry runs
+/// with the original still stored, or the original is gone and the retry
+/// is refused (`source_gone`), leaving the job failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_and_the_originals_sweep_never_both_win() {
+    use cutroom_core::queries::jobs;
+    use cutroom_entities::{JobStatus, job};
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+
+    let app = TestApp::builder(Db::Sqlite).without_worker().start().await;
+    let s = app.signup(&email("race"), "Race").await;
+    let tenant: uuid::Uuid = s.tenant_id.parse().unwrap();
+    let upload_id = app
+        .upload(&s.access_token, "talk.mp4", "video/mp4", vec![7; 4096])
+        .await;
+    let (status, job) = app
+        .post(
+            &format!("/v1/uploads/{upload_id}/complete"),
+            &s.access_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let id: uuid::Uuid = job["id"].as_str().unwrap().parse().unwrap();
+    let db = &app.app.db.orm;
+    // Failed for a passing reason two days ago: its original is due.
+    let fail = || async {
+        let row = job::Entity::find_by_id(id).one(db).await.unwrap().unwrap();
+        let mut row: job::ActiveModel = row.into();
+        row.status = Set(JobStatus::Failed);
+        row.error_code = Set(Some("download_failed".into()));
+        row.finished_at = Set(Some(chrono::Utc::now() - chrono::Duration::days(2)));
+        row.update(db).await.unwrap();
+    };
+    let prefix = cutroom_core::storage::uploads_prefix(tenant);
+    let originals = || app.stored_keys(&prefix);
+    let sweep = || cutroom_api::sweeper::sweep_spent_originals(&app.app, chrono::Utc::now());
+    let retry_path = format!("/v1/jobs/{id}/retry");
+    let retry = || app.post(&retry_path, &s.access_token, json!({}));
+
+    // The retry first: the sweep leaves the original to the queued job.
+    fail().await;
+    let (status, body) = retry().await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(sweep().await.unwrap(), 0);
+    assert_eq!(originals().await.len(), 1);
+
+    // The sweep reads the job, then the retry lands, then the sweep acts
+    // on what it read: it must not take the original.
+    fail().await;
+    let due = jobs::spent_originals(db, chrono::Utc::now(), chrono::Duration::days(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    let (status, body) = retry().await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let key = due[0].source_key.clone().unwrap();
+    assert!(!jobs::take_source_key(db, tenant, id, &key).await.unwrap());
+    assert_eq!(originals().await.len(), 1);
+
+    // The retry checks the original is stored, then the sweep takes it,
+    // then the retry queues the job: the queueing must fail.
+    fail().await;
+    assert!(jobs::take_source_key(db, tenant, id, &key).await.unwrap());
+    assert!(jobs::requeue(db, tenant, id).await.unwrap().is_none());
+    jobs::restore_source_key(db, tenant, id, &key)
+        .await
+        .unwrap();
+
+    // The sweep first: the original is gone, and the retry is refused
+    // rather than queued without a source.
+    assert_eq!(sweep().await.unwrap(), 1);
+    assert!(originals().await.is_empty());
+    let (status, body) = retry().await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "source_gone", "{body}");
+    let (_, job) = app.get(&format!("/v1/jobs/{id}"), &s.access_token).await;
+    assert_eq!(job["status"], "failed", "{job}");
+}

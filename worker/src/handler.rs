@@ -339,14 +339,20 @@ impl Handler {
         let (SourceType::Upload, Some(key)) = (job.source_type, job.source_key.as_deref()) else {
             return;
         };
-        match self.store.delete(key).await {
-            Ok(()) => {
-                if let Err(e) = jobs::clear_source_key(&self.db.orm, job.tenant_id, job.id).await {
-                    tracing::warn!(error = %e, "could not forget the deleted original");
-                }
-            }
+        let db = &self.db.orm;
+        match jobs::take_source_key(db, job.tenant_id, job.id, key).await {
+            Ok(true) => {}
+            // Retried by an admin already: the next run needs it.
+            Ok(false) => return,
             Err(e) => {
-                tracing::warn!(error = %e, "could not delete the original upload; the sweeper will")
+                tracing::warn!(error = %e, "could not take the original for deletion; the sweeper will");
+                return;
+            }
+        }
+        if let Err(e) = self.store.delete(key).await {
+            tracing::warn!(error = %e, "could not delete the original upload; the sweeper will");
+            if let Err(e) = jobs::restore_source_key(db, job.tenant_id, job.id, key).await {
+                tracing::warn!(error = %e, "could not give the job its original's key back");
             }
         }
     }

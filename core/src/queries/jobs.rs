@@ -257,16 +257,45 @@ pub async fn set_media(
     Ok(())
 }
 
-/// The original upload has been deleted; forget its key.
-pub async fn clear_source_key(
+/// Takes an ended job's original upload `key` for deletion: forgets it,
+/// so the job can no longer be retried, unless an admin retry got there
+/// first (the job is no longer ended). False: leave the original alone.
+/// Whoever deletes it calls this first, so a retry and a deletion never
+/// both win.
+pub async fn take_source_key(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
     id: Uuid,
-) -> Result<(), DbErr> {
-    job::Entity::update_many()
+    key: &str,
+) -> Result<bool, DbErr> {
+    let res = job::Entity::update_many()
         .col_expr(job::Column::SourceKey, Expr::value(Option::<String>::None))
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::TenantId.eq(tenant_id))
+        .filter(job::Column::SourceKey.eq(key))
+        .filter(job::Column::Status.is_in([
+            JobStatus::Succeeded,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+        ]))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Gives a job back the key [`take_source_key`] took, when deleting the
+/// original failed: the sweeper tries again later.
+pub async fn restore_source_key(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    key: &str,
+) -> Result<(), DbErr> {
+    job::Entity::update_many()
+        .col_expr(job::Column::SourceKey, Expr::value(key))
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .filter(job::Column::SourceKey.is_null())
         .exec(db)
         .await?;
     Ok(())
@@ -368,6 +397,13 @@ pub async fn requeue(
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::TenantId.eq(tenant_id))
         .filter(job::Column::Status.is_in([JobStatus::Failed, JobStatus::Cancelled]))
+        // An upload's job only while its original is still there (not
+        // taken for deletion: see `take_source_key`).
+        .filter(
+            sea_orm::Condition::any()
+                .add(job::Column::UploadId.is_null())
+                .add(job::Column::SourceKey.is_not_null()),
+        )
         .exec(db)
         .await?;
     if res.rows_affected == 0 {
