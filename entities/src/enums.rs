@@ -81,11 +81,15 @@ impl JobStatus {
         }
     }
 
+    /// The statuses a job ends in.
+    pub const TERMINAL: [JobStatus; 3] = [
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
+
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled
-        )
+        Self::TERMINAL.contains(&self)
     }
 }
 

@@ -7,16 +7,17 @@ use axum::{extract::FromRequestParts, http::request::Parts};
 use chrono::{DateTime, Utc};
 use cutroom_core::{
     queries::{usage, workers},
-    usage::{MAX_QUOTA_MINUTES, Month, minutes},
+    usage::{MAX_QUOTA_MINUTES, minutes},
 };
 use cutroom_entities::worker;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use super::usage::UsageQuery;
 use crate::{
     app::AppState,
     error::ApiError,
@@ -178,14 +179,6 @@ fn view(w: worker::Model, now: DateTime<Utc>, heartbeat: std::time::Duration) ->
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AdminUsageQuery {
-    /// The month, `YYYY-MM` in UTC (default: this month).
-    #[param(pattern = r"^\d{4}-\d{2}$", example = "2026-11")]
-    pub month: Option<String>,
-}
-
 /// One tenant's media minutes in a month, with its quota.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TenantUsage {
@@ -212,7 +205,7 @@ pub struct UsageList {
 /// Every tenant's media minutes in a month and the quota that applies to it.
 #[utoipa::path(
     get, path = "/v1/admin/usage", tag = "admin", security(("operator" = [])),
-    params(AdminUsageQuery),
+    params(UsageQuery),
     responses(
         (status = 200, body = UsageList),
         (status = 401, description = "`unauthorized`: not the operator token", body = ApiError, content_type = "application/problem+json"),
@@ -223,14 +216,9 @@ pub struct UsageList {
 async fn list_usage(
     _: Operator,
     state: AppState,
-    Query(q): Query<AdminUsageQuery>,
+    Query(q): Query<UsageQuery>,
 ) -> Result<Json<UsageList>, ApiError> {
-    let month = match q.month.as_deref() {
-        Some(m) => m
-            .parse::<Month>()
-            .map_err(|e| ApiError::validation(format!("month: {e}")))?,
-        None => Month::current(),
-    };
+    let month = q.month()?;
     let db = &state.db.orm;
     let used: std::collections::HashMap<Uuid, f64> = usage::quota_seconds_by_tenant(db, month)
         .await?

@@ -29,6 +29,18 @@ pub struct UsageQuery {
     pub month: Option<String>,
 }
 
+impl UsageQuery {
+    /// The month asked for, or this one.
+    pub fn month(&self) -> Result<Month, ApiError> {
+        match self.month.as_deref() {
+            Some(m) => m
+                .parse()
+                .map_err(|e| ApiError::validation(format!("month: {e}"))),
+            None => Ok(Month::current()),
+        }
+    }
+}
+
 /// A month's usage.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Usage {
@@ -91,20 +103,14 @@ async fn get_usage(
     ctx: AuthContext,
     Query(q): Query<UsageQuery>,
 ) -> Result<Json<Usage>, ApiError> {
-    let now = Month::current();
-    let month = match q.month.as_deref() {
-        Some(m) => m
-            .parse::<Month>()
-            .map_err(|e| ApiError::validation(format!("month: {e}")))?,
-        None => now,
-    };
+    let month = q.month()?;
     let db = &state.db.orm;
     let rows = queries::usage::by_stage(db, ctx.tenant_id, month).await?;
     let (media_seconds, jobs) = rows
         .iter()
         .filter(|r| r.stage == QUOTA_STAGE)
         .fold((0.0, 0), |(s, n), r| (s + r.seconds, n + r.jobs));
-    let quota = if month == now {
+    let quota = if month == Month::current() {
         queries::usage::quota(db, ctx.tenant_id, state.config.monthly_media_minutes)
             .await?
             .map(|q| Quota {

@@ -273,11 +273,7 @@ pub async fn take_source_key(
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::TenantId.eq(tenant_id))
         .filter(job::Column::SourceKey.eq(key))
-        .filter(job::Column::Status.is_in([
-            JobStatus::Succeeded,
-            JobStatus::Failed,
-            JobStatus::Cancelled,
-        ]))
+        .filter(job::Column::Status.is_in(JobStatus::TERMINAL))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -347,11 +343,7 @@ pub async fn finish(
     let res = q
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::TenantId.eq(tenant_id))
-        .filter(job::Column::Status.is_not_in([
-            JobStatus::Succeeded,
-            JobStatus::Failed,
-            JobStatus::Cancelled,
-        ]))
+        .filter(job::Column::Status.is_not_in(JobStatus::TERMINAL))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -502,11 +494,7 @@ pub async fn spent_originals(
         .collect();
     job::Entity::find()
         .filter(job::Column::SourceKey.is_not_null())
-        .filter(job::Column::Status.is_in([
-            JobStatus::Succeeded,
-            JobStatus::Failed,
-            JobStatus::Cancelled,
-        ]))
+        .filter(job::Column::Status.is_in(JobStatus::TERMINAL))
         .filter(
             Condition::any()
                 .add(job::Column::FinishedAt.is_null())
