@@ -1206,3 +1206,123 @@ async fn upload_names_never_leave_the_tenant_prefix() {
         assert!(!key.contains(".."), "{name}: {key}");
     }
 }
+
+/// A browser session keeps its refresh token in an HttpOnly, SameSite
+/// cookie scoped to `/v1/auth`, never in a body its scripts could read;
+/// the cookie works only with `X-Cutroom-Session: cookie`, which another
+/// site's page cannot send; it rotates like a body token, and logout
+/// removes it.
+#[tokio::test]
+async fn browser_sessions_keep_the_refresh_token_in_a_cookie() {
+    let t = TestApp::new().await;
+    t.signup("cookie@example.org").await;
+    let send = |path: &'static str, headers: Vec<(&'static str, String)>, body: Option<Value>| {
+        let mut req = Request::builder().method(Method::POST).uri(path);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        };
+        t.send(req.unwrap())
+    };
+    let browser = || vec![("x-cutroom-session", "cookie".to_owned())];
+    let set_cookie = |r: &Reply| -> String {
+        r.headers
+            .get(header::SET_COOKIE)
+            .expect("a Set-Cookie header")
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let value = |set: &str| -> String {
+        set.split(';')
+            .next()
+            .unwrap()
+            .trim_start_matches("cutroom_refresh=")
+            .to_owned()
+    };
+
+    let login = send(
+        "/v1/auth/login",
+        browser(),
+        Some(json!({"email": "cookie@example.org", "password": "correct horse"})),
+    )
+    .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    assert!(login.body["access_token"].is_string());
+    assert!(login.body.get("refresh_token").is_none(), "{}", login.body);
+    let set = set_cookie(&login);
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/v1/auth", "Max-Age="] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain http locally: {set}");
+    let first = value(&set);
+    assert!(first.starts_with("crr_"), "{set}");
+
+    // The cookie alone, as a forged cross-site request would send it.
+    let forged = send(
+        "/v1/auth/refresh",
+        vec![("cookie", format!("cutroom_refresh={first}"))],
+        None,
+    )
+    .await;
+    assert_problem(&forged, StatusCode::FORBIDDEN, "session_header_missing");
+
+    // With the header: a new access token and a rotated cookie.
+    let mut headers = browser();
+    headers.push(("cookie", format!("cutroom_refresh={first}")));
+    let rotated = send("/v1/auth/refresh", headers, None).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert!(rotated.body.get("refresh_token").is_none());
+    let second = value(&set_cookie(&rotated));
+    assert_ne!(second, first);
+    let me = t
+        .call(
+            Method::GET,
+            "/v1/me",
+            rotated.body["access_token"].as_str(),
+            None,
+        )
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+
+    // Nothing sent at all.
+    let none = send("/v1/auth/refresh", browser(), None).await;
+    assert_problem(&none, StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+
+    // Logout ends the session and removes the cookie.
+    let mut headers = browser();
+    headers.push(("cookie", format!("cutroom_refresh={second}")));
+    let out = send("/v1/auth/logout", headers, None).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    let cleared = set_cookie(&out);
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let mut headers = browser();
+    headers.push(("cookie", format!("cutroom_refresh={second}")));
+    let after = send("/v1/auth/refresh", headers, None).await;
+    assert_problem(&after, StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+
+    // A public (https) install marks the cookie Secure.
+    let public =
+        TestApp::with_config(|c| c.public_url = "https://cutroom.example.org".into()).await;
+    let signup = public
+        .send(
+            Request::builder()
+                .method(Method::POST)
+                .uri("/v1/auth/signup")
+                .header("x-cutroom-session", "cookie")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(
+                    json!({"email": "s@example.org", "password": "correct horse", "name": "S", "tenant_name": "S"})
+                        .to_string(),
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(signup.status, StatusCode::CREATED, "{}", signup.body);
+    assert!(set_cookie(&signup).contains("Secure"));
+}

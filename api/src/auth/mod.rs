@@ -4,6 +4,7 @@
 //! without a valid credential, and every tenant-owned query it makes takes
 //! `ctx.tenant_id`.
 
+pub mod cookie;
 pub mod credentials;
 pub mod jwt;
 pub mod limit;

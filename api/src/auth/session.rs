@@ -23,8 +23,12 @@ pub struct TokenResponse {
     /// Seconds until the access token expires.
     pub expires_in: u64,
     pub expires_at: DateTime<Utc>,
-    /// Single use: `POST /v1/auth/refresh` returns a new one with each new access token.
-    pub refresh_token: String,
+    /// Single use: `POST /v1/auth/refresh` returns a new one with each new
+    /// access token. Left out in a browser session
+    /// (`X-Cutroom-Session: cookie`): it is in the `cutroom_refresh`
+    /// cookie instead, out of reach of the page's scripts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     pub refresh_expires_at: DateTime<Utc>,
     pub user_id: Uuid,
     pub tenant_id: Uuid,
@@ -82,7 +86,7 @@ async fn issue(
         token_type: "Bearer".into(),
         expires_in: ttl.as_secs(),
         expires_at,
-        refresh_token: refresh,
+        refresh_token: Some(refresh),
         refresh_expires_at,
         user_id,
         tenant_id,

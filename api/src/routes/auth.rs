@@ -1,7 +1,10 @@
 //! Signup, login, token refresh, logout and invitation acceptance: the
 //! endpoints that hand out credentials rather than require them.
 
-use axum::http::StatusCode;
+use axum::{
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
 use chrono::Utc;
 use cutroom_entities::{Role, membership, tenant, user};
 use sea_orm::{DbErr, SqlErr, TransactionTrait};
@@ -13,12 +16,13 @@ use uuid::Uuid;
 use crate::{
     app::AppState,
     auth::{
+        cookie,
         credentials::sha256_hex,
         password,
         session::{self, TokenResponse},
     },
     error::ApiError,
-    extract::Json,
+    extract::{Json, JsonOrEmpty},
     queries::{accounts, invitations},
     validate,
 };
@@ -55,10 +59,21 @@ pub struct LoginRequest {
     pub tenant_id: Option<Uuid>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    pub refresh_token: String,
+    /// Left out (or no body at all) in a browser session: the
+    /// `cutroom_refresh` cookie is used, with `X-Cutroom-Session: cookie`.
+    pub refresh_token: Option<String>,
+}
+
+/// The refresh token of the request: the body's, else a browser
+/// session's cookie.
+fn presented(headers: &HeaderMap, req: RefreshRequest) -> Result<Option<String>, ApiError> {
+    match req.refresh_token {
+        Some(t) => Ok(Some(t.trim().to_owned())),
+        None => cookie::token(headers),
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -95,6 +110,7 @@ fn is_unique_violation(e: &DbErr) -> bool {
 /// Create an organisation and its owner account.
 #[utoipa::path(
     post, path = "/v1/auth/signup", tag = "auth", security(()),
+    params(("X-Cutroom-Session" = Option<String>, Header, description = "`cookie`: a browser session; the refresh token goes in an HttpOnly cookie instead of the body")),
     request_body = SignupRequest,
     responses(
         (status = 201, description = "Account and tenant created; you are logged in", body = TokenResponse),
@@ -104,8 +120,9 @@ fn is_unique_violation(e: &DbErr) -> bool {
 )]
 async fn signup(
     state: AppState,
+    headers: HeaderMap,
     Json(req): Json<SignupRequest>,
-) -> Result<(StatusCode, Json<TokenResponse>), ApiError> {
+) -> Result<Response, ApiError> {
     let email = validate::email(&req.email)?;
     let name = validate::text("name", &req.name, 200)?;
     let tenant_name = validate::text("tenant_name", &req.tenant_name, 200)?;
@@ -154,12 +171,18 @@ async fn signup(
     let tokens = session::start(&state, &tx, user.id, tenant.id, Role::Owner).await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %tenant.id, user.id = %user.id, "signed up");
-    Ok((StatusCode::CREATED, Json(tokens)))
+    Ok(cookie::respond(
+        &state,
+        &headers,
+        StatusCode::CREATED,
+        tokens,
+    ))
 }
 
 /// Log in with email and password.
 #[utoipa::path(
     post, path = "/v1/auth/login", tag = "auth", security(()),
+    params(("X-Cutroom-Session" = Option<String>, Header, description = "`cookie`: a browser session; the refresh token goes in an HttpOnly cookie instead of the body")),
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
@@ -169,8 +192,9 @@ async fn signup(
 )]
 async fn login(
     state: AppState,
+    headers: HeaderMap,
     Json(req): Json<LoginRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let db = &state.db.orm;
     let email = req.email.trim().to_lowercase();
     let user = accounts::user_by_email(db, &email).await?;
@@ -201,9 +225,8 @@ async fn login(
             "this account is not a member of any tenant"
         }));
     };
-    Ok(Json(
-        session::start(&state, db, user.id, m.tenant_id, m.role).await?,
-    ))
+    let tokens = session::start(&state, db, user.id, m.tenant_id, m.role).await?;
+    Ok(cookie::respond(&state, &headers, StatusCode::OK, tokens))
 }
 
 /// Trade a refresh token for a new access token and a new refresh token.
@@ -212,35 +235,61 @@ async fn login(
 /// it belongs to (every token of that login), as it means it leaked.
 #[utoipa::path(
     post, path = "/v1/auth/refresh", tag = "auth", security(()),
-    request_body = RefreshRequest,
+    params(("X-Cutroom-Session" = Option<String>, Header, description = "`cookie`: a browser session; the refresh token goes in an HttpOnly cookie instead of the body")),
+    request_body(content = Option<RefreshRequest>, description = "The refresh token; left out in a browser session"),
     responses(
         (status = 200, description = "A new token pair", body = TokenResponse),
-        (status = 401, description = "`invalid_refresh_token`: unknown, expired, revoked or reused", body = ApiError, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_refresh_token`: none sent, unknown, expired, revoked or reused", body = ApiError, content_type = "application/problem+json"),
+        (status = 403, description = "`session_header_missing`: the session cookie without `X-Cutroom-Session: cookie`", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn refresh(
     state: AppState,
-    Json(req): Json<RefreshRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
-    Ok(Json(
-        session::refresh(&state, req.refresh_token.trim()).await?,
-    ))
+    headers: HeaderMap,
+    JsonOrEmpty(req): JsonOrEmpty<RefreshRequest>,
+) -> Result<Response, ApiError> {
+    let token = presented(&headers, req)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_refresh_token",
+            "no refresh token: send it in the body, or the session cookie with `X-Cutroom-Session: cookie`",
+        )
+    })?;
+    let tokens = session::refresh(&state, &token).await?;
+    Ok(cookie::respond(&state, &headers, StatusCode::OK, tokens))
 }
 
 /// End the session a refresh token belongs to.
 #[utoipa::path(
     post, path = "/v1/auth/logout", tag = "auth", security(()),
-    request_body = RefreshRequest,
-    responses((status = 204, description = "Logged out (also for unknown tokens)"))
+    params(("X-Cutroom-Session" = Option<String>, Header, description = "`cookie`: a browser session; the refresh token goes in an HttpOnly cookie instead of the body")),
+    request_body(content = Option<RefreshRequest>, description = "The refresh token; left out in a browser session"),
+    responses(
+        (status = 204, description = "Logged out (also for unknown tokens); a browser session's cookie is removed"),
+        (status = 403, description = "`session_header_missing`: the session cookie without `X-Cutroom-Session: cookie`", body = ApiError, content_type = "application/problem+json"),
+    )
 )]
-async fn logout(state: AppState, Json(req): Json<RefreshRequest>) -> Result<StatusCode, ApiError> {
-    session::logout(&state, req.refresh_token.trim()).await?;
-    Ok(StatusCode::NO_CONTENT)
+async fn logout(
+    state: AppState,
+    headers: HeaderMap,
+    JsonOrEmpty(req): JsonOrEmpty<RefreshRequest>,
+) -> Result<Response, ApiError> {
+    if let Some(token) = presented(&headers, req)? {
+        session::logout(&state, &token).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if cookie::wanted(&headers) {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, cookie::cleared(&state));
+    }
+    Ok(response)
 }
 
 /// Join a tenant with an invitation token, creating your account if needed.
 #[utoipa::path(
     post, path = "/v1/auth/accept-invite", tag = "auth", security(()),
+    params(("X-Cutroom-Session" = Option<String>, Header, description = "`cookie`: a browser session; the refresh token goes in an HttpOnly cookie instead of the body")),
     request_body = AcceptInviteRequest,
     responses(
         (status = 200, description = "Joined; logged in to the inviting tenant", body = TokenResponse),
@@ -252,8 +301,9 @@ async fn logout(state: AppState, Json(req): Json<RefreshRequest>) -> Result<Stat
 )]
 async fn accept_invite(
     state: AppState,
+    headers: HeaderMap,
     Json(req): Json<AcceptInviteRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let db = &state.db.orm;
     let invalid = || {
         ApiError::new(
@@ -333,5 +383,5 @@ async fn accept_invite(
     let tokens = session::start(&state, &tx, user_id, inv.tenant_id, role).await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %inv.tenant_id, user.id = %user_id, "invitation accepted");
-    Ok(Json(tokens))
+    Ok(cookie::respond(&state, &headers, StatusCode::OK, tokens))
 }
