@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use cutroom_core::{config::StorageConfig, storage::job_prefix};
+use cutroom_core::storage::job_prefix;
 use cutroom_entities::transcript;
 use cutroom_tests::{
     Db, PostgresServer, SourceServer, Store, TestApp, ThrottledProxy, email, fleet::WorkerProcess,
@@ -144,12 +144,7 @@ async fn jobs_of_killed_workers_finish_exactly_once() {
 
     // Attempt 4 dies uploading its outputs: its storage traffic goes through
     // a proxy that lets it send 64 KiB/s.
-    let s3 = match &app.app.config.storage {
-        StorageConfig::S3(s3) => s3.endpoint.clone().expect("the test S3 server's endpoint"),
-        StorageConfig::Local { .. } => unreachable!("the fleet uses S3"),
-    };
-    let s3: std::net::SocketAddr = s3.trim_start_matches("http://").parse().unwrap();
-    let proxy = ThrottledProxy::start(s3).await;
+    let proxy = ThrottledProxy::in_front_of_s3(&app).await;
     proxy.set_slow(true);
     let mut d = WorkerProcess::spawn_with(WORKER, &app, &[("S3_ENDPOINT", proxy.url())]);
     wait_until(

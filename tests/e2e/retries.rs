@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use cutroom_core::config::StorageConfig;
 use cutroom_tests::{
     Db, SourceServer, Store, TestApp, ThrottledProxy, both_dbs, email, fleet::WorkerProcess, media,
 };
@@ -193,11 +192,7 @@ async fn storage_outages_mid_job_are_retried() {
     // The worker's storage traffic goes through a proxy that slows its
     // uploads to 64 KiB/s, and storage goes down while it is storing the
     // outputs.
-    let s3 = match &app.app.config.storage {
-        StorageConfig::S3(s3) => s3.endpoint.clone().expect("the test S3 server's endpoint"),
-        StorageConfig::Local { .. } => unreachable!("the test uses S3"),
-    };
-    let proxy = ThrottledProxy::start(s3.trim_start_matches("http://").parse().unwrap()).await;
+    let proxy = ThrottledProxy::in_front_of_s3(&app).await;
     proxy.set_slow(true);
     let worker = WorkerProcess::spawn_with(WORKER, &app, &[("S3_ENDPOINT", proxy.url())]);
     let deadline = tokio::time::Instant::now() + JOB_LIMIT;

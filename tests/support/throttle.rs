@@ -12,10 +12,13 @@ use std::{
     time::Duration,
 };
 
+use cutroom_core::config::StorageConfig;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
+
+use crate::TestApp;
 
 /// While slow: this many bytes per pause, about 64 KiB/s.
 const CHUNK: usize = 16 * 1024;
@@ -45,6 +48,22 @@ impl ThrottledProxy {
             }
         });
         Self { addr, slow, task }
+    }
+
+    /// A proxy in front of `app`'s S3 server (an app built with
+    /// `Store::S3`), for a worker's `CUTROOM_S3_ENDPOINT`.
+    pub async fn in_front_of_s3(app: &TestApp) -> Self {
+        let endpoint = match &app.app.config.storage {
+            StorageConfig::S3(s3) => s3.endpoint.clone().expect("the test S3 server's endpoint"),
+            StorageConfig::Local { .. } => {
+                panic!("the app stores locally; build it with Store::S3")
+            }
+        };
+        let target = endpoint
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the test S3 endpoint is http://host:port");
+        Self::start(target).await
     }
 
     pub fn set_slow(&self, slow: bool) {
