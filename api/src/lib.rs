@@ -20,6 +20,7 @@ mod submit;
 pub mod sweeper;
 mod validate;
 pub mod views;
+mod web;
 pub mod webhooks;
 
 pub use app::{App, AppState};

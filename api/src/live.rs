@@ -18,7 +18,10 @@ use futures::Stream;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::{app::App, views::JobEvent};
+use crate::{
+    app::App,
+    views::{JobEvent, JobSummary},
+};
 
 const POLL: Duration = Duration::from_millis(500);
 /// How long after a job ended the stream waits for its final status event
@@ -168,5 +171,88 @@ impl Live {
                 .expect("the end serializes"),
         );
         self.done = true;
+    }
+}
+
+/// How far back a new tenant stream starts, so that a change made between
+/// the client's list request and the stream's start is not missed.
+const TENANT_LOOKBACK: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+/// Changes read per poll; more wait for the next one.
+const TENANT_BATCH: u64 = 200;
+
+/// Every job of a tenant as it changes: a `job` event (a [`JobSummary`])
+/// whenever a job is created or its status, stage or progress moves. This
+/// is what the jobs list follows, with one connection for the whole page
+/// (browsers allow six per host).
+pub fn tenant_stream(
+    app: Arc<App>,
+    tenant_id: Uuid,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let state = TenantLive {
+        app,
+        tenant_id,
+        since: chrono::Utc::now() - TENANT_LOOKBACK,
+        shown: std::collections::HashMap::new(),
+        queue: VecDeque::new(),
+        first: true,
+    };
+    let events = futures::stream::unfold(state, |mut s| async move {
+        loop {
+            if let Some(e) = s.queue.pop_front() {
+                return Some((Ok(e), s));
+            }
+            if !std::mem::take(&mut s.first) {
+                tokio::time::sleep(POLL).await;
+            }
+            s.poll().await;
+        }
+    });
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+struct TenantLive {
+    app: Arc<App>,
+    tenant_id: Uuid,
+    /// Reads start here: the newest change seen (inclusive, as two changes
+    /// may share a timestamp).
+    since: chrono::DateTime<chrono::Utc>,
+    /// Each job's status, stage and progress last sent: the inclusive read
+    /// returns the newest changes again, and other changes (a hand-over
+    /// to the queue) are not news to a list.
+    shown: std::collections::HashMap<Uuid, (JobStatus, Option<String>, i32)>,
+    queue: VecDeque<Event>,
+    first: bool,
+}
+
+impl TenantLive {
+    async fn poll(&mut self) {
+        let jobs = match queries::jobs::changed_since(
+            &self.app.db.orm,
+            self.tenant_id,
+            self.since,
+            TENANT_BATCH,
+        )
+        .await
+        {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::warn!(error = %e, "live jobs: reading changes failed; will retry");
+                return;
+            }
+        };
+        for job in jobs {
+            self.since = self.since.max(job.updated_at);
+            let now = (job.status, job.stage.clone(), job.progress);
+            if self.shown.get(&job.id) == Some(&now) {
+                continue;
+            }
+            self.shown.insert(job.id, now);
+            self.queue.push_back(
+                Event::default()
+                    .event("job")
+                    .json_data(JobSummary::from(job))
+                    .expect("a job serializes"),
+            );
+        }
     }
 }

@@ -82,6 +82,7 @@ pub async fn from_upload(
         &options,
     );
     job.keep_source_hours = keep_source_hours as i32;
+    job.title = Some(upload.filename.clone());
     match queue::create_job(&app.db, job, Some(upload.id), app.config.tenant_max_running).await {
         Ok(job) => Ok(job),
         Err(queue::EnqueueError::UploadNotPending) => {
@@ -191,6 +192,7 @@ fn new_job(
         source_type,
         source_url,
         upload_id,
+        title: None,
         source_key,
         options: serde_json::to_value(options).expect("options are plain data"),
         status: JobStatus::Queued,
@@ -246,6 +248,7 @@ pub async fn rerender(
         &options,
     );
     job.parent_id = Some(parent.id);
+    job.title = parent.title.clone();
     job.clip_ranges = Some(serde_json::to_value(&ranges).expect("ranges are plain data"));
     queue::create_job(&app.db, job, None, app.config.tenant_max_running)
         .await

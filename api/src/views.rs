@@ -33,6 +33,9 @@ pub struct JobSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<DateTime<Utc>>,
     pub source: JobSource,
+    /// A name for people: the uploaded file's name (a re-render keeps its
+    /// parent's); `null` for a URL's job.
+    pub title: Option<String>,
     #[schema(value_type = cutroom_core::jobs::JobOptions)]
     pub options: serde_json::Value,
     /// Set when the job failed or was cancelled.
@@ -136,6 +139,7 @@ impl From<job::Model> for JobSummary {
                 url: j.source_url,
                 upload_id: j.upload_id,
             },
+            title: j.title,
             options: j.options,
             error,
             media: j.media,

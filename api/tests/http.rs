@@ -1326,3 +1326,193 @@ async fn browser_sessions_keep_the_refresh_token_in_a_cookie() {
     assert_eq!(signup.status, StatusCode::CREATED, "{}", signup.body);
     assert!(set_cookie(&signup).contains("Secure"));
 }
+
+/// The web app's build folder is served on the API's origin: hashed
+/// assets for a year, `index.html` revalidated, page addresses falling
+/// back to it; API paths and non-HTML requests keep the API's 404.
+#[tokio::test]
+async fn the_web_app_is_served_beside_the_api() {
+    let web = tempfile::tempdir().unwrap();
+    std::fs::create_dir(web.path().join("assets")).unwrap();
+    std::fs::write(
+        web.path().join("index.html"),
+        "<!doctype html><title>app</title>",
+    )
+    .unwrap();
+    std::fs::write(web.path().join("assets/index-abc123.js"), "console.log(1)").unwrap();
+    std::fs::write(web.path().join("favicon.svg"), "<svg/>").unwrap();
+    let dir = web.path().to_owned();
+    let t = TestApp::with_config(move |c| c.web_dir = Some(dir)).await;
+    let get = |uri: &str, accept: &str| {
+        let req = Request::get(uri)
+            .header(header::ACCEPT, accept)
+            .body(Body::empty())
+            .unwrap();
+        t.send(req)
+    };
+    let header_of = |r: &Reply, name: header::HeaderName| {
+        r.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    let html = "text/html,application/xhtml+xml,*/*;q=0.8";
+
+    let index = get("/", html).await;
+    assert_eq!(index.status, StatusCode::OK);
+    assert_eq!(index.body, "<!doctype html><title>app</title>");
+    assert_eq!(header_of(&index, header::CACHE_CONTROL), "no-cache");
+    assert!(header_of(&index, header::CONTENT_SECURITY_POLICY).contains("script-src 'self'"));
+
+    let asset = get("/assets/index-abc123.js", "*/*").await;
+    assert_eq!(asset.status, StatusCode::OK);
+    assert_eq!(
+        header_of(&asset, header::CACHE_CONTROL),
+        "public, max-age=31536000, immutable"
+    );
+    assert!(header_of(&asset, header::CONTENT_TYPE).contains("javascript"));
+    let missing = get("/assets/index-gone.js", "*/*").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(header_of(&missing, header::CACHE_CONTROL), "");
+
+    let icon = get("/favicon.svg", "image/*").await;
+    assert_eq!(icon.status, StatusCode::OK);
+    assert_eq!(
+        header_of(&icon, header::CACHE_CONTROL),
+        "public, max-age=3600"
+    );
+
+    // The app's own addresses, opened or reloaded in a browser.
+    for page in [
+        "/jobs",
+        "/jobs/019a0000-0000-7000-8000-000000000000",
+        "/settings/keys",
+    ] {
+        let r = get(page, html).await;
+        assert_eq!(r.status, StatusCode::OK, "{page}");
+        assert_eq!(r.body, "<!doctype html><title>app</title>", "{page}");
+    }
+    // Not for programs, not for API paths, not outside the folder.
+    assert_problem(
+        &get("/jobs", "application/json").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_problem(
+        &get("/v1/nothing", html).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let escape = get("/..%2Fsecret.key", html).await;
+    assert_ne!(escape.body, "", "{:?}", escape.status);
+    assert!(
+        !escape.body.to_string().contains("secret"),
+        "{}",
+        escape.body
+    );
+    let post = t
+        .send(
+            Request::post("/jobs")
+                .header(header::ACCEPT, html)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_problem(&post, StatusCode::NOT_FOUND, "not_found");
+
+    // Without a build, `/` says how to get one and still points at the API.
+    let bare = TestApp::new().await;
+    let page = bare
+        .send(Request::get("/").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let text = page.body.as_str().unwrap();
+    assert!(text.contains("The web app is not built"), "{text}");
+    assert!(text.contains("/docs"), "{text}");
+}
+
+/// A refresh can move the session to another of the user's tenants (the
+/// web app's tenant switcher), and only to one of theirs.
+#[tokio::test]
+async fn refresh_switches_to_another_tenant_of_the_user() {
+    let t = TestApp::new().await;
+    let first = t.signup("switcher@example.org").await;
+    let home = t.call(Method::GET, "/v1/me", Some(&first), None).await;
+    let home_id = home.body["tenant"]["id"].as_str().unwrap().to_owned();
+    // A second tenant adds the same person (an existing account joins at once).
+    let other_owner = t.signup("other-owner@example.org").await;
+    let added = t
+        .call(
+            Method::POST,
+            "/v1/members",
+            Some(&other_owner),
+            Some(json!({"email": "switcher@example.org", "role": "member"})),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    assert_eq!(added.body["member"]["role"], "member", "{}", added.body);
+    let away = t
+        .call(Method::GET, "/v1/me", Some(&other_owner), None)
+        .await;
+    let away_id = away.body["tenant"]["id"].as_str().unwrap().to_owned();
+
+    let login = t
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "switcher@example.org", "password": "correct horse"})),
+        )
+        .await;
+    assert_eq!(login.body["tenant_id"], home_id.as_str());
+    let refresh = login.body["refresh_token"].as_str().unwrap().to_owned();
+
+    // Not a tenant of theirs: refused, and the token is not spent.
+    let stranger = t
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": refresh, "tenant_id": "019a0000-0000-7000-8000-000000000000"})),
+        )
+        .await;
+    assert_problem(&stranger, StatusCode::FORBIDDEN, "not_a_member");
+
+    let moved = t
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": refresh, "tenant_id": away_id})),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    assert_eq!(moved.body["tenant_id"], away_id.as_str());
+    assert_eq!(moved.body["role"], "member");
+    let access = moved.body["access_token"].as_str().unwrap();
+    let me = t.call(Method::GET, "/v1/me", Some(access), None).await;
+    assert_eq!(me.body["tenant"]["id"], away_id.as_str());
+    assert_eq!(me.body["role"], "member");
+
+    // The session goes on in the new tenant, and can come back.
+    let next = moved.body["refresh_token"].as_str().unwrap();
+    let same = t
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": next})),
+        )
+        .await;
+    assert_eq!(same.body["tenant_id"], away_id.as_str(), "{}", same.body);
+    let back = t
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": same.body["refresh_token"], "tenant_id": home_id})),
+        )
+        .await;
+    assert_eq!(back.body["tenant_id"], home_id.as_str(), "{}", back.body);
+    assert_eq!(back.body["role"], "owner");
+}

@@ -113,6 +113,10 @@ pub struct Config {
     /// the operator set its own (`PUT /v1/admin/tenants/{id}/quota`);
     /// `None`: no limit (`CUTROOM_MONTHLY_MEDIA_MINUTES`).
     pub monthly_media_minutes: Option<i64>,
+    /// The built web app (`frontend/dist`), served at `/`
+    /// (`CUTROOM_WEB_DIR`, default `frontend/dist`); `None` or a folder
+    /// without `index.html`: `/` is a page about the API instead.
+    pub web_dir: Option<PathBuf>,
 }
 
 /// How jobs that failed with a passing error (`download_failed`,
@@ -261,6 +265,7 @@ impl Config {
             worker_heartbeat: Duration::from_secs(10),
             operator_token: None,
             monthly_media_minutes: None,
+            web_dir: None,
         }
     }
 
@@ -376,6 +381,11 @@ impl Config {
             }
             t => t.map(SecretString::from),
         };
+        c.web_dir = Some(
+            var("WEB_DIR")
+                .unwrap_or_else(|| "frontend/dist".into())
+                .into(),
+        );
         if let Some(v) = var("MONTHLY_MEDIA_MINUTES") {
             c.monthly_media_minutes = Some(
                 v.parse()

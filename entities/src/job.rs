@@ -14,6 +14,9 @@ pub struct Model {
     /// The accepted YouTube (or configured extra host) URL.
     pub source_url: Option<String>,
     pub upload_id: Option<Uuid>,
+    /// A name for people: the uploaded file's name (a re-render keeps its
+    /// parent's). `None` for URL jobs and jobs older than the column.
+    pub title: Option<String>,
     /// Storage key of the uploaded original, until the job ends and it is
     /// deleted.
     pub source_key: Option<String>,

@@ -16,6 +16,7 @@ mod m20261128_000002_idempotency;
 mod m20261129_000001_tenant_slots;
 mod m20261130_000001_fleet;
 mod m20261201_000001_usage;
+mod m20261202_000001_job_title;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_tenant_slots::Migration),
             Box::new(m20261130_000001_fleet::Migration),
             Box::new(m20261201_000001_usage::Migration),
+            Box::new(m20261202_000001_job_title::Migration),
         ]
     }
 }

@@ -146,3 +146,104 @@ both_dbs!(
     live_events_stream_a_job_to_its_end,
     super::a_cancelled_job_streams_to_its_end
 );
+
+/// Reads `live` until an event for job `id` whose status is `status`
+/// arrives (within 30 s); returns everything read so far.
+async fn until_job(live: &mut reqwest::Response, raw: &mut String, id: &str, status: &str) {
+    let want = format!("\"status\":\"{status}\"");
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let seen = raw
+                .split("\n\n")
+                .any(|b| b.contains("event: job") && b.contains(id) && b.contains(&want));
+            if seen {
+                return;
+            }
+            let chunk = live.chunk().await.unwrap().expect("the stream stays open");
+            raw.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no `job` event for {id} as {status}:\n{raw}"));
+}
+
+/// The jobs list's stream: one connection sees every job of its tenant
+/// change, a job made just before it opened included, and none of another
+/// tenant's.
+async fn the_tenant_stream_follows_every_job(db: Db) {
+    let app = TestApp::builder(db).without_worker().start().await;
+    let s = app.signup(&email("list"), "List Co").await;
+    let other = app.signup(&email("stranger"), "Stranger").await;
+    let submit = |token: String| {
+        let app = &app;
+        async move {
+            let (status, job) = app
+                .post(
+                    "/v1/jobs",
+                    &token,
+                    json!({"source": {"type": "youtube", "url": "https://youtu.be/dQw4w9WgXcQ"}}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{job}");
+            job["id"].as_str().unwrap().to_owned()
+        }
+    };
+    // Made before the stream opens: its last ten seconds are replayed.
+    let before = submit(s.access_token.clone()).await;
+    let theirs = submit(other.access_token.clone()).await;
+
+    let mut live = app
+        .client
+        .get(format!("{}/v1/jobs", app.base))
+        .bearer_auth(&s.access_token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    let mut raw = String::new();
+    until_job(&mut live, &mut raw, &before, "queued").await;
+
+    let after = submit(s.access_token.clone()).await;
+    until_job(&mut live, &mut raw, &after, "queued").await;
+    let (status, _) = app
+        .post(
+            &format!("/v1/jobs/{before}/cancel"),
+            &s.access_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    until_job(&mut live, &mut raw, &before, "cancelled").await;
+
+    // Each change once: the queued state of `after` was sent one time.
+    let sent = raw
+        .split("\n\n")
+        .filter(|b| b.contains("event: job") && b.contains(&after))
+        .count();
+    assert_eq!(sent, 1, "{raw}");
+    assert!(
+        !raw.contains(&theirs),
+        "another tenant's job leaked:\n{raw}"
+    );
+    // The events are the list's own items.
+    let data = raw
+        .split("\n\n")
+        .find(|b| b.contains(&after))
+        .and_then(|b| b.lines().find_map(|l| l.strip_prefix("data:")))
+        .unwrap();
+    let item: Value = serde_json::from_str(data.trim()).unwrap();
+    let (_, page) = app.get("/v1/jobs", &s.access_token).await;
+    let listed = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == after.as_str())
+        .unwrap();
+    assert_eq!(item["status"], listed["status"]);
+    assert_eq!(item["source"], listed["source"]);
+}
+both_dbs!(
+    the_jobs_list_streams_every_change,
+    super::the_tenant_stream_follows_every_job
+);

@@ -95,7 +95,13 @@ async fn issue(
 }
 
 /// Trades a refresh token for a new pair, in the same tenant and family.
-pub async fn refresh(app: &App, token: &str) -> Result<TokenResponse, ApiError> {
+/// Rotates a refresh token; with `switch_to`, the new pair acts in that
+/// tenant (the session must belong to one of the user's tenants).
+pub async fn refresh(
+    app: &App,
+    token: &str,
+    switch_to: Option<Uuid>,
+) -> Result<TokenResponse, ApiError> {
     let db = &app.db.orm;
     if !token.starts_with(REFRESH_TOKEN_PREFIX) {
         return Err(invalid("not a refresh token"));
@@ -118,21 +124,29 @@ pub async fn refresh(app: &App, token: &str) -> Result<TokenResponse, ApiError> 
         queries::refresh_tokens::revoke_family(db, row.family_id, now).await?;
         return Err(invalid("no longer a member of this tenant"));
     };
+    // Checked before the token is used, so a wrong id costs nothing.
+    let (tenant_id, role) = match switch_to {
+        Some(t) if t != row.tenant_id => {
+            let m = queries::accounts::membership(db, t, row.user_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "not_a_member",
+                        "you are not a member of that tenant; `GET /v1/me` lists yours",
+                    )
+                })?;
+            (t, m.role)
+        }
+        _ => (row.tenant_id, membership.role),
+    };
     let tx = db.begin().await?;
     if !queries::refresh_tokens::mark_used(&tx, row.id, now).await? {
         drop(tx);
         // Another request used it a moment ago: one of the two is a replay.
         return Err(reuse_detected(app, &row, now).await);
     }
-    let pair = issue(
-        app,
-        &tx,
-        row.user_id,
-        row.tenant_id,
-        membership.role,
-        row.family_id,
-    )
-    .await?;
+    let pair = issue(app, &tx, row.user_id, tenant_id, role, row.family_id).await?;
     tx.commit().await?;
     Ok(pair)
 }

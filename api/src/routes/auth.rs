@@ -65,12 +65,15 @@ pub struct RefreshRequest {
     /// Left out (or no body at all) in a browser session: the
     /// `cutroom_refresh` cookie is used, with `X-Cutroom-Session: cookie`.
     pub refresh_token: Option<String>,
+    /// Switch tenants: the new tokens act in this tenant, which you must
+    /// belong to (see `memberships` in `GET /v1/me`). Left out: the same.
+    pub tenant_id: Option<Uuid>,
 }
 
 /// The refresh token of the request: the body's, else a browser
 /// session's cookie.
-fn presented(headers: &HeaderMap, req: RefreshRequest) -> Result<Option<String>, ApiError> {
-    match req.refresh_token {
+fn presented(headers: &HeaderMap, req: &RefreshRequest) -> Result<Option<String>, ApiError> {
+    match &req.refresh_token {
         Some(t) => Ok(Some(t.trim().to_owned())),
         None => cookie::token(headers),
     }
@@ -233,6 +236,7 @@ async fn login(
 ///
 /// Each refresh token works once. Presenting one again ends the session
 /// it belongs to (every token of that login), as it means it leaked.
+/// With `tenant_id`, the session moves to another tenant of yours.
 #[utoipa::path(
     post, path = "/v1/auth/refresh", tag = "auth", security(()),
     params(("X-Cutroom-Session" = Option<String>, Header, description = "`cookie`: a browser session; the refresh token goes in an HttpOnly cookie instead of the body")),
@@ -240,7 +244,7 @@ async fn login(
     responses(
         (status = 200, description = "A new token pair", body = TokenResponse),
         (status = 401, description = "`invalid_refresh_token`: none sent, unknown, expired, revoked or reused", body = ApiError, content_type = "application/problem+json"),
-        (status = 403, description = "`session_header_missing`: the session cookie without `X-Cutroom-Session: cookie`", body = ApiError, content_type = "application/problem+json"),
+        (status = 403, description = "`session_header_missing`: the session cookie without `X-Cutroom-Session: cookie`; `not_a_member`: `tenant_id` is not one of your tenants", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn refresh(
@@ -248,14 +252,14 @@ async fn refresh(
     headers: HeaderMap,
     JsonOrEmpty(req): JsonOrEmpty<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    let token = presented(&headers, req)?.ok_or_else(|| {
+    let token = presented(&headers, &req)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_refresh_token",
             "no refresh token: send it in the body, or the session cookie with `X-Cutroom-Session: cookie`",
         )
     })?;
-    let tokens = session::refresh(&state, &token).await?;
+    let tokens = session::refresh(&state, &token, req.tenant_id).await?;
     Ok(cookie::respond(&state, &headers, StatusCode::OK, tokens))
 }
 
@@ -274,7 +278,7 @@ async fn logout(
     headers: HeaderMap,
     JsonOrEmpty(req): JsonOrEmpty<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    if let Some(token) = presented(&headers, req)? {
+    if let Some(token) = presented(&headers, &req)? {
         session::logout(&state, &token).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();

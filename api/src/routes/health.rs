@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use axum::{http::StatusCode, response::Html};
+use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -115,11 +115,12 @@ async fn metrics(
     ))
 }
 
-/// A short page about the API, linking to the interactive docs.
+/// The web app (`frontend/`); where it is not built, a short page about
+/// the API with links to the interactive docs.
 #[utoipa::path(
     get, path = "/", tag = "meta", security(()),
     responses((status = 200, description = "HTML", content_type = "text/html", body = String))
 )]
-async fn home() -> Html<&'static str> {
-    Html(include_str!("../../../frontend/index.html"))
+async fn home(state: AppState) -> axum::response::Response {
+    crate::web::index(state.config.web_dir.as_deref()).await
 }

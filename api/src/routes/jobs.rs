@@ -109,12 +109,20 @@ async fn create_job(
     Ok((StatusCode::CREATED, Json(Job::load(&state, job).await?)))
 }
 
-/// List jobs, newest first.
+/// List jobs, newest first; with `Accept: text/event-stream`, every change
+/// to the tenant's jobs, live.
+///
+/// The stream sends a `job` event (a `JobSummary`) whenever a job is
+/// created or its status, stage or progress moves, starting with the
+/// changes of the last ten seconds; the query parameters do not apply to it.
 #[utoipa::path(
     get, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
     params(ListJobsQuery),
     responses(
-        (status = 200, description = "A page of jobs", body = JobPage),
+        (status = 200, description = "A page of jobs; or the live stream of changes", content(
+            (JobPage = "application/json"),
+            (String = "text/event-stream"),
+        )),
         (status = 400, description = "`invalid_query`", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: limit out of range", body = ApiError, content_type = "application/problem+json"),
     )
@@ -122,8 +130,12 @@ async fn create_job(
 async fn list_jobs(
     state: AppState,
     ctx: AuthContext,
+    headers: HeaderMap,
     Query(q): Query<ListJobsQuery>,
-) -> Result<Json<JobPage>, ApiError> {
+) -> Result<Response, ApiError> {
+    if live::wants_stream(&headers) {
+        return Ok(live::tenant_stream(state.0.clone(), ctx.tenant_id).into_response());
+    }
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::validation("limit must be between 1 and 100"));
@@ -150,7 +162,8 @@ async fn list_jobs(
     Ok(Json(JobPage {
         items: jobs.into_iter().map(Into::into).collect(),
         next_cursor,
-    }))
+    })
+    .into_response())
 }
 
 /// A job with its outputs and short-lived download links.

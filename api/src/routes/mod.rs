@@ -25,6 +25,7 @@ use axum::{
     body::Body,
     extract::DefaultBodyLimit,
     http::{Request, StatusCode},
+    response::IntoResponse,
 };
 use tower::ServiceBuilder;
 use tower_http::{
@@ -247,11 +248,12 @@ fn document_common_answers(spec: &mut utoipa::openapi::OpenApi) {
 pub fn router(app: Arc<App>) -> Router {
     let (routes, mut spec) = api_router().split_for_parts();
     document_common_answers(&mut spec);
+    let mut routes = routes.merge(SwaggerUi::new("/docs").url("/openapi.json", spec));
+    if let Some(assets) = crate::web::assets(app.config.web_dir.as_deref()) {
+        routes = routes.nest_service("/assets", assets);
+    }
     let app_routes = routes
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
-        .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
-        })
+        .fallback(fallback)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -281,6 +283,20 @@ pub fn router(app: Arc<App>) -> Router {
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)),
     )
+}
+
+/// No route matched: the web app's pages and root files, else the API's 404.
+async fn fallback(
+    state: AppState,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    let web_dir = state.config.web_dir.as_deref();
+    if let Some(page) = crate::web::fallback(web_dir, &method, uri.path(), &headers).await {
+        return page;
+    }
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into_response()
 }
 
 /// The path only: query strings carry presigned signatures, and headers

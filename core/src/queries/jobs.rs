@@ -51,6 +51,23 @@ pub async fn list(
     q.order_by_desc(job::Column::Id).limit(limit).all(db).await
 }
 
+/// The tenant's jobs changed at or after `since`, oldest change first: what
+/// the jobs list's live stream sends.
+pub async fn changed_since(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    since: chrono::DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<job::Model>, DbErr> {
+    job::Entity::find()
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .filter(job::Column::UpdatedAt.gte(since))
+        .order_by_asc(job::Column::UpdatedAt)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
 /// A queued job is cancelled at once; a running one is asked to stop and its
 /// worker ends it at the next check. Terminal jobs are left as they are.
 pub async fn request_cancel(

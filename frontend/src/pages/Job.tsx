@@ -1,0 +1,3 @@
+export function JobPage({ id }: { id: string }) {
+  return <p>Job {id}</p>;
+}

@@ -1,0 +1,3 @@
+export function SettingsPage({ tab }: { tab: string }) {
+  return <p>Settings {tab}</p>;
+}

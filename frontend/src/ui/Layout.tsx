@@ -1,0 +1,77 @@
+// The frame of every signed-in page: a skip link, the navigation, the
+// tenant switcher and the sign-out button.
+
+import type { ComponentChildren } from "preact";
+import { useState } from "preact/hooks";
+import { api, must } from "../api/client";
+import { adopt, SESSION_HEADER } from "../api/session";
+import { atLeast, logout, useAuth } from "../auth";
+import { Link, navigate } from "../router";
+import { ErrorNote } from "./common";
+
+export function Layout({ children }: { children: ComponentChildren }) {
+  const { me } = useAuth();
+  const [error, setError] = useState<unknown>(null);
+
+  const switchTenant = async (tenantId: string) => {
+    try {
+      // The session moves; the refresh cookie is rotated with it.
+      adopt(must(await api.POST("/v1/auth/refresh", { body: { tenant_id: tenantId }, headers: SESSION_HEADER })));
+      navigate("/jobs");
+    } catch (e) {
+      setError(e);
+    }
+  };
+
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top">
+        <nav aria-label="Main">
+          <Link href="/jobs" class="brand">
+            Cutroom
+          </Link>
+          <Link href="/jobs">Jobs</Link>
+          <Link href="/review">Review</Link>
+          {atLeast(me, "admin") && <Link href="/members">Members</Link>}
+          <Link href="/settings">Settings</Link>
+        </nav>
+        <div class="who">
+          {me.memberships.length > 1 ? (
+            <label>
+              <span class="visually-hidden">Tenant</span>
+              <select value={me.tenant.id} onChange={(e) => switchTenant((e.target as HTMLSelectElement).value)}>
+                {me.memberships.map((m) => (
+                  <option value={m.tenant_id} key={m.tenant_id}>
+                    {m.tenant_name} ({m.role})
+                  </option>
+                ))}
+              </select>
+            </label>
+          ) : (
+            <span class="tenant">{me.tenant.name}</span>
+          )}
+          <span class="user" title={me.user?.email}>
+            {me.user?.name}
+          </span>
+          <button
+            type="button"
+            class="secondary"
+            onClick={async () => {
+              await logout();
+              navigate("/login");
+            }}
+          >
+            Log out
+          </button>
+        </div>
+      </header>
+      <ErrorNote error={error} />
+      <main id="main" tabIndex={-1}>
+        {children}
+      </main>
+    </>
+  );
+}
