@@ -57,3 +57,14 @@ export function must<T>(r: { data?: T; error?: unknown; response: Response }): T
   if (r.error !== undefined || !r.response.ok) throw problem(r.error, r.response);
   return r.data as T;
 }
+
+type ListJobsQuery = NonNullable<paths["/v1/jobs"]["get"]["parameters"]["query"]>;
+
+/**
+ * A page of jobs. The operation also answers `text/event-stream` (the live
+ * list, see `live.ts`), so its generated type is a union; this call asks
+ * for and returns the JSON page.
+ */
+export async function listJobs(query: ListJobsQuery): Promise<Schemas["JobPage"]> {
+  return must(await api.GET("/v1/jobs", { params: { query } })) as Schemas["JobPage"];
+}

@@ -2,7 +2,7 @@
 // YouTube link) and the tenant's jobs, updated live from the API's stream.
 
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, must, type Schemas } from "../api/client";
+import { api, listJobs, must, type Schemas } from "../api/client";
 import { follow } from "../api/live";
 import { atLeast, useAuth } from "../auth";
 import { bytes, eta, when } from "../format";
@@ -211,11 +211,7 @@ function JobList() {
   const { query } = useLocation();
   const status = (query.get("status") as JobStatus | null) ?? undefined;
   const cursor = query.get("cursor") ?? undefined;
-  const page = useLoad(
-    async () =>
-      must(await api.GET("/v1/jobs", { params: { query: { status, cursor, limit: PAGE } } })),
-    [status, cursor],
-  );
+  const page = useLoad(() => listJobs({ status, cursor, limit: PAGE }), [status, cursor]);
 
   // One stream for the whole tenant: each change replaces the job's row;
   // a new job joins the first page when it passes the filter.

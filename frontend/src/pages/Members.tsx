@@ -1,3 +1,228 @@
+// The organisation's members: roles, removal and invitations. Everyone may
+// list them; admins and owners change them, and only owners grant, change
+// or remove the owner role (api/src/routes/members.rs).
+
+import { useState } from "preact/hooks";
+import { api, must, type Schemas } from "../api/client";
+import { atLeast, logout, useAuth, type Me, type Role } from "../auth";
+import { when } from "../format";
+import { navigate } from "../router";
+import { ErrorNote, Loading, PageTitle, useLoad } from "../ui/common";
+import { AdminsOnly, grantable, inputValue, OneTime, ROLES, useAction } from "./settings/parts";
+import "./admin.css";
+
+type Member = Schemas["Member"];
+
 export function MembersPage() {
-  return <p>Members</p>;
+  const { me } = useAuth();
+  const isAdmin = atLeast(me, "admin");
+  const members = useLoad(async () => must(await api.GET("/v1/members")).items, []);
+  return (
+    <>
+      <PageTitle title="Members">Members of {me.tenant.name}</PageTitle>
+      {isAdmin ? (
+        <Invite onAdded={(m) => members.set((old) => [...(old ?? []), m])} />
+      ) : (
+        <AdminsOnly>Only admins and owners can invite people or change roles; you can see who is here.</AdminsOnly>
+      )}
+      <section aria-labelledby="member-list">
+        <h2 id="member-list">Members</h2>
+        <p class="muted small">
+          Viewers can read; members also submit jobs and decide on flags; admins manage members, keys, webhooks and
+          settings; owners also manage owners.
+        </p>
+        <ErrorNote error={members.error} />
+        {members.loading && !members.data && <Loading what="members" />}
+        {members.data && (
+          <div class="table-wrap">
+            <table class="stack">
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Email</th>
+                  <th scope="col">Role</th>
+                  <th scope="col">Joined</th>
+                  <th scope="col">
+                    <span class="visually-hidden">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {members.data.map((m) => (
+                  <MemberRow
+                    key={m.user_id}
+                    m={m}
+                    me={me}
+                    onChange={(n) => members.set((old) => old?.map((x) => (x.user_id === n.user_id ? n : x)))}
+                    onRemove={() => members.set((old) => old?.filter((x) => x.user_id !== m.user_id))}
+                  />
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+    </>
+  );
+}
+
+function MemberRow({
+  m,
+  me,
+  onChange,
+  onRemove,
+}: {
+  m: Member;
+  me: Me;
+  onChange: (m: Member) => void;
+  onRemove: () => void;
+}) {
+  const { reload } = useAuth();
+  const act = useAction();
+  const self = me.user?.id === m.user_id;
+  const isOwner = me.role === "owner";
+  // The API's rules, so the controls offer only what it would accept.
+  const canSetRole = atLeast(me, "admin") && (m.role !== "owner" || isOwner);
+  const canRemove = self || (atLeast(me, "admin") && (m.role !== "owner" || isOwner));
+  const why =
+    m.role === "owner" && !isOwner && atLeast(me, "admin") ? "Only owners can change or remove an owner." : null;
+
+  return (
+    <tr data-member={m.user_id} data-role={m.role}>
+      <td data-label="Name">
+        {m.name}
+        {self && <span class="muted"> (you)</span>}
+      </td>
+      <td data-label="Email">{m.email}</td>
+      <td data-label="Role">
+        {canSetRole ? (
+          <select
+            aria-label={`Role of ${m.name}`}
+            value={m.role}
+            disabled={act.busy}
+            onChange={(e) => {
+              const select = e.target as HTMLSelectElement;
+              const role = select.value as Role;
+              void act.run(async () => {
+                try {
+                  const path = { user_id: m.user_id };
+                  onChange(must(await api.PATCH("/v1/members/{user_id}", { params: { path }, body: { role } })));
+                  // One's own role decides what the app offers.
+                  if (self) await reload();
+                } catch (err) {
+                  // Show the role the member still has.
+                  select.value = m.role;
+                  throw err;
+                }
+              });
+            }}
+          >
+            {ROLES.map((r) => (
+              <option key={r} value={r} disabled={r === "owner" && !isOwner}>
+                {r}
+              </option>
+            ))}
+          </select>
+        ) : (
+          <span>{m.role}</span>
+        )}
+        {why && <div class="muted small">{why}</div>}
+        <ErrorNote error={act.error} />
+      </td>
+      <td data-label="Joined">{when(m.joined_at)}</td>
+      <td>
+        {canRemove && (
+          <button
+            type="button"
+            class="danger"
+            disabled={act.busy}
+            aria-label={self ? `Leave ${me.tenant.name}` : `Remove ${m.name}`}
+            onClick={() => {
+              const question = self
+                ? `Leave ${me.tenant.name}? You lose access at once and are signed out.`
+                : `Remove ${m.name} (${m.email}) from ${me.tenant.name}? Their sessions here end at once.`;
+              if (!confirm(question)) return;
+              void act.run(async () => {
+                must(await api.DELETE("/v1/members/{user_id}", { params: { path: { user_id: m.user_id } } }));
+                if (self) {
+                  // The API ended this session's refresh token with the membership.
+                  await logout();
+                  navigate("/login");
+                } else onRemove();
+              });
+            }}
+          >
+            {self ? "Leave" : "Remove"}
+          </button>
+        )}
+      </td>
+    </tr>
+  );
+}
+
+function Invite({ onAdded }: { onAdded: (m: Member) => void }) {
+  const { me } = useAuth();
+  const [email, setEmail] = useState("");
+  const [role, setRole] = useState<Role>("member");
+  const [invited, setInvited] = useState<Schemas["InvitationCreated"] | null>(null);
+  const [added, setAdded] = useState<Member | null>(null);
+  const send = useAction();
+  const link = invited ? `${location.origin}/invite?token=${encodeURIComponent(invited.token)}` : "";
+
+  return (
+    <section aria-labelledby="invite-h" class="card">
+      <h2 id="invite-h">Invite someone</h2>
+      <p class="muted">
+        Someone who already has a Cutroom account is added at once; anyone else gets an invitation link, valid for 7
+        days.
+      </p>
+      <form
+        class="inline"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setInvited(null);
+          setAdded(null);
+          void send.run(async () => {
+            const r = must(await api.POST("/v1/members", { body: { email: email.trim(), role } }));
+            setEmail("");
+            if (r.member) {
+              setAdded(r.member);
+              onAdded(r.member);
+            }
+            if (r.invitation) setInvited(r.invitation);
+          });
+        }}
+      >
+        <label>
+          Email
+          <input type="email" required value={email} onInput={(e) => setEmail(inputValue(e))} />
+        </label>
+        <label>
+          Role
+          <select value={role} onChange={(e) => setRole(inputValue(e) as Role)}>
+            {grantable(me).map((r) => (
+              <option key={r} value={r}>
+                {r}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit" disabled={send.busy}>
+          {send.busy ? "Inviting…" : "Invite"}
+        </button>
+        <ErrorNote error={send.error} />
+      </form>
+      {added && (
+        <p role="status" class="ok">
+          {added.name} ({added.email}) already had an account and is now a member, as {added.role}.
+        </p>
+      )}
+      {invited && (
+        <OneTime id="invite-link" text={link} onDismiss={() => setInvited(null)}>
+          Send this link to {invited.email}: it lets them join as {invited.role} and expires on{" "}
+          {when(invited.expires_at)}. It will not be shown again.
+        </OneTime>
+      )}
+    </section>
+  );
 }

@@ -30,7 +30,7 @@ export function Layout({ children }: { children: ComponentChildren }) {
       </a>
       <header class="top">
         <nav aria-label="Main">
-          <Link href="/jobs" class="brand">
+          <Link href="/jobs" class="brand" aria-current={undefined}>
             Cutroom
           </Link>
           <Link href="/jobs">Jobs</Link>

@@ -1,0 +1,178 @@
+// The web app in a real browser (Debian's chromium, headless, driven by
+// playwright-core) against a running Cutroom with the embedded default:
+// what a new user does on their first day, then what a stranger from
+// another organisation can see of it (nothing).
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { launch, nav, newPage, signUp, step, talkVideo, uniqueEmail } from "./support.mjs";
+
+/** The whole pipeline on a 20-second video, in a debug build. */
+const JOB_LIMIT_MS = 300_000;
+
+let browser;
+let video;
+before(async () => {
+  browser = await launch();
+  video = talkVideo();
+});
+after(async () => {
+  await browser?.close();
+  video?.remove();
+});
+
+/** Shared by the scenario's steps, in order. */
+const owner = { name: "Ada Owner", email: uniqueEmail("ada"), tenant: "Ada's Studio" };
+let jobUrl;
+
+test("a new user uploads a video, watches it processed, and works with the results", async (t) => {
+  const page = await newPage(browser);
+
+  await t.test("sign up", () => step(page, "sign-up", () => signUp(page, owner)));
+
+  await t.test("block threats in the moderation policy", () =>
+    step(page, "moderation-policy", async () => {
+      await nav(page, "Settings").click();
+      await page.getByRole("navigation", { name: "Settings" }).getByRole("link", { name: /moderation/i }).click();
+      await page.getByLabel("violence threshold").fill("0.5");
+      await page.getByLabel("violence action").selectOption("block");
+      await page.getByRole("button", { name: "Save policy" }).click();
+      await page.getByRole("status").filter({ hasText: "Saved." }).waitFor();
+    }),
+  );
+
+  await t.test("upload through the page; the progress bar reaches 100 %", () =>
+    step(page, "upload", async () => {
+      await nav(page, "Jobs").click();
+      // Every value the bar shows, to see it climb, not only end.
+      await page.evaluate(() => {
+        window.__progress = [];
+        new MutationObserver(() => {
+          const bar = document.querySelector("li.upload progress");
+          if (bar) window.__progress.push(Number(bar.getAttribute("value")));
+        }).observe(document.body, { subtree: true, attributes: true, childList: true });
+      });
+      await page.getByLabel("Video or audio files to upload").setInputFiles(video.path);
+      const row = page.locator('li.upload[data-file="all-hands.mp4"]');
+      await row.locator(".pct", { hasText: "100 %" }).waitFor({ timeout: 60_000 });
+      await row.getByText("Uploaded.").waitFor();
+      const seen = await page.evaluate(() => window.__progress);
+      assert.equal(Math.max(...seen), 100, `progress values: ${seen}`);
+      await row.getByRole("link", { name: "Open the job" }).click();
+      await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
+      jobUrl = new URL(page.url()).pathname;
+    }),
+  );
+
+  await t.test("the job reaches succeeded live, without a reload", () =>
+    step(page, "job-live", async () => {
+      await page.getByRole("heading", { name: "all-hands.mp4", level: 1 }).waitFor();
+      const status = page.locator("#job-status");
+      await page.waitForFunction(
+        () => ["succeeded", "failed", "cancelled"].includes(document.querySelector("#job-status")?.dataset.status),
+        null,
+        { timeout: JOB_LIMIT_MS, polling: 500 },
+      );
+      assert.equal(await status.getAttribute("data-status"), "succeeded");
+      // The list shows it too, from the same stream.
+    }),
+  );
+
+  await t.test("edit a transcript line", () =>
+    step(page, "edit-transcript", async () => {
+      const line = page.locator("li[data-segment]").nth(1);
+      const n = await line.getAttribute("data-segment");
+      await line.getByRole("button", { name: `Edit line ${n}` }).click();
+      const box = line.getByLabel(`Text of line ${n}`);
+      await box.fill("Thank you all for coming to the all-hands today.");
+      await line.getByRole("button", { name: "Save" }).click();
+      await line.getByText("Thank you all for coming to the all-hands today.").waitFor();
+      // Saved through the API: a reload shows it.
+      await page.reload();
+      await page
+        .locator(`li[data-segment="${n}"]`)
+        .getByText("Thank you all for coming to the all-hands today.")
+        .waitFor();
+    }),
+  );
+
+  await t.test("approve the flagged threat in the review queue", () =>
+    step(page, "review", async () => {
+      await nav(page, "Review").click();
+      const flag = page.locator("article.flag").filter({ hasText: /kill you/i }).first();
+      await flag.waitFor();
+      await flag.getByLabel("Note").fill("Quoted from a film; fine to publish.");
+      await flag.getByRole("button", { name: "Approve" }).click();
+      await page.waitForFunction(
+        (el) => el.dataset.status === "approved",
+        await flag.elementHandle(),
+      );
+    }),
+  );
+
+  await t.test("the approval released the clip: play it", () =>
+    step(page, "play-clip", async () => {
+      // The only clip overlapped the threat: held until the approval.
+      await page.goto(jobUrl);
+      const clip = page.locator("article.clip").first();
+      await clip.waitFor({ timeout: 30_000 });
+      const player = clip.locator("video");
+      await player.evaluate((v) => {
+        v.muted = true;
+        return v.play();
+      });
+      await page.waitForFunction((v) => v.currentTime > 0.5, await player.elementHandle(), { timeout: 20_000 });
+      const played = await player.evaluate((v) => ({ t: v.currentTime, d: v.duration, err: v.error?.code ?? null }));
+      assert.equal(played.err, null);
+      assert.ok(played.d > 1, `clip duration ${played.d}`);
+    }),
+  );
+
+  await t.test("create an API key, see it once, and revoke it", () =>
+    step(page, "api-keys", async () => {
+      await nav(page, "Settings").click();
+      await page.getByRole("navigation", { name: "Settings" }).getByRole("link", { name: /keys/i }).click();
+      await page.getByLabel("Key name").fill("ci uploader");
+      await page.getByRole("button", { name: "Create key" }).click();
+      const secret = (await page.locator("#new-key").textContent()).trim();
+      assert.match(secret, /^crk_/);
+      // The key works against the API.
+      const me = await page.request.get("/v1/me", { headers: { Authorization: `Bearer ${secret}` } });
+      assert.equal(me.status(), 200);
+      page.once("dialog", (d) => d.accept());
+      await page.getByRole("button", { name: "Revoke ci uploader" }).click();
+      await page.waitForFunction(() => {
+        const row = [...document.querySelectorAll("tr[data-key]")].find((r) => r.textContent.includes("ci uploader"));
+        return !row || row.dataset.revoked === "true";
+      });
+      const after = await page.request.get("/v1/me", { headers: { Authorization: `Bearer ${secret}` } });
+      assert.equal(after.status(), 401);
+    }),
+  );
+
+  await page.context().close();
+});
+
+test("a user of another organisation sees none of it", async () => {
+  assert.ok(jobUrl, "the first scenario made a job");
+  const page = await newPage(browser);
+  const stranger = { name: "Eve Other", email: uniqueEmail("eve"), tenant: "Elsewhere Inc" };
+  await step(page, "stranger-sign-up", () => signUp(page, stranger));
+  await step(page, "stranger-jobs", async () => {
+    await page.getByText("No jobs yet").waitFor();
+    assert.equal(await page.locator("tr[data-job]").count(), 0);
+  });
+  await step(page, "stranger-job-page", async () => {
+    await page.goto(jobUrl);
+    await page.getByRole("alert").filter({ hasText: /no job with this id/i }).waitFor();
+    assert.equal(await page.locator("article.clip").count(), 0);
+  });
+  await step(page, "stranger-review", async () => {
+    await page.goto("/review");
+    await page.getByRole("heading", { level: 1 }).waitFor();
+    // Let the list load before counting.
+    await page.waitForLoadState("networkidle");
+    assert.equal(await page.locator("article.flag").count(), 0);
+  });
+  await page.context().close();
+});

@@ -1,0 +1,106 @@
+// What the browser tests share: the Cutroom under test, Debian's chromium
+// driven by playwright-core, generated media, and a screenshot of the page
+// whenever a step fails.
+
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+/** The running Cutroom (`.ci/browser-tests` starts one with the embedded default). */
+export const BASE = process.env.CUTROOM_URL ?? "http://127.0.0.1:8080";
+const ARTIFACTS = process.env.CUTROOM_BROWSER_ARTIFACTS ?? "test-results";
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CUTROOM_CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/** A fresh browser profile (cookies of its own) with one page on Cutroom. */
+export async function newPage(browser) {
+  const context = await browser.newContext({ baseURL: BASE, viewport: { width: 1280, height: 900 } });
+  context.setDefaultTimeout(15_000);
+  const page = await context.newPage();
+  // What the page logs is in the test output when a step fails.
+  const console = [];
+  page.on("console", (m) => console.push(`${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => console.push(`pageerror: ${e.message}`));
+  page.consoleLines = console;
+  return page;
+}
+
+/**
+ * Runs one step of a scenario; when it throws, saves a screenshot and the
+ * page's console under test-results/ and says where.
+ */
+export async function step(page, name, body) {
+  try {
+    return await body();
+  } catch (e) {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const file = join(ARTIFACTS, `${name.replace(/[^a-z0-9]+/gi, "-")}.png`);
+    await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
+    const log = page.consoleLines?.slice(-30).join("\n") ?? "";
+    e.message = `${name}: ${e.message}\n  screenshot: ${file}\n  url: ${page.url()}\n  console:\n${log}`;
+    throw e;
+  }
+}
+
+export function uniqueEmail(who) {
+  return `${who}-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.org`;
+}
+
+/**
+ * A 20-second 720p video whose speech holds a threat, then ordinary
+ * sentences: enough for transcription, a moderation flag and highlights.
+ * High bitrate on purpose, so the upload takes long enough to report
+ * progress. Returns its path and a function removing it.
+ */
+export function talkVideo() {
+  const dir = mkdtempSync(join(tmpdir(), "cutroom-browser-"));
+  const speech = join(dir, "speech.wav");
+  const video = join(dir, "all-hands.mp4");
+  execFileSync("espeak-ng", [
+    "-m", "-v", "en-us", "-s", "150", "-w", speech,
+    "I am going to kill you. I will kill you when I see you. <break time=\"2500ms\"/> " +
+      "Thank you all for coming to the meeting today. <break time=\"1200ms\"/> " +
+      "Our new product launches next week, and the early numbers look very strong. <break time=\"1200ms\"/> " +
+      "The weather looks lovely this afternoon in the park. <break time=\"1200ms\"/> " +
+      "Please send your questions to the team before Friday.",
+  ]);
+  execFileSync("ffmpeg", [
+    "-nostdin", "-loglevel", "error", "-y",
+    "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=20",
+    "-i", speech,
+    "-af", "aresample=48000,adelay=500:all=1,apad", "-t", "20",
+    "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "6M", "-pix_fmt", "yuv420p",
+    "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", video,
+  ]);
+  return { path: video, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Signs up through the page; leaves it on the jobs page. */
+export async function signUp(page, { name, email, tenant }) {
+  await page.goto("/signup");
+  await page.getByLabel("Your name").fill(name);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill("correct horse battery");
+  await page.getByLabel("Organisation").fill(tenant);
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await page.getByRole("heading", { name: "Jobs", level: 1 }).waitFor();
+}
+
+/** A link of the main navigation, by its exact name. */
+export function nav(page, name) {
+  return page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true });
+}
