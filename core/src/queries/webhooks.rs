@@ -280,12 +280,8 @@ async fn disable(
         "every attempt since {} failed; fix the receiver, then enable the endpoint and redeliver",
         since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
-    let mut am = e.clone().into_active_model();
-    am.enabled = Set(false);
-    am.disabled_reason = Set(Some(reason));
-    am.failing_since = Set(Some(since));
-    am.updated_at = Set(Utc::now());
-    am.update(db).await?;
+    // The messages first: whoever sees the endpoint disabled then finds
+    // them ended too (the API's delivery log, a redelivery's check).
     delivery::Entity::update_many()
         .col_expr(delivery::Column::Status, Expr::value(FAILED))
         .col_expr(
@@ -296,6 +292,12 @@ async fn disable(
         .filter(delivery::Column::Status.eq(PENDING))
         .exec(db)
         .await?;
+    let mut am = e.clone().into_active_model();
+    am.enabled = Set(false);
+    am.disabled_reason = Set(Some(reason));
+    am.failing_since = Set(Some(since));
+    am.updated_at = Set(Utc::now());
+    am.update(db).await?;
     Ok(())
 }
 
