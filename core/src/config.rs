@@ -23,6 +23,11 @@ pub struct S3Config {
     pub region: String,
     /// `None` means AWS itself; set for MinIO, s3s-fs, Garage...
     pub endpoint: Option<String>,
+    /// The endpoint in presigned URLs handed to clients, when they reach
+    /// the store at another address than Cutroom does (`http://minio:9000`
+    /// inside compose, `http://localhost:9000` from a browser). `None`: the
+    /// same as `endpoint`.
+    pub public_endpoint: Option<String>,
     pub access_key_id: String,
     pub secret_access_key: SecretString,
     /// Needed by most self-hosted servers (`http://host/bucket/key`).
@@ -314,6 +319,7 @@ impl Config {
                     bucket: need("S3_BUCKET")?,
                     region: var("S3_REGION").unwrap_or_else(|| "us-east-1".into()),
                     endpoint: var("S3_ENDPOINT"),
+                    public_endpoint: var("S3_PUBLIC_ENDPOINT"),
                     access_key_id: need("S3_ACCESS_KEY_ID")?,
                     secret_access_key: need("S3_SECRET_ACCESS_KEY")?.into(),
                     force_path_style: parse_bool(

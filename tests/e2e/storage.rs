@@ -8,6 +8,7 @@ use std::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
+    time::Duration,
 };
 
 use axum::{
@@ -30,6 +31,7 @@ fn config(endpoint: String, key: &str, secret: &str, part_size: u64, attempts: u
         bucket: "cutroom".into(),
         region: "us-east-1".into(),
         endpoint: Some(endpoint),
+        public_endpoint: None,
         access_key_id: key.into(),
         secret_access_key: secret.to_owned().into(),
         force_path_style: true,
@@ -87,6 +89,55 @@ async fn a_file_bigger_than_a_part_goes_up_in_parts_and_comes_back_whole() {
         .await
         .unwrap();
     assert_eq!(store.list("tenants/").await.unwrap().len(), 2);
+}
+
+/// Clients may reach the store at another address than Cutroom does (a
+/// compose network's `minio:9000` against the browser's `localhost:9000`):
+/// presigned URLs carry the public endpoint and are signed for it.
+#[tokio::test]
+async fn presigned_urls_use_the_public_endpoint() {
+    let server = S3Server::start();
+    let mut c = config(
+        server.endpoint.clone(),
+        &server.access_key,
+        &server.secret_key,
+        S3Config::DEFAULT_PART_SIZE,
+        3,
+    );
+    // The same server under another name, as a browser would reach it.
+    let public = server.endpoint.replace("127.0.0.1", "localhost");
+    assert_ne!(public, server.endpoint);
+    c.public_endpoint = Some(public.clone());
+    let store = S3Store::new(&c).await.unwrap();
+    store.ensure_bucket().await.unwrap();
+
+    let key = "uploads/t/u/talk.mp4";
+    let body = b"not really a video".to_vec();
+    let put = store
+        .presign_put(key, "video/mp4", body.len() as u64, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(put.url.starts_with(&public), "{}", put.url);
+    let client = reqwest::Client::new();
+    let mut req = client.put(&put.url).body(body.clone());
+    for (k, v) in &put.headers {
+        req = req.header(k, v);
+    }
+    let res = req.send().await.unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    // Cutroom itself still talks to the store at its own address.
+    assert_eq!(
+        store.head(key).await.unwrap().unwrap().size,
+        body.len() as u64
+    );
+
+    let get = store
+        .presign_get(key, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(get.url.starts_with(&public), "{}", get.url);
+    let fetched = client.get(&get.url).send().await.unwrap();
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), body.as_slice());
 }
 
 /// A stand-in S3 endpoint that answers the first `failures` PUTs with

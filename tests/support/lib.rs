@@ -163,6 +163,7 @@ impl TestAppBuilder {
                     bucket: "cutroom".into(),
                     region: "us-east-1".into(),
                     endpoint: Some(server.endpoint.clone()),
+                    public_endpoint: None,
                     access_key_id: server.access_key.clone(),
                     secret_access_key: server.secret_key.clone().into(),
                     force_path_style: true,

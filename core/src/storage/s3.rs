@@ -24,6 +24,9 @@ use crate::config::S3Config;
 
 pub struct S3Store {
     client: Client,
+    /// Signs the URLs clients use: the same settings, with the endpoint
+    /// they reach the store at (presigning sends nothing).
+    presigner: Client,
     bucket: String,
     part_size: u64,
 }
@@ -80,8 +83,13 @@ impl S3Store {
         if let Some(endpoint) = &c.endpoint {
             b = b.endpoint_url(endpoint);
         }
+        let presigner = match &c.public_endpoint {
+            Some(public) => b.clone().endpoint_url(public).build(),
+            None => b.clone().build(),
+        };
         Ok(Self {
             client: Client::from_conf(b.build()),
+            presigner: Client::from_conf(presigner),
             bucket: c.bucket.clone(),
             part_size: c.part_size.max(S3Config::MIN_PART_SIZE),
         })
@@ -242,7 +250,7 @@ impl ObjectStore for S3Store {
         let cfg =
             PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Backend(e.to_string()))?;
         let p = self
-            .client
+            .presigner
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -269,7 +277,7 @@ impl ObjectStore for S3Store {
         let cfg =
             PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Backend(e.to_string()))?;
         let p = self
-            .client
+            .presigner
             .get_object()
             .bucket(&self.bucket)
             .key(key)
