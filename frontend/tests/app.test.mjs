@@ -5,20 +5,25 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { launch, nav, newPage, signUp, step, talkVideo, uniqueEmail } from "./support.mjs";
+import { checkA11y, launch, nav, newPage, signUp, step, talkVideo, tempFile, uniqueEmail } from "./support.mjs";
 
 /** The whole pipeline on a 20-second video, in a debug build. */
 const JOB_LIMIT_MS = 300_000;
 
 let browser;
 let video;
+let notes;
+let huge;
 before(async () => {
   browser = await launch();
   video = talkVideo();
+  notes = tempFile("notes.txt", 2048);
+  // Over the test server's CUTROOM_MAX_UPLOAD_BYTES (.ci/browser-tests); sparse.
+  huge = tempFile("huge.mp4", 200 * 1024 * 1024);
 });
 after(async () => {
   await browser?.close();
-  video?.remove();
+  for (const f of [video, notes, huge]) f?.remove();
 });
 
 /** Shared by the scenario's steps, in order. */
@@ -38,6 +43,25 @@ test("a new user uploads a video, watches it processed, and works with the resul
       await page.getByLabel("violence action").selectOption("block");
       await page.getByRole("button", { name: "Save policy" }).click();
       await page.getByRole("status").filter({ hasText: "Saved." }).waitFor();
+    }),
+  );
+
+  await t.test("wrong files and links are refused before any byte is sent", () =>
+    step(page, "refusals", async () => {
+      await nav(page, "Jobs").click();
+      const puts = [];
+      const onRequest = (r) => r.method() === "PUT" && puts.push(r.url());
+      page.on("request", onRequest);
+      await page.getByLabel("Video or audio files to upload").setInputFiles([notes.path, huge.path]);
+      await page.locator('li.upload[data-file="notes.txt"]').getByRole("alert").filter({ hasText: /not a video or audio file/ }).waitFor();
+      await page.locator('li.upload[data-file="huge.mp4"]').getByRole("alert").filter({ hasText: /upload_too_large|too large|larger/i }).waitFor();
+      await page.getByLabel("Or a YouTube link").fill("https://example.com/watch?v=abc");
+      await page.getByRole("button", { name: "Process" }).click();
+      await page.getByRole("alert").filter({ hasText: /invalid_source_url/ }).waitFor();
+      page.off("request", onRequest);
+      assert.deepEqual(puts, [], "nothing was uploaded");
+      for (const name of ["notes.txt", "huge.mp4"])
+        await page.locator(`li.upload[data-file="${name}"]`).getByRole("button", { name: "Dismiss" }).click();
     }),
   );
 
@@ -96,13 +120,17 @@ test("a new user uploads a video, watches it processed, and works with the resul
     }),
   );
 
-  await t.test("approve the flagged threat in the review queue", () =>
+  await t.test("approve the flagged threat in the review queue, from the keyboard", () =>
     step(page, "review", async () => {
       await nav(page, "Review").click();
       const flag = page.locator("article.flag").filter({ hasText: /kill you/i }).first();
       await flag.waitFor();
-      await flag.getByLabel("Note").fill("Quoted from a film; fine to publish.");
-      await flag.getByRole("button", { name: "Approve" }).click();
+      // From the keyboard: n to the note, Escape out of it, a to approve.
+      await page.keyboard.press("n");
+      await page.keyboard.type("Quoted from a film; fine to publish.");
+      assert.equal(await flag.getByLabel("Note").inputValue(), "Quoted from a film; fine to publish.");
+      await page.keyboard.press("Escape");
+      await page.keyboard.press("a");
       await page.waitForFunction(
         (el) => el.dataset.status === "approved",
         await flag.elementHandle(),
@@ -175,4 +203,23 @@ test("a user of another organisation sees none of it", async () => {
     assert.equal(await page.locator("article.flag").count(), 0);
   });
   await page.context().close();
+});
+
+test("every page passes axe's WCAG 2 A and AA checks, on a desktop and on a phone", async () => {
+  assert.ok(jobUrl, "the first scenario made a job");
+  const pages = ["/jobs", jobUrl, "/review", "/members", "/settings/keys", "/settings/webhooks",
+    "/settings/moderation", "/settings/transcription", "/settings/usage"];
+  for (const viewport of [{ width: 1280, height: 900 }, { width: 375, height: 740 }]) {
+    const page = await newPage(browser, { viewport });
+    await step(page, `a11y-login-${viewport.width}`, async () => {
+      await checkA11y(page, "/login");
+      await page.getByLabel("Email").fill(owner.email);
+      await page.getByLabel("Password").fill("correct horse battery");
+      await page.getByRole("button", { name: "Log in" }).click();
+      await page.getByRole("heading", { name: "Jobs", level: 1 }).waitFor();
+    });
+    for (const path of pages)
+      await step(page, `a11y-${viewport.width}-${path}`, () => checkA11y(page, path));
+    await page.context().close();
+  }
 });

@@ -3,9 +3,11 @@
 // whenever a step fails.
 
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 
 /** The running Cutroom (`.ci/browser-tests` starts one with the embedded default). */
@@ -27,8 +29,10 @@ export async function launch() {
 }
 
 /** A fresh browser profile (cookies of its own) with one page on Cutroom. */
-export async function newPage(browser) {
-  const context = await browser.newContext({ baseURL: BASE, viewport: { width: 1280, height: 900 } });
+export async function newPage(browser, { viewport = { width: 1280, height: 900 } } = {}) {
+  // bypassCSP: axe is injected by evaluation; the app itself runs under its CSP
+  // in the other tests' pages too, and nothing here relaxes the server's header.
+  const context = await browser.newContext({ baseURL: BASE, viewport, bypassCSP: true });
   context.setDefaultTimeout(15_000);
   const page = await context.newPage();
   // What the page logs is in the test output when a step fails.
@@ -103,4 +107,37 @@ export async function signUp(page, { name, email, tenant }) {
 /** A link of the main navigation, by its exact name. */
 export function nav(page, name) {
   return page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true });
+}
+
+/** A file of `size` bytes named `name` (sparse: zeros cost no disk). */
+export function tempFile(name, size) {
+  const dir = mkdtempSync(join(tmpdir(), "cutroom-file-"));
+  const path = join(dir, name);
+  const fd = openSync(path, "w");
+  writeSync(fd, "Not a video, whatever its name says.\n");
+  ftruncateSync(fd, size);
+  closeSync(fd);
+  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/**
+ * Opens `path`, waits for its content, and fails on any WCAG 2.0/2.1 A or
+ * AA violation axe-core finds (labels, contrast, roles, names, headings),
+ * or on a page wider than the window (a phone would scroll sideways).
+ */
+export async function checkA11y(page, path) {
+  await page.goto(path);
+  await page.locator("main h1").first().waitFor();
+  await page.waitForLoadState("networkidle", { timeout: 1500 }).catch(() => undefined);
+  await page.waitForFunction(() => !document.querySelector('[role="status"]')?.textContent?.startsWith("Loading"));
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n      ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("\n      ")}`);
+  });
+  assert.deepEqual(violations, [], `${path}: accessibility violations`);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `${path} is ${overflow}px wider than the ${await page.evaluate(() => window.innerWidth)}px window`);
 }

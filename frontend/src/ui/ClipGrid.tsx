@@ -155,10 +155,9 @@ function ClipCard({ clip: c, highlight, players, onActive }: CardProps) {
             type="button"
             class="link"
             aria-pressed={preview}
-            aria-label={`Preview of clip ${c.index}`}
             onClick={() => setPreview(!preview)}
           >
-            {preview ? "Hide the preview" : "Show the preview (first seconds, muted)"}
+            {preview ? `Hide the preview of clip ${c.index}` : `Show the preview of clip ${c.index} (first seconds, muted)`}
           </button>
           {preview && <PreviewLoop url={previewUrl} title={c.title} />}
         </div>

@@ -122,7 +122,7 @@ function FlagItem({ flag: f, onTime }: { flag: Flag; onTime: (t: number) => void
           {f.kind === "highlight" ? `Highlight ${f.segment}'s title and hook` : `Line ${f.segment}`}
           {f.speaker && `, ${f.speaker}`}
         </span>
-        <button type="button" class="link time" aria-label={`Go to ${clock(f.start)}`} onClick={() => onTime(f.start)}>
+        <button type="button" class="link time" aria-label={`${span(f)}: go to ${clock(f.start)}`} onClick={() => onTime(f.start)}>
           {span(f)}
         </button>
       </div>

@@ -160,7 +160,7 @@ function PolicyForm({ initial, canEdit }: { initial: Settings; canEdit: boolean 
                           <button
                             type="button"
                             class="link"
-                            aria-label={`Use the default rule for ${c}`}
+                            aria-label={`use default for ${c}`}
                             onClick={() =>
                               change(c, { threshold: show(DEFAULT.threshold), action: DEFAULT.action, own: false })
                             }
