@@ -73,7 +73,8 @@ function App() {
 
   return (
     <AuthContext.Provider value={{ me, reload }}>
-      <Layout>{page}</Layout>
+      {/* Keyed by tenant: switching tenants starts every page afresh. */}
+      <Layout key={me.tenant.id}>{page}</Layout>
     </AuthContext.Provider>
   );
 }

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { checkA11y, launch, nav, newPage, signUp, step, talkVideo, tempFile, uniqueEmail } from "./support.mjs";
+import { checkA11y, launch, logIn, nav, newPage, signUp, step, talkVideo, tempFile, uniqueEmail } from "./support.mjs";
 
 /** The whole pipeline on a 20-second video, in a debug build. */
 const JOB_LIMIT_MS = 300_000;
@@ -205,6 +205,64 @@ test("a user of another organisation sees none of it", async () => {
   await page.context().close();
 });
 
+/** The members page's invitation form. */
+const invite = (page) => page.locator("section", { has: page.getByRole("heading", { name: "Invite someone" }) }).locator("form");
+
+test("invitations: a newcomer joins by link, an existing user switches tenants, roles hold", async () => {
+  assert.ok(jobUrl, "the first scenario made a job");
+  const admin = await newPage(browser);
+  const invitee = { name: "Nia New", email: uniqueEmail("nia") };
+  const existing = { name: "Ola Other", email: uniqueEmail("ola"), tenant: "Ola's Own" };
+  let link;
+  await step(admin, "invite", async () => {
+    await logIn(admin, owner);
+    await nav(admin, "Members").click();
+    await invite(admin).getByLabel("Email").fill(invitee.email);
+    await invite(admin).getByLabel("Role").selectOption("viewer");
+    await admin.getByRole("button", { name: "Invite" }).click();
+    link = (await admin.locator("#invite-link").textContent()).trim();
+    assert.match(link, /\/invite\?token=cri_/);
+  });
+
+  const nia = await newPage(browser);
+  await step(nia, "accept-invite", async () => {
+    await nia.goto(link);
+    await nia.getByLabel("Your name").fill(invitee.name);
+    await nia.getByLabel("Password").fill("another long password");
+    await nia.getByRole("button", { name: "Join" }).click();
+    // A viewer sees the team's job, and no way to add one.
+    await nia.locator("tr[data-job]").filter({ hasText: "all-hands.mp4" }).waitFor();
+    assert.equal(await nia.getByRole("heading", { name: "New job" }).count(), 0);
+    assert.equal(await nav(nia, "Members").count(), 0);
+  });
+
+  // Someone with an organisation of their own is added at once...
+  const ola = await newPage(browser);
+  await step(ola, "existing-user-signs-up", () => signUp(ola, existing));
+  await step(admin, "add-existing", async () => {
+    await invite(admin).getByLabel("Email").fill(existing.email);
+    await invite(admin).getByLabel("Role").selectOption("member");
+    await admin.getByRole("button", { name: "Invite" }).click();
+    await admin.getByRole("status").filter({ hasText: "already had an account" }).waitFor();
+    // ...and an admin changes a role on the spot (Nia joined after this page loaded).
+    await admin.reload();
+    const saved = admin.waitForResponse((r) => r.request().method() === "PATCH" && r.url().includes("/v1/members/"));
+    saved.catch(() => undefined);
+    await admin.getByLabel(`Role of ${invitee.name}`).selectOption("member");
+    assert.equal((await saved).status(), 200);
+  });
+  // ...and switches to it without logging in again.
+  await step(ola, "switch-tenant", async () => {
+    await ola.reload();
+    await ola.getByLabel("Tenant").selectOption({ label: "Ada's Studio (member)" });
+    await ola.locator("tr[data-job]").filter({ hasText: "all-hands.mp4" }).waitFor();
+    await ola.getByRole("heading", { name: "New job" }).waitFor();
+    await ola.getByLabel("Tenant").selectOption({ label: `${existing.tenant} (owner)` });
+    await ola.getByText("No jobs yet").waitFor();
+  });
+  for (const p of [admin, nia, ola]) await p.context().close();
+});
+
 test("every page passes axe's WCAG 2 A and AA checks, on a desktop and on a phone", async () => {
   assert.ok(jobUrl, "the first scenario made a job");
   const pages = ["/jobs", jobUrl, "/review", "/members", "/settings/keys", "/settings/webhooks",
@@ -213,10 +271,7 @@ test("every page passes axe's WCAG 2 A and AA checks, on a desktop and on a phon
     const page = await newPage(browser, { viewport });
     await step(page, `a11y-login-${viewport.width}`, async () => {
       await checkA11y(page, "/login");
-      await page.getByLabel("Email").fill(owner.email);
-      await page.getByLabel("Password").fill("correct horse battery");
-      await page.getByRole("button", { name: "Log in" }).click();
-      await page.getByRole("heading", { name: "Jobs", level: 1 }).waitFor();
+      await logIn(page, owner);
     });
     for (const path of pages)
       await step(page, `a11y-${viewport.width}-${path}`, () => checkA11y(page, path));

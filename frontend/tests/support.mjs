@@ -104,6 +104,15 @@ export async function signUp(page, { name, email, tenant }) {
   await page.getByRole("heading", { name: "Jobs", level: 1 }).waitFor();
 }
 
+/** Logs in through the page; leaves it on the jobs page. */
+export async function logIn(page, { email }) {
+  await page.goto("/login");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill("correct horse battery");
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("heading", { name: "Jobs", level: 1 }).waitFor();
+}
+
 /** A link of the main navigation, by its exact name. */
 export function nav(page, name) {
   return page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true });
