@@ -17,6 +17,14 @@ window.addEventListener("popstate", () => {
   for (const f of listeners) f();
 });
 
+/** Navigates to `path` with the non-empty `params` as its query. */
+export function navigateWith(path: string, params: Record<string, string | undefined>) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
+  const s = q.toString();
+  navigate(`${path}${s ? `?${s}` : ""}`);
+}
+
 /** The current location; re-renders on navigation. */
 export function useLocation(): { path: string; query: URLSearchParams } {
   const [, setTick] = useState(0);

@@ -6,9 +6,9 @@ import { api, listJobs, must, type Schemas } from "../api/client";
 import { follow } from "../api/live";
 import { atLeast, useAuth } from "../auth";
 import { bytes, eta, when } from "../format";
-import { Link, navigate, useLocation } from "../router";
+import { Link, navigate, navigateWith, useLocation } from "../router";
 import { acceptable, upload, type Progress } from "../upload";
-import { ErrorNote, Loading, PageTitle, StatusBadge, useLoad } from "../ui/common";
+import { ErrorNote, Loading, PageTitle, Pager, StatusBadge, useLoad } from "../ui/common";
 
 type JobSummary = Schemas["JobSummary"];
 type JobStatus = Schemas["JobStatus"];
@@ -238,12 +238,7 @@ function JobList() {
     [status, cursor],
   );
 
-  const go = (params: Record<string, string | undefined>) => {
-    const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
-    const s = q.toString();
-    navigate(`/jobs${s ? `?${s}` : ""}`);
-  };
+  const go = (params: Record<string, string | undefined>) => navigateWith("/jobs", params);
 
   return (
     <section aria-labelledby="job-list">
@@ -285,18 +280,7 @@ function JobList() {
           </table>
         </div>
       )}
-      <nav class="pager" aria-label="Pages">
-        {cursor && (
-          <button type="button" class="secondary" onClick={() => history.back()}>
-            Newer
-          </button>
-        )}
-        {page.data?.next_cursor && (
-          <button type="button" class="secondary" onClick={() => go({ status, cursor: page.data!.next_cursor! })}>
-            Older
-          </button>
-        )}
-      </nav>
+      <Pager cursor={cursor} next={page.data?.next_cursor} onOlder={(c) => go({ status, cursor: c })} />
     </section>
   );
 }

@@ -8,7 +8,7 @@ import { atLeast, logout, useAuth, type Me, type Role } from "../auth";
 import { when } from "../format";
 import { navigate } from "../router";
 import { ErrorNote, Loading, PageTitle, useLoad } from "../ui/common";
-import { AdminsOnly, grantable, inputValue, OneTime, ROLES, useAction } from "./settings/parts";
+import { AdminsOnly, inputValue, OneTime, RoleSelect, ROLES, useAction } from "./settings/parts";
 import "./admin.css";
 
 type Member = Schemas["Member"];
@@ -197,16 +197,7 @@ function Invite({ onAdded }: { onAdded: (m: Member) => void }) {
           Email
           <input type="email" required value={email} onInput={(e) => setEmail(inputValue(e))} />
         </label>
-        <label>
-          Role
-          <select value={role} onChange={(e) => setRole(inputValue(e) as Role)}>
-            {grantable(me).map((r) => (
-              <option key={r} value={r}>
-                {r}
-              </option>
-            ))}
-          </select>
-        </label>
+        <RoleSelect me={me} value={role} onChange={setRole} />
         <button type="submit" disabled={send.busy}>
           {send.busy ? "Inviting…" : "Invite"}
         </button>

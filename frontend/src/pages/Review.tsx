@@ -6,8 +6,8 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api, must, type Schemas } from "../api/client";
 import { atLeast, useAuth } from "../auth";
 import { clock, when } from "../format";
-import { Link, navigate, useLocation } from "../router";
-import { ErrorNote, Loading, PageTitle, StatusBadge, useLoad } from "../ui/common";
+import { Link, navigateWith, useLocation } from "../router";
+import { ErrorNote, Loading, PageTitle, Pager, StatusBadge, useLoad } from "../ui/common";
 import "./admin.css";
 
 type Flag = Schemas["Flag"];
@@ -54,12 +54,7 @@ export function ReviewPage() {
 
   useEffect(() => setSelected(0), [status, cursor, job]);
 
-  const go = (params: Record<string, string | undefined>) => {
-    const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
-    const s = q.toString();
-    navigate(`/review${s ? `?${s}` : ""}`);
-  };
+  const go = (params: Record<string, string | undefined>) => navigateWith("/review", params);
 
   const decide = async (f: Flag, verdict: Verdict) => {
     if (!canDecide || inFlight.current.has(f.id)) return;
@@ -228,22 +223,7 @@ export function ReviewPage() {
             ))}
           </ol>
         )}
-        <nav class="pager" aria-label="Pages">
-          {cursor && (
-            <button type="button" class="secondary" onClick={() => history.back()}>
-              Newer
-            </button>
-          )}
-          {page.data?.next_cursor && (
-            <button
-              type="button"
-              class="secondary"
-              onClick={() => go({ status, job, cursor: page.data!.next_cursor! })}
-            >
-              Older
-            </button>
-          )}
-        </nav>
+        <Pager cursor={cursor} next={page.data?.next_cursor} onOlder={(c) => go({ status, job, cursor: c })} />
       </section>
     </>
   );

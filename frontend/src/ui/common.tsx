@@ -91,3 +91,24 @@ export function CopyButton({ text, label = "Copy" }: { text: string; label?: str
 export function StatusBadge({ status }: { status: string }) {
   return <span class={`badge status-${status}`}>{status.replace(/_/g, " ")}</span>;
 }
+
+/**
+ * Newer/Older buttons over a cursor-paged list whose cursor is in the
+ * address: Newer goes back in history, Older follows `next`.
+ */
+export function Pager({ cursor, next, onOlder }: { cursor?: string; next?: string | null; onOlder: (c: string) => void }) {
+  return (
+    <nav class="pager" aria-label="Pages">
+      {cursor && (
+        <button type="button" class="secondary" onClick={() => history.back()}>
+          Newer
+        </button>
+      )}
+      {next && (
+        <button type="button" class="secondary" onClick={() => onOlder(next)}>
+          Older
+        </button>
+      )}
+    </nav>
+  );
+}

@@ -6,7 +6,7 @@ import { api, must, type Schemas } from "../../api/client";
 import { atLeast, useAuth, type Role } from "../../auth";
 import { when } from "../../format";
 import { ErrorNote, Loading, StatusBadge, useLoad } from "../../ui/common";
-import { AdminsOnly, grantable, inputValue, OneTime, useAction } from "./parts";
+import { AdminsOnly, inputValue, OneTime, RoleSelect, useAction } from "./parts";
 
 type Key = Schemas["ApiKeyInfo"];
 
@@ -54,16 +54,7 @@ function Keys() {
           Key name
           <input required maxLength={100} value={name} onInput={(e) => setName(inputValue(e))} />
         </label>
-        <label>
-          Role
-          <select value={role} onChange={(e) => setRole(inputValue(e) as Role)}>
-            {grantable(me).map((r) => (
-              <option key={r} value={r}>
-                {r}
-              </option>
-            ))}
-          </select>
-        </label>
+        <RoleSelect me={me} value={role} onChange={setRole} />
         <button type="submit" disabled={create.busy}>
           {create.busy ? "Creating…" : "Create key"}
         </button>

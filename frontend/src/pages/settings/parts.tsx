@@ -15,6 +15,22 @@ export function grantable(me: Me): Role[] {
 
 export const inputValue = (e: Event) => (e.target as HTMLInputElement).value;
 
+/** A labelled choice of the roles `me` may grant (none above their own). */
+export function RoleSelect({ me, value, onChange }: { me: Me; value: Role; onChange: (r: Role) => void }) {
+  return (
+    <label>
+      Role
+      <select value={value} onChange={(e) => onChange(inputValue(e) as Role)}>
+        {grantable(me).map((r) => (
+          <option key={r} value={r}>
+            {r}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 /** One request at a time from a control, with its error kept for display. */
 export function useAction() {
   const [busy, setBusy] = useState(false);
