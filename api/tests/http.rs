@@ -1516,3 +1516,61 @@ async fn refresh_switches_to_another_tenant_of_the_user() {
     assert_eq!(back.body["tenant_id"], home_id.as_str(), "{}", back.body);
     assert_eq!(back.body["role"], "owner");
 }
+
+/// Writes that read first (a role change checks the member, a settings
+/// change reads the old ones) run side by side on SQLite without a 500:
+/// a deferred transaction there cannot take the write lock once another
+/// connection wrote after its read, so they begin IMMEDIATE instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_read_then_write_transactions_all_succeed() {
+    let t = TestApp::new().await;
+    let owner = t.signup("busy-owner@example.org").await;
+    let mut members = Vec::new();
+    for i in 0..4 {
+        t.join(&owner, &format!("busy-{i}@example.org"), "member")
+            .await;
+        let me = t.call(Method::GET, "/v1/members", Some(&owner), None).await;
+        let id = me.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["email"] == format!("busy-{i}@example.org"))
+            .unwrap()["user_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        members.push(id);
+    }
+    let calls = (0..48).map(|i| {
+        let (t, owner, members) = (&t, &owner, &members);
+        async move {
+            if i % 3 == 0 {
+                let threshold = 0.3 + f64::from(i) / 100.0;
+                let body = json!({"moderation": {"rules": {"violence": {"threshold": threshold, "action": "flag"}}}});
+                t.call(Method::PATCH, "/v1/tenant/settings", Some(owner), Some(body))
+                    .await
+            } else {
+                let role = if i % 2 == 0 { "viewer" } else { "member" };
+                let id = &members[i as usize % members.len()];
+                t.call(
+                    Method::PATCH,
+                    &format!("/v1/members/{id}"),
+                    Some(owner),
+                    Some(json!({ "role": role })),
+                )
+                .await
+            }
+        }
+    });
+    let replies = futures::future::join_all(calls).await;
+    let failed: Vec<_> = replies
+        .iter()
+        .filter(|r| r.status != StatusCode::OK)
+        .map(|r| format!("{} {}", r.status, r.body))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 48 failed: {failed:?}",
+        failed.len()
+    );
+}

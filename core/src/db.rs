@@ -101,6 +101,22 @@ impl Database {
     }
 }
 
+/// Starts a transaction that will write. On SQLite it takes the write lock
+/// at `BEGIN IMMEDIATE`, waiting its turn under the busy timeout: a
+/// deferred transaction that read first fails at once (`database is
+/// locked`, no wait) when it tries to write after another connection has
+/// written since its read. PostgreSQL ignores the mode. Inside a
+/// transaction this is a savepoint, as `begin` is.
+pub async fn begin_write<C: sea_orm::TransactionTrait>(
+    db: &C,
+) -> Result<C::Transaction, sea_orm::DbErr> {
+    db.begin_with_options(sea_orm::TransactionOptions {
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
 /// Whether `e` says the database could not be reached (connection refused
 /// or reset, the server shutting down or restarting, no connection free)
 /// rather than that a statement was wrong: a failure that passes once the

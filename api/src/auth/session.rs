@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use cutroom_entities::{Role, refresh_token};
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -140,7 +140,7 @@ pub async fn refresh(
         }
         _ => (row.tenant_id, membership.role),
     };
-    let tx = db.begin().await?;
+    let tx = cutroom_core::db::begin_write(db).await?;
     if !queries::refresh_tokens::mark_used(&tx, row.id, now).await? {
         drop(tx);
         // Another request used it a moment ago: one of the two is a replay.

@@ -7,7 +7,7 @@ use axum::{
 };
 use chrono::Utc;
 use cutroom_entities::{Role, membership, tenant, user};
-use sea_orm::{DbErr, SqlErr, TransactionTrait};
+use sea_orm::{DbErr, SqlErr};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -136,7 +136,7 @@ async fn signup(
     }
     let password_hash = password::hash(req.password).await?;
     let now = Utc::now();
-    let tx = db.begin().await?;
+    let tx = cutroom_core::db::begin_write(db).await?;
     let tenant = accounts::insert_tenant(
         &tx,
         tenant::Model {
@@ -351,7 +351,7 @@ async fn accept_invite(
             })
         }
     };
-    let tx = db.begin().await?;
+    let tx = cutroom_core::db::begin_write(db).await?;
     let user_id = match new_user {
         Some(u) => {
             accounts::insert_user(&tx, u)

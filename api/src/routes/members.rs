@@ -5,7 +5,6 @@
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use cutroom_entities::{Role, invitation, membership, user};
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -210,7 +209,7 @@ async fn update_member(
 ) -> Result<Json<Member>, ApiError> {
     ctx.require_admin()?;
     check_grant(&ctx, req.role)?;
-    let tx = state.db.orm.begin().await?;
+    let tx = cutroom_core::db::begin_write(&state.db.orm).await?;
     let target = accounts::membership(&tx, ctx.tenant_id, user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
@@ -258,7 +257,7 @@ async fn remove_member(
     if ctx.user_id() != Some(user_id) {
         ctx.require_admin()?;
     }
-    let tx = state.db.orm.begin().await?;
+    let tx = cutroom_core::db::begin_write(&state.db.orm).await?;
     let target = accounts::membership(&tx, ctx.tenant_id, user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;

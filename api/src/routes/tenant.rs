@@ -6,7 +6,6 @@
 //! again). One rule for every section, present and future.
 
 use cutroom_core::{queries::tenants, tenants::TenantSettings};
-use sea_orm::TransactionTrait;
 use serde_json::{Map, Value};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -72,7 +71,7 @@ async fn update_settings(
             "the body must be a JSON object: a merge patch of the settings",
         ));
     }
-    let tx = state.db.orm.begin().await?;
+    let tx = cutroom_core::db::begin_write(&state.db.orm).await?;
     let previous = tenants::settings_for_update(&tx, ctx.tenant_id)
         .await?
         .ok_or_else(tenant_gone)?;

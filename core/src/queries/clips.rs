@@ -3,7 +3,6 @@
 use cutroom_entities::{clip, job, moderation_flag};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -16,7 +15,7 @@ pub async fn replace_for_job(
     job_id: Uuid,
     rows: Vec<clip::Model>,
 ) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     clip::Entity::delete_many()
         .filter(clip::Column::TenantId.eq(tenant_id))
         .filter(clip::Column::JobId.eq(job_id))

@@ -6,7 +6,7 @@ use chrono::Utc;
 use cutroom_entities::job_event;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
@@ -75,7 +75,7 @@ pub async fn record_as(
         event.insert(db).await?;
         return Ok(());
     };
-    let tx = db.begin().await?;
+    let tx = crate::db::begin_write(db).await?;
     event.insert(&tx).await?;
     queries::webhooks::enqueue(
         &tx,

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use cutroom_entities::{highlight, moderation_flag, review_decision};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -28,7 +28,7 @@ pub async fn replace_for_job(
     job_id: Uuid,
     flags: Vec<moderation_flag::Model>,
 ) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     moderation_flag::Entity::delete_many()
         .filter(moderation_flag::Column::TenantId.eq(tenant_id))
         .filter(moderation_flag::Column::JobId.eq(job_id))
@@ -45,7 +45,7 @@ pub async fn replace_highlights(
     job_id: Uuid,
     rows: Vec<highlight::Model>,
 ) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     highlight::Entity::delete_many()
         .filter(highlight::Column::TenantId.eq(tenant_id))
         .filter(highlight::Column::JobId.eq(job_id))
@@ -167,7 +167,7 @@ pub async fn decide(
         "reject" => REJECTED,
         other => return Err(DbErr::Custom(format!("unknown decision {other}"))),
     };
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let Some(flag) = get(&txn, tenant_id, flag_id).await? else {
         return Ok(None);
     };

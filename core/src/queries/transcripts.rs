@@ -4,7 +4,7 @@
 use cutroom_entities::{transcript, transcript_segment};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 use uuid::Uuid;
@@ -15,7 +15,7 @@ pub async fn replace(
     meta: transcript::Model,
     segments: Vec<transcript_segment::Model>,
 ) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     transcript_segment::Entity::delete_many()
         .filter(transcript_segment::Column::TenantId.eq(meta.tenant_id))
         .filter(transcript_segment::Column::JobId.eq(meta.job_id))
