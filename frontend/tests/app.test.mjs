@@ -181,6 +181,33 @@ test("a new user uploads a video, watches it processed, and works with the resul
   await page.context().close();
 });
 
+test("tabs opened at the same moment all stay signed in", async () => {
+  // They share the refresh cookie; refreshing at once must not look like a
+  // stolen token to the API (which would end the session).
+  const page = await newPage(browser);
+  await step(page, "tabs-login", () => logIn(page, owner));
+  const tabs = await Promise.all([1, 2, 3].map(() => page.context().newPage()));
+  // A slow network, so that their refreshes overlap for certain.
+  for (const t of tabs) {
+    const cdp = await page.context().newCDPSession(t);
+    await cdp.send("Network.enable");
+    await cdp.send("Network.emulateNetworkConditions", {
+      offline: false,
+      latency: 400,
+      downloadThroughput: -1,
+      uploadThroughput: -1,
+    });
+  }
+  await step(page, "tabs-at-once", async () => {
+    await Promise.all(tabs.map((t) => t.goto("/jobs")));
+    for (const t of tabs) await t.getByRole("heading", { name: "Jobs", level: 1 }).waitFor();
+    // Still signed in afterwards: the session was not ended as a replay.
+    await page.reload();
+    await page.getByRole("heading", { name: "Jobs", level: 1 }).waitFor();
+  });
+  await page.context().close();
+});
+
 test("a user of another organisation sees none of it", async () => {
   assert.ok(jobUrl, "the first scenario made a job");
   const page = await newPage(browser);

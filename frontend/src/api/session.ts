@@ -73,11 +73,13 @@ export function expiresSoon(marginMs = 30_000): boolean {
 export function refresh(): Promise<boolean> {
   refreshing ??= (async () => {
     try {
-      const r = await fetch("/v1/auth/refresh", {
-        method: "POST",
-        headers: { ...SESSION_HEADER },
-        credentials: "same-origin",
-      });
+      const r = await acrossTabs(() =>
+        fetch("/v1/auth/refresh", {
+          method: "POST",
+          headers: { ...SESSION_HEADER },
+          credentials: "same-origin",
+        }),
+      );
       if (!r.ok) {
         forget();
         return false;
@@ -91,4 +93,18 @@ export function refresh(): Promise<boolean> {
     }
   })();
   return refreshing;
+}
+
+/**
+ * Runs `f` while no other tab of this origin is refreshing. Tabs share the
+ * cookie: two refreshes sent at once would both present the same single-use
+ * token, and the API takes the second for a stolen one and ends the
+ * session. The Web Locks API queues them, so the second sends the cookie
+ * the first one rotated. (Without it, outside a secure context, `f` runs
+ * unguarded.)
+ */
+async function acrossTabs<T>(f: () => Promise<T>): Promise<T> {
+  const locks = (navigator as Navigator & { locks?: LockManager }).locks;
+  // The lock is held until `f`'s promise settles; request resolves to its value.
+  return locks ? ((await locks.request("cutroom-session-refresh", f)) as T) : f();
 }
