@@ -75,7 +75,7 @@ fn source_encoded(dir: &Path, preset: &str) -> std::path::PathBuf {
 
 /// Every decoded video frame's time and mean luma, and the picture size.
 fn video_frames(path: &Path) -> (Vec<(f64, f64)>, u32, u32) {
-    let mut input = format::input(path).unwrap();
+    let mut input = crate::media::open(path).unwrap();
     let stream = input.streams().best(media::Type::Video).unwrap();
     let index = stream.index();
     let tb = f64::from(stream.time_base());
@@ -363,7 +363,7 @@ fn burned_captions_change_only_the_caption_area_and_formats_have_their_shapes() 
 
 /// The luma plane, row by row, of the frame shown at `at`.
 fn luma_at(path: &Path, at: f64, size: (u32, u32)) -> Vec<u8> {
-    let mut input = format::input(path).unwrap();
+    let mut input = crate::media::open(path).unwrap();
     let stream = input.streams().best(media::Type::Video).unwrap();
     let index = stream.index();
     let tb = f64::from(stream.time_base());
