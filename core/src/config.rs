@@ -465,8 +465,11 @@ impl Config {
             limits.max_pixels,
             MediaLimits::PIXEL_CEILING,
         )?;
-        limits.max_frame_rate =
-            u32::try_from(bounded("MAX_FRAME_RATE", limits.max_frame_rate.into(), 1000)?)?;
+        limits.max_frame_rate = u32::try_from(bounded(
+            "MAX_FRAME_RATE",
+            limits.max_frame_rate.into(),
+            1000,
+        )?)?;
         limits.max_streams =
             u32::try_from(bounded("MAX_STREAMS", limits.max_streams.into(), 1000)?)?;
         if let Some(v) = var("MAX_UPLOAD_BYTES") {

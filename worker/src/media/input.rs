@@ -21,7 +21,7 @@ use ffmpeg_next::{Dictionary, Error, codec, decoder, ffi, format};
 /// off). Playlists and lists of files (`hls`, `concat`, `dash`), image
 /// sequences (`image2`), text (`tty`) and devices (`lavfi`) are not here.
 pub(crate) const CONTAINERS: [&str; 15] = [
-    "mov", // mov,mp4,m4a,3gp,3g2,mj2
+    "mov",      // mov,mp4,m4a,3gp,3g2,mj2
     "matroska", // matroska,webm
     "mp3", "wav", "w64", "flac", "ogg", "aac", "aiff", "caf", "mpegts", "mpeg", "avi", "flv",
     "asf",
@@ -83,7 +83,8 @@ pub(crate) fn video_decoder(params: codec::Parameters) -> Result<decoder::Video,
     // field is a plain integer read when frames are allocated.
     #[allow(unsafe_code)]
     unsafe {
-        (*ctx.as_mut_ptr()).max_pixels = i64::try_from(MediaLimits::PIXEL_CEILING).unwrap_or(i64::MAX);
+        (*ctx.as_mut_ptr()).max_pixels =
+            i64::try_from(MediaLimits::PIXEL_CEILING).unwrap_or(i64::MAX);
     }
     ctx.decoder().video()
 }
@@ -101,7 +102,10 @@ pub(crate) struct Refusal {
 /// start only; nothing it names is opened.
 pub(crate) fn refusal(path: &Path) -> Option<Refusal> {
     let demuxer = sniff(path)?;
-    if CONTAINERS.iter().any(|c| demuxer.split(',').any(|d| d == *c)) {
+    if CONTAINERS
+        .iter()
+        .any(|c| demuxer.split(',').any(|d| d == *c))
+    {
         return None;
     }
     let message = match demuxer {

@@ -131,8 +131,8 @@ pub(crate) fn decode(
         .stream(options.stream)
         .ok_or_else(|| unsupported("the file has no audio stream", &"stream index out of range"))?;
     let expected = exact_duration(input.format().name(), &stream);
-    let overrun = declared_duration(&input, &stream)
-        .map(|d| (d, d * OVERRUN_FACTOR + OVERRUN_SLACK));
+    let overrun =
+        declared_duration(&input, &stream).map(|d| (d, d * OVERRUN_FACTOR + OVERRUN_SLACK));
     let mut decoder = codec::context::Context::from_parameters(stream.parameters())
         .and_then(|c| c.decoder().audio())
         .map_err(|e| unsupported("the file's audio codec is not supported", &e))?;
@@ -264,7 +264,10 @@ fn exact_duration(container: &str, stream: &format::stream::Stream<'_>) -> Optio
 /// The audio's length as the file's header declares it: a count of
 /// samples or a duration field, not an estimate from the bit rate or the
 /// last timestamps (which honest files miss by far for good reasons).
-fn declared_duration(input: &format::context::Input, stream: &format::stream::Stream<'_>) -> Option<f64> {
+fn declared_duration(
+    input: &format::context::Input,
+    stream: &format::stream::Stream<'_>,
+) -> Option<f64> {
     // SAFETY: `as_ptr` points at the AVFormatContext `input` owns; the
     // field is a plain enum set when the file was opened.
     #[allow(unsafe_code)]

@@ -132,7 +132,10 @@ fn audio_past_its_header_is_decoded_counted_and_bounded() {
     // A minute left of the quota: the decode stops there.
     let (code, message) = failure(run(&options(Some(Allowance::new(2, 60.0)))));
     assert_eq!(code, ErrorCode::QuotaExceeded);
-    assert!(message.contains("1.00 of its 2 monthly media minutes left"), "{message}");
+    assert!(
+        message.contains("1.00 of its 2 monthly media minutes left"),
+        "{message}"
+    );
 
     // No quota: 150 s behind a 2 s header is past what any honest file
     // holds (twice the header and two minutes).

@@ -23,9 +23,9 @@ pub(crate) mod transcribe;
 pub(crate) mod vad;
 
 #[cfg(test)]
-pub(crate) mod listening_tests;
-#[cfg(test)]
 mod hostile_tests;
+#[cfg(test)]
+pub(crate) mod listening_tests;
 #[cfg(test)]
 pub(crate) mod media_tests;
 #[cfg(test)]

@@ -204,7 +204,10 @@ fn check_limits(info: &MediaInfo, limits: &MediaLimits) -> Result<(), StageError
                 )));
             }
         }
-        if let Some(fps) = s.frame_rate.filter(|f| *f > f64::from(limits.max_frame_rate)) {
+        if let Some(fps) = s
+            .frame_rate
+            .filter(|f| *f > f64::from(limits.max_frame_rate))
+        {
             return Err(too_large(format!(
                 "the video runs at {fps:.0} frames per second; the limit is {}",
                 limits.max_frame_rate

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use cutroom_core::clips::{ClipFormat, Reframe};
-use ffmpeg_next::{codec, format, frame, media};
+use ffmpeg_next::{codec, frame, media};
 use tokio_util::sync::CancellationToken;
 
 use super::{
