@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use cutroom_core::clips::{ClipFormat, Reframe};
-use ffmpeg_next::{codec, frame, media};
+use ffmpeg_next::{codec, format, frame, media};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -75,7 +75,9 @@ fn source_encoded(dir: &Path, preset: &str) -> std::path::PathBuf {
 
 /// Every decoded video frame's time and mean luma, and the picture size.
 fn video_frames(path: &Path) -> (Vec<(f64, f64)>, u32, u32) {
-    let mut input = crate::media::open(path).unwrap();
+    // Our own outputs, a JPEG thumbnail among them: not a source, so not
+    // through `media::open` and its containers.
+    let mut input = format::input(path).unwrap();
     let stream = input.streams().best(media::Type::Video).unwrap();
     let index = stream.index();
     let tb = f64::from(stream.time_base());
@@ -363,7 +365,7 @@ fn burned_captions_change_only_the_caption_area_and_formats_have_their_shapes() 
 
 /// The luma plane, row by row, of the frame shown at `at`.
 fn luma_at(path: &Path, at: f64, size: (u32, u32)) -> Vec<u8> {
-    let mut input = crate::media::open(path).unwrap();
+    let mut input = format::input(path).unwrap();
     let stream = input.streams().best(media::Type::Video).unwrap();
     let index = stream.index();
     let tb = f64::from(stream.time_base());
