@@ -134,7 +134,8 @@ async fn resolve_options(
 
 /// Refuses new work while the tenant's monthly media minutes are used up.
 /// A job that starts with minutes left but whose source does not fit in
-/// them fails when it is probed (`quota_exceeded`), before anything costly.
+/// them fails when it is probed or decoded (`quota_exceeded`), before
+/// anything costly.
 pub async fn check_quota(app: &App, tenant_id: Uuid) -> Result<(), ApiError> {
     let db = &app.db.orm;
     let Some(quota) =

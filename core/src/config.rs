@@ -77,6 +77,9 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// Sources longer than this fail early with `source_too_long`.
     pub max_duration: Duration,
+    /// The largest pictures, frame rates and stream counts a source may
+    /// have; beyond them it fails at probe with `media_too_large`.
+    pub media_limits: MediaLimits,
     /// yt-dlp executable.
     pub ytdlp_path: PathBuf,
     pub ytdlp_timeout: Duration,
@@ -157,6 +160,43 @@ impl Default for RetryConfig {
         Self {
             max_attempts: 3,
             backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a source may hold, checked when the worker probes it, before
+/// anything decodes a picture: a small file can declare a picture or a
+/// frame rate whose decoding would take a worker's memory and hours.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MediaLimits {
+    /// Widest and tallest picture, in pixels (`CUTROOM_MAX_VIDEO_DIMENSION`,
+    /// default 8192).
+    pub max_dimension: u32,
+    /// Largest picture, width times height (`CUTROOM_MAX_VIDEO_PIXELS`,
+    /// default 35,389,440: DCI 8K, 8192x4320).
+    pub max_pixels: u64,
+    /// Highest frame rate (`CUTROOM_MAX_FRAME_RATE`, default 240).
+    pub max_frame_rate: u32,
+    /// Most streams in one file, of every kind (`CUTROOM_MAX_STREAMS`,
+    /// default 32: a recording has a few; a film with its subtitle tracks
+    /// and fonts some twenty).
+    pub max_streams: u32,
+}
+
+impl MediaLimits {
+    /// The largest picture any decoder is allowed to allocate, whatever the
+    /// configuration: 8192x8192. It also bounds a picture that grows in the
+    /// middle of a stream (each MJPEG frame carries its own size).
+    pub const PIXEL_CEILING: u64 = 8192 * 8192;
+}
+
+impl Default for MediaLimits {
+    fn default() -> Self {
+        Self {
+            max_dimension: 8192,
+            max_pixels: 8192 * 4320,
+            max_frame_rate: 240,
+            max_streams: 32,
         }
     }
 }
@@ -253,6 +293,7 @@ impl Config {
             download_url_ttl: Duration::from_secs(15 * 60),
             max_upload_bytes: 4 * 1024 * 1024 * 1024,
             max_duration: Duration::from_secs(4 * 3600),
+            media_limits: MediaLimits::default(),
             ytdlp_path: PathBuf::from("yt-dlp"),
             ytdlp_timeout: Duration::from_secs(30 * 60),
             extra_source_hosts: BTreeSet::new(),
@@ -405,6 +446,32 @@ impl Config {
                     })?,
             );
         }
+        let bounded = |name: &str, default: u64, max: u64| -> anyhow::Result<u64> {
+            var(name).map_or(Ok(default), |v| {
+                v.parse()
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .with_context(|| format!("CUTROOM_{name}={v}: expected 1 to {max}"))
+            })
+        };
+        let limits = &mut c.media_limits;
+        limits.max_dimension = u32::try_from(bounded(
+            "MAX_VIDEO_DIMENSION",
+            limits.max_dimension.into(),
+            16_384,
+        )?)?;
+        limits.max_pixels = bounded(
+            "MAX_VIDEO_PIXELS",
+            limits.max_pixels,
+            MediaLimits::PIXEL_CEILING,
+        )?;
+        limits.max_frame_rate = u32::try_from(bounded(
+            "MAX_FRAME_RATE",
+            limits.max_frame_rate.into(),
+            1000,
+        )?)?;
+        limits.max_streams =
+            u32::try_from(bounded("MAX_STREAMS", limits.max_streams.into(), 1000)?)?;
         if let Some(v) = var("MAX_UPLOAD_BYTES") {
             c.max_upload_bytes = v
                 .parse()
@@ -639,6 +706,37 @@ mod tests {
             .monthly_media_minutes
         };
         assert_eq!(quota("600"), Some(600));
+        let limits = |vars: &[(&str, &str)]| {
+            let mut all = vec![("CUTROOM_SECRET_KEY", secret.as_str())];
+            all.extend_from_slice(vars);
+            parse(&all).map(|c| c.media_limits)
+        };
+        assert_eq!(limits(&[]).unwrap(), MediaLimits::default());
+        let tuned = limits(&[
+            ("CUTROOM_MAX_VIDEO_DIMENSION", "4096"),
+            ("CUTROOM_MAX_VIDEO_PIXELS", "8847360"),
+            ("CUTROOM_MAX_FRAME_RATE", "60"),
+            ("CUTROOM_MAX_STREAMS", "4"),
+        ])
+        .unwrap();
+        assert_eq!(
+            tuned,
+            MediaLimits {
+                max_dimension: 4096,
+                max_pixels: 8_847_360,
+                max_frame_rate: 60,
+                max_streams: 4
+            }
+        );
+        // Past what decoders may allocate, zero, or not a number: refused.
+        for bad in [
+            ("CUTROOM_MAX_VIDEO_PIXELS", "67108865"),
+            ("CUTROOM_MAX_FRAME_RATE", "0"),
+            ("CUTROOM_MAX_STREAMS", "many"),
+        ] {
+            let err = limits(&[bad]).unwrap_err();
+            assert!(err.to_string().contains(bad.0), "{err}");
+        }
         assert_eq!(quota("0"), Some(0));
         // What compose passes when the variable is unset.
         assert_eq!(quota(""), None);

@@ -24,6 +24,10 @@ pub enum ErrorCode {
     UnsupportedMedia,
     /// Longer than `CUTROOM_MAX_DURATION_SECS`.
     SourceTooLong,
+    /// A picture larger, a frame rate higher or more streams than the
+    /// server accepts (`CUTROOM_MAX_VIDEO_DIMENSION`, `_PIXELS`,
+    /// `CUTROOM_MAX_FRAME_RATE`, `CUTROOM_MAX_STREAMS`).
+    MediaTooLarge,
     /// Object storage failed while reading the source or writing outputs.
     StorageError,
     /// A re-render found the kept source gone: its time ran out (or the
@@ -45,7 +49,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::SourceUnavailable,
         ErrorCode::SourcePrivate,
         ErrorCode::SourceRestricted,
@@ -54,6 +58,7 @@ impl ErrorCode {
         ErrorCode::UploadMissing,
         ErrorCode::UnsupportedMedia,
         ErrorCode::SourceTooLong,
+        ErrorCode::MediaTooLarge,
         ErrorCode::StorageError,
         ErrorCode::SourceExpired,
         ErrorCode::DatabaseUnavailable,
@@ -88,6 +93,7 @@ impl ErrorCode {
             ErrorCode::UploadMissing => "upload_missing",
             ErrorCode::UnsupportedMedia => "unsupported_media",
             ErrorCode::SourceTooLong => "source_too_long",
+            ErrorCode::MediaTooLarge => "media_too_large",
             ErrorCode::StorageError => "storage_error",
             ErrorCode::SourceExpired => "source_expired",
             ErrorCode::DatabaseUnavailable => "database_unavailable",

@@ -3,11 +3,13 @@
 //! Every stage that processes media records, once per job, how many
 //! seconds of media it processed and with which model
 //! ([`crate::queries::usage::record`]). A tenant's **media minutes** for a
-//! month are its jobs' source durations, counted when each job's source is
-//! probed: one count per job, however many attempts ran it. The operator's
-//! quota caps those minutes per calendar month (UTC). A job whose source
+//! month are its jobs' audio as decoded (not the length a header
+//! declares, which can lie), counted when each job's audio is decoded: one
+//! count per job, however many attempts ran it. The operator's quota caps
+//! those minutes per calendar month (UTC). A job whose declared length
 //! would take its tenant past the quota fails at probe with
-//! `quota_exceeded`, before anything costly runs; a submission while the
+//! `quota_exceeded`, and one whose audio runs past what is left fails while
+//! it is decoded, both before anything costly runs; a submission while the
 //! quota is used up answers 429.
 
 use std::{fmt, str::FromStr};
@@ -18,7 +20,8 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 pub const MAX_QUOTA_MINUTES: i64 = 60_000_000;
 
 /// The stage whose records count towards the quota: its seconds are the
-/// source's duration.
+/// source's audio as decoded (the name is kept from when the probe's
+/// declared length was counted).
 pub const QUOTA_STAGE: &str = "probe";
 
 /// A calendar month in UTC, written `2026-11`.

@@ -8,6 +8,7 @@ mod auth;
 mod clips;
 mod fairness;
 mod fleet;
+mod hostile_media;
 mod idempotency;
 mod live;
 mod pipeline;

@@ -164,3 +164,30 @@ pub fn spoken(path: &Path, text: &str) {
     ]);
     let _ = std::fs::remove_file(&speech);
 }
+
+/// An MP3 of `held` seconds of tone whose header (LAME's Xing/Info frame
+/// count) declares only `declared` seconds: what a lying header looks like.
+/// 16 kHz mono, so a frame is 576 samples.
+pub fn mp3_declaring(path: &Path, declared: f64, held: f64) {
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("sine=frequency=440:sample_rate=16000:duration={held}"),
+        "-c:a",
+        "libmp3lame",
+        "-b:a",
+        "32k",
+        path.to_str().unwrap(),
+    ]);
+    let mut bytes = std::fs::read(path).unwrap();
+    let tag = [&b"Xing"[..], b"Info"]
+        .iter()
+        .find_map(|t| bytes.windows(4).position(|w| w == *t))
+        .expect("LAME writes a Xing/Info frame");
+    let flags = u32::from_be_bytes(bytes[tag + 4..tag + 8].try_into().unwrap());
+    assert!(flags & 1 == 1, "the Info frame counts frames");
+    let frames = (declared * 16_000.0 / 576.0).ceil() as u32;
+    bytes[tag + 8..tag + 12].copy_from_slice(&frames.to_be_bytes());
+    std::fs::write(path, bytes).unwrap();
+}

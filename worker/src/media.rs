@@ -1,8 +1,12 @@
-//! ffmpeg plumbing the stages share: library set-up and a resampler that
-//! turns decoded frames of any format into packed `f32` at a chosen rate and
-//! channel layout.
+//! ffmpeg plumbing the stages share: library set-up, the one way to open a
+//! source ([`open`]), and a resampler that turns decoded frames of any
+//! format into packed `f32` at a chosen rate and channel layout.
+
+mod input;
 
 use std::sync::Once;
+
+pub(crate) use input::{open, refusal, video_decoder};
 
 use ffmpeg_next::{
     ChannelLayout, Error,

@@ -265,7 +265,7 @@ pub struct TenantQuota {
 /// Set or clear a tenant's monthly quota of media minutes. It applies at
 /// once: new submissions are refused once the month's minutes are used
 /// up, and a job whose source does not fit in what is left fails when it
-/// is probed.
+/// is probed or decoded.
 #[utoipa::path(
     put, path = "/v1/admin/tenants/{id}/quota", tag = "admin", security(("operator" = [])),
     params(("id" = Uuid, Path, description = "Tenant id")),

@@ -51,8 +51,8 @@ pub struct Usage {
     pub from: DateTime<Utc>,
     /// The first instant after it.
     pub until: DateTime<Utc>,
-    /// Minutes of media the tenant's jobs brought in: each job's source
-    /// duration, counted once when the source was probed (re-renders too).
+    /// Minutes of media the tenant's jobs brought in: each job's audio as
+    /// decoded, counted once (re-renders too).
     /// The quota counts these.
     pub media_minutes: f64,
     /// Jobs counted in `media_minutes`.

@@ -16,6 +16,7 @@ use super::{
     JobCtx, StageError,
     fetch::Source,
     loudness::{LoudnessMeter, LoudnessReport},
+    meter::Allowance,
     probe::MediaInfo,
 };
 use crate::media::{self, Resampler};
@@ -28,6 +29,12 @@ const MAX_ERRORS: usize = 500;
 /// How much shorter than its index says a file may decode (encoder
 /// padding, rounding) before it counts as cut off; at least half a second.
 const TRUNCATION_TOLERANCE: f64 = 0.02;
+/// How much more audio than its header declares a file may hold before it
+/// counts as malformed: twice the declared length and two minutes more.
+/// Honest files stay far inside (their headers count their samples); a
+/// header that declares 2 s in front of hours of audio does not.
+const OVERRUN_FACTOR: f64 = 2.0;
+const OVERRUN_SLACK: f64 = 120.0;
 
 /// The decoded audio, shared read-only by the stages after this one.
 pub(crate) struct DecodedAudio {
@@ -71,18 +78,23 @@ pub(crate) struct DecodeOptions {
     /// header understates its length cannot exhaust memory.
     pub max_duration: Duration,
     pub keep_source: bool,
+    /// What is left of the tenant's monthly quota: decoding stops with
+    /// `quota_exceeded` past it, whatever the header declared.
+    pub allowance: Option<Allowance>,
 }
 
 pub(crate) async fn run(
     ctx: &JobCtx<'_>,
     source: &Source,
     media: &MediaInfo,
+    allowance: Option<Allowance>,
 ) -> Result<DecodedAudio, StageError> {
     let path = source.path.clone();
     let options = DecodeOptions {
         stream: media.audio_stream,
         max_duration: ctx.config.max_duration,
         keep_source: false,
+        allowance,
     };
     let stop = ctx.stop.clone();
     let span = tracing::Span::current();
@@ -110,16 +122,17 @@ pub(crate) fn decode(
     options: &DecodeOptions,
     stop: &CancellationToken,
 ) -> Result<Option<DecodedAudio>, StageError> {
-    media::init();
     let unsupported = |message: &str, e: &dyn Display| {
         StageError::failed(ErrorCode::UnsupportedMedia, message).detail(e)
     };
-    let mut input = format::input(path)
+    let mut input = media::open(path)
         .map_err(|e| unsupported("the file is not a readable audio or video file", &e))?;
     let stream = input
         .stream(options.stream)
         .ok_or_else(|| unsupported("the file has no audio stream", &"stream index out of range"))?;
     let expected = exact_duration(input.format().name(), &stream);
+    let overrun =
+        declared_duration(&input, &stream).map(|d| (d, d * OVERRUN_FACTOR + OVERRUN_SLACK));
     let mut decoder = codec::context::Context::from_parameters(stream.parameters())
         .and_then(|c| c.decoder().audio())
         .map_err(|e| unsupported("the file's audio codec is not supported", &e))?;
@@ -170,6 +183,20 @@ pub(crate) fn decode(
                 format!(
                     "the audio is longer than the limit of {}",
                     super::probe::human(options.max_duration.as_secs_f64())
+                ),
+            ));
+        }
+        let seconds = outputs.seconds();
+        if let Some(allowance) = options.allowance.filter(|a| seconds > a.seconds()) {
+            return Err(allowance.exceeded(seconds));
+        }
+        if let Some((declared, _)) = overrun.filter(|(_, most)| seconds > *most) {
+            return Err(StageError::failed(
+                ErrorCode::UnsupportedMedia,
+                format!(
+                    "the file holds more than {} of audio but its header declares {}; it is malformed",
+                    super::probe::human(seconds),
+                    super::probe::human(declared)
                 ),
             ));
         }
@@ -232,6 +259,28 @@ fn exact_duration(container: &str, stream: &format::stream::Stream<'_>) -> Optio
     let exact = container.split(',').any(|name| EXACT.contains(&name));
     (exact && stream.duration() > 0 && tb.denominator() > 0)
         .then(|| stream.duration() as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator()))
+}
+
+/// The audio's length as the file's header declares it: a count of
+/// samples or a duration field, not an estimate from the bit rate or the
+/// last timestamps (which honest files miss by far for good reasons).
+fn declared_duration(
+    input: &format::context::Input,
+    stream: &format::stream::Stream<'_>,
+) -> Option<f64> {
+    // SAFETY: `as_ptr` points at the AVFormatContext `input` owns; the
+    // field is a plain enum set when the file was opened.
+    #[allow(unsafe_code)]
+    let method = unsafe { (*input.as_ptr()).duration_estimation_method };
+    if method != ffmpeg_next::ffi::AVDurationEstimationMethod::AVFMT_DURATION_FROM_STREAM {
+        return None;
+    }
+    let tb = stream.time_base();
+    if stream.duration() > 0 && tb.denominator() > 0 {
+        Some(stream.duration() as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator()))
+    } else {
+        Some(input.duration() as f64 / 1_000_000.0).filter(|d| *d > 0.0)
+    }
 }
 
 /// Everything one decoded frame feeds.

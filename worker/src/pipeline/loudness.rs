@@ -297,6 +297,7 @@ pub(crate) mod bench {
             stream: media.audio_stream,
             max_duration: Duration::from_secs(24 * 3600),
             keep_source: false,
+            allowance: None,
         };
         let audio = audio::decode(path, &options, &CancellationToken::new())
             .map_err(|e| e.to_string())?

@@ -52,6 +52,7 @@ pub(crate) fn decode_all(path: &Path, media: &MediaInfo) -> Result<DecodedAudio,
         stream: media.audio_stream,
         max_duration: Duration::from_secs(3600),
         keep_source: true,
+        allowance: None,
     };
     decode(path, &options, &CancellationToken::new()).map(|d| d.expect("not stopped"))
 }
@@ -251,6 +252,7 @@ fn decoding_stops_past_the_maximum_duration_and_when_asked() {
         stream: media.audio_stream,
         max_duration: Duration::from_secs(2),
         keep_source: false,
+        allowance: None,
     };
     let (code, _) = code(decode(&path, &short, &CancellationToken::new()));
     assert_eq!(code, ErrorCode::SourceTooLong);
@@ -288,6 +290,7 @@ mod loudness {
             stream: media.audio_stream,
             max_duration: Duration::from_secs(3600),
             keep_source: false,
+            allowance: None,
         };
         decode(path, &options, &CancellationToken::new())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))

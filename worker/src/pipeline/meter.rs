@@ -1,30 +1,100 @@
 //! Usage metering from inside the pipeline (see `cutroom_core::usage`):
-//! what each stage processed, recorded once per job, and the quota check
-//! made when the source's duration is first known.
+//! what each stage processed, recorded once per job, and the quota.
+//!
+//! A header can lie about the length (one declared 2 s in front of
+//! 211 s of audio), so the quota counts the audio as decoded: the declared
+//! length only refuses early, at probe, a source that cannot fit; the
+//! decode then stops at what is left of the quota ([`Allowance`]); and the
+//! decoded length is what the tenant is charged.
 
 use cutroom_core::{
     ErrorCode,
     queries::usage,
-    usage::{Month, QUOTA_STAGE, exceeded_message, fits},
+    usage::{Month, QUOTA_STAGE, exceeded_message, fits, minutes},
 };
 
 use super::{JobCtx, Stage, StageError};
 
-/// Counts the job's source (`seconds`, when known) towards its tenant's
-/// monthly quota, or fails the job with `quota_exceeded` when it does not
-/// fit. A job counted by an earlier attempt is not checked or counted again.
-pub(crate) async fn charge(ctx: &JobCtx<'_>, seconds: Option<f64>) -> Result<(), StageError> {
-    let Some(seconds) = seconds else {
-        return Ok(());
+/// What is left of a tenant's monthly quota for one job's audio, read
+/// when the source is probed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Allowance {
+    quota_minutes: i64,
+    used_seconds: f64,
+}
+
+impl Allowance {
+    #[cfg(test)]
+    pub fn new(quota_minutes: i64, used_seconds: f64) -> Self {
+        Self {
+            quota_minutes,
+            used_seconds,
+        }
+    }
+
+    /// Seconds of media the job may still decode.
+    pub fn seconds(&self) -> f64 {
+        (self.quota_minutes as f64 * 60.0 - self.used_seconds).max(0.0)
+    }
+
+    /// The failure of a decode that passed [`Allowance::seconds`] at
+    /// `decoded` seconds.
+    pub fn exceeded(&self, decoded: f64) -> StageError {
+        StageError::failed(
+            ErrorCode::QuotaExceeded,
+            format!(
+                "the source's audio runs past {:.2} media minutes; {}",
+                minutes(decoded),
+                exceeded_message(self.quota_minutes, self.used_seconds, None)
+            ),
+        )
+    }
+}
+
+/// Fails the job with `quota_exceeded` when the source's declared length
+/// (`seconds`, when known) does not fit in what is left of its tenant's
+/// monthly quota, and otherwise returns what is left, for the decode to
+/// stop at. `None`: no quota, or the job was counted by an earlier attempt
+/// (it is not checked or counted again).
+pub(crate) async fn allowance(
+    ctx: &JobCtx<'_>,
+    seconds: Option<f64>,
+) -> Result<Option<Allowance>, StageError> {
+    let job = ctx.job;
+    let db = &ctx.db.orm;
+    if usage::charged(db, job.id).await? {
+        return Ok(None);
+    }
+    let Some(quota) = usage::quota(db, job.tenant_id, ctx.config.monthly_media_minutes).await?
+    else {
+        return Ok(None);
     };
+    let used = usage::quota_seconds(db, job.tenant_id, Month::current()).await?;
+    if let Some(seconds) = seconds.filter(|s| !fits(quota, used, *s)) {
+        return Err(StageError::failed(
+            ErrorCode::QuotaExceeded,
+            exceeded_message(quota, used, Some(seconds)),
+        ));
+    }
+    Ok(Some(Allowance {
+        quota_minutes: quota,
+        used_seconds: used,
+    }))
+}
+
+/// Counts the job's decoded audio (`seconds`) towards its tenant's
+/// monthly quota, or fails the job with `quota_exceeded` when other jobs
+/// used what was left while this one decoded. A job counted by an earlier
+/// attempt is not checked or counted again.
+pub(crate) async fn charge(ctx: &JobCtx<'_>, seconds: f64) -> Result<(), StageError> {
     let job = ctx.job;
     let db = &ctx.db.orm;
     if usage::charged(db, job.id).await? {
         return Ok(());
     }
-    // Jobs probed at the same moment may together pass the quota by up to
-    // their own lengths; a lock per tenant would serialise every probe for
-    // a limit that is about money, not safety.
+    // Jobs decoded at the same moment may together pass the quota by up
+    // to their own lengths; a lock per tenant would serialise every decode
+    // for a limit that is about money, not safety.
     if let Some(quota) = usage::quota(db, job.tenant_id, ctx.config.monthly_media_minutes).await? {
         let used = usage::quota_seconds(db, job.tenant_id, Month::current()).await?;
         if !fits(quota, used, seconds) {

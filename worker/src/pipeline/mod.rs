@@ -23,6 +23,8 @@ pub(crate) mod transcribe;
 pub(crate) mod vad;
 
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 pub(crate) mod listening_tests;
 #[cfg(test)]
 pub(crate) mod media_tests;
@@ -529,28 +531,27 @@ impl<'a> Pipeline<'a> {
         self.clips_ready(ctx, clips_count).await
     }
 
-    /// Probe and decode, the source's duration counted towards the
-    /// tenant's quota as soon as it is known: from the container when it
-    /// says, else from the decoded audio. A source that does not fit fails
-    /// the job before anything costly runs.
+    /// Probe and decode, the source counted towards the tenant's quota by
+    /// the audio decoded, not the length its header declares (which can
+    /// lie). A declared length that does not fit fails the job at probe;
+    /// audio that runs past what is left fails it while decoding; both
+    /// before anything costly runs.
     async fn probe_and_decode(
         &self,
         ctx: &JobCtx<'_>,
         source: &fetch::Source,
     ) -> Result<(probe::MediaInfo, audio::DecodedAudio), StageError> {
-        let media = self
+        let (media, allowance) = self
             .stage(ctx, Stage::Probe, async {
                 let media = probe::run(ctx, source).await?;
-                meter::charge(ctx, media.duration).await?;
-                Ok(media)
+                let allowance = meter::allowance(ctx, media.duration).await?;
+                Ok((media, allowance))
             })
             .await?;
         let audio = self
             .stage(ctx, Stage::Audio, async {
-                let audio = audio::run(ctx, source, &media).await?;
-                if media.duration.is_none() {
-                    meter::charge(ctx, Some(audio.duration())).await?;
-                }
+                let audio = audio::run(ctx, source, &media, allowance).await?;
+                meter::charge(ctx, audio.duration()).await?;
                 Ok(audio)
             })
             .await?;

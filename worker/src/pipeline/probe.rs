@@ -1,9 +1,10 @@
 //! Stage 2: what is this file? Container, duration and streams, stored on
-//! the job, and the early rejections: not media, no audio, too long.
+//! the job, and the early rejections: not media (or a playlist, an image),
+//! no audio, too long, pictures or frame rates past the server's limits.
 
 use std::{path::Path, time::Duration};
 
-use cutroom_core::{ErrorCode, queries::jobs};
+use cutroom_core::{ErrorCode, config::MediaLimits, queries::jobs};
 use ffmpeg_next::{codec, format, media};
 use serde::Serialize;
 
@@ -44,6 +45,9 @@ pub(crate) struct StreamInfo {
     pub width: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub height: Option<u32>,
+    /// Frames per second of a video stream, as its header declares them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame_rate: Option<f64>,
 }
 
 pub(crate) async fn run(ctx: &JobCtx<'_>, source: &Source) -> Result<MediaInfo, StageError> {
@@ -53,6 +57,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, source: &Source) -> Result<MediaInfo, 
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
     check_duration(info.duration, ctx.config.max_duration)?;
+    check_limits(&info, &ctx.config.media_limits)?;
     let json = serde_json::to_value(&info).expect("MediaInfo is plain data");
     jobs::set_media(&ctx.db.orm, ctx.job.tenant_id, ctx.job.id, json).await?;
     tracing::info!(duration = info.duration, container = %info.container, streams = info.streams.len(), "probed");
@@ -61,20 +66,20 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, source: &Source) -> Result<MediaInfo, 
 
 /// Reads the file's headers. Blocking.
 pub(crate) fn probe(path: &Path) -> Result<MediaInfo, StageError> {
-    crate::media::init();
     let not_media = |e: ffmpeg_next::Error| {
-        StageError::failed(
-            ErrorCode::UnsupportedMedia,
-            "the file is not a readable audio or video file",
-        )
-        .detail(e)
+        // Refused on purpose (a playlist, an image) or unreadable.
+        match crate::media::refusal(path) {
+            Some(r) => StageError::failed(ErrorCode::UnsupportedMedia, r.message)
+                .detail(format!("{} demuxer: {e}", r.demuxer)),
+            None => StageError::failed(
+                ErrorCode::UnsupportedMedia,
+                "the file is not a readable audio or video file",
+            )
+            .detail(e),
+        }
     };
-    let input = format::input(path).map_err(not_media)?;
+    let input = crate::media::open(path).map_err(not_media)?;
     let container = input.format().name().to_owned();
-    // The `tty` demuxer accepts any text file as "ANSI art video".
-    if container == "tty" {
-        return Err(not_media(ffmpeg_next::Error::InvalidData));
-    }
     let streams: Vec<StreamInfo> = input.streams().map(|s| stream_info(&s)).collect();
     let audio = input.streams().best(media::Type::Audio).ok_or_else(|| {
         StageError::failed(ErrorCode::UnsupportedMedia, "the file has no audio stream")
@@ -129,6 +134,7 @@ fn stream_info(stream: &format::stream::Stream<'_>) -> StreamInfo {
         channels: None,
         width: None,
         height: None,
+        frame_rate: None,
     };
     // Opening a decoder is the safe API's only way to read these, and also
     // tells us whether this build can decode the stream at all.
@@ -147,6 +153,14 @@ fn stream_info(stream: &format::stream::Stream<'_>) -> StreamInfo {
                 info.width = Some(v.width());
                 info.height = Some(v.height());
             }
+            // Cover art (an attached picture) has no rate of its own.
+            let still = stream
+                .disposition()
+                .contains(format::stream::Disposition::ATTACHED_PIC);
+            info.frame_rate = [stream.avg_frame_rate(), stream.rate()]
+                .into_iter()
+                .find(|r| r.numerator() > 0 && r.denominator() > 0 && !still)
+                .map(f64::from);
         }
         _ => {}
     }
@@ -165,6 +179,42 @@ fn check_duration(duration: Option<f64>, max: Duration) -> Result<(), StageError
         )),
         _ => Ok(()),
     }
+}
+
+/// Refuses a source whose streams would cost far more to decode than
+/// their length suggests: too many of them, a picture too large, a frame
+/// rate too high (`media_too_large`).
+fn check_limits(info: &MediaInfo, limits: &MediaLimits) -> Result<(), StageError> {
+    let too_large = |message: String| StageError::failed(ErrorCode::MediaTooLarge, message);
+    if info.streams.len() > limits.max_streams as usize {
+        return Err(too_large(format!(
+            "the file has {} streams; the limit is {}",
+            info.streams.len(),
+            limits.max_streams
+        )));
+    }
+    for s in &info.streams {
+        if let (Some(w), Some(h)) = (s.width, s.height) {
+            let (side, pixels) = (w.max(h), u64::from(w) * u64::from(h));
+            if side > limits.max_dimension || pixels > limits.max_pixels {
+                return Err(too_large(format!(
+                    "the video is {w}x{h}; the limit is {} pixels a side and {:.1} megapixels",
+                    limits.max_dimension,
+                    limits.max_pixels as f64 / 1e6
+                )));
+            }
+        }
+        if let Some(fps) = s
+            .frame_rate
+            .filter(|f| *f > f64::from(limits.max_frame_rate))
+        {
+            return Err(too_large(format!(
+                "the video runs at {fps:.0} frames per second; the limit is {}",
+                limits.max_frame_rate
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `1 h 02 min`, `12 min 05 s`, `45 s`.
@@ -199,5 +249,46 @@ mod tests {
         );
         assert!(check_duration(Some(10.0), Duration::from_secs(3600)).is_ok());
         assert!(check_duration(None, Duration::from_secs(3600)).is_ok());
+    }
+
+    fn video(width: u32, height: u32, frame_rate: f64) -> StreamInfo {
+        StreamInfo {
+            index: 0,
+            kind: "video",
+            codec: "h264",
+            duration: None,
+            sample_rate: None,
+            channels: None,
+            width: Some(width),
+            height: Some(height),
+            frame_rate: Some(frame_rate),
+        }
+    }
+
+    #[test]
+    fn pictures_rates_and_streams_past_the_limits_are_refused() {
+        let media = |streams: Vec<StreamInfo>| MediaInfo {
+            duration: Some(10.0),
+            container: "mov,mp4,m4a,3gp,3g2,mj2".into(),
+            size_bytes: 1,
+            bit_rate: None,
+            audio_stream: 0,
+            streams,
+        };
+        let limits = MediaLimits::default();
+        let verdict = |streams| check_limits(&media(streams), &limits).map_err(|e| e.to_string());
+        assert!(verdict(vec![video(7680, 4320, 60.0)]).is_ok());
+        for (streams, want) in [
+            (vec![video(16_000, 16_000, 25.0)], "16000x16000"),
+            (vec![video(8192, 8192, 25.0)], "8192x8192"),
+            (vec![video(640, 360, 1000.0)], "1000 frames per second"),
+            (vec![video(640, 360, 25.0); 33], "33 streams"),
+        ] {
+            let err = verdict(streams).unwrap_err();
+            assert!(
+                err.starts_with("media_too_large") && err.contains(want),
+                "{err}"
+            );
+        }
     }
 }

@@ -19,7 +19,7 @@
 use std::path::Path;
 
 use ffmpeg_next::{
-    Error, Packet, codec, format, frame, media, software::scaling, software::scaling::Flags,
+    Error, Packet, format, frame, media, software::scaling, software::scaling::Flags,
 };
 use ndarray::Array4;
 use ort::{session::Session, value::TensorRef};
@@ -181,17 +181,14 @@ pub(crate) fn sample(
     detector: &mut FaceDetector,
     stop: &CancellationToken,
 ) -> anyhow::Result<Option<Samples>> {
-    ff::init();
-    let mut input = format::input(source)?;
+    let mut input = ff::open(source)?;
     let stream = input
         .streams()
         .best(media::Type::Video)
         .ok_or(Error::StreamNotFound)?;
     let index = stream.index();
     let tb = f64::from(stream.time_base());
-    let mut decoder = codec::context::Context::from_parameters(stream.parameters())?
-        .decoder()
-        .video()?;
+    let mut decoder = ff::video_decoder(stream.parameters())?;
     render::seek_before(&mut input, from)?;
     let (dw, dh) = {
         let (w, h) = (f64::from(decoder.width()), f64::from(decoder.height()));

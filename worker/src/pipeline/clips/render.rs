@@ -109,17 +109,14 @@ pub(crate) struct Picture {
 /// The best video stream's size and frame rate, and where the audio
 /// stream starts on the file's clock; `None` for a file without a picture.
 pub(crate) fn inspect(path: &Path, audio_stream: usize) -> Result<(Option<Picture>, f64), Error> {
-    ff::init();
-    let input = format::input(path)?;
+    let input = ff::open(path)?;
     let origin = input
         .stream(audio_stream)
         .map(|s| seconds(s.start_time(), s.time_base()))
         .unwrap_or(0.0);
     let picture = match input.streams().best(media::Type::Video) {
         Some(stream) => {
-            let decoder = codec::context::Context::from_parameters(stream.parameters())?
-                .decoder()
-                .video()?;
+            let decoder = ff::video_decoder(stream.parameters())?;
             let fps = output_fps(stream.avg_frame_rate(), stream.rate());
             // Cover art (an attached picture) is a video stream too.
             let still = stream
@@ -199,8 +196,7 @@ pub(crate) fn render(
             }
         }
     }
-    ff::init();
-    let mut input = format::input(&spec.source)?;
+    let mut input = ff::open(&spec.source)?;
     let video_index = input
         .streams()
         .best(media::Type::Video)
@@ -208,8 +204,7 @@ pub(crate) fn render(
         .ok_or(Error::StreamNotFound)?;
     let (mut vdec, vtb) = {
         let s = input.stream(video_index).ok_or(Error::StreamNotFound)?;
-        let ctx = codec::context::Context::from_parameters(s.parameters())?;
-        (ctx.decoder().video()?, s.time_base())
+        (ff::video_decoder(s.parameters())?, s.time_base())
     };
     let from = spec.origin + spec.start;
     let to = spec.origin + spec.end;
@@ -392,8 +387,7 @@ pub(crate) fn fit_loudness(
     target: f64,
     stop: &CancellationToken,
 ) -> Result<Option<Fitted>, Error> {
-    ff::init();
-    let mut input = format::input(&spec.source)?;
+    let mut input = ff::open(&spec.source)?;
     let (mut dec, tb) = {
         let s = input
             .stream(spec.audio_stream)

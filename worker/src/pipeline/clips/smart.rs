@@ -377,9 +377,8 @@ pub(crate) fn render(
     on_progress: &dyn Fn(f32),
     stop: &CancellationToken,
 ) -> Result<Smart, Error> {
-    ff::init();
     let unsuitable = |why: &str| Ok(Smart::Unsuitable(why.to_owned()));
-    let mut input = format::input(&spec.source)?;
+    let mut input = ff::open(&spec.source)?;
     let Some(stream) = input.streams().best(media::Type::Video) else {
         return unsuitable("no video stream");
     };
@@ -395,11 +394,7 @@ pub(crate) fn render(
     let Some(id) = free_id(&config) else {
         return unsuitable("the source uses every parameter set id");
     };
-    let new_decoder = || -> Result<decoder::Video, Error> {
-        codec::context::Context::from_parameters(params.clone())?
-            .decoder()
-            .video()
-    };
+    let new_decoder = || -> Result<decoder::Video, Error> { ff::video_decoder(params.clone()) };
     let probe = new_decoder()?;
     if probe.format() != format::Pixel::YUV420P
         || (probe.width(), probe.height()) != (spec.width, spec.height)

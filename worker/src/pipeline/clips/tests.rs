@@ -75,6 +75,8 @@ fn source_encoded(dir: &Path, preset: &str) -> std::path::PathBuf {
 
 /// Every decoded video frame's time and mean luma, and the picture size.
 fn video_frames(path: &Path) -> (Vec<(f64, f64)>, u32, u32) {
+    // Our own outputs, a JPEG thumbnail among them: not a source, so not
+    // through `media::open` and its containers.
     let mut input = format::input(path).unwrap();
     let stream = input.streams().best(media::Type::Video).unwrap();
     let index = stream.index();
