@@ -9,6 +9,7 @@ mod clips;
 mod fairness;
 mod fleet;
 mod idempotency;
+mod invitations;
 mod live;
 mod pipeline;
 mod rerender;
