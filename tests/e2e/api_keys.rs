@@ -191,7 +191,11 @@ async fn removing_an_admin_revokes_what_they_made(db: Db) {
             "a removed admin's key is refused: {err}"
         );
         let (status, _) = app
-            .post("/v1/api-keys", key, json!({"name": "again", "role": "admin"}))
+            .post(
+                "/v1/api-keys",
+                key,
+                json!({"name": "again", "role": "admin"}),
+            )
             .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "and mints nothing");
     }

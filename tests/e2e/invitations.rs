@@ -121,7 +121,10 @@ async fn squatter_is_not_a_member_until_accepting(db: Db) {
         .await;
     assert_eq!(
         (status, &err["code"]),
-        (StatusCode::FORBIDDEN, &json!("invitation_for_another_email")),
+        (
+            StatusCode::FORBIDDEN,
+            &json!("invitation_for_another_email")
+        ),
         "{err}"
     );
     let (_, members) = app.get("/v1/members", &victim.access_token).await;

@@ -81,3 +81,43 @@ pub async fn touch(
         .await?;
     Ok(())
 }
+
+/// Revokes every key that `user_id` made in the tenant, and the keys those
+/// keys made, and so on: an admin's key can mint admin keys, so removing
+/// the admin must not leave a line of them behind. Returns the user and
+/// all those keys' ids, revoked now or before: whoever made anything the
+/// user is answerable for.
+pub async fn revoke_made_by(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, DbErr> {
+    let mut creators = vec![user_id];
+    let mut frontier = vec![user_id];
+    // Each round follows one generation; keys are finite, and each key is
+    // seen once, so this ends.
+    while !frontier.is_empty() {
+        let made: Vec<Uuid> = api_key::Entity::find()
+            .filter(api_key::Column::TenantId.eq(tenant_id))
+            .filter(api_key::Column::CreatedBy.is_in(frontier.iter().copied()))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|k| k.id)
+            .filter(|id| !creators.contains(id))
+            .collect();
+        creators.extend(&made);
+        frontier = made;
+    }
+    if creators.len() > 1 {
+        api_key::Entity::update_many()
+            .col_expr(api_key::Column::RevokedAt, Expr::value(Some(now)))
+            .filter(api_key::Column::TenantId.eq(tenant_id))
+            .filter(api_key::Column::Id.is_in(creators[1..].iter().copied()))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .exec(db)
+            .await?;
+    }
+    Ok(creators)
+}
