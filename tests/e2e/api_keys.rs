@@ -234,3 +234,78 @@ both_dbs!(
     removing_an_admin_revokes_what_they_made,
     super::removing_an_admin_revokes_what_they_made
 );
+
+/// A demoted admin keeps only what the new role could have made: keys
+/// above it stop working, and the invitations they may no longer send are
+/// revoked; a key within the new role goes on working.
+async fn demoting_an_admin_revokes_what_exceeds_the_new_role(db: Db) {
+    let app = TestApp::builder(db).without_worker().start().await;
+    let owner = app.signup(&email("owner"), "Demotions Inc").await;
+    let admin_email = email("admin");
+    let (_, invited) = app
+        .post(
+            "/v1/members",
+            &owner.access_token,
+            json!({"email": admin_email, "role": "admin"}),
+        )
+        .await;
+    let (status, joined) = app
+        .request(
+            Method::POST,
+            "/v1/auth/accept-invite",
+            None,
+            Some(json!({"token": invited["invitation"]["token"], "name": "Admin", "password": "a good password"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{joined}");
+    let admin = session_from(&admin_email, &joined);
+    let mut keys = Vec::new();
+    for role in ["admin", "member"] {
+        let (status, key) = app
+            .post(
+                "/v1/api-keys",
+                &admin.access_token,
+                json!({"name": role, "role": role}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{key}");
+        keys.push(key["key"].as_str().unwrap().to_owned());
+    }
+    let (_, pending) = app
+        .post(
+            "/v1/members",
+            &admin.access_token,
+            json!({"email": email("friend"), "role": "viewer"}),
+        )
+        .await;
+
+    let (status, _) = app
+        .patch(
+            &format!("/v1/members/{}", admin.user_id),
+            &owner.access_token,
+            json!({"role": "member"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.get("/v1/jobs", &keys[0]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the admin key is revoked");
+    let (status, _) = app.get("/v1/jobs", &keys[1]).await;
+    assert_eq!(status, StatusCode::OK, "the member key goes on");
+    let (status, err) = app
+        .request(
+            Method::POST,
+            "/v1/auth/accept-invite",
+            None,
+            Some(json!({"token": pending["invitation"]["token"], "name": "Friend", "password": "a good password"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &err["code"]),
+        (StatusCode::NOT_FOUND, &json!("invalid_invitation")),
+        "members do not invite: {err}"
+    );
+}
+both_dbs!(
+    demoting_an_admin_revokes_what_exceeds_the_new_role,
+    super::demoting_an_admin_revokes_what_exceeds_the_new_role
+);

@@ -1,7 +1,7 @@
 //! Invitations: how anyone but a tenant's creator joins it.
 
 use chrono::{DateTime, Utc};
-use cutroom_entities::{invitation, tenant};
+use cutroom_entities::{Role, invitation, tenant};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, sea_query::Expr,
@@ -151,19 +151,21 @@ pub async fn revoke(
 }
 
 /// Revokes the open invitations that any of `creators` (users or API keys)
-/// made in the tenant.
+/// made in the tenant, those of a role in `roles` only when given.
 pub async fn revoke_made_by(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
     creators: &[Uuid],
+    roles: Option<&[Role]>,
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
-    let res = invitation::Entity::update_many()
+    let mut update = invitation::Entity::update_many()
         .col_expr(invitation::Column::RevokedAt, Expr::value(Some(now)))
         .filter(invitation::Column::TenantId.eq(tenant_id))
         .filter(invitation::Column::InvitedBy.is_in(creators.iter().copied()))
-        .filter(open())
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected)
+        .filter(open());
+    if let Some(roles) = roles {
+        update = update.filter(invitation::Column::Role.is_in(roles.iter().copied()));
+    }
+    Ok(update.exec(db).await?.rows_affected)
 }

@@ -11,6 +11,7 @@
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use cutroom_entities::{Role, invitation, membership, user};
+use sea_orm::Iterable;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -181,13 +182,16 @@ async fn add_member(
     Ok((StatusCode::CREATED, Json(AddMemberResponse { invitation })))
 }
 
-/// Change a member's role.
+/// Change a member's role. A lower role also takes back what the old one
+/// let them make: their API keys (and the keys those made) above the new
+/// role are revoked, and so are their open invitations that the new role
+/// could not make (all of them when it is below admin, else those above it).
 #[utoipa::path(
     patch, path = "/v1/members/{user_id}", tag = "members", security(("bearer" = [])),
     params(("user_id" = Uuid, Path, description = "The member's user id")),
     request_body = UpdateMemberRequest,
     responses(
-        (status = 200, description = "The member with the new role", body = Member),
+        (status = 200, description = "The member with the new role; when lower, their keys and invitations above it are revoked", body = Member),
         (status = 403, description = "`forbidden`", body = ApiError, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such member in this tenant", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "`last_owner`: the tenant would have no owner left", body = ApiError, content_type = "application/problem+json"),
@@ -217,6 +221,18 @@ async fn update_member(
         return Err(last_owner());
     }
     accounts::set_role(&tx, ctx.tenant_id, user_id, req.role).await?;
+    if req.role < target.role {
+        let now = Utc::now();
+        let creators =
+            api_keys::revoke_made_by(&tx, ctx.tenant_id, user_id, Some(req.role), now).await?;
+        // Only admins invite; an admin may still invite up to their role.
+        let over: Vec<Role> = if req.role.can_admin() {
+            Role::iter().filter(|r| *r > req.role).collect()
+        } else {
+            Role::iter().collect()
+        };
+        invitations::revoke_made_by(&tx, ctx.tenant_id, &creators, Some(&over), now).await?;
+    }
     let user = accounts::user_by_id(&tx, user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
@@ -266,8 +282,8 @@ async fn remove_member(
     let now = Utc::now();
     accounts::remove_member(&tx, ctx.tenant_id, user_id).await?;
     refresh_tokens::revoke_for_member(&tx, ctx.tenant_id, user_id, now).await?;
-    let creators = api_keys::revoke_made_by(&tx, ctx.tenant_id, user_id, now).await?;
-    let revoked = invitations::revoke_made_by(&tx, ctx.tenant_id, &creators, now).await?;
+    let creators = api_keys::revoke_made_by(&tx, ctx.tenant_id, user_id, None, now).await?;
+    let revoked = invitations::revoke_made_by(&tx, ctx.tenant_id, &creators, None, now).await?;
     tx.commit().await?;
     tracing::info!(
         user.id = %user_id,
