@@ -50,6 +50,11 @@ export async function acceptInvite(body: Schemas["AcceptInviteRequest"]) {
   adopt(must(await api.POST("/v1/auth/accept-invite", { body, headers: SESSION_HEADER })));
 }
 
+/** Moves the session to another of the user's tenants; the refresh cookie rotates with it. */
+export async function switchTenant(tenantId: string) {
+  adopt(must(await api.POST("/v1/auth/refresh", { body: { tenant_id: tenantId }, headers: SESSION_HEADER })));
+}
+
 export async function logout() {
   // The API ends the session and clears the cookie; forget the token even
   // if it cannot be reached.

@@ -14,6 +14,7 @@ import { JobPage } from "./pages/Job";
 import { ReviewPage } from "./pages/Review";
 import { SettingsPage } from "./pages/Settings";
 import { MembersPage } from "./pages/Members";
+import { JoinPage } from "./pages/Join";
 import "./styles.css";
 
 /** The pages anyone may open; every other page needs a session. */
@@ -50,7 +51,8 @@ function App() {
     }
     return <LoginPage next={query.get("next")} />;
   }
-  if (PUBLIC.includes(path) || path === "/") {
+  // An invitation link opened while signed in joins with this account.
+  if ((PUBLIC.includes(path) && path !== "/invite") || path === "/") {
     const next = query.get("next");
     navigate(next && next.startsWith("/") && !next.startsWith("//") ? next : "/jobs", { replace: true });
     return null;
@@ -63,6 +65,7 @@ function App() {
   else if (path === "/review") page = <ReviewPage />;
   else if ((m = match("/settings/:tab", path)) || path === "/settings") page = <SettingsPage tab={m?.tab ?? "keys"} />;
   else if (path === "/members") page = <MembersPage />;
+  else if (path === "/invite") page = <JoinPage token={query.get("token") ?? ""} />;
   else
     page = (
       <>

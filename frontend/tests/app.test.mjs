@@ -235,7 +235,7 @@ test("a user of another organisation sees none of it", async () => {
 /** The members page's invitation form. */
 const invite = (page) => page.locator("section", { has: page.getByRole("heading", { name: "Invite someone" }) }).locator("form");
 
-test("invitations: a newcomer joins by link, an existing user switches tenants, roles hold", async () => {
+test("invitations: a newcomer joins by link, an existing user accepts and switches tenants, roles hold", async () => {
   assert.ok(jobUrl, "the first scenario made a job");
   const admin = await newPage(browser);
   const invitee = { name: "Nia New", email: uniqueEmail("nia") };
@@ -263,29 +263,58 @@ test("invitations: a newcomer joins by link, an existing user switches tenants, 
     assert.equal(await nav(nia, "Members").count(), 0);
   });
 
-  // Someone with an organisation of their own is added at once...
+  // Someone with an organisation of their own is invited like anyone else:
+  // the admin cannot tell that they have an account, and they are not a
+  // member until they accept.
   const ola = await newPage(browser);
   await step(ola, "existing-user-signs-up", () => signUp(ola, existing));
-  await step(admin, "add-existing", async () => {
+  let olaLink;
+  await step(admin, "invite-existing", async () => {
     await invite(admin).getByLabel("Email").fill(existing.email);
     await invite(admin).getByLabel("Role").selectOption("member");
     await admin.getByRole("button", { name: "Invite" }).click();
-    await admin.getByRole("status").filter({ hasText: "already had an account" }).waitFor();
-    // ...and an admin changes a role on the spot (Nia joined after this page loaded).
+    olaLink = (await admin.locator("#invite-link").textContent()).trim();
+    assert.match(olaLink, /\/invite\?token=cri_/);
+    await admin.locator("tr[data-invitation]").filter({ hasText: existing.email }).waitFor();
+    assert.equal(await admin.locator("tr[data-member]").filter({ hasText: existing.email }).count(), 0);
+    // An admin changes a role on the spot (Nia joined after this page loaded).
     await admin.reload();
     const saved = admin.waitForResponse((r) => r.request().method() === "PATCH" && r.url().includes("/v1/members/"));
     saved.catch(() => undefined);
     await admin.getByLabel(`Role of ${invitee.name}`).selectOption("member");
     assert.equal((await saved).status(), 200);
   });
-  // ...and switches to it without logging in again.
-  await step(ola, "switch-tenant", async () => {
+  // Ola sees the invitation, accepts it through its link, and is taken there...
+  await step(ola, "accept-existing", async () => {
     await ola.reload();
-    await ola.getByLabel("Tenant").selectOption({ label: "Ada's Studio (member)" });
+    await ola.getByRole("region", { name: "Invitations for you" }).getByText("Ada's Studio").waitFor();
+    await ola.goto(olaLink);
+    await ola.getByRole("button", { name: "Accept the invitation" }).click();
     await ola.locator("tr[data-job]").filter({ hasText: "all-hands.mp4" }).waitFor();
     await ola.getByRole("heading", { name: "New job" }).waitFor();
+    assert.equal(await ola.getByRole("region", { name: "Invitations for you" }).count(), 0);
+  });
+  // ...and switches between the two without logging in again.
+  await step(ola, "switch-tenant", async () => {
     await ola.getByLabel("Tenant").selectOption({ label: `${existing.tenant} (owner)` });
     await ola.getByText("No jobs yet").waitFor();
+    await ola.getByLabel("Tenant").selectOption({ label: "Ada's Studio (member)" });
+    await ola.locator("tr[data-job]").filter({ hasText: "all-hands.mp4" }).waitFor();
+  });
+  // An invitation sent by mistake is revoked, and its link no longer joins.
+  await step(admin, "revoke-invitation", async () => {
+    const stray = uniqueEmail("stray");
+    await invite(admin).getByLabel("Email").fill(stray);
+    await admin.getByRole("button", { name: "Invite" }).click();
+    const strayLink = (await admin.locator("#invite-link").textContent()).trim();
+    admin.once("dialog", (d) => d.accept());
+    await admin.getByRole("button", { name: `Revoke the invitation of ${stray}` }).click();
+    await admin.locator("tr[data-invitation]").filter({ hasText: stray }).waitFor({ state: "detached" });
+    const token = new URL(strayLink).searchParams.get("token");
+    const r = await admin.request.post("/v1/auth/accept-invite", {
+      data: { token, name: "Stray", password: "a long enough password" },
+    });
+    assert.equal(r.status(), 404);
   });
   for (const p of [admin, nia, ola]) await p.context().close();
 });

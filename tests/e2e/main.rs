@@ -10,6 +10,7 @@ mod fairness;
 mod fleet;
 mod hostile_media;
 mod idempotency;
+mod invitations;
 mod live;
 mod pipeline;
 mod rerender;

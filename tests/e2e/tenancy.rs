@@ -107,6 +107,15 @@ async fn other_tenants_see_nothing(db: Db) {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let key_id = key["id"].as_str().unwrap().to_owned();
+    let (status, invited) = app
+        .post(
+            "/v1/members",
+            &a.access_token,
+            json!({"email": email("carol"), "role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{invited}");
+    let invitation_id = invited["invitation"]["id"].as_str().unwrap().to_owned();
     // A review item: flags are only ever written by the pipeline.
     let flag_id = Uuid::now_v7();
     moderation_flag::Model {
@@ -139,6 +148,9 @@ async fn other_tenants_see_nothing(db: Db) {
         (("uploads", "id"), upload_id.clone()),
         (("api-keys", "id"), key_id.clone()),
         (("members", "user_id"), a.user_id.clone()),
+        (("invitations", "id"), invitation_id.clone()),
+        // Someone else's invitation, answered by Bob: not his to answer.
+        (("me", "id"), invitation_id.clone()),
         (("review", "id"), flag_id.to_string()),
         (("webhooks", "id"), hook_id.clone()),
         (("webhooks", "delivery_id"), delivery_id.clone()),
@@ -227,7 +239,12 @@ async fn other_tenants_see_nothing(db: Db) {
         json!([]),
         "listing shows only one's own jobs"
     );
-    for listing in ["/v1/api-keys", "/v1/webhooks", "/v1/review"] {
+    for listing in [
+        "/v1/api-keys",
+        "/v1/webhooks",
+        "/v1/review",
+        "/v1/invitations",
+    ] {
         let (status, items) = app.get(listing, &b.access_token).await;
         assert_eq!(status, StatusCode::OK, "{listing}: {items}");
         assert_eq!(items["items"], json!([]), "{listing}");
@@ -258,6 +275,9 @@ async fn other_tenants_see_nothing(db: Db) {
     let (status, members) = app.get("/v1/members", &a.access_token).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(members["items"][0]["role"], "owner", "{members}");
+    let (status, list) = app.get("/v1/invitations", &a.access_token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["items"][0]["status"], "pending", "{list}");
 }
 both_dbs!(
     cross_tenant_requests_answer_404,

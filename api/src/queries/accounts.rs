@@ -3,7 +3,7 @@
 use cutroom_entities::{Role, membership, tenant, user};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, sea_query::Expr,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -52,6 +52,25 @@ pub async fn membership(
     membership::Entity::find()
         .filter(membership::Column::TenantId.eq(tenant_id))
         .filter(membership::Column::UserId.eq(user_id))
+        .one(db)
+        .await
+}
+
+/// The membership of whoever has `email`, in one query whether or not the
+/// address has an account, so that asking tells nothing by its timing.
+pub async fn member_by_email(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    email: &str,
+) -> Result<Option<membership::Model>, DbErr> {
+    let user_ids = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Email.eq(email))
+        .into_query();
+    membership::Entity::find()
+        .filter(membership::Column::TenantId.eq(tenant_id))
+        .filter(membership::Column::UserId.in_subquery(user_ids))
         .one(db)
         .await
 }

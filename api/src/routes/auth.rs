@@ -27,6 +27,8 @@ use crate::{
     validate,
 };
 
+use super::invitations::{check_open, invalid_invitation, join};
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(signup))
@@ -298,7 +300,7 @@ async fn logout(
     responses(
         (status = 200, description = "Joined; logged in to the inviting tenant", body = TokenResponse),
         (status = 401, description = "`invalid_credentials`: the account exists and the password is not its password", body = ApiError, content_type = "application/problem+json"),
-        (status = 404, description = "`invalid_invitation`: unknown or already used", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`invalid_invitation`: unknown, already used, declined or revoked", body = ApiError, content_type = "application/problem+json"),
         (status = 410, description = "`invitation_expired`", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = ApiError, content_type = "application/problem+json"),
     )
@@ -309,27 +311,13 @@ async fn accept_invite(
     Json(req): Json<AcceptInviteRequest>,
 ) -> Result<Response, ApiError> {
     let db = &state.db.orm;
-    let invalid = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "invalid_invitation",
-            "unknown or already used invitation",
-        )
-    };
     let inv = invitations::by_token_hash(db, &sha256_hex(req.token.trim()))
         .await?
-        .ok_or_else(invalid)?;
+        .ok_or_else(invalid_invitation)?;
     let now = Utc::now();
-    if inv.accepted_at.is_some() {
-        return Err(invalid());
-    }
-    if inv.expires_at <= now {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            "invitation_expired",
-            "the invitation has expired; ask for a new one",
-        ));
-    }
+    check_open(&inv, now)?;
+    // The invitation joins the account of its address, whoever holds the
+    // token: an existing one proves it with its password.
     let existing = accounts::user_by_email(db, &inv.email).await?;
     let new_user = match &existing {
         Some(u) => {
@@ -367,23 +355,7 @@ async fn accept_invite(
         }
         None => existing.as_ref().map(|u| u.id).expect("an existing user"),
     };
-    if !invitations::mark_accepted(&tx, inv.tenant_id, inv.id, now).await? {
-        return Err(invalid());
-    }
-    // Already a member (added directly meanwhile): keep the role they have.
-    let role = match accounts::membership(&tx, inv.tenant_id, user_id).await? {
-        Some(m) => m.role,
-        None => {
-            let m = membership::Model {
-                id: Uuid::now_v7(),
-                tenant_id: inv.tenant_id,
-                user_id,
-                role: inv.role,
-                created_at: now,
-            };
-            accounts::insert_membership(&tx, m).await?.role
-        }
-    };
+    let role = join(&tx, &inv, user_id, now).await?.role;
     let tokens = session::start(&state, &tx, user_id, inv.tenant_id, role).await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %inv.tenant_id, user.id = %user_id, "invitation accepted");

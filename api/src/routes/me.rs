@@ -12,7 +12,7 @@ use crate::{
     auth::{AuthContext, Principal},
     error::ApiError,
     extract::Json,
-    queries::{accounts, api_keys},
+    queries::{accounts, api_keys, invitations},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -30,6 +30,21 @@ pub struct Me {
     pub role: Role,
     /// Every tenant the user belongs to (log in with `tenant_id` to switch).
     pub memberships: Vec<MembershipInfo>,
+    /// Open invitations to the user's address, oldest first: accept one
+    /// with its token (`POST /v1/me/invitations/accept`) or decline it.
+    /// Empty for an API key.
+    pub pending_invitations: Vec<PendingInvitation>,
+}
+
+/// An invitation as its invitee sees it: which tenant, as what.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingInvitation {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub tenant_name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -95,6 +110,18 @@ async fn me(state: AppState, ctx: AuthContext) -> Result<Json<Me>, ApiError> {
                     joined_at: m.created_at,
                 })
                 .collect();
+            let pending_invitations = invitations::open_for_email(db, &user.email, Utc::now())
+                .await?
+                .into_iter()
+                .map(|(i, t)| PendingInvitation {
+                    id: i.id,
+                    tenant_id: t.id,
+                    tenant_name: t.name,
+                    role: i.role,
+                    created_at: i.created_at,
+                    expires_at: i.expires_at,
+                })
+                .collect();
             Me {
                 user: Some(UserInfo {
                     id: user.id,
@@ -106,6 +133,7 @@ async fn me(state: AppState, ctx: AuthContext) -> Result<Json<Me>, ApiError> {
                 tenant,
                 role: ctx.role,
                 memberships,
+                pending_invitations,
             }
         }
         Principal::ApiKey { id } => {
@@ -122,6 +150,7 @@ async fn me(state: AppState, ctx: AuthContext) -> Result<Json<Me>, ApiError> {
                 tenant,
                 role: ctx.role,
                 memberships: Vec::new(),
+                pending_invitations: Vec::new(),
             }
         }
     };

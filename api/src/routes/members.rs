@@ -1,10 +1,17 @@
-//! A tenant's members and invitations. Everyone in the tenant can list;
-//! admins and owners change; only owners grant or take away ownership, and
-//! a tenant always keeps at least one owner.
+//! A tenant's members. Everyone in the tenant can list; admins and owners
+//! invite and change; only owners grant or take away ownership, and a
+//! tenant always keeps at least one owner.
+//!
+//! Nobody is added without saying yes: adding someone creates an
+//! invitation whatever the address, which its invitee accepts with the
+//! token (`routes::invitations`). Addresses are not verified, so naming an
+//! address must neither make its account a member nor tell whether it has
+//! one.
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use cutroom_entities::{Role, invitation, membership, user};
+use sea_orm::Iterable;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -18,7 +25,7 @@ use crate::{
     },
     error::ApiError,
     extract::{Json, Path},
-    queries::{accounts, invitations, refresh_tokens},
+    queries::{accounts, api_keys, invitations, refresh_tokens},
     validate,
 };
 
@@ -51,13 +58,12 @@ pub struct AddMemberRequest {
     pub role: Role,
 }
 
-/// Exactly one of the two is set.
+/// The same whether or not the address has an account: which it is, is
+/// not the inviting tenant's to know.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AddMemberResponse {
-    /// Set when the person already had an account and was added at once.
-    pub member: Option<Member>,
-    /// Set when they have no account yet: pass the token on to them.
-    pub invitation: Option<InvitationCreated>,
+    /// Pass the token on to the invitee.
+    pub invitation: InvitationCreated,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -65,7 +71,9 @@ pub struct InvitationCreated {
     pub id: Uuid,
     pub email: String,
     pub role: Role,
-    /// Shown once. Redeem with `POST /v1/auth/accept-invite`.
+    /// Shown once. Redeemed with `POST /v1/me/invitations/accept` by the
+    /// signed-in account of `email`, or with `POST /v1/auth/accept-invite`
+    /// (which creates that account when there is none).
     pub token: String,
     pub expires_at: DateTime<Utc>,
 }
@@ -118,12 +126,14 @@ async fn list_members(state: AppState, ctx: AuthContext) -> Result<Json<MemberLi
     Ok(Json(MemberList { items }))
 }
 
-/// Add someone by email: at once if they have an account, else by invitation (valid 7 days).
+/// Invite someone by email (valid 7 days). They become a member when they
+/// accept it, with or without an account of their own so far; the answer
+/// is the same either way.
 #[utoipa::path(
     post, path = "/v1/members", tag = "members", security(("bearer" = [])),
     request_body = AddMemberRequest,
     responses(
-        (status = 201, description = "Member added, or invitation created", body = AddMemberResponse),
+        (status = 201, description = "Invitation created", body = AddMemberResponse),
         (status = 403, description = "`forbidden`: not an admin, or granting owner without being one", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "`conflict`: already a member", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = ApiError, content_type = "application/problem+json"),
@@ -139,26 +149,12 @@ async fn add_member(
     let email = validate::email(&req.email)?;
     let db = &state.db.orm;
     let now = Utc::now();
-    if let Some(user) = accounts::user_by_email(db, &email).await? {
-        if accounts::membership(db, ctx.tenant_id, user.id)
-            .await?
-            .is_some()
-        {
-            return Err(ApiError::conflict("this person is already a member"));
-        }
-        let m = membership::Model {
-            id: Uuid::now_v7(),
-            tenant_id: ctx.tenant_id,
-            user_id: user.id,
-            role: req.role,
-            created_at: now,
-        };
-        let m = accounts::insert_membership(db, m).await?;
-        let body = AddMemberResponse {
-            member: Some(member(m, user)),
-            invitation: None,
-        };
-        return Ok((StatusCode::CREATED, Json(body)));
+    // The tenant's own members are no secret to it (`GET /v1/members`).
+    if accounts::member_by_email(db, ctx.tenant_id, &email)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::conflict("this person is already a member"));
     }
     let token = random_token(INVITATION_PREFIX);
     let inv = invitation::Model {
@@ -171,8 +167,11 @@ async fn add_member(
         expires_at: now + INVITATION_TTL,
         accepted_at: None,
         created_at: now,
+        declined_at: None,
+        revoked_at: None,
     };
     let inv = invitations::insert(db, inv).await?;
+    tracing::info!(invitation.id = %inv.id, "invitation created");
     let invitation = InvitationCreated {
         id: inv.id,
         email: inv.email,
@@ -180,22 +179,19 @@ async fn add_member(
         token,
         expires_at: inv.expires_at,
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(AddMemberResponse {
-            member: None,
-            invitation: Some(invitation),
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(AddMemberResponse { invitation })))
 }
 
-/// Change a member's role.
+/// Change a member's role. A lower role also takes back what the old one
+/// let them make: their API keys (and the keys those made) above the new
+/// role are revoked, and so are their open invitations that the new role
+/// could not make (all of them when it is below admin, else those above it).
 #[utoipa::path(
     patch, path = "/v1/members/{user_id}", tag = "members", security(("bearer" = [])),
     params(("user_id" = Uuid, Path, description = "The member's user id")),
     request_body = UpdateMemberRequest,
     responses(
-        (status = 200, description = "The member with the new role", body = Member),
+        (status = 200, description = "The member with the new role; when lower, their keys and invitations above it are revoked", body = Member),
         (status = 403, description = "`forbidden`", body = ApiError, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such member in this tenant", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "`last_owner`: the tenant would have no owner left", body = ApiError, content_type = "application/problem+json"),
@@ -225,6 +221,18 @@ async fn update_member(
         return Err(last_owner());
     }
     accounts::set_role(&tx, ctx.tenant_id, user_id, req.role).await?;
+    if req.role < target.role {
+        let now = Utc::now();
+        let creators =
+            api_keys::revoke_made_by(&tx, ctx.tenant_id, user_id, Some(req.role), now).await?;
+        // Only admins invite; an admin may still invite up to their role.
+        let over: Vec<Role> = if req.role.can_admin() {
+            Role::iter().filter(|r| *r > req.role).collect()
+        } else {
+            Role::iter().collect()
+        };
+        invitations::revoke_made_by(&tx, ctx.tenant_id, &creators, Some(&over), now).await?;
+    }
     let user = accounts::user_by_id(&tx, user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
@@ -238,12 +246,14 @@ async fn update_member(
     )))
 }
 
-/// Remove a member (or leave, when it is yourself).
+/// Remove a member (or leave, when it is yourself). What they left behind
+/// in the tenant stops working with them: their API keys (and the keys
+/// those keys made) are revoked, and so are their open invitations.
 #[utoipa::path(
     delete, path = "/v1/members/{user_id}", tag = "members", security(("bearer" = [])),
     params(("user_id" = Uuid, Path, description = "The member's user id")),
     responses(
-        (status = 204, description = "Removed; their sessions in this tenant are ended"),
+        (status = 204, description = "Removed; their sessions in this tenant are ended, their API keys and open invitations revoked"),
         (status = 403, description = "`forbidden`", body = ApiError, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "`last_owner`", body = ApiError, content_type = "application/problem+json"),
@@ -269,8 +279,17 @@ async fn remove_member(
             return Err(last_owner());
         }
     }
+    let now = Utc::now();
     accounts::remove_member(&tx, ctx.tenant_id, user_id).await?;
-    refresh_tokens::revoke_for_member(&tx, ctx.tenant_id, user_id, Utc::now()).await?;
+    refresh_tokens::revoke_for_member(&tx, ctx.tenant_id, user_id, now).await?;
+    let creators = api_keys::revoke_made_by(&tx, ctx.tenant_id, user_id, None, now).await?;
+    let revoked = invitations::revoke_made_by(&tx, ctx.tenant_id, &creators, None, now).await?;
     tx.commit().await?;
+    tracing::info!(
+        user.id = %user_id,
+        api_keys = creators.len() - 1,
+        invitations = revoked,
+        "member removed; what they made is revoked"
+    );
     Ok(StatusCode::NO_CONTENT)
 }

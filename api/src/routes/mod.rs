@@ -7,6 +7,7 @@ mod api_keys;
 mod auth;
 mod clips;
 mod health;
+mod invitations;
 mod jobs;
 mod me;
 mod members;
@@ -115,6 +116,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(me::router())
         .merge(members::router())
+        .merge(invitations::router())
         .merge(tenant::router())
         .merge(api_keys::router())
         .merge(uploads::router())

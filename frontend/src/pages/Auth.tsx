@@ -2,7 +2,7 @@
 
 import { useState } from "preact/hooks";
 import { acceptInvite, login, signup } from "../auth";
-import { Link } from "../router";
+import { Link, navigate } from "../router";
 import { ErrorNote, PageTitle } from "../ui/common";
 
 function useSubmit(action: () => Promise<void>) {
@@ -104,7 +104,11 @@ export function SignupPage() {
 export function InvitePage({ token }: { token: string }) {
   const [name, setName] = useState("");
   const [password, setPassword] = useState("");
-  const { busy, error, onSubmit } = useSubmit(() => acceptInvite({ token, name, password }));
+  const { busy, error, onSubmit } = useSubmit(async () => {
+    await acceptInvite({ token, name, password });
+    // Signed in now: off the link, which would offer to join again.
+    navigate("/jobs", { replace: true });
+  });
   if (!token)
     return (
       <main id="main" class="narrow">

@@ -1,27 +1,37 @@
 // The organisation's members: roles, removal and invitations. Everyone may
-// list them; admins and owners change them, and only owners grant, change
-// or remove the owner role (api/src/routes/members.rs).
+// list the members; admins and owners invite, change and remove them, and
+// only owners grant, change or remove the owner role
+// (api/src/routes/members.rs). Nobody joins without accepting: adding
+// someone always makes an invitation, which admins see here and may revoke.
 
 import { useState } from "preact/hooks";
 import { api, must, type Schemas } from "../api/client";
 import { atLeast, logout, useAuth, type Me, type Role } from "../auth";
 import { when } from "../format";
 import { navigate } from "../router";
-import { ErrorNote, Loading, PageTitle, useLoad } from "../ui/common";
+import { ErrorNote, Loading, PageTitle, StatusBadge, useLoad, type Loaded } from "../ui/common";
 import { AdminsOnly, inputValue, OneTime, RoleSelect, ROLES, useAction } from "./settings/parts";
 import "./admin.css";
 
 type Member = Schemas["Member"];
+type Invitation = Schemas["Invitation"];
 
 export function MembersPage() {
   const { me } = useAuth();
   const isAdmin = atLeast(me, "admin");
   const members = useLoad(async () => must(await api.GET("/v1/members")).items, []);
+  const invitations = useLoad(
+    async () => (isAdmin ? must(await api.GET("/v1/invitations")).items : []),
+    [isAdmin],
+  );
   return (
     <>
       <PageTitle title="Members">Members of {me.tenant.name}</PageTitle>
       {isAdmin ? (
-        <Invite onAdded={(m) => members.set((old) => [...(old ?? []), m])} />
+        <>
+          <Invite onInvited={invitations.reload} />
+          <Invitations invitations={invitations} />
+        </>
       ) : (
         <AdminsOnly>Only admins and owners can invite people or change roles; you can see who is here.</AdminsOnly>
       )}
@@ -160,12 +170,11 @@ function MemberRow({
   );
 }
 
-function Invite({ onAdded }: { onAdded: (m: Member) => void }) {
+function Invite({ onInvited }: { onInvited: () => void }) {
   const { me } = useAuth();
   const [email, setEmail] = useState("");
   const [role, setRole] = useState<Role>("member");
   const [invited, setInvited] = useState<Schemas["InvitationCreated"] | null>(null);
-  const [added, setAdded] = useState<Member | null>(null);
   const send = useAction();
   const link = invited ? `${location.origin}/invite?token=${encodeURIComponent(invited.token)}` : "";
 
@@ -173,23 +182,19 @@ function Invite({ onAdded }: { onAdded: (m: Member) => void }) {
     <section aria-labelledby="invite-h" class="card">
       <h2 id="invite-h">Invite someone</h2>
       <p class="muted">
-        Someone who already has a Cutroom account is added at once; anyone else gets an invitation link, valid for 7
-        days.
+        Everyone gets an invitation link, valid for 7 days, and joins when they accept it: with their account if they
+        have one (signed in as the invited address), or with a new one.
       </p>
       <form
         class="inline"
         onSubmit={(e) => {
           e.preventDefault();
           setInvited(null);
-          setAdded(null);
           void send.run(async () => {
             const r = must(await api.POST("/v1/members", { body: { email: email.trim(), role } }));
             setEmail("");
-            if (r.member) {
-              setAdded(r.member);
-              onAdded(r.member);
-            }
-            if (r.invitation) setInvited(r.invitation);
+            setInvited(r.invitation);
+            onInvited();
           });
         }}
       >
@@ -203,11 +208,6 @@ function Invite({ onAdded }: { onAdded: (m: Member) => void }) {
         </button>
         <ErrorNote error={send.error} />
       </form>
-      {added && (
-        <p role="status" class="ok">
-          {added.name} ({added.email}) already had an account and is now a member, as {added.role}.
-        </p>
-      )}
       {invited && (
         <OneTime id="invite-link" text={link} onDismiss={() => setInvited(null)}>
           Send this link to {invited.email}: it lets them join as {invited.role} and expires on{" "}
@@ -215,5 +215,77 @@ function Invite({ onAdded }: { onAdded: (m: Member) => void }) {
         </OneTime>
       )}
     </section>
+  );
+}
+
+function Invitations({ invitations }: { invitations: Loaded<Invitation[]> }) {
+  return (
+    <section aria-labelledby="invitation-list">
+      <h2 id="invitation-list">Invitations</h2>
+      <p class="muted small">
+        Invitations nobody has accepted yet. Revoking one makes its link stop working at once.
+      </p>
+      <ErrorNote error={invitations.error} />
+      {invitations.loading && !invitations.data && <Loading what="invitations" />}
+      {invitations.data && invitations.data.length === 0 && <p class="muted">No open invitations.</p>}
+      {invitations.data && invitations.data.length > 0 && (
+        <div class="table-wrap">
+          <table class="stack">
+            <thead>
+              <tr>
+                <th scope="col">Email</th>
+                <th scope="col">Role</th>
+                <th scope="col">Status</th>
+                <th scope="col">Expires</th>
+                <th scope="col">
+                  <span class="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {invitations.data.map((i) => (
+                <InvitationRow
+                  key={i.id}
+                  i={i}
+                  onRevoked={() => invitations.set((old) => old?.filter((x) => x.id !== i.id))}
+                />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function InvitationRow({ i, onRevoked }: { i: Invitation; onRevoked: () => void }) {
+  const revoke = useAction();
+  return (
+    <tr data-invitation={i.id} data-status={i.status}>
+      <td data-label="Email">{i.email}</td>
+      <td data-label="Role">{i.role}</td>
+      <td data-label="Status">
+        <StatusBadge status={i.status} />
+      </td>
+      <td data-label="Expires">{when(i.expires_at)}</td>
+      <td>
+        <button
+          type="button"
+          class="danger"
+          aria-label={`Revoke the invitation of ${i.email}`}
+          disabled={revoke.busy}
+          onClick={() => {
+            if (!confirm(`Revoke the invitation of ${i.email}? Its link stops working at once.`)) return;
+            void revoke.run(async () => {
+              must(await api.DELETE("/v1/invitations/{id}", { params: { path: { id: i.id } } }));
+              onRevoked();
+            });
+          }}
+        >
+          Revoke
+        </button>
+        <ErrorNote error={revoke.error} />
+      </td>
+    </tr>
   );
 }

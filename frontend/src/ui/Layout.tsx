@@ -1,13 +1,13 @@
 // The frame of every signed-in page: a skip link, the navigation, the
-// tenant switcher and the sign-out button.
+// tenant switcher, the sign-out button and the invitations waiting for
+// the user.
 
 import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
-import { api, must } from "../api/client";
-import { adopt, SESSION_HEADER } from "../api/session";
-import { atLeast, logout, useAuth } from "../auth";
+import { atLeast, logout, switchTenant as moveSession, useAuth } from "../auth";
 import { Link, navigate } from "../router";
 import { ErrorNote } from "./common";
+import { PendingInvitations } from "./PendingInvitations";
 
 export function Layout({ children }: { children: ComponentChildren }) {
   const { me } = useAuth();
@@ -15,8 +15,7 @@ export function Layout({ children }: { children: ComponentChildren }) {
 
   const switchTenant = async (tenantId: string) => {
     try {
-      // The session moves; the refresh cookie is rotated with it.
-      adopt(must(await api.POST("/v1/auth/refresh", { body: { tenant_id: tenantId }, headers: SESSION_HEADER })));
+      await moveSession(tenantId);
       navigate("/jobs");
     } catch (e) {
       setError(e);
@@ -70,6 +69,7 @@ export function Layout({ children }: { children: ComponentChildren }) {
       </header>
       <ErrorNote error={error} />
       <main id="main" tabIndex={-1}>
+        <PendingInvitations />
         {children}
       </main>
     </>
