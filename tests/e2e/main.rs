@@ -19,3 +19,4 @@ mod tenancy;
 mod uploads;
 mod usage;
 mod webhooks;
+mod youtube;

@@ -59,10 +59,14 @@ pub(super) enum Wanted {
 
 impl Wanted {
     /// yt-dlp's format selector. A host that offers one file with both
-    /// (a direct link, an old muxed format) falls through to `b`.
+    /// (a direct link, an old muxed format) falls through to `b[...]`; one
+    /// with nothing within the height, to its smallest video (`wv*`) and
+    /// best audio, or its smallest file.
     fn selector(self) -> String {
         match self {
-            Wanted::Video { max_height: h } => format!("bv*[height<={h}]+ba/b[height<={h}]/b"),
+            Wanted::Video { max_height: h } => {
+                format!("bv*[height<={h}]+ba/b[height<={h}]/wv*+ba/w")
+            }
             Wanted::AudioOnly => "ba/b".to_owned(),
         }
     }
@@ -431,7 +435,7 @@ mod tests {
         };
         assert!(has(
             Wanted::Video { max_height: 720 },
-            "bv*[height<=720]+ba/b[height<=720]/b"
+            "bv*[height<=720]+ba/b[height<=720]/wv*+ba/w"
         ));
         assert!(has(Wanted::AudioOnly, "ba/b"));
     }
