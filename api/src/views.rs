@@ -40,7 +40,10 @@ pub struct JobSummary {
     pub options: serde_json::Value,
     /// Set when the job failed or was cancelled.
     pub error: Option<JobError>,
-    /// What probing found: duration, container, streams.
+    /// What probing found: duration, container, streams. For a video link
+    /// also `download`: what yt-dlp fetched (`format_id`, `max_height`
+    /// asked for, `audio_only`, and per format its id, resolution, codecs
+    /// and bit rates), which says why a clip is no sharper than it is.
     #[schema(value_type = Option<Object>)]
     pub media: Option<serde_json::Value>,
     /// Hours the source is kept after the job succeeds, for re-renders.

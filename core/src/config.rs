@@ -8,6 +8,12 @@ use std::{collections::BTreeSet, net::SocketAddr, path::PathBuf, time::Duration}
 use anyhow::{Context, bail};
 use secrecy::SecretString;
 
+/// [`Config::max_source_height`] unless changed, and its bounds: 144p is
+/// the smallest picture video hosts offer, 4320p (8K) the largest.
+pub const DEFAULT_MAX_SOURCE_HEIGHT: u32 = 1080;
+const MIN_SOURCE_HEIGHT: u32 = 144;
+const MAX_SOURCE_HEIGHT: u32 = 4320;
+
 /// Where outputs and uploads live.
 #[derive(Clone, Debug)]
 pub enum StorageConfig {
@@ -83,6 +89,11 @@ pub struct Config {
     /// yt-dlp executable.
     pub ytdlp_path: PathBuf,
     pub ytdlp_timeout: Duration,
+    /// The tallest picture a video link is downloaded at
+    /// (`CUTROOM_MAX_SOURCE_HEIGHT`, default 1080): the best video up to
+    /// it, merged with the best audio. Clips are at most 1920 pixels long,
+    /// so more only costs download time and scratch space.
+    pub max_source_height: u32,
     /// Hosts accepted as video sources besides YouTube's own (tests use a
     /// loopback server). Entries are `host` or `host:port`.
     pub extra_source_hosts: BTreeSet<String>,
@@ -296,6 +307,7 @@ impl Config {
             media_limits: MediaLimits::default(),
             ytdlp_path: PathBuf::from("yt-dlp"),
             ytdlp_timeout: Duration::from_secs(30 * 60),
+            max_source_height: DEFAULT_MAX_SOURCE_HEIGHT,
             extra_source_hosts: BTreeSet::new(),
             llm_hosts: None,
             sweep_interval: Duration::from_secs(60),
@@ -476,6 +488,17 @@ impl Config {
             c.max_upload_bytes = v
                 .parse()
                 .with_context(|| format!("CUTROOM_MAX_UPLOAD_BYTES={v} is not a number"))?;
+        }
+        if let Some(v) = var("MAX_SOURCE_HEIGHT") {
+            c.max_source_height = v
+                .parse()
+                .ok()
+                .filter(|h| (MIN_SOURCE_HEIGHT..=MAX_SOURCE_HEIGHT).contains(h))
+                .with_context(|| {
+                    format!(
+                        "CUTROOM_MAX_SOURCE_HEIGHT={v}: expected {MIN_SOURCE_HEIGHT} to {MAX_SOURCE_HEIGHT} (pixels)"
+                    )
+                })?;
         }
         if let Some(v) = var("YTDLP") {
             c.ytdlp_path = v.into();
@@ -683,6 +706,23 @@ mod tests {
         assert_eq!(c.public_url, "http://127.0.0.1:9000");
         assert!(c.extra_source_hosts.contains("example.org"));
         assert_eq!(c.llm_hosts, None);
+        assert_eq!(c.max_source_height, 1080);
+        let tall = [
+            ("CUTROOM_SECRET_KEY", &secret[..]),
+            ("CUTROOM_MAX_SOURCE_HEIGHT", "720"),
+        ];
+        assert_eq!(parse(&tall).unwrap().max_source_height, 720);
+        for bad in ["0", "100", "8000", "tall"] {
+            let err = parse(&[
+                ("CUTROOM_SECRET_KEY", &secret),
+                ("CUTROOM_MAX_SOURCE_HEIGHT", bad),
+            ])
+            .unwrap_err();
+            assert!(
+                err.to_string().contains("CUTROOM_MAX_SOURCE_HEIGHT"),
+                "{err}"
+            );
+        }
         let c = parse(&[
             ("CUTROOM_SECRET_KEY", &secret),
             ("CUTROOM_LLM_HOSTS", "llama:8080, API.openai.com"),

@@ -35,6 +35,13 @@ pub struct JobOptions {
     pub moderation: ModerationPolicy,
     /// The clips rendered from the best highlights.
     pub clips: ClipOptions,
+    /// Fetch and process the sound alone (default false). A video link
+    /// then downloads only its best audio, which is smaller and faster,
+    /// and no clips are made (`clips.json` says why). Otherwise a video
+    /// link fetches the best video up to the server's
+    /// `CUTROOM_MAX_SOURCE_HEIGHT` (1080 unless changed) merged with the
+    /// best audio.
+    pub audio_only: bool,
 }
 
 /// Who speaks when. The number of speakers is estimated from the voices;
@@ -301,6 +308,15 @@ mod tests {
                 .unwrap_err()
                 .contains("threshold_db")
         );
+    }
+
+    #[test]
+    fn audio_only_is_off_unless_asked_for() {
+        assert!(!JobOptions::default().audio_only);
+        let o: JobOptions = serde_json::from_str(r#"{"audio_only": true}"#).unwrap();
+        assert!(o.audio_only);
+        assert!(o.validate(DefaultModel::Server("tiny.en")).is_ok());
+        assert!(serde_json::from_str::<JobOptions>(r#"{"audio_only": "yes"}"#).is_err());
     }
 
     #[test]

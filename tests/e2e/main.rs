@@ -21,3 +21,4 @@ mod tenancy;
 mod uploads;
 mod usage;
 mod webhooks;
+mod youtube;

@@ -123,6 +123,14 @@ async fn youtube_style_job(db: Db) {
         (job["media"]["duration"].as_f64().unwrap() - 10.0).abs() < 0.1,
         "{job}"
     );
+    // A direct link is one file with both streams, fetched as it is.
+    let download = &job["media"]["download"];
+    assert_eq!(download["max_height"], 1080, "{job}");
+    assert_eq!(download["formats"].as_array().unwrap().len(), 1, "{job}");
+    assert!(
+        !download["format_id"].as_str().unwrap().contains('+'),
+        "{job}"
+    );
     // Its source was not kept, so its clips cannot be re-rendered.
     assert_eq!(job["keep_source_hours"], 0);
     assert!(job.get("source_kept_until").is_none(), "{job}");

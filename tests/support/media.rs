@@ -191,3 +191,179 @@ pub fn mp3_declaring(path: &Path, declared: f64, held: f64) {
     bytes[tag + 8..tag + 12].copy_from_slice(&frames.to_be_bytes());
     std::fs::write(path, bytes).unwrap();
 }
+
+/// How long a [`marked_talk`] pauses between sentences; its marker is in
+/// the middle.
+const MARKED_PAUSE: f64 = 1.5;
+
+/// A 640x480 video of `sentences` spoken by espeak-ng with a pause
+/// between each two, and in the middle of every pause a sync marker:
+/// the picture flashes white for 0.2 s as a 1 kHz beep of 0.1 s starts.
+/// Returns the markers' times. H.264 + AAC in MP4, 25 fps.
+pub fn marked_talk(path: &Path, sentences: &[&str]) -> Vec<f64> {
+    let dir = path.parent().unwrap();
+    let mut inputs = Vec::new();
+    let mut markers = Vec::new();
+    let mut at = 0.5;
+    for (k, sentence) in sentences.iter().enumerate() {
+        let wav = dir.join(format!("sentence-{k}.wav"));
+        espeak(&wav, "en-us", sentence);
+        at += duration(&wav);
+        if k + 1 < sentences.len() {
+            markers.push(at + MARKED_PAUSE / 2.0);
+            at += MARKED_PAUSE;
+        }
+        inputs.push(wav);
+    }
+    let total = at + 0.5;
+    // Each sentence padded with its pause, half a second before the first
+    // and after the last.
+    let mut filter = String::new();
+    for k in 0..inputs.len() {
+        let pad = if k + 1 < inputs.len() {
+            MARKED_PAUSE
+        } else {
+            0.5
+        };
+        let delay = if k == 0 { ",adelay=500:all=1" } else { "" };
+        filter.push_str(&format!(
+            "[{k}:a]aresample=48000{delay},apad=pad_dur={pad}[s{k}];"
+        ));
+    }
+    for k in 0..inputs.len() {
+        filter.push_str(&format!("[s{k}]"));
+    }
+    let beeps: Vec<String> = markers
+        .iter()
+        .map(|m| format!("between(t,{m},{})", m + 0.1))
+        .collect();
+    let flashes: Vec<String> = markers
+        .iter()
+        .map(|m| format!("between(t,{m},{})", m + 0.195))
+        .collect();
+    let n = inputs.len();
+    filter.push_str(&format!(
+        "concat=n={n}:v=0:a=1[speech];\
+         aevalsrc='if({},0.3*sin(2*PI*1000*t),0)':s=48000:d={total}[beep];\
+         [speech][beep]amix=inputs=2:normalize=0:duration=longest,atrim=0:{total}[a];\
+         testsrc2=size=640x480:rate=25:duration={total},\
+         drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='{}'[v]",
+        beeps.join("+"),
+        flashes.join("+"),
+    ));
+    let mut args: Vec<String> = Vec::new();
+    for wav in &inputs {
+        args.extend(["-i".into(), wav.to_str().unwrap().into()]);
+    }
+    args.extend(
+        [
+            "-filter_complex",
+            &filter,
+            "-map",
+            "[v]",
+            "-map",
+            "[a]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "50",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+            "-movflags",
+            "+faststart",
+            path.to_str().unwrap(),
+        ]
+        .map(String::from),
+    );
+    ffmpeg(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    for wav in inputs {
+        let _ = std::fs::remove_file(wav);
+    }
+    markers
+}
+
+/// A media file's duration in seconds, as ffprobe reads it.
+pub fn duration(path: &Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration"])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("ffprobe: {e} (installed by bash .ci/setup)"));
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// `src` as YouTube serves it: a DASH manifest (`dir/manifest.mpd`) whose
+/// video and audio are separate adaptation sets, the video in two
+/// renditions, as tall as `src` and half its size.
+pub fn dash(src: &Path, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    ffmpeg(&[
+        "-i",
+        src.to_str().unwrap(),
+        "-map",
+        "0:v",
+        "-map",
+        "0:v",
+        "-map",
+        "0:a",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "50",
+        "-filter:v:1",
+        "scale=iw/2:ih/2",
+        "-c:a",
+        "copy",
+        "-f",
+        "dash",
+        "-adaptation_sets",
+        "id=0,streams=v id=1,streams=a",
+        dir.join("manifest.mpd").to_str().unwrap(),
+    ]);
+}
+
+/// `src` as an HLS master playlist (`dir/master.m3u8`) whose one video
+/// variant takes its sound from a separate audio rendition. The H.264 is
+/// made Annex B, so ffmpeg can write the variant's `CODECS`, which
+/// players (and yt-dlp) need to tell a video-only variant.
+pub fn hls(src: &Path, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let segments = dir.join("segment-%v-%03d.ts");
+    ffmpeg(&[
+        "-i",
+        src.to_str().unwrap(),
+        "-map",
+        "0:v",
+        "-map",
+        "0:a",
+        "-c",
+        "copy",
+        "-bsf:v",
+        "h264_mp4toannexb",
+        "-f",
+        "hls",
+        "-hls_time",
+        "2",
+        "-hls_playlist_type",
+        "vod",
+        "-hls_segment_filename",
+        segments.to_str().unwrap(),
+        "-master_pl_name",
+        "master.m3u8",
+        "-var_stream_map",
+        "v:0,agroup:aud a:0,agroup:aud,default:yes",
+        dir.join("stream-%v.m3u8").to_str().unwrap(),
+    ]);
+}

@@ -58,7 +58,11 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, source: &Source) -> Result<MediaInfo, 
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
     check_duration(info.duration, ctx.config.max_duration)?;
     check_limits(&info, &ctx.config.media_limits)?;
-    let json = serde_json::to_value(&info).expect("MediaInfo is plain data");
+    let mut json = serde_json::to_value(&info).expect("MediaInfo is plain data");
+    // What a video link was fetched as, beside what the file turned out to be.
+    if let Some(download) = &source.download {
+        json["download"] = serde_json::to_value(download).expect("Download is plain data");
+    }
     jobs::set_media(&ctx.db.orm, ctx.job.tenant_id, ctx.job.id, json).await?;
     tracing::info!(duration = info.duration, container = %info.container, streams = info.streams.len(), "probed");
     Ok(info)

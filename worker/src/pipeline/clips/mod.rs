@@ -309,7 +309,8 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
         .enumerate()
         .take(options.count as usize)
         .collect();
-    let picture = if chosen.is_empty() {
+    // An audio-only job's source has no picture to look for.
+    let picture = if chosen.is_empty() || ctx.options.audio_only {
         None
     } else {
         let path = input.source.path.clone();
@@ -329,7 +330,10 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
             }
         }
     };
-    if options.count == 0 {
+    if ctx.options.audio_only {
+        manifest.note =
+            Some("the job asked for audio only (options.audio_only), so no clips were made".into());
+    } else if options.count == 0 {
         manifest.note = Some("the job asked for no clips (options.clips.count is 0)".into());
     } else if input.highlights.is_empty() && manifest.note.is_none() {
         manifest.note = Some("the analysis found no highlights to make clips of".into());

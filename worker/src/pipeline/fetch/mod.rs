@@ -6,6 +6,7 @@
 //! can start over.
 
 mod classify;
+mod formats;
 mod ytdlp;
 
 use std::path::{Path, PathBuf};
@@ -15,22 +16,34 @@ use cutroom_entities::SourceType;
 
 use super::{JobCtx, StageError};
 
+pub(crate) use formats::Download;
+
 /// The fetched source file.
 #[derive(Debug)]
 pub(crate) struct Source {
     pub path: PathBuf,
+    /// What yt-dlp chose, for a video link.
+    pub download: Option<Download>,
 }
 
 pub(crate) async fn run(ctx: &JobCtx<'_>) -> Result<Source, StageError> {
-    let path = match ctx.job.source_type {
+    let (path, download) = match ctx.job.source_type {
         SourceType::Youtube => {
             let url = ctx.job.source_url.as_deref().ok_or_else(|| {
                 StageError::failed(ErrorCode::InternalError, "the job has no source URL")
                     .detail("source_url is NULL")
             })?;
-            ytdlp::download(ctx, url).await?
+            let wanted = if ctx.options.audio_only {
+                ytdlp::Wanted::AudioOnly
+            } else {
+                ytdlp::Wanted::Video {
+                    max_height: ctx.config.max_source_height,
+                }
+            };
+            let fetched = ytdlp::download(ctx, url, wanted).await?;
+            (fetched.path, Some(fetched.download))
         }
-        SourceType::Upload => from_upload(ctx).await?,
+        SourceType::Upload => (from_upload(ctx).await?, None),
     };
     let bytes = tokio::fs::metadata(&path)
         .await
@@ -42,8 +55,12 @@ pub(crate) async fn run(ctx: &JobCtx<'_>) -> Result<Source, StageError> {
             "the source file is empty",
         ));
     }
-    tracing::info!(bytes, "source fetched");
-    Ok(Source { path })
+    tracing::info!(
+        bytes,
+        format = download.as_ref().map(|d| d.format_id.as_str()),
+        "source fetched"
+    );
+    Ok(Source { path, download })
 }
 
 /// A re-render's source: the copy `parent` kept for it, read (not
@@ -74,7 +91,10 @@ pub(crate) async fn kept(ctx: &JobCtx<'_>, parent: uuid::Uuid) -> Result<Source,
             .detail(e));
         }
     }
-    Ok(Source { path })
+    Ok(Source {
+        path,
+        download: None,
+    })
 }
 
 /// The source's extension, for naming a kept copy of it.

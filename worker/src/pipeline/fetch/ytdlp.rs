@@ -2,8 +2,16 @@
 //!
 //! yt-dlp is started with an argument array (never a shell), in its own
 //! process group so that the ffmpeg it may start dies with it, under a
-//! timeout. Its stdout carries progress and the final file name; the tail
-//! of its stderr is kept to classify a failure (see `classify`).
+//! timeout. Its stdout carries progress, the formats it chose and the
+//! final file name; the tail of its stderr is kept to classify a failure
+//! (see `classify`).
+//!
+//! Video hosts offer most videos as separate video-only and audio-only
+//! streams (YouTube's DASH formats, HLS audio renditions), so a job asks
+//! for the best video up to `CUTROOM_MAX_SOURCE_HEIGHT` plus the best
+//! audio, which yt-dlp downloads one after the other and merges with
+//! ffmpeg into one Matroska file: still one fetch. A job that wants the
+//! sound alone (`options.audio_only`) asks for the best audio only.
 
 use std::{
     collections::VecDeque,
@@ -19,22 +27,66 @@ use tokio::{
     time::Instant,
 };
 
-use super::classify::classify;
+use super::{
+    classify::classify,
+    formats::{self, Download, Format, Shares},
+};
 use crate::pipeline::{JobCtx, Stage, StageError, probe::human};
 
 /// Printed by yt-dlp for each progress update (see [`args`]).
 const PROGRESS_TAG: &str = "cutroom-progress ";
+/// Printed once the formats are chosen: the selected one...
+const FORMAT_TAG: &str = "cutroom-format ";
+/// ...and the ones merged into it, if any.
+const MERGED_TAG: &str = "cutroom-formats ";
+/// Fields of each format kept for the job's `media` (see [`Format`]).
+const FORMAT_FIELDS: &str =
+    "format_id,ext,protocol,width,height,fps,vcodec,acodec,tbr,abr,asr,filesize,filesize_approx";
 /// The fetch stage's share of the job's progress bar.
 const FETCH_PROGRESS_END: i32 = 40;
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// stderr lines kept for the error message.
 const STDERR_TAIL: usize = 20;
 
-pub(super) async fn download(ctx: &JobCtx<'_>, url: &str) -> Result<PathBuf, StageError> {
+/// What to ask yt-dlp for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Wanted {
+    /// The best video no taller than this, with the best audio.
+    Video { max_height: u32 },
+    /// The best audio alone (or the best single file, if there is none).
+    AudioOnly,
+}
+
+impl Wanted {
+    /// yt-dlp's format selector. A host that offers one file with both
+    /// (a direct link, an old muxed format) falls through to `b[...]`; one
+    /// with nothing within the height, to its smallest video (`wv*`) and
+    /// best audio, or its smallest file.
+    fn selector(self) -> String {
+        match self {
+            Wanted::Video { max_height: h } => {
+                format!("bv*[height<={h}]+ba/b[height<={h}]/wv*+ba/w")
+            }
+            Wanted::AudioOnly => "ba/b".to_owned(),
+        }
+    }
+}
+
+/// The downloaded file and what it was made from.
+pub(super) struct Fetched {
+    pub path: PathBuf,
+    pub download: Download,
+}
+
+pub(super) async fn download(
+    ctx: &JobCtx<'_>,
+    url: &str,
+    wanted: Wanted,
+) -> Result<Fetched, StageError> {
     let mut command = Command::new(&ctx.config.ytdlp_path);
     die_with_parent(&mut command);
     let mut child = command
-        .args(args(ctx.scratch, url))
+        .args(args(ctx.scratch, url, wanted))
         .current_dir(ctx.scratch)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -98,12 +150,16 @@ pub(super) async fn download(ctx: &JobCtx<'_>, url: &str) -> Result<PathBuf, Sta
             StageError::failed(code, message).detail(format!("yt-dlp exited with {status}"))
         );
     }
-    output.downloaded_file(ctx.scratch).ok_or_else(|| {
+    let path = output.downloaded_file(ctx.scratch).ok_or_else(|| {
         StageError::failed(
             ErrorCode::DownloadFailed,
             "the downloader reported success but produced no file",
         )
         .detail(output.stderr_text())
+    })?;
+    Ok(Fetched {
+        path,
+        download: output.download(wanted),
     })
 }
 
@@ -134,12 +190,16 @@ fn die_with_parent(command: &mut Command) {
 /// The command line after the executable. Options that would read user
 /// configuration, write caches outside the scratch folder or follow
 /// playlists are switched off; the generic extractor still handles direct
-/// media links, which tests rely on.
-fn args(scratch: &Path, url: &str) -> Vec<std::ffi::OsString> {
+/// media links and DASH and HLS manifests, which tests rely on.
+fn args(scratch: &Path, url: &str, wanted: Wanted) -> Vec<std::ffi::OsString> {
     let template = scratch.join("source.%(ext)s");
+    // The format id goes last: it is the host's text and may hold spaces.
     let progress = format!(
-        "download:{PROGRESS_TAG}%(progress.downloaded_bytes)s %(progress.total_bytes)s %(progress.total_bytes_estimate)s"
+        "download:{PROGRESS_TAG}%(progress.downloaded_bytes)s %(progress.total_bytes)s %(progress.total_bytes_estimate)s %(info.format_id)s"
     );
+    let selected = format!("video:{FORMAT_TAG}%(.{{{FORMAT_FIELDS}}})j");
+    let merged = format!("video:{MERGED_TAG}%(requested_formats.:.{{{FORMAT_FIELDS}}})j");
+    let selector = wanted.selector();
     let mut args: Vec<std::ffi::OsString> = [
         "--ignore-config",
         "--no-cache-dir",
@@ -151,7 +211,15 @@ fn args(scratch: &Path, url: &str) -> Vec<std::ffi::OsString> {
         "--progress-template",
         &progress,
         "-f",
-        "bestaudio/best",
+        &selector,
+        // Matroska takes any codecs a host serves (VP9, AV1, Opus) as they are.
+        "--merge-output-format",
+        "mkv",
+        "--no-simulate",
+        "--print",
+        &selected,
+        "--print",
+        &merged,
         "--print",
         "after_move:filepath",
         "-o",
@@ -167,8 +235,14 @@ fn args(scratch: &Path, url: &str) -> Vec<std::ffi::OsString> {
 /// What yt-dlp said while it ran.
 #[derive(Default)]
 struct Output {
-    /// The last non-progress stdout line: `--print after_move:filepath`.
+    /// The last untagged stdout line: `--print after_move:filepath`.
     printed_path: Option<String>,
+    /// The format yt-dlp selected...
+    selected: Option<Format>,
+    /// ...the formats merged into it...
+    merged: Vec<Format>,
+    /// ...and their shares of the progress.
+    shares: Shares,
     stderr: VecDeque<String>,
     last_progress: i32,
     last_report: Option<Instant>,
@@ -177,15 +251,25 @@ struct Output {
 impl Output {
     async fn stdout(&mut self, ctx: &JobCtx<'_>, line: &str) -> Result<(), StageError> {
         let line = line.trim_end_matches('\r');
+        if let Some(json) = line.strip_prefix(FORMAT_TAG) {
+            self.selected = formats::parse_selected(json);
+            return Ok(());
+        }
+        if let Some(json) = line.strip_prefix(MERGED_TAG) {
+            self.merged = formats::parse_merged(json);
+            self.shares = Shares::new(&self.merged);
+            return Ok(());
+        }
         let Some(progress) = line.strip_prefix(PROGRESS_TAG) else {
             if !line.trim().is_empty() {
                 self.printed_path = Some(line.to_owned());
             }
             return Ok(());
         };
-        let Some(pct) = parse_progress(progress) else {
+        let Some((format_id, done)) = parse_progress(progress) else {
             return Ok(());
         };
+        let pct = fetch_progress(self.shares.overall(format_id, done));
         let due = self
             .last_report
             .is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
@@ -195,6 +279,25 @@ impl Output {
             self.last_report = Some(Instant::now());
         }
         Ok(())
+    }
+
+    /// What was fetched: the merged formats, or the one selected.
+    fn download(&self, wanted: Wanted) -> Download {
+        let selected = self.selected.clone().unwrap_or_default();
+        let formats = if self.merged.is_empty() {
+            vec![selected.clone()]
+        } else {
+            self.merged.clone()
+        };
+        Download {
+            format_id: selected.format_id.unwrap_or_default(),
+            max_height: match wanted {
+                Wanted::Video { max_height } => Some(max_height),
+                Wanted::AudioOnly => None,
+            },
+            audio_only: wanted == Wanted::AudioOnly,
+            formats,
+        }
     }
 
     fn stderr(&mut self, line: &str) {
@@ -242,18 +345,22 @@ impl Output {
     }
 }
 
-/// `downloaded total estimate` (each a number or `NA`) as 0..=40.
-fn parse_progress(s: &str) -> Option<i32> {
-    let mut parts = s.split_whitespace().map(|p| p.parse::<f64>().ok());
-    let downloaded = parts.next()??;
-    let total = parts
-        .next()
-        .flatten()
-        .or(parts.next().flatten())
-        .filter(|t| *t > 0.0)?;
-    let fraction = (downloaded / total).clamp(0.0, 1.0);
+/// `downloaded total estimate format_id` (each number may be `NA`) as
+/// the format being downloaded and the fraction of it done.
+fn parse_progress(s: &str) -> Option<(&str, f64)> {
+    let mut parts = s.splitn(4, ' ');
+    let mut number = || parts.next().and_then(|p| p.parse::<f64>().ok());
+    let downloaded = number()?;
+    let (total, estimate) = (number(), number());
+    let total = total.or(estimate).filter(|t| *t > 0.0)?;
+    let format_id = parts.next().unwrap_or_default();
+    Some((format_id, (downloaded / total).clamp(0.0, 1.0)))
+}
+
+/// The fetch's fraction done as the job's progress, 0..=40.
+fn fetch_progress(fraction: f64) -> i32 {
     // Truncation is the intent: progress only moves up in whole steps.
-    Some((fraction * f64::from(FETCH_PROGRESS_END)) as i32)
+    (fraction.clamp(0.0, 1.0) * f64::from(FETCH_PROGRESS_END)) as i32
 }
 
 /// Kills yt-dlp's whole process group when dropped (timeout, cancel, or
@@ -279,20 +386,57 @@ mod tests {
 
     #[test]
     fn progress_maps_onto_the_fetch_share() {
-        assert_eq!(parse_progress("0 1000 NA"), Some(0));
-        assert_eq!(parse_progress("500 1000 NA"), Some(20));
-        assert_eq!(parse_progress("1000 1000 NA"), Some(40));
-        assert_eq!(parse_progress("500 NA 2000"), Some(10));
-        assert_eq!(parse_progress("500 NA NA"), None);
-        assert_eq!(parse_progress("NA NA NA"), None);
+        assert_eq!(parse_progress("0 1000 NA 18"), Some(("18", 0.0)));
+        assert_eq!(parse_progress("500 1000 NA 137"), Some(("137", 0.5)));
+        assert_eq!(parse_progress("500 NA 2000 a b"), Some(("a b", 0.25)));
+        assert_eq!(parse_progress("2000 1000 NA"), Some(("", 1.0)));
+        assert_eq!(parse_progress("500 NA NA 1"), None);
+        assert_eq!(parse_progress("NA NA NA 1"), None);
+        assert_eq!(fetch_progress(0.0), 0);
+        assert_eq!(fetch_progress(0.5), 20);
+        assert_eq!(fetch_progress(1.0), 40);
+    }
+
+    #[test]
+    fn two_downloads_make_one_progress() {
+        let mut output = Output::default();
+        output.merged = formats::parse_merged(
+            r#"[{"format_id": "137", "filesize": 3000}, {"format_id": "140", "filesize": 1000}]"#,
+        );
+        output.shares = Shares::new(&output.merged);
+        let at = |line: &str| {
+            let (id, done) = parse_progress(line).unwrap();
+            fetch_progress(output.shares.overall(id, done))
+        };
+        assert_eq!(at("1500 3000 NA 137"), 15);
+        assert_eq!(at("3000 3000 NA 137"), 30);
+        assert_eq!(at("0 1000 NA 140"), 30);
+        assert_eq!(at("1000 1000 NA 140"), 40);
     }
 
     #[test]
     fn the_url_comes_after_a_double_dash() {
-        let args = args(Path::new("/tmp/s"), "-o/etc/passwd");
+        let args = args(
+            Path::new("/tmp/s"),
+            "-o/etc/passwd",
+            Wanted::Video { max_height: 1080 },
+        );
         let n = args.len();
         assert_eq!(args[n - 2], "--");
         assert_eq!(args[n - 1], "-o/etc/passwd");
         assert!(args.iter().any(|a| a == "/tmp/s/source.%(ext)s"));
+    }
+
+    #[test]
+    fn video_is_asked_for_up_to_the_height_with_the_best_audio() {
+        let has = |wanted, selector: &str| {
+            let args = args(Path::new("/tmp/s"), "https://youtu.be/x", wanted);
+            args.windows(2).any(|w| w[0] == "-f" && w[1] == selector)
+        };
+        assert!(has(
+            Wanted::Video { max_height: 720 },
+            "bv*[height<=720]+ba/b[height<=720]/wv*+ba/w"
+        ));
+        assert!(has(Wanted::AudioOnly, "ba/b"));
     }
 }
