@@ -4,120 +4,108 @@
 //! that keeps failing is disabled.
 //!
 //! Receivers are reached only at public addresses (unless the operator
-//! lists a private `host[:port]`): the URL is checked again at each
-//! attempt, names are resolved through [`PublicOnly`], which drops
-//! internal addresses (so DNS that changes after the endpoint was saved
-//! does not get in), redirects are not followed and no proxy is used.
+//! lists a private `host[:port]`), through the outbound guard
+//! ([`cutroom_core::outbound`]): the URL is checked again at each attempt,
+//! names resolve to public addresses only, redirects are not followed and
+//! no proxy is used.
+//!
+//! Messages are sent as they come due, each in its own task, with at most
+//! [`FAIRNESS`]'s share of them per tenant and per endpoint in flight
+//! across the fleet: receivers that hang hold their own tenant's share
+//! until the timeout, never another tenant's deliveries.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use cutroom_core::{
-    queries::webhooks::{self as outbox, Attempt, Next},
-    webhooks::{self, is_public},
+    outbound::{self, Guarded},
+    queries::webhooks::{self as outbox, Attempt, Fairness, Next},
+    webhooks,
 };
 use cutroom_entities::{webhook_delivery as delivery, webhook_endpoint as endpoint};
-use futures::StreamExt;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use secrecy::ExposeSecret;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 
-/// Messages leased per round, and sent at once.
-const BATCH: u64 = 32;
-const IN_FLIGHT: usize = 8;
+/// Messages one process sends at once.
+const IN_FLIGHT: usize = 32;
+/// Messages in flight per tenant and per endpoint, across every sender.
+pub const FAIRNESS: Fairness = Fairness {
+    per_tenant: 4,
+    per_endpoint: 2,
+};
+/// How long a stopping process lets the attempts in flight finish; the
+/// rest are sent again by another (their lease runs out).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// The two HTTP clients: one that reaches public addresses only, and one
-/// for the hosts the operator allowed.
+/// The HTTP clients of the sender, behind the outbound guard.
 #[derive(Clone)]
 pub struct Sender {
-    public: reqwest::Client,
-    allowed: reqwest::Client,
+    http: Guarded,
 }
 
 impl Sender {
-    pub fn new(timeout: Duration) -> Self {
-        let builder = || {
+    pub fn new(config: &cutroom_core::config::WebhookConfig) -> Self {
+        let timeout = config.timeout;
+        let builder = move || {
             reqwest::Client::builder()
                 .timeout(timeout)
                 .connect_timeout(timeout.min(Duration::from_secs(10)))
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
                 .user_agent(concat!("Cutroom-Webhooks/", env!("CARGO_PKG_VERSION")))
         };
         Self {
-            public: builder()
-                .dns_resolver(Arc::new(PublicOnly))
-                .build()
-                .expect("a client with a resolver builds"),
-            allowed: builder().build().expect("a plain client builds"),
+            http: Guarded::new(builder, config.private_hosts.clone()),
         }
     }
 }
 
-/// Resolves names to their public addresses only.
-struct PublicOnly;
-
-impl Resolve for PublicOnly {
-    fn resolve(&self, name: Name) -> Resolving {
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| is_public(a.ip()))
-                .collect();
-            if found.is_empty() {
-                return Err(format!("{host} has no public address").into());
-            }
-            let addrs: Addrs = Box::new(found.into_iter());
-            Ok(addrs)
-        })
-    }
-}
-
-/// Sends due messages until `shutdown`.
+/// Sends due messages until `shutdown`: whenever there is room, leases
+/// what is due within the shares and sends each in a task of its own.
 pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
-    let sender = Sender::new(app.config.webhooks.timeout);
+    let sender = Sender::new(&app.config.webhooks);
     let mut tick = tokio::time::interval(app.config.webhooks.poll_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sending: JoinSet<()> = JoinSet::new();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             _ = tick.tick() => {}
+            // An attempt ended: its share is free again.
+            Some(_) = sending.join_next(), if !sending.is_empty() => {}
         }
-        // Round after round while there is a backlog.
-        loop {
-            match send_due(&app, &sender).await {
-                Ok(n) if n as u64 == BATCH => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook outbox unavailable; will retry");
-                    break;
+        while sending.try_join_next().is_some() {}
+        let room = IN_FLIGHT.saturating_sub(sending.len());
+        if room == 0 {
+            continue;
+        }
+        let lease = lease(&app);
+        match outbox::claim_due(&app.db.orm, Utc::now(), lease, room, FAIRNESS).await {
+            Ok(due) => {
+                for (d, e) in due {
+                    let (app, sender) = (Arc::clone(&app), sender.clone());
+                    sending.spawn(async move {
+                        if let Err(err) = deliver(&app, &sender, d, e).await {
+                            tracing::warn!(error = %err, "a webhook attempt could not be recorded; its lease will run out and it is sent again");
+                        }
+                    });
                 }
             }
+            Err(e) => tracing::warn!(error = %e, "webhook outbox unavailable; will retry"),
         }
     }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while sending.join_next().await.is_some() {}
+    })
+    .await;
+    sending.shutdown().await;
 }
 
-/// One round: leases what is due and sends it. Returns how many were
-/// leased. Public so tests can drive the sender.
-pub async fn send_due(app: &App, sender: &Sender) -> Result<usize, sea_orm::DbErr> {
-    let db = &app.db.orm;
-    // The lease outlives the longest attempt, so no other sender takes a
-    // message that is still being sent.
-    let lease = app.config.webhooks.timeout * 2 + Duration::from_secs(30);
-    let due = outbox::claim_due(db, Utc::now(), lease, BATCH).await?;
-    let n = due.len();
-    let results: Vec<Result<(), sea_orm::DbErr>> = futures::stream::iter(due)
-        .map(|(d, e)| deliver(app, sender, d, e))
-        .buffer_unordered(IN_FLIGHT)
-        .collect()
-        .await;
-    for r in results {
-        r?;
-    }
-    Ok(n)
+/// The lease outlives the longest attempt, so no other sender takes a
+/// message that is still being sent.
+fn lease(app: &App) -> Duration {
+    app.config.webhooks.timeout * 2 + Duration::from_secs(30)
 }
 
 /// One attempt at one message.
@@ -179,9 +167,8 @@ async fn attempt(
     d: &delivery::Model,
     e: &endpoint::Model,
 ) -> (Option<u16>, Option<String>, Option<Duration>) {
-    let config = &app.config.webhooks;
-    let url = match webhooks::check_url(&e.url, &config.private_hosts) {
-        Ok(url) => url,
+    let (client, url) = match sender.http.client_for(&e.url) {
+        Ok(checked) => checked,
         Err(err) => return (None, Some(format!("refused: {err}")), None),
     };
     let secret = match app.sealer.open(e.tenant_id, &e.secret) {
@@ -200,11 +187,6 @@ async fn attempt(
     let signature = match webhooks::sign(secret.expose_secret(), &id, timestamp, &d.payload) {
         Ok(s) => s,
         Err(err) => return (None, Some(err.to_string()), None),
-    };
-    let client = if webhooks::is_allowed(&url, &config.private_hosts) {
-        &sender.allowed
-    } else {
-        &sender.public
     };
     let response = client
         .post(url)
@@ -231,29 +213,6 @@ async fn attempt(
             });
             (Some(status.as_u16()), error, retry_after)
         }
-        Err(err) => (None, Some(describe(&err)), None),
-    }
-}
-
-/// A transport error in a few words, with its cause (reqwest's own
-/// message is only "error sending request").
-fn describe(err: &reqwest::Error) -> String {
-    let what = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    let mut cause = String::new();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        cause = s.to_string();
-        source = s.source();
-    }
-    if cause.is_empty() {
-        what.to_owned()
-    } else {
-        format!("{what}: {cause}")
+        Err(err) => (None, Some(outbound::describe(&err)), None),
     }
 }

@@ -807,6 +807,155 @@ async fn tenant_settings_are_read_by_members_and_changed_by_admins() {
     assert_eq!(elsewhere.body["transcription"]["model"], "tiny.en");
 }
 
+/// A tenant's LLM endpoint is a URL the workers call with the tenant's
+/// key: internal addresses are refused at save (unless the operator lists
+/// them), model names cannot steer the request's path, and re-pointing
+/// an endpoint needs its key again.
+#[tokio::test]
+async fn llm_endpoints_are_guarded_at_save() {
+    let t = TestApp::with_config(|c| {
+        c.llm_private_hosts.insert("127.0.0.1:8089".into());
+    })
+    .await;
+    let owner = t.signup("llm-owner@example.org").await;
+    let settings = "/v1/tenant/settings";
+    let patch = |body: Value| t.call(Method::PATCH, settings, Some(&owner), Some(body));
+
+    for url in [
+        "http://127.0.0.1:8080",
+        "http://localhost:11434",
+        "http://10.1.2.3:8000",
+        "http://169.254.169.254",
+        "http://metadata.google.internal",
+        "http://[::1]:8080",
+        "http://[::ffff:127.0.0.1]:8080",
+        "http://0.0.0.0:8080",
+    ] {
+        for provider in ["openai", "gemini"] {
+            let body =
+                json!({"analysis": {provider: {"base_url": url, "model": "m", "api_key": "k"}}});
+            let r = patch(body).await;
+            assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_llm_endpoint");
+            assert!(
+                r.body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("analysis.{provider}.base_url")),
+                "{url}: {}",
+                r.body
+            );
+        }
+    }
+    // The operator's list lets a loopback llama-server in, on its port only.
+    let ok = patch(
+        json!({"analysis": {"openai": {"base_url": "http://127.0.0.1:8089", "model": "smollm2"}}}),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let r = patch(json!({"analysis": {"openai": {"base_url": "http://127.0.0.1:8090"}}})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_llm_endpoint");
+
+    // Model names: no path of their own.
+    for (provider, model) in [
+        ("gemini", "../../internal/admin#"),
+        ("gemini", "models/../x"),
+        ("gemini", "tuned/model"),
+        ("gemini", "gemini-2.5-flash?alt=sse"),
+        ("openai", "../../x"),
+        ("openai", "a b"),
+        ("openai", "m%2e%2e"),
+    ] {
+        let r = patch(json!({"analysis": {provider: {"model": model}}})).await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_llm_endpoint");
+        assert!(
+            r.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("analysis.{provider}.model")),
+            "{model}: {}",
+            r.body
+        );
+    }
+    let long = "m".repeat(201);
+    let r = patch(json!({"analysis": {"openai": {"model": long}}})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_llm_endpoint");
+    for (provider, model) in [
+        ("gemini", "gemini-2.5-flash"),
+        ("openai", "Qwen/Qwen2.5-0.5B-Instruct"),
+        ("openai", "qwen2.5:0.5b"),
+    ] {
+        let r = patch(json!({"analysis": {provider: {"model": model}}})).await;
+        assert_eq!(r.status, StatusCode::OK, "{model}: {}", r.body);
+    }
+}
+
+/// A stored key goes only where it was stored for: an admin (who cannot
+/// read the owner's key) may not re-point the endpoint and keep the key.
+#[tokio::test]
+async fn a_moved_llm_endpoint_needs_its_key_again() {
+    let t = TestApp::new().await;
+    let owner = t.signup("key-owner@example.org").await;
+    let admin = t.join(&owner, "key-admin@example.org", "admin").await;
+    let settings = "/v1/tenant/settings";
+    let patch = |body: Value| t.call(Method::PATCH, settings, Some(&owner), Some(body));
+    let set = patch(json!({"analysis": {"gemini": {"base_url": "https://gemini-proxy.example.com", "api_key": "AIza-owner-secret"}}})).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    for moved in [
+        json!({"analysis": {"gemini": {"base_url": "https://attacker.example.net"}}}),
+        json!({"analysis": {"gemini": {"base_url": null}}}),
+    ] {
+        let r = t
+            .call(Method::PATCH, settings, Some(&admin), Some(moved))
+            .await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "api_key_required");
+        assert!(
+            r.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("analysis.gemini.api_key"),
+            "{}",
+            r.body
+        );
+    }
+    let kept = t.call(Method::GET, settings, Some(&admin), None).await;
+    assert_eq!(
+        kept.body["analysis"]["gemini"]["base_url"], "https://gemini-proxy.example.com",
+        "{}",
+        kept.body
+    );
+    assert_eq!(kept.body["analysis"]["gemini"]["api_key_hint"], "…cret");
+    // With a key of their own, or dropping the stored one, it is fine; so
+    // are changes that leave the URL alone.
+    let r = t
+        .call(
+            Method::PATCH,
+            settings,
+            Some(&admin),
+            Some(json!({"analysis": {"provider": "gemini", "gemini": {"timeout_seconds": 30}}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = t
+        .call(Method::PATCH, settings, Some(&admin), Some(json!({"analysis": {"gemini": {"base_url": "https://other.example.net", "api_key": "AIza-admin-key"}}})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["analysis"]["gemini"]["api_key_hint"], "…-key");
+    let r = t
+        .call(
+            Method::PATCH,
+            settings,
+            Some(&admin),
+            Some(json!({"analysis": {"openai": {"base_url": "https://llm.example.org"}}})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "an endpoint without a key: {}",
+        r.body
+    );
+}
+
 #[tokio::test]
 async fn jobs_without_a_model_take_the_tenant_default() {
     // The server's default knows every language; the tenant's will not.

@@ -9,7 +9,10 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::secrets::{self, SEALED_PREFIX, Sealer};
+use crate::{
+    outbound::{self, UrlError},
+    secrets::{self, SEALED_PREFIX, Sealer},
+};
 
 /// `builtin` needs no network; `gemini` is Google's Generative Language
 /// API; `openai` is any OpenAI-compatible chat completions endpoint
@@ -174,20 +177,41 @@ impl TenantAnalysisSettings {
         Ok(())
     }
 
-    /// Refuses an endpoint whose host the server does not allow (`allowed`:
-    /// `CUTROOM_LLM_HOSTS`, `host` or `host:port`; `None`: any host).
-    /// Google's API is always allowed.
-    pub fn check_hosts(&self, allowed: Option<&BTreeSet<String>>) -> Result<(), String> {
+    /// Refuses endpoints the workers must not call: hosts outside the
+    /// operator's list (`allowed`: `CUTROOM_LLM_HOSTS`, `host` or
+    /// `host:port`; `None`: any host, Google's API always), internal
+    /// addresses unless in `private` (`CUTROOM_LLM_PRIVATE_HOSTS`), and
+    /// model names that could steer the request's path. Checked at save and
+    /// again when a job uses the endpoint.
+    pub fn check_endpoints(
+        &self,
+        allowed: Option<&BTreeSet<String>>,
+        private: &BTreeSet<String>,
+    ) -> Result<(), String> {
         for provider in [Provider::Gemini, Provider::Openai] {
             let e = self.endpoint(provider).expect("an LLM provider");
-            if let Some(url) = &e.base_url
-                && !host_allowed(url, allowed)
-            {
-                return Err(format!(
-                    "analysis.{}.base_url: this server does not allow LLM endpoints on that host \
-                     (its operator lists them in CUTROOM_LLM_HOSTS)",
-                    provider.name()
-                ));
+            let at = format!("analysis.{}", provider.name());
+            if let Some(url) = &e.base_url {
+                if !host_allowed(url, allowed) {
+                    return Err(format!(
+                        "{at}.base_url: this server does not allow LLM endpoints on that host \
+                         (its operator lists them in CUTROOM_LLM_HOSTS)"
+                    ));
+                }
+                match outbound::check_url(url, private) {
+                    Ok(_) => {}
+                    Err(UrlError::Internal) => {
+                        return Err(format!(
+                            "{at}.base_url: {} (its operator can allow a host in \
+                             CUTROOM_LLM_PRIVATE_HOSTS)",
+                            UrlError::Internal
+                        ));
+                    }
+                    Err(err) => return Err(format!("{at}.base_url: {err}")),
+                }
+            }
+            if let Some(model) = &e.model {
+                check_model(provider, model).map_err(|why| format!("{at}.model {why}"))?;
             }
         }
         Ok(())
@@ -215,13 +239,16 @@ impl TenantAnalysisSettings {
 
     /// Seals every API key given in plain text (after a settings change)
     /// and keeps the hints in step. A sealed value must be the one already
-    /// stored: clients cannot set sealed values themselves.
+    /// stored: clients cannot set sealed values themselves. A stored key
+    /// goes only where it was stored for: a change of the endpoint's URL
+    /// must bring the key again (or remove it), else an admin could send
+    /// the owner's key to a server of their own.
     pub fn seal_keys(
         &mut self,
         previous: &TenantAnalysisSettings,
         sealer: &Sealer,
         tenant_id: uuid::Uuid,
-    ) -> Result<(), String> {
+    ) -> Result<(), KeyError> {
         for provider in [Provider::Gemini, Provider::Openai] {
             let before = previous.endpoint(provider).expect("an LLM provider");
             let e = self.endpoint_mut(provider).expect("an LLM provider");
@@ -229,10 +256,18 @@ impl TenantAnalysisSettings {
                 None => e.api_key_hint = None,
                 Some(key) if key.starts_with(SEALED_PREFIX) => {
                     if before.api_key.as_deref() != Some(key.as_str()) {
-                        return Err(format!(
+                        return Err(KeyError::Sealed(format!(
                             "analysis.{}.api_key must be the key itself",
                             provider.name()
-                        ));
+                        )));
+                    }
+                    if effective_url(provider, e) != effective_url(provider, before) {
+                        return Err(KeyError::Required(format!(
+                            "analysis.{name}.base_url changed: set analysis.{name}.api_key again \
+                             (or null to remove the stored key), so the key goes only where its \
+                             owner sent it",
+                            name = provider.name()
+                        )));
                     }
                     e.api_key = Some(key);
                     e.api_key_hint.clone_from(&before.api_key_hint);
@@ -285,6 +320,12 @@ impl TenantAnalysisSettings {
                 e.model.clone().unwrap_or_default(),
             ),
         };
+        check_model(provider, &model).map_err(|why| {
+            format!(
+                "analysis.{}.model {why}; an admin sets it again",
+                provider.name()
+            )
+        })?;
         Ok(ResolvedEndpoint {
             provider,
             base_url,
@@ -297,6 +338,56 @@ impl TenantAnalysisSettings {
             chunk_seconds: self.chunk_seconds.unwrap_or(DEFAULT_CHUNK_SECONDS),
         })
     }
+}
+
+/// Why [`TenantAnalysisSettings::seal_keys`] refused a change.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// A sealed value that is not the stored one.
+    #[error("{0}")]
+    Sealed(String),
+    /// The endpoint's URL changed and the stored key was kept.
+    #[error("{0}")]
+    Required(String),
+}
+
+/// Where requests of `provider` go, as far as its key is concerned.
+fn effective_url(provider: Provider, e: &LlmEndpoint) -> Option<String> {
+    let url = match (provider, &e.base_url) {
+        (_, Some(url)) => url.as_str(),
+        (Provider::Gemini, None) => GEMINI_BASE_URL,
+        _ => return None,
+    };
+    Some(url.trim().trim_end_matches('/').to_ascii_lowercase())
+}
+
+/// Longest model name accepted.
+pub const MAX_MODEL_LEN: usize = 200;
+
+/// Refuses model names that could be more than a name: the Gemini model
+/// goes into the request's path (`/v1beta/models/{model}:generateContent`),
+/// so `..`, `/`, `?` or `#` would choose another path on the endpoint's
+/// host; OpenAI-compatible models go in the body, but get the same
+/// charset (`Qwen/Qwen2.5-0.5B-Instruct`, `qwen2.5:0.5b` are fine).
+pub fn check_model(provider: Provider, model: &str) -> Result<(), String> {
+    if model.is_empty() || model.len() > MAX_MODEL_LEN {
+        return Err(format!("must be 1 to {MAX_MODEL_LEN} characters"));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-' | '/');
+    if !model.chars().all(allowed) {
+        return Err("may hold only letters, digits and . _ : - /".into());
+    }
+    if model.contains("..")
+        || model.starts_with('/')
+        || model.ends_with('/')
+        || model.contains("//")
+    {
+        return Err("must not hold `..` or empty path segments".into());
+    }
+    if provider == Provider::Gemini && model.contains('/') {
+        return Err("is a Gemini model id without `/` (e.g. gemini-2.5-flash)".into());
+    }
+    Ok(())
 }
 
 /// Whether `base_url`'s `host` or `host:port` is in `allowed` (any when
@@ -413,16 +504,95 @@ mod tests {
             "Google over https only"
         );
         assert!(host_allowed("http://169.254.169.254", None));
+        let none = BTreeSet::new();
         let settings: TenantAnalysisSettings = serde_json::from_value(
             serde_json::json!({"openai": {"base_url": "http://10.0.0.5:8080"}}),
         )
         .unwrap();
-        assert!(settings.check_hosts(None).is_ok());
         assert!(
             settings
-                .check_hosts(Some(&allowed))
+                .check_endpoints(Some(&allowed), &none)
                 .unwrap_err()
-                .starts_with("analysis.openai.base_url")
+                .starts_with("analysis.openai.base_url: this server does not allow")
         );
+        // Internal addresses are refused with or without the list...
+        let err = settings.check_endpoints(None, &none).unwrap_err();
+        assert!(err.contains("CUTROOM_LLM_PRIVATE_HOSTS"), "{err}");
+        // ...unless the operator lets that one in.
+        let private: BTreeSet<String> = ["10.0.0.5:8080".into()].into();
+        assert!(settings.check_endpoints(None, &private).is_ok());
+        let public: TenantAnalysisSettings = serde_json::from_value(
+            serde_json::json!({"openai": {"base_url": "https://api.openai.com"}}),
+        )
+        .unwrap();
+        assert!(public.check_endpoints(None, &none).is_ok());
+        assert!(public.check_endpoints(Some(&allowed), &none).is_ok());
+    }
+
+    #[test]
+    fn model_names_are_names() {
+        for bad in [
+            "../../internal/admin#",
+            "gemini-2.5-flash?alt=sse",
+            "models/gemini-2.5-flash",
+            "a b",
+            "m%2e%2e",
+            "",
+        ] {
+            assert!(check_model(Provider::Gemini, bad).is_err(), "{bad}");
+        }
+        for bad in ["../x", "a/../b", "/abs", "a//b", "m\n", "é"] {
+            assert!(check_model(Provider::Openai, bad).is_err(), "{bad}");
+        }
+        assert!(check_model(Provider::Openai, &"m".repeat(MAX_MODEL_LEN + 1)).is_err());
+        assert!(check_model(Provider::Gemini, "gemini-2.5-flash").is_ok());
+        for good in [
+            "Qwen/Qwen2.5-0.5B-Instruct",
+            "qwen2.5:0.5b",
+            "gpt-4o-mini",
+            "smollm2-135m-instruct-q8_0.gguf",
+        ] {
+            assert!(check_model(Provider::Openai, good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn a_stored_key_follows_its_url_only_when_given_again() {
+        let tenant = Uuid::now_v7();
+        let s = sealer();
+        let mut stored: TenantAnalysisSettings = serde_json::from_value(serde_json::json!({
+            "gemini": {"api_key": "AIza-owner-key"},
+            "openai": {"base_url": "https://llm.example.org"}
+        }))
+        .unwrap();
+        stored
+            .seal_keys(&TenantAnalysisSettings::default(), &s, tenant)
+            .unwrap();
+        for url in [
+            Some("https://attacker.example.net"),
+            Some("https://generativelanguage.googleapis.com/x"),
+        ] {
+            let mut moved = stored.clone();
+            moved.gemini.base_url = url.map(Into::into);
+            assert!(
+                matches!(
+                    moved.seal_keys(&stored, &s, tenant),
+                    Err(KeyError::Required(_))
+                ),
+                "{url:?}"
+            );
+        }
+        // The same URL written differently is the same URL.
+        let mut same = stored.clone();
+        same.gemini.base_url = Some("https://generativelanguage.googleapis.com/".into());
+        assert!(same.seal_keys(&stored, &s, tenant).is_ok());
+        // A new key, or none, may go anywhere; so may a keyless endpoint.
+        let mut rekeyed = stored.clone();
+        rekeyed.gemini.base_url = Some("https://proxy.example.net".into());
+        rekeyed.gemini.api_key = Some("AIza-new-key".into());
+        assert!(rekeyed.seal_keys(&stored, &s, tenant).is_ok());
+        let mut keyless = stored.clone();
+        keyless.openai.base_url = Some("https://other.example.org".into());
+        assert!(keyless.seal_keys(&stored, &s, tenant).is_ok());
     }
 }

@@ -100,6 +100,15 @@ pub struct Config {
     /// The only `host[:port]`s tenants may point their LLM providers at
     /// (`CUTROOM_LLM_HOSTS`); unset: any. Google's API is always allowed.
     pub llm_hosts: Option<BTreeSet<String>>,
+    /// `host` or `host:port` entries tenants' LLM endpoints may be on
+    /// although they are loopback or private addresses (a llama-server
+    /// beside Cutroom; `CUTROOM_LLM_PRIVATE_HOSTS`). Others are refused.
+    pub llm_private_hosts: BTreeSet<String>,
+    /// The longest a job's LLM requests may take, all of them together
+    /// (the analysis and the custom moderation policies): past it the job
+    /// goes on with the builtin analysis (`CUTROOM_ANALYSIS_DEADLINE_SECS`,
+    /// default 120), so a tenant's slow endpoint holds a worker no longer.
+    pub analysis_deadline: Duration,
     /// How often abandoned uploads are swept.
     pub sweep_interval: Duration,
     /// Emit logs as JSON lines.
@@ -310,6 +319,8 @@ impl Config {
             max_source_height: DEFAULT_MAX_SOURCE_HEIGHT,
             extra_source_hosts: BTreeSet::new(),
             llm_hosts: None,
+            llm_private_hosts: BTreeSet::new(),
+            analysis_deadline: Duration::from_secs(120),
             sweep_interval: Duration::from_secs(60),
             log_json: false,
             models_dir,
@@ -536,6 +547,19 @@ impl Config {
             c.extra_source_hosts = hosts(v);
         }
         c.llm_hosts = var("LLM_HOSTS").map(hosts);
+        if let Some(v) = var("LLM_PRIVATE_HOSTS") {
+            c.llm_private_hosts = hosts(v);
+        }
+        if let Some(v) = var("ANALYSIS_DEADLINE_SECS") {
+            let secs: u64 = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=3600).contains(n))
+                .with_context(|| {
+                    format!("CUTROOM_ANALYSIS_DEADLINE_SECS={v}: expected 1 to 3600")
+                })?;
+            c.analysis_deadline = Duration::from_secs(secs);
+        }
         if let Some(v) = var("TENANT_MAX_RUNNING") {
             c.tenant_max_running = v
                 .parse()
@@ -730,6 +754,23 @@ mod tests {
         .unwrap();
         let hosts = c.llm_hosts.unwrap();
         assert!(hosts.contains("llama:8080") && hosts.contains("api.openai.com"));
+        assert!(c.llm_private_hosts.is_empty());
+        assert_eq!(c.analysis_deadline, Duration::from_secs(120));
+        let c = parse(&[
+            ("CUTROOM_SECRET_KEY", &secret),
+            ("CUTROOM_LLM_PRIVATE_HOSTS", "llama:8080"),
+            ("CUTROOM_ANALYSIS_DEADLINE_SECS", "45"),
+        ])
+        .unwrap();
+        assert!(c.llm_private_hosts.contains("llama:8080"));
+        assert_eq!(c.analysis_deadline, Duration::from_secs(45));
+        for bad in ["0", "soon"] {
+            let vars = [
+                ("CUTROOM_SECRET_KEY", secret.as_str()),
+                ("CUTROOM_ANALYSIS_DEADLINE_SECS", bad),
+            ];
+            assert!(parse(&vars).is_err(), "{bad}");
+        }
         for bad in ["-1", "lots", "60000001"] {
             let vars = [
                 ("CUTROOM_SECRET_KEY", secret.as_str()),

@@ -11,6 +11,7 @@ pub mod db;
 pub mod errors;
 pub mod jobs;
 pub mod moderation;
+pub mod outbound;
 pub mod queries;
 pub mod queue;
 pub mod secrets;

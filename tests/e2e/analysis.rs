@@ -58,8 +58,15 @@ async fn an_llm_provider_analyses_and_a_spoken_injection_moves_nothing() {
         .unwrap();
     let source = SourceServer::start().await;
     media::spoken(&source.path("injection.mp4"), INJECTION);
+    let llama_host = llama.url().trim_start_matches("http://").to_owned();
     let app = TestApp::builder(Db::Sqlite)
         .allow_source(&source)
+        .configure(move |c| {
+            // The operator lets the loopback llama-server in, and gives
+            // a model this slow (on shared cores) all the job's time.
+            c.llm_private_hosts.insert(llama_host);
+            c.analysis_deadline = LLM_JOB_LIMIT;
+        })
         .start()
         .await;
     let s = app.signup(&email("llm"), "Prompted").await;
@@ -193,7 +200,14 @@ async fn a_failing_endpoint_falls_back_to_builtin(db: Db) {
         &source.path("talk.mp4"),
         "Today we bake bread. <break time=\"1500ms\"/> Knead the dough until it is smooth.",
     );
-    let app = TestApp::builder(db).allow_source(&source).start().await;
+    let allowed = endpoint.trim_start_matches("http://").to_owned();
+    let app = TestApp::builder(db)
+        .allow_source(&source)
+        .configure(move |c| {
+            c.llm_private_hosts.insert(allowed);
+        })
+        .start()
+        .await;
     let s = app.signup(&email("fallback"), "Fallback").await;
 
     // Nothing configured: the LLM providers are refused up front, by name.
@@ -294,8 +308,12 @@ async fn a_hanging_endpoint_times_out_and_the_job_completes() {
     tokio::spawn(async move { axum::serve(listener, hang).await.unwrap() });
     let source = SourceServer::start().await;
     media::spoken(&source.path("talk.mp4"), "Today we bake bread together.");
+    let allowed = endpoint.trim_start_matches("http://").to_owned();
     let app = TestApp::builder(Db::Sqlite)
         .allow_source(&source)
+        .configure(move |c| {
+            c.llm_private_hosts.insert(allowed);
+        })
         .start()
         .await;
     let s = app.signup(&email("hang"), "Hanging").await;
@@ -322,4 +340,137 @@ async fn a_hanging_endpoint_times_out_and_the_job_completes() {
         analysis["usage"]["requests"], 4,
         "the client's four attempts"
     );
+}
+
+/// A tenant's endpoint that never answers, with the longest per-request
+/// timeout a tenant may set: the server's analysis deadline ends the wait
+/// (for the analysis and for the custom policies), so the worker is not
+/// held for four attempts of ten minutes, and the job completes with the
+/// builtin analysis and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_never_answering_endpoint_does_not_hold_the_job_past_the_deadline() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let hang = Router::new().route(
+        "/{*path}",
+        post(|| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            "never"
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, hang).await.unwrap() });
+    let source = SourceServer::start().await;
+    media::spoken(&source.path("talk.mp4"), "Today we bake bread together.");
+    let allowed = addr.clone();
+    let app = TestApp::builder(Db::Sqlite)
+        .allow_source(&source)
+        .configure(move |c| {
+            c.llm_private_hosts.insert(allowed);
+            c.analysis_deadline = Duration::from_secs(3);
+        })
+        .start()
+        .await;
+    let s = app.signup(&email("deadline"), "Deadline").await;
+    let (status, body) = patch_settings(
+        &app,
+        &s.access_token,
+        json!({"analysis": {"provider": "openai",
+                            "openai": {"base_url": format!("http://{addr}"), "model": "m", "timeout_seconds": 600}},
+               "moderation": {"custom": [{"name": "no_bread", "category": "harassment", "action": "flag",
+                                          "text": "Flag any segment about bread."}]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, job) = submit(&app, &s.access_token, &source.url("talk.mp4"), json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let job = app.wait_for_job(&s.access_token, &id, JOB_LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let analysis: Value =
+        serde_json::from_slice(&fetch_output(&app, &job, "analysis.json").await).unwrap();
+    assert_eq!(analysis["provider"], "builtin", "{analysis:#}");
+    assert_eq!(analysis["requested_provider"], "openai");
+    assert_eq!(analysis["fallback"]["code"], "llm_deadline", "{analysis:#}");
+    assert!(
+        analysis["fallback"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deadline"),
+        "{analysis:#}"
+    );
+    assert_eq!(analysis["usage"]["requests"], 1, "{analysis:#}");
+    let moderation: Value =
+        serde_json::from_slice(&fetch_output(&app, &job, "moderation.json").await).unwrap();
+    let custom = &moderation["custom"];
+    assert_eq!(custom["status"], "failed", "{custom}");
+    assert_eq!(custom["code"], "llm_deadline", "{custom}");
+}
+
+/// An endpoint whose error pages carry secrets (an internal service's
+/// would): the job's outputs, events and answers say only the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoints_error_body_stays_out_of_the_job() {
+    const SECRET: &str = "db_password=hunter2-SECRET";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let leaky = Router::new().route(
+        "/{*path}",
+        post(|| async {
+            (
+                StatusCode::FORBIDDEN,
+                format!("forbidden: internal admin API ({SECRET})"),
+            )
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, leaky).await.unwrap() });
+    let source = SourceServer::start().await;
+    media::spoken(&source.path("talk.mp4"), "Today we bake bread together.");
+    let allowed = addr.clone();
+    let app = TestApp::builder(Db::Sqlite)
+        .allow_source(&source)
+        .configure(move |c| {
+            c.llm_private_hosts.insert(allowed);
+        })
+        .start()
+        .await;
+    let s = app.signup(&email("leaky"), "Leaky").await;
+    let (status, body) = patch_settings(
+        &app,
+        &s.access_token,
+        json!({"analysis": {"provider": "gemini",
+                            "gemini": {"base_url": format!("http://{addr}"), "api_key": "AIza-test"}},
+               "moderation": {"custom": [{"name": "no_bread", "category": "harassment", "action": "flag",
+                                          "text": "Flag any segment about bread."}]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, job) = submit(&app, &s.access_token, &source.url("talk.mp4"), json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let job = app.wait_for_job(&s.access_token, &id, JOB_LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let raw = fetch_output(&app, &job, "analysis.json").await;
+    let analysis: Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(
+        analysis["fallback"]["code"], "llm_unauthorized",
+        "{analysis:#}"
+    );
+    assert!(
+        analysis["fallback"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("403"),
+        "{analysis:#}"
+    );
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(!raw.contains("hunter2"), "{raw}");
+    let moderation = fetch_output(&app, &job, "moderation.json").await;
+    let moderation = String::from_utf8_lossy(&moderation);
+    assert!(moderation.contains("llm_unauthorized"), "{moderation}");
+    assert!(!moderation.contains("hunter2"), "{moderation}");
+    let (_, events) = app
+        .get(&format!("/v1/jobs/{id}/events"), &s.access_token)
+        .await;
+    assert!(!events.to_string().contains("hunter2"), "{events}");
+    assert!(!job.to_string().contains("hunter2"), "{job}");
 }

@@ -339,3 +339,104 @@ async fn webhook_urls_are_guarded() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "a public URL is fine: {ok}");
 }
+
+/// Twenty endpoints of one tenant that accept the connection and never
+/// answer do not hold back another tenant's message: the sender keeps a
+/// few messages of each tenant (and each endpoint) in flight, not a batch
+/// at a time.
+async fn slow_endpoints_do_not_starve_other_tenants(db: Db) {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_addr = hang.local_addr().unwrap().to_string();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hang.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    let receiver = Receiver::start(&[]).await;
+    let allowed = [hang_addr.clone(), receiver.addr.clone()];
+    let app = TestApp::builder(db)
+        .without_worker()
+        .configure(move |c| {
+            c.webhooks.private_hosts.extend(allowed);
+            // Long enough that a hanging attempt outlives the test.
+            c.webhooks.timeout = Duration::from_secs(3600);
+            c.webhooks.poll_interval = Duration::from_millis(50);
+        })
+        .start()
+        .await;
+
+    let slow = app.signup(&email("slowhooks"), "Slow Hooks").await;
+    let mut slow_hooks = Vec::new();
+    for k in 0..20 {
+        let (status, hook) = app
+            .post(
+                "/v1/webhooks",
+                &slow.access_token,
+                json!({"url": format!("http://{hang_addr}/hook/{k}"), "events": ["job.created"]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{hook}");
+        slow_hooks.push(hook["id"].as_str().unwrap().to_owned());
+    }
+    let (status, _) = app
+        .post(
+            "/v1/jobs",
+            &slow.access_token,
+            json!({"source": {"type": "youtube", "url": YOUTUBE}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // The slow tenant's messages are being sent (and hang).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while connections.load(Ordering::SeqCst) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let fast = app.signup(&email("fasthooks"), "Fast Hooks").await;
+    let (status, hook) = app
+        .post(
+            "/v1/webhooks",
+            &fast.access_token,
+            json!({"url": receiver.url(), "events": ["job.created"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    let (status, job) = app
+        .post(
+            "/v1/jobs",
+            &fast.access_token,
+            json!({"source": {"type": "youtube", "url": YOUTUBE}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let got = receiver.wait_for(1).await;
+    verify(&secret, &got[0]);
+    assert_eq!(got[0].json()["data"]["job_id"], job["id"]);
+    let path = format!("/v1/webhooks/{}/deliveries", hook["id"].as_str().unwrap());
+    let (_, log) = wait_delivered(&app, &fast.access_token, &path, 1).await;
+    assert_eq!(log["items"][0]["status"], "delivered", "{log}");
+
+    // Meanwhile the slow tenant's messages still wait on their receivers.
+    let (_, log) = app
+        .get(
+            &format!("/v1/webhooks/{}/deliveries", slow_hooks[0]),
+            &slow.access_token,
+        )
+        .await;
+    assert_eq!(log["items"][0]["status"], "pending", "{log}");
+    assert_eq!(log["items"][0]["attempts"], 0, "{log}");
+}
+both_dbs!(
+    slow_endpoints_of_one_tenant_do_not_starve_another,
+    super::slow_endpoints_do_not_starve_other_tenants
+);

@@ -297,6 +297,15 @@ impl Models {
         let fallback = builtin::analyse(&found, &embeddings, &signals, lengths);
         let mut config = LlmConfig::new(Wire::OpenAi, base_url, model, None);
         config.timeout = std::time::Duration::from_secs(600);
+        // The benchmark's endpoint is the operator's own (a llama-server
+        // on loopback, usually): let it through the outbound guard.
+        if let Some(host) = base_url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+        {
+            config.private_hosts.insert(host.to_ascii_lowercase());
+        }
         let client = LlmClient::new(config);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -5,7 +5,8 @@
 //! fields left out stay as they are, `null` clears one (its default applies
 //! again). One rule for every section, present and future.
 
-use cutroom_core::{queries::tenants, tenants::TenantSettings};
+use axum::http::StatusCode;
+use cutroom_core::{analysis::KeyError, queries::tenants, tenants::TenantSettings};
 use serde_json::{Map, Value};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -42,6 +43,10 @@ async fn get_settings(state: AppState, ctx: AuthContext) -> Result<Json<TenantSe
 ///
 /// API keys (`analysis.gemini.api_key`, `analysis.openai.api_key`) are
 /// write-only: they are stored encrypted and shown only as `api_key_hint`.
+/// A change of an endpoint's `base_url` must bring its key again (or
+/// `null` to remove it): a stored key is sent only where it was stored for.
+/// LLM endpoints must be at public addresses (unless the operator lists
+/// the host in `CUTROOM_LLM_PRIVATE_HOSTS`); model names are names.
 #[utoipa::path(
     patch, path = "/v1/tenant/settings", tag = "tenant", security(("bearer" = [])),
     request_body(
@@ -57,7 +62,9 @@ async fn get_settings(state: AppState, ctx: AuthContext) -> Result<Json<TenantSe
         (status = 200, description = "The settings after the change", body = TenantSettings),
         (status = 401, description = "`unauthorized`", body = ApiError, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: not an admin or owner", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: an unknown field or value, e.g. a model that does not exist", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: an unknown field or value, e.g. a model that does not exist; \
+            `invalid_llm_endpoint`: an LLM `base_url` on an internal or unlisted host, or a `model` that is not a plain name; \
+            `api_key_required`: a `base_url` changed while the stored key was kept", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn update_settings(
@@ -84,12 +91,26 @@ async fn update_settings(
     settings.validate().map_err(ApiError::validation)?;
     settings
         .analysis
-        .check_hosts(state.config.llm_hosts.as_ref())
-        .map_err(ApiError::validation)?;
+        .check_endpoints(
+            state.config.llm_hosts.as_ref(),
+            &state.config.llm_private_hosts,
+        )
+        .map_err(|why| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_llm_endpoint",
+                why,
+            )
+        })?;
     settings
         .analysis
         .seal_keys(&previous.analysis, &state.sealer, ctx.tenant_id)
-        .map_err(ApiError::validation)?;
+        .map_err(|e| match e {
+            KeyError::Sealed(why) => ApiError::validation(why),
+            KeyError::Required(why) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "api_key_required", why)
+            }
+        })?;
     tenants::replace_settings(&tx, ctx.tenant_id, &settings).await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %ctx.tenant_id, actor = %ctx.actor(), "tenant settings changed");

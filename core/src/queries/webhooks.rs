@@ -3,10 +3,11 @@
 //! due messages with [`claim_due`], send them and write the outcome with
 //! [`record_attempt`].
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 use cutroom_entities::{webhook_delivery as delivery, webhook_endpoint as endpoint};
+use rand::seq::SliceRandom;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
@@ -138,52 +139,112 @@ fn subscribes(e: &endpoint::Model, event_type: &str) -> bool {
         .is_some_and(|types| types.iter().any(|t| t.as_str() == Some(event_type)))
 }
 
-/// Leases up to `limit` messages that are due, oldest first, for `lease`.
+/// How many messages may be in flight at once, across every sender: per
+/// tenant and per endpoint, so one tenant's slow receivers hold at most
+/// its own share and never another tenant's deliveries.
+#[derive(Clone, Copy, Debug)]
+pub struct Fairness {
+    pub per_tenant: usize,
+    pub per_endpoint: usize,
+}
+
+/// Leases up to `limit` messages that are due for `lease`, within
+/// `fair`'s shares (messages leased by any sender count as in flight).
+/// Endpoints take turns in random order, each sending its oldest first.
 /// A row leased by another sender is skipped; a lease that ran out (its
 /// sender died) is taken over.
 pub async fn claim_due(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     lease: Duration,
-    limit: u64,
+    limit: usize,
+    fair: Fairness,
 ) -> Result<Vec<(delivery::Model, endpoint::Model)>, DbErr> {
-    let due = delivery::Entity::find()
+    let claimable = || {
+        delivery::Entity::find()
+            .filter(delivery::Column::Status.eq(PENDING))
+            .filter(delivery::Column::NextAttemptAt.lte(now))
+            .filter(
+                Condition::any()
+                    .add(delivery::Column::LeaseUntil.is_null())
+                    .add(delivery::Column::LeaseUntil.lt(now)),
+            )
+    };
+    // What every sender has in flight now.
+    let busy: Vec<(Uuid, Uuid)> = delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::TenantId)
+        .column(delivery::Column::EndpointId)
         .filter(delivery::Column::Status.eq(PENDING))
-        .filter(delivery::Column::NextAttemptAt.lte(now))
-        .filter(
-            Condition::any()
-                .add(delivery::Column::LeaseUntil.is_null())
-                .add(delivery::Column::LeaseUntil.lt(now)),
-        )
-        .order_by_asc(delivery::Column::NextAttemptAt)
-        .limit(limit)
+        .filter(delivery::Column::LeaseUntil.gte(now))
+        .into_tuple()
         .all(db)
         .await?;
+    let mut per_tenant: HashMap<Uuid, usize> = HashMap::new();
+    let mut per_endpoint: HashMap<Uuid, usize> = HashMap::new();
+    for (tenant, endpoint) in busy {
+        *per_tenant.entry(tenant).or_default() += 1;
+        *per_endpoint.entry(endpoint).or_default() += 1;
+    }
+    let mut waiting: Vec<(Uuid, Uuid)> = claimable()
+        .select_only()
+        .column(delivery::Column::TenantId)
+        .column(delivery::Column::EndpointId)
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    waiting.shuffle(&mut rand::rng());
+
     let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(1));
-    let mut claimed = Vec::with_capacity(due.len());
-    for d in due {
-        // Only one sender's update matches the lease it read.
-        let mut q = delivery::Entity::update_many()
-            .col_expr(delivery::Column::LeaseUntil, Expr::value(Some(until)))
-            .filter(delivery::Column::Id.eq(d.id))
-            .filter(delivery::Column::Status.eq(PENDING));
-        q = match d.lease_until {
-            None => q.filter(delivery::Column::LeaseUntil.is_null()),
-            Some(l) => q.filter(delivery::Column::LeaseUntil.eq(l)),
-        };
-        if q.exec(db).await?.rows_affected != 1 {
+    let mut claimed = Vec::new();
+    for (tenant, endpoint_id) in waiting {
+        let room = fair
+            .per_tenant
+            .saturating_sub(per_tenant.get(&tenant).copied().unwrap_or(0))
+            .min(
+                fair.per_endpoint
+                    .saturating_sub(per_endpoint.get(&endpoint_id).copied().unwrap_or(0)),
+            )
+            .min(limit - claimed.len());
+        if room == 0 {
+            if claimed.len() == limit {
+                break;
+            }
             continue;
         }
-        let Some(e) = endpoint::Entity::find_by_id(d.endpoint_id).one(db).await? else {
+        let due = claimable()
+            .filter(delivery::Column::EndpointId.eq(endpoint_id))
+            .order_by_asc(delivery::Column::NextAttemptAt)
+            .limit(room as u64)
+            .all(db)
+            .await?;
+        let Some(e) = endpoint::Entity::find_by_id(endpoint_id).one(db).await? else {
             continue;
         };
-        claimed.push((
-            delivery::Model {
-                lease_until: Some(until),
-                ..d
-            },
-            e,
-        ));
+        for d in due {
+            // Only one sender's update matches the lease it read.
+            let mut q = delivery::Entity::update_many()
+                .col_expr(delivery::Column::LeaseUntil, Expr::value(Some(until)))
+                .filter(delivery::Column::Id.eq(d.id))
+                .filter(delivery::Column::Status.eq(PENDING));
+            q = match d.lease_until {
+                None => q.filter(delivery::Column::LeaseUntil.is_null()),
+                Some(l) => q.filter(delivery::Column::LeaseUntil.eq(l)),
+            };
+            if q.exec(db).await?.rows_affected != 1 {
+                continue;
+            }
+            *per_tenant.entry(tenant).or_default() += 1;
+            *per_endpoint.entry(endpoint_id).or_default() += 1;
+            claimed.push((
+                delivery::Model {
+                    lease_until: Some(until),
+                    ..d
+                },
+                e.clone(),
+            ));
+        }
     }
     Ok(claimed)
 }

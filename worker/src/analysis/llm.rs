@@ -6,11 +6,28 @@
 //! timeouts and dropped connections, `Retry-After` honoured, and token
 //! accounting. Parsing what the model wrote is the caller's (it validates
 //! against its schema and may ask once for a repair).
+//!
+//! The endpoint is a tenant's URL, so requests go through the outbound
+//! guard ([`cutroom_core::outbound`]): internal addresses only when the
+//! operator listed them, no redirects (the key header stays with the
+//! endpoint), replies read up to a cap, error bodies summarised (an
+//! internal service's error page may hold its secrets), and every request
+//! of one job within the job's deadline.
 
-use std::time::Duration;
+use std::{collections::BTreeSet, time::Duration};
 
+use cutroom_core::{
+    analysis::{Provider, check_model},
+    outbound::{self, BodyError, Guarded},
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
+use tokio::time::Instant;
+
+/// The largest reply read: a 10-minute chunk's answer is a few KiB.
+const MAX_REPLY_BYTES: usize = 4 << 20;
+/// Of an error reply, only this much is read (for its reason code).
+const MAX_ERROR_BYTES: usize = 64 << 10;
 
 /// Which API the endpoint speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +55,28 @@ pub(crate) struct LlmConfig {
     /// Tokens the model may write per answer, so a model that rambles
     /// (or loops) stops rather than running to the end of its context.
     pub max_output_tokens: u32,
+    /// `host[:port]`s that may be called although internal
+    /// (`CUTROOM_LLM_PRIVATE_HOSTS`).
+    pub private_hosts: BTreeSet<String>,
+    /// When the job's time for LLM requests runs out; `None`: never.
+    pub deadline: Option<Deadline>,
+}
+
+/// The end of a job's time for LLM requests, all of them together.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline {
+    pub at: Instant,
+    /// How long it was from the start, for the message.
+    pub total: Duration,
+}
+
+impl Deadline {
+    pub fn after(total: Duration) -> Self {
+        Self {
+            at: Instant::now() + total,
+            total,
+        }
+    }
 }
 
 impl LlmConfig {
@@ -52,6 +91,8 @@ impl LlmConfig {
             backoff: Duration::from_millis(500),
             max_wait: Duration::from_secs(30),
             max_output_tokens: 8192,
+            private_hosts: BTreeSet::new(),
+            deadline: None,
         }
     }
 }
@@ -69,8 +110,13 @@ pub(crate) struct Usage {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LlmError {
-    #[error("the endpoint answered {status}: {body}")]
-    Status { status: u16, body: String },
+    /// A non-2xx answer. Its body is not kept: only a reason code the
+    /// provider documents, when the body has one.
+    #[error("the endpoint answered {}", status_line(.status, .reason))]
+    Status {
+        status: u16,
+        reason: Option<&'static str>,
+    },
     #[error("no answer within {0:?}")]
     Timeout(Duration),
     #[error("could not reach the endpoint: {0}")]
@@ -79,6 +125,12 @@ pub(crate) enum LlmError {
     /// text was not JSON.
     #[error("unreadable reply: {0}")]
     Malformed(String),
+    /// The outbound guard refused the endpoint's URL.
+    #[error("the endpoint's URL is refused: {0}")]
+    Refused(String),
+    /// The job's time for LLM requests ran out.
+    #[error("the server's deadline for a job's LLM requests ({0:?}) passed")]
+    Deadline(Duration),
 }
 
 impl LlmError {
@@ -86,9 +138,82 @@ impl LlmError {
         match self {
             LlmError::Status { status, .. } => *status == 429 || *status >= 500,
             LlmError::Timeout(_) | LlmError::Transport(_) => true,
-            LlmError::Malformed(_) => false,
+            LlmError::Malformed(_) | LlmError::Refused(_) | LlmError::Deadline(_) => false,
         }
     }
+}
+
+/// `404 Not Found`, with the provider's reason code when it gave a known
+/// one; a redirect says it is not followed.
+fn status_line(status: &u16, reason: &Option<&'static str>) -> String {
+    let phrase = reqwest::StatusCode::from_u16(*status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let mut line = format!("{status} {phrase}").trim_end().to_owned();
+    if let Some(reason) = reason {
+        line.push_str(&format!(" ({reason})"));
+    }
+    if (300..400).contains(status) {
+        line.push_str("; redirects are not followed");
+    }
+    line
+}
+
+/// Reason codes Google's and OpenAI's APIs (and llama-server, vLLM,
+/// Ollama, which copy OpenAI's) put in their error bodies. Only these are
+/// repeated; the rest of the body (free text, which an endpoint could fill
+/// with anything) is not.
+const KNOWN_REASONS: &[&str] = &[
+    // Google's canonical codes (`error.status`) and reasons (`error.details[].reason`).
+    "INVALID_ARGUMENT",
+    "FAILED_PRECONDITION",
+    "OUT_OF_RANGE",
+    "UNAUTHENTICATED",
+    "PERMISSION_DENIED",
+    "NOT_FOUND",
+    "ABORTED",
+    "ALREADY_EXISTS",
+    "RESOURCE_EXHAUSTED",
+    "CANCELLED",
+    "DATA_LOSS",
+    "UNKNOWN",
+    "INTERNAL",
+    "NOT_IMPLEMENTED",
+    "UNAVAILABLE",
+    "DEADLINE_EXCEEDED",
+    "API_KEY_INVALID",
+    "API_KEY_EXPIRED",
+    "SERVICE_DISABLED",
+    // OpenAI's `error.type` and `error.code`.
+    "invalid_request_error",
+    "authentication_error",
+    "permission_error",
+    "not_found_error",
+    "rate_limit_error",
+    "server_error",
+    "insufficient_quota",
+    "invalid_api_key",
+    "model_not_found",
+    "context_length_exceeded",
+    "rate_limit_exceeded",
+    "unavailable_error",
+    "exceed_context_size_error",
+];
+
+/// The first known reason code in an error body.
+fn known_reason(body: &[u8]) -> Option<&'static str> {
+    let body: Value = serde_json::from_slice(body).ok()?;
+    let error = body.get("error")?;
+    let mut candidates = vec![error.get("status"), error.get("type"), error.get("code")];
+    if let Some(details) = error.get("details").and_then(Value::as_array) {
+        candidates.extend(details.iter().map(|d| d.get("reason")));
+    }
+    candidates
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .find_map(|c| KNOWN_REASONS.iter().find(|k| **k == c).copied())
 }
 
 /// A call's outcome: the model's JSON, or the last error; with the usage
@@ -100,20 +225,29 @@ pub(crate) struct Reply {
 
 pub(crate) struct LlmClient {
     config: LlmConfig,
-    http: reqwest::Client,
+    http: Guarded,
 }
 
 impl LlmClient {
     pub fn new(config: LlmConfig) -> Self {
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .user_agent(concat!("Cutroom/", env!("CARGO_PKG_VERSION")))
+        };
         Self {
+            http: Guarded::new(builder, config.private_hosts.clone()),
             config,
-            http: reqwest::Client::new(),
         }
     }
 
-    /// A client for a tenant's endpoint, with its per-request timeout.
-    pub fn for_endpoint(endpoint: &cutroom_core::analysis::ResolvedEndpoint) -> Self {
-        use cutroom_core::analysis::Provider;
+    /// A client for a tenant's endpoint, with its per-request timeout, the
+    /// operator's private hosts and the job's deadline.
+    pub fn for_endpoint(
+        endpoint: &cutroom_core::analysis::ResolvedEndpoint,
+        private_hosts: &BTreeSet<String>,
+        deadline: Deadline,
+    ) -> Self {
         let wire = match endpoint.provider {
             Provider::Gemini => Wire::Gemini,
             Provider::Openai | Provider::Builtin => Wire::OpenAi,
@@ -125,7 +259,20 @@ impl LlmClient {
             endpoint.api_key.clone(),
         );
         config.timeout = Duration::from_secs(u64::from(endpoint.timeout_seconds));
+        config.private_hosts.clone_from(private_hosts);
+        config.deadline = Some(deadline);
         Self::new(config)
+    }
+
+    /// What is left of the job's time, if it has a deadline.
+    fn remaining(&self) -> Option<Duration> {
+        self.config
+            .deadline
+            .map(|d| d.at.saturating_duration_since(Instant::now()))
+    }
+
+    fn deadline_error(&self) -> LlmError {
+        LlmError::Deadline(self.config.deadline.map_or(Duration::ZERO, |d| d.total))
     }
 
     /// One completion whose text must be JSON matching `schema` (a JSON
@@ -135,11 +282,25 @@ impl LlmClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            // Each request gets its own timeout or what is left of the
+            // job's time, whichever is shorter.
+            let timeout = match self.remaining() {
+                Some(left) if left.is_zero() => {
+                    return Reply {
+                        result: Err(self.deadline_error()),
+                        usage,
+                    };
+                }
+                Some(left) => self.config.timeout.min(left),
+                None => self.config.timeout,
+            };
             usage.requests += 1;
             if attempt > 1 {
                 usage.retries += 1;
             }
-            let (result, retry_after) = self.request(system, user, schema, &mut usage).await;
+            let (result, retry_after) = self
+                .request(system, user, schema, timeout, &mut usage)
+                .await;
             let error = match result {
                 Ok(value) => {
                     return Reply {
@@ -147,6 +308,8 @@ impl LlmClient {
                         usage,
                     };
                 }
+                // A timeout the deadline cut short is the deadline's.
+                Err(LlmError::Timeout(_)) if timeout < self.config.timeout => self.deadline_error(),
                 Err(e) => e,
             };
             if !error.retryable() || attempt >= self.config.max_attempts {
@@ -158,6 +321,12 @@ impl LlmClient {
             let wait = retry_after
                 .unwrap_or_else(|| jittered(self.config.backoff * 2u32.pow(attempt - 1)))
                 .min(self.config.max_wait);
+            if self.remaining().is_some_and(|left| left <= wait) {
+                return Reply {
+                    result: Err(self.deadline_error()),
+                    usage,
+                };
+            }
             tracing::debug!(attempt, ?wait, error = %error, "LLM request failed; retrying");
             tokio::time::sleep(wait).await;
         }
@@ -168,12 +337,28 @@ impl LlmClient {
         system: &str,
         user: &str,
         schema: &Value,
+        timeout: Duration,
         usage: &mut Usage,
     ) -> (Result<Value, LlmError>, Option<Duration>) {
         let c = &self.config;
-        let mut request = match c.wire {
+        let url = match c.wire {
+            // The model was checked to be a plain name (no `/`, `..`, `?`, `#`).
+            Wire::Gemini => format!("{}/v1beta/models/{}:generateContent", c.base_url, c.model),
+            Wire::OpenAi => format!("{}/v1/chat/completions", c.base_url),
+        };
+        let provider = match c.wire {
+            Wire::Gemini => Provider::Gemini,
+            Wire::OpenAi => Provider::Openai,
+        };
+        if let Err(why) = check_model(provider, &c.model) {
+            return (Err(LlmError::Refused(format!("the model {why}"))), None);
+        }
+        let (http, url) = match self.http.client_for(&url) {
+            Ok(checked) => checked,
+            Err(e) => return (Err(LlmError::Refused(e.to_string())), None),
+        };
+        let request = match c.wire {
             Wire::Gemini => {
-                let url = format!("{}/v1beta/models/{}:generateContent", c.base_url, c.model);
                 let body = json!({
                     "systemInstruction": {"parts": [{"text": system}]},
                     "contents": [{"role": "user", "parts": [{"text": user}]}],
@@ -184,14 +369,13 @@ impl LlmClient {
                         "maxOutputTokens": c.max_output_tokens,
                     },
                 });
-                let mut r = self.http.post(url).json(&body);
+                let mut r = http.post(url).json(&body);
                 if let Some(key) = &c.api_key {
                     r = r.header("x-goog-api-key", key.expose_secret());
                 }
                 r
             }
             Wire::OpenAi => {
-                let url = format!("{}/v1/chat/completions", c.base_url);
                 let body = json!({
                     "model": c.model,
                     "messages": [
@@ -205,18 +389,17 @@ impl LlmClient {
                     "temperature": 0.2,
                     "max_tokens": c.max_output_tokens,
                 });
-                let mut r = self.http.post(url).json(&body);
+                let mut r = http.post(url).json(&body);
                 if let Some(key) = &c.api_key {
                     r = r.bearer_auth(key.expose_secret());
                 }
                 r
             }
         };
-        request = request.timeout(c.timeout);
-        let response = match request.send().await {
+        let response = match request.timeout(timeout).send().await {
             Ok(r) => r,
-            Err(e) if e.is_timeout() => return (Err(LlmError::Timeout(c.timeout)), None),
-            Err(e) => return (Err(LlmError::Transport(e.to_string())), None),
+            Err(e) if e.is_timeout() => return (Err(LlmError::Timeout(timeout)), None),
+            Err(e) => return (Err(LlmError::Transport(outbound::describe(&e))), None),
         };
         let status = response.status();
         let retry_after = response
@@ -224,22 +407,38 @@ impl LlmClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let text = match response.text().await {
-            Ok(t) => t,
-            Err(e) if e.is_timeout() => return (Err(LlmError::Timeout(c.timeout)), None),
-            Err(e) => return (Err(LlmError::Transport(e.to_string())), None),
+        let cap = if status.is_success() {
+            MAX_REPLY_BYTES
+        } else {
+            MAX_ERROR_BYTES
+        };
+        let body = match outbound::read_capped(response, cap).await {
+            Ok(b) => b,
+            Err(BodyError::Http(e)) if e.is_timeout() => {
+                return (Err(LlmError::Timeout(timeout)), None);
+            }
+            Err(BodyError::Http(e)) => {
+                return (Err(LlmError::Transport(outbound::describe(&e))), None);
+            }
+            // An error page past the cap says no more than its status.
+            Err(BodyError::TooLarge(_)) if !status.is_success() => Vec::new(),
+            Err(e @ BodyError::TooLarge(_)) => {
+                return (
+                    Err(LlmError::Malformed(format!("the reply is refused: {e}"))),
+                    None,
+                );
+            }
         };
         if !status.is_success() {
-            let body: String = text.chars().take(500).collect();
             return (
                 Err(LlmError::Status {
                     status: status.as_u16(),
-                    body,
+                    reason: known_reason(&body),
                 }),
                 retry_after,
             );
         }
-        (self.read(&text, usage), None)
+        (self.read(&String::from_utf8_lossy(&body), usage), None)
     }
 
     /// The model's JSON out of the API's envelope; counts the tokens.

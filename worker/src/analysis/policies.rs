@@ -188,6 +188,7 @@ mod tests {
         .await;
         let mut config = LlmConfig::new(Wire::OpenAi, &url, "m", None);
         config.backoff = Duration::from_millis(5);
+        config.private_hosts.insert("127.0.0.1".into());
         let client = LlmClient::new(config);
         let (result, run) = judge(
             &client,

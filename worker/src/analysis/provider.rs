@@ -104,6 +104,14 @@ impl ProviderError {
                 ..
             }
             | ProviderError::Invalid { .. } => "llm_invalid_answer",
+            ProviderError::Endpoint {
+                source: LlmError::Refused(_),
+                ..
+            } => "llm_endpoint_refused",
+            ProviderError::Endpoint {
+                source: LlmError::Deadline(_),
+                ..
+            } => "llm_deadline",
         }
     }
 }

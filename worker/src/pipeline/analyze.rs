@@ -59,8 +59,10 @@ pub(crate) struct AnalysisReport {
 #[derive(Debug, Serialize)]
 pub(crate) struct Fallback {
     /// `llm_not_configured`, `llm_timeout`, `llm_rate_limited`,
-    /// `llm_unauthorized`, `llm_error_status`, `llm_unreachable` or
-    /// `llm_invalid_answer`.
+    /// `llm_unauthorized`, `llm_error_status`, `llm_unreachable`,
+    /// `llm_invalid_answer`, `llm_endpoint_refused` (the outbound guard
+    /// refused its URL) or `llm_deadline` (the job's time for LLM requests
+    /// ran out).
     pub code: &'static str,
     pub message: String,
 }
@@ -236,7 +238,8 @@ async fn ask_llm(
         }
     };
     report.model = Some(endpoint.model.clone());
-    let client = LlmClient::for_endpoint(&endpoint);
+    let client =
+        LlmClient::for_endpoint(&endpoint, &ctx.config.llm_private_hosts, ctx.llm_deadline());
     let progress = Progress::default();
     let (result, run) = ctx
         .tracked(
@@ -287,8 +290,12 @@ pub(crate) async fn endpoint(
         .await?
         .unwrap_or_default();
     let sealer = Sealer::new(&ctx.config.secret_key);
-    // Checked again here: the server's list may have changed since.
-    if let Err(why) = settings.analysis.check_hosts(ctx.config.llm_hosts.as_ref()) {
+    // Checked again here: the server's lists may have changed since, and
+    // settings saved before the guard existed were never checked.
+    if let Err(why) = settings
+        .analysis
+        .check_endpoints(ctx.config.llm_hosts.as_ref(), &ctx.config.llm_private_hosts)
+    {
         return Ok(Err(why));
     }
     Ok(settings.analysis.resolve(provider, &sealer, job.tenant_id))

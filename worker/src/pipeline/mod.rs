@@ -80,9 +80,20 @@ pub(crate) struct JobCtx<'a> {
     /// Cancelled when the job must stop; blocking work polls it.
     pub stop: &'a CancellationToken,
     shutdown: &'a CancellationToken,
+    /// The end of this job's time for LLM requests, set by the first one:
+    /// the analysis and the custom policies share it.
+    llm_deadline: std::sync::OnceLock<crate::analysis::llm::Deadline>,
 }
 
 impl JobCtx<'_> {
+    /// When this job's LLM requests must be done (the server's
+    /// `analysis_deadline` from the first of them).
+    pub(crate) fn llm_deadline(&self) -> crate::analysis::llm::Deadline {
+        *self
+            .llm_deadline
+            .get_or_init(|| crate::analysis::llm::Deadline::after(self.config.analysis_deadline))
+    }
+
     /// Where `stage` starts and where the next one starts, in the job's
     /// progress (0-100). A re-render runs fewer stages, and spends most of
     /// its time rendering.
@@ -392,6 +403,7 @@ impl<'a> Pipeline<'a> {
             scratch: scratch.path(),
             stop: &stop,
             shutdown: self.shutdown,
+            llm_deadline: std::sync::OnceLock::new(),
         };
 
         // The watcher wins ties: once a stop is decided, the stages future is

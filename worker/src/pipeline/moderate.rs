@@ -518,7 +518,8 @@ async fn judge_custom(
         report.status = "applied";
         return Ok((report, Vec::new()));
     }
-    let client = LlmClient::for_endpoint(&endpoint);
+    let client =
+        LlmClient::for_endpoint(&endpoint, &ctx.config.llm_private_hosts, ctx.llm_deadline());
     let progress = Progress::default();
     let (result, run) = ctx
         .tracked(

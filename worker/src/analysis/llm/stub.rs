@@ -24,6 +24,8 @@ pub(crate) enum Canned {
     Json(StatusCode, Value, Option<&'static str>),
     Text(StatusCode, &'static str),
     Hang(Duration),
+    /// A redirect (301, 302, 307 or 308) to this URL.
+    Redirect(StatusCode, String),
 }
 
 #[derive(Clone, Debug)]
@@ -66,6 +68,7 @@ async fn answer(State(stub): State<Stub>, uri: Uri, headers: HeaderMap, body: By
             tokio::time::sleep(d).await;
             (StatusCode::OK, "late").into_response()
         }
+        Canned::Redirect(status, to) => (status, [("location", to)]).into_response(),
     }
 }
 

@@ -26,9 +26,12 @@ fn schema() -> Value {
     })
 }
 
+/// Quick retries, and the stubs' loopback address let through the guard
+/// as an operator would list a llama-server beside Cutroom.
 fn quick(mut c: LlmConfig) -> LlmConfig {
     c.backoff = Duration::from_millis(10);
     c.timeout = Duration::from_secs(5);
+    c.private_hosts.insert("127.0.0.1".into());
     c
 }
 
@@ -246,7 +249,10 @@ async fn garbage_and_client_errors_are_not_retried() {
     )));
     let reply = client.complete_json("s", "u", &schema()).await;
     match reply.result {
-        Err(LlmError::Status { status: 400, body }) => assert!(body.contains("API key not valid")),
+        Err(LlmError::Status {
+            status: 400,
+            reason,
+        }) => assert_eq!(reason, Some("INVALID_ARGUMENT")),
         other => panic!("{:?}", other.err()),
     }
     assert_eq!(stub.seen.lock().unwrap().len(), 1);
@@ -281,4 +287,162 @@ fn retry_after_reads_seconds_and_dates() {
     for _ in 0..100 {
         assert!(jittered(Duration::from_millis(100)) <= Duration::from_millis(100));
     }
+}
+
+/// An endpoint that redirects is not followed: the key header never
+/// reaches the redirect's target (a 307 keeps method, body and headers).
+#[tokio::test]
+async fn redirects_are_not_followed_and_the_key_stays_with_the_endpoint() {
+    let (target, stolen) = serve(vec![Canned::Json(
+        StatusCode::OK,
+        gemini_reply(r#"{"summary": "", "tags": []}"#),
+        None,
+    )])
+    .await;
+    for status in [StatusCode::TEMPORARY_REDIRECT, StatusCode::FOUND] {
+        let (url, stub) = serve(vec![Canned::Redirect(status, format!("{target}/steal"))]).await;
+        let client = LlmClient::new(quick(LlmConfig::new(
+            Wire::Gemini,
+            &url,
+            "gemini-2.5-flash",
+            Some("AIza-owner-secret".into()),
+        )));
+        let reply = client.complete_json("s", "u", &schema()).await;
+        assert!(
+            stolen.seen.lock().unwrap().is_empty(),
+            "the redirect was followed: {:?}",
+            stolen.seen.lock().unwrap()
+        );
+        match reply.result {
+            Err(e @ LlmError::Status { .. }) => {
+                assert!(e.to_string().contains(status.as_str()), "{e}");
+                assert!(e.to_string().contains("redirect"), "{e}");
+            }
+            other => panic!("{status}: {other:?}"),
+        }
+        assert_eq!(stub.seen.lock().unwrap().len(), 1, "not retried");
+    }
+}
+
+/// The endpoint's error body is the endpoint's business (an internal
+/// service's body can hold its secrets): only the status and a known
+/// machine-readable reason are kept.
+#[tokio::test]
+async fn error_bodies_are_summarised_never_echoed() {
+    let (url, _) = serve(vec![Canned::Text(
+        StatusCode::NOT_FOUND,
+        "no route /internal/admin; db_password=hunter2-SECRET",
+    )])
+    .await;
+    let client = LlmClient::new(quick(LlmConfig::new(Wire::Gemini, &url, "m", None)));
+    let error = client
+        .complete_json("s", "u", &schema())
+        .await
+        .result
+        .unwrap_err();
+    let shown = error.to_string();
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(!shown.contains("internal"), "{shown}");
+    assert!(shown.contains("404"), "{shown}");
+
+    let (url, _) = serve(vec![Canned::Json(
+        StatusCode::BAD_REQUEST,
+        json!({"error": {"code": 400, "message": "API key not valid: token=sk-live-SECRET", "status": "INVALID_ARGUMENT"}}),
+        None,
+    )])
+    .await;
+    let client = LlmClient::new(quick(LlmConfig::new(Wire::Gemini, &url, "m", None)));
+    let shown = client
+        .complete_json("s", "u", &schema())
+        .await
+        .result
+        .unwrap_err()
+        .to_string();
+    assert!(!shown.contains("SECRET"), "{shown}");
+    assert!(
+        shown.contains("400") && shown.contains("INVALID_ARGUMENT"),
+        "{shown}"
+    );
+}
+
+/// A loopback or private endpoint is not called unless the operator
+/// listed it (the stubs of the other tests are).
+#[tokio::test]
+async fn internal_endpoints_are_refused_unless_allowed() {
+    let (url, stub) = serve(vec![Canned::Json(
+        StatusCode::OK,
+        openai_reply(r#"{"summary": "", "tags": []}"#),
+        None,
+    )])
+    .await;
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    for base in [url.clone(), format!("http://localhost:{port}")] {
+        let client = LlmClient::new(LlmConfig::new(Wire::OpenAi, &base, "m", Some("sk".into())));
+        let reply = client.complete_json("s", "u", &schema()).await;
+        assert!(reply.result.is_err(), "{base}");
+    }
+    assert!(
+        stub.seen.lock().unwrap().is_empty(),
+        "{:?}",
+        stub.seen.lock().unwrap()
+    );
+}
+
+/// The job's deadline ends a request the endpoint's own timeout would let
+/// run, and no retry starts after it.
+#[tokio::test]
+async fn the_deadline_cuts_requests_and_retries_short() {
+    let (url, stub) = serve(vec![Canned::Hang(Duration::from_secs(3600))]).await;
+    let mut config = quick(LlmConfig::new(Wire::OpenAi, &url, "m", None));
+    config.timeout = Duration::from_secs(600);
+    config.deadline = Some(Deadline::after(Duration::from_millis(300)));
+    let reply = LlmClient::new(config)
+        .complete_json("s", "u", &schema())
+        .await;
+    match reply.result {
+        Err(e @ LlmError::Deadline(_)) => assert!(e.to_string().contains("deadline"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(reply.usage.requests, 1);
+    assert_eq!(stub.seen.lock().unwrap().len(), 1);
+
+    // Past the deadline, nothing is sent at all.
+    let (url, stub) = serve(vec![Canned::Text(StatusCode::SERVICE_UNAVAILABLE, "busy")]).await;
+    let mut config = quick(LlmConfig::new(Wire::OpenAi, &url, "m", None));
+    config.deadline = Some(Deadline::after(Duration::ZERO));
+    let reply = LlmClient::new(config)
+        .complete_json("s", "u", &schema())
+        .await;
+    assert!(
+        matches!(reply.result, Err(LlmError::Deadline(_))),
+        "{:?}",
+        reply.result.err()
+    );
+    assert_eq!(reply.usage.requests, 0);
+    assert!(stub.seen.lock().unwrap().is_empty());
+}
+
+/// A model name that would choose the request's path is refused before
+/// anything is sent.
+#[tokio::test]
+async fn a_model_that_is_a_path_is_not_sent() {
+    let (url, stub) = serve(vec![Canned::Json(
+        StatusCode::OK,
+        gemini_reply(r#"{"summary": "", "tags": []}"#),
+        None,
+    )])
+    .await;
+    let client = LlmClient::new(quick(LlmConfig::new(
+        Wire::Gemini,
+        &url,
+        "../../internal/admin#",
+        Some("AIza-key".into()),
+    )));
+    let reply = client.complete_json("s", "u", &schema()).await;
+    assert!(
+        matches!(reply.result, Err(LlmError::Refused(_))),
+        "{:?}",
+        reply.result.err()
+    );
+    assert!(stub.seen.lock().unwrap().is_empty());
 }

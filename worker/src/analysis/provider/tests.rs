@@ -40,6 +40,7 @@ fn client(wire: Wire, url: &str) -> LlmClient {
     c.backoff = Duration::from_millis(5);
     c.timeout = Duration::from_secs(2);
     c.max_attempts = 2;
+    c.private_hosts.insert("127.0.0.1".into());
     LlmClient::new(c)
 }
 
@@ -354,6 +355,8 @@ async fn the_openai_provider_against_a_real_llama_server() {
     config.max_output_tokens = 4096;
     // Generous: the suite runs other tests on the same two cores.
     config.timeout = Duration::from_secs(300);
+    // On loopback, as an operator lists a llama-server beside Cutroom.
+    config.private_hosts.insert("127.0.0.1".into());
     let client = LlmClient::new(config);
     let (result, run) = analyse(
         &client,
