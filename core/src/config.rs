@@ -104,10 +104,11 @@ pub struct Config {
     /// although they are loopback or private addresses (a llama-server
     /// beside Cutroom; `CUTROOM_LLM_PRIVATE_HOSTS`). Others are refused.
     pub llm_private_hosts: BTreeSet<String>,
-    /// The longest a job's LLM requests may take, all of them together
-    /// (the analysis and the custom moderation policies): past it the job
-    /// goes on with the builtin analysis (`CUTROOM_ANALYSIS_DEADLINE_SECS`,
-    /// default 120), so a tenant's slow endpoint holds a worker no longer.
+    /// How long a job's LLM requests may take, all of them together (the
+    /// analysis and the custom moderation policies), besides 10 s for each
+    /// minute of its media: past it the job goes on with the builtin
+    /// analysis (`CUTROOM_ANALYSIS_DEADLINE_SECS`, default 30), so a
+    /// tenant's slow endpoint holds a worker no longer.
     pub analysis_deadline: Duration,
     /// How often abandoned uploads are swept.
     pub sweep_interval: Duration,
@@ -320,7 +321,7 @@ impl Config {
             extra_source_hosts: BTreeSet::new(),
             llm_hosts: None,
             llm_private_hosts: BTreeSet::new(),
-            analysis_deadline: Duration::from_secs(120),
+            analysis_deadline: Duration::from_secs(30),
             sweep_interval: Duration::from_secs(60),
             log_json: false,
             models_dir,
@@ -755,7 +756,7 @@ mod tests {
         let hosts = c.llm_hosts.unwrap();
         assert!(hosts.contains("llama:8080") && hosts.contains("api.openai.com"));
         assert!(c.llm_private_hosts.is_empty());
-        assert_eq!(c.analysis_deadline, Duration::from_secs(120));
+        assert_eq!(c.analysis_deadline, Duration::from_secs(30));
         let c = parse(&[
             ("CUTROOM_SECRET_KEY", &secret),
             ("CUTROOM_LLM_PRIVATE_HOSTS", "llama:8080"),

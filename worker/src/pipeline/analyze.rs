@@ -238,8 +238,12 @@ async fn ask_llm(
         }
     };
     report.model = Some(endpoint.model.clone());
-    let client =
-        LlmClient::for_endpoint(&endpoint, &ctx.config.llm_private_hosts, ctx.llm_deadline());
+    let said = sentences.last().map_or(0.0, |s| s.end);
+    let client = LlmClient::for_endpoint(
+        &endpoint,
+        &ctx.config.llm_private_hosts,
+        ctx.llm_deadline(said),
+    );
     let progress = Progress::default();
     let (result, run) = ctx
         .tracked(

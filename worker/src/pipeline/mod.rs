@@ -54,6 +54,9 @@ use crate::{engines::Engines, models::ModelFile};
 
 /// How often a running job looks for a cancel request (or a deleted row).
 const CANCEL_POLL: Duration = Duration::from_secs(1);
+/// Seconds of LLM time a job gets for each minute of its media, on top of
+/// the server's `analysis_deadline`.
+const LLM_SECONDS_PER_MINUTE: f64 = 10.0;
 
 /// How a job ended, for the handler to record.
 #[derive(Debug)]
@@ -86,12 +89,17 @@ pub(crate) struct JobCtx<'a> {
 }
 
 impl JobCtx<'_> {
-    /// When this job's LLM requests must be done (the server's
-    /// `analysis_deadline` from the first of them).
-    pub(crate) fn llm_deadline(&self) -> crate::analysis::llm::Deadline {
-        *self
-            .llm_deadline
-            .get_or_init(|| crate::analysis::llm::Deadline::after(self.config.analysis_deadline))
+    /// When this job's LLM requests must be done: the server's
+    /// `analysis_deadline` plus [`LLM_SECONDS_PER_MINUTE`] for each minute
+    /// of the job's `media_seconds`, from the first of them. A short file's
+    /// analysis is one small request, so a slow endpoint holds its worker
+    /// only briefly; a long talk goes in several chunks and gets longer.
+    pub(crate) fn llm_deadline(&self, media_seconds: f64) -> crate::analysis::llm::Deadline {
+        *self.llm_deadline.get_or_init(|| {
+            let minutes = media_seconds.max(0.0) / 60.0;
+            let extra = Duration::from_secs_f64(minutes * LLM_SECONDS_PER_MINUTE);
+            crate::analysis::llm::Deadline::after(self.config.analysis_deadline + extra)
+        })
     }
 
     /// Where `stage` starts and where the next one starts, in the job's

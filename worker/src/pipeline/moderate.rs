@@ -518,8 +518,11 @@ async fn judge_custom(
         report.status = "applied";
         return Ok((report, Vec::new()));
     }
-    let client =
-        LlmClient::for_endpoint(&endpoint, &ctx.config.llm_private_hosts, ctx.llm_deadline());
+    let client = LlmClient::for_endpoint(
+        &endpoint,
+        &ctx.config.llm_private_hosts,
+        ctx.llm_deadline(transcript.duration),
+    );
     let progress = Progress::default();
     let (result, run) = ctx
         .tracked(
