@@ -17,6 +17,7 @@ mod m20261129_000001_tenant_slots;
 mod m20261130_000001_fleet;
 mod m20261201_000001_usage;
 mod m20261202_000001_job_title;
+mod m20261206_000001_edit_flags;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_fleet::Migration),
             Box::new(m20261201_000001_usage::Migration),
             Box::new(m20261202_000001_job_title::Migration),
+            Box::new(m20261206_000001_edit_flags::Migration),
         ]
     }
 }

@@ -452,7 +452,11 @@ async fn corrected_captions_are_moderated_before_a_rerender(db: Db) {
     assert_eq!(job["status"], "succeeded", "{job}");
     let queue = format!("/v1/review?status=all&job_id={id}");
     let (_, flags) = app.get(&queue, token).await;
-    assert_eq!(flags["items"], json!([]), "nothing said was flagged: {flags}");
+    assert_eq!(
+        flags["items"],
+        json!([]),
+        "nothing said was flagged: {flags}"
+    );
     let (_, own) = app.get(&format!("/v1/jobs/{id}/clips"), token).await;
     let own_before: Vec<Value> = own["items"].as_array().unwrap().clone();
     assert!(!own_before.is_empty(), "{own}");
@@ -476,7 +480,14 @@ async fn corrected_captions_are_moderated_before_a_rerender(db: Db) {
     );
 
     // The attack: a member edits the line into a threat and renders it.
-    correct(&app, token, &id, &segment, "I will find you and I will kill you.").await;
+    correct(
+        &app,
+        token,
+        &id,
+        &segment,
+        "I will find you and I will kill you.",
+    )
+    .await;
     let (render, clip) = rerender_one(&app, token, &id, range).await;
     assert_eq!(
         clip["status"], "held",
@@ -486,22 +497,37 @@ async fn corrected_captions_are_moderated_before_a_rerender(db: Db) {
     let items = flags["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{flags}");
     let flag = &items[0];
-    assert_eq!(flag["job_id"], id.as_str(), "flags belong to the job: {flag}");
+    assert_eq!(
+        flag["job_id"],
+        id.as_str(),
+        "flags belong to the job: {flag}"
+    );
     assert_eq!(flag["kind"], "edit", "{flag}");
     assert_eq!(flag["segment"], segment["id"], "{flag}");
     assert_eq!(flag["status"], "open", "{flag}");
     assert_eq!(flag["action"], "block", "the job's policy: {flag}");
-    assert!(flag["text"].as_str().unwrap().contains("kill you"), "{flag}");
+    assert!(
+        flag["text"].as_str().unwrap().contains("kill you"),
+        "{flag}"
+    );
     let flag_id = flag["id"].as_str().unwrap().to_owned();
     assert_eq!(clip["held_by"], json!([flag_id.as_str()]), "{clip}");
     assert!(
-        clip["files"].as_array().unwrap().iter().all(|f| f["url"].is_null()),
+        clip["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["url"].is_null()),
         "{clip}"
     );
     // The re-render says what it checked.
     let report = crate::pipeline::fetch_output(&app, &render, "moderation.json").await;
     let report: Value = serde_json::from_slice(&report).unwrap();
-    assert_eq!(report["edited_segments"], json!([segment["id"]]), "{report}");
+    assert_eq!(
+        report["edited_segments"],
+        json!([segment["id"]]),
+        "{report}"
+    );
     assert_eq!(report["flags"][0]["kind"], "edit", "{report}");
     assert_eq!(report["flags"][0]["segment"], segment["id"], "{report}");
     // The job's own clips were cut before the edit and never show it.
@@ -540,7 +566,14 @@ async fn corrected_captions_are_moderated_before_a_rerender(db: Db) {
     );
 
     // Approved, then edited again: the approval was of the old words.
-    correct(&app, token, &id, &segment, "I will find you, and I will kill you.").await;
+    correct(
+        &app,
+        token,
+        &id,
+        &segment,
+        "I will find you, and I will kill you.",
+    )
+    .await;
     let (second, clip) = rerender_one(&app, token, &id, range).await;
     assert_eq!(clip["status"], "held", "{clip}");
     let (_, open) = app.get(&format!("/v1/review?job_id={id}"), token).await;
@@ -548,7 +581,10 @@ async fn corrected_captions_are_moderated_before_a_rerender(db: Db) {
     assert_eq!(open.len(), 1, "{open:?}");
     assert_ne!(open[0]["id"], flag_id.as_str());
     assert_eq!(open[0]["kind"], "edit");
-    assert!(open[0]["text"].as_str().unwrap().contains("you, and"), "{open:?}");
+    assert!(
+        open[0]["text"].as_str().unwrap().contains("you, and"),
+        "{open:?}"
+    );
     assert_eq!(clip["held_by"], json!([open[0]["id"].clone()]), "{clip}");
 
     // Corrected into something harmless: the new clip is ready, and the
@@ -569,6 +605,28 @@ async fn corrected_captions_are_moderated_before_a_rerender(db: Db) {
     assert_eq!(clips["items"][0]["status"], "held", "{clips}");
     let (_, clips) = app.get(&clips_of(&render), token).await;
     assert_eq!(clips["items"][0]["status"], "ready", "{clips}");
+
+    // Once no clip shows a corrected-away text, the next re-render drops
+    // its flag; the approved one still describes the first clip.
+    let second_flag = open[0]["id"].clone();
+    let (status, _) = app
+        .delete(
+            &format!("/v1/jobs/{}", second["id"].as_str().unwrap()),
+            token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, clip) = rerender_one(&app, token, &id, range).await;
+    assert_eq!(clip["status"], "ready", "{clip}");
+    let (_, all) = app.get(&queue, token).await;
+    let ids: Vec<&Value> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["id"])
+        .collect();
+    assert_eq!(ids, [&json!(flag_id)], "{all}");
+    assert_ne!(ids[0], &second_flag);
 }
 both_dbs!(
     corrected_captions_are_moderated_before_a_rerender_,
