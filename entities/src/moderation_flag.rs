@@ -10,7 +10,8 @@ pub struct Model {
     pub tenant_id: Uuid,
     pub job_id: Uuid,
     /// `segment`: a transcript segment; `highlight`: a highlight's title or
-    /// hook.
+    /// hook; `edit`: a person's correction of a segment, checked by a
+    /// re-render (several per segment, one per text).
     pub kind: String,
     /// The transcript segment's position, or the highlight's rank.
     pub segment: i32,

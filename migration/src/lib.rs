@@ -18,6 +18,7 @@ mod m20261130_000001_fleet;
 mod m20261201_000001_usage;
 mod m20261202_000001_job_title;
 mod m20261206_000001_invitation_answers;
+mod m20261206_000002_edit_flags;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_usage::Migration),
             Box::new(m20261202_000001_job_title::Migration),
             Box::new(m20261206_000001_invitation_answers::Migration),
+            Box::new(m20261206_000002_edit_flags::Migration),
         ]
     }
 }

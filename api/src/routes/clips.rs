@@ -108,7 +108,8 @@ pub struct ClipView {
     pub files: Vec<ClipFile>,
     /// Loudness (target, measured, gain), reframing, captions and
     /// tightening (the pauses cut out, on the source's timeline, and the
-    /// seconds saved) as rendered.
+    /// seconds saved) as rendered; for a re-render captioned with corrected
+    /// transcript text, `edit_flags`: the moderation flags on that text.
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }

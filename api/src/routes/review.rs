@@ -67,6 +67,11 @@ pub enum FlagKind {
     Segment,
     /// A highlight's title or hook (`segment` is the highlight's rank).
     Highlight,
+    /// A person's correction of a transcript segment (`segment` is its
+    /// id), checked when a re-render was about to caption clips with it.
+    /// It holds only the re-rendered clips that show this text; what was
+    /// said keeps its own `segment` flags.
+    Edit,
 }
 
 /// Text on which the job's moderation policy fired.
@@ -109,10 +114,10 @@ impl From<moderation_flag::Model> for Flag {
         Self {
             id: m.id,
             job_id: m.job_id,
-            kind: if m.kind == review::KIND_HIGHLIGHT {
-                FlagKind::Highlight
-            } else {
-                FlagKind::Segment
+            kind: match m.kind.as_str() {
+                review::KIND_HIGHLIGHT => FlagKind::Highlight,
+                review::KIND_EDIT => FlagKind::Edit,
+                _ => FlagKind::Segment,
             },
             segment: m.segment,
             start: m.start,

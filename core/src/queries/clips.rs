@@ -6,7 +6,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::review::{APPROVED, KIND_HIGHLIGHT};
+use super::review::{APPROVED, KIND_EDIT, KIND_HIGHLIGHT};
+
+/// The key in a clip's `details` listing the `edit` flags on the corrected
+/// text its captions show.
+pub const EDIT_FLAGS: &str = "edit_flags";
 
 /// Stores a job's clips, replacing any earlier ones (a re-run of the job).
 pub async fn replace_for_job(
@@ -26,9 +30,10 @@ pub async fn replace_for_job(
 }
 
 /// A job's clips in order, each with the flags that hold it back: flags on
-/// speech inside its range, or on the title or hook of the highlight it was
-/// cut from, that no reviewer has approved. A re-render's clips are held by
-/// the flags of the job it renders from.
+/// speech inside its range, on the title or hook of the highlight it was
+/// cut from, or on corrected text its captions show, that no reviewer has
+/// approved. A re-render's clips are held by the flags of the job it
+/// renders from.
 pub async fn with_holds(
     db: &impl ConnectionTrait,
     job: &job::Model,
@@ -43,9 +48,10 @@ pub async fn with_holds(
     Ok(clips
         .into_iter()
         .map(|c| {
+            let edits = edit_flags(&c.details);
             let holding = flags
                 .iter()
-                .filter(|f| holds(f, c.start, c.end, c.highlight_rank))
+                .filter(|f| holds(f, c.start, c.end, c.highlight_rank, &edits))
                 .cloned()
                 .collect();
             (c, holding)
@@ -75,11 +81,77 @@ pub async fn unapproved_flags(
 }
 
 /// Whether an unapproved `flag` holds back the range `start..end`, cut
-/// from the highlight of rank `highlight` if any.
-pub fn holds(flag: &moderation_flag::Model, start: f64, end: f64, highlight: Option<i32>) -> bool {
-    if flag.kind == KIND_HIGHLIGHT {
-        Some(flag.segment) == highlight
-    } else {
-        flag.start < end && start < flag.end
+/// from the highlight of rank `highlight` if any, and captioned with the
+/// corrected texts whose `edit` flags are `edits`. A flag on corrected
+/// text holds only the clips that show that text: clips cut before the
+/// correction, or after another, never show it.
+pub fn holds(
+    flag: &moderation_flag::Model,
+    start: f64,
+    end: f64,
+    highlight: Option<i32>,
+    edits: &[Uuid],
+) -> bool {
+    match flag.kind.as_str() {
+        KIND_HIGHLIGHT => Some(flag.segment) == highlight,
+        KIND_EDIT => edits.contains(&flag.id),
+        _ => flag.start < end && start < flag.end,
+    }
+}
+
+/// The `edit` flags a clip's `details` list (see [`EDIT_FLAGS`]).
+pub fn edit_flags(details: &serde_json::Value) -> Vec<Uuid> {
+    details
+        .get(EDIT_FLAGS)
+        .and_then(serde_json::Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queries::review::{KIND_SEGMENT, OPEN};
+
+    fn flag(kind: &str, segment: i32, start: f64, end: f64) -> moderation_flag::Model {
+        moderation_flag::Model {
+            id: Uuid::now_v7(),
+            tenant_id: Uuid::nil(),
+            job_id: Uuid::nil(),
+            kind: kind.into(),
+            segment,
+            start,
+            end,
+            text: "I will find you".into(),
+            speaker: None,
+            scores: serde_json::json!([]),
+            fired: serde_json::json!([]),
+            categories: ",violence,".into(),
+            action: "block".into(),
+            max_score: 0.9,
+            status: OPEN.into(),
+            created_at: chrono::Utc::now(),
+            decided_at: None,
+        }
+    }
+
+    #[test]
+    fn corrections_hold_only_the_clips_that_show_them() {
+        let said = flag(KIND_SEGMENT, 3, 10.0, 14.0);
+        let edit = flag(KIND_EDIT, 3, 10.0, 14.0);
+        let shown = serde_json::json!({ EDIT_FLAGS: [edit.id] });
+        assert_eq!(edit_flags(&shown), [edit.id]);
+        assert!(edit_flags(&serde_json::json!({"range": 0})).is_empty());
+        // What was said holds every clip over it, whatever its captions.
+        assert!(holds(&said, 12.0, 20.0, None, &[]));
+        // A correction holds the clip captioned with it, not one cut over
+        // the same span before it (or the job's own, cut from the speech).
+        assert!(holds(&edit, 12.0, 20.0, None, &edit_flags(&shown)));
+        assert!(!holds(&edit, 12.0, 20.0, None, &[]));
+        assert!(!holds(&edit, 12.0, 20.0, Some(3), &[]));
     }
 }

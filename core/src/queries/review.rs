@@ -12,9 +12,16 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
+mod edits;
+pub use edits::{CheckedEdit, store_edit_flags};
+
 /// What a flag was raised on.
 pub const KIND_SEGMENT: &str = "segment";
 pub const KIND_HIGHLIGHT: &str = "highlight";
+/// A person's correction of a transcript segment, checked by a re-render
+/// before its captions show it. It holds only the clips captioned with
+/// its text (see [`super::clips::holds`]).
+pub const KIND_EDIT: &str = "edit";
 
 /// A flag's state: the latest decision, or none yet.
 pub const OPEN: &str = "open";
@@ -81,7 +88,7 @@ pub async fn highlights_with_holds(
         .map(|h| {
             let holding = flags
                 .iter()
-                .filter(|f| super::clips::holds(f, h.start, h.end, Some(h.rank)))
+                .filter(|f| super::clips::holds(f, h.start, h.end, Some(h.rank), &[]))
                 .cloned()
                 .collect();
             (h, holding)

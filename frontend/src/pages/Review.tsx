@@ -256,7 +256,7 @@ function FlagCard(props: {
     >
       <div class="meta">
         <h3 id={heading}>
-          {f.kind === "highlight" ? `Highlight #${f.segment}` : "Transcript line"}, {clock(f.start)}–{clock(f.end)}
+          {f.kind === "highlight" ? `Highlight #${f.segment}` : f.kind === "edit" ? "Corrected transcript line" : "Transcript line"}, {clock(f.start)}–{clock(f.end)}
         </h3>
         <StatusBadge status={f.status} />
         <span class={`badge status-${f.action}`}>{f.action === "block" ? "blocked" : "flagged"}</span>
@@ -332,6 +332,8 @@ function FlagCard(props: {
  * `queries::clips::holds`) are ready now unless another flag holds them.
  */
 async function released(f: Flag): Promise<string> {
+  // A correction's flag holds only the re-rendered clips captioned with it.
+  if (f.kind === "edit") return "Re-rendered clips showing this text are released unless another flag holds them.";
   try {
     const { items } = must(await api.GET("/v1/jobs/{id}/highlights", { params: { path: { id: f.job_id } } }));
     const touched = items.filter((h) =>

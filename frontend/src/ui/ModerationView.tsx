@@ -119,7 +119,11 @@ function FlagItem({ flag: f, onTime }: { flag: Flag; onTime: (t: number) => void
         <span class={`badge status-${f.action}`}>{f.action}</span>
         <StatusBadge status={f.status} />
         <span>
-          {f.kind === "highlight" ? `Highlight ${f.segment}'s title and hook` : `Line ${f.segment}`}
+          {f.kind === "highlight"
+            ? `Highlight ${f.segment}'s title and hook`
+            : f.kind === "edit"
+              ? `Line ${f.segment} as corrected`
+              : `Line ${f.segment}`}
           {f.speaker && `, ${f.speaker}`}
         </span>
         <button type="button" class="link time" aria-label={`${span(f)}: go to ${clock(f.start)}`} onClick={() => onTime(f.start)}>

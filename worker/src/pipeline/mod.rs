@@ -333,14 +333,11 @@ impl Stage {
             Stage::Probe => (10, 12),
             Stage::Audio => (12, 20),
             Stage::Silence => (20, 25),
-            Stage::Clips => (25, 95),
+            Stage::Moderate => (25, 27),
+            Stage::Clips => (27, 95),
             Stage::Publish => (95, 100),
             // Not run by a re-render.
-            Stage::Loudness
-            | Stage::Transcribe
-            | Stage::Speakers
-            | Stage::Analyze
-            | Stage::Moderate => (25, 25),
+            Stage::Loudness | Stage::Transcribe | Stage::Speakers | Stage::Analyze => (27, 27),
         }
     }
 }
@@ -497,21 +494,7 @@ impl<'a> Pipeline<'a> {
             .await?;
         let classifier = ctx.engines.set.toxicity().0.name;
         meter::record(ctx, Stage::Moderate, Some(classifier), seconds).await?;
-        let summary = &moderation.summary;
-        if summary.flagged_segments + summary.flagged_highlights > 0 {
-            // Flags are in the review queue once the stage has stored them.
-            self.note(
-                ctx,
-                "moderation_flagged",
-                json!({
-                    "flagged_segments": summary.flagged_segments,
-                    "flagged_highlights": summary.flagged_highlights,
-                    "flagged_seconds": summary.flagged_seconds,
-                    "action": summary.action,
-                }),
-            )
-            .await?;
-        }
+        self.flagged(ctx, &moderation).await?;
         let clips = self
             .stage(
                 ctx,
@@ -526,6 +509,7 @@ impl<'a> Pipeline<'a> {
                         transcript: &transcript,
                         highlights: &analysis.analysis.highlights,
                         ranked: true,
+                        edit_flags: &[],
                     },
                 ),
             )
@@ -600,6 +584,30 @@ impl<'a> Pipeline<'a> {
         Ok(())
     }
 
+    /// `moderation_flagged` when moderation raised flags; they are in the
+    /// review queue once the stage has stored them.
+    async fn flagged(
+        &self,
+        ctx: &JobCtx<'_>,
+        report: &moderate::ModerationReport,
+    ) -> Result<(), StageError> {
+        let summary = &report.summary;
+        if summary.flagged_segments + summary.flagged_highlights == 0 {
+            return Ok(());
+        }
+        self.note(
+            ctx,
+            "moderation_flagged",
+            json!({
+                "flagged_segments": summary.flagged_segments,
+                "flagged_highlights": summary.flagged_highlights,
+                "flagged_seconds": summary.flagged_seconds,
+                "action": summary.action,
+            }),
+        )
+        .await
+    }
+
     /// `clips_ready` once the clips are stored and listed, when there are any.
     async fn clips_ready(&self, ctx: &JobCtx<'_>, count: usize) -> Result<(), StageError> {
         if count == 0 {
@@ -612,7 +620,8 @@ impl<'a> Pipeline<'a> {
     /// A re-render: the clips of the ranges a person chose, from the source
     /// `parent` kept, captioned from its transcript as corrected since. The
     /// audio is decoded and its silences found again (the cuts land in
-    /// them); nothing is transcribed or analysed again.
+    /// them); nothing is transcribed or analysed again, but the corrected
+    /// segments are moderated before any clip shows them.
     async fn render_stages(&self, ctx: &JobCtx<'_>, parent: Uuid) -> Result<(), StageError> {
         let source = self
             .stage(ctx, Stage::Fetch, fetch::kept(ctx, parent))
@@ -623,9 +632,35 @@ impl<'a> Pipeline<'a> {
             .await?;
         let vad = ctx.engines.set.silero_vad().name;
         meter::record(ctx, Stage::Silence, Some(vad), audio.duration()).await?;
+        // Read once: the text moderation reads is the text the clips show.
+        let (transcript, moderation) = self
+            .stage(ctx, Stage::Moderate, async {
+                let (transcript, edited) = transcribe::load(ctx, parent).await?;
+                if edited.is_empty() {
+                    return Ok((transcript, None));
+                }
+                let checked = moderate::recheck(ctx, parent, &transcript, &edited).await?;
+                Ok((transcript, Some(checked)))
+            })
+            .await?;
+        let mut outputs = Vec::new();
+        let mut edit_flags = Vec::new();
+        if let Some((report, output, flags)) = moderation {
+            let edited = report.edited_segments.as_deref().unwrap_or_default();
+            let seconds = transcript
+                .segments
+                .iter()
+                .filter(|s| edited.contains(&s.id))
+                .map(|s| s.end - s.start)
+                .sum();
+            let classifier = ctx.engines.set.toxicity().0.name;
+            meter::record(ctx, Stage::Moderate, Some(classifier), seconds).await?;
+            self.flagged(ctx, &report).await?;
+            outputs.push(output);
+            edit_flags = flags;
+        }
         let clips = self
             .stage(ctx, Stage::Clips, async {
-                let transcript = transcribe::load(ctx, parent).await?;
                 let highlights = clips::ranges(ctx.job, &transcript)?;
                 clips::run(
                     ctx,
@@ -637,6 +672,7 @@ impl<'a> Pipeline<'a> {
                         transcript: &transcript,
                         highlights: &highlights,
                         ranked: false,
+                        edit_flags: &edit_flags,
                     },
                 )
                 .await
@@ -644,8 +680,9 @@ impl<'a> Pipeline<'a> {
             .await?;
         meter::record(ctx, Stage::Clips, None, clips.seconds()).await?;
         let clips_count = clips.rows.len();
+        outputs.extend(clips.outputs);
         self.stage(ctx, Stage::Publish, async {
-            publish::run(ctx, &clips.outputs).await?;
+            publish::run(ctx, &outputs).await?;
             clips::record(ctx, clips.rows).await
         })
         .await?;

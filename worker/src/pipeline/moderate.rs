@@ -32,6 +32,9 @@ use crate::analysis::{
 };
 use crate::text::toxicity::{LABELS, Scores};
 
+mod edits;
+pub(crate) use edits::{EditFlag, recheck};
+
 const FORMAT_VERSION: u32 = 1;
 /// The classifier's language.
 const LANGUAGE: &str = "en";
@@ -53,6 +56,10 @@ pub(crate) struct ModerationReport {
     /// The job's custom policies, when it has any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub custom: Option<CustomReport>,
+    /// A re-render's report: the segments people corrected since the job
+    /// ran, the only ones it read (the rest were read with the job).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_segments: Option<Vec<usize>>,
 }
 
 impl ModerationReport {
@@ -175,6 +182,27 @@ pub(crate) async fn run(
     transcript: &Transcript,
     highlights: &[Highlight],
 ) -> Result<(ModerationReport, Output), StageError> {
+    let report = score(ctx, transcript, highlights).await?;
+    // The review queue: the job's flags replace any an earlier run wrote.
+    let job = ctx.job;
+    let now = chrono::Utc::now();
+    let rows = report
+        .flags
+        .iter()
+        .map(|f| flag_row(job.tenant_id, job.id, f, now))
+        .collect();
+    review::replace_for_job(&ctx.db.orm, job.tenant_id, job.id, rows).await?;
+    let output = write_report(ctx, &report).await?;
+    Ok((report, output))
+}
+
+/// The report on `transcript` and `highlights` under the job's policy: the
+/// classifier's scores, and the custom policies' verdicts.
+async fn score(
+    ctx: &JobCtx<'_>,
+    transcript: &Transcript,
+    highlights: &[Highlight],
+) -> Result<ModerationReport, StageError> {
     let policy = ctx.options.moderation.clone();
     let scored = if transcript
         .language
@@ -251,22 +279,17 @@ pub(crate) async fn run(
         );
         report.custom = Some(custom);
     }
-    // The review queue: the job's flags replace any an earlier run wrote.
-    let job = ctx.job;
-    let now = chrono::Utc::now();
-    let rows = report
-        .flags
-        .iter()
-        .map(|f| flag_row(job.tenant_id, job.id, f, now))
-        .collect();
-    review::replace_for_job(&ctx.db.orm, job.tenant_id, job.id, rows).await?;
+    Ok(report)
+}
+
+/// `moderation.json`.
+async fn write_report(ctx: &JobCtx<'_>, report: &ModerationReport) -> Result<Output, StageError> {
     let (model, vocabulary) = ctx.engines.set.toxicity();
-    let bytes = serde_json::to_vec_pretty(&report).expect("the report serialises");
-    let output = ctx
+    let bytes = serde_json::to_vec_pretty(report).expect("the report serialises");
+    Ok(ctx
         .write_output("moderation.json", "application/json", bytes)
         .await?
-        .made_with([model, vocabulary]);
-    Ok((report, output))
+        .made_with([model, vocabulary]))
 }
 
 /// The report for `transcript` under `policy`, given each segment's scores
@@ -297,6 +320,7 @@ pub(crate) fn assess(
         flags: Vec::new(),
         summary: Summary::default(),
         custom: None,
+        edited_segments: None,
     };
     let Some(scores) = scores else {
         report.status = "unsupported_language";

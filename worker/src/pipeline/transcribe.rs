@@ -591,8 +591,12 @@ fn round_ms(t: f64) -> f64 {
 /// Records the transcript for the API and search (replacing any earlier
 /// run's).
 /// A job's transcript as stored, with the corrections people made to it
-/// through the API since: what a re-render captions from.
-pub(crate) async fn load(ctx: &JobCtx<'_>, job_id: uuid::Uuid) -> Result<Transcript, StageError> {
+/// through the API since: what a re-render captions from. Also the ids of
+/// the corrected segments, which moderation has not read yet.
+pub(crate) async fn load(
+    ctx: &JobCtx<'_>,
+    job_id: uuid::Uuid,
+) -> Result<(Transcript, Vec<usize>), StageError> {
     let Some((meta, rows)) = transcripts::get(&ctx.db.orm, ctx.job.tenant_id, job_id).await? else {
         return Err(StageError::failed(
             ErrorCode::InternalError,
@@ -601,6 +605,7 @@ pub(crate) async fn load(ctx: &JobCtx<'_>, job_id: uuid::Uuid) -> Result<Transcr
         .detail(format!("no transcript row for job {job_id}")));
     };
     let mut segments = Vec::with_capacity(rows.len());
+    let mut edited = Vec::new();
     for row in rows {
         // Written by this worker or the API's correction, both from this
         // shape; anything else is a bug worth failing loudly on.
@@ -611,8 +616,12 @@ pub(crate) async fn load(ctx: &JobCtx<'_>, job_id: uuid::Uuid) -> Result<Transcr
             )
             .detail(format!("segment {}: {e}", row.idx))
         })?;
+        let id = usize::try_from(row.idx).unwrap_or_default();
+        if row.edited_at.is_some() {
+            edited.push(id);
+        }
         segments.push(Segment {
-            id: usize::try_from(row.idx).unwrap_or_default(),
+            id,
             start: row.start,
             end: row.end,
             text: row.text,
@@ -621,14 +630,15 @@ pub(crate) async fn load(ctx: &JobCtx<'_>, job_id: uuid::Uuid) -> Result<Transcr
             words,
         });
     }
-    Ok(Transcript {
+    let transcript = Transcript {
         version: FORMAT_VERSION,
         model: meta.model,
         language: meta.language,
         language_probability: meta.language_probability,
         duration: meta.duration,
         segments,
-    })
+    };
+    Ok((transcript, edited))
 }
 
 async fn store(ctx: &JobCtx<'_>, t: &Transcript) -> Result<(), StageError> {

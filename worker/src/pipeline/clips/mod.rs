@@ -44,6 +44,7 @@ use super::{
     audio::DecodedAudio,
     fetch::Source,
     loudness::{LoudnessReport, Series},
+    moderate::EditFlag,
     probe::MediaInfo,
     silence::{SilenceKind, SilenceReport},
     transcribe::Transcript,
@@ -74,6 +75,9 @@ pub(crate) struct Inputs<'a> {
     /// ...when they are the analysis's highlights; a re-render's are the
     /// ranges a person chose, in the order asked, and have no rank.
     pub ranked: bool,
+    /// A re-render's flags on corrected text: each clip over one's span
+    /// shows that text, and lists the flag in its details.
+    pub edit_flags: &'a [EditFlag],
 }
 
 /// The stage's files, and the rows recorded once they are stored.
@@ -680,6 +684,12 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
                 .collect(),
             seconds_saved: round3(c.cut.duration() - kept_seconds(&c.keep, c.cut.duration())),
         });
+        let edits: Vec<Uuid> = input
+            .edit_flags
+            .iter()
+            .filter(|f| f.start < c.cut.end && c.cut.start < f.end)
+            .map(|f| f.id)
+            .collect();
         rows.push(clip::Model {
             id: Uuid::now_v7(),
             tenant_id: ctx.job.tenant_id,
@@ -698,15 +708,18 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
                     .map(|f| json!({"kind": f.kind, "format": f.format, "name": f.name}))
                     .collect::<Vec<_>>()
             ),
-            details: json!({
-                "loudness_target": options.loudness_target,
-                "loudness": loudness,
-                "reframe": options.reframe,
-                "captions_burned": options.captions.burn,
-                "tightened": tightened,
-                "framing": c.framing,
-                "range": c.made_from.range(),
-            }),
+            details: with_edit_flags(
+                json!({
+                    "loudness_target": options.loudness_target,
+                    "loudness": loudness,
+                    "reframe": options.reframe,
+                    "captions_burned": options.captions.burn,
+                    "tightened": tightened,
+                    "framing": c.framing,
+                    "range": c.made_from.range(),
+                }),
+                &edits,
+            ),
             created_at: Utc::now(),
         });
         manifest.clips.push(ManifestClip {
@@ -721,7 +734,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
             duration,
             moderation: if flags
                 .iter()
-                .any(|f| clip_queries::holds(f, c.cut.start, c.cut.end, c.made_from.rank()))
+                .any(|f| clip_queries::holds(f, c.cut.start, c.cut.end, c.made_from.rank(), &edits))
             {
                 "held"
             } else {
@@ -1250,6 +1263,15 @@ fn output(name: String, content_type: &'static str, path: PathBuf) -> Output {
 async fn write_manifest(ctx: &JobCtx<'_>, manifest: &Manifest) -> Result<Output, StageError> {
     let bytes = serde_json::to_vec_pretty(manifest).expect("the manifest is plain data");
     ctx.write_output(MANIFEST, "application/json", bytes).await
+}
+
+/// A clip's `details`, with the flags on corrected text it shows, if any
+/// (what holds it: [`clip_queries::holds`]).
+fn with_edit_flags(mut details: serde_json::Value, edits: &[Uuid]) -> serde_json::Value {
+    if !edits.is_empty() {
+        details[clip_queries::EDIT_FLAGS] = json!(edits);
+    }
+    details
 }
 
 fn round2(x: f64) -> f64 {
