@@ -2,7 +2,7 @@
 //! the webhook sender, and in the embedded default a pipeline worker in
 //! the same process.
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -26,7 +26,11 @@ pub async fn serve(
         .in_process_worker
         .then(|| spawn_worker(&app, stop.clone()));
 
-    let served = axum::serve(listener, router(app.clone()))
+    // Each request carries its connection's peer address (`client`).
+    let served = axum::serve(
+        listener,
+        router(app.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
         .with_graceful_shutdown(stop.clone().cancelled_owned())
         .await
         .context("serving HTTP");
