@@ -83,3 +83,85 @@ async fn metrics_without_an_operator_token_answer_only_this_machine() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
+
+impl TestApp {
+    /// `POST path` with `Idempotency-Key: key`.
+    async fn post_once(&self, token: &str, path: &str, key: &str, body: &Value) -> Reply {
+        let req = Request::post(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("idempotency-key", key)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.send(req).await
+    }
+}
+
+/// A viewer who sent a member's Idempotency-Key got the member's stored
+/// answer, with an upload URL that worked.
+#[tokio::test]
+async fn idempotency_keys_replay_only_to_the_credential_that_made_them() {
+    let t = TestApp::new().await;
+    let owner = t.signup("owner@idem.example").await;
+    let member = t.join(&owner, "member@idem.example", "member").await;
+    let viewer = t.join(&owner, "viewer@idem.example", "viewer").await;
+    let upload = json!({"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 1000});
+
+    let first = t.post_once(&member, "/v1/uploads", "k-1", &upload).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = t.post_once(&member, "/v1/uploads", "k-1", &upload).await;
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.body["upload_id"], first.body["upload_id"]);
+
+    // The viewer may not create uploads: refused, not handed the member's.
+    let stolen = t.post_once(&viewer, "/v1/uploads", "k-1", &upload).await;
+    assert_problem(&stolen, StatusCode::FORBIDDEN, "forbidden");
+    assert!(
+        !stolen.body.to_string().contains("upload_url"),
+        "{}",
+        stolen.body
+    );
+
+    // Another writer's key of the same name is its own: a fresh upload.
+    for other in [owner.clone(), t.api_key(&owner, "member").await] {
+        let theirs = t.post_once(&other, "/v1/uploads", "k-1", &upload).await;
+        assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
+        assert_eq!(theirs.headers["idempotent-replayed"], "false");
+        assert_ne!(theirs.body["upload_id"], first.body["upload_id"]);
+    }
+
+    // Demoted to viewer, the member no longer gets even its own answer.
+    let me = t.call(Method::GET, "/v1/me", Some(&member), None).await;
+    let id = me.body["user"]["id"]
+        .as_str()
+        .expect("user id in /v1/me")
+        .to_owned();
+    let demote = json!({"role": "viewer"});
+    let r = t
+        .call(
+            Method::PATCH,
+            &format!("/v1/members/{id}"),
+            Some(&owner),
+            Some(demote),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let replay = t.post_once(&member, "/v1/uploads", "k-1", &upload).await;
+    assert_problem(&replay, StatusCode::FORBIDDEN, "forbidden");
+}
+
+impl TestApp {
+    /// An API key of the tenant of `admin`, with `role`.
+    async fn api_key(&self, admin: &str, role: &str) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/v1/api-keys",
+                Some(admin),
+                Some(json!({"name": "script", "role": role})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["key"].as_str().unwrap().to_owned()
+    }
+}
