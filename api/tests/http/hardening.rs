@@ -165,3 +165,175 @@ impl TestApp {
         r.body["key"].as_str().unwrap().to_owned()
     }
 }
+
+/// A fresh upload of `size` bytes: its id and its PUT URL's path.
+async fn new_upload(t: &TestApp, token: &str, size: usize) -> (String, String) {
+    let create = json!({"filename": "talk.mp4", "content_type": "video/mp4", "size_bytes": size});
+    let up = t
+        .call(Method::POST, "/v1/uploads", Some(token), Some(create))
+        .await;
+    assert_eq!(up.status, StatusCode::CREATED, "{}", up.body);
+    let url = up.body["url"].as_str().unwrap();
+    let path = url.strip_prefix(&t.app.config.public_url).unwrap();
+    (
+        up.body["upload_id"].as_str().unwrap().to_owned(),
+        path.to_owned(),
+    )
+}
+
+fn put(path: &str, size: usize, body: Body) -> Request<Body> {
+    Request::put(path)
+        .header(header::CONTENT_TYPE, "video/mp4")
+        .header(header::CONTENT_LENGTH, size)
+        .body(body)
+        .unwrap()
+}
+
+/// The temporary files in the folder an upload's object lands in.
+fn partials(t: &TestApp, path: &str) -> Vec<std::path::PathBuf> {
+    let key = path
+        .split('?')
+        .next()
+        .unwrap()
+        .strip_prefix("/storage/")
+        .unwrap();
+    let store = t.app.local_store.as_ref().unwrap();
+    let dir = store.path_of(key).unwrap().parent().unwrap().to_owned();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".part"))
+        .collect()
+}
+
+/// Five parallel PUTs to one signed URL left five temporary files (246 MB
+/// in the attack), and a PUT after the job ended answered 200 and its file
+/// stayed.
+#[tokio::test]
+async fn one_put_at_a_time_and_none_after_completion() {
+    let t = TestApp::new().await;
+    let token = t.signup("put@example.org").await;
+    let bytes = b"not really a video, but the right size".to_vec();
+    let (id, path) = new_upload(&t, &token, bytes.len()).await;
+
+    // The first PUT sends half its body, then waits.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let body = Body::from_stream(tokio_stream_from(rx));
+    let first = tokio::spawn({
+        let router = t.router.clone();
+        let req = put(&path, bytes.len(), body);
+        async move { router.oneshot(req).await.unwrap().status() }
+    });
+    tx.send(Ok(bytes[..10].to_vec())).await.unwrap();
+    while partials(&t, &path).is_empty() {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+
+    for _ in 0..4 {
+        let again = t
+            .send(put(&path, bytes.len(), Body::from(bytes.clone())))
+            .await;
+        assert_problem(&again, StatusCode::CONFLICT, "upload_in_progress");
+    }
+    assert_eq!(partials(&t, &path).len(), 1);
+    // Nor can the upload be completed under the PUT's feet.
+    let complete = format!("/v1/uploads/{id}/complete");
+    let early = t.call(Method::POST, &complete, Some(&token), None).await;
+    assert_problem(&early, StatusCode::CONFLICT, "upload_in_progress");
+
+    tx.send(Ok(bytes[10..].to_vec())).await.unwrap();
+    drop(tx);
+    assert_eq!(first.await.unwrap(), StatusCode::OK);
+    assert!(partials(&t, &path).is_empty());
+    let done = t.call(Method::POST, &complete, Some(&token), None).await;
+    assert_eq!(done.status, StatusCode::CREATED, "{}", done.body);
+
+    // The job has the upload now: the URL, still signed and unexpired,
+    // takes nothing more.
+    let late = t
+        .send(put(&path, bytes.len(), Body::from(bytes.clone())))
+        .await;
+    assert_problem(&late, StatusCode::CONFLICT, "upload_completed");
+
+    // Swept as abandoned: nothing either.
+    let (_, path) = new_upload(&t, &token, bytes.len()).await;
+    let later = chrono::Utc::now() + chrono::Duration::days(1);
+    cutroom_api::sweeper::sweep_expired_uploads(&t.app, later)
+        .await
+        .unwrap();
+    let late = t
+        .send(put(&path, bytes.len(), Body::from(bytes.clone())))
+        .await;
+    assert_problem(&late, StatusCode::GONE, "upload_expired");
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// A crash mid-upload left its temporary file for good: the sweeper did
+/// not look for them.
+#[tokio::test]
+async fn the_sweeper_removes_temporary_files_a_crash_left() {
+    let t = TestApp::with_config(|c| c.sweep_interval = std::time::Duration::from_millis(50)).await;
+    let token = t.signup("crash@example.org").await;
+    let (_, path) = new_upload(&t, &token, 10).await;
+    let key = path
+        .split('?')
+        .next()
+        .unwrap()
+        .strip_prefix("/storage/")
+        .unwrap();
+    let object = t.app.local_store.as_ref().unwrap().path_of(key).unwrap();
+    let dir = object.parent().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let leftover = dir.join(".0191a0b2-aaaa-7bbb-8ccc-dddddddddddd.part");
+    std::fs::write(&leftover, b"half an upload").unwrap();
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sweeper = tokio::spawn(cutroom_api::sweeper::run(t.app.clone(), stop.clone()));
+    // Bounded: on failure the test ends rather than hanging.
+    let gone = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while leftover.exists() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    stop.cancel();
+    sweeper.await.unwrap();
+    assert!(gone.is_ok(), "{} is still there", leftover.display());
+}
+
+/// Downloads from `/storage` were served inline with a guessed type, so a
+/// browser could be made to render an uploaded file as a page.
+#[tokio::test]
+async fn downloads_are_attachments_the_browser_does_not_sniff() {
+    let t = TestApp::new().await;
+    let store = t.app.local_store.as_ref().unwrap();
+    let key = "tenants/x/jobs/y/clips/clip-1.html";
+    let file = store.path_of(key).unwrap();
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, b"<script>alert(1)</script>").unwrap();
+    let get = cutroom_core::storage::ObjectStore::presign_get(
+        store.as_ref(),
+        key,
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    let path = get.url.strip_prefix(&t.app.config.public_url).unwrap();
+    let r = t
+        .send(Request::get(path).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(
+        r.headers[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"clip-1.html\""
+    );
+}
