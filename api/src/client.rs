@@ -1,5 +1,7 @@
 //! Who is on the other end of a request: the connection's peer address,
-//! which the server records for every connection (`ConnectInfo`).
+//! which the server records for every connection (`ConnectInfo`), or,
+//! behind proxies the operator trusts (`CUTROOM_TRUSTED_PROXIES`), the
+//! address they say they forward for.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -19,6 +21,34 @@ pub fn peer_ip(parts: &Parts) -> Option<IpAddr> {
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip().to_canonical())
+}
+
+/// The client's address, for per-client limits: the peer, unless the peer
+/// is a trusted proxy; then the last `X-Forwarded-For` entry no trusted
+/// proxy added (entries before it are the client's own claims, so they are
+/// never believed).
+pub fn client_ip(parts: &Parts, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = peer_ip(parts)?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in forwarded.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip.to_canonical()) => continue,
+            Ok(ip) => return Some(ip.to_canonical()),
+            // Garbage from a proxy we trust: the proxy is all we know.
+            Err(_) => return Some(peer),
+        }
+    }
+    Some(peer)
 }
 
 /// The request came straight from this machine: a loopback peer, and no
@@ -42,3 +72,38 @@ impl<S: Send + Sync> FromRequestParts<S> for Local {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    fn parts(peer: &str, forwarded: Option<&str>) -> Parts {
+        let mut req = Request::get("/");
+        if let Some(f) = forwarded {
+            req = req.header("x-forwarded-for", f);
+        }
+        let (mut parts, ()) = req.body(()).unwrap().into_parts();
+        let peer: SocketAddr = peer.parse().unwrap();
+        parts.extensions.insert(ConnectInfo(peer));
+        parts
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        // Anyone else's header is ignored.
+        let p = parts("203.0.113.7:1", Some("198.51.100.1"));
+        assert_eq!(client_ip(&p, &[proxy]), ip("203.0.113.7"));
+        // The proxy's word is taken, but not what the client wrote before it.
+        let p = parts("10.0.0.2:1", Some("1.2.3.4, 198.51.100.1"));
+        assert_eq!(client_ip(&p, &[proxy]), ip("198.51.100.1"));
+        let p = parts("10.0.0.2:1", None);
+        assert_eq!(client_ip(&p, &[proxy]), ip("10.0.0.2"));
+        let p = parts("10.0.0.2:1", Some("not an address"));
+        assert_eq!(client_ip(&p, &[proxy]), ip("10.0.0.2"));
+        assert!(!is_local(&parts("127.0.0.1:1", Some("1.2.3.4"))));
+        assert!(is_local(&parts("[::1]:1", None)));
+    }
+}

@@ -75,6 +75,7 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
         if let Some(limiter) = &app.limiter {
             limiter.forget_idle();
         }
+        app.auth_guard.forget_idle();
         match idempotency::sweep(&app.db.orm, Utc::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(count = n, "forgot expired idempotency keys"),

@@ -16,6 +16,9 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+/// The server's limits on connections, over real sockets.
+#[path = "http/connections.rs"]
+mod connections;
 /// The attacks of issue 21, each as the request that got in.
 #[path = "http/hardening.rs"]
 mod hardening;

@@ -8,6 +8,9 @@ use std::{collections::BTreeSet, net::SocketAddr, path::PathBuf, time::Duration}
 use anyhow::{Context, bail};
 use secrecy::SecretString;
 
+mod guards;
+pub use guards::Guards;
+
 /// Where outputs and uploads live.
 #[derive(Clone, Debug)]
 pub enum StorageConfig {
@@ -122,6 +125,9 @@ pub struct Config {
     /// (`CUTROOM_WEB_DIR`, default `frontend/dist`); `None` or a folder
     /// without `index.html`: `/` is a page about the API instead.
     pub web_dir: Option<PathBuf>,
+    /// Connection, timeout and sign-in limits against clients that would
+    /// exhaust the process.
+    pub guards: Guards,
 }
 
 /// How jobs that failed with a passing error (`download_failed`,
@@ -271,6 +277,7 @@ impl Config {
             operator_token: None,
             monthly_media_minutes: None,
             web_dir: None,
+            guards: Guards::default(),
         }
     }
 
@@ -481,6 +488,7 @@ impl Config {
                 })?;
             c.webhooks.disable_after = Duration::from_secs(hours * 3600);
         }
+        c.guards = Guards::from_vars(var)?;
         Ok(c)
     }
 }

@@ -337,3 +337,83 @@ async fn downloads_are_attachments_the_browser_does_not_sniff() {
         "attachment; filename=\"clip-1.html\""
     );
 }
+
+impl TestApp {
+    /// `POST path` with a JSON body, as if over a connection from `peer`.
+    async fn post_from(&self, peer: &str, path: &str, body: Value) -> Reply {
+        let mut req = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let peer: SocketAddr = peer.parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        self.send(req).await
+    }
+}
+
+fn assert_limited(r: &Reply) {
+    assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    let wait: u64 = r.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+}
+
+/// Nothing limited the endpoints that hand out credentials: 300 wrong
+/// passwords in a row, no 429. One address gets 30 sign-in requests a
+/// minute (`CUTROOM_AUTH_LIMIT_PER_MINUTE`), one account 10 logins
+/// (`CUTROOM_LOGIN_LIMIT_PER_MINUTE`), by default.
+#[tokio::test]
+async fn sign_in_requests_are_limited_per_address_and_per_account() {
+    let t = TestApp::new().await;
+    t.signup("target@limits.example").await;
+
+    // Per address: refreshes hash nothing, so they are quick to make.
+    let guess = json!({"refresh_token": "a guess"});
+    for _ in 0..30 {
+        let r = t
+            .post_from("203.0.113.9:1000", "/v1/auth/refresh", guess.clone())
+            .await;
+        assert_problem(&r, StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+    }
+    let r = t
+        .post_from("203.0.113.9:1001", "/v1/auth/refresh", guess.clone())
+        .await;
+    assert_limited(&r);
+    // Another address still gets an answer.
+    let r = t
+        .post_from("203.0.113.10:1000", "/v1/auth/refresh", guess.clone())
+        .await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+
+    // Per account: from a new address each time, the guesses still end.
+    // The allowance refills one attempt every 6 s, and hashing is slow in
+    // a debug build, so a few more than 10 may pass before the first 429.
+    let wrong = json!({"email": "Target@limits.example", "password": "wrong password"});
+    let mut refused = None;
+    for i in 0..40 {
+        let r = t
+            .post_from(
+                &format!("198.51.100.{i}:1000"),
+                "/v1/auth/login",
+                wrong.clone(),
+            )
+            .await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_limited(&r);
+            refused = Some(i);
+            break;
+        }
+        assert_problem(&r, StatusCode::UNAUTHORIZED, "invalid_credentials");
+    }
+    let refused = refused.expect("40 wrong passwords in a row and no 429");
+    assert!(refused >= 10, "refused after {refused} attempts");
+    // Other accounts are not locked with it.
+    let other = json!({"email": "other@limits.example", "password": "wrong password"});
+    let r = t
+        .post_from("198.51.100.78:1000", "/v1/auth/login", other)
+        .await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "invalid_credentials");
+}
