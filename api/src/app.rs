@@ -30,6 +30,8 @@ pub struct App {
     pub auth_guard: AuthGuard,
     /// Password hashing, a few at a time.
     pub hasher: Hasher,
+    /// Live streams open, per credential and per tenant.
+    pub(crate) live_streams: Arc<crate::live::guard::StreamCounts>,
     /// What `/metrics` reports.
     pub metrics: crate::metrics::Metrics,
     /// A hash checked against when a login names an unknown email, so that
@@ -62,6 +64,7 @@ impl App {
             limiter,
             auth_guard: AuthGuard::new(&config.guards),
             hasher: Hasher::default(),
+            live_streams: Arc::default(),
             metrics: crate::metrics::Metrics::new(),
             config,
             db,

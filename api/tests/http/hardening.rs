@@ -417,3 +417,113 @@ async fn sign_in_requests_are_limited_per_address_and_per_account() {
         .await;
     assert_problem(&r, StatusCode::UNAUTHORIZED, "invalid_credentials");
 }
+
+/// Opens the tenant's live stream (`GET /v1/jobs` as `text/event-stream`)
+/// with `token`; the answer's status and, when it is a stream, its body.
+async fn open_stream(t: &TestApp, token: &str) -> (StatusCode, HeaderMap, Body) {
+    let req = Request::get("/v1/jobs")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::ACCEPT, "text/event-stream")
+        .body(Body::empty())
+        .unwrap();
+    let res = t.router.clone().oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    (parts.status, parts.headers, body)
+}
+
+/// Reads a stream until it ends; what it sent, or `None` when it is still
+/// open after `bound`.
+async fn until_stream_ends(body: Body, bound: std::time::Duration) -> Option<String> {
+    use futures::StreamExt;
+    let mut frames = body.into_data_stream();
+    let mut text = String::new();
+    let read = async {
+        while let Some(chunk) = frames.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+    };
+    tokio::time::timeout(bound, read).await.ok()?;
+    Some(text)
+}
+
+/// One API key opened 100 live streams.
+#[tokio::test]
+async fn live_streams_are_capped_per_credential() {
+    let t = TestApp::new().await;
+    let owner = t.signup("streams@example.org").await;
+    let key = t.api_key(&owner, "viewer").await;
+    let mut open = Vec::new();
+    for _ in 0..10 {
+        let (status, _, body) = open_stream(&t, &key).await;
+        assert_eq!(status, StatusCode::OK);
+        open.push(body);
+    }
+    let (status, headers, body) = open_stream(&t, &key).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let problem: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(problem["code"], "too_many_streams", "{problem}");
+    assert!(headers.contains_key(header::RETRY_AFTER));
+    // The owner is another credential, with streams of its own.
+    let (status, _, _mine) = open_stream(&t, &owner).await;
+    assert_eq!(status, StatusCode::OK);
+    // A stream the client dropped gives its place back.
+    open.pop();
+    let (status, _, _again) = open_stream(&t, &key).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// A revoked key's stream, and a removed member's, kept sending the
+/// tenant's jobs.
+#[tokio::test]
+async fn live_streams_end_when_their_credential_goes() {
+    let t =
+        TestApp::with_config(|c| c.guards.live_recheck = std::time::Duration::from_secs(1)).await;
+    let owner = t.signup("revoke@example.org").await;
+    let member = t.join(&owner, "leaving@example.org", "member").await;
+    let created = t
+        .call(
+            Method::POST,
+            "/v1/api-keys",
+            Some(&owner),
+            Some(json!({"name": "watcher", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let key = created.body["key"].as_str().unwrap().to_owned();
+    let key_id = created.body["id"].as_str().unwrap().to_owned();
+
+    let (status, _, by_key) = open_stream(&t, &key).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, by_member) = open_stream(&t, &member).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let r = t
+        .call(
+            Method::DELETE,
+            &format!("/v1/api-keys/{key_id}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let me = t.call(Method::GET, "/v1/me", Some(&member), None).await;
+    let member_id = me.body["user"]["id"].as_str().unwrap().to_owned();
+    let r = t
+        .call(
+            Method::DELETE,
+            &format!("/v1/members/{member_id}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+
+    let bound = std::time::Duration::from_secs(30);
+    for (who, body) in [("revoked key", by_key), ("removed member", by_member)] {
+        let sent = until_stream_ends(body, bound)
+            .await
+            .unwrap_or_else(|| panic!("the {who}'s stream is still open"));
+        assert!(sent.contains("event: closed"), "{who}: {sent}");
+    }
+}

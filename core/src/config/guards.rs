@@ -26,6 +26,15 @@ pub struct Guards {
     /// Connections served at once; more wait in the listen backlog
     /// (`CUTROOM_HTTP_MAX_CONNECTIONS`, default 1024).
     pub max_connections: usize,
+    /// How often an open live stream checks that its credential still
+    /// opens the tenant (`CUTROOM_LIVE_RECHECK_SECS`, default 30).
+    pub live_recheck: Duration,
+    /// Live streams one user or API key may hold open at once
+    /// (`CUTROOM_LIVE_STREAMS_PER_CREDENTIAL`, default 10).
+    pub live_streams_per_credential: u32,
+    /// Live streams of one tenant, all its credentials together
+    /// (`CUTROOM_LIVE_STREAMS_PER_TENANT`, default 100).
+    pub live_streams_per_tenant: u32,
 }
 
 impl Default for Guards {
@@ -36,6 +45,9 @@ impl Default for Guards {
             trusted_proxies: Vec::new(),
             header_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            live_recheck: Duration::from_secs(30),
+            live_streams_per_credential: 10,
+            live_streams_per_tenant: 100,
         }
     }
 }
@@ -88,6 +100,21 @@ impl Guards {
         if let Some(n) = number("HTTP_MAX_CONNECTIONS", 1_000_000)? {
             anyhow::ensure!(n > 0, "CUTROOM_HTTP_MAX_CONNECTIONS must be at least 1");
             g.max_connections = n as usize;
+        }
+        if let Some(n) = number("LIVE_RECHECK_SECS", 3600)? {
+            anyhow::ensure!(n > 0, "CUTROOM_LIVE_RECHECK_SECS must be at least 1");
+            g.live_recheck = Duration::from_secs(n);
+        }
+        if let Some(n) = number("LIVE_STREAMS_PER_CREDENTIAL", 10_000)? {
+            anyhow::ensure!(
+                n > 0,
+                "CUTROOM_LIVE_STREAMS_PER_CREDENTIAL must be at least 1"
+            );
+            g.live_streams_per_credential = n as u32;
+        }
+        if let Some(n) = number("LIVE_STREAMS_PER_TENANT", 1_000_000)? {
+            anyhow::ensure!(n > 0, "CUTROOM_LIVE_STREAMS_PER_TENANT must be at least 1");
+            g.live_streams_per_tenant = n as u32;
         }
         Ok(g)
     }
