@@ -10,7 +10,7 @@ use cutroom_core::{
     storage::{LocalStore, ObjectStore},
 };
 
-use crate::auth::{jwt::JwtKeys, limit::Limiter};
+use crate::auth::{guard::AuthGuard, jwt::JwtKeys, limit::Limiter, password::Hasher};
 
 /// Everything a request may need, built once at start-up. External services
 /// sit behind `Arc<dyn ...>` so tests can swap them.
@@ -26,6 +26,12 @@ pub struct App {
     pub sealer: Sealer,
     /// Requests per credential; `None` when unlimited.
     pub limiter: Option<Limiter>,
+    /// Sign-in requests per client address and per account.
+    pub auth_guard: AuthGuard,
+    /// Password hashing, a few at a time.
+    pub hasher: Hasher,
+    /// Live streams open, per credential and per tenant.
+    pub(crate) live_streams: Arc<crate::live::guard::StreamCounts>,
     /// What `/metrics` reports.
     pub metrics: crate::metrics::Metrics,
     /// A hash checked against when a login names an unknown email, so that
@@ -56,6 +62,9 @@ impl App {
         let limiter = Limiter::new(config.rate_limit_per_minute);
         Arc::new(App {
             limiter,
+            auth_guard: AuthGuard::new(&config.guards),
+            hasher: Hasher::default(),
+            live_streams: Arc::default(),
             metrics: crate::metrics::Metrics::new(),
             config,
             db,

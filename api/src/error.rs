@@ -80,6 +80,12 @@ impl ApiError {
         }
     }
 
+    /// The same answer, telling the client to come back in `seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
     /// The tenant's monthly media minutes are used up: try again when the
     /// quota resets (`Retry-After`), or ask the operator for more.
     pub fn quota_exceeded(detail: String, reset_in_secs: u64) -> Self {
@@ -162,7 +168,10 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE && self.source.is_none() {
+            // Shedding load on purpose (`Retry-After` says when to come back).
+            tracing::warn!(code = self.code, detail = %self.detail, "request shed");
+        } else if self.status.is_server_error() {
             match &self.source {
                 Some(source) => {
                     tracing::error!(error = %source, code = self.code, "request failed")

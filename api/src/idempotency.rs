@@ -6,7 +6,13 @@
 //! the same key and the same method, path and body gets that response
 //! again, marked `Idempotent-Replayed: true`, for 24 hours. The same key
 //! with another body is a 422, and a retry while the first is still
-//! running a 409. Keys are per tenant.
+//! running a 409.
+//!
+//! Keys are per credential (each user, each API key): a stored answer may
+//! hold an upload URL, so nobody else gets it by sending the same key, and
+//! two clients that pick the same key do not collide. The caller's role is
+//! checked before anything is replayed, so a member demoted to viewer
+//! cannot fetch even their own earlier answer.
 
 use axum::{
     body::{Body, to_bytes},
@@ -66,6 +72,8 @@ async fn run(
     // The extractor leaves the context in the request, so the handler
     // neither authenticates nor counts the request again.
     let ctx = AuthContext::from_request_parts(&mut parts, state).await?;
+    // Both routes create work, which only writers may.
+    ctx.require_write()?;
     let bytes = to_bytes(body, BODY_LIMIT).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -82,7 +90,8 @@ async fn run(
     let hash = hex::encode(hash.finalize());
 
     let db = &state.db.orm;
-    match idempotency::begin(db, ctx.tenant_id, &key, &hash, Utc::now()).await? {
+    let owner = ctx.actor();
+    match idempotency::begin(db, ctx.tenant_id, &owner, &key, &hash, Utc::now()).await? {
         Begin::Fresh(id) => {
             let response = next
                 .run(Request::from_parts(parts, Body::from(bytes)))

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod client;
 pub mod error;
 pub mod extract;
 mod idempotency;

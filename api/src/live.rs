@@ -8,6 +8,12 @@
 //! The database is the only channel between workers and API replicas, so
 //! the stream reads it every [`POLL`]: one indexed query for new events
 //! and one primary-key read of the job per open stream.
+//!
+//! Streams are counted per credential and per tenant, and their credential
+//! is checked again while they run (see [`guard`]); one whose credential
+//! no longer opens the tenant gets a `closed` event and ends.
+
+pub mod guard;
 
 use std::{collections::VecDeque, convert::Infallible, sync::Arc, time::Duration};
 
@@ -20,8 +26,11 @@ use uuid::Uuid;
 
 use crate::{
     app::App,
+    auth::AuthContext,
+    error::ApiError,
     views::{JobEvent, JobSummary},
 };
+use guard::Holder;
 
 const POLL: Duration = Duration::from_millis(500);
 /// How long after a job ended the stream waits for its final status event
@@ -37,14 +46,33 @@ pub fn wants_stream(headers: &axum::http::HeaderMap) -> bool {
         .any(|v| v.contains("text/event-stream"))
 }
 
+/// Counts a new stream of `ctx`, or refuses it (`too_many_streams`).
+fn holder(app: &App, ctx: &AuthContext) -> Result<Holder, ApiError> {
+    let ticket = app.live_streams.open(ctx, &app.config.guards)?;
+    Ok(Holder::new(ctx, ticket))
+}
+
+/// The last event of a stream whose credential no longer opens the tenant.
+fn closed() -> Event {
+    Event::default()
+        .event("closed")
+        .json_data(json!({
+            "code": "unauthorized",
+            "detail": "the credential of this stream was revoked or lost its membership",
+        }))
+        .expect("the closing event serializes")
+}
+
 /// The stream of one job, starting after `after` (the client's
 /// `Last-Event-ID`), or from the beginning.
 pub fn stream(
     app: Arc<App>,
+    ctx: &AuthContext,
     job: job::Model,
     after: Option<Uuid>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>, ApiError> {
     let state = Live {
+        holder: holder(&app, ctx)?,
         app,
         tenant_id: job.tenant_id,
         job_id: job.id,
@@ -66,14 +94,20 @@ pub fn stream(
             if !std::mem::take(&mut s.first) {
                 tokio::time::sleep(POLL).await;
             }
+            if !s.holder.still_valid(&s.app).await {
+                s.queue.push_back(closed());
+                s.done = true;
+                continue;
+            }
             s.poll().await;
         }
     });
-    Sse::new(events).keep_alive(KeepAlive::default())
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 struct Live {
     app: Arc<App>,
+    holder: Holder,
     tenant_id: Uuid,
     job_id: Uuid,
     /// The last stored event sent.
@@ -186,32 +220,43 @@ const TENANT_BATCH: u64 = 200;
 /// (browsers allow six per host).
 pub fn tenant_stream(
     app: Arc<App>,
-    tenant_id: Uuid,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    ctx: &AuthContext,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>, ApiError> {
     let state = TenantLive {
+        holder: holder(&app, ctx)?,
         app,
-        tenant_id,
+        tenant_id: ctx.tenant_id,
         since: chrono::Utc::now() - TENANT_LOOKBACK,
         shown: std::collections::HashMap::new(),
         queue: VecDeque::new(),
         first: true,
+        done: false,
     };
     let events = futures::stream::unfold(state, |mut s| async move {
         loop {
             if let Some(e) = s.queue.pop_front() {
                 return Some((Ok(e), s));
             }
+            if s.done {
+                return None;
+            }
             if !std::mem::take(&mut s.first) {
                 tokio::time::sleep(POLL).await;
+            }
+            if !s.holder.still_valid(&s.app).await {
+                s.queue.push_back(closed());
+                s.done = true;
+                continue;
             }
             s.poll().await;
         }
     });
-    Sse::new(events).keep_alive(KeepAlive::default())
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 struct TenantLive {
     app: Arc<App>,
+    holder: Holder,
     tenant_id: Uuid,
     /// Reads start here: the newest change seen (inclusive, as two changes
     /// may share a timestamp).
@@ -222,6 +267,7 @@ struct TenantLive {
     shown: std::collections::HashMap<Uuid, (JobStatus, Option<String>, i32)>,
     queue: VecDeque<Event>,
     first: bool,
+    done: bool,
 }
 
 impl TenantLive {

@@ -13,7 +13,7 @@ use std::{sync::Mutex, time::Instant};
 use axum::{
     body::Body,
     extract::{MatchedPath, State},
-    http::Request,
+    http::{Method, Request},
     middleware::Next,
     response::Response,
 };
@@ -37,11 +37,15 @@ use crate::app::AppState;
 /// Stage events read per scrape at most; the rest are read at the next.
 const STAGE_BATCH: u64 = 10_000;
 
+/// Every label takes few values whatever clients send, so the label set,
+/// and with it memory and the size of each scrape, stays bounded.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    /// One of HTTP's own methods, or `other` (see [`method_label`]).
+    method: &'static str,
     /// The route's template (`/v1/jobs/{id}`), never the raw path, so ids
-    /// do not explode the label set.
+    /// do not explode the label set; `unmatched` for every path no route
+    /// matched.
     route: String,
     status: u16,
 }
@@ -131,10 +135,10 @@ impl Metrics {
         }
     }
 
-    fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    fn observe_request(&self, method: &'static str, route: &str, status: u16, seconds: f64) {
         self.requests
             .get_or_create(&RequestLabels {
-                method: method.to_owned(),
+                method,
                 route: route.to_owned(),
                 status,
             })
@@ -205,9 +209,21 @@ impl Metrics {
     }
 }
 
+/// HTTP's own methods keep their name; any other token a client makes up
+/// (hyper accepts them) counts as `other`.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method.as_str())
+        .unwrap_or("other")
+}
+
 /// Times every routed request.
 pub async fn layer(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -215,7 +231,7 @@ pub async fn layer(State(state): State<AppState>, req: Request<Body>, next: Next
     let started = Instant::now();
     let response = next.run(req).await;
     state.metrics.observe_request(
-        &method,
+        method,
         &route,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),

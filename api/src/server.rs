@@ -2,11 +2,21 @@
 //! the webhook sender, and in the embedded default a pipeline worker in
 //! the same process.
 
-use std::sync::Arc;
+use std::{pin::pin, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Request},
+};
+use hyper::{body::Incoming, server::conn::http1};
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    service::TowerToHyperService,
+};
+use tokio::{net::TcpListener, sync::Semaphore};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tower::ServiceExt;
 
 use crate::{app::App, routes::router, sweeper, webhooks};
 
@@ -26,10 +36,7 @@ pub async fn serve(
         .in_process_worker
         .then(|| spawn_worker(&app, stop.clone()));
 
-    let served = axum::serve(listener, router(app.clone()))
-        .with_graceful_shutdown(stop.clone().cancelled_owned())
-        .await
-        .context("serving HTTP");
+    serve_http(&app, listener, &stop).await;
     stop.cancel();
     tracing::info!("HTTP server stopped");
 
@@ -41,7 +48,69 @@ pub async fn serve(
             .context("the in-process worker panicked")?
             .context("in-process worker")?;
     }
-    served
+    Ok(())
+}
+
+/// Accepts connections until `stop`, then waits for those open to finish
+/// their requests. At most `max_connections` are served at once (the rest
+/// wait in the listen backlog), and a connection that does not send a
+/// whole request head in time, idle or trickling, is closed
+/// (`config.guards`). HTTP/1 only: detecting HTTP/2 would read the first
+/// bytes before any timeout runs, so a silent connection stayed forever.
+async fn serve_http(app: &Arc<App>, listener: TcpListener, stop: &CancellationToken) {
+    let guards = &app.config.guards;
+    let router = router(app.clone());
+    let slots = Arc::new(Semaphore::new(guards.max_connections));
+    let connections = TaskTracker::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(guards.header_timeout);
+    loop {
+        let slot = tokio::select! {
+            () = stop.cancelled() => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
+        let (stream, peer) = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait for some to close.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Each request knows its connection's peer (`crate::client`).
+        let service = router
+            .clone()
+            .map_request(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req.map(Body::new)
+            });
+        let builder = builder.clone();
+        let stop = stop.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            let io = TokioIo::new(stream);
+            let mut conn = pin!(builder.serve_connection(io, TowerToHyperService::new(service)));
+            let served = tokio::select! {
+                served = conn.as_mut() => served,
+                () = stop.cancelled() => {
+                    // Ends the connection after the request in flight, if any.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = served {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    connections.close();
+    connections.wait().await;
 }
 
 /// The embedded default: a pipeline worker beside the API. A worker that

@@ -53,6 +53,16 @@ pub async fn from_upload(
     let grace = Duration::from_std(app.config.upload_grace).unwrap_or(Duration::MAX);
     check_pending(&upload, Utc::now(), grace)?;
     let declared = u64::try_from(upload.size_bytes).unwrap_or_default();
+    // The object could change under the job, or land after it ended.
+    if let Some(local) = &app.local_store
+        && local.is_writing(&upload.object_key)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "upload_in_progress",
+            "the file is still being uploaded; complete the upload once its PUT has ended",
+        ));
+    }
     match app.store.head(&upload.object_key).await? {
         None => {
             return Err(ApiError::new(

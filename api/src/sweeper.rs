@@ -1,5 +1,6 @@
 //! What is kept only for a while: a presigned upload that is never
-//! completed expires, and whatever was uploaded to it is deleted; a job's
+//! completed expires, and whatever was uploaded to it is deleted, as are
+//! the temporary files of uploads a crash interrupted; a job's
 //! source kept for re-renders is deleted when its time is up; an ended
 //! job's uploaded original is deleted (a day after a failure that may
 //! pass, so an admin can retry it); idempotency keys are forgotten after
@@ -47,6 +48,15 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
             Ok(n) => tracing::info!(count = n, "expired abandoned uploads"),
             Err(e) => tracing::warn!(error = %e, "sweeping uploads failed; will retry"),
         }
+        if let Some(local) = &app.local_store {
+            match local.sweep_partials().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(count = n, "removed temporary files of uploads that died"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "sweeping temporary upload files failed; will retry")
+                }
+            }
+        }
         match sweep_kept_sources(&app, Utc::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "deleted kept sources whose time was up"),
@@ -65,6 +75,7 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
         if let Some(limiter) = &app.limiter {
             limiter.forget_idle();
         }
+        app.auth_guard.forget_idle();
         match idempotency::sweep(&app.db.orm, Utc::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(count = n, "forgot expired idempotency keys"),

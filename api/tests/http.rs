@@ -16,6 +16,13 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+/// The server's limits on connections, over real sockets.
+#[path = "http/connections.rs"]
+mod connections;
+/// The attacks of issue 21, each as the request that got in.
+#[path = "http/hardening.rs"]
+mod hardening;
+
 struct TestApp {
     router: Router,
     app: Arc<App>,
@@ -1101,11 +1108,11 @@ async fn each_credential_has_its_own_rate_limit() {
 #[tokio::test]
 async fn operator_routes_and_metrics() {
     // Without an operator token the operator routes do not exist, and the
-    // metrics are open.
+    // metrics answer clients on the same machine.
     let t = TestApp::new().await;
     let r = t.call(Method::GET, "/v1/admin/workers", None, None).await;
     assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
-    let r = t.call(Method::GET, "/metrics", None, None).await;
+    let r = t.scrape_from(hardening::LOOPBACK, &[]).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(
         r.headers[header::CONTENT_TYPE]

@@ -8,6 +8,9 @@ use std::{collections::BTreeSet, net::SocketAddr, path::PathBuf, time::Duration}
 use anyhow::{Context, bail};
 use secrecy::SecretString;
 
+mod guards;
+pub use guards::Guards;
+
 /// [`Config::max_source_height`] unless changed, and its bounds: 144p is
 /// the smallest picture video hosts offer, 4320p (8K) the largest.
 pub const DEFAULT_MAX_SOURCE_HEIGHT: u32 = 1080;
@@ -146,6 +149,9 @@ pub struct Config {
     /// (`CUTROOM_WEB_DIR`, default `frontend/dist`); `None` or a folder
     /// without `index.html`: `/` is a page about the API instead.
     pub web_dir: Option<PathBuf>,
+    /// Connection, timeout and sign-in limits against clients that would
+    /// exhaust the process.
+    pub guards: Guards,
 }
 
 /// How jobs that failed with a passing error (`download_failed`,
@@ -336,6 +342,7 @@ impl Config {
             operator_token: None,
             monthly_media_minutes: None,
             web_dir: None,
+            guards: Guards::default(),
         }
     }
 
@@ -349,7 +356,9 @@ impl Config {
         let var = |name: &str| get(&format!("CUTROOM_{name}")).filter(|v| !v.trim().is_empty());
         let data_dir = PathBuf::from(var("DATA_DIR").unwrap_or_else(|| "./data".into()));
         let secret = match var("SECRET_KEY") {
-            Some(s) if s.len() < 32 => bail!("CUTROOM_SECRET_KEY must be at least 32 characters"),
+            Some(s) if s.len() < MIN_SECRET_LEN => {
+                bail!("CUTROOM_SECRET_KEY must be at least {MIN_SECRET_LEN} characters")
+            }
             Some(s) => SecretString::from(s),
             None => load_or_create_secret(&data_dir)?,
         };
@@ -594,6 +603,7 @@ impl Config {
                 })?;
             c.webhooks.disable_after = Duration::from_secs(hours * 3600);
         }
+        c.guards = Guards::from_vars(var)?;
         Ok(c)
     }
 }
@@ -634,13 +644,29 @@ fn parse_bool(name: &str, v: Option<String>, default: bool) -> anyhow::Result<bo
     }
 }
 
+/// The shortest secret key accepted, from the environment or the file.
+const MIN_SECRET_LEN: usize = 32;
+
 /// The embedded default keeps a generated secret in the data folder, so a
 /// restart keeps tokens and URLs valid without the user choosing one.
 fn load_or_create_secret(data_dir: &std::path::Path) -> anyhow::Result<SecretString> {
     use std::io::Write;
     let path = data_dir.join("secret.key");
     if let Ok(s) = std::fs::read_to_string(&path) {
-        return Ok(SecretString::from(s.trim().to_owned()));
+        let s = s.trim();
+        // An empty or short key (a truncated copy, a file made by hand)
+        // would let anyone sign access tokens and storage URLs.
+        if s.len() < MIN_SECRET_LEN {
+            bail!(
+                "{} holds {} characters; the secret key needs at least {MIN_SECRET_LEN}. \
+                 Delete the file to have a new one generated (signed-in sessions and \
+                 stored LLM keys then stop working), or put a random key in it \
+                 (`openssl rand -hex 32`)",
+                path.display(),
+                s.len()
+            );
+        }
+        return Ok(SecretString::from(s.to_owned()));
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
@@ -843,6 +869,30 @@ mod tests {
         assert!(
             format!("{err:#}").contains("expected f16 or q8_0"),
             "{err:#}"
+        );
+    }
+
+    /// An empty `secret.key` was taken as the key, so anyone could sign
+    /// access tokens and storage URLs.
+    #[test]
+    fn refuses_an_empty_or_short_secret_file() {
+        for weak in ["", "\n", "0123456789abcdef"] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("secret.key"), weak).unwrap();
+            let data = dir.path().to_str().unwrap();
+            let err = parse(&[("CUTROOM_DATA_DIR", data)]).unwrap_err();
+            let err = format!("{err:#}");
+            assert!(err.contains("secret.key") && err.contains("32"), "{err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let made = parse(&[("CUTROOM_DATA_DIR", data)]).unwrap();
+        let again = parse(&[("CUTROOM_DATA_DIR", data)]).unwrap();
+        use secrecy::ExposeSecret;
+        assert_eq!(made.secret_key.expose_secret().len(), 64);
+        assert_eq!(
+            made.secret_key.expose_secret(),
+            again.secret_key.expose_secret()
         );
     }
 }

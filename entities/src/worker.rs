@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 // Not `workers`: on SQLite that is apalis' table (names ignore case).
 #[sea_orm(table_name = "fleet_workers")]
 pub struct Model {
-    /// The worker's queue name (`cutroom-worker-{host}-{pid}-{random}`).
+    /// The worker's queue name (`cutroom-worker-{random}`), which job events show.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub host: String,

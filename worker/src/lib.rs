@@ -131,7 +131,12 @@ impl Worker {
             engines,
             self.name.clone(),
         ));
-        tracing::info!(worker = %self.name, "worker started");
+        tracing::info!(
+            worker = %self.name,
+            host = %host_name(),
+            pid = std::process::id(),
+            "worker started"
+        );
         // A restarted apalis worker registers under a new name: the old
         // registration is still fresh and the queue refuses duplicate names.
         for incarnation in 0u32.. {
@@ -347,16 +352,12 @@ fn host_name() -> String {
         .unwrap_or_else(|| "host".to_owned())
 }
 
-/// `cutroom-worker-{host}-{pid}-{random}`: readable in the queue tables and
-/// unique even with several workers in one process.
+/// `cutroom-worker-{random}`: unique even with several workers in one
+/// process. The name is in every tenant's job events (`running`,
+/// `handed_back`), so it says nothing about the machine: the registry
+/// (`/v1/admin/workers`, operators only) maps it to host and pid.
 fn worker_name() -> String {
-    let host = host_name();
-    let random = uuid::Uuid::new_v4().simple().to_string();
-    format!(
-        "cutroom-worker-{host}-{}-{}",
-        std::process::id(),
-        &random[..8]
-    )
+    format!("cutroom-worker-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// Crate internals for the benchmarks (`worker/benches`); not an API.
@@ -374,6 +375,18 @@ mod tests {
             a.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
             "{a}"
+        );
+    }
+
+    /// Job events carried the name, and with it the worker's host name and
+    /// process id, to every tenant.
+    #[test]
+    fn worker_names_tell_neither_host_nor_pid() {
+        let name = super::worker_name();
+        let rest = name.strip_prefix("cutroom-worker-").unwrap();
+        assert!(
+            uuid::Uuid::try_parse(rest).is_ok(),
+            "{name} is more than a random id"
         );
     }
 }

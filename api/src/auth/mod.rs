@@ -6,6 +6,7 @@
 
 pub mod cookie;
 pub mod credentials;
+pub mod guard;
 pub mod jwt;
 pub mod limit;
 pub mod password;

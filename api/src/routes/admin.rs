@@ -96,7 +96,8 @@ pub struct CurrentJob {
 /// One worker process.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WorkerView {
-    /// Its queue name, `cutroom-worker-{host}-{pid}-{random}`.
+    /// Its queue name, `cutroom-worker-{random}`: the id job events show
+    /// tenants, who learn neither host nor pid from it.
     pub id: String,
     pub host: String,
     pub pid: i32,

@@ -136,7 +136,7 @@ async fn signup(
     if accounts::user_by_email(db, &email).await?.is_some() {
         return Err(email_taken());
     }
-    let password_hash = password::hash(req.password).await?;
+    let password_hash = state.hasher.hash(req.password).await?;
     let now = Utc::now();
     let tx = cutroom_core::db::begin_write(db).await?;
     let tenant = accounts::insert_tenant(
@@ -193,6 +193,7 @@ async fn signup(
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 401, description = "`invalid_credentials`: wrong email or password", body = ApiError, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: not a member of the requested tenant", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many attempts from this address or on this account; see `Retry-After`", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn login(
@@ -202,16 +203,24 @@ async fn login(
 ) -> Result<Response, ApiError> {
     let db = &state.db.orm;
     let email = req.email.trim().to_lowercase();
+    state.auth_guard.check_account(&email)?;
     let user = accounts::user_by_email(db, &email).await?;
+    // No password that long is set (hashing cost grows with the input).
     let verified = match &user {
-        Some(u) => password::verify(req.password, u.password_hash.clone()).await?,
+        _ if req.password.len() > password::MAX_LEN => false,
+        Some(u) => {
+            state
+                .hasher
+                .verify(req.password, u.password_hash.clone())
+                .await?
+        }
         None => {
             // Same work as for a real account, so timing does not reveal which emails exist.
             let dummy = state
                 .dummy_hash
-                .get_or_try_init(|| password::hash("not a password".into()))
+                .get_or_try_init(|| state.hasher.hash("not a password".into()))
                 .await?;
-            password::verify(req.password, dummy.clone()).await?;
+            state.hasher.verify(req.password, dummy.clone()).await?;
             false
         }
     };
@@ -321,7 +330,11 @@ async fn accept_invite(
     let existing = accounts::user_by_email(db, &inv.email).await?;
     let new_user = match &existing {
         Some(u) => {
-            if !password::verify(req.password, u.password_hash.clone()).await? {
+            if !state
+                .hasher
+                .verify(req.password, u.password_hash.clone())
+                .await?
+            {
                 return Err(invalid_credentials());
             }
             None
@@ -329,7 +342,7 @@ async fn accept_invite(
         None => {
             let name = validate::text("name", &req.name, 200)?;
             password::check_policy(&req.password)?;
-            let password_hash = password::hash(req.password).await?;
+            let password_hash = state.hasher.hash(req.password).await?;
             Some(user::Model {
                 id: Uuid::now_v7(),
                 email: inv.email.clone(),

@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{app::AppState, error::ApiError, extract::Json};
+use crate::{app::AppState, client::Local, error::ApiError, extract::Json};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -84,26 +84,37 @@ async fn readyz(state: AppState) -> (StatusCode, Json<Readiness>) {
 }
 
 /// Prometheus metrics (text format): request latency by route, jobs by
-/// status, queue depth, workers by state, stage durations. Open when no
-/// operator token is configured; with `CUTROOM_OPERATOR_TOKEN` set, it
-/// needs that token as a bearer token.
+/// status, queue depth, workers by state, stage durations, all tenants
+/// together. With `CUTROOM_OPERATOR_TOKEN` set, it needs that token as a
+/// bearer token; without, it answers only clients on this machine
+/// (loopback, not through a proxy).
 #[utoipa::path(
     get, path = "/metrics", tag = "meta", security((), ("operator" = [])),
     responses(
         (status = 200, description = "Prometheus text exposition format", content_type = "text/plain; version=0.0.4", body = String),
         (status = 401, description = "`unauthorized`: an operator token is configured and this is not it", body = ApiError, content_type = "application/problem+json"),
+        (status = 403, description = "`metrics_local_only`: no operator token is configured and the client is not on this machine", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn metrics(
     state: AppState,
+    Local(local): Local,
     headers: axum::http::HeaderMap,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
-    if let Some(expected) = &state.config.operator_token
-        && !super::admin::bears(&headers, expected)
-    {
-        return Err(ApiError::unauthorized(
-            "the metrics need the operator token",
-        ));
+    match &state.config.operator_token {
+        Some(expected) if !super::admin::bears(&headers, expected) => {
+            return Err(ApiError::unauthorized(
+                "the metrics need the operator token",
+            ));
+        }
+        None if !local => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "metrics_local_only",
+                "without CUTROOM_OPERATOR_TOKEN the metrics answer only clients on the server's own machine",
+            ));
+        }
+        _ => {}
     }
     let body = state.metrics.render(&state).await?;
     Ok((

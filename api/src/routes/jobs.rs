@@ -125,6 +125,7 @@ async fn create_job(
         )),
         (status = 400, description = "`invalid_query`", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: limit out of range", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: see `Retry-After`; `too_many_streams`: this credential or tenant has as many live streams open as allowed", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn list_jobs(
@@ -134,7 +135,7 @@ async fn list_jobs(
     Query(q): Query<ListJobsQuery>,
 ) -> Result<Response, ApiError> {
     if live::wants_stream(&headers) {
-        return Ok(live::tenant_stream(state.0.clone(), ctx.tenant_id).into_response());
+        return Ok(live::tenant_stream(state.0.clone(), &ctx)?.into_response());
     }
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
@@ -205,6 +206,7 @@ async fn get_job(
             (String = "text/event-stream"),
         )),
         (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: see `Retry-After`; `too_many_streams`: this credential or tenant has as many live streams open as allowed", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn job_events(
@@ -222,7 +224,7 @@ async fn job_events(
             .get("last-event-id")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<Uuid>().ok());
-        return Ok(live::stream(state.0.clone(), job, after).into_response());
+        return Ok(live::stream(state.0.clone(), &ctx, job, after)?.into_response());
     }
     let events = queries::events::list(db, ctx.tenant_id, id).await?;
     let events: Vec<JobEvent> = events.into_iter().map(Into::into).collect();

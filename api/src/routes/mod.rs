@@ -164,7 +164,23 @@ fn document_common_answers(spec: &mut utoipa::openapi::OpenApi) {
             .entry(code.to_owned())
             .or_insert_with(|| problem(description));
     };
-    for item in spec.paths.paths.values_mut() {
+    for (path, item) in spec.paths.paths.iter_mut() {
+        if crate::auth::guard::PATHS.contains(&path.as_str())
+            && let Some(op) = item.post.as_mut()
+        {
+            add(
+                op,
+                "429",
+                "`rate_limited`: too many sign-in requests from this address (`CUTROOM_AUTH_LIMIT_PER_MINUTE`); see `Retry-After`",
+            );
+            if path != "/v1/auth/refresh" {
+                add(
+                    op,
+                    "503",
+                    "`server_busy`: too many passwords are being checked at once; see `Retry-After`",
+                );
+            }
+        }
         for op in [
             &mut item.get,
             &mut item.put,
@@ -266,6 +282,10 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             AppState(app.clone()),
             idempotency::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            AppState(app.clone()),
+            crate::auth::guard::layer,
         ))
         .layer(axum::middleware::from_fn_with_state(
             AppState(app.clone()),

@@ -13,7 +13,11 @@ use axum::{
     routing::put,
 };
 use chrono::Utc;
-use cutroom_core::storage::{LocalStore, SignatureError, StorageError};
+use cutroom_core::{
+    queries,
+    storage::{LocalStore, SignatureError, StorageError},
+};
+use cutroom_entities::UploadStatus;
 use serde::Deserialize;
 use tokio_util::io::ReaderStream;
 use utoipa::IntoParams;
@@ -76,6 +80,8 @@ fn check(r: Result<(), SignatureError>) -> Result<(), ApiError> {
         (status = 200, description = "Stored"),
         (status = 400, description = "`upload_size_mismatch`: the body is not the signed length", body = ApiError, content_type = "application/problem+json"),
         (status = 403, description = "`url_expired` or `signature_mismatch`", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`upload_in_progress`: another PUT to this URL has not ended; `upload_completed`: the upload was completed", body = ApiError, content_type = "application/problem+json"),
+        (status = 410, description = "`upload_expired`: the upload expired", body = ApiError, content_type = "application/problem+json"),
         (status = 411, description = "`length_required`", body = ApiError, content_type = "application/problem+json"),
     )
 )]
@@ -110,18 +116,58 @@ pub async fn put_object(
         Some(length),
         Utc::now(),
     ))?;
+    let slot = store
+        .claim_write(&key)
+        .map_err(|_| ApiError::validation("invalid object key"))?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "upload_in_progress",
+                "another upload to this URL is in progress; wait for it to end",
+            )
+        })?;
+    check_open(&state, &key).await?;
     match store
-        .write_stream(&key, length, body.into_data_stream())
+        .write_stream(&slot, length, body.into_data_stream())
         .await
     {
-        Ok(()) => Ok(StatusCode::OK),
-        Err(StorageError::Backend(detail)) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "upload_size_mismatch",
-            detail,
+        Ok(()) => {}
+        Err(StorageError::Backend(detail)) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "upload_size_mismatch",
+                detail,
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    // Completed or expired while the bytes came in: keep nothing.
+    check_open(&state, &key).await?;
+    slot.commit().await?;
+    Ok(StatusCode::OK)
+}
+
+/// Only a pending upload takes bytes: once completed, its job owns the
+/// object (a later PUT would leave a file behind that nothing deletes);
+/// once expired, it is gone for good. The signature already proved the key
+/// is one this API handed out; the key names the upload.
+async fn check_open(state: &AppState, key: &str) -> Result<(), ApiError> {
+    let Some((tenant_id, upload_id)) = cutroom_core::storage::parse_upload_key(key) else {
+        return Err(ApiError::not_found("upload"));
+    };
+    let upload = queries::uploads::get(&state.db.orm, tenant_id, upload_id).await?;
+    match upload.map(|u| u.status) {
+        Some(UploadStatus::Pending) => Ok(()),
+        Some(UploadStatus::Completed) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "upload_completed",
+            "the upload was completed; a new file needs a new upload",
         )),
-        Err(StorageError::InvalidKey(_)) => Err(ApiError::validation("invalid object key")),
-        Err(e) => Err(e.into()),
+        Some(UploadStatus::Expired) | None => Err(ApiError::new(
+            StatusCode::GONE,
+            "upload_expired",
+            "the upload expired before it was completed; start a new one",
+        )),
     }
 }
 
@@ -157,6 +203,33 @@ pub async fn get_object(
                 .map_err(ApiError::internal)?,
         ),
         (header::CONTENT_LENGTH, HeaderValue::from(len)),
+        // A file, never a page of this origin: the browser neither guesses
+        // another type nor renders it.
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (header::CONTENT_DISPOSITION, attachment(&key)),
     ];
     Ok((headers, Body::from_stream(ReaderStream::new(file))).into_response())
+}
+
+/// `attachment; filename="<last key segment>"`, the name kept to characters
+/// that need no quoting.
+fn attachment(key: &str) -> HeaderValue {
+    let name: String = key
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }

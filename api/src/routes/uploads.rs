@@ -175,7 +175,7 @@ async fn create_upload(
         (status = 201, description = "The job, queued", body = Job),
         (status = 403, description = "`forbidden`: viewers cannot create jobs", body = ApiError, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
-        (status = 409, description = "`upload_missing`: nothing was uploaded; `conflict`: already completed", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`upload_missing`: nothing was uploaded; `upload_in_progress`: its PUT has not ended; `conflict`: already completed", body = ApiError, content_type = "application/problem+json"),
         (status = 410, description = "`upload_expired`", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`upload_size_mismatch` or `validation_failed`", body = ApiError, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`; or `quota_exceeded`: the tenant's monthly media minutes are used up (`Retry-After`: seconds until the quota resets)", body = ApiError, content_type = "application/problem+json"),

@@ -1,6 +1,10 @@
 //! Stored `Idempotency-Key` requests. The unique index on (tenant, key)
 //! decides which of two concurrent first requests runs; the other sees it
 //! in progress.
+//!
+//! Keys belong to the credential that sent them: the stored key is the
+//! client's key behind its owner (`user:<id>` or `api_key:<id>`, see
+//! [`stored_key`]), so one credential never gets another's answer.
 
 use chrono::{DateTime, Duration, Utc};
 use cutroom_entities::idempotency_key as idem;
@@ -33,13 +37,22 @@ pub enum Begin {
     Mismatch,
 }
 
+/// The key as stored: `owner` (who sent it) and the client's own key.
+fn stored_key(owner: &str, key: &str) -> String {
+    format!("{owner} {key}")
+}
+
+/// Claims `key` of `owner` for a request, or says what became of the
+/// request that claimed it first.
 pub async fn begin(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
+    owner: &str,
     key: &str,
     request_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<Begin, DbErr> {
+    let key = &stored_key(owner, key);
     // Twice at most: a stale row found on the first try is removed.
     for _ in 0..2 {
         let row = idem::Model {

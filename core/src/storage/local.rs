@@ -6,8 +6,9 @@
 //! `api::routes::storage` before touching the file.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashSet},
     path::{Path, PathBuf},
+    sync::Mutex,
     time::Duration,
 };
 
@@ -22,6 +23,49 @@ pub struct LocalStore {
     root: PathBuf,
     base_url: String,
     key: Vec<u8>,
+    /// Keys with an upload in flight in this process: one at a time each,
+    /// so a signed URL sent many times over holds one temporary file, not
+    /// one per request.
+    writing: Mutex<HashSet<String>>,
+}
+
+/// The right to write one key, held from before the first byte until the
+/// file is in place or given up. Dropping it removes the temporary file.
+pub struct WriteSlot<'a> {
+    store: &'a LocalStore,
+    key: String,
+    part: PathBuf,
+}
+
+impl WriteSlot<'_> {
+    /// Moves the finished temporary file to the key.
+    pub async fn commit(self) -> Result<(), StorageError> {
+        let path = self.store.path_of(&self.key)?;
+        tokio::fs::rename(&self.part, &path).await?;
+        Ok(())
+    }
+}
+
+impl Drop for WriteSlot<'_> {
+    fn drop(&mut self) {
+        // Gone already after a commit; otherwise a failed or refused upload.
+        let _ = std::fs::remove_file(&self.part);
+        self.store
+            .writing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
+}
+
+/// Where a key's bytes wait until they are complete: beside the object,
+/// hidden (`list` skips dot files), one name per key.
+fn part_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .expect("keys have a file name")
+        .to_string_lossy();
+    path.with_file_name(format!(".{name}.part"))
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -42,7 +86,55 @@ impl LocalStore {
             root,
             base_url: format!("{}/storage", public_url.trim_end_matches('/')),
             key: mac.finalize().into_bytes().to_vec(),
+            writing: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Claims `key` for one upload; `None` while another is writing it.
+    pub fn claim_write(&self, key: &str) -> Result<Option<WriteSlot<'_>>, StorageError> {
+        let part = part_path(&self.path_of(key)?);
+        let mut writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        if !writing.insert(key.to_owned()) {
+            return Ok(None);
+        }
+        Ok(Some(WriteSlot {
+            store: self,
+            key: key.to_owned(),
+            part,
+        }))
+    }
+
+    /// Whether an upload to `key` is in flight in this process.
+    pub fn is_writing(&self, key: &str) -> bool {
+        self.writing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
+    }
+
+    /// Removes the temporary files of uploads no longer in flight: those a
+    /// crash or a kill left behind (the ones of failed uploads go at once).
+    /// Returns how many. Assumes this process is the only one writing
+    /// under the root, as with the embedded default.
+    pub async fn sweep_partials(&self) -> Result<usize, StorageError> {
+        let root = self.root.clone();
+        let found = tokio::task::spawn_blocking(move || partials_under(&root))
+            .await
+            .map_err(|e| StorageError::Backend(e.to_string()))??;
+        let mut removed = 0;
+        for (key, part) in found {
+            // Claimed first, so an upload starting now cannot lose its file.
+            let Some(claimed) = self.claim_write(&key).ok().flatten() else {
+                continue;
+            };
+            match tokio::fs::remove_file(&part).await {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+            drop(claimed);
+        }
+        Ok(removed)
     }
 
     pub fn path_of(&self, key: &str) -> Result<PathBuf, StorageError> {
@@ -129,11 +221,12 @@ impl LocalStore {
         })
     }
 
-    /// Writes a request body to `key`, refusing anything but exactly `size` bytes.
-    /// The bytes land in a temporary file first, so a broken upload leaves nothing.
+    /// Writes a request body to the temporary file of `slot`, refusing
+    /// anything but exactly `size` bytes; [`WriteSlot::commit`] puts it in
+    /// place. A broken upload leaves nothing once the slot is dropped.
     pub async fn write_stream<S, E>(
         &self,
-        key: &str,
+        slot: &WriteSlot<'_>,
         size: u64,
         mut body: S,
     ) -> Result<(), StorageError>
@@ -142,39 +235,68 @@ impl LocalStore {
         E: std::fmt::Display,
     {
         use futures::StreamExt;
-        let path = self.path_of(key)?;
-        let dir = path.parent().expect("keys have a parent");
+        let dir = slot.part.parent().expect("keys have a parent");
         tokio::fs::create_dir_all(dir).await?;
-        let tmp = dir.join(format!(".{}.part", uuid::Uuid::now_v7()));
-        let result = async {
-            let mut file = tokio::fs::File::create(&tmp).await?;
-            let mut written = 0u64;
-            while let Some(chunk) = body.next().await {
-                let chunk =
-                    chunk.map_err(|e| StorageError::Backend(format!("upload interrupted: {e}")))?;
-                written += chunk.len() as u64;
-                if written > size {
-                    return Err(StorageError::Backend(
-                        "body longer than the signed size".into(),
-                    ));
-                }
-                file.write_all(&chunk).await?;
+        let mut file = tokio::fs::File::create(&slot.part).await?;
+        let mut written = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk =
+                chunk.map_err(|e| StorageError::Backend(format!("upload interrupted: {e}")))?;
+            written += chunk.len() as u64;
+            if written > size {
+                return Err(StorageError::Backend(
+                    "body longer than the signed size".into(),
+                ));
             }
-            if written != size {
-                return Err(StorageError::Backend(format!(
-                    "body has {written} bytes, {size} were signed"
-                )));
-            }
-            file.sync_all().await?;
-            tokio::fs::rename(&tmp, &path).await?;
-            Ok(())
+            file.write_all(&chunk).await?;
         }
-        .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
+        if written != size {
+            return Err(StorageError::Backend(format!(
+                "body has {written} bytes, {size} were signed"
+            )));
         }
-        result
+        file.sync_all().await?;
+        Ok(())
     }
+}
+
+/// Every temporary upload file under `root`, with the key it was for
+/// (older versions named them `.{uuid}.part`: those map to keys nobody
+/// uses, and go too).
+fn partials_under(root: &Path) -> Result<Vec<(String, PathBuf)>, StorageError> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(object) = name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".part"))
+                .filter(|n| !n.is_empty())
+            else {
+                continue;
+            };
+            let key = path
+                .with_file_name(object)
+                .strip_prefix(root)
+                .expect("under root")
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.push((key, path));
+        }
+    }
+    Ok(out)
 }
 
 #[async_trait::async_trait]

@@ -145,6 +145,15 @@ pub fn upload_key(tenant_id: Uuid, upload_id: Uuid, filename: &str) -> String {
     )
 }
 
+/// The tenant and upload an [`upload_key`] is for; `None` for any other key.
+pub fn parse_upload_key(key: &str) -> Option<(Uuid, Uuid)> {
+    let mut parts = key.strip_prefix("uploads/")?.split('/');
+    let tenant = parts.next()?.parse().ok()?;
+    let upload = parts.next()?.parse().ok()?;
+    let _file = parts.next()?;
+    parts.next().is_none().then_some((tenant, upload))
+}
+
 /// Keeps a user-given file name usable as the last key segment.
 pub fn safe_file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
@@ -192,6 +201,20 @@ mod tests {
             assert!(check_key(k).is_err(), "{k:?} accepted");
         }
         assert!(check_key("tenants/x/jobs/y/silences.json").is_ok());
+    }
+
+    #[test]
+    fn upload_keys_name_their_upload() {
+        let (t, u) = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(parse_upload_key(&upload_key(t, u, "a b.mp4")), Some((t, u)));
+        for other in [
+            format!("tenants/{t}/jobs/{u}/out.mp4"),
+            format!("uploads/{t}/{u}"),
+            format!("uploads/{t}/{u}/a/b"),
+            format!("uploads/{t}/nope/a.mp4"),
+        ] {
+            assert_eq!(parse_upload_key(&other), None, "{other}");
+        }
     }
 
     #[test]
