@@ -243,7 +243,7 @@ mod tests {
         assert_eq!((f.height, f.fps), (None, None));
         assert_eq!(f.vcodec.as_deref(), Some("7"));
         assert!(parse_merged("NA").is_empty());
-        let many = format!("[{}]", vec![r#"{"format_id": "a"}"#; 10].join(","));
+        let many = format!("[{}]", [r#"{"format_id": "a"}"#; 10].join(","));
         assert_eq!(parse_merged(&many).len(), MAX_FORMATS);
     }
 }
