@@ -453,6 +453,10 @@ pub(crate) fn render(
     }
 
     // Pass 2: head and tail encoded, the rest copied, the sound encoded.
+    // From a fresh reader: `seek_before` does not seek for a cut that
+    // starts within its margin of the beginning, and this one has been
+    // read past the cut already (such clips used to come out empty).
+    input = ff::open(&spec.source)?;
     let mut output = format::output_as(&spec.output, "mp4")?;
     let vost = {
         let mut s = output.add_stream(encoder::find(codec::Id::None))?;

@@ -700,3 +700,37 @@ fn a_smart_render_copies_the_middle_and_encodes_the_ends() {
     assert!((beep - (SYNC_AT - 3.32)).abs() <= frame, "beep at {beep}");
     assert!(rendered.thumbnail_at.is_some());
 }
+
+/// A cut that starts within the seek margin of the beginning: the smart
+/// render reads the source twice, and its second pass once started where
+/// the first had stopped, past the cut, leaving a clip with no streams.
+#[test]
+fn a_smart_render_near_the_start_has_its_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = source_encoded(dir.path(), "veryfast");
+    let media = probe(&source).unwrap();
+    let (picture, origin) = render::inspect(&source, media.audio_stream).unwrap();
+    let picture = picture.unwrap();
+    let size = canvas(ClipFormat::Original, picture);
+    let filters = reframe_filters(ClipFormat::Original, Reframe::Blur, picture, size.0, size.1);
+    let mut spec = spec(dir.path(), &source, origin, filters, size, 0.0);
+    // Keyframes at 0, 2 and 4 s: 2-4 s is copied.
+    spec.start = 1.0;
+    spec.end = 5.0;
+    spec.smart = true;
+    let rendered = render::render(&spec, picture, &|_| {}, &CancellationToken::new())
+        .unwrap()
+        .unwrap();
+    assert_eq!(rendered.copied_frames, 50, "{rendered:?}");
+    let (frames, width, height) = video_frames(&spec.output);
+    assert_eq!((width, height), (640, 360));
+    assert!(
+        (frames.len() as i64 - 100).abs() <= 1,
+        "{} frames: {rendered:?}",
+        frames.len()
+    );
+    assert!(
+        (rendered.audio_seconds - 4.0).abs() <= 1.0 / FPS,
+        "{rendered:?}"
+    );
+}
