@@ -69,7 +69,9 @@ impl From<PathRejection> for ApiError {
 }
 
 fn bytes_rejection(e: BytesRejection) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    if timed_out(&e) {
+        body_timeout()
+    } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
@@ -78,6 +80,29 @@ fn bytes_rejection(e: BytesRejection) -> ApiError {
     } else {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
     }
+}
+
+/// Whether reading a request body failed because the client stopped
+/// sending it (the server wraps every body in a
+/// [`tower_http::timeout::TimeoutBody`]).
+pub(crate) fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// The answer to a request whose body stopped coming.
+pub(crate) fn body_timeout() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "body_timeout",
+        "the request body stopped arriving; send it again",
+    )
 }
 
 fn unsupported_media_type() -> ApiError {

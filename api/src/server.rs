@@ -17,6 +17,7 @@ use hyper_util::{
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
+use tower_http::timeout::TimeoutBody;
 
 use crate::{app::App, routes::router, sweeper, webhooks};
 
@@ -54,8 +55,8 @@ pub async fn serve(
 /// Accepts connections until `stop`, then waits for those open to finish
 /// their requests. At most `max_connections` are served at once (the rest
 /// wait in the listen backlog), and a connection that does not send a
-/// whole request head in time, idle or trickling, is closed
-/// (`config.guards`). HTTP/1 only: detecting HTTP/2 would read the first
+/// whole request head in time, idle or trickling, is closed, as is one
+/// whose body stops arriving (`config.guards`). HTTP/1 only: detecting HTTP/2 would read the first
 /// bytes before any timeout runs, so a silent connection stayed forever.
 async fn serve_http(app: &Arc<App>, listener: TcpListener, stop: &CancellationToken) {
     let guards = &app.config.guards;
@@ -83,12 +84,14 @@ async fn serve_http(app: &Arc<App>, listener: TcpListener, stop: &CancellationTo
                 }
             },
         };
-        // Each request knows its connection's peer (`crate::client`).
+        // Each request knows its connection's peer (`crate::client`), and
+        // its body may not pause longer than `body_timeout`.
+        let body_timeout = guards.body_timeout;
         let service = router
             .clone()
             .map_request(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
-                req.map(Body::new)
+                req.map(|body| Body::new(TimeoutBody::new(body_timeout, body)))
             });
         let builder = builder.clone();
         let stop = stop.clone();

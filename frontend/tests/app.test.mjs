@@ -56,8 +56,12 @@ test("a new user uploads a video, watches it processed, and works with the resul
       await page.locator('li.upload[data-file="notes.txt"]').getByRole("alert").filter({ hasText: /not a video or audio file/ }).waitFor();
       await page.locator('li.upload[data-file="huge.mp4"]').getByRole("alert").filter({ hasText: /upload_too_large|too large|larger/i }).waitFor();
       await page.getByLabel("Or a YouTube link").fill("https://example.com/watch?v=abc");
+      await page.getByLabel("Audio only (no clips)").check();
+      const submitted = page.waitForRequest((r) => r.method() === "POST" && new URL(r.url()).pathname === "/v1/jobs");
       await page.getByRole("button", { name: "Process" }).click();
+      assert.deepEqual((await submitted).postDataJSON().options, { audio_only: true }, "the box asks for audio only");
       await page.getByRole("alert").filter({ hasText: /invalid_source_url/ }).waitFor();
+      await page.getByLabel("Audio only (no clips)").uncheck();
       page.off("request", onRequest);
       assert.deepEqual(puts, [], "nothing was uploaded");
       for (const name of ["notes.txt", "huge.mp4"])

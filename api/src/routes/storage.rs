@@ -5,6 +5,8 @@
 //! credential, bound to method, key, expiry, and for `PUT` content type and
 //! length (see `cutroom_core::storage::LocalStore::verify`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use axum::{
     body::Body,
     extract::DefaultBodyLimit,
@@ -18,6 +20,7 @@ use cutroom_core::{
     storage::{LocalStore, SignatureError, StorageError},
 };
 use cutroom_entities::UploadStatus;
+use futures::TryStreamExt;
 use serde::Deserialize;
 use tokio_util::io::ReaderStream;
 use utoipa::IntoParams;
@@ -82,6 +85,7 @@ fn check(r: Result<(), SignatureError>) -> Result<(), ApiError> {
         (status = 403, description = "`url_expired` or `signature_mismatch`", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "`upload_in_progress`: another PUT to this URL has not ended; `upload_completed`: the upload was completed", body = ApiError, content_type = "application/problem+json"),
         (status = 410, description = "`upload_expired`: the upload expired", body = ApiError, content_type = "application/problem+json"),
+        (status = 408, description = "`body_timeout`: the body stopped arriving (nothing for `CUTROOM_HTTP_BODY_TIMEOUT_SECS`); nothing was kept, send it again", body = ApiError, content_type = "application/problem+json"),
         (status = 411, description = "`length_required`", body = ApiError, content_type = "application/problem+json"),
     )
 )]
@@ -127,11 +131,14 @@ pub async fn put_object(
             )
         })?;
     check_open(&state, &key).await?;
-    match store
-        .write_stream(&slot, length, body.into_data_stream())
-        .await
-    {
+    let stalled = AtomicBool::new(false);
+    let stream = body
+        .into_data_stream()
+        .inspect_err(|e| stalled.store(crate::extract::timed_out(e), Ordering::Relaxed));
+    match store.write_stream(&slot, length, stream).await {
         Ok(()) => {}
+        // The slot's temporary file goes with the slot.
+        Err(_) if stalled.load(Ordering::Relaxed) => return Err(crate::extract::body_timeout()),
         Err(StorageError::Backend(detail)) => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,

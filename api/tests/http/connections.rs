@@ -19,7 +19,7 @@ struct Served {
     addr: SocketAddr,
     stop: CancellationToken,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _t: TestApp,
+    t: TestApp,
 }
 
 impl Served {
@@ -33,7 +33,7 @@ impl Served {
             addr,
             stop,
             server,
-            _t: t,
+            t,
         }
     }
 
@@ -118,5 +118,52 @@ async fn connections_past_the_cap_wait_for_a_free_one() {
         .await
         .expect("served once a slot was free");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    s.stop().await;
+}
+
+/// A request head in full, then a body that stops: once nothing bounded
+/// how long the server waited for the rest, so a few hundred such
+/// connections held every slot.
+#[tokio::test]
+async fn a_stalled_request_body_is_answered_and_closed() {
+    let s = Served::start(|c| c.guards.body_timeout = Duration::from_secs(1)).await;
+    let mut stalled = TcpStream::connect(s.addr).await.unwrap();
+    stalled
+        .write_all(
+            b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\n\
+              Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\":",
+        )
+        .await
+        .unwrap();
+    let answer = until_closed(&mut stalled)
+        .await
+        .expect("a connection with a stalled body stayed open");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"body_timeout\""), "{answer}");
+    s.stop().await;
+}
+
+/// The same for an upload to local storage: the stalled PUT is answered,
+/// leaves no temporary file, and the URL takes the whole body afterwards.
+#[tokio::test]
+async fn a_stalled_upload_is_answered_and_can_be_sent_again() {
+    use super::hardening::{new_upload, partials, put};
+    let s = Served::start(|c| c.guards.body_timeout = Duration::from_secs(1)).await;
+    let token = s.t.signup("stalled@example.org").await;
+    let (_, path) = new_upload(&s.t, &token, 20).await;
+    let mut stalled = TcpStream::connect(s.addr).await.unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Type: video/mp4\r\nContent-Length: 20\r\n\r\n0123456789"
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    let answer = until_closed(&mut stalled)
+        .await
+        .expect("an upload with a stalled body stayed open");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"body_timeout\""), "{answer}");
+    assert!(partials(&s.t, &path).is_empty());
+
+    let again = s.t.send(put(&path, 20, Body::from(vec![7u8; 20]))).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
     s.stop().await;
 }

@@ -167,7 +167,7 @@ impl TestApp {
 }
 
 /// A fresh upload of `size` bytes: its id and its PUT URL's path.
-async fn new_upload(t: &TestApp, token: &str, size: usize) -> (String, String) {
+pub(super) async fn new_upload(t: &TestApp, token: &str, size: usize) -> (String, String) {
     let create = json!({"filename": "talk.mp4", "content_type": "video/mp4", "size_bytes": size});
     let up = t
         .call(Method::POST, "/v1/uploads", Some(token), Some(create))
@@ -181,7 +181,7 @@ async fn new_upload(t: &TestApp, token: &str, size: usize) -> (String, String) {
     )
 }
 
-fn put(path: &str, size: usize, body: Body) -> Request<Body> {
+pub(super) fn put(path: &str, size: usize, body: Body) -> Request<Body> {
     Request::put(path)
         .header(header::CONTENT_TYPE, "video/mp4")
         .header(header::CONTENT_LENGTH, size)
@@ -190,7 +190,7 @@ fn put(path: &str, size: usize, body: Body) -> Request<Body> {
 }
 
 /// The temporary files in the folder an upload's object lands in.
-fn partials(t: &TestApp, path: &str) -> Vec<std::path::PathBuf> {
+pub(super) fn partials(t: &TestApp, path: &str) -> Vec<std::path::PathBuf> {
     let key = path
         .split('?')
         .next()

@@ -23,6 +23,11 @@ pub struct Guards {
     /// connections and clients trickling their headers alike
     /// (`CUTROOM_HTTP_HEADER_TIMEOUT_SECS`, default 30).
     pub header_timeout: Duration,
+    /// A request body that sends nothing for this long is answered
+    /// `408 body_timeout` and its connection closed
+    /// (`CUTROOM_HTTP_BODY_TIMEOUT_SECS`, default 30). Uploads to local
+    /// storage stream for as long as bytes keep coming.
+    pub body_timeout: Duration,
     /// Connections served at once; more wait in the listen backlog
     /// (`CUTROOM_HTTP_MAX_CONNECTIONS`, default 1024).
     pub max_connections: usize,
@@ -44,6 +49,7 @@ impl Default for Guards {
             login_per_account_per_minute: 10,
             trusted_proxies: Vec::new(),
             header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
             max_connections: 1024,
             live_recheck: Duration::from_secs(30),
             live_streams_per_credential: 10,
@@ -97,6 +103,10 @@ impl Guards {
             anyhow::ensure!(n > 0, "CUTROOM_HTTP_HEADER_TIMEOUT_SECS must be at least 1");
             g.header_timeout = Duration::from_secs(n);
         }
+        if let Some(n) = number("HTTP_BODY_TIMEOUT_SECS", 3600)? {
+            anyhow::ensure!(n > 0, "CUTROOM_HTTP_BODY_TIMEOUT_SECS must be at least 1");
+            g.body_timeout = Duration::from_secs(n);
+        }
         if let Some(n) = number("HTTP_MAX_CONNECTIONS", 1_000_000)? {
             anyhow::ensure!(n > 0, "CUTROOM_HTTP_MAX_CONNECTIONS must be at least 1");
             g.max_connections = n as usize;
@@ -139,15 +149,18 @@ mod tests {
             ("AUTH_LIMIT_PER_MINUTE", "0"),
             ("TRUSTED_PROXIES", "10.0.0.1, ::1"),
             ("HTTP_HEADER_TIMEOUT_SECS", "5"),
+            ("HTTP_BODY_TIMEOUT_SECS", "7"),
         ])
         .unwrap();
         assert_eq!(g.auth_per_address_per_minute, 0);
         assert_eq!(g.trusted_proxies.len(), 2);
         assert_eq!(g.header_timeout, Duration::from_secs(5));
+        assert_eq!(g.body_timeout, Duration::from_secs(7));
         for bad in [
             ("AUTH_LIMIT_PER_MINUTE", "-1"),
             ("TRUSTED_PROXIES", "proxy.local"),
             ("HTTP_HEADER_TIMEOUT_SECS", "0"),
+            ("HTTP_BODY_TIMEOUT_SECS", "0"),
             ("HTTP_MAX_CONNECTIONS", "lots"),
         ] {
             let err = parse(&[bad]).unwrap_err();

@@ -169,6 +169,7 @@ function UploadItem({ row, onDismiss }: { row: UploadRow; onDismiss: () => void 
 
 function YoutubeForm() {
   const [url, setUrl] = useState("");
+  const [audioOnly, setAudioOnly] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   return (
@@ -179,7 +180,12 @@ function YoutubeForm() {
         setBusy(true);
         setError(null);
         try {
-          const job = must(await api.POST("/v1/jobs", { body: { source: { type: "youtube", url: url.trim() } } }));
+          const source = { type: "youtube" as const, url: url.trim() };
+          // Every option has a server default; the generated type lists
+          // them all as present because the schema gives each a default.
+          const options = { audio_only: true } as Schemas["JobOptions"];
+          const body = audioOnly ? { source, options } : { source };
+          const job = must(await api.POST("/v1/jobs", { body }));
           setUrl("");
           navigate(`/jobs/${job.id}`);
         } catch (err) {
@@ -198,6 +204,14 @@ function YoutubeForm() {
           value={url}
           onInput={(e) => setUrl((e.target as HTMLInputElement).value)}
         />
+      </label>
+      <label class="check" title="Fetches the sound only: a transcript, analysis and moderation, no clips">
+        <input
+          type="checkbox"
+          checked={audioOnly}
+          onChange={(e) => setAudioOnly((e.target as HTMLInputElement).checked)}
+        />
+        Audio only (no clips)
       </label>
       <button type="submit" disabled={busy}>
         {busy ? "Submitting…" : "Process"}
