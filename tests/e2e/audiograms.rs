@@ -121,7 +121,12 @@ async fn video_file(app: &TestApp, clip: &Value, format: &str, dir: &Path) -> st
 /// Codec, width and height of each stream.
 fn streams(path: &Path) -> Vec<String> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_name,width,height"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,width,height",
+        ])
         .args(["-of", "csv=p=0"])
         .arg(path)
         .output()
@@ -205,7 +210,10 @@ fn check_bars_in_sync(path: &Path, clip: &Value, markers: &[f64], height: u32) {
             .find(|(_, db)| *db > loudest - 20.0)
             .unwrap()
             .0;
-        assert!((beep - at).abs() <= 2.0 * FRAME, "beep at {beep}, marker at {at}");
+        assert!(
+            (beep - at).abs() <= 2.0 * FRAME,
+            "beep at {beep}, marker at {at}"
+        );
         assert!(
             (risen - beep).abs() <= FRAME + 0.01,
             "bars rise at {risen}, beep at {beep}: out of sync ({frames:?})"
@@ -274,7 +282,12 @@ async fn a_wav_gives_an_audiogram_with_the_tenant_logo() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
 
     let file = dir.path().join("Phone call.wav");
     let markers = spoken_audio(&file, &["-c:a", "pcm_s16le"]);

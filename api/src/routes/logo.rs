@@ -82,10 +82,10 @@ async fn get_logo(state: AppState, ctx: AuthContext) -> Result<Json<TenantLogo>,
 #[utoipa::path(
     put, path = "/v1/tenant/logo", tag = "tenant", security(("bearer" = [])),
     request_body(
-        description = "The image's bytes",
+        description = "The image's bytes, as `image/png` or `image/jpeg`",
         content(
-            (Vec<u8> = "image/png"),
-            (Vec<u8> = "image/jpeg"),
+            (String = "image/png"),
+            (String = "image/jpeg"),
         )
     ),
     responses(
@@ -108,7 +108,13 @@ async fn put_logo(
     let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
     let format = match declared.as_deref() {
         Some("image/png") => ImageFormat::Png,
         Some("image/jpeg") => ImageFormat::Jpeg,
@@ -140,10 +146,7 @@ async fn put_logo(
         .await
         .map_err(ApiError::internal)?;
     let key = storage::tenant_logo_key(ctx.tenant_id);
-    state
-        .store
-        .put_file(&key, file.path(), "image/png")
-        .await?;
+    state.store.put_file(&key, file.path(), "image/png").await?;
     tracing::info!(tenant.id = %ctx.tenant_id, actor = %ctx.actor(), bytes = png.len(), "tenant logo set");
     Ok(Json(view(&state, &key, png.len() as u64).await?))
 }
@@ -152,7 +155,11 @@ async fn put_logo(
 /// file that unpacks to a huge picture is refused before it is
 /// allocated) and encoded again as an RGBA PNG.
 fn reencode(bytes: &[u8], format: ImageFormat) -> Result<Vec<u8>, ApiError> {
-    let name = if format == ImageFormat::Png { "PNG" } else { "JPEG" };
+    let name = if format == ImageFormat::Png {
+        "PNG"
+    } else {
+        "JPEG"
+    };
     let invalid = |e: image::ImageError| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -178,7 +185,8 @@ fn reencode(bytes: &[u8], format: ImageFormat) -> Result<Vec<u8>, ApiError> {
         .into_dimensions()
         .map_err(invalid)?;
     let (w, h) = size;
-    if !(MIN_LOGO_SIDE..=MAX_LOGO_SIDE).contains(&w) || !(MIN_LOGO_SIDE..=MAX_LOGO_SIDE).contains(&h)
+    if !(MIN_LOGO_SIDE..=MAX_LOGO_SIDE).contains(&w)
+        || !(MIN_LOGO_SIDE..=MAX_LOGO_SIDE).contains(&h)
     {
         return Err(dimensions(size));
     }

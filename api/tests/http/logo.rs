@@ -25,7 +25,9 @@ fn encoded(width: u32, height: u32, format: ImageFormat) -> Vec<u8> {
     } else {
         image
     };
-    image.write_to(&mut Cursor::new(&mut bytes), format).unwrap();
+    image
+        .write_to(&mut Cursor::new(&mut bytes), format)
+        .unwrap();
     bytes
 }
 
@@ -88,7 +90,10 @@ async fn admins_set_the_logo_everyone_in_the_tenant_reads_it() {
     assert_eq!(got.status, StatusCode::OK, "{}", got.body);
     assert_eq!(got.body["size_bytes"], set.body["size_bytes"]);
     let stored = fetch(&t, got.body["url"].as_str().unwrap()).await;
-    assert_eq!(stored.len() as u64, got.body["size_bytes"].as_u64().unwrap());
+    assert_eq!(
+        stored.len() as u64,
+        got.body["size_bytes"].as_u64().unwrap()
+    );
     let decoded = image::load_from_memory_with_format(&stored, ImageFormat::Png)
         .unwrap()
         .to_rgba8();
@@ -106,7 +111,9 @@ async fn admins_set_the_logo_everyone_in_the_tenant_reads_it() {
         "not_found",
     );
     assert_eq!(
-        t.call(Method::DELETE, LOGO, Some(&other), None).await.status,
+        t.call(Method::DELETE, LOGO, Some(&other), None)
+            .await
+            .status,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
@@ -116,9 +123,14 @@ async fn admins_set_the_logo_everyone_in_the_tenant_reads_it() {
     );
 
     // The owner replaces it, then removes it.
-    assert_eq!(put(&t, &owner, "image/png", png).await.status, StatusCode::OK);
     assert_eq!(
-        t.call(Method::DELETE, LOGO, Some(&owner), None).await.status,
+        put(&t, &owner, "image/png", png).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        t.call(Method::DELETE, LOGO, Some(&owner), None)
+            .await
+            .status,
         StatusCode::NO_CONTENT
     );
     assert_problem(
@@ -143,7 +155,10 @@ async fn logos_that_are_not_small_png_or_jpeg_images_are_refused() {
     }
     // Not an image, or not the image it says it is.
     for (content_type, bytes) in [
-        ("image/png", b"<svg xmlns='http://www.w3.org/2000/svg'/>".to_vec()),
+        (
+            "image/png",
+            b"<svg xmlns='http://www.w3.org/2000/svg'/>".to_vec(),
+        ),
         ("image/png", encoded(64, 64, ImageFormat::Jpeg)),
         ("image/jpeg", png.clone()),
         ("image/png", png[..png.len() / 2].to_vec()),
@@ -159,7 +174,10 @@ async fn logos_that_are_not_small_png_or_jpeg_images_are_refused() {
         let r = put(&t, &owner, "image/png", encoded(w, h, ImageFormat::Png)).await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "logo_dimensions");
         assert!(
-            r.body["detail"].as_str().unwrap().contains(&format!("{w}x{h}")),
+            r.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{w}x{h}")),
             "{}",
             r.body
         );

@@ -104,12 +104,7 @@ pub(crate) fn shown_title(title: Option<&str>) -> Option<String> {
 /// The picture's filters, from the clip's sound at `[sound]` to an open
 /// end that [`render`] closes: bars over the background, the logo, the
 /// ASS script (title and captions) when there is one.
-pub(crate) fn filters(
-    width: u32,
-    height: u32,
-    ass: Option<&Path>,
-    logo: Option<&Path>,
-) -> String {
+pub(crate) fn filters(width: u32, height: u32, ass: Option<&Path>, logo: Option<&Path>) -> String {
     let l = layout(width, height);
     let (x, y, ww, wh) = l.wave;
     // Bars from the middle up and down (`cline`), every sample of a
@@ -218,11 +213,11 @@ pub(crate) fn render(
         audio_samples: 0,
     };
     let mut packet = Packet::empty();
-    let mut drain = |graph: &mut filter::Graph,
-                     venc: &mut ffmpeg_next::encoder::video::Encoder,
-                     aenc: &mut Option<(ffmpeg_next::encoder::audio::Encoder, usize)>,
-                     output: &mut format::context::Output,
-                     state: &mut State|
+    let drain = |graph: &mut filter::Graph,
+                 venc: &mut ffmpeg_next::encoder::video::Encoder,
+                 aenc: &mut Option<(ffmpeg_next::encoder::audio::Encoder, usize)>,
+                 output: &mut format::context::Output,
+                 state: &mut State|
      -> Result<(), Error> {
         let mut frame = frame::Audio::empty();
         while graph
@@ -236,7 +231,13 @@ pub(crate) fn render(
             if let Some((enc, ost)) = aenc.as_mut() {
                 state.audio_samples += frame.samples() as u64;
                 enc.send_frame(&frame)?;
-                render::write_packets(enc, output, *ost, (Rational::new(1, AUDIO_RATE), 0), aost_tb)?;
+                render::write_packets(
+                    enc,
+                    output,
+                    *ost,
+                    (Rational::new(1, AUDIO_RATE), 0),
+                    aost_tb,
+                )?;
             }
         }
         render::drain_video(graph, venc, output, vost, vsink_tb, vost_tb, state)
@@ -270,7 +271,13 @@ pub(crate) fn render(
     render::write_packets(&mut venc, &mut output, vost, (vsink_tb, 1), vost_tb)?;
     if let Some((enc, ost)) = aenc.as_mut() {
         enc.send_eof()?;
-        render::write_packets(enc, &mut output, *ost, (Rational::new(1, AUDIO_RATE), 0), aost_tb)?;
+        render::write_packets(
+            enc,
+            &mut output,
+            *ost,
+            (Rational::new(1, AUDIO_RATE), 0),
+            aost_tb,
+        )?;
     }
     output.write_trailer()?;
 
@@ -311,9 +318,71 @@ mod tests {
     fn titles_are_trimmed_and_shortened() {
         assert_eq!(shown_title(None), None);
         assert_eq!(shown_title(Some("  ")), None);
-        assert_eq!(shown_title(Some(" Episode 4 ")).as_deref(), Some("Episode 4"));
+        assert_eq!(
+            shown_title(Some(" Episode 4 ")).as_deref(),
+            Some("Episode 4")
+        );
         let long = "word ".repeat(40);
         let shown = shown_title(Some(&long)).unwrap();
         assert!(shown.ends_with('…') && shown.chars().count() <= MAX_TITLE_CHARS + 1);
+    }
+
+    /// A beep 2.013 s into a 5 s cut of a 44.1 kHz WAV: the bars rise on
+    /// frame 60 (2.000-2.033 s) and not before; both streams are the cut's
+    /// length; a preview has no sound.
+    #[test]
+    fn the_bars_move_on_the_frame_the_sound_starts() {
+        use crate::pipeline::{media_tests::ffmpeg, probe::probe};
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("call.wav");
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "aevalsrc=exprs='if(between(t,5.013,5.213),0.15*sin(2*PI*1000*t),0)':\
+             sample_rate=44100:duration=12",
+            "-c:a",
+            "pcm_s16le",
+            source.to_str().unwrap(),
+        ]);
+        let (width, height) = (360, 640);
+        let spec = RenderSpec {
+            audio_stream: probe(&source).unwrap().audio_stream,
+            source,
+            origin: 0.0,
+            start: 3.0,
+            end: 8.0,
+            video_filters: filters(width, height, None, None),
+            width,
+            height,
+            gain_db: 0.0,
+            output: dir.path().join("clip.mp4"),
+            thumbnail: Some(dir.path().join("thumbnail.jpg")),
+            audio: true,
+            crf: render::CLIP_CRF,
+            keep: Vec::new(),
+            smart: false,
+        };
+        let stop = CancellationToken::new();
+        let rendered = render(&spec, &|_| {}, &stop).unwrap().unwrap();
+        assert_eq!(rendered.frames, 150, "{rendered:?}");
+        assert!((rendered.audio_seconds - 5.0).abs() < 0.001, "{rendered:?}");
+        assert!(rendered.thumbnail_at.is_some());
+        let (frames, w, h) = super::super::tests::video_frames(&spec.output);
+        assert_eq!((w, h, frames.len()), (width, height, 150));
+        let quiet = frames[0].1;
+        let risen = frames.iter().position(|(_, y)| *y > quiet + 1.0);
+        assert_eq!(risen, Some(60), "{frames:?}");
+
+        let preview = RenderSpec {
+            audio: false,
+            thumbnail: None,
+            output: dir.path().join("preview.mp4"),
+            ..spec
+        };
+        let rendered = render(&preview, &|_| {}, &stop).unwrap().unwrap();
+        assert_eq!((rendered.frames, rendered.audio_seconds), (150, 0.0));
+        let input = ffmpeg_next::format::input(&preview.output).unwrap();
+        assert_eq!(input.streams().count(), 1, "muted");
     }
 }

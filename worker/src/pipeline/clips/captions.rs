@@ -162,7 +162,7 @@ pub(crate) struct Title<'t> {
 /// An ASS script showing `words` a few at a time, the word being said in
 /// yellow, the others white, bold with a dark outline, low in the picture
 /// (higher on a tall one, above where the apps put their buttons).
-pub(crate) fn ass(words: &[ClipWord], duration: f64, style: BurnStyle) -> String {
+pub(crate) fn ass(words: &[ClipWord], duration: f64, style: BurnStyle<'_>) -> String {
     let (w, h) = (style.width, style.height);
     let font_size = (f64::from(w.min(h)) * 0.075).round().max(10.0);
     let margin_v = if h > w {
@@ -192,7 +192,10 @@ pub(crate) fn ass(words: &[ClipWord], duration: f64, style: BurnStyle) -> String
     );
     if let Some(t) = style.title {
         // The whole clip; libass wraps it (WrapStyle 0) between the margins.
-        let text: String = ass_text(t.text).split_whitespace().collect::<Vec<_>>().join(" ");
+        let text: String = ass_text(t.text)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         let _ = writeln!(
             out,
             "Dialogue: 1,{},{},Title,,0,0,0,,{text}",
@@ -365,7 +368,8 @@ mod tests {
             },
         );
         assert!(
-            script.contains("\nStyle: Title,DejaVu Sans,59,") && script.contains(",0,8,237,237,43,1\n"),
+            script.contains("\nStyle: Title,DejaVu Sans,59,")
+                && script.contains(",0,8,237,237,43,1\n"),
             "{script}"
         );
         let events: Vec<&str> = script

@@ -109,9 +109,7 @@ impl Look {
                 }
                 filters
             }
-            Look::Audiogram { logo, .. } => {
-                audiogram::filters(width, height, ass, logo.as_deref())
-            }
+            Look::Audiogram { logo, .. } => audiogram::filters(width, height, ass, logo.as_deref()),
         }
     }
 }

@@ -41,8 +41,8 @@ use uuid::Uuid;
 
 use self::{
     captions::{BurnStyle, ClipWord},
-    look::Look,
     faces::{FaceDetector, Shot},
+    look::Look,
     plan::{Cut, Span},
     render::{Picture, RenderSpec},
 };
