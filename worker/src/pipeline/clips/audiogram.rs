@@ -385,4 +385,58 @@ mod tests {
         let input = ffmpeg_next::format::input(&preview.output).unwrap();
         assert_eq!(input.streams().count(), 1, "muted");
     }
+
+    /// PCM in a WAV (16-bit, no channel mask) is fitted to the target like
+    /// any other sound: the same tone as 16-bit WAV, float WAV and AAC
+    /// gets the same gain and lands on the target.
+    #[test]
+    fn a_wav_is_fitted_to_the_loudness_target_like_any_sound() {
+        use crate::pipeline::{media_tests::ffmpeg, probe::probe};
+        let dir = tempfile::tempdir().unwrap();
+        let mut fitted = Vec::new();
+        for (name, codec) in [
+            ("a.wav", "pcm_s16le"),
+            ("b.wav", "pcm_f32le"),
+            ("c.m4a", "aac"),
+        ] {
+            let source = dir.path().join(name);
+            ffmpeg(&[
+                "-f",
+                "lavfi",
+                "-i",
+                "aevalsrc=exprs='0.05*sin(2*PI*1000*t)':sample_rate=48000:duration=12",
+                "-ac",
+                "2",
+                "-c:a",
+                codec,
+                source.to_str().unwrap(),
+            ]);
+            let spec = RenderSpec {
+                audio_stream: probe(&source).unwrap().audio_stream,
+                source,
+                origin: 0.0,
+                start: 3.0,
+                end: 8.0,
+                video_filters: String::new(),
+                width: 2,
+                height: 2,
+                gain_db: 0.0,
+                output: dir.path().join("unused.mp4"),
+                thumbnail: None,
+                audio: true,
+                crf: render::CLIP_CRF,
+                keep: Vec::new(),
+                smart: false,
+            };
+            let f = render::fit_loudness(&spec, -14.0, &CancellationToken::new())
+                .unwrap()
+                .unwrap();
+            assert!((f.lufs.unwrap() + 14.0).abs() < 0.3, "{name}: {f:?}");
+            fitted.push(f.gain_db);
+        }
+        assert!(
+            fitted.iter().all(|g| (g - fitted[2]).abs() < 0.3),
+            "{fitted:?}"
+        );
+    }
 }

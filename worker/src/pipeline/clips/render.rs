@@ -533,10 +533,12 @@ fn measure(
         };
     for frame in frames {
         // The filter takes the frame's buffers; it gets a copy, since
-        // every round runs the same frames. (A copy lacks the rate.)
-        let mut copy = frame.clone();
-        copy.set_rate(frame.rate());
-        graph.get("in").ok_or(Error::Bug)?.source().add(&copy)?;
+        // every round runs the same frames.
+        graph
+            .get("in")
+            .ok_or(Error::Bug)?
+            .source()
+            .add(&copy_audio(frame))?;
         drain(&mut graph, &mut meter)?;
     }
     graph.get("in").ok_or(Error::Bug)?.source().flush()?;
@@ -547,6 +549,27 @@ fn measure(
         .fold(0.0, f64::max);
     let true_peak = (peak > 0.0).then(|| 20.0 * peak.log10());
     Ok((lufs, true_peak))
+}
+
+/// A copy of `frame`'s samples and timing. Not `Clone`: that copies with
+/// `av_frame_copy`, which on ffmpeg 5 silently copies nothing when the
+/// frame's new-style channel layout is unspecified (PCM in WAV has none)
+/// and the copy's is not, leaving whatever the buffer held.
+fn copy_audio(frame: &frame::Audio) -> frame::Audio {
+    let mut copy = frame::Audio::new(frame.format(), frame.samples(), frame.channel_layout());
+    let per_plane = frame.samples()
+        * frame.format().bytes()
+        * if frame.is_planar() {
+            1
+        } else {
+            usize::from(frame.channels())
+        };
+    for p in 0..frame.planes() {
+        copy.data_mut(p)[..per_plane].copy_from_slice(&frame.data(p)[..per_plane]);
+    }
+    copy.set_pts(frame.pts());
+    copy.set_rate(frame.rate());
+    copy
 }
 
 fn video_graph(
