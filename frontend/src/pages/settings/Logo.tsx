@@ -75,7 +75,7 @@ export function LogoTab() {
         </figure>
       )}
       {canEdit && logo.data !== undefined && (
-        <div class="inline">
+        <div class="inline logo-form">
           <label>
             {logo.data ? "Replace the logo" : "Upload a logo"}
             <input
