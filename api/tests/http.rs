@@ -22,6 +22,9 @@ mod connections;
 /// The attacks of issue 21, each as the request that got in.
 #[path = "http/hardening.rs"]
 mod hardening;
+/// The tenant's logo for audiograms.
+#[path = "http/logo.rs"]
+mod logo;
 
 struct TestApp {
     router: Router,

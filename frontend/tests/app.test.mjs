@@ -5,7 +5,9 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { checkA11y, launch, logIn, nav, newPage, signUp, step, talkVideo, tempFile, uniqueEmail } from "./support.mjs";
+import {
+  checkA11y, launch, logIn, logoPng, nav, newPage, signUp, step, talkVideo, tempFile, uniqueEmail,
+} from "./support.mjs";
 
 /** The whole pipeline on a 20-second video, in a debug build. */
 const JOB_LIMIT_MS = 300_000;
@@ -14,16 +16,18 @@ let browser;
 let video;
 let notes;
 let huge;
+let logo;
 before(async () => {
   browser = await launch();
   video = talkVideo();
   notes = tempFile("notes.txt", 2048);
   // Over the test server's CUTROOM_MAX_UPLOAD_BYTES (.ci/browser-tests); sparse.
   huge = tempFile("huge.mp4", 200 * 1024 * 1024);
+  logo = logoPng();
 });
 after(async () => {
   await browser?.close();
-  for (const f of [video, notes, huge]) f?.remove();
+  for (const f of [video, notes, huge, logo]) f?.remove();
 });
 
 /** Shared by the scenario's steps, in order. */
@@ -43,6 +47,29 @@ test("a new user uploads a video, watches it processed, and works with the resul
       await page.getByLabel("violence action").selectOption("block");
       await page.getByRole("button", { name: "Save policy" }).click();
       await page.getByRole("status").filter({ hasText: "Saved." }).waitFor();
+    }),
+  );
+
+  await t.test("set, see and remove the logo for audiograms", () =>
+    step(page, "audiogram-logo", async () => {
+      await page.getByRole("navigation", { name: "Settings" }).getByRole("link", { name: "Audiograms" }).click();
+      await page.getByText("No logo: audiograms have none.").waitFor();
+      const puts = [];
+      const onRequest = (r) => r.method() === "PUT" && puts.push(r.url());
+      page.on("request", onRequest);
+      await page.getByLabel("Upload a logo").setInputFiles(notes.path);
+      await page.getByRole("alert").filter({ hasText: /PNG or JPEG/ }).waitFor();
+      assert.deepEqual(puts, [], "a text file is refused before it is sent");
+      page.off("request", onRequest);
+      await page.getByLabel("Upload a logo").setInputFiles(logo.path);
+      await page.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+      const img = page.getByRole("img", { name: /logo/ });
+      await img.waitFor();
+      await page.waitForFunction(() => document.querySelector(".logo-preview img")?.naturalWidth === 200);
+      await page.getByRole("button", { name: "Remove the logo" }).click();
+      await page.getByText("No logo: audiograms have none.").waitFor();
+      await page.getByLabel("Upload a logo").setInputFiles(logo.path);
+      await img.waitFor();
     }),
   );
 
@@ -326,7 +353,7 @@ test("invitations: a newcomer joins by link, an existing user accepts and switch
 test("every page passes axe's WCAG 2 A and AA checks, on a desktop and on a phone", async () => {
   assert.ok(jobUrl, "the first scenario made a job");
   const pages = ["/jobs", jobUrl, "/review", "/members", "/settings/keys", "/settings/webhooks",
-    "/settings/moderation", "/settings/transcription", "/settings/usage"];
+    "/settings/moderation", "/settings/transcription", "/settings/audiograms", "/settings/usage"];
   for (const viewport of [{ width: 1280, height: 900 }, { width: 375, height: 740 }]) {
     const page = await newPage(browser, { viewport });
     await step(page, `a11y-login-${viewport.width}`, async () => {

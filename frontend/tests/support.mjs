@@ -119,6 +119,17 @@ export function nav(page, name) {
 }
 
 /** A file of `size` bytes named `name` (sparse: zeros cost no disk). */
+/** A 200x80 solid magenta PNG, made by ffmpeg: a logo for audiograms. */
+export function logoPng() {
+  const dir = mkdtempSync(join(tmpdir(), "cutroom-logo-"));
+  const path = join(dir, "logo.png");
+  execFileSync("ffmpeg", [
+    "-nostdin", "-loglevel", "error", "-y",
+    "-f", "lavfi", "-i", "color=c=0xff00ff:s=200x80", "-frames:v", "1", path,
+  ]);
+  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 export function tempFile(name, size) {
   const dir = mkdtempSync(join(tmpdir(), "cutroom-file-"));
   const path = join(dir, name);

@@ -4,6 +4,7 @@
 
 mod analysis;
 mod api_keys;
+mod audiograms;
 mod auth;
 mod clips;
 mod fairness;

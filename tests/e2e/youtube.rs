@@ -303,7 +303,7 @@ async fn check_in_sync(app: &TestApp, clip: &Value, markers: &[f64]) {
 
 /// `(time, value)` of one metadata key per frame, from a lavfi graph over
 /// the file (`movie` or `amovie`, then `filters`).
-fn lavfi_series(path: &Path, source: &str, filters: &str, key: &str) -> Vec<(f64, f64)> {
+pub(crate) fn lavfi_series(path: &Path, source: &str, filters: &str, key: &str) -> Vec<(f64, f64)> {
     let graph = format!("{source}={},{filters}", path.to_str().unwrap());
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-f", "lavfi", "-i", &graph])

@@ -431,6 +431,7 @@ pub fn render_clip(
             width,
             height,
             words_per_caption: 3,
+            title: None,
         };
         let ass = out.with_extension("ass");
         std::fs::write(&ass, cc::ass(&words, end - start, style))?;

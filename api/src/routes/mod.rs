@@ -9,6 +9,7 @@ mod clips;
 mod health;
 mod invitations;
 mod jobs;
+mod logo;
 mod me;
 mod members;
 mod review;
@@ -118,6 +119,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(members::router())
         .merge(invitations::router())
         .merge(tenant::router())
+        .merge(logo::router())
         .merge(api_keys::router())
         .merge(uploads::router())
         .merge(jobs::router())

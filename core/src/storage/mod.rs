@@ -120,6 +120,13 @@ pub fn job_prefix(tenant_id: Uuid, job_id: Uuid) -> String {
     format!("{}jobs/{job_id}/", tenant_prefix(tenant_id))
 }
 
+/// `tenants/{tenant}/settings/logo.png`: the tenant's logo for audiograms,
+/// a PNG the API wrote (`PUT /v1/tenant/logo`). Its presence is the
+/// setting: no object, no logo.
+pub fn tenant_logo_key(tenant_id: Uuid) -> String {
+    format!("{}settings/logo.png", tenant_prefix(tenant_id))
+}
+
 /// `uploads/{tenant}/`: a tenant's originals waiting for a worker. Apart
 /// from `tenants/`, so one bucket lifecycle rule on `uploads/` (the compose
 /// bootstrap sets it) removes any a crash left behind, whatever the tenant.

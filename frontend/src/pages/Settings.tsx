@@ -4,6 +4,7 @@
 import { Link } from "../router";
 import { PageTitle } from "../ui/common";
 import { KeysTab } from "./settings/Keys";
+import { LogoTab } from "./settings/Logo";
 import { ModerationTab } from "./settings/Moderation";
 import { TranscriptionTab } from "./settings/Transcription";
 import { UsageTab } from "./settings/Usage";
@@ -15,6 +16,7 @@ const TABS = [
   { id: "webhooks", name: "Webhooks", page: WebhooksTab },
   { id: "moderation", name: "Moderation", page: ModerationTab },
   { id: "transcription", name: "Transcription", page: TranscriptionTab },
+  { id: "audiograms", name: "Audiograms", page: LogoTab },
   { id: "usage", name: "Usage", page: UsageTab },
 ] as const;
 

@@ -170,6 +170,12 @@ function ClipCard({ clip: c, highlight, players, onActive }: CardProps) {
         <dd>{clock(c.duration)}</dd>
         <dt>From the source</dt>
         <dd>{span(c)}</dd>
+        {d.kind === "audiogram" && (
+          <>
+            <dt>Picture</dt>
+            <dd>audiogram: the source has no picture, so its sound is drawn</dd>
+          </>
+        )}
         {d.loudness?.lufs != null && (
           <>
             <dt>Loudness</dt>

@@ -109,6 +109,8 @@ export interface ClipDetails {
   captions_burned?: boolean;
   reframe?: string;
   tightened?: { cuts: [number, number][]; seconds_saved: number } | null;
+  /** `audiogram` when the source had no picture and the clip's is drawn from its sound. */
+  kind?: "video" | "audiogram";
 }
 
 export function details(clip: ClipView): ClipDetails {

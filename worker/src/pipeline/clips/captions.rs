@@ -140,16 +140,29 @@ fn stamp(seconds: f64, sep: char) -> String {
 
 /// How burned captions look on a `width` x `height` picture.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct BurnStyle {
+pub(crate) struct BurnStyle<'t> {
     pub width: u32,
     pub height: u32,
     pub words_per_caption: usize,
+    /// A line of text at the top for the whole clip (an audiogram's job
+    /// title), wrapped by libass.
+    pub title: Option<Title<'t>>,
+}
+
+/// A title across the top of the picture, `margin_h` in from each side
+/// and `margin_v` down.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Title<'t> {
+    pub text: &'t str,
+    pub font_size: u32,
+    pub margin_h: u32,
+    pub margin_v: u32,
 }
 
 /// An ASS script showing `words` a few at a time, the word being said in
 /// yellow, the others white, bold with a dark outline, low in the picture
 /// (higher on a tall one, above where the apps put their buttons).
-pub(crate) fn ass(words: &[ClipWord], duration: f64, style: BurnStyle) -> String {
+pub(crate) fn ass(words: &[ClipWord], duration: f64, style: BurnStyle<'_>) -> String {
     let (w, h) = (style.width, style.height);
     let font_size = (f64::from(w.min(h)) * 0.075).round().max(10.0);
     let margin_v = if h > w {
@@ -165,10 +178,31 @@ pub(crate) fn ass(words: &[ClipWord], duration: f64, style: BurnStyle) -> String
          BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, \
          BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n\
          Style: Caption,DejaVu Sans,{font_size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H80000000,\
-         -1,0,0,0,100,100,0,0,1,{outline},0,2,{margin},{margin},{margin_v},1\n\n\
+         -1,0,0,0,100,100,0,0,1,{outline},0,2,{margin},{margin},{margin_v},1\n{title_style}\n\
          [Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n",
         margin = (f64::from(w) * 0.06).round(),
+        title_style = style.title.map_or_else(String::new, |t| format!(
+            "Style: Title,DejaVu Sans,{},&H00FFFFFF,&H00FFFFFF,&H00000000,&H80000000,\
+             -1,0,0,0,100,100,0,0,1,{},0,8,{h},{h},{},1\n",
+            t.font_size,
+            (f64::from(t.font_size) / 16.0).round().max(1.0),
+            t.margin_v,
+            h = t.margin_h,
+        )),
     );
+    if let Some(t) = style.title {
+        // The whole clip; libass wraps it (WrapStyle 0) between the margins.
+        let text: String = ass_text(t.text)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let _ = writeln!(
+            out,
+            "Dialogue: 1,{},{},Title,,0,0,0,,{text}",
+            ass_stamp(0.0),
+            ass_stamp(duration)
+        );
+    }
     let per = style.words_per_caption.max(1);
     let groups = group(words, |so_far, _| so_far.len() < per);
     for (start, end, g) in timed(&groups, duration) {
@@ -297,6 +331,7 @@ mod tests {
                 width: 1080,
                 height: 1920,
                 words_per_caption: 3,
+                title: None,
             },
         );
         assert!(script.contains("PlayResX: 1080\nPlayResY: 1920"));
@@ -312,5 +347,40 @@ mod tests {
         // The second group holds its last word to the clip's end.
         assert!(events[3].starts_with("Dialogue: 0,0:00:01.20,0:00:02.00,Caption"));
         assert!(events[3].ends_with("{\\c&H00FFFF&}four{\\c&HFFFFFF&}"));
+    }
+
+    #[test]
+    fn a_title_is_a_style_and_an_event_of_its_own_with_its_text_defused() {
+        let title = Title {
+            text: "Ep. {4}\\N: the\nend",
+            font_size: 59,
+            margin_h: 237,
+            margin_v: 43,
+        };
+        let script = ass(
+            &[],
+            12.5,
+            BurnStyle {
+                width: 1080,
+                height: 1080,
+                words_per_caption: 3,
+                title: Some(title),
+            },
+        );
+        assert!(
+            script.contains("\nStyle: Title,DejaVu Sans,59,")
+                && script.contains(",0,8,237,237,43,1\n"),
+            "{script}"
+        );
+        let events: Vec<&str> = script
+            .lines()
+            .filter(|l| l.starts_with("Dialogue:"))
+            .collect();
+        // No override tag, no line break from the user's text: one event,
+        // the whole clip long.
+        assert_eq!(
+            events,
+            ["Dialogue: 1,0:00:00.00,0:00:12.50,Title,,0,0,0,,Ep. (4)/N: the end"]
+        );
     }
 }

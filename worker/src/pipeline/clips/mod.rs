@@ -9,10 +9,16 @@
 //! optionally carries its words burned in ([`captions`]). A clip that
 //! fails to render is reported in the manifest and the job goes on: the
 //! transcript and the analysis are not lost to one bad stretch of video.
+//!
+//! A source without a picture gets audiograms ([`audiogram`]): the same
+//! cuts and sound, with a picture drawn from the sound ([`look`] says
+//! which a job's clips are).
 
+pub(crate) mod audiogram;
 pub(crate) mod captions;
 pub(crate) mod edit;
 pub(crate) mod faces;
+mod look;
 pub(crate) mod plan;
 pub(crate) mod render;
 pub(crate) mod smart;
@@ -36,6 +42,7 @@ use uuid::Uuid;
 use self::{
     captions::{BurnStyle, ClipWord},
     faces::{FaceDetector, Shot},
+    look::Look,
     plan::{Cut, Span},
     render::{Picture, RenderSpec},
 };
@@ -108,6 +115,10 @@ pub(crate) struct Manifest {
     /// Why no clip was rendered at all, when none was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// How the clips of a source without a picture were drawn, when they
+    /// are audiograms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audiogram: Option<look::AudiogramNote>,
     pub clips: Vec<ManifestClip>,
     /// Highlights that were chosen but gave no clip, and why.
     pub skipped: Vec<Skipped>,
@@ -142,6 +153,9 @@ pub(crate) struct ManifestClip {
     pub title: String,
     pub hook: String,
     pub score: u32,
+    /// `video`, cut from the source's picture, or `audiogram`, drawn from
+    /// its sound (a source without a picture).
+    pub kind: &'static str,
     /// The cut on the source's timeline, seconds.
     pub source_start: f64,
     pub source_end: f64,
@@ -303,6 +317,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
         captions_burned: options.captions.burn,
         framing_note: None,
         note: None,
+        audiogram: None,
         clips: Vec::new(),
         skipped: Vec::new(),
         edits: Edits::default(),
@@ -323,11 +338,9 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         match inspected {
-            Ok((Some(p), origin)) => Some((p, origin)),
-            Ok((None, _)) => {
-                manifest.note = Some("the source has no picture, so no clips were made".into());
-                None
-            }
+            Ok((Some(p), origin)) => Some((p, origin, false)),
+            // No picture: the clips are audiograms, drawn from the sound.
+            Ok((None, origin)) => Some((audiogram::picture(), origin, true)),
             Err(e) => {
                 manifest.note = Some(format!("the source's video could not be read ({e})"));
                 None
@@ -342,13 +355,21 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
     } else if input.highlights.is_empty() && manifest.note.is_none() {
         manifest.note = Some("the analysis found no highlights to make clips of".into());
     }
-    let Some((picture, origin)) = picture else {
+    let Some((picture, origin, drawn)) = picture else {
         let mut outputs = edits(ctx, input, 25.0, &[], &mut manifest.edits).await?;
         outputs.push(write_manifest(ctx, &manifest).await?);
         return Ok(Clips {
             outputs,
             rows: Vec::new(),
         });
+    };
+    let dir = ctx.scratch.join("clips");
+    let look = if drawn {
+        let look = Look::audiogram(ctx, &dir).await?;
+        manifest.audiogram = Some(look.note());
+        look
+    } else {
+        Look::Video
     };
 
     // What holds clips back now, judged on each clip's own range as the
@@ -360,9 +381,11 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
     )
     .await?;
     let (spans, texts, speakers) = word_timeline(input.transcript);
-    let dir = ctx.scratch.join("clips");
     let mut planned = Vec::new();
-    let mut detector = face_detector(ctx, &options, &mut manifest);
+    let mut detector = match look {
+        Look::Video => face_detector(ctx, &options, &mut manifest),
+        Look::Audiogram { .. } => None,
+    };
     for (k, h) in chosen {
         let made_from = Origin::new(k, input.ranked);
         let Some(cut) = plan::cut(
@@ -448,29 +471,35 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
         let mut renders = Vec::new();
         for (n, &format) in options.formats.iter().enumerate() {
             let (width, height) = canvas(format, picture);
-            let ass = options.captions.burn.then(|| {
+            let title = look.title(width, height);
+            let ass = (options.captions.burn || title.is_some()).then(|| {
                 let path = clip_dir.join(format!("{}.ass", format.name()));
+                let burned: &[ClipWord] = if options.captions.burn { &words } else { &[] };
                 let script = captions::ass(
-                    &words,
+                    burned,
                     duration,
                     BurnStyle {
                         width,
                         height,
                         words_per_caption: options.captions.words_per_caption as usize,
+                        title,
                     },
                 );
                 (path, script)
             });
-            let mut filters = framed_filters(
-                format,
-                options.reframe,
-                picture,
-                shots.as_deref(),
+            let filters = look.filters(
+                ass.as_ref().map(|(path, _)| path.as_path()),
                 (width, height),
+                || {
+                    framed_filters(
+                        format,
+                        options.reframe,
+                        picture,
+                        shots.as_deref(),
+                        (width, height),
+                    )
+                },
             );
-            if let Some((path, _)) = &ass {
-                filters.push_str(&format!(",ass=filename={}", filter_path(path)));
-            }
             renders.push((
                 format,
                 RenderSpec {
@@ -488,7 +517,8 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
                     audio: true,
                     crf: render::CLIP_CRF,
                     keep: keep.clone(),
-                    smart: format == ClipFormat::Original
+                    smart: look.is_video()
+                        && format == ClipFormat::Original
                         && (width, height) == (picture.width, picture.height)
                         && !options.captions.burn
                         && keep.is_empty(),
@@ -516,13 +546,15 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
         let preview = RenderSpec {
             end: cut.start + preview_end,
             keep: preview_keep,
-            video_filters: framed_filters(
-                *format,
-                options.reframe,
-                picture,
-                shots.as_deref(),
-                (pw, ph),
-            ),
+            video_filters: look.filters(None, (pw, ph), || {
+                framed_filters(
+                    *format,
+                    options.reframe,
+                    picture,
+                    shots.as_deref(),
+                    (pw, ph),
+                )
+            }),
             width: pw,
             height: ph,
             output: clip_dir.join("preview.mp4"),
@@ -578,7 +610,12 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
                 for mut spec in specs.into_iter().chain([preview]) {
                     spec.gain_db = fitted.gain_db;
                     let report = |part: f32| progress.set((done as f32 + part) / total);
-                    match render::render(&spec, picture, &report, &stop) {
+                    let result = if drawn {
+                        audiogram::render(&spec, &report, &stop)
+                    } else {
+                        render::render(&spec, picture, &report, &stop)
+                    };
+                    match result {
                         Ok(None) => return None,
                         Ok(Some(r)) => rendered.push(Ok(r)),
                         Err(e) => rendered.push(Err(e)),
@@ -717,6 +754,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
                     "tightened": tightened,
                     "framing": c.framing,
                     "range": c.made_from.range(),
+                    "kind": look.kind(),
                 }),
                 &edits,
             ),
@@ -729,6 +767,7 @@ pub(crate) async fn run(ctx: &JobCtx<'_>, input: &Inputs<'_>) -> Result<Clips, S
             title: h.title.clone(),
             hook: h.hook.clone(),
             score: h.score,
+            kind: look.kind(),
             source_start: round3(c.cut.start),
             source_end: round3(c.cut.end),
             duration,

@@ -212,37 +212,7 @@ pub(crate) fn render(
     let vsink_tb = vgraph.get("out").ok_or(Error::Bug)?.sink().time_base();
 
     let mut output = format::output_as(&spec.output, "mp4")?;
-    let global_header = output
-        .format()
-        .flags()
-        .contains(format::Flags::GLOBAL_HEADER);
-
-    // Video encoder.
-    let x264 = encoder::find_by_name("libx264").ok_or(Error::EncoderNotFound)?;
-    let mut venc = codec::context::Context::new_with_codec(x264)
-        .encoder()
-        .video()?;
-    venc.set_width(spec.width);
-    venc.set_height(spec.height);
-    venc.set_format(format::Pixel::YUV420P);
-    venc.set_time_base(vsink_tb);
-    venc.set_frame_rate(Some(picture.fps));
-    // A keyframe every two seconds: players seek and platforms cut cleanly.
-    venc.set_gop((2.0 * f64::from(picture.fps)).round().max(1.0) as u32);
-    if global_header {
-        venc.set_flags(codec::Flags::GLOBAL_HEADER);
-    }
-    let mut opts = Dictionary::new();
-    opts.set("preset", X264_PRESET);
-    opts.set("crf", &spec.crf.to_string());
-    let mut venc = venc.open_with(opts)?;
-    let vost = {
-        let mut s = output.add_stream(x264)?;
-        s.set_parameters(&venc);
-        s.set_time_base(vsink_tb);
-        s.index()
-    };
-
+    let (mut venc, vost) = x264(&mut output, spec, picture.fps, vsink_tb)?;
     let (mut audio, vost_tb) = finish_output(spec, &input, &mut output, vost, (from, to))?;
 
     seek_before(&mut input, from)?;
@@ -328,6 +298,77 @@ pub(crate) fn render(
     Ok(Some(rendered))
 }
 
+/// The H.264 encoder of `spec`'s picture at `fps`, frames stamped in `tb`,
+/// and its stream in `output`.
+pub(crate) fn x264(
+    output: &mut format::context::Output,
+    spec: &RenderSpec,
+    fps: Rational,
+    tb: Rational,
+) -> Result<(encoder::video::Encoder, usize), Error> {
+    let global_header = output
+        .format()
+        .flags()
+        .contains(format::Flags::GLOBAL_HEADER);
+    let x264 = encoder::find_by_name("libx264").ok_or(Error::EncoderNotFound)?;
+    let mut venc = codec::context::Context::new_with_codec(x264)
+        .encoder()
+        .video()?;
+    venc.set_width(spec.width);
+    venc.set_height(spec.height);
+    venc.set_format(format::Pixel::YUV420P);
+    venc.set_time_base(tb);
+    venc.set_frame_rate(Some(fps));
+    // A keyframe every two seconds: players seek and platforms cut cleanly.
+    venc.set_gop((2.0 * f64::from(fps)).round().max(1.0) as u32);
+    if global_header {
+        venc.set_flags(codec::Flags::GLOBAL_HEADER);
+    }
+    let mut opts = Dictionary::new();
+    opts.set("preset", X264_PRESET);
+    opts.set("crf", &spec.crf.to_string());
+    let venc = venc.open_with(opts)?;
+    let vost = {
+        let mut s = output.add_stream(x264)?;
+        s.set_parameters(&venc);
+        s.set_time_base(tb);
+        s.index()
+    };
+    Ok((venc, vost))
+}
+
+/// The AAC encoder of a clip's sound (48 kHz stereo), and its stream in
+/// `output`.
+pub(crate) fn aac(
+    output: &mut format::context::Output,
+) -> Result<(encoder::audio::Encoder, usize), Error> {
+    let global_header = output
+        .format()
+        .flags()
+        .contains(format::Flags::GLOBAL_HEADER);
+    let aac = encoder::find(codec::Id::AAC).ok_or(Error::EncoderNotFound)?;
+    let mut enc = codec::context::Context::new_with_codec(aac)
+        .encoder()
+        .audio()?;
+    enc.set_rate(AUDIO_RATE);
+    // ffmpeg 5 derives the channel count from the layout when opening.
+    enc.set_channel_layout(ChannelLayout::STEREO);
+    enc.set_format(format::Sample::F32(format::sample::Type::Planar));
+    enc.set_bit_rate(AUDIO_BIT_RATE);
+    enc.set_time_base(Rational::new(1, AUDIO_RATE));
+    if global_header {
+        enc.set_flags(codec::Flags::GLOBAL_HEADER);
+    }
+    let enc = enc.open_as(aac)?;
+    let ost = {
+        let mut s = output.add_stream(aac)?;
+        s.set_parameters(&enc);
+        s.set_time_base(Rational::new(1, AUDIO_RATE));
+        s.index()
+    };
+    Ok((enc, ost))
+}
+
 /// Adds the sound (when `spec` has it) to an output whose video stream
 /// `vost` is set up, and writes the header: MP4 with the index in front,
 /// so playback starts before the download ends. Returns the sound's side
@@ -339,12 +380,8 @@ pub(crate) fn finish_output(
     vost: usize,
     (from, to): (f64, f64),
 ) -> Result<(Option<AudioOut>, Rational), Error> {
-    let global_header = output
-        .format()
-        .flags()
-        .contains(format::Flags::GLOBAL_HEADER);
     let mut audio = if spec.audio {
-        Some(AudioOut::new(spec, input, output, global_header, from, to)?)
+        Some(AudioOut::new(spec, input, output, from, to)?)
     } else {
         None
     };
@@ -496,10 +533,12 @@ fn measure(
         };
     for frame in frames {
         // The filter takes the frame's buffers; it gets a copy, since
-        // every round runs the same frames. (A copy lacks the rate.)
-        let mut copy = frame.clone();
-        copy.set_rate(frame.rate());
-        graph.get("in").ok_or(Error::Bug)?.source().add(&copy)?;
+        // every round runs the same frames.
+        graph
+            .get("in")
+            .ok_or(Error::Bug)?
+            .source()
+            .add(&copy_audio(frame))?;
         drain(&mut graph, &mut meter)?;
     }
     graph.get("in").ok_or(Error::Bug)?.source().flush()?;
@@ -510,6 +549,27 @@ fn measure(
         .fold(0.0, f64::max);
     let true_peak = (peak > 0.0).then(|| 20.0 * peak.log10());
     Ok((lufs, true_peak))
+}
+
+/// A copy of `frame`'s samples and timing. Not `Clone`: that copies with
+/// `av_frame_copy`, which on ffmpeg 5 silently copies nothing when the
+/// frame's new-style channel layout is unspecified (PCM in WAV has none)
+/// and the copy's is not, leaving whatever the buffer held.
+fn copy_audio(frame: &frame::Audio) -> frame::Audio {
+    let mut copy = frame::Audio::new(frame.format(), frame.samples(), frame.channel_layout());
+    let per_plane = frame.samples()
+        * frame.format().bytes()
+        * if frame.is_planar() {
+            1
+        } else {
+            usize::from(frame.channels())
+        };
+    for p in 0..frame.planes() {
+        copy.data_mut(p)[..per_plane].copy_from_slice(&frame.data(p)[..per_plane]);
+    }
+    copy.set_pts(frame.pts());
+    copy.set_rate(frame.rate());
+    copy
 }
 
 fn video_graph(
@@ -575,7 +635,7 @@ fn video_graph(
 
 /// The audio as decoded, for the filter graph's source.
 #[derive(Clone, Copy)]
-struct AudioIn {
+pub(crate) struct AudioIn {
     tb: Rational,
     rate: u32,
     format: format::Sample,
@@ -583,7 +643,19 @@ struct AudioIn {
 }
 
 impl AudioIn {
-    fn of(dec: &decoder::Audio, tb: Rational) -> Self {
+    /// The `abuffer` source's arguments for this audio.
+    pub(crate) fn args(&self) -> String {
+        format!(
+            "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout=0x{:x}",
+            self.tb.numerator(),
+            self.tb.denominator(),
+            self.rate,
+            self.format.name(),
+            self.layout.bits(),
+        )
+    }
+
+    pub(crate) fn of(dec: &decoder::Audio, tb: Rational) -> Self {
         let layout = if dec.channel_layout().is_empty() {
             ChannelLayout::default(i32::from(dec.channels()))
         } else {
@@ -598,6 +670,19 @@ impl AudioIn {
     }
 }
 
+/// The decoder of the input's stream `index` (its sound), and the
+/// stream's time base.
+pub(crate) fn audio_decoder(
+    input: &format::context::Input,
+    index: usize,
+) -> Result<(decoder::Audio, Rational), Error> {
+    let s = input.stream(index).ok_or(Error::StreamNotFound)?;
+    let dec = codec::context::Context::from_parameters(s.parameters())?
+        .decoder()
+        .audio()?;
+    Ok((dec, s.time_base()))
+}
+
 /// The clip's audio: trimmed, the gain applied, peaks limited, as 48 kHz
 /// stereo `fltp` frames of `frame_size` for the encoder, or interleaved
 /// `flt` (`frame_size` 0) for the loudness meter.
@@ -610,33 +695,18 @@ fn audio_graph(
     frame_size: u32,
 ) -> Result<filter::Graph, Error> {
     let mut graph = filter::Graph::new();
-    let args = format!(
-        "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout=0x{:x}",
-        input.tb.numerator(),
-        input.tb.denominator(),
-        input.rate,
-        input.format.name(),
-        input.layout.bits(),
-    );
     graph.add(
         &filter::find("abuffer").ok_or(Error::FilterNotFound)?,
         "in",
-        &args,
+        &input.args(),
     )?;
     graph.add(
         &filter::find("abuffersink").ok_or(Error::FilterNotFound)?,
         "out",
         "",
     )?;
-    // The gain takes the clip to its target; the limiter (delay
-    // compensated, no auto level) catches the peaks the gain pushed up.
     let sample_format = if frame_size > 0 { "fltp" } else { "flt" };
-    let spec = format!(
-        "atrim=start={from:.6}:end={to:.6},asetpts=PTS-STARTPTS,{}volume={gain_db:.3}dB,\
-         alimiter=limit={LIMIT}:level=0:latency=1,aresample={AUDIO_RATE},\
-         aformat=sample_fmts={sample_format}:sample_rates={AUDIO_RATE}:channel_layouts=stereo",
-        jump_cuts(keep)
-    );
+    let spec = audio_filters(gain_db, from, to, keep, sample_format);
     graph.output("in", 0)?.input("out", 0)?.parse(&spec)?;
     graph.validate()?;
     if frame_size > 0 {
@@ -647,6 +717,25 @@ fn audio_graph(
             .set_frame_size(frame_size);
     }
     Ok(graph)
+}
+
+/// The filters of the clip's sound, as [`audio_graph`] describes it, in
+/// `sample_format` (`fltp` for AAC, `flt` for the meter).
+pub(crate) fn audio_filters(
+    gain_db: f64,
+    from: f64,
+    to: f64,
+    keep: &[(f64, f64)],
+    sample_format: &str,
+) -> String {
+    // The gain takes the clip to its target; the limiter (delay
+    // compensated, no auto level) catches the peaks the gain pushed up.
+    format!(
+        "atrim=start={from:.6}:end={to:.6},asetpts=PTS-STARTPTS,{}volume={gain_db:.3}dB,\
+         alimiter=limit={LIMIT}:level=0:latency=1,aresample={AUDIO_RATE},\
+         aformat=sample_fmts={sample_format}:sample_rates={AUDIO_RATE}:channel_layouts=stereo",
+        jump_cuts(keep)
+    )
 }
 
 /// Each join of a jump cut fades out and in over this long, so the cut
@@ -706,7 +795,7 @@ fn pull_video(dec: &mut decoder::Video, graph: &mut filter::Graph) -> Result<(),
     Ok(())
 }
 
-fn pull_audio(dec: &mut decoder::Audio, graph: &mut filter::Graph) -> Result<(), Error> {
+pub(crate) fn pull_audio(dec: &mut decoder::Audio, graph: &mut filter::Graph) -> Result<(), Error> {
     let mut frame = frame::Audio::empty();
     while dec.receive_frame(&mut frame).is_ok() {
         let ts = frame.timestamp();
@@ -718,7 +807,7 @@ fn pull_audio(dec: &mut decoder::Audio, graph: &mut filter::Graph) -> Result<(),
     Ok(())
 }
 
-fn drain_video(
+pub(crate) fn drain_video(
     graph: &mut filter::Graph,
     enc: &mut encoder::video::Encoder,
     output: &mut format::context::Output,
@@ -763,37 +852,11 @@ impl AudioOut {
         spec: &RenderSpec,
         input: &format::context::Input,
         output: &mut format::context::Output,
-        global_header: bool,
         from: f64,
         to: f64,
     ) -> Result<Self, Error> {
-        let s = input
-            .stream(spec.audio_stream)
-            .ok_or(Error::StreamNotFound)?;
-        let dec = codec::context::Context::from_parameters(s.parameters())?
-            .decoder()
-            .audio()?;
-        let tb = s.time_base();
-        let aac = encoder::find(codec::Id::AAC).ok_or(Error::EncoderNotFound)?;
-        let mut enc = codec::context::Context::new_with_codec(aac)
-            .encoder()
-            .audio()?;
-        enc.set_rate(AUDIO_RATE);
-        // ffmpeg 5 derives the channel count from the layout when opening.
-        enc.set_channel_layout(ChannelLayout::STEREO);
-        enc.set_format(format::Sample::F32(format::sample::Type::Planar));
-        enc.set_bit_rate(AUDIO_BIT_RATE);
-        enc.set_time_base(Rational::new(1, AUDIO_RATE));
-        if global_header {
-            enc.set_flags(codec::Flags::GLOBAL_HEADER);
-        }
-        let enc = enc.open_as(aac)?;
-        let ost = {
-            let mut s = output.add_stream(aac)?;
-            s.set_parameters(&enc);
-            s.set_time_base(Rational::new(1, AUDIO_RATE));
-            s.index()
-        };
+        let (dec, tb) = audio_decoder(input, spec.audio_stream)?;
+        let (enc, ost) = aac(output)?;
         let graph = audio_graph(
             spec.gain_db,
             AudioIn::of(&dec, tb),
@@ -884,7 +947,7 @@ impl AudioOut {
 /// `tb` when the encoder leaves it unset, as libx264 does: the MP4 muxer
 /// would then end the track's edit list at the last frame's start, hiding
 /// that frame. Zero leaves durations alone.
-fn write_packets(
+pub(crate) fn write_packets(
     enc: &mut encoder::Encoder,
     output: &mut format::context::Output,
     ost: usize,

@@ -74,7 +74,7 @@ fn source_encoded(dir: &Path, preset: &str) -> std::path::PathBuf {
 }
 
 /// Every decoded video frame's time and mean luma, and the picture size.
-fn video_frames(path: &Path) -> (Vec<(f64, f64)>, u32, u32) {
+pub(super) fn video_frames(path: &Path) -> (Vec<(f64, f64)>, u32, u32) {
     // Our own outputs, a JPEG thumbnail among them: not a source, so not
     // through `media::open` and its containers.
     let mut input = format::input(path).unwrap();
@@ -322,6 +322,7 @@ fn burned_captions_change_only_the_caption_area_and_formats_have_their_shapes() 
             width: size.0,
             height: size.1,
             words_per_caption: 2,
+            title: None,
         },
     );
     let ass = dir.path().join("a caption's file.ass");
