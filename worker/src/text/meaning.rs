@@ -82,7 +82,8 @@ pub(crate) struct Labelled {
     pub categories: Vec<Category>,
     pub split: Split,
     pub text: &'static str,
-    /// The comment line above it (its section).
+    /// The comment line above it (its section): the split rule's unit.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub section: &'static str,
 }
 
@@ -208,6 +209,7 @@ impl Meaning {
     }
 
     /// The fitted thresholds on the raw votes, in [`CATEGORIES`] order.
+    #[cfg(test)]
     pub(crate) fn thresholds(&self) -> Scores {
         self.thresholds
     }
@@ -219,6 +221,7 @@ impl Meaning {
 
     /// Calibrated scores of the bank's own exemplar `i` against the rest of
     /// the bank: what a sentence like it, never seen, would score.
+    #[cfg(test)]
     pub(crate) fn read_left_out(&self, i: usize) -> Reading {
         self.reading(self.votes(&self.exemplars[i], Some(i)))
     }

@@ -39,6 +39,7 @@ pub(crate) struct Scores {
 
 impl Scores {
     /// Scores of the classifier alone.
+    #[cfg(test)]
     pub(crate) const fn classifier_only(classifier: toxicity::Scores) -> Self {
         Self {
             classifier,
