@@ -83,8 +83,8 @@ impl Engines {
         )
     }
 
-    /// The moderation exemplar bank, embedded and fitted on first use (a
-    /// second or two) and kept: it is the same for every job.
+    /// The moderation exemplar bank, embedded and fitted on first use (271
+    /// sentences through MiniLM) and kept: it is the same for every job.
     pub fn meaning(&self) -> anyhow::Result<Arc<Meaning>> {
         let mut cache = self.meaning.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(bank) = &*cache {
