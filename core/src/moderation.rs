@@ -3,23 +3,25 @@
 //! The categories line up with the public taxonomies (Perspective API's
 //! attributes, OpenAI's moderation categories) so a tenant can carry its
 //! thresholds over. Which model signal feeds each category is part of the
-//! contract and is documented on [`Category`]; a category with no signal
-//! from the built-in classifier says so (`covered: false` in
-//! `moderation.json`) instead of reporting "clean".
+//! contract and is documented on [`Category`]; a category with no built-in
+//! signal says so (`covered: false` in `moderation.json`) instead of
+//! reporting "clean".
 
 use serde::{Deserialize, Serialize};
 
 /// A moderation category. Stable: names are never reused for another
-/// meaning. Each lines up with a public taxonomy and is scored by one label
-/// of the built-in classifier (tox-block, Jigsaw's labels):
-/// `toxicity` (Perspective TOXICITY; label `toxic`), `severe_toxicity`
-/// (Perspective SEVERE_TOXICITY; `severe_toxic`), `harassment` (OpenAI
-/// harassment, Perspective INSULT; `insult`), `hate` (OpenAI hate,
-/// Perspective IDENTITY_ATTACK; `identity_hate`), `violence` (OpenAI
-/// violence and harassment/threatening, Perspective THREAT; `threat`),
+/// meaning. Each lines up with a public taxonomy and is scored by the
+/// built-in signals: one label of the toxicity classifier (tox-block,
+/// Jigsaw's labels, which reads words), the meaning detector (sentence
+/// embeddings against labelled exemplars), or both, taking the higher
+/// score: `toxicity` (Perspective TOXICITY; label `toxic`),
+/// `severe_toxicity` (Perspective SEVERE_TOXICITY; `severe_toxic`),
+/// `harassment` (OpenAI harassment, Perspective INSULT; `insult` and
+/// meaning), `hate` (OpenAI hate, Perspective IDENTITY_ATTACK;
+/// `identity_hate` and meaning), `violence` (OpenAI violence and
+/// harassment/threatening, Perspective THREAT; `threat` and meaning),
 /// `profanity` (Perspective PROFANITY; `obscene`), `sexual` and `self_harm`
-/// (OpenAI sexual, self-harm; no built-in signal, so only custom policies
-/// evaluated by an LLM provider raise them).
+/// (OpenAI sexual, self-harm; meaning only).
 #[derive(
     Clone,
     Copy,
@@ -42,23 +44,25 @@ pub enum Category {
     /// Signal: Jigsaw `severe_toxic`.
     SevereToxicity,
     /// Insults and abuse aimed at a person (OpenAI `harassment`,
-    /// Perspective INSULT). Signal: Jigsaw `insult`.
+    /// Perspective INSULT). Signals: Jigsaw `insult`, meaning.
     Harassment,
-    /// Attacks on people for who they are (OpenAI `hate`, Perspective
-    /// IDENTITY_ATTACK). Signal: Jigsaw `identity_hate`.
+    /// Attacks on people for who they are, dehumanising comparisons
+    /// included (OpenAI `hate`, Perspective IDENTITY_ATTACK). Signals:
+    /// Jigsaw `identity_hate`, meaning.
     Hate,
-    /// Threats of violence against people (OpenAI `violence` and
-    /// `harassment/threatening`, Perspective THREAT). Signal: Jigsaw
-    /// `threat`.
+    /// Threats of violence against people and wishes of harm (OpenAI
+    /// `violence` and `harassment/threatening`, Perspective THREAT).
+    /// Signals: Jigsaw `threat`, meaning.
     Violence,
     /// Swearing, obscene or vulgar language (Perspective PROFANITY).
     /// Signal: Jigsaw `obscene`.
     Profanity,
-    /// Sexual content (OpenAI `sexual`). No built-in signal: only custom
-    /// policies evaluated by an LLM provider can raise it.
+    /// Explicit sexual content (OpenAI `sexual`); sex education and
+    /// medicine are not. Signal: meaning.
     Sexual,
-    /// Self-harm (OpenAI `self-harm`). No built-in signal: only custom
-    /// policies evaluated by an LLM provider can raise it.
+    /// Self-harm: encouraging someone to hurt or kill themselves, or
+    /// saying one means to (OpenAI `self-harm`); seeking help and news
+    /// about prevention are not. Signal: meaning.
     SelfHarm,
 }
 
@@ -98,6 +102,25 @@ impl Category {
             Category::Profanity => Some("obscene"),
             Category::Sexual | Category::SelfHarm => None,
         }
+    }
+
+    /// Whether the meaning detector (sentence embeddings against labelled
+    /// exemplars) scores this category.
+    pub fn meaning_scored(self) -> bool {
+        matches!(
+            self,
+            Category::Harassment
+                | Category::Hate
+                | Category::Violence
+                | Category::Sexual
+                | Category::SelfHarm
+        )
+    }
+
+    /// Whether any built-in signal scores this category (`covered` in
+    /// `moderation.json`). Every category is scored today.
+    pub fn covered(self) -> bool {
+        self.classifier_label().is_some() || self.meaning_scored()
     }
 }
 
@@ -149,8 +172,8 @@ pub const DEFAULT_THRESHOLD: f32 = 0.5;
 
 /// A moderation policy: a rule per category. Categories left out are
 /// flagged at 0.5. Categories: `toxicity`, `severe_toxicity`, `harassment`,
-/// `hate`, `violence`, `profanity` (scored by the built-in classifier) and
-/// `sexual`, `self_harm` (not scored by it).
+/// `hate`, `violence`, `profanity`, `sexual`, `self_harm`, all scored by
+/// the built-in signals.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModerationPolicy {
@@ -193,8 +216,9 @@ impl ModerationPolicy {
     ///
     /// The default flags every covered category at 0.5, the classifier's
     /// own decision boundary (one sigmoid per label, trained with binary
-    /// cross-entropy); it was fixed before the labelled set was scored, and
-    /// docs/benchmarks.md reports what it gives. Nothing is blocked by
+    /// cross-entropy), where the meaning detector's scores are calibrated
+    /// to put its threshold fitted on the tune exemplars; docs/benchmarks.md
+    /// reports what it gives on sentences held out from that fit. Nothing is blocked by
     /// default: blocking is a tenant's decision.
     pub fn rule(&self, category: Category) -> Rule {
         self.rules.get(&category).copied().unwrap_or(Rule {

@@ -208,7 +208,12 @@ async fn youtube_style_job(db: Db) {
     );
     assert_eq!(
         models_of("moderation.json"),
-        ["toxicity.onnx", "toxicity-vocab.json"]
+        [
+            "toxicity.onnx",
+            "toxicity-vocab.json",
+            "sentence-embedder.onnx",
+            "sentence-tokenizer.json"
+        ]
     );
     assert_eq!(
         models_of("analysis.json"),

@@ -98,7 +98,7 @@ fn hour_of_lines() -> Vec<(f64, f64, String)> {
     let mut texts: Vec<String> = include_str!("../src/text/moderation_set.tsv")
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| l.split_once('\t').map(|(_, t)| t.to_owned()))
+        .filter_map(|l| l.rsplit_once('\t').map(|(_, t)| t.to_owned()))
         .collect();
     let librivox = std::fs::read_to_string(LIBRIVOX)
         .unwrap_or_else(|e| panic!("{LIBRIVOX}: {e} (run `bash .ci/setup --test`)"));

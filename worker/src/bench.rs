@@ -188,7 +188,9 @@ pub struct Understood {
 impl Models {
     /// The analysis stage's work (sentences, MiniLM embeddings, the builtin
     /// analysis with 15-60 s highlights, no loudness signal) and the
-    /// moderation stage's (toxicity per segment, the default policy) on a
+    /// moderation stage's (the toxicity classifier and the meaning detector
+    /// per segment, the default policy; the exemplar bank fitted before the
+    /// clock starts, as a worker does once) on a
     /// transcript made of `lines`: one segment per `(start, end, text)`,
     /// its words spread evenly over it. Returns the time of each part.
     pub fn understand(
@@ -223,14 +225,14 @@ impl Models {
         );
         let analysis_seconds = started.elapsed().as_secs_f64();
 
+        engines.meaning()?;
         let started = std::time::Instant::now();
-        let mut classifier = engines.toxicity()?;
         let texts: Vec<&str> = transcript
             .segments
             .iter()
             .map(|s| s.text.as_str())
             .collect();
-        let scores: Vec<_> = classifier.classify(&texts)?.into_iter().map(Some).collect();
+        let scores = moderate::signals::score_texts(&engines, &texts)?;
         let report = moderate::assess(&Default::default(), &transcript, Some(&scores));
         let moderation_seconds = started.elapsed().as_secs_f64();
         Ok((

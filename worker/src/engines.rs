@@ -17,7 +17,7 @@ use whisper_rs::{WhisperContext, WhisperContextParameters};
 
 use crate::{
     models::{ModelFile, ModelSet, WhisperModel},
-    text::{embed::SentenceEmbedder, toxicity::Toxicity},
+    text::{embed::SentenceEmbedder, meaning::Meaning, toxicity::Toxicity},
 };
 
 pub(crate) struct Engines {
@@ -27,6 +27,7 @@ pub(crate) struct Engines {
     /// Which file of each Whisper model [`Engines::whisper`] loads.
     pub quant: WhisperQuant,
     whisper: Mutex<HashMap<WhisperModel, Arc<WhisperContext>>>,
+    meaning: Mutex<Option<Arc<Meaning>>>,
 }
 
 impl Engines {
@@ -47,6 +48,7 @@ impl Engines {
             threads: usize::from(config.whisper_threads.max(1)),
             quant: config.whisper_quant,
             whisper: Mutex::new(HashMap::new()),
+            meaning: Mutex::new(None),
         })
     }
 
@@ -79,6 +81,18 @@ impl Engines {
             &vocabulary.path,
             self.threads,
         )
+    }
+
+    /// The moderation exemplar bank, embedded and fitted on first use (271
+    /// sentences through MiniLM) and kept: it is the same for every job.
+    pub fn meaning(&self) -> anyhow::Result<Arc<Meaning>> {
+        let mut cache = self.meaning.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bank) = &*cache {
+            return Ok(Arc::clone(bank));
+        }
+        let bank = Arc::new(Meaning::fit(&mut self.sentence_embedder()?)?);
+        *cache = Some(Arc::clone(&bank));
+        Ok(bank)
     }
 
     /// The loaded Whisper model, loading it on first use.

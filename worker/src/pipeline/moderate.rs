@@ -1,9 +1,11 @@
 //! Moderation: every transcript segment is scored by the toxicity
-//! classifier ([`crate::text::toxicity`]), scores become Cutroom categories
-//! ([`cutroom_core::moderation::Category`]), and the job's policy decides
+//! classifier ([`crate::text::toxicity`], words) and the meaning detector
+//! ([`crate::text::meaning`], sentence embeddings against labelled
+//! exemplars), fused per Cutroom category ([`signals`],
+//! [`cutroom_core::moderation::Category`]), and the job's policy decides
 //! which segments are flagged or blocked. Produces `moderation.json`.
 //!
-//! The classifier was trained on English comments. A transcript in another
+//! Both signals were trained on English. A transcript in another
 //! language is not scored at all and the report says
 //! `unsupported_language`, never "clean".
 //!
@@ -30,10 +32,11 @@ use crate::analysis::{
     llm::LlmClient,
     policies::{self, Violation},
 };
-use crate::text::toxicity::{LABELS, Scores};
 
 mod edits;
+pub(crate) mod signals;
 pub(crate) use edits::{EditFlag, recheck};
+use signals::{Scores, Signal, covered};
 
 const FORMAT_VERSION: u32 = 1;
 /// The classifier's language.
@@ -47,8 +50,8 @@ pub(crate) struct ModerationReport {
     pub status: &'static str,
     /// The transcript's language.
     pub language: Option<String>,
-    /// Each category's rule as applied, and whether the built-in classifier
-    /// scores it at all.
+    /// Each category's rule as applied, and whether the built-in signals
+    /// score it at all.
     pub categories: Vec<CategoryRule>,
     /// Segments on which at least one rule fired, in time order.
     pub flags: Vec<Flag>,
@@ -112,6 +115,9 @@ pub(crate) struct CustomReport {
 pub(crate) struct CategoryRule {
     pub category: Category,
     pub covered: bool,
+    /// The built-in signals that score it: `classifier` (the toxicity
+    /// classifier, words), `meaning` (the exemplar bank); the higher wins.
+    pub signals: Vec<Signal>,
     pub threshold: f32,
     pub action: Action,
 }
@@ -144,8 +150,11 @@ pub(crate) struct CategoryScore {
 #[derive(Debug, Serialize)]
 pub(crate) struct Fired {
     pub category: Category,
-    /// The classifier's score; 1 for a custom policy's violation.
+    /// The category's score; 1 for a custom policy's violation.
     pub score: f32,
+    /// The signal the score came from; absent for a custom policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<Signal>,
     /// The category rule's threshold; absent for a custom policy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f32>,
@@ -234,18 +243,8 @@ async fn score(
         let engines = std::sync::Arc::clone(ctx.engines);
         let scores = ctx
             .blocking(Stage::Moderate, move |progress| {
-                let mut classifier = engines.toxicity()?;
-                // A segment with no word the classifier knows would score as
-                // its padding does: it is left unscored instead.
-                let known: Vec<usize> = (0..texts.len())
-                    .filter(|&i| classifier.known_words(&texts[i]) > 0)
-                    .collect();
-                let batch: Vec<&str> = known.iter().map(|&i| texts[i].as_str()).collect();
-                let scores = classifier.classify(&batch)?;
-                let mut out = vec![None; texts.len()];
-                for (i, s) in known.into_iter().zip(scores) {
-                    out[i] = Some(s);
-                }
+                let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let out = signals::score_texts(&engines, &texts)?;
                 progress.set(1.0);
                 anyhow::Ok(out)
             })
@@ -285,15 +284,16 @@ async fn score(
 /// `moderation.json`.
 async fn write_report(ctx: &JobCtx<'_>, report: &ModerationReport) -> Result<Output, StageError> {
     let (model, vocabulary) = ctx.engines.set.toxicity();
+    let (embedder, tokenizer) = ctx.engines.set.sentence_embedder();
     let bytes = serde_json::to_vec_pretty(report).expect("the report serialises");
     Ok(ctx
         .write_output("moderation.json", "application/json", bytes)
         .await?
-        .made_with([model, vocabulary]))
+        .made_with([model, vocabulary, embedder, tokenizer]))
 }
 
 /// The report for `transcript` under `policy`, given each segment's scores
-/// (`None` for all: the language is not one the classifier reads; `None`
+/// (`None` for all: the language is not one the signals read; `None`
 /// for a segment: none of its words are known to the classifier).
 pub(crate) fn assess(
     policy: &ModerationPolicy,
@@ -306,7 +306,14 @@ pub(crate) fn assess(
             let rule = policy.rule(category);
             CategoryRule {
                 category,
-                covered: category.classifier_label().is_some(),
+                covered: category.covered(),
+                signals: [
+                    (category.classifier_label().is_some(), Signal::Classifier),
+                    (category.meaning_scored(), Signal::Meaning),
+                ]
+                .into_iter()
+                .filter_map(|(on, s)| on.then_some(s))
+                .collect(),
                 threshold: rule.threshold,
                 action: rule.action,
             }
@@ -327,7 +334,7 @@ pub(crate) fn assess(
         return report;
     };
     report.summary.highest = covered()
-        .map(|(category, _)| CategoryScore {
+        .map(|category| CategoryScore {
             category,
             score: 0.0,
         })
@@ -429,22 +436,30 @@ fn judge(
     s: &Scores,
     summary: &mut Summary,
 ) -> Option<(Vec<CategoryScore>, Vec<Fired>, Action)> {
-    let category_scores: Vec<CategoryScore> = covered()
-        .map(|(category, k)| CategoryScore {
-            category,
-            score: round4(s[k]),
-        })
+    let scored: Vec<(Category, f32, Signal)> = covered()
+        .filter_map(|c| s.get(c).map(|(score, signal)| (c, round4(score), signal)))
         .collect();
-    for (h, c) in summary.highest.iter_mut().zip(&category_scores) {
-        h.score = h.score.max(c.score);
-    }
-    let mut fired: Vec<Fired> = category_scores
+    let category_scores: Vec<CategoryScore> = scored
         .iter()
-        .filter_map(|c| {
-            let rule = policy.rule(c.category);
-            (rule.action != Action::Ignore && c.score >= rule.threshold).then_some(Fired {
-                category: c.category,
-                score: c.score,
+        .map(|&(category, score, _)| CategoryScore { category, score })
+        .collect();
+    for c in &category_scores {
+        if let Some(h) = summary
+            .highest
+            .iter_mut()
+            .find(|h| h.category == c.category)
+        {
+            h.score = h.score.max(c.score);
+        }
+    }
+    let mut fired: Vec<Fired> = scored
+        .iter()
+        .filter_map(|&(category, score, signal)| {
+            let rule = policy.rule(category);
+            (rule.action != Action::Ignore && score >= rule.threshold).then_some(Fired {
+                category,
+                score,
+                signal: Some(signal),
                 threshold: Some(rule.threshold),
                 action: rule.action,
                 policy: None,
@@ -603,6 +618,7 @@ pub(crate) fn apply_violations(
         let fired = Fired {
             category: custom.category,
             score: 1.0,
+            signal: None,
             threshold: None,
             action: custom.action,
             policy: Some(custom.name.clone()),
@@ -620,9 +636,11 @@ pub(crate) fn apply_violations(
                     .and_then(Option::as_ref)
                     .map(|s| {
                         covered()
-                            .map(|(category, k)| CategoryScore {
-                                category,
-                                score: round4(s[k]),
+                            .filter_map(|category| {
+                                s.get(category).map(|(score, _)| CategoryScore {
+                                    category,
+                                    score: round4(score),
+                                })
                             })
                             .collect()
                     })
@@ -664,15 +682,6 @@ pub(crate) fn apply_violations(
     });
 }
 
-/// The categories the classifier scores, with the index of their label in
-/// its output.
-fn covered() -> impl Iterator<Item = (Category, usize)> {
-    Category::ALL.into_iter().filter_map(|c| {
-        let label = c.classifier_label()?;
-        LABELS.iter().position(|l| *l == label).map(|k| (c, k))
-    })
-}
-
 fn round4(x: f32) -> f32 {
     (x * 10_000.0).round() / 10_000.0
 }
@@ -708,9 +717,9 @@ mod tests {
 
     /// Scores in the classifier's label order: toxic, severe_toxic,
     /// obscene, threat, insult, identity_hate.
-    const CLEAN: Scores = [0.01, 0.0, 0.0, 0.0, 0.0, 0.0];
-    const THREAT: Scores = [0.9, 0.1, 0.2, 0.93, 0.4, 0.1];
-    const SWEARING: Scores = [0.7, 0.0, 0.95, 0.0, 0.1, 0.0];
+    const CLEAN: Scores = Scores::classifier_only([0.01, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    const THREAT: Scores = Scores::classifier_only([0.9, 0.1, 0.2, 0.93, 0.4, 0.1]);
+    const SWEARING: Scores = Scores::classifier_only([0.7, 0.0, 0.95, 0.0, 0.1, 0.0]);
 
     #[test]
     fn rules_fire_at_their_thresholds_and_the_strongest_action_wins() {
@@ -758,13 +767,16 @@ mod tests {
         };
         assert_eq!(highest(Category::Profanity), 0.95);
         assert_eq!(highest(Category::Violence), 0.93);
-        // Uncovered categories are listed as such.
-        let sexual = r
-            .categories
-            .iter()
-            .find(|c| c.category == Category::Sexual)
-            .unwrap();
-        assert!(!sexual.covered);
+        // Each category lists the signals that score it.
+        let rule = |c| r.categories.iter().find(|x| x.category == c).unwrap();
+        assert!(rule(Category::Sexual).covered);
+        assert_eq!(rule(Category::Sexual).signals, [Signal::Meaning]);
+        assert_eq!(
+            rule(Category::Violence).signals,
+            [Signal::Classifier, Signal::Meaning]
+        );
+        assert_eq!(rule(Category::Profanity).signals, [Signal::Classifier]);
+        assert_eq!(threat.fired[0].signal, Some(Signal::Classifier));
     }
 
     #[test]

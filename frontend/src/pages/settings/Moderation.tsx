@@ -16,11 +16,11 @@ const CATEGORIES: Record<Category, string> = {
   toxicity: "Rude, disrespectful or unreasonable language.",
   severe_toxicity: "Very hateful, aggressive language.",
   harassment: "Insults and abuse aimed at a person.",
-  hate: "Attacks on people for who they are.",
-  violence: "Threats of violence against people.",
+  hate: "Attacks on people for who they are, comparisons to animals or vermin included.",
+  violence: "Threats of violence against people, and wishes of harm.",
   profanity: "Swearing, obscene or vulgar language.",
-  sexual: "Sexual content. No built-in signal: only custom policies judged by an LLM provider raise it.",
-  self_harm: "Self-harm. No built-in signal: only custom policies judged by an LLM provider raise it.",
+  sexual: "Explicit sexual content (not sex education or medicine). Scored by meaning only: weaker than the rest.",
+  self_harm: "Encouraging self-harm, or saying one means to (not seeking help). Scored by meaning only: weaker than the rest.",
 };
 const ORDER = Object.keys(CATEGORIES) as Category[];
 const ACTIONS: { id: Action; name: string }[] = [
