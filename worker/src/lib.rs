@@ -17,6 +17,13 @@ mod pipeline;
 mod poll;
 mod scratch;
 mod text;
+
+/// Tests that keep both cores busy for minutes with a ggml thread pool
+/// (whisper.cpp on many sentences, llama-server) take turns: two spinning
+/// pools on two cores starve each other (a llama-server test once timed
+/// out at 1 token/s beside the spoken moderation test).
+#[cfg(test)]
+pub(crate) static CPU_HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 mod wer;
 
 use std::{sync::Arc, time::Duration};

@@ -261,6 +261,7 @@ fn moderation_accuracy_on_the_labelled_set() {
 /// one, which garbled a third of the sentences.)
 #[test]
 fn moderation_accuracy_on_held_out_speech() {
+    let _turn = crate::CPU_HEAVY.blocking_lock();
     let held: Vec<Labelled> = labelled_set()
         .into_iter()
         .filter(|l| l.split == Split::HeldOut)

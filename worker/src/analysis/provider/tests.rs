@@ -325,6 +325,7 @@ async fn too_few_model_highlights_are_topped_up_from_the_builtin_scorer() {
 /// analysis of the schema's shape, on the transcript's sentences.
 #[tokio::test]
 async fn the_openai_provider_against_a_real_llama_server() {
+    let _turn = crate::CPU_HEAVY.lock().await;
     use crate::{
         analysis::tests::{COOKING, SPACE},
         bench::{LlamaServer, SMOLLM2},
