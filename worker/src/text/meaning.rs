@@ -6,15 +6,18 @@
 //! ("keep talking and I will put you in the hospital"), a wish of harm or a
 //! group likened to vermin scores low on every label. Sentence embeddings
 //! place such sentences near exemplars that mean the same, whatever their
-//! words. Each category's score is a similarity-weighted vote of the
-//! nearest exemplars (k-NN): the share of their weight that carries the
-//! category. Benign exemplars that share the harmful words (sport, cooking,
-//! games, news quoting threats, fiction, help for self-harm, sex
-//! education) pull the vote the other way.
+//! words. Two readers score a category (`SCORER`):
+//! - neighbours: a similarity-weighted vote of the nearest exemplars
+//!   (k-NN), the share of their weight that carries the category. Benign
+//!   exemplars that share the harmful words (sport, cooking, games, news
+//!   quoting threats, fiction, help for self-harm, sex education) pull the
+//!   vote the other way. Threats and self-harm are read this way.
+//! - a linear probe ([`super::probe`]) fitted on every exemplar, which
+//!   reads contempt for a group, harassment and sexual content better.
 //!
 //! Everything is fitted when the bank is built, once per process, with no
-//! randomness: each exemplar is scored against the rest of the bank
-//! (leave-one-out), and a category's threshold is the lowest vote that no
+//! randomness: each exemplar is scored by the bank without it
+//! (leave-one-out), and a category's threshold is the lowest score that no
 //! more than [`Params::benign_flagged`] of the benign exemplars reach. Scores are
 //! then mapped piecewise-linearly so that the threshold lands on 0.5, the
 //! default policy's threshold, as the classifier's sigmoid does: a policy
@@ -23,7 +26,10 @@
 use anyhow::Context;
 use cutroom_core::moderation::Category;
 
-use super::embed::{Embedding, SentenceEmbedder, similarity};
+use super::{
+    embed::{Embedding, SentenceEmbedder, similarity},
+    probe::Probe,
+};
 
 /// The labelled set: sentences, their categories and their split.
 const SET: &str = include_str!("moderation_set.tsv");
@@ -37,6 +43,26 @@ pub(crate) const CATEGORIES: [Category; 5] = [
     Category::Violence,
     Category::Sexual,
     Category::SelfHarm,
+];
+
+/// Which reader scores a category.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scorer {
+    /// The nearest exemplars vote.
+    Neighbours,
+    /// The linear probe.
+    Probe,
+}
+
+/// Each of [`CATEGORIES`]'s reader: the one that found more of the
+/// category's tune exemplars, left out, at the same share of benign
+/// exemplars flagged (docs/benchmarks.md, "Moderation", round 2).
+const SCORER: [Scorer; CATEGORIES.len()] = [
+    Scorer::Probe,      // harassment
+    Scorer::Probe,      // hate
+    Scorer::Neighbours, // violence
+    Scorer::Probe,      // sexual
+    Scorer::Neighbours, // self_harm
 ];
 
 /// How the exemplars vote.
@@ -53,6 +79,8 @@ pub(crate) struct Params {
     pub floor: f32,
     /// The share of benign tune exemplars a category may flag on its own.
     pub benign_flagged: f32,
+    /// The probe's penalty on its weights (ridge regression's lambda).
+    pub ridge: f64,
 }
 
 impl Params {
@@ -61,6 +89,7 @@ impl Params {
         temperature: 0.1,
         floor: 0.3,
         benign_flagged: 0.01,
+        ridge: 1.0,
     };
 }
 
@@ -151,7 +180,10 @@ pub(crate) struct Meaning {
     /// Bit `k` set: the exemplar carries `CATEGORIES[k]`; bit 7: it is
     /// benign (no category at all).
     labels: Vec<u8>,
-    /// Raw votes that map to 0.5.
+    probe: Probe<{ CATEGORIES.len() }>,
+    /// Each exemplar's probe scores with itself left out of the fit.
+    probe_left_out: Vec<Scores>,
+    /// Raw scores (votes or probe outputs) that map to 0.5.
     thresholds: [f32; CATEGORIES.len()],
     params: Params,
 }
@@ -184,9 +216,16 @@ impl Meaning {
                     | if l.categories.is_empty() { BENIGN } else { 0 }
             })
             .collect();
+        let targets: Vec<Scores> = tune
+            .iter()
+            .map(|l| CATEGORIES.map(|c| f32::from(u8::from(l.categories.contains(&c)))))
+            .collect();
+        let (probe, probe_left_out) = Probe::fit(&exemplars, &targets, params.ridge);
         let mut bank = Self {
             exemplars,
             labels,
+            probe,
+            probe_left_out,
             thresholds: [0.5; CATEGORIES.len()],
             params,
         };
@@ -194,21 +233,21 @@ impl Meaning {
             .iter()
             .enumerate()
             .filter(|(_, l)| l.categories.is_empty())
-            .map(|(i, _)| bank.votes(&bank.exemplars[i], Some(i)).0)
+            .map(|(i, _)| bank.raw(&bank.exemplars[i], Some(i)).0)
             .collect();
         for k in 0..CATEGORIES.len() {
-            let mut votes: Vec<f32> = benign.iter().map(|s| s[k]).collect();
-            votes.sort_by(|a, b| b.total_cmp(a));
-            // The highest benign votes allowed to reach the threshold; the
+            let mut scores: Vec<f32> = benign.iter().map(|s| s[k]).collect();
+            scores.sort_by(|a, b| b.total_cmp(a));
+            // The highest benign scores allowed to reach the threshold; the
             // threshold sits just above the next one.
-            let allowed = (params.benign_flagged * votes.len() as f32).floor() as usize;
-            let above = votes.get(allowed).copied().unwrap_or(0.0);
+            let allowed = (params.benign_flagged * scores.len() as f32).floor() as usize;
+            let above = scores.get(allowed).copied().unwrap_or(0.0);
             bank.thresholds[k] = (above + 1e-4).clamp(0.05, 0.95);
         }
         bank
     }
 
-    /// The fitted thresholds on the raw votes, in [`CATEGORIES`] order.
+    /// The fitted thresholds on the raw scores, in [`CATEGORIES`] order.
     #[cfg(test)]
     pub(crate) fn thresholds(&self) -> Scores {
         self.thresholds
@@ -216,14 +255,29 @@ impl Meaning {
 
     /// What the bank makes of one embedding.
     pub(crate) fn read(&self, e: &Embedding) -> Reading {
-        self.reading(self.votes(e, None))
+        self.reading(self.raw(e, None))
     }
 
     /// Calibrated scores of the bank's own exemplar `i` against the rest of
     /// the bank: what a sentence like it, never seen, would score.
     #[cfg(test)]
     pub(crate) fn read_left_out(&self, i: usize) -> Reading {
-        self.reading(self.votes(&self.exemplars[i], Some(i)))
+        self.reading(self.raw(&self.exemplars[i], Some(i)))
+    }
+
+    /// Each category's raw score from its reader, and the benign share of
+    /// the neighbours' vote (`skip`: an exemplar left out).
+    fn raw(&self, e: &Embedding, skip: Option<usize>) -> (Scores, f32) {
+        let (votes, benign) = self.votes(e, skip);
+        let probe = match skip {
+            Some(i) => self.probe_left_out[i],
+            None => self.probe.score(e),
+        };
+        let scores = std::array::from_fn(|k| match SCORER[k] {
+            Scorer::Neighbours => votes[k],
+            Scorer::Probe => probe[k],
+        });
+        (scores, benign)
     }
 
     fn reading(&self, (votes, benign): (Scores, f32)) -> Reading {
@@ -270,9 +324,10 @@ impl Meaning {
     }
 }
 
-/// Maps a vote in 0-1 onto 0-1 with `threshold` at 0.5, linearly on each
-/// side.
+/// Maps a score onto 0-1 with `threshold` at 0.5, linearly on each side
+/// (a probe's output, which may leave 0-1, is clamped to it first).
 fn calibrate(vote: f32, threshold: f32) -> f32 {
+    let vote = vote.clamp(0.0, 1.0);
     if vote < threshold {
         0.5 * vote / threshold
     } else {

@@ -120,6 +120,15 @@ fn measure(title: &str, rows: &[Row<'_>]) -> Measured {
         benign.len(),
         100.0 * false_alarms.len() as f64 / benign.len() as f64
     );
+    let harmful: Vec<_> = rows
+        .iter()
+        .filter(|(l, _, _)| l.categories.iter().any(|c| *c != Category::Profanity))
+        .collect();
+    eprintln!(
+        "harmful flagged by any category: {} of {}",
+        harmful.iter().filter(|(_, _, s)| flagged(s)).count(),
+        harmful.len()
+    );
     for c in [Category::Violence, Category::Hate] {
         let k = Category::ALL.iter().position(|x| *x == c).unwrap();
         let missed: Vec<&str> = rows
@@ -138,25 +147,29 @@ fn measure(title: &str, rows: &[Row<'_>]) -> Measured {
 #[test]
 fn moderation_set_is_split_by_its_rule() {
     let set = labelled_set();
-    assert!(set.len() >= 300, "{} sentences", set.len());
-    // The 2nd, 5th, 8th... sentence of each section is held out.
-    let mut at = 0;
-    let mut section = "";
-    for l in &set {
-        if l.section != section {
-            section = l.section;
-            at = 0;
-        }
-        at += 1;
-        let want = if at % 3 == 2 {
+    assert!(set.len() >= 600, "{} sentences", set.len());
+    // Round 2's held-out sections come last and are all held out; every
+    // other section is tune (round 1's held-out third was spent).
+    let first_held = set
+        .iter()
+        .position(|l| l.section.starts_with("Held out, round 2:"))
+        .expect("a held-out section");
+    for (i, l) in set.iter().enumerate() {
+        let want = if i >= first_held {
             Split::HeldOut
         } else {
             Split::Tune
         };
-        assert_eq!(l.split, want, "{:?} in {section:?}", l.text);
+        assert_eq!(l.split, want, "{:?} in {:?}", l.text, l.section);
+        assert_eq!(
+            l.section.starts_with("Held out, round 2:"),
+            want == Split::HeldOut,
+            "{:?}",
+            l.section
+        );
     }
     let held = set.iter().filter(|l| l.split == Split::HeldOut).count();
-    assert!(held * 3 >= set.len(), "{held} of {} held out", set.len());
+    assert!(held * 5 >= set.len(), "{held} of {} held out", set.len());
     let benign = set.iter().filter(|l| is_benign(l)).count();
     assert!(benign * 10 >= set.len() * 4, "{benign} benign");
     // Every category the meaning detector scores has tune exemplars and
@@ -167,7 +180,7 @@ fn moderation_set_is_split_by_its_rule() {
                 .iter()
                 .filter(|l| l.split == split && l.categories.contains(&c))
                 .count();
-            assert!(n >= 7, "{c:?} {split:?}: {n}");
+            assert!(n >= 6, "{c:?} {split:?}: {n}");
         }
     }
     let mut texts: Vec<&str> = set.iter().map(|l| l.text).collect();
@@ -195,7 +208,7 @@ fn moderation_accuracy_on_the_labelled_set() {
     let scores = score_texts(&engines, &texts).unwrap();
     let bank = engines.meaning().unwrap();
     eprintln!(
-        "meaning thresholds (raw votes, {:?}): {:?}",
+        "meaning thresholds (raw scores, {:?}): {:?}",
         CATEGORIES.map(Category::name),
         bank.thresholds()
     );
@@ -234,10 +247,10 @@ fn moderation_accuracy_on_the_labelled_set() {
             eprintln!("{:?} {} | {}", l.split, s.join(" "), l.text);
         }
     }
-    // Floors under what was measured (docs/benchmarks.md). The goal on
-    // held-out text (recall 0.9 on threats and hate, at most 5 % of benign
-    // sentences flagged) is met for threats, nearly for hate, and not for
-    // benign sentences (9.5 % flagged).
+    // Floors under what was measured (docs/benchmarks.md, round 2). On
+    // held-out text the goal (recall 0.9 on threats and hate, at most 5 %
+    // of benign sentences flagged) is met for hate (1.00) and benign
+    // sentences (4.4 %), and violence reaches 0.88.
     for m in [&old_tune, &old_held] {
         assert!(m.category(Category::Toxicity).0 > 0.75, "{m:?}");
         assert!(m.category(Category::Violence).2 < 0.2, "{m:?}");
@@ -249,8 +262,8 @@ fn moderation_accuracy_on_the_labelled_set() {
         assert!(m.category(Category::Hate).0 >= 0.95, "{m:?}");
         assert!(m.category(Category::SelfHarm).0 >= 0.85, "{m:?}");
         assert!(m.category(Category::Violence).2 >= 0.85, "{m:?}");
-        assert!(m.category(Category::Hate).2 >= 0.8, "{m:?}");
-        assert!(m.benign_rate() <= 0.12, "{m:?}");
+        assert!(m.category(Category::Hate).2 >= 0.9, "{m:?}");
+        assert!(m.benign_rate() <= 0.06, "{m:?}");
     }
 }
 
@@ -303,11 +316,12 @@ fn moderation_accuracy_on_held_out_speech() {
     let old = measure("held out, spoken, classifier alone", &alone);
     let new = measure("held out, spoken, classifier + meaning", &fused);
     // The goal (recall 0.9 on threats and hate, at most 5 % of benign
-    // sentences flagged) is not met; these are floors under what was
-    // measured, so a regression fails here (docs/benchmarks.md).
+    // sentences flagged) is not met spoken (round 2: 0.85, 0.85, 5.9 %);
+    // these are floors under what was measured, so a regression fails
+    // here (docs/benchmarks.md).
     assert!(old.category(Category::Violence).2 < 0.3, "{old:?}");
-    assert!(new.category(Category::Violence).2 >= 0.7, "{new:?}");
-    assert!(new.category(Category::Hate).2 >= 0.45, "{new:?}");
-    assert!(new.category(Category::Hate).0 >= 0.9, "{new:?}");
-    assert!(new.benign_rate() <= 0.2, "{new:?}");
+    assert!(new.category(Category::Violence).2 >= 0.8, "{new:?}");
+    assert!(new.category(Category::Hate).2 >= 0.8, "{new:?}");
+    assert!(new.category(Category::Hate).0 >= 0.95, "{new:?}");
+    assert!(new.benign_rate() <= 0.08, "{new:?}");
 }
