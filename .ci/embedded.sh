@@ -7,7 +7,7 @@ start_embedded() {
   local profile=${1:-debug}
   local flag=""
   [ "$profile" = release ] && flag="--release"
-  cargo build -q --locked $flag -p cutroom-api --bin cutroom
+  cargo build -q --locked $flag -p cutroom
   embedded_data=$(mktemp -d)
   local port
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

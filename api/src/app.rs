@@ -40,10 +40,10 @@ pub struct App {
 }
 
 impl App {
-    /// Connects to the database, brings its schema up to date and opens storage.
+    /// Connects to the database and opens storage. The schema is the
+    /// caller's (`cutroom migrate`, `cutroom_migration::up`).
     pub async fn new(config: Config) -> anyhow::Result<Arc<App>> {
         let db = Database::connect(&config.database_url).await?;
-        db.migrate().await?;
         let storage = cutroom_core::storage::from_config(&config)
             .await
             .context("opening object storage")?;

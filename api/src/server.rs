@@ -1,10 +1,9 @@
-//! Running the service: HTTP with graceful shutdown, the upload sweeper,
-//! the webhook sender, and in the embedded default a pipeline worker in
-//! the same process.
+//! Running the service: HTTP with graceful shutdown, the upload sweeper
+//! and the webhook sender. (The `cutroom` binary runs a pipeline worker
+//! beside it in the embedded default.)
 
 use std::{pin::pin, sync::Arc, time::Duration};
 
-use anyhow::Context;
 use axum::{
     body::Body,
     extract::{ConnectInfo, Request},
@@ -21,21 +20,18 @@ use tower_http::timeout::TimeoutBody;
 
 use crate::{app::App, routes::router, sweeper, webhooks};
 
-/// Serves until `shutdown` is cancelled (or the in-process worker fails),
-/// then lets in-flight requests and the current job step finish.
+/// Serves until `shutdown` is cancelled, then lets in-flight requests
+/// finish.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    // A child token: a failing worker stops this server without cancelling the caller's token.
+    // A child token: the housekeeping stops with the server, also when the
+    // server stops on its own.
     let stop = shutdown.child_token();
     let sweeper = tokio::spawn(sweeper::run(app.clone(), stop.clone()));
     let webhooks = tokio::spawn(webhooks::run(app.clone(), stop.clone()));
-    let worker = app
-        .config
-        .in_process_worker
-        .then(|| spawn_worker(&app, stop.clone()));
 
     serve_http(&app, listener, &stop).await;
     stop.cancel();
@@ -43,12 +39,6 @@ pub async fn serve(
 
     let _ = sweeper.await;
     let _ = webhooks.await;
-    if let Some(worker) = worker {
-        worker
-            .await
-            .context("the in-process worker panicked")?
-            .context("in-process worker")?;
-    }
     Ok(())
 }
 
@@ -114,24 +104,4 @@ async fn serve_http(app: &Arc<App>, listener: TcpListener, stop: &CancellationTo
     }
     connections.close();
     connections.wait().await;
-}
-
-/// The embedded default: a pipeline worker beside the API. A worker that
-/// fails stops the server too, so a supervisor restarts the whole process.
-fn spawn_worker(
-    app: &Arc<App>,
-    stop: CancellationToken,
-) -> tokio::task::JoinHandle<anyhow::Result<()>> {
-    // The API depends on the worker crate for this one call only; the
-    // worker never depends on the API.
-    let worker = cutroom_worker::Worker::new(app.config.clone(), app.db.clone(), app.store.clone());
-    tokio::spawn(async move {
-        let result = worker.run(stop.clone()).await;
-        if result.is_err() {
-            // The error itself is returned from `serve`, and reported there.
-            tracing::warn!("the in-process worker failed; shutting the server down");
-            stop.cancel();
-        }
-        result
-    })
 }

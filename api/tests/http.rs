@@ -50,6 +50,7 @@ impl TestApp {
         config.in_process_worker = false;
         configure(&mut config);
         let app = App::new(config).await.unwrap();
+        cutroom_migration::up(&app.db).await.unwrap();
         Self {
             router: cutroom_api::router(app.clone()),
             app,

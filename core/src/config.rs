@@ -117,7 +117,7 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// Emit logs as JSON lines.
     pub log_json: bool,
-    /// The model folder filled by `cutroom-worker models install`.
+    /// The model folder filled by `cutroom models install`.
     pub models_dir: PathBuf,
     /// Threads whisper.cpp uses for one transcription.
     pub whisper_threads: u16,

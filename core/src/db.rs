@@ -4,7 +4,6 @@
 use std::{str::FromStr, time::Duration};
 
 use anyhow::Context;
-use cutroom_migration::{Migrator, MigratorTrait};
 use sea_orm::{DatabaseConnection, DbBackend, SqlxPostgresConnector, SqlxSqliteConnector};
 use sqlx::{
     postgres::{PgPool, PgPoolOptions},
@@ -67,22 +66,6 @@ impl Database {
             Pool::Sqlite(p) => SqlxSqliteConnector::from_sqlx_sqlite_pool(p.clone()),
         };
         Ok(Self { orm, pool })
-    }
-
-    /// Brings both schemas up to date: Cutroom's tables and apalis' queue tables.
-    pub async fn migrate(&self) -> anyhow::Result<()> {
-        Migrator::up(&self.orm, None)
-            .await
-            .context("running Cutroom's migrations")?;
-        match &self.pool {
-            Pool::Postgres(p) => apalis_postgres::PostgresStorage::setup(p)
-                .await
-                .context("setting up the queue tables")?,
-            Pool::Sqlite(p) => apalis_sqlite::SqliteStorage::setup(p)
-                .await
-                .context("setting up the queue tables")?,
-        }
-        Ok(())
     }
 
     pub fn backend(&self) -> DbBackend {

@@ -119,7 +119,7 @@ pub struct ModelUse {
     /// The file's name in the model folder, e.g. `whisper-base.bin`.
     #[schema(example = "silero_vad.onnx")]
     pub name: String,
-    /// Hex SHA-256 of the file, as `cutroom-worker models verify` checks it.
+    /// Hex SHA-256 of the file, as `cutroom models verify` checks it.
     pub sha256: String,
 }
 

@@ -1,8 +1,11 @@
 //! Schema migrations, written once for PostgreSQL and SQLite alike.
 //!
-//! The queue's own tables are created by apalis (`cutroom_core::db`), not here.
+//! The queue's own tables are created by apalis, from [`up`].
 
 pub use sea_orm_migration::prelude::*;
+
+mod run;
+pub use run::{ensure_current, pending, up};
 
 mod m20261122_000001_foundation;
 mod m20261123_000001_transcripts;

@@ -1,5 +1,5 @@
 //! Worker processes of their own, for the fleet tests: each runs
-//! `cutroom-worker`'s run mode against a [`TestApp`]'s database, storage
+//! `cutroom worker`'s run mode against a [`TestApp`]'s database, storage
 //! and scratch folder, and can be killed outright (SIGKILL, as the kernel's
 //! OOM killer or a lost machine would) or stopped gracefully (SIGTERM).
 

@@ -190,8 +190,16 @@ impl TestAppBuilder {
             tweak(&mut config);
         }
         let app = App::new(config).await.expect("app starts");
+        // As `cutroom serve` in the embedded default: the schema first,
+        // then the API and (unless `without_worker`) a worker beside it.
+        cutroom_migration::up(&app.db).await.expect("migrations");
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(cutroom_api::serve(app.clone(), listener, shutdown.clone()));
+        let worker = app.config.in_process_worker.then(|| {
+            let worker =
+                cutroom_worker::Worker::new(app.config.clone(), app.db.clone(), app.store.clone());
+            tokio::spawn(worker.run(shutdown.child_token()))
+        });
         TestApp {
             base: format!("http://{addr}"),
             client: reqwest::Client::builder()
@@ -202,6 +210,7 @@ impl TestAppBuilder {
             dir,
             shutdown,
             server: Some(server),
+            worker,
             s3,
             _pg: pg,
         }
@@ -217,6 +226,7 @@ pub struct TestApp {
     pub s3: Option<S3Server>,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    worker: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _pg: Option<TestDatabase>,
 }
 
@@ -452,7 +462,10 @@ pub fn session_from(email: &str, body: &Value) -> Session {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
-        if let Some(h) = self.server.take() {
+        for h in [self.server.take(), self.worker.take()]
+            .into_iter()
+            .flatten()
+        {
             h.abort();
         }
     }

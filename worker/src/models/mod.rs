@@ -1,5 +1,5 @@
 //! The model folder: what it holds ([`catalog`]), how it is filled
-//! ([`install()`], `cutroom-worker models install`) and how the worker
+//! ([`install()`], `cutroom models install`) and how the worker
 //! checks it at start-up ([`ModelSet::open`]).
 //!
 //! The folder holds the outputs of [`catalog::OUTPUTS`] and a
@@ -37,11 +37,10 @@ pub use install::{InstallOptions, InstallReport, install};
 pub const MANIFEST: &str = "manifest.json";
 const MANIFEST_VERSION: u32 = 1;
 /// What fixes a problem with the folder; every error says it.
-const FIX: &str = "run `cutroom-worker models install` (or `bash .ci/models`)";
+const FIX: &str = "run `cutroom models install` (or `bash .ci/models`)";
 /// A damaged file of the right size looks current to the installer, which
 /// only compares sizes: it has to be told to rebuild.
-const FIX_FORCE: &str =
-    "run `cutroom-worker models install --force` (or `bash .ci/models --force`)";
+const FIX_FORCE: &str = "run `cutroom models install --force` (or `bash .ci/models --force`)";
 
 /// `manifest.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

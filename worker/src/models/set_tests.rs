@@ -35,7 +35,7 @@ fn edit(dir: &Path, name: &str, change: impl FnOnce(&mut ManifestEntry)) {
 
 fn open_err(dir: &Path) -> String {
     let err = ModelSet::open(dir).unwrap_err().to_string();
-    assert!(err.contains("cutroom-worker models install"), "{err}");
+    assert!(err.contains("cutroom models install"), "{err}");
     err
 }
 

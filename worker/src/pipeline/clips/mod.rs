@@ -998,7 +998,7 @@ fn face_detector(
     let set = &ctx.engines.set;
     let Some(file) = set.face_detector() else {
         manifest.framing_note = Some(
-            "the model folder has no face detector (`cutroom-worker models install` makes it), \
+            "the model folder has no face detector (`cutroom models install` makes it), \
              so speaker framing fell back to a centred crop"
                 .into(),
         );

