@@ -16,6 +16,7 @@ pub mod queries;
 pub mod queue;
 pub mod secrets;
 pub mod storage;
+pub mod subtitles;
 pub mod telemetry;
 pub mod tenants;
 pub mod usage;

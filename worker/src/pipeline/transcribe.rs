@@ -13,9 +13,14 @@
 //! boundary never falls inside a word, and its edges are moved off quiet
 //! audio onto the word itself ([`snap_words_to_audio`]).
 
-use std::{fmt::Write as _, sync::Arc};
+use std::sync::Arc;
 
-use cutroom_core::{ErrorCode, jobs::TranscriptionOptions, queries::transcripts};
+use cutroom_core::{
+    ErrorCode,
+    jobs::TranscriptionOptions,
+    queries::transcripts,
+    subtitles::{self, Cue},
+};
 use cutroom_entities::{transcript, transcript_segment};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -712,38 +717,26 @@ async fn write_outputs(ctx: &JobCtx<'_>, t: &Transcript) -> Result<Vec<Output>, 
     Ok(outputs)
 }
 
-// The three caption formats are a few lines each; a crate would add more
-// than it saves.
-
-/// SubRip: numbered cues, `HH:MM:SS,mmm`.
-pub(crate) fn srt(t: &Transcript) -> String {
-    let mut out = String::new();
-    for (i, s) in t.segments.iter().enumerate() {
-        let _ = write!(
-            out,
-            "{}\n{} --> {}\n{}\n\n",
-            i + 1,
-            timestamp(s.start, ','),
-            timestamp(s.end, ','),
-            cue_text(s)
-        );
-    }
-    out
+/// The transcript's cues: one per segment, with its speaker.
+fn cues(t: &Transcript) -> Vec<Cue> {
+    t.segments
+        .iter()
+        .map(|s| Cue {
+            start: s.start,
+            end: s.end,
+            text: cue_text(s),
+        })
+        .collect()
 }
 
-/// WebVTT: a header, then cues with `HH:MM:SS.mmm`.
+/// SubRip (`cutroom_core::subtitles`).
+pub(crate) fn srt(t: &Transcript) -> String {
+    subtitles::srt(&cues(t))
+}
+
+/// WebVTT (`cutroom_core::subtitles`).
 pub(crate) fn vtt(t: &Transcript) -> String {
-    let mut out = String::from("WEBVTT\n\n");
-    for s in &t.segments {
-        let _ = write!(
-            out,
-            "{} --> {}\n{}\n\n",
-            timestamp(s.start, '.'),
-            timestamp(s.end, '.'),
-            cue_text(s)
-        );
-    }
-    out
+    subtitles::vtt(&cues(t))
 }
 
 /// Plain text, one segment per line.
@@ -761,17 +754,6 @@ fn cue_text(s: &Segment) -> String {
         Some(speaker) => format!("[{speaker}] {}", s.text),
         None => s.text.clone(),
     }
-}
-
-fn timestamp(t: f64, sep: char) -> String {
-    let ms = (t.max(0.0) * 1000.0).round() as u64;
-    format!(
-        "{:02}:{:02}:{:02}{sep}{:03}",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    )
 }
 
 #[cfg(test)]

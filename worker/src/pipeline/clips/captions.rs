@@ -1,24 +1,19 @@
-//! A clip's captions from the word timeline, re-timed to the clip: SRT and
-//! WebVTT files, and an ASS script for burning them in a few words at a
-//! time with the word being said highlighted (rendered by libass through
-//! ffmpeg's `ass` filter).
+//! A clip's captions from the word timeline, re-timed to the clip: cues
+//! for the SRT and WebVTT files (written by [`cutroom_core::subtitles`]),
+//! and an ASS script for burning them in a few words at a time with the
+//! word being said highlighted (rendered by libass through ffmpeg's `ass`
+//! filter).
 //!
-//! Written by hand: the formats are a few lines of text each, and no crate
-//! does the grouping and re-timing, which is the actual work.
+//! Written by hand: no crate does the grouping and re-timing, which is the
+//! actual work.
 
 use std::fmt::Write as _;
+
+pub(crate) use cutroom_core::subtitles::{Cue, srt, vtt};
 
 /// A word of the clip, seconds from the clip's start.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ClipWord {
-    pub start: f64,
-    pub end: f64,
-    pub text: String,
-}
-
-/// One caption: its words' text and when it shows.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Cue {
     pub start: f64,
     pub end: f64,
     pub text: String,
@@ -94,48 +89,6 @@ fn timed<'w>(groups: &[&'w [ClipWord]], duration: f64) -> Vec<(f64, f64, &'w [Cl
         }
     }
     out
-}
-
-pub(crate) fn srt(cues: &[Cue]) -> String {
-    let mut out = String::new();
-    for (k, c) in cues.iter().enumerate() {
-        let _ = write!(
-            out,
-            "{}\n{} --> {}\n{}\n\n",
-            k + 1,
-            stamp(c.start, ','),
-            stamp(c.end, ','),
-            c.text
-        );
-    }
-    out
-}
-
-pub(crate) fn vtt(cues: &[Cue]) -> String {
-    let mut out = String::from("WEBVTT\n\n");
-    for c in cues {
-        // `-->` in a cue's text would end it early.
-        let text = c.text.replace("-->", "->");
-        let _ = write!(
-            out,
-            "{} --> {}\n{text}\n\n",
-            stamp(c.start, '.'),
-            stamp(c.end, '.')
-        );
-    }
-    out
-}
-
-/// `HH:MM:SS,mmm` (SRT) or `HH:MM:SS.mmm` (VTT).
-fn stamp(seconds: f64, sep: char) -> String {
-    let ms = (seconds.max(0.0) * 1000.0).round() as u64;
-    format!(
-        "{:02}:{:02}:{:02}{sep}{:03}",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    )
 }
 
 /// How burned captions look on a `width` x `height` picture.
