@@ -14,6 +14,11 @@ start_embedded() {
   export CUTROOM_URL="http://127.0.0.1:$port"
   # The browser tests sign in far more often, all from 127.0.0.1, than
   # the sign-in limits allow one person.
+  # `serve` migrates in the embedded default; with
+  # CUTROOM_IN_PROCESS_WORKER=false (the web benchmarks) it expects
+  # `cutroom migrate` first, as in a fleet.
+  CUTROOM_DATA_DIR="$embedded_data" "$CARGO_TARGET_DIR/$profile/cutroom" migrate \
+    >"$embedded_data/migrate.log" 2>&1 || { cat "$embedded_data/migrate.log" >&2; return 1; }
   CUTROOM_DATA_DIR="$embedded_data" CUTROOM_LISTEN="127.0.0.1:$port" CUTROOM_WEB_DIR="$PWD/frontend/dist" \
     CUTROOM_AUTH_LIMIT_PER_MINUTE=0 CUTROOM_LOGIN_LIMIT_PER_MINUTE=0 \
     "$CARGO_TARGET_DIR/$profile/cutroom" serve >"$embedded_data/serve.log" 2>&1 &
