@@ -18,11 +18,9 @@ mod routes;
 mod server;
 pub mod source_url;
 mod submit;
-pub mod sweeper;
 mod validate;
 pub mod views;
 mod web;
-pub mod webhooks;
 
 pub use app::{App, AppState};
 pub use error::ApiError;

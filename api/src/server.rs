@@ -1,6 +1,7 @@
-//! Running the service: HTTP with graceful shutdown, the upload sweeper
-//! and the webhook sender. (The `cutroom` binary runs a pipeline worker
-//! beside it in the embedded default.)
+//! Running the HTTP service, with graceful shutdown, and forgetting the
+//! process's own counters of idle clients. (Housekeeping that concerns the
+//! whole fleet, `cutroom_core::housekeeping`, and the pipeline worker of the
+//! embedded default are started beside it by the `cutroom` binary.)
 
 use std::{pin::pin, sync::Arc, time::Duration};
 
@@ -18,7 +19,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
 use tower_http::timeout::TimeoutBody;
 
-use crate::{app::App, routes::router, sweeper, webhooks};
+use crate::{app::App, routes::router};
 
 /// Serves until `shutdown` is cancelled, then lets in-flight requests
 /// finish.
@@ -27,19 +28,34 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    // A child token: the housekeeping stops with the server, also when the
+    // A child token: the forgetting stops with the server, also when the
     // server stops on its own.
     let stop = shutdown.child_token();
-    let sweeper = tokio::spawn(sweeper::run(app.clone(), stop.clone()));
-    let webhooks = tokio::spawn(webhooks::run(app.clone(), stop.clone()));
+    let forgetting = tokio::spawn(forget_idle(app.clone(), stop.clone()));
 
     serve_http(&app, listener, &stop).await;
     stop.cancel();
     tracing::info!("HTTP server stopped");
 
-    let _ = sweeper.await;
-    let _ = webhooks.await;
+    let _ = forgetting.await;
     Ok(())
+}
+
+/// The rate limiter's and the sign-in guard's counters live in this
+/// process; those of clients gone quiet are dropped every sweep interval.
+async fn forget_idle(app: Arc<App>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(app.config.sweep_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        if let Some(limiter) = &app.limiter {
+            limiter.forget_idle();
+        }
+        app.auth_guard.forget_idle();
+    }
 }
 
 /// Accepts connections until `stop`, then waits for those open to finish

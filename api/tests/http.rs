@@ -10,7 +10,7 @@ use axum::{
     http::{HeaderMap, Method, Request, StatusCode, header},
 };
 use cutroom_api::App;
-use cutroom_core::Config;
+use cutroom_core::{Config, housekeeping::Housekeeper};
 use sea_orm::EntityTrait;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -56,6 +56,17 @@ impl TestApp {
             app,
             _dir: dir,
         }
+    }
+
+    /// The fleet's housekeeping on this app's database and store, as the
+    /// `cutroom` binary runs it beside the API.
+    fn housekeeper(&self) -> Arc<Housekeeper> {
+        Housekeeper::new(
+            self.app.config.clone(),
+            self.app.db.clone(),
+            self.app.store.clone(),
+            self.app.local_store.clone(),
+        )
     }
 
     async fn send(&self, req: Request<Body>) -> Reply {
@@ -1048,7 +1059,7 @@ async fn abandoned_uploads_expire() {
 
     let now = chrono::Utc::now();
     assert_eq!(
-        cutroom_api::sweeper::sweep_expired_uploads(&t.app, now)
+        cutroom_core::housekeeping::sweep::expired_uploads(&t.housekeeper(), now)
             .await
             .unwrap(),
         0
@@ -1058,7 +1069,7 @@ async fn abandoned_uploads_expire() {
         + t.app.config.upload_grace
         + chrono::Duration::seconds(1);
     assert_eq!(
-        cutroom_api::sweeper::sweep_expired_uploads(&t.app, later)
+        cutroom_core::housekeeping::sweep::expired_uploads(&t.housekeeper(), later)
             .await
             .unwrap(),
         1

@@ -1,11 +1,11 @@
-//! `cutroom serve`: the API, and in the embedded default a pipeline worker
-//! in the same process.
+//! `cutroom serve`: the API and the fleet's housekeeping, and in the
+//! embedded default a pipeline worker in the same process.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use cutroom_api::App;
-use cutroom_core::Config;
+use cutroom_core::{Config, housekeeping::Housekeeper};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) async fn serve() -> anyhow::Result<()> {
@@ -35,16 +35,24 @@ pub(crate) async fn serve() -> anyhow::Result<()> {
         "Cutroom is listening"
     );
     let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    tokio::spawn(cutroom_core::signals::cancel_on_signal(shutdown.clone()));
     // A child token: a failing worker stops the server without cancelling
     // the signal's token.
     let stop = shutdown.child_token();
+    let housekeeper = Housekeeper::new(
+        app.config.clone(),
+        app.db.clone(),
+        app.store.clone(),
+        app.local_store.clone(),
+    );
+    let housekeeping = tokio::spawn(housekeeper.run(stop.clone()));
     let worker = app
         .config
         .in_process_worker
         .then(|| spawn_worker(&app, stop.clone()));
     let served = cutroom_api::serve(app, listener, stop.clone()).await;
     stop.cancel();
+    housekeeping.await.context("housekeeping panicked")?;
     if let Some(worker) = worker {
         worker
             .await
@@ -70,25 +78,4 @@ fn spawn_worker(
         }
         result
     })
-}
-
-/// SIGINT (Ctrl-C) or SIGTERM (docker stop, systemd) start a graceful shutdown.
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutdown requested");
-    shutdown.cancel();
 }

@@ -11,6 +11,7 @@ pub mod idempotency_key;
 pub mod invitation;
 pub mod job;
 pub mod job_event;
+pub mod lease;
 pub mod membership;
 pub mod moderation_flag;
 pub mod refresh_token;

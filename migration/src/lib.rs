@@ -22,6 +22,7 @@ mod m20261201_000001_usage;
 mod m20261202_000001_job_title;
 mod m20261206_000001_invitation_answers;
 mod m20261206_000002_edit_flags;
+mod m20261206_000003_leases;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_job_title::Migration),
             Box::new(m20261206_000001_invitation_answers::Migration),
             Box::new(m20261206_000002_edit_flags::Migration),
+            Box::new(m20261206_000003_leases::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ mod clips;
 mod fairness;
 mod fleet;
 mod hostile_media;
+mod housekeeping;
 mod idempotency;
 mod invitations;
 mod live;

@@ -315,10 +315,12 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
 
     // When its hours are up, the sweeper forgets it, and re-renders are
     // refused as expired.
-    let swept =
-        cutroom_api::sweeper::sweep_kept_sources(&app.app, Utc::now() + chrono::Duration::hours(3))
-            .await
-            .unwrap();
+    let swept = cutroom_core::housekeeping::sweep::kept_sources(
+        &app.housekeeper,
+        Utc::now() + chrono::Duration::hours(3),
+    )
+    .await
+    .unwrap();
     assert_eq!(swept, 1);
     let (_, job) = app.get(&format!("/v1/jobs/{id}"), &s.access_token).await;
     assert!(job.get("source_kept_until").is_none(), "{job}");

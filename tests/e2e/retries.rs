@@ -314,7 +314,8 @@ async fn a_retry_and_the_originals_sweep_never_both_win() {
     };
     let prefix = cutroom_core::storage::uploads_prefix(tenant);
     let originals = || app.stored_keys(&prefix);
-    let sweep = || cutroom_api::sweeper::sweep_spent_originals(&app.app, chrono::Utc::now());
+    let sweep =
+        || cutroom_core::housekeeping::sweep::spent_originals(&app.housekeeper, chrono::Utc::now());
     let retry_path = format!("/v1/jobs/{id}/retry");
     let retry = || app.post(&retry_path, &s.access_token, json!({}));
 

@@ -21,6 +21,7 @@ use cutroom_api::App;
 use cutroom_core::{
     Config,
     config::{S3Config, StorageConfig},
+    housekeeping::Housekeeper,
 };
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
@@ -195,6 +196,13 @@ impl TestAppBuilder {
         cutroom_migration::up(&app.db).await.expect("migrations");
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(cutroom_api::serve(app.clone(), listener, shutdown.clone()));
+        let housekeeper = Housekeeper::new(
+            app.config.clone(),
+            app.db.clone(),
+            app.store.clone(),
+            app.local_store.clone(),
+        );
+        let housekeeping = tokio::spawn(housekeeper.clone().run(shutdown.child_token()));
         let worker = app.config.in_process_worker.then(|| {
             let worker =
                 cutroom_worker::Worker::new(app.config.clone(), app.db.clone(), app.store.clone());
@@ -210,6 +218,8 @@ impl TestAppBuilder {
             dir,
             shutdown,
             server: Some(server),
+            housekeeper,
+            housekeeping: Some(housekeeping),
             worker,
             s3,
             _pg: pg,
@@ -224,8 +234,12 @@ pub struct TestApp {
     pub app: Arc<App>,
     pub dir: tempfile::TempDir,
     pub s3: Option<S3Server>,
+    /// The fleet's housekeeping, running beside the server as `cutroom
+    /// serve` runs it; call its rounds directly to sweep at a chosen time.
+    pub housekeeper: Arc<Housekeeper>,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    housekeeping: Option<tokio::task::JoinHandle<()>>,
     worker: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _pg: Option<TestDatabase>,
 }
@@ -253,6 +267,26 @@ impl TestApp {
 
     pub async fn start(db: Db) -> TestApp {
         Self::builder(db).start().await
+    }
+
+    /// Stops this process as SIGTERM stops `cutroom serve`: the HTTP
+    /// server, its housekeeping and its worker, if any. The database and
+    /// the store stay, for other processes (the fleet tests' workers).
+    pub async fn stop_serving(&mut self) {
+        self.shutdown.cancel();
+        if let Some(h) = self.server.take() {
+            h.await
+                .expect("the server panicked")
+                .expect("the server failed");
+        }
+        if let Some(h) = self.housekeeping.take() {
+            h.await.expect("housekeeping panicked");
+        }
+        if let Some(h) = self.worker.take() {
+            h.await
+                .expect("the worker panicked")
+                .expect("the worker failed");
+        }
     }
 
     pub fn scratch_dir(&self) -> PathBuf {
@@ -466,6 +500,9 @@ impl Drop for TestApp {
             .into_iter()
             .flatten()
         {
+            h.abort();
+        }
+        if let Some(h) = self.housekeeping.take() {
             h.abort();
         }
     }

@@ -189,17 +189,30 @@ impl Worker {
     }
 }
 
-/// A worker process (`cutroom worker`): one worker on `db` until SIGTERM
-/// or SIGINT (which stop it gracefully: the current job is handed back to
-/// the queue). The schema is the caller's to check: a worker never
-/// migrates.
+/// A worker process (`cutroom worker`): one worker on `db`, and the
+/// fleet's housekeeping ([`cutroom_core::housekeeping`]), until SIGTERM or
+/// SIGINT (which stop it gracefully: the current job is handed back to the
+/// queue). The schema is the caller's to check: a worker never migrates.
 pub async fn run(config: Config, db: Database) -> anyhow::Result<()> {
     let storage = cutroom_core::storage::from_config(&config)
         .await
         .context("opening object storage")?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
-    Worker::new(config, db, storage.store).run(shutdown).await
+    tokio::spawn(cutroom_core::signals::cancel_on_signal(shutdown.clone()));
+    let housekeeper = cutroom_core::housekeeping::Housekeeper::new(
+        config.clone(),
+        db.clone(),
+        storage.store.clone(),
+        storage.local,
+    );
+    let housekeeping = tokio::spawn(housekeeper.run(shutdown.clone()));
+    let worked = Worker::new(config, db, storage.store)
+        .run(shutdown.clone())
+        .await;
+    // A worker that could not start stops the housekeeping too.
+    shutdown.cancel();
+    housekeeping.await.context("housekeeping panicked")?;
+    worked
 }
 
 /// [`run`] with configuration from `CUTROOM_*`, on a database already
@@ -209,26 +222,6 @@ pub async fn run_from_env() -> anyhow::Result<()> {
     cutroom_core::telemetry::init(config.log_json);
     let db = Database::connect(&config.database_url).await?;
     run(config, db).await
-}
-
-async fn stop_on_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the worker");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; stopping"),
-        () = term => tracing::info!("SIGTERM received; stopping"),
-    }
-    shutdown.cancel();
 }
 
 /// Runs one apalis worker until shutdown or a backend error.

@@ -261,7 +261,7 @@ async fn one_put_at_a_time_and_none_after_completion() {
     // Swept as abandoned: nothing either.
     let (_, path) = new_upload(&t, &token, bytes.len()).await;
     let later = chrono::Utc::now() + chrono::Duration::days(1);
-    cutroom_api::sweeper::sweep_expired_uploads(&t.app, later)
+    cutroom_core::housekeeping::sweep::expired_uploads(&t.housekeeper(), later)
         .await
         .unwrap();
     let late = t
@@ -296,7 +296,7 @@ async fn the_sweeper_removes_temporary_files_a_crash_left() {
     std::fs::write(&leftover, b"half an upload").unwrap();
 
     let stop = tokio_util::sync::CancellationToken::new();
-    let sweeper = tokio::spawn(cutroom_api::sweeper::run(t.app.clone(), stop.clone()));
+    let sweeper = tokio::spawn(t.housekeeper().run(stop.clone()));
     // Bounded: on failure the test ends rather than hanging.
     let gone = tokio::time::timeout(std::time::Duration::from_secs(30), async {
         while leftover.exists() {

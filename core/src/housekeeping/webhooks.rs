@@ -1,4 +1,4 @@
-//! The webhook sender: every API process leases due messages from the
+//! The webhook sender: every long-lived process (API or worker) leases due messages from the
 //! outbox, signs and posts them, and writes down what happened. A message
 //! is retried on the configured schedule until a 2xx answer; an endpoint
 //! that keeps failing is disabled.
@@ -17,17 +17,17 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
-use cutroom_core::{
-    outbound::{self, Guarded},
-    queries::webhooks::{self as outbox, Attempt, Fairness, Next},
-    webhooks,
-};
 use cutroom_entities::{webhook_delivery as delivery, webhook_endpoint as endpoint};
 use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
+use super::Housekeeper;
+use crate::{
+    outbound::{self, Guarded},
+    queries::webhooks::{self as outbox, Attempt, Fairness, Next},
+    webhooks,
+};
 
 /// Messages one process sends at once.
 const IN_FLIGHT: usize = 32;
@@ -47,7 +47,7 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn new(config: &cutroom_core::config::WebhookConfig) -> Self {
+    pub fn new(config: &crate::config::WebhookConfig) -> Self {
         let timeout = config.timeout;
         let builder = move || {
             reqwest::Client::builder()
@@ -63,7 +63,7 @@ impl Sender {
 
 /// Sends due messages until `shutdown`: whenever there is room, leases
 /// what is due within the shares and sends each in a task of its own.
-pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
+pub(super) async fn run(app: Arc<Housekeeper>, shutdown: CancellationToken) {
     let sender = Sender::new(&app.config.webhooks);
     let mut tick = tokio::time::interval(app.config.webhooks.poll_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -104,14 +104,14 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
 
 /// The lease outlives the longest attempt, so no other sender takes a
 /// message that is still being sent.
-fn lease(app: &App) -> Duration {
+fn lease(app: &Housekeeper) -> Duration {
     app.config.webhooks.timeout * 2 + Duration::from_secs(30)
 }
 
 /// One attempt at one message.
 #[tracing::instrument(name = "webhook", skip_all, fields(tenant.id = %d.tenant_id, webhook.id = %d.id, endpoint.id = %e.id, event = %d.event_type))]
 async fn deliver(
-    app: &App,
+    app: &Housekeeper,
     sender: &Sender,
     d: delivery::Model,
     e: endpoint::Model,
@@ -162,7 +162,7 @@ async fn deliver(
 /// Posts the message. Returns the receiver's status, why the attempt
 /// failed when it did, and the pause a 429 or 503 asked for.
 async fn attempt(
-    app: &App,
+    app: &Housekeeper,
     sender: &Sender,
     d: &delivery::Model,
     e: &endpoint::Model,
