@@ -144,11 +144,12 @@ impl Live {
         let mut final_event = false;
         for e in events {
             self.after = Some(e.id);
-            final_event |= e.kind == "status"
-                && matches!(
-                    e.message.as_deref(),
-                    Some("succeeded" | "failed" | "cancelled")
-                );
+            final_event |= cutroom_core::events::JobEvent::from_row(
+                &e.kind,
+                e.stage.as_deref(),
+                e.message.as_deref(),
+            )
+            .is_some_and(cutroom_core::events::JobEvent::is_final);
             let id = e.id.to_string();
             let kind = e.kind.clone();
             let view = JobEvent::from(e);

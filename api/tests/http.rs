@@ -1185,9 +1185,7 @@ async fn operator_routes_and_metrics() {
         db,
         row.tenant_id,
         job,
-        "stage_completed",
-        Some("transcribe"),
-        None,
+        cutroom_core::events::JobEvent::StageCompleted(cutroom_core::Stage::Transcribe),
         Some(json!({"elapsed_ms": 1500})),
     )
     .await

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     db::{Database, Pool},
+    events::{JobEvent, StatusChange},
     jobs::{PIPELINE_QUEUE, PipelineTask},
     queries::events,
 };
@@ -128,9 +129,7 @@ pub async fn create_job(
         queued,
         job.tenant_id,
         job.id,
-        "status",
-        None,
-        Some("queued".into()),
+        JobEvent::Status(StatusChange::Queued),
         None,
     )
     .await

@@ -7,9 +7,9 @@
 //!
 //! A message is delivered at least once: it is retried on the
 //! [`RETRY_SCHEDULE`] (about a day) until an attempt gets a 2xx answer.
-//! This module holds what the API (which sends) and the worker (whose
-//! events cause messages) share: event types, payloads, signatures, the
-//! schedule. The address guard is [`crate::outbound`]'s.
+//! This module holds the message format: event types (which job event
+//! sends which is [`crate::events`]'), payloads, signatures, the schedule;
+//! the sender is [`crate::housekeeping::webhooks`]. The address guard is [`crate::outbound`]'s.
 
 use std::time::Duration;
 
@@ -21,16 +21,19 @@ use serde_json::Value;
 use sha2::Sha256;
 use uuid::Uuid;
 
-/// Every event type an endpoint may subscribe to.
-pub const EVENT_TYPES: [&str; 7] = [
-    "job.created",
-    "job.stage_completed",
-    "job.succeeded",
-    "job.failed",
-    "job.cancelled",
-    "moderation.flagged",
-    "clips.ready",
-];
+use crate::events::WebhookEvent;
+
+/// Every event type an endpoint may subscribe to, as endpoints list them
+/// ([`WebhookEvent`]'s names).
+pub const EVENT_TYPES: [&str; WebhookEvent::ALL.len()] = {
+    let mut names = [""; WebhookEvent::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = WebhookEvent::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
 
 /// Delays before each attempt, counted from the previous one: eight
 /// attempts over about 27 hours (the schedule Svix documents for its
@@ -46,21 +49,6 @@ pub const RETRY_SCHEDULE: [Duration; 8] = [
     Duration::from_secs(10 * 3600),
     Duration::from_secs(10 * 3600),
 ];
-
-/// The webhook event a job event causes, if any. `kind` and `message` are
-/// those of `job_events`.
-pub fn event_type(kind: &str, message: Option<&str>) -> Option<&'static str> {
-    match (kind, message) {
-        ("status", Some("queued")) => Some("job.created"),
-        ("status", Some("succeeded")) => Some("job.succeeded"),
-        ("status", Some("failed")) => Some("job.failed"),
-        ("status", Some("cancelled")) => Some("job.cancelled"),
-        ("stage_completed", _) => Some("job.stage_completed"),
-        ("moderation_flagged", _) => Some("moderation.flagged"),
-        ("clips_ready", _) => Some("clips.ready"),
-        _ => None,
-    }
-}
 
 /// The body of every message: `{type, timestamp, data}` as the
 /// specification recommends.
@@ -149,32 +137,5 @@ mod tests {
         assert_eq!(next_delay(&RETRY_SCHEDULE, 8, 0.0), None);
         let total: Duration = RETRY_SCHEDULE.iter().sum();
         assert!(total > Duration::from_secs(24 * 3600), "{total:?}");
-    }
-
-    #[test]
-    fn job_events_map_to_webhook_types() {
-        assert_eq!(event_type("status", Some("queued")), Some("job.created"));
-        assert_eq!(event_type("status", Some("running")), None);
-        assert_eq!(event_type("stage_started", None), None);
-        assert_eq!(
-            event_type("stage_completed", None),
-            Some("job.stage_completed")
-        );
-        for t in EVENT_TYPES {
-            assert!(
-                [
-                    ("status", "queued"),
-                    ("status", "succeeded"),
-                    ("status", "failed"),
-                    ("status", "cancelled"),
-                    ("stage_completed", ""),
-                    ("moderation_flagged", ""),
-                    ("clips_ready", ""),
-                ]
-                .iter()
-                .any(|(k, m)| event_type(k, Some(m)) == Some(t)),
-                "{t} is never sent"
-            );
-        }
     }
 }

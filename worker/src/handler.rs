@@ -22,6 +22,7 @@ use apalis::prelude::Data;
 use chrono::Utc;
 use cutroom_core::{
     Config, Database, ErrorCode,
+    events::{JobEvent, StatusChange},
     jobs::PipelineTask,
     queries::{
         events,
@@ -140,7 +141,7 @@ impl Handler {
         }
         self.status_event(
             &job,
-            "running",
+            StatusChange::Running,
             Some(json!({ "attempt": attempt, "worker": self.worker })),
         )
         .await?;
@@ -186,7 +187,7 @@ impl Handler {
         );
         self.status_event(
             job,
-            "lost",
+            StatusChange::Lost,
             Some(json!({ "attempt": lost, "code": ErrorCode::WorkerLost })),
         )
         .await?;
@@ -251,7 +252,7 @@ impl Handler {
         if let Some(f) = &failure {
             data["code"] = json!(f.code);
         }
-        self.status_event(job, status.as_str(), Some(data)).await?;
+        self.status_event(job, status.into(), Some(data)).await?;
         self.done(Some(status == JobStatus::Succeeded)).await;
         self.free_slot(job).await;
         let keep_original = failure.as_ref().is_some_and(|f| f.code.is_transient());
@@ -293,7 +294,7 @@ impl Handler {
         }
         self.status_event(
             job,
-            "retrying",
+            StatusChange::Retrying,
             Some(json!({
                 "attempt": attempt,
                 "code": f.code,
@@ -321,7 +322,7 @@ impl Handler {
         }
         self.status_event(
             job,
-            "handed_back",
+            StatusChange::HandedBack,
             Some(json!({ "attempt": attempt, "worker": self.worker })),
         )
         .await?;
@@ -361,16 +362,14 @@ impl Handler {
     async fn status_event(
         &self,
         job: &job::Model,
-        message: &str,
+        change: StatusChange,
         data: Option<serde_json::Value>,
     ) -> Result<(), DbErr> {
         events::record(
             &self.db.orm,
             job.tenant_id,
             job.id,
-            "status",
-            None,
-            Some(message.to_owned()),
+            JobEvent::Status(change),
             data,
         )
         .await

@@ -4,7 +4,12 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use cutroom_core::{jobs::JobOptions, queries, storage::job_prefix};
+use cutroom_core::{
+    events::{self, StatusChange},
+    jobs::JobOptions,
+    queries,
+    storage::job_prefix,
+};
 use cutroom_entities::JobStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -317,9 +322,7 @@ async fn retry_job(
         db,
         job.tenant_id,
         job.id,
-        "status",
-        None,
-        Some("requeued".into()),
+        events::JobEvent::Status(StatusChange::Requeued),
         Some(serde_json::json!({ "by": ctx.actor_id() })),
     )
     .await?;
@@ -436,9 +439,7 @@ async fn cancelled_event(app: &App, job: &cutroom_entities::job::Model) -> Resul
         &app.db.orm,
         job.tenant_id,
         job.id,
-        "status",
-        None,
-        Some("cancelled".into()),
+        events::JobEvent::Status(StatusChange::Cancelled),
         Some(serde_json::json!({ "code": "cancelled" })),
     )
     .await?;

@@ -10,22 +10,18 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{queries, webhooks};
+use crate::{Stage, events::JobEvent, queries};
 
+/// Adds `event` to the job's history, with its webhook messages if it
+/// sends any.
 pub async fn record(
     db: &DatabaseConnection,
     tenant_id: Uuid,
     job_id: Uuid,
-    kind: &str,
-    stage: Option<&str>,
-    message: Option<String>,
+    event: JobEvent,
     data: Option<serde_json::Value>,
 ) -> Result<(), DbErr> {
-    let event = Event {
-        id: Uuid::now_v7(),
-        at: Utc::now(),
-    };
-    record_as(db, event, tenant_id, job_id, kind, stage, message, data).await
+    record_as(db, Event::now(), tenant_id, job_id, event, data).await
 }
 
 /// An event's id and time, taken when it happened rather than when it is
@@ -48,40 +44,37 @@ impl Event {
 /// [`record`] with an id and time taken earlier: a job's `queued` event is
 /// stamped before the job is committed, so it sorts before anything a
 /// worker records once it has the job.
-#[allow(clippy::too_many_arguments)]
 pub async fn record_as(
     db: &DatabaseConnection,
-    event: Event,
+    at: Event,
     tenant_id: Uuid,
     job_id: Uuid,
-    kind: &str,
-    stage: Option<&str>,
-    message: Option<String>,
+    event: JobEvent,
     data: Option<serde_json::Value>,
 ) -> Result<(), DbErr> {
-    let now = event.at;
-    let webhook = webhooks::event_type(kind, message.as_deref());
-    let event = job_event::ActiveModel {
-        id: Set(event.id),
+    let now = at.at;
+    let stage = event.stage().map(Stage::name);
+    let row = job_event::ActiveModel {
+        id: Set(at.id),
         job_id: Set(job_id),
         tenant_id: Set(tenant_id),
-        kind: Set(kind.to_owned()),
+        kind: Set(event.kind().to_owned()),
         stage: Set(stage.map(str::to_owned)),
-        message: Set(message),
+        message: Set(event.message().map(str::to_owned)),
         data: Set(data.clone()),
         created_at: Set(now),
     };
-    let Some(event_type) = webhook else {
-        event.insert(db).await?;
+    let Some(webhook) = event.webhook() else {
+        row.insert(db).await?;
         return Ok(());
     };
     let tx = crate::db::begin_write(db).await?;
-    event.insert(&tx).await?;
+    row.insert(&tx).await?;
     queries::webhooks::enqueue(
         &tx,
         tenant_id,
         job_id,
-        event_type,
+        webhook.as_str(),
         stage,
         data.as_ref(),
         now,

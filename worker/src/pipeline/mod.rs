@@ -37,6 +37,7 @@ use std::{future::Future, path::Path, sync::Arc, time::Duration};
 
 use cutroom_core::{
     Config, Database, ErrorCode,
+    events::JobEvent,
     jobs::{JobOptions, ModelUse},
     queries::{events, jobs},
     storage::ObjectStore,
@@ -48,6 +49,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+pub(crate) use cutroom_core::stage::Stage;
 pub(crate) use error::{Failure, StageError, StopReason};
 
 use crate::{engines::Engines, models::ModelFile};
@@ -109,7 +111,7 @@ impl JobCtx<'_> {
         if self.job.parent_id.is_some() {
             stage.render_span()
         } else {
-            (stage.progress(), stage.next_progress())
+            stage.span()
         }
     }
 
@@ -256,89 +258,6 @@ impl Output {
             sha256: f.sha256.clone(),
         }));
         self
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Stage {
-    Fetch,
-    Probe,
-    Audio,
-    Loudness,
-    Silence,
-    Transcribe,
-    Speakers,
-    Analyze,
-    Moderate,
-    Clips,
-    Publish,
-}
-
-impl Stage {
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Fetch => "fetch",
-            Stage::Probe => "probe",
-            Stage::Audio => "audio",
-            Stage::Loudness => "loudness",
-            Stage::Silence => "silence",
-            Stage::Transcribe => "transcribe",
-            Stage::Speakers => "speakers",
-            Stage::Analyze => "analyze",
-            Stage::Moderate => "moderate",
-            Stage::Clips => "clips",
-            Stage::Publish => "publish",
-        }
-    }
-
-    /// The job's progress when the stage starts; fetch reports its own
-    /// progress up to the start of probe.
-    fn progress(self) -> i32 {
-        match self {
-            Stage::Fetch => 0,
-            Stage::Probe => 45,
-            Stage::Audio => 60,
-            Stage::Loudness => 70,
-            Stage::Silence => 75,
-            Stage::Transcribe => 80,
-            Stage::Speakers => 88,
-            Stage::Analyze => 92,
-            Stage::Moderate => 93,
-            Stage::Clips => 94,
-            Stage::Publish => 98,
-        }
-    }
-
-    /// Where the next stage starts (100 after the last).
-    fn next_progress(self) -> i32 {
-        match self {
-            Stage::Fetch => Stage::Probe.progress(),
-            Stage::Probe => Stage::Audio.progress(),
-            Stage::Audio => Stage::Loudness.progress(),
-            Stage::Loudness => Stage::Silence.progress(),
-            Stage::Silence => Stage::Transcribe.progress(),
-            Stage::Transcribe => Stage::Speakers.progress(),
-            Stage::Speakers => Stage::Analyze.progress(),
-            Stage::Analyze => Stage::Moderate.progress(),
-            Stage::Moderate => Stage::Clips.progress(),
-            Stage::Clips => Stage::Publish.progress(),
-            Stage::Publish => 100,
-        }
-    }
-
-    /// [`Stage::progress`] and [`Stage::next_progress`] of a re-render.
-    fn render_span(self) -> (i32, i32) {
-        match self {
-            Stage::Fetch => (0, 10),
-            Stage::Probe => (10, 12),
-            Stage::Audio => (12, 20),
-            Stage::Silence => (20, 25),
-            Stage::Moderate => (25, 27),
-            Stage::Clips => (27, 95),
-            Stage::Publish => (95, 100),
-            // Not run by a re-render.
-            Stage::Loudness | Stage::Transcribe | Stage::Speakers | Stage::Analyze => (27, 27),
-        }
     }
 }
 
@@ -567,20 +486,11 @@ impl<'a> Pipeline<'a> {
     async fn note(
         &self,
         ctx: &JobCtx<'_>,
-        kind: &str,
+        event: JobEvent,
         data: serde_json::Value,
     ) -> Result<(), StageError> {
         let job = ctx.job;
-        events::record(
-            &self.db.orm,
-            job.tenant_id,
-            job.id,
-            kind,
-            None,
-            None,
-            Some(data),
-        )
-        .await?;
+        events::record(&self.db.orm, job.tenant_id, job.id, event, Some(data)).await?;
         Ok(())
     }
 
@@ -597,7 +507,7 @@ impl<'a> Pipeline<'a> {
         }
         self.note(
             ctx,
-            "moderation_flagged",
+            JobEvent::ModerationFlagged,
             json!({
                 "flagged_segments": summary.flagged_segments,
                 "flagged_highlights": summary.flagged_highlights,
@@ -613,7 +523,7 @@ impl<'a> Pipeline<'a> {
         if count == 0 {
             return Ok(());
         }
-        self.note(ctx, "clips_ready", json!({ "count": count }))
+        self.note(ctx, JobEvent::ClipsReady, json!({ "count": count }))
             .await
     }
 
@@ -703,34 +613,26 @@ impl<'a> Pipeline<'a> {
             &self.db.orm,
             job.tenant_id,
             job.id,
-            "stage_started",
-            Some(stage.name()),
-            None,
+            JobEvent::StageStarted(stage),
             None,
         )
         .await?;
         let started = Instant::now();
         let result = work.await;
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let (kind, data) = match &result {
-            Ok(_) => ("stage_completed", json!({ "elapsed_ms": elapsed_ms })),
+        let (event, data) = match &result {
+            Ok(_) => (
+                JobEvent::StageCompleted(stage),
+                json!({ "elapsed_ms": elapsed_ms }),
+            ),
             Err(StageError::Failed(f)) => (
-                "stage_failed",
+                JobEvent::StageFailed(stage),
                 json!({ "elapsed_ms": elapsed_ms, "code": f.code }),
             ),
             Err(_) => return result,
         };
-        events::record(
-            &self.db.orm,
-            job.tenant_id,
-            job.id,
-            kind,
-            Some(stage.name()),
-            None,
-            Some(data),
-        )
-        .await?;
-        tracing::debug!(stage = stage.name(), elapsed_ms, "{kind}");
+        events::record(&self.db.orm, job.tenant_id, job.id, event, Some(data)).await?;
+        tracing::debug!(stage = stage.name(), elapsed_ms, "{}", event.kind());
         result
     }
 
