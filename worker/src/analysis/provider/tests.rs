@@ -3,15 +3,18 @@
 //! merging across overlaps, and the failures that send a job back to the
 //! builtin analysis.
 
-use std::{sync::Mutex, time::Duration};
+use std::{ops::Range, sync::Mutex, time::Duration};
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::*;
-use crate::analysis::llm::{
-    LlmConfig, Wire,
-    stub::{Canned, gemini_reply, openai_reply, serve},
+use super::{merge::fit, request::validate, *};
+use crate::analysis::{
+    builtin::{Highlight, MIN_CHAPTER, Reason},
+    llm::{
+        LlmConfig, Wire,
+        stub::{Canned, gemini_reply, openai_reply, serve},
+    },
 };
 
 /// `n` sentences of `each` seconds with a 0.5 s pause between them.

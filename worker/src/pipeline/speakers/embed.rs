@@ -1,0 +1,120 @@
+//! Embedding: speech cut into overlapping windows, and a d-vector
+//! ([`crate::pipeline::dvector`]) for each window.
+
+use tokio_util::sync::CancellationToken;
+
+use super::{EMBED_CHUNK, FPS, MIN_EMBED};
+use crate::{
+    engines::Engines,
+    pipeline::{
+        Progress,
+        audio::ANALYSIS_RATE,
+        dvector::{DIM, Embedder},
+        silence::Interval,
+    },
+};
+
+/// Where a window sits, seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Span {
+    pub start: f64,
+    pub end: f64,
+}
+
+/// Windows of `window` seconds every `hop` seconds inside each speech
+/// interval, the last aligned to its end; an interval shorter than a window
+/// is one window, one shorter than [`MIN_EMBED`] none.
+pub(crate) fn windows(speech: &[Interval], window: f64, hop: f64) -> Vec<Span> {
+    let mut out = Vec::new();
+    for iv in speech {
+        let len = iv.end - iv.start;
+        if len < MIN_EMBED {
+            continue;
+        }
+        if len <= window {
+            out.push(Span {
+                start: iv.start,
+                end: iv.end,
+            });
+            continue;
+        }
+        let mut s = iv.start;
+        while s + window < iv.end - 1e-9 {
+            out.push(Span {
+                start: s,
+                end: s + window,
+            });
+            s += hop;
+        }
+        out.push(Span {
+            start: iv.end - window,
+            end: iv.end,
+        });
+    }
+    out
+}
+
+/// A d-vector for each of `windows` over `speech` in `audio`. `Ok(None)`
+/// once `stop` fired.
+pub(super) fn embed(
+    engines: &Engines,
+    audio: &[f32],
+    speech: &[Interval],
+    windows: &[Span],
+    stop: &CancellationToken,
+    progress: &Progress,
+) -> anyhow::Result<Option<Vec<[f32; DIM]>>> {
+    let rate = f64::from(ANALYSIS_RATE);
+    let mut embedder = Embedder::open(
+        &engines.set.onnxruntime().path,
+        &engines.set.speaker_embedder().path,
+        engines.threads,
+    )?;
+    // The mel frames of every speech interval, end to end; each window
+    // names its frames in that buffer.
+    let mut mel = Vec::new();
+    let mut ranges = Vec::with_capacity(windows.len());
+    let mut w = 0;
+    for iv in speech {
+        let a = ((iv.start * rate) as usize).min(audio.len());
+        let b = ((iv.end * rate) as usize).min(audio.len());
+        let offset = mel.len();
+        mel.extend(embedder.front_end().frames(&audio[a..b]));
+        while w < windows.len() && windows[w].start < iv.end {
+            let first = offset + ((windows[w].start - iv.start) * FPS).round() as usize;
+            let last = offset + ((windows[w].end - iv.start) * FPS).round() as usize;
+            ranges.push((first, last.max(first + 1)));
+            w += 1;
+        }
+        if stop.is_cancelled() {
+            return Ok(None);
+        }
+    }
+    let mut embeddings = Vec::with_capacity(windows.len());
+    for chunk in ranges.chunks(EMBED_CHUNK) {
+        if stop.is_cancelled() {
+            return Ok(None);
+        }
+        embeddings.extend(embedder.embed(&mel, chunk)?);
+        // Embedding is nearly all of the work.
+        progress.set(embeddings.len() as f32 / ranges.len() as f32 * 0.9);
+    }
+    Ok(Some(embeddings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_cover_speech_and_skip_blips() {
+        let iv = |start, end| Interval { start, end };
+        let w = windows(&[iv(0.0, 0.2), iv(1.0, 2.0), iv(3.0, 6.0)], 1.5, 0.75);
+        let spans: Vec<(f64, f64)> = w.iter().map(|s| (s.start, s.end)).collect();
+        assert_eq!(
+            spans,
+            [(1.0, 2.0), (3.0, 4.5), (3.75, 5.25), (4.5, 6.0)],
+            "a 0.2 s blip has no window; the last window ends with the speech"
+        );
+    }
+}
