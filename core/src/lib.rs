@@ -23,6 +23,7 @@ pub mod storage;
 pub mod subtitles;
 pub mod telemetry;
 pub mod tenants;
+pub mod transcript;
 pub mod usage;
 pub mod webhooks;
 

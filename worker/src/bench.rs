@@ -367,6 +367,7 @@ fn transcript_of(lines: &[(f64, f64, String)]) -> crate::pipeline::transcribe::T
                         speaker: Some("S1".into()),
                     })
                     .collect(),
+                edited_at: None,
             }
         })
         .collect();

@@ -1,6 +1,9 @@
 //! Transcripts: a job's, and search across the tenant's.
 
-use cutroom_core::queries;
+use cutroom_core::{
+    queries,
+    transcript::{Segment, Word},
+};
 use cutroom_entities::{transcript, transcript_segment};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -37,59 +40,22 @@ pub struct Transcript {
     pub segments: Vec<Segment>,
 }
 
-/// A stretch of speech. Times are seconds on the source's timeline.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Segment {
-    pub id: i32,
-    pub start: f64,
-    pub end: f64,
-    pub text: String,
-    /// `S1`, `S2`... when speakers are known.
-    pub speaker: Option<String>,
-    /// Mean token probability, 0-1.
-    pub confidence: f32,
-    pub words: Vec<Word>,
-    /// When a person last corrected the text; absent for the model's own.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub edited_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// One word; every word lies inside a speech interval of `silences.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Word {
-    pub start: f64,
-    pub end: f64,
-    pub text: String,
-    /// 0-1.
-    pub probability: f32,
-    pub speaker: Option<String>,
-}
-
 impl Transcript {
-    fn from_rows(meta: transcript::Model, rows: Vec<transcript_segment::Model>) -> Self {
-        Self {
-            job_id: meta.job_id,
-            model: meta.model,
-            language: meta.language,
-            language_probability: meta.language_probability,
-            duration: meta.duration,
-            segments: rows.into_iter().map(Segment::from).collect(),
-        }
-    }
-}
-
-impl From<transcript_segment::Model> for Segment {
-    fn from(r: transcript_segment::Model) -> Self {
-        Segment {
-            id: r.idx,
-            start: r.start,
-            end: r.end,
-            words: serde_json::from_value(r.words).unwrap_or_default(),
-            text: r.text,
-            speaker: r.speaker,
-            confidence: r.confidence,
-            edited_at: r.edited_at,
-        }
+    fn from_rows(
+        meta: transcript::Model,
+        rows: Vec<transcript_segment::Model>,
+    ) -> Result<Self, ApiError> {
+        let job_id = meta.job_id;
+        let t = cutroom_core::transcript::Transcript::from_rows(meta, rows)
+            .map_err(ApiError::internal)?;
+        Ok(Self {
+            job_id,
+            model: t.model,
+            language: t.language,
+            language_probability: t.language_probability,
+            duration: t.duration,
+            segments: t.segments,
+        })
     }
 }
 
@@ -145,7 +111,7 @@ async fn correct_segment(
     let words = retime(&old, &text, (row.start, row.end), row.speaker.as_deref());
     let words = serde_json::to_value(words).expect("words are plain data");
     let row = queries::transcripts::correct_segment(&state.db.orm, row, text, words).await?;
-    Ok(Json(row.into()))
+    Ok(Json(Segment::from_row(row).map_err(ApiError::internal)?))
 }
 
 /// Words for the corrected `text`: the old words' times, one for one, when
@@ -210,7 +176,7 @@ async fn get_transcript(
     let (meta, rows) = queries::transcripts::get(&state.db.orm, ctx.tenant_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("transcript"))?;
-    Ok(Json(Transcript::from_rows(meta, rows)))
+    Ok(Json(Transcript::from_rows(meta, rows)?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

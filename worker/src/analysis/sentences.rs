@@ -147,6 +147,7 @@ mod tests {
             language_probability: None,
             duration: 100.0,
             segments: vec![Segment {
+                edited_at: None,
                 id: 0,
                 start: words[0].0,
                 end: words.last().unwrap().1,

@@ -21,8 +21,6 @@ use cutroom_core::{
     queries::transcripts,
     subtitles::{self, Cue},
 };
-use cutroom_entities::{transcript, transcript_segment};
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext};
 
@@ -62,45 +60,8 @@ const SPACER_SECONDS: f64 = 0.3;
 const SPEECH_LEFT_CS: i64 = 100;
 /// Shortest word duration reported.
 const MIN_WORD: f64 = 0.02;
-/// Bumped when the file's shape changes incompatibly.
-const FORMAT_VERSION: u32 = 1;
 
-/// The contents of `transcript.json`. Times are seconds on the source's
-/// timeline, rounded to the millisecond.
-#[derive(Debug, Default, Serialize)]
-pub(crate) struct Transcript {
-    pub version: u32,
-    /// `tiny.en` or `base`.
-    pub model: String,
-    /// ISO 639-1 code; `None` when nothing was said.
-    pub language: Option<String>,
-    /// How sure the model was of `language` (detected languages only).
-    pub language_probability: Option<f32>,
-    pub duration: f64,
-    pub segments: Vec<Segment>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub(crate) struct Segment {
-    pub id: usize,
-    pub start: f64,
-    pub end: f64,
-    pub text: String,
-    /// `S1`, `S2`... once speakers are known.
-    pub speaker: Option<String>,
-    /// Mean token probability, 0-1.
-    pub confidence: f32,
-    pub words: Vec<Word>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Word {
-    pub start: f64,
-    pub end: f64,
-    pub text: String,
-    pub probability: f32,
-    pub speaker: Option<String>,
-}
+pub(crate) use cutroom_core::transcript::{FORMAT_VERSION, Segment, Transcript, Word};
 
 /// The stage: transcribes the speech. The transcript is saved by [`save`]
 /// once the speakers stage has labelled it.
@@ -447,6 +408,7 @@ fn collect(
             speaker: None,
             confidence: mean(&probs),
             words: list,
+            edited_at: None,
         });
     }
 }
@@ -593,8 +555,6 @@ fn round_ms(t: f64) -> f64 {
     (t * 1000.0).round() / 1000.0
 }
 
-/// Records the transcript for the API and search (replacing any earlier
-/// run's).
 /// A job's transcript as stored, with the corrections people made to it
 /// through the API since: what a re-render captions from. Also the ids of
 /// the corrected segments, which moderation has not read yet.
@@ -609,71 +569,28 @@ pub(crate) async fn load(
         )
         .detail(format!("no transcript row for job {job_id}")));
     };
-    let mut segments = Vec::with_capacity(rows.len());
-    let mut edited = Vec::new();
-    for row in rows {
-        // Written by this worker or the API's correction, both from this
-        // shape; anything else is a bug worth failing loudly on.
-        let words: Vec<Word> = serde_json::from_value(row.words).map_err(|e| {
-            StageError::failed(
-                ErrorCode::InternalError,
-                "the job's transcript could not be read",
-            )
-            .detail(format!("segment {}: {e}", row.idx))
-        })?;
-        let id = usize::try_from(row.idx).unwrap_or_default();
-        if row.edited_at.is_some() {
-            edited.push(id);
-        }
-        segments.push(Segment {
-            id,
-            start: row.start,
-            end: row.end,
-            text: row.text,
-            speaker: row.speaker,
-            confidence: row.confidence,
-            words,
-        });
-    }
-    let transcript = Transcript {
-        version: FORMAT_VERSION,
-        model: meta.model,
-        language: meta.language,
-        language_probability: meta.language_probability,
-        duration: meta.duration,
-        segments,
-    };
+    // Written by this worker or the API's correction, both from this
+    // shape; anything else is a bug worth failing loudly on.
+    let transcript = Transcript::from_rows(meta, rows).map_err(|e| {
+        StageError::failed(
+            ErrorCode::InternalError,
+            "the job's transcript could not be read",
+        )
+        .detail(e)
+    })?;
+    let edited = transcript
+        .segments
+        .iter()
+        .filter(|s| s.edited_at.is_some())
+        .map(|s| s.id)
+        .collect();
     Ok((transcript, edited))
 }
 
+/// Records the transcript for the API and search (replacing any earlier
+/// run's).
 async fn store(ctx: &JobCtx<'_>, t: &Transcript) -> Result<(), StageError> {
-    let job = ctx.job;
-    let meta = transcript::Model {
-        job_id: job.id,
-        tenant_id: job.tenant_id,
-        model: t.model.clone(),
-        language: t.language.clone(),
-        language_probability: t.language_probability,
-        duration: t.duration,
-        created_at: chrono::Utc::now(),
-    };
-    let segments = t
-        .segments
-        .iter()
-        .map(|s| transcript_segment::Model {
-            id: uuid::Uuid::now_v7(),
-            tenant_id: job.tenant_id,
-            job_id: job.id,
-            idx: i32::try_from(s.id).unwrap_or(i32::MAX),
-            start: s.start,
-            end: s.end,
-            text: s.text.clone(),
-            speaker: s.speaker.clone(),
-            confidence: s.confidence,
-            words: serde_json::to_value(&s.words).expect("words are plain data"),
-            edited_at: None,
-        })
-        .collect();
+    let (meta, segments) = t.rows(ctx.job.tenant_id, ctx.job.id, chrono::Utc::now());
     transcripts::replace(&ctx.db.orm, meta, segments).await?;
     Ok(())
 }
@@ -797,6 +714,7 @@ mod tests {
             speaker: None,
         };
         let mut segments = vec![Segment {
+            edited_at: None,
             id: 0,
             start: 0.0,
             end: 0.0,
@@ -817,6 +735,7 @@ mod tests {
     fn caption_formats() {
         let t = Transcript {
             segments: vec![Segment {
+                edited_at: None,
                 id: 0,
                 start: 3661.5,
                 end: 3662.25,

@@ -225,6 +225,7 @@ pub(super) mod tests {
                 .iter()
                 .enumerate()
                 .map(|(id, t)| Segment {
+                    edited_at: None,
                     id,
                     start: id as f64 * 2.0,
                     end: id as f64 * 2.0 + 1.5,

@@ -49,6 +49,7 @@ pub(crate) fn label_transcript(transcript: &mut Transcript, timeline: &Timeline)
                 speaker: part[0].speaker.clone(),
                 confidence: (p.iter().sum::<f32>() / p.len() as f32 * 1000.0).round() / 1000.0,
                 words: part,
+                edited_at: None,
             });
         }
     }
@@ -76,6 +77,7 @@ mod tests {
         };
         let mut transcript = Transcript {
             segments: vec![Segment {
+                edited_at: None,
                 id: 0,
                 start: 0.1,
                 end: 1.8,
