@@ -17,11 +17,15 @@
 pub(crate) mod audiogram;
 pub(crate) mod captions;
 pub(crate) mod edit;
+mod encode;
 pub(crate) mod faces;
+mod gain;
 mod look;
 pub(crate) mod plan;
 pub(crate) mod render;
 pub(crate) mod smart;
+mod sound;
+mod thumb;
 
 #[cfg(test)]
 mod tests;

@@ -660,7 +660,7 @@ fn a_smart_render_copies_the_middle_and_encodes_the_ends() {
     let bytes = std::fs::read(&spec.output).unwrap();
     let at = bytes.windows(4).position(|w| w == b"avcC").unwrap();
     let boxed = u32::from_be_bytes(bytes[at - 4..at].try_into().unwrap()) as usize;
-    let described = super::smart::avc_config(&bytes[at + 4..at - 4 + boxed]).unwrap();
+    let described = super::smart::avc::avc_config(&bytes[at + 4..at - 4 + boxed]).unwrap();
     assert_eq!(described.sps_ids.len(), 2, "{described:?}");
     assert_eq!(described.pps_ids.len(), 2, "{described:?}");
     let (frames, w, h) = video_frames(&spec.output);
