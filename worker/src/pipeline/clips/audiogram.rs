@@ -21,8 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     captions::Title,
-    encode::{self, Picture, RenderSpec, Rendered, State},
-    filter_path,
+    encode::{self, Picture, RenderSpec, Rendered, State, filter_path},
     sound::{self, AUDIO_RATE, AudioIn},
     thumb::{self, Thumb},
 };
@@ -304,9 +303,18 @@ mod tests {
     fn the_canvases_and_layout_fit() {
         use cutroom_core::clips::ClipFormat;
         let p = picture();
-        assert_eq!(super::super::canvas(ClipFormat::Original, p), (1920, 1080));
-        assert_eq!(super::super::canvas(ClipFormat::Vertical, p), (1080, 1920));
-        assert_eq!(super::super::canvas(ClipFormat::Square, p), (1080, 1080));
+        assert_eq!(
+            super::super::framing::canvas(ClipFormat::Original, p),
+            (1920, 1080)
+        );
+        assert_eq!(
+            super::super::framing::canvas(ClipFormat::Vertical, p),
+            (1080, 1920)
+        );
+        assert_eq!(
+            super::super::framing::canvas(ClipFormat::Square, p),
+            (1080, 1080)
+        );
         for (w, h) in [(1920, 1080), (1080, 1920), (1080, 1080), (240, 426)] {
             let l = layout(w, h);
             let (x, y, ww, wh) = l.wave;

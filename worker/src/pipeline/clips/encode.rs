@@ -219,3 +219,24 @@ pub(crate) fn write_packets(
     }
     Ok(())
 }
+
+/// A path as the value of a filter option inside a filter graph: escaped
+/// once for the option parser and once for the graph parser.
+pub(crate) fn filter_path(path: &std::path::Path) -> String {
+    let text = path.to_string_lossy();
+    let mut option = String::new();
+    for c in text.chars() {
+        if matches!(c, '\\' | '\'' | ':') {
+            option.push('\\');
+        }
+        option.push(c);
+    }
+    let mut graph = String::new();
+    for c in option.chars() {
+        if matches!(c, '\\' | '\'' | '[' | ']' | ',' | ';') {
+            graph.push('\\');
+        }
+        graph.push(c);
+    }
+    graph
+}

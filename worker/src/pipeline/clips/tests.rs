@@ -9,7 +9,9 @@ use ffmpeg_next::{codec, format, frame, media};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    canvas, captions, range_loudness, reframe_filters,
+    canvas, captions,
+    prepare::range_loudness,
+    reframe_filters,
     render::{self, Picture, RenderSpec},
 };
 use crate::pipeline::{
@@ -596,16 +598,6 @@ fn speaker_framing_follows_the_face_at_the_speaker_change() {
             .unwrap_or_else(|| panic!("no face at {t} in the clip"));
         assert!((face.centre().0 - 0.5).abs() < 0.1, "{t}: {face:?}");
     }
-}
-
-#[test]
-fn a_chosen_range_is_titled_and_hooked_on_its_first_sentence() {
-    use super::first_sentence;
-    let words = ["Thanks,", "everyone.", "The", "weather"];
-    assert_eq!(first_sentence(words.into_iter(), 20), "Thanks, everyone.");
-    assert_eq!(first_sentence(words.into_iter(), 1), "Thanks,…");
-    assert_eq!(first_sentence(["no", "end"].into_iter(), 2), "no end");
-    assert_eq!(first_sentence(std::iter::empty(), 3), "");
 }
 
 /// The source's own picture, no captions: the frames between the first and
