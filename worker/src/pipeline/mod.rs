@@ -433,25 +433,11 @@ impl<'a> Pipeline<'a> {
                 ),
             )
             .await?;
-        meter::record(ctx, Stage::Clips, None, clips.seconds()).await?;
-        let clips_count = clips.rows.len();
         let mut outputs = vec![loudness, speech.output];
         outputs.extend(labelled);
         outputs.push(analyzed);
         outputs.push(moderated);
-        outputs.extend(clips.outputs);
-        self.stage(ctx, Stage::Publish, async {
-            // Before the outputs: a job that asked for its source to be
-            // kept and could not keep it fails rather than succeeding
-            // without the re-renders it was promised.
-            publish::keep_source(ctx, &source).await?;
-            publish::run(ctx, &outputs).await?;
-            // Recorded once their files are stored, so a listed clip can
-            // always be downloaded.
-            clips::record(ctx, clips.rows).await
-        })
-        .await?;
-        self.clips_ready(ctx, clips_count).await
+        self.publish_clips(ctx, clips, outputs, Some(&source)).await
     }
 
     /// Probe and decode, the source counted towards the tenant's quota by
@@ -588,11 +574,33 @@ impl<'a> Pipeline<'a> {
                 .await
             })
             .await?;
+        self.publish_clips(ctx, clips, outputs, None).await
+    }
+
+    /// What follows the clips stage, the same for a full run and a
+    /// re-render: the clips metered, the job's `outputs` and the clips'
+    /// published (once the source is kept, when `keep` names it), the
+    /// clips listed, and `clips_ready`.
+    async fn publish_clips(
+        &self,
+        ctx: &JobCtx<'_>,
+        clips: clips::Clips,
+        mut outputs: Vec<Output>,
+        keep: Option<&fetch::Source>,
+    ) -> Result<(), StageError> {
         meter::record(ctx, Stage::Clips, None, clips.seconds()).await?;
         let clips_count = clips.rows.len();
         outputs.extend(clips.outputs);
         self.stage(ctx, Stage::Publish, async {
+            if let Some(source) = keep {
+                // Before the outputs: a job that asked for its source to
+                // be kept and could not keep it fails rather than
+                // succeeding without the re-renders it was promised.
+                publish::keep_source(ctx, source).await?;
+            }
             publish::run(ctx, &outputs).await?;
+            // Recorded once their files are stored, so a listed clip can
+            // always be downloaded.
             clips::record(ctx, clips.rows).await
         })
         .await?;

@@ -5,7 +5,7 @@
 //! right corner when it has set one (`PUT /v1/tenant/logo`).
 //!
 //! One filter graph does it all: the sound is trimmed, jump-cut and
-//! normalised exactly as for a video clip ([`render::audio_filters`]),
+//! normalised exactly as for a video clip ([`sound::audio_filters`]),
 //! then split; one branch goes to the AAC encoder, the other through
 //! `showwaves` to the picture. Each video frame shows the samples of its
 //! own 1/30 s (80 columns of 20 samples: 48000 / (30 x 80) = 20), so the
@@ -21,8 +21,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     captions::Title,
-    filter_path,
-    render::{self, AUDIO_RATE, AudioIn, Picture, RenderSpec, Rendered, State, Thumb},
+    encode::{self, Picture, RenderSpec, Rendered, State, filter_path},
+    sound::{self, AUDIO_RATE, AudioIn},
+    thumb::{self, Thumb},
 };
 use crate::media as ff;
 
@@ -156,7 +157,7 @@ fn graph(spec: &RenderSpec, input: AudioIn, from: f64, to: f64) -> Result<filter
     let frames = (spec.kept_seconds() * f64::from(FPS)).round().max(1.0);
     let text = format!(
         "[in]{},asplit=2[aout][sound];{},trim=end_frame={frames},format=yuv420p[out]",
-        render::audio_filters(spec.gain_db, from, to, &spec.keep, "fltp"),
+        sound::audio_filters(spec.gain_db, from, to, &spec.keep, "fltp"),
         spec.video_filters,
     );
     graph
@@ -176,7 +177,7 @@ pub(crate) fn render(
     stop: &CancellationToken,
 ) -> Result<Option<Rendered>, Error> {
     let mut input = ff::open(&spec.source)?;
-    let (mut dec, tb) = render::audio_decoder(&input, spec.audio_stream)?;
+    let (mut dec, tb) = sound::audio_decoder(&input, spec.audio_stream)?;
     let from = spec.origin + spec.start;
     let to = spec.origin + spec.end;
     let mut graph = graph(spec, AudioIn::of(&dec, tb), from, to)?;
@@ -184,9 +185,9 @@ pub(crate) fn render(
     let fps = Rational::new(FPS, 1);
 
     let mut output = format::output_as(&spec.output, "mp4")?;
-    let (mut venc, vost) = render::x264(&mut output, spec, fps, vsink_tb)?;
+    let (mut venc, vost) = encode::x264(&mut output, spec, fps, vsink_tb)?;
     let mut aenc = if spec.audio {
-        let (enc, ost) = render::aac(&mut output)?;
+        let (enc, ost) = sound::aac(&mut output)?;
         graph
             .get("aout")
             .ok_or(Error::Bug)?
@@ -205,7 +206,7 @@ pub(crate) fn render(
         None => Rational::new(1, AUDIO_RATE),
     };
 
-    render::seek_before(&mut input, from)?;
+    encode::seek_before(&mut input, from)?;
     let mut state = State {
         rendered: Rendered::default(),
         thumb: spec.thumbnail.as_ref().map(|_| Thumb::default()),
@@ -231,7 +232,7 @@ pub(crate) fn render(
             if let Some((enc, ost)) = aenc.as_mut() {
                 state.audio_samples += frame.samples() as u64;
                 enc.send_frame(&frame)?;
-                render::write_packets(
+                encode::write_packets(
                     enc,
                     output,
                     *ost,
@@ -240,21 +241,21 @@ pub(crate) fn render(
                 )?;
             }
         }
-        render::drain_video(graph, venc, output, vost, vsink_tb, vost_tb, state)
+        encode::drain_video(graph, venc, output, vost, vsink_tb, vost_tb, state)
     };
     loop {
         if stop.is_cancelled() {
             return Ok(None);
         }
-        if !render::next_packet(&mut input, &mut packet) {
+        if !encode::next_packet(&mut input, &mut packet) {
             break;
         }
         if packet.stream() != spec.audio_stream {
             continue;
         }
-        let at = packet.pts().map_or(0.0, |p| render::seconds(p, tb));
+        let at = packet.pts().map_or(0.0, |p| encode::seconds(p, tb));
         if dec.send_packet(&packet).is_ok() {
-            render::pull_audio(&mut dec, &mut graph)?;
+            sound::pull_audio(&mut dec, &mut graph)?;
         }
         drain(&mut graph, &mut venc, &mut aenc, &mut output, &mut state)?;
         on_progress((state.rendered.frames as f64 / state.expected_frames).min(1.0) as f32);
@@ -263,15 +264,15 @@ pub(crate) fn render(
         }
     }
     if dec.send_eof().is_ok() {
-        render::pull_audio(&mut dec, &mut graph)?;
+        sound::pull_audio(&mut dec, &mut graph)?;
     }
     graph.get("in").ok_or(Error::Bug)?.source().flush()?;
     drain(&mut graph, &mut venc, &mut aenc, &mut output, &mut state)?;
     venc.send_eof()?;
-    render::write_packets(&mut venc, &mut output, vost, (vsink_tb, 1), vost_tb)?;
+    encode::write_packets(&mut venc, &mut output, vost, (vsink_tb, 1), vost_tb)?;
     if let Some((enc, ost)) = aenc.as_mut() {
         enc.send_eof()?;
-        render::write_packets(
+        encode::write_packets(
             enc,
             &mut output,
             *ost,
@@ -287,7 +288,7 @@ pub(crate) fn render(
     if let (Some(path), Some(thumb)) = (&spec.thumbnail, state.thumb)
         && let Some((at, frame)) = thumb.best
     {
-        render::write_jpeg(&frame, path)?;
+        thumb::write_jpeg(&frame, path)?;
         rendered.thumbnail_at = Some(at);
     }
     Ok(Some(rendered))
@@ -296,14 +297,24 @@ pub(crate) fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::clips::render;
 
     #[test]
     fn the_canvases_and_layout_fit() {
         use cutroom_core::clips::ClipFormat;
         let p = picture();
-        assert_eq!(super::super::canvas(ClipFormat::Original, p), (1920, 1080));
-        assert_eq!(super::super::canvas(ClipFormat::Vertical, p), (1080, 1920));
-        assert_eq!(super::super::canvas(ClipFormat::Square, p), (1080, 1080));
+        assert_eq!(
+            super::super::framing::canvas(ClipFormat::Original, p),
+            (1920, 1080)
+        );
+        assert_eq!(
+            super::super::framing::canvas(ClipFormat::Vertical, p),
+            (1080, 1920)
+        );
+        assert_eq!(
+            super::super::framing::canvas(ClipFormat::Square, p),
+            (1080, 1080)
+        );
         for (w, h) in [(1920, 1080), (1080, 1920), (1080, 1080), (240, 426)] {
             let l = layout(w, h);
             let (x, y, ww, wh) = l.wave;

@@ -25,7 +25,7 @@ use ndarray::Array4;
 use ort::{session::Session, value::TensorRef};
 use tokio_util::sync::CancellationToken;
 
-use super::render;
+use super::encode;
 use crate::media as ff;
 
 /// Width of the picture the detector looks at: faces a tenth of the frame
@@ -189,7 +189,7 @@ pub(crate) fn sample(
     let index = stream.index();
     let tb = f64::from(stream.time_base());
     let mut decoder = ff::video_decoder(stream.parameters())?;
-    render::seek_before(&mut input, from)?;
+    encode::seek_before(&mut input, from)?;
     let (dw, dh) = {
         let (w, h) = (f64::from(decoder.width()), f64::from(decoder.height()));
         let dh = (f64::from(DETECT_WIDTH) * h / w / 32.0).round().max(1.0) as u32 * 32;
@@ -238,7 +238,7 @@ pub(crate) fn sample(
         if stop.is_cancelled() {
             return Ok(None);
         }
-        if !render::next_packet(&mut input, &mut packet) {
+        if !encode::next_packet(&mut input, &mut packet) {
             break;
         }
         if packet.stream() != index {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use cutroom_core::{ErrorCode, storage};
 use serde::Serialize;
 
-use super::{audiogram, captions::Title, filter_path, make_dir};
+use super::{audiogram, captions::Title, encode::filter_path, files::make_dir};
 use crate::pipeline::{JobCtx, StageError};
 
 pub(crate) enum Look {

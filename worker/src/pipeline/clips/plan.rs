@@ -2,7 +2,8 @@
 //! little room before and after that lands in the quietest part of the
 //! pause around them, never inside a word.
 
-use crate::pipeline::audio::ANALYSIS_RATE;
+use super::captions::ClipWord;
+use crate::pipeline::{audio::ANALYSIS_RATE, transcribe::Transcript};
 
 /// Room before the first word that a cut aims for, and the most it takes.
 const PRE_ROLL: f64 = 0.25;
@@ -120,6 +121,46 @@ fn quiet_point(audio: &[f32], lo: f64, hi: f64, aim: f64) -> f64 {
         .filter(|(_, db)| *db <= quietest + QUIET_WITHIN_DB)
         .min_by(|a, b| (a.0 - aim).abs().total_cmp(&(b.0 - aim).abs()))
         .map_or(lo, |(at, _)| at)
+}
+
+/// Every word of the transcript, in time order: when, what, and who said
+/// it (once the speakers stage has labelled it).
+pub(crate) fn word_timeline(t: &Transcript) -> (Vec<Span>, Vec<String>, Vec<Option<String>>) {
+    let mut words: Vec<(Span, String, Option<String>)> = t
+        .segments
+        .iter()
+        .flat_map(|s| s.words.iter().map(move |w| (s, w)))
+        .map(|(s, w)| {
+            (
+                Span {
+                    start: w.start,
+                    end: w.end.max(w.start),
+                },
+                w.text.trim().to_owned(),
+                w.speaker.clone().or_else(|| s.speaker.clone()),
+            )
+        })
+        .filter(|(_, text, _)| !text.is_empty())
+        .collect();
+    words.sort_by(|a, b| a.0.start.total_cmp(&b.0.start));
+    let mut out = (Vec::new(), Vec::new(), Vec::new());
+    for (span, text, speaker) in words {
+        out.0.push(span);
+        out.1.push(text);
+        out.2.push(speaker);
+    }
+    out
+}
+
+/// The cut's words, on the clip's own clock.
+pub(crate) fn clip_words(spans: &[Span], texts: &[String], cut: &Cut) -> Vec<ClipWord> {
+    (cut.first_word..=cut.last_word)
+        .map(|k| ClipWord {
+            start: (spans[k].start - cut.start).max(0.0),
+            end: (spans[k].end - cut.start).min(cut.duration()),
+            text: texts[k].clone(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
