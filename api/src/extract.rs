@@ -13,6 +13,7 @@ use axum::{
 use bytes::Bytes;
 use serde::{Serialize, de::DeserializeOwned};
 
+use crate::ProblemCode;
 use crate::error::ApiError;
 
 /// A JSON request body (or response).
@@ -41,19 +42,29 @@ impl From<JsonRejection> for ApiError {
         match r {
             // Well-formed JSON of the wrong shape: missing or unknown fields, wrong types.
             JsonRejection::JsonDataError(e) => ApiError::validation(e.body_text()),
-            JsonRejection::JsonSyntaxError(e) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.body_text())
-            }
+            JsonRejection::JsonSyntaxError(e) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ProblemCode::MalformedJson,
+                e.body_text(),
+            ),
             JsonRejection::MissingJsonContentType(_) => unsupported_media_type(),
             JsonRejection::BytesRejection(e) => bytes_rejection(e),
-            other => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", other.body_text()),
+            other => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ProblemCode::BadRequest,
+                other.body_text(),
+            ),
         }
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text())
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ProblemCode::InvalidQuery,
+            r.body_text(),
+        )
     }
 }
 
@@ -62,7 +73,7 @@ impl From<PathRejection> for ApiError {
     fn from(_: PathRejection) -> Self {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ProblemCode::NotFound,
             "nothing exists at this path",
         )
     }
@@ -74,11 +85,15 @@ fn bytes_rejection(e: BytesRejection) -> ApiError {
     } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            ProblemCode::BodyTooLarge,
             "the request body is too large",
         )
     } else {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ProblemCode::BadRequest,
+            e.body_text(),
+        )
     }
 }
 
@@ -100,7 +115,7 @@ pub(crate) fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
 pub(crate) fn body_timeout() -> ApiError {
     ApiError::new(
         StatusCode::REQUEST_TIMEOUT,
-        "body_timeout",
+        ProblemCode::BodyTimeout,
         "the request body stopped arriving; send it again",
     )
 }
@@ -108,7 +123,7 @@ pub(crate) fn body_timeout() -> ApiError {
 fn unsupported_media_type() -> ApiError {
     ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
+        ProblemCode::UnsupportedMediaType,
         "expected a JSON body with `Content-Type: application/json`",
     )
 }

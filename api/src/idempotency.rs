@@ -25,6 +25,7 @@ use chrono::Utc;
 use cutroom_core::queries::idempotency::{self, Begin};
 use sha2::{Digest, Sha256};
 
+use crate::ProblemCode;
 use crate::{app::AppState, auth::AuthContext, error::ApiError};
 
 /// The requests that honour the header.
@@ -48,7 +49,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         _ => {
             return ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
+                ProblemCode::InvalidIdempotencyKey,
                 "Idempotency-Key must be 1 to 255 visible ASCII characters",
             )
             .into_response();
@@ -77,7 +78,7 @@ async fn run(
     let bytes = to_bytes(body, BODY_LIMIT).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ProblemCode::PayloadTooLarge,
             "the request body is too large",
         )
     })?;
@@ -133,12 +134,12 @@ async fn run(
         }
         Begin::InProgress => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "idempotency_in_progress",
+            ProblemCode::IdempotencyInProgress,
             "a request with this Idempotency-Key is still being answered; retry shortly",
         )),
         Begin::Mismatch => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
+            ProblemCode::IdempotencyKeyReused,
             "this Idempotency-Key was used with a different request; use a new key",
         )),
     }

@@ -23,6 +23,6 @@ pub mod views;
 mod web;
 
 pub use app::{App, AppState};
-pub use error::ApiError;
+pub use error::{ApiError, ProblemCode};
 pub use routes::{openapi, router};
 pub use server::serve;

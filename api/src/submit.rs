@@ -12,6 +12,7 @@ use cutroom_core::{
 use cutroom_entities::{JobStatus, SourceType, UploadStatus, job, upload};
 use uuid::Uuid;
 
+use crate::ProblemCode;
 use crate::{app::App, auth::AuthContext, error::ApiError, source_url};
 
 /// A job for a URL that passed the SSRF guard.
@@ -26,7 +27,7 @@ pub async fn from_url(
     let url = source_url::validate(url, &app.config.extra_source_hosts).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_source_url",
+            ProblemCode::InvalidSourceUrl,
             e.to_string(),
         )
     })?;
@@ -59,7 +60,7 @@ pub async fn from_upload(
     {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "upload_in_progress",
+            ProblemCode::UploadInProgress,
             "the file is still being uploaded; complete the upload once its PUT has ended",
         ));
     }
@@ -67,14 +68,14 @@ pub async fn from_upload(
         None => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "upload_missing",
+                ProblemCode::UploadMissing,
                 "nothing has been uploaded to the presigned URL; PUT the file first",
             ));
         }
         Some(meta) if meta.size != declared => {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "upload_size_mismatch",
+                ProblemCode::UploadSizeMismatch,
                 format!(
                     "the uploaded object has {} bytes but {declared} were declared",
                     meta.size
@@ -183,7 +184,7 @@ fn check_pending(u: &upload::Model, now: DateTime<Utc>, grace: Duration) -> Resu
 fn expired() -> ApiError {
     ApiError::new(
         StatusCode::GONE,
-        "upload_expired",
+        ProblemCode::UploadExpired,
         "the upload expired before it was completed; start a new one",
     )
 }
@@ -295,7 +296,7 @@ pub async fn check_retry_source(app: &App, job: &job::Model) -> Result<(), ApiEr
         if !stored {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "source_gone",
+                ProblemCode::SourceGone,
                 "the uploaded original was deleted when the job ended; upload it again",
             ));
         }
@@ -304,12 +305,12 @@ pub async fn check_retry_source(app: &App, job: &job::Model) -> Result<(), ApiEr
 }
 
 fn expired_source(message: &'static str) -> ApiError {
-    ApiError::new(StatusCode::GONE, "source_expired", message)
+    ApiError::new(StatusCode::GONE, ProblemCode::SourceExpired, message)
 }
 
 fn check_kept(parent: &job::Model, now: DateTime<Utc>) -> Result<(), ApiError> {
     let not_kept =
-        |message: String| ApiError::new(StatusCode::CONFLICT, "source_not_kept", message);
+        |message: String| ApiError::new(StatusCode::CONFLICT, ProblemCode::SourceNotKept, message);
     if let Some(p) = parent.parent_id {
         return Err(not_kept(format!(
             "this job is a re-render; re-render the job it came from ({p})"
@@ -319,7 +320,7 @@ fn check_kept(parent: &job::Model, now: DateTime<Utc>) -> Result<(), ApiError> {
         JobStatus::Queued | JobStatus::Running => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "job_not_finished",
+                ProblemCode::JobNotFinished,
                 "the job has not finished; clips can be re-rendered once it has succeeded",
             ));
         }
@@ -341,7 +342,7 @@ fn check_kept(parent: &job::Model, now: DateTime<Utc>) -> Result<(), ApiError> {
         (Some(_), Some(until)) if until > now => Ok(()),
         (_, until) => Err(ApiError::new(
             StatusCode::GONE,
-            "source_expired",
+            ProblemCode::SourceExpired,
             match until {
                 Some(until) => format!(
                     "the job's source was kept until {} and has been deleted",

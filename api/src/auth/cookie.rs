@@ -18,6 +18,7 @@ use axum::{
 use cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 
 use super::session::TokenResponse;
+use crate::ProblemCode;
 use crate::{app::App, error::ApiError, extract::Json};
 
 /// The cookie's name.
@@ -49,7 +50,7 @@ pub fn token(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     match found {
         Some(_) if !wanted(headers) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "session_header_missing",
+            ProblemCode::SessionHeaderMissing,
             "a session cookie is only accepted with `X-Cutroom-Session: cookie`",
         )),
         found => Ok(found),

@@ -24,6 +24,7 @@ use governor::{
     clock::{Clock, DefaultClock},
 };
 
+use crate::ProblemCode;
 use crate::{app::AppState, client, error::ApiError};
 
 /// The endpoints limited per client address.
@@ -53,7 +54,7 @@ fn check<K: Clone + Hash + Eq>(
         let secs = (wait.as_secs_f64().ceil() as u64).max(1);
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ProblemCode::RateLimited,
             format!("too many sign-in requests {what}; retry in {secs} s"),
         )
         .retry_after(secs)

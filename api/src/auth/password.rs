@@ -11,6 +11,7 @@ use argon2::{
 use axum::http::StatusCode;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::ProblemCode;
 use crate::error::ApiError;
 
 /// Longest password accepted: hashing cost grows with the input.
@@ -64,7 +65,7 @@ impl Hasher {
             Ok(permit) => Ok(permit.expect("the semaphore is never closed")),
             Err(_) => Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "server_busy",
+                ProblemCode::ServerBusy,
                 "too many sign-ins at once; retry shortly",
             )
             .retry_after(1)),

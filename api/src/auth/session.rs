@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::credentials::{REFRESH_TOKEN_PREFIX, random_token, sha256_hex};
+use crate::ProblemCode;
 use crate::{app::App, error::ApiError, queries};
 
 /// The answer to signup, login, refresh and invitation acceptance.
@@ -36,7 +37,11 @@ pub struct TokenResponse {
 }
 
 fn invalid(detail: &'static str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_refresh_token", detail)
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        ProblemCode::InvalidRefreshToken,
+        detail,
+    )
 }
 
 /// Starts a new session (a new token family) for a member.
@@ -132,7 +137,7 @@ pub async fn refresh(
                 .ok_or_else(|| {
                     ApiError::new(
                         StatusCode::FORBIDDEN,
-                        "not_a_member",
+                        ProblemCode::NotAMember,
                         "you are not a member of that tenant; `GET /v1/me` lists yours",
                     )
                 })?;

@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use cutroom_core::config::Guards;
 use uuid::Uuid;
 
+use crate::ProblemCode;
 use crate::{
     app::App,
     auth::{AuthContext, Principal},
@@ -46,7 +47,7 @@ impl StreamCounts {
         let refuse = |what: &str, n: u32| {
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "too_many_streams",
+                ProblemCode::TooManyStreams,
                 format!("{what} has {n} live streams open already; close one first"),
             )
             .retry_after(RETRY_AFTER)

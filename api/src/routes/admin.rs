@@ -18,6 +18,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::usage::UsageQuery;
+use crate::ProblemCode;
 use crate::{
     app::AppState,
     error::ApiError,
@@ -46,7 +47,7 @@ impl FromRequestParts<AppState> for Operator {
         let Some(expected) = &state.config.operator_token else {
             return Err(ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
-                "not_found",
+                ProblemCode::NotFound,
                 "operator routes are off: set CUTROOM_OPERATOR_TOKEN",
             ));
         };

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::ProblemCode;
 use crate::{
     app::AppState,
     auth::{
@@ -95,7 +96,7 @@ pub struct AcceptInviteRequest {
 fn email_taken() -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
-        "email_taken",
+        ProblemCode::EmailTaken,
         "an account with this email already exists; log in instead",
     )
 }
@@ -103,7 +104,7 @@ fn email_taken() -> ApiError {
 fn invalid_credentials() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
+        ProblemCode::InvalidCredentials,
         "wrong email or password",
     )
 }
@@ -266,7 +267,7 @@ async fn refresh(
     let token = presented(&headers, &req)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_refresh_token",
+            ProblemCode::InvalidRefreshToken,
             "no refresh token: send it in the body, or the session cookie with `X-Cutroom-Session: cookie`",
         )
     })?;

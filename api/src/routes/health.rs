@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::ProblemCode;
 use crate::{app::AppState, client::Local, error::ApiError, extract::Json};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -110,7 +111,7 @@ async fn metrics(
         None if !local => {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "metrics_local_only",
+                ProblemCode::MetricsLocalOnly,
                 "without CUTROOM_OPERATOR_TOKEN the metrics answer only clients on the server's own machine",
             ));
         }

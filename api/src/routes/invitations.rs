@@ -19,6 +19,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::me::MembershipInfo;
+use crate::ProblemCode;
 use crate::{
     app::AppState,
     auth::{AuthContext, credentials::sha256_hex},
@@ -94,7 +95,7 @@ fn listed(i: invitation::Model, now: DateTime<Utc>) -> Invitation {
 pub(super) fn invalid_invitation() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "invalid_invitation",
+        ProblemCode::InvalidInvitation,
         "unknown, already used, declined or revoked invitation",
     )
 }
@@ -107,7 +108,7 @@ pub(super) fn check_open(inv: &invitation::Model, now: DateTime<Utc>) -> Result<
     if inv.expires_at <= now {
         return Err(ApiError::new(
             StatusCode::GONE,
-            "invitation_expired",
+            ProblemCode::InvitationExpired,
             "the invitation has expired; ask for a new one",
         ));
     }
@@ -196,7 +197,7 @@ async fn revoke_invitation(
     let accepted = || {
         ApiError::new(
             StatusCode::CONFLICT,
-            "invitation_accepted",
+            ProblemCode::InvitationAccepted,
             "the invitation was accepted; remove the member instead",
         )
     };
@@ -246,7 +247,7 @@ async fn accept_invitation(
     if inv.email != email {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "invitation_for_another_email",
+            ProblemCode::InvitationForAnotherEmail,
             "this invitation is for another email address: accept it as that account",
         ));
     }

@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::ProblemCode;
 use crate::{
     app::{App, AppState},
     auth::AuthContext,
@@ -301,14 +302,14 @@ async fn retry_job(
         JobStatus::Queued | JobStatus::Running => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "job_not_finished",
+                ProblemCode::JobNotFinished,
                 "the job has not ended; only failed or cancelled jobs are retried",
             ));
         }
         JobStatus::Succeeded => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "job_succeeded",
+                ProblemCode::JobSucceeded,
                 "the job succeeded; submit it again to process the source anew",
             ));
         }
@@ -366,7 +367,7 @@ async fn delete_job(
     if job.status == JobStatus::Running {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "job_running",
+            ProblemCode::JobRunning,
             "the job is running; cancel it and wait for it to stop",
         ));
     }
@@ -383,7 +384,7 @@ async fn delete_job(
         if child.status == JobStatus::Running {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "job_running",
+                ProblemCode::JobRunning,
                 format!(
                     "a re-render of this job ({}) is running; cancel it and wait for it to stop",
                     child.id
@@ -453,7 +454,7 @@ fn job_finished(status: JobStatus) -> ApiError {
         .unwrap_or_default();
     ApiError::new(
         StatusCode::CONFLICT,
-        "job_finished",
+        ProblemCode::JobFinished,
         format!("the job already ended ({status})"),
     )
 }

@@ -19,6 +19,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::ProblemCode;
 use crate::{app::AppState, auth::AuthContext, error::ApiError, extract::Json};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -121,7 +122,7 @@ async fn put_logo(
         other => {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_logo_type",
+                ProblemCode::UnsupportedLogoType,
                 format!(
                     "a logo must be sent as image/png or image/jpeg, not {}",
                     other.unwrap_or("a body without a Content-Type")
@@ -132,7 +133,7 @@ async fn put_logo(
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "logo_too_large",
+            ProblemCode::LogoTooLarge,
             format!("a logo may be at most {MAX_LOGO_BYTES} bytes (1 MiB)"),
         )
     };
@@ -163,14 +164,14 @@ fn reencode(bytes: &[u8], format: ImageFormat) -> Result<Vec<u8>, ApiError> {
     let invalid = |e: image::ImageError| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_logo",
+            ProblemCode::InvalidLogo,
             format!("the body is not a {name} image ({e})"),
         )
     };
     let dimensions = |(w, h): (u32, u32)| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "logo_dimensions",
+            ProblemCode::LogoDimensions,
             format!(
                 "the logo is {w}x{h} pixels; each side must be {MIN_LOGO_SIDE}-{MAX_LOGO_SIDE}"
             ),

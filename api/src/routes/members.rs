@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::ProblemCode;
 use crate::{
     app::AppState,
     auth::{
@@ -104,7 +105,7 @@ fn check_grant(ctx: &AuthContext, role: Role) -> Result<(), ApiError> {
 fn last_owner() -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
-        "last_owner",
+        ProblemCode::LastOwner,
         "a tenant must keep at least one owner",
     )
 }

@@ -42,6 +42,7 @@ use utoipa::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::ProblemCode;
 use crate::{
     app::{App, AppState},
     error::ApiError,
@@ -277,7 +278,7 @@ pub fn router(app: Arc<App>) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ProblemCode::MethodNotAllowed,
                 "this endpoint does not accept that method",
             )
         })
@@ -320,7 +321,12 @@ async fn fallback(
     if let Some(page) = crate::web::fallback(web_dir, &method, uri.path(), &headers).await {
         return page;
     }
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into_response()
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ProblemCode::NotFound,
+        "no such endpoint",
+    )
+    .into_response()
 }
 
 /// The path only: query strings carry presigned signatures, and headers

@@ -26,6 +26,7 @@ use tokio_util::io::ReaderStream;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::ProblemCode;
 use crate::{
     app::AppState,
     error::ApiError,
@@ -57,7 +58,7 @@ fn local(state: &AppState) -> Result<&LocalStore, ApiError> {
     state.local_store.as_deref().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ProblemCode::NotFound,
             "local storage is not in use",
         )
     })
@@ -65,10 +66,10 @@ fn local(state: &AppState) -> Result<&LocalStore, ApiError> {
 
 fn check(r: Result<(), SignatureError>) -> Result<(), ApiError> {
     r.map_err(|e| match e {
-        SignatureError::Expired => ApiError::new(StatusCode::FORBIDDEN, "url_expired", "the presigned URL has expired"),
+        SignatureError::Expired => ApiError::new(StatusCode::FORBIDDEN, ProblemCode::UrlExpired, "the presigned URL has expired"),
         SignatureError::Invalid => ApiError::new(
             StatusCode::FORBIDDEN,
-            "signature_mismatch",
+            ProblemCode::SignatureMismatch,
             "the signature does not match this request (method, key, Content-Type and Content-Length are signed)",
         ),
     })
@@ -107,7 +108,7 @@ pub async fn put_object(
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::LENGTH_REQUIRED,
-                "length_required",
+                ProblemCode::LengthRequired,
                 "send a Content-Length header",
             )
         })?;
@@ -126,7 +127,7 @@ pub async fn put_object(
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::CONFLICT,
-                "upload_in_progress",
+                ProblemCode::UploadInProgress,
                 "another upload to this URL is in progress; wait for it to end",
             )
         })?;
@@ -142,7 +143,7 @@ pub async fn put_object(
         Err(StorageError::Backend(detail)) => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "upload_size_mismatch",
+                ProblemCode::UploadSizeMismatch,
                 detail,
             ));
         }
@@ -167,12 +168,12 @@ async fn check_open(state: &AppState, key: &str) -> Result<(), ApiError> {
         Some(UploadStatus::Pending) => Ok(()),
         Some(UploadStatus::Completed) => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "upload_completed",
+            ProblemCode::UploadCompleted,
             "the upload was completed; a new file needs a new upload",
         )),
         Some(UploadStatus::Expired) | None => Err(ApiError::new(
             StatusCode::GONE,
-            "upload_expired",
+            ProblemCode::UploadExpired,
             "the upload expired before it was completed; start a new one",
         )),
     }
@@ -195,7 +196,13 @@ pub async fn get_object(
 ) -> Result<Response, ApiError> {
     let store = local(&state)?;
     check(store.verify("GET", &key, q.expires, &q.signature, "", None, Utc::now()))?;
-    let missing = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such object");
+    let missing = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ProblemCode::NotFound,
+            "no such object",
+        )
+    };
     let path = store.path_of(&key).map_err(|_| missing())?;
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,

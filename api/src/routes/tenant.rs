@@ -10,6 +10,7 @@ use cutroom_core::{analysis::KeyError, queries::tenants, tenants::TenantSettings
 use serde_json::{Map, Value};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::ProblemCode;
 use crate::{app::AppState, auth::AuthContext, error::ApiError, extract::Json};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -98,7 +99,7 @@ async fn update_settings(
         .map_err(|why| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_llm_endpoint",
+                ProblemCode::InvalidLlmEndpoint,
                 why,
             )
         })?;
@@ -107,9 +108,11 @@ async fn update_settings(
         .seal_keys(&previous.analysis, &state.sealer, ctx.tenant_id)
         .map_err(|e| match e {
             KeyError::Sealed(why) => ApiError::validation(why),
-            KeyError::Required(why) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "api_key_required", why)
-            }
+            KeyError::Required(why) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ProblemCode::ApiKeyRequired,
+                why,
+            ),
         })?;
     tenants::replace_settings(&tx, ctx.tenant_id, &settings).await?;
     tx.commit().await?;

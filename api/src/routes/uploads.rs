@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::ProblemCode;
 use crate::{
     app::AppState,
     auth::AuthContext,
@@ -81,7 +82,7 @@ fn media_type(raw: &str) -> Result<String, ApiError> {
         Some(("audio" | "video", sub)) if token(sub) => Ok(essence),
         _ => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "unsupported_content_type",
+            ProblemCode::UnsupportedContentType,
             format!("content_type must be an audio/* or video/* media type, not {raw:?}"),
         )),
     }
@@ -119,7 +120,7 @@ async fn create_upload(
     if req.size_bytes > max {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "upload_too_large",
+            ProblemCode::UploadTooLarge,
             format!(
                 "size_bytes is {} but the largest upload accepted is {max} bytes",
                 req.size_bytes

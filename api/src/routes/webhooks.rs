@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::ProblemCode;
 use crate::{
     app::AppState,
     auth::AuthContext,
@@ -166,7 +167,7 @@ fn check_url(state: &AppState, raw: &str) -> Result<String, ApiError> {
         .map_err(|e| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_webhook_url",
+                ProblemCode::InvalidWebhookUrl,
                 e.to_string(),
             )
         })
@@ -217,7 +218,7 @@ async fn create_endpoint(
     if outbox::list_endpoints(db, ctx.tenant_id).await?.len() >= MAX_ENDPOINTS {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "too_many_webhooks",
+            ProblemCode::TooManyWebhooks,
             format!("a tenant has at most {MAX_ENDPOINTS} webhook endpoints; delete one first"),
         ));
     }
@@ -441,7 +442,7 @@ async fn redeliver(
     if !endpoint.enabled {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "webhook_disabled",
+            ProblemCode::WebhookDisabled,
             "the endpoint is disabled; enable it first",
         ));
     }
