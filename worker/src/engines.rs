@@ -103,7 +103,7 @@ impl Engines {
         }
         let file = self.whisper_file(model);
         // Word timing comes from whisper.cpp's token timestamps, moved onto
-        // the audio (`transcribe::snap_words_to_audio`). Its DTW alignment
+        // the audio (`transcribe::words::snap_words_to_audio`). Its DTW alignment
         // (`DtwParameters`, model preset) runs, but on espeak-ng words with
         // known edges its one time per token fell 0.1-0.5 s after the word
         // began, often past its end, so it stays off.
@@ -119,7 +119,7 @@ impl Engines {
 
 /// whisper.cpp's and ggml's log lines, into `tracing` (they would go to
 /// stderr): model-loading chatter at debug, warnings and errors as such.
-/// The "error" whisper.cpp writes when `transcribe::encode_again` declines
+/// The "error" whisper.cpp writes when `transcribe::decode::encode_again` declines
 /// an encoder pass is the worker's own choice, so it goes to trace.
 #[allow(unsafe_code)]
 unsafe extern "C" fn whisper_log(
