@@ -1,0 +1,113 @@
+//! The operator's routes (`/v1/admin/*`) and `/metrics`: absent without
+//! an operator token, guarded by it otherwise.
+
+use super::*;
+
+#[tokio::test]
+async fn operator_routes_and_metrics() {
+    // Without an operator token the operator routes do not exist, and the
+    // metrics answer clients on the same machine.
+    let t = TestApp::new().await;
+    let r = t.call(Method::GET, "/v1/admin/workers", None, None).await;
+    assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
+    let r = t.scrape_from(hardening::LOOPBACK, &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"),
+        "{:?}",
+        r.headers
+    );
+    let text = r.body.as_str().unwrap();
+    assert!(text.contains("cutroom_jobs{status=\"queued\"} 0"), "{text}");
+
+    let operator = "an-operator-token-that-is-long-enough";
+    let t = TestApp::with_config(|c| c.operator_token = Some(operator.to_owned().into())).await;
+    let owner = t.signup("ops@example.org").await;
+    let r = t.call(Method::GET, "/v1/admin/workers", None, None).await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+    let r = t
+        .call(Method::GET, "/v1/admin/workers", Some(&owner), None)
+        .await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+    let r = t.call(Method::GET, "/metrics", Some(&owner), None).await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // A job waits for a worker; a worker holds another.
+    let r = t
+        .call(
+            Method::POST,
+            "/v1/jobs",
+            Some(&owner),
+            Some(json!({"source": {"type": "youtube", "url": "https://youtu.be/dQw4w9WgXcQ"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let job: uuid::Uuid = r.body["id"].as_str().unwrap().parse().unwrap();
+    let row = cutroom_entities::job::Entity::find_by_id(job)
+        .one(&t.app.db.orm)
+        .await
+        .unwrap()
+        .unwrap();
+    let db = &t.app.db.orm;
+    cutroom_core::queries::workers::register(db, "cutroom-worker-test-1", "test", 1, "0.0.0")
+        .await
+        .unwrap();
+    cutroom_core::queries::workers::took(db, "cutroom-worker-test-1", row.tenant_id, job)
+        .await
+        .unwrap();
+    cutroom_core::queries::workers::register(db, "cutroom-worker-test-2", "test", 2, "0.0.0")
+        .await
+        .unwrap();
+    // Prime the stage counter, then complete a stage after it.
+    let r = t.call(Method::GET, "/metrics", Some(operator), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    cutroom_core::queries::events::record(
+        db,
+        row.tenant_id,
+        job,
+        cutroom_core::events::JobEvent::StageCompleted(cutroom_core::Stage::Transcribe),
+        Some(json!({"elapsed_ms": 1500})),
+    )
+    .await
+    .unwrap();
+
+    let r = t
+        .call(Method::GET, "/v1/admin/workers", Some(operator), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        (r.body["busy"].clone(), r.body["idle"].clone()),
+        (json!(1), json!(1))
+    );
+    let busy = r.body["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["state"] == "busy")
+        .unwrap();
+    assert_eq!(busy["id"], "cutroom-worker-test-1");
+    assert_eq!(busy["current_job"]["id"], job.to_string());
+
+    let r = t.call(Method::GET, "/metrics", Some(operator), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let text = r.body.as_str().unwrap();
+    for line in [
+        "cutroom_jobs{status=\"queued\"} 1",
+        "cutroom_jobs{status=\"succeeded\"} 0",
+        "cutroom_queue_depth{state=\"dispatched\"} 1",
+        "cutroom_queue_depth{state=\"waiting_for_slot\"} 0",
+        "cutroom_workers{state=\"busy\"} 1",
+        "cutroom_workers{state=\"idle\"} 1",
+        "cutroom_stage_duration_seconds_sum{stage=\"transcribe\"} 1.5",
+        "cutroom_stage_duration_seconds_count{stage=\"transcribe\"} 1",
+        "cutroom_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/jobs\",status=\"201\"} 1",
+        "cutroom_http_request_duration_seconds_count{method=\"GET\",route=\"/v1/admin/workers\",status=\"200\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    // A route template, never a raw path with ids.
+    assert!(!text.contains(&job.to_string()), "{text}");
+}
