@@ -12,21 +12,11 @@ use serde_json::{Value, json};
 use crate::{
     clips::{check_ready_clip, download, word_times},
     pipeline::fetch_output,
-    youtube::lavfi_series,
 };
 
 const JOB_LIMIT: Duration = Duration::from_secs(240);
 /// One frame of an audiogram (30 fps).
 const FRAME: f64 = 1.0 / 30.0;
-/// Width of the windows the beep is looked for in.
-const WINDOW: f64 = 0.005;
-
-const SENTENCES: [&str; 4] = [
-    "Welcome to the show about gardens.",
-    "Thank you all for coming to the meeting today.",
-    "The weather looks lovely this afternoon in the park.",
-    "We will plant roses by the old stone wall.",
-];
 
 /// Where the worker draws on a 1080-wide canvas (vertical or square):
 /// the bars' box (left, top, width, height) as `audiogram::layout` puts
@@ -42,7 +32,7 @@ const LOGO_CENTRE: (u32, u32) = (1080 - 43 - 76, 43 + 76);
 /// times.
 fn spoken_audio(file: &Path, codec: &[&str]) -> Vec<f64> {
     let talk = file.with_file_name("talk.mp4");
-    let markers = media::marked_talk(&talk, &SENTENCES);
+    let markers = media::marked_talk(&talk, &media::MARKED_SENTENCES);
     let mut args = vec!["-i", talk.to_str().unwrap(), "-vn"];
     args.extend_from_slice(codec);
     args.push(file.to_str().unwrap());
@@ -161,41 +151,18 @@ fn magenta([r, g, b]: [u8; 3]) -> bool {
 /// half of it, clear of any text) frame by frame; the beep is found in 5 ms
 /// windows of the sound.
 fn check_bars_in_sync(path: &Path, clip: &Value, markers: &[f64], height: u32) {
-    let (start, duration) = (
-        clip["start"].as_f64().unwrap(),
-        clip["duration"].as_f64().unwrap(),
-    );
     let (x, y, w, h) = bars_box(height);
-    let bars = lavfi_series(
+    let bars = media::lavfi_series(
         path,
         "movie",
         &format!("crop={w}:{}:{x}:{},signalstats", h / 2, y + h / 4),
         "lavfi.signalstats.YAVG",
     );
-    let loudness = lavfi_series(
-        path,
-        "amovie",
-        &format!(
-            "asetnsamples=n={}:p=0,astats=metadata=1:reset=1",
-            (48_000.0 * WINDOW) as u32
-        ),
-        "lavfi.astats.Overall.RMS_level",
-    );
-    let inside: Vec<f64> = markers
-        .iter()
-        .map(|m| m - start)
-        .filter(|t| 0.5 < *t && *t < duration - 0.5)
-        .collect();
+    let loudness = media::beep_windows(path);
+    let inside = media::markers_in_clip(clip, markers);
     assert!(!inside.is_empty(), "no beep in {clip}, beeps {markers:?}");
     for at in inside {
-        let near = |series: &[(f64, f64)]| -> Vec<(f64, f64)> {
-            series
-                .iter()
-                .copied()
-                .filter(|(t, _)| (at - 0.4..at + 0.4).contains(t))
-                .collect()
-        };
-        let frames = near(&bars);
+        let frames = media::near(&bars, at);
         // The pause before the beep: the background and a flat line.
         let quiet = frames[0].1;
         let risen = frames
@@ -203,13 +170,7 @@ fn check_bars_in_sync(path: &Path, clip: &Value, markers: &[f64], height: u32) {
             .find(|(_, luma)| *luma > quiet + 5.0)
             .unwrap_or_else(|| panic!("the bars never rise near {at}: {frames:?}"))
             .0;
-        let around = near(&loudness);
-        let loudest = around.iter().map(|(_, db)| *db).fold(f64::MIN, f64::max);
-        let beep = around
-            .iter()
-            .find(|(_, db)| *db > loudest - 20.0)
-            .unwrap()
-            .0;
+        let beep = media::beep_near(&loudness, at);
         assert!(
             (beep - at).abs() <= 2.0 * FRAME,
             "beep at {beep}, marker at {at}"

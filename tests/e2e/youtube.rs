@@ -3,7 +3,7 @@
 //! one fetch downloads both of and merges, so the job has clips with
 //! picture and sound in sync; and jobs that ask for the sound alone.
 
-use std::{path::Path, process::Command, time::Duration};
+use std::time::Duration;
 
 use cutroom_tests::{Db, SourceServer, TestApp, email, media};
 use reqwest::StatusCode;
@@ -17,15 +17,6 @@ use crate::{
 const JOB_LIMIT: Duration = Duration::from_secs(180);
 /// One frame at the test sources' 25 fps.
 const FRAME: f64 = 0.04;
-/// Width of the windows the beep is looked for in.
-const WINDOW: f64 = 0.005;
-
-const SENTENCES: [&str; 4] = [
-    "Welcome to the show about gardens.",
-    "Thank you all for coming to the meeting today.",
-    "The weather looks lovely this afternoon in the park.",
-    "We will plant roses by the old stone wall.",
-];
 
 /// The loopback host with `talk.mp4` (640x480, sync markers between the
 /// sentences) packaged as `dash/manifest.mpd` and `hls/master.m3u8`.
@@ -37,7 +28,7 @@ struct Host {
 async fn host() -> Host {
     let server = SourceServer::start().await;
     let talk = server.path("talk.mp4");
-    let markers = media::marked_talk(&talk, &SENTENCES);
+    let markers = media::marked_talk(&talk, &media::MARKED_SENTENCES);
     media::dash(&talk, &server.path("dash"));
     media::hls(&talk, &server.path("hls"));
     Host { server, markers }
@@ -234,10 +225,6 @@ async fn an_audio_only_job_fetches_the_sound_and_makes_no_clips() {
 /// beep start together (within a frame), where the marker is on the
 /// clip's timeline. At least one marker must be in the clip.
 async fn check_in_sync(app: &TestApp, clip: &Value, markers: &[f64]) {
-    let (start, duration) = (
-        clip["start"].as_f64().unwrap(),
-        clip["duration"].as_f64().unwrap(),
-    );
     let video = clip["files"]
         .as_array()
         .unwrap()
@@ -247,45 +234,20 @@ async fn check_in_sync(app: &TestApp, clip: &Value, markers: &[f64]) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clip.mp4");
     std::fs::write(&path, download(app, video).await).unwrap();
-    let luma = lavfi_series(&path, "movie", "signalstats", "lavfi.signalstats.YAVG");
-    let loudness = lavfi_series(
-        &path,
-        "amovie",
-        &format!(
-            "asetnsamples=n={}:p=0,astats=metadata=1:reset=1",
-            (48_000.0 * WINDOW) as u32
-        ),
-        "lavfi.astats.Overall.RMS_level",
-    );
-    let inside: Vec<f64> = markers
-        .iter()
-        .map(|m| m - start)
-        .filter(|t| 0.5 < *t && *t < duration - 0.5)
-        .collect();
+    let luma = media::lavfi_series(&path, "movie", "signalstats", "lavfi.signalstats.YAVG");
+    let loudness = media::beep_windows(&path);
+    let inside = media::markers_in_clip(clip, markers);
     assert!(
         !inside.is_empty(),
         "no marker in {clip}, markers {markers:?}"
     );
     for at in inside {
-        let near = |series: &[(f64, f64)]| -> Vec<(f64, f64)> {
-            series
-                .iter()
-                .copied()
-                .filter(|(t, _)| (at - 0.4..at + 0.4).contains(t))
-                .collect()
-        };
-        let flash = near(&luma)
+        let flash = media::near(&luma, at)
             .into_iter()
             .find(|(_, y)| *y > 170.0)
             .unwrap_or_else(|| panic!("no flash near {at}: {clip}"))
             .0;
-        let around = near(&loudness);
-        let loudest = around.iter().map(|(_, db)| *db).fold(f64::MIN, f64::max);
-        let beep = around
-            .iter()
-            .find(|(_, db)| *db > loudest - 20.0)
-            .unwrap()
-            .0;
+        let beep = media::beep_near(&loudness, at);
         assert!(
             (flash - at).abs() <= 2.0 * FRAME,
             "flash at {flash}, marker at {at}"
@@ -295,30 +257,8 @@ async fn check_in_sync(app: &TestApp, clip: &Value, markers: &[f64]) {
             "beep at {beep}, marker at {at}"
         );
         assert!(
-            (flash - beep).abs() <= FRAME + 2.0 * WINDOW,
+            (flash - beep).abs() <= FRAME + 2.0 * media::BEEP_WINDOW,
             "flash at {flash}, beep at {beep}: out of sync"
         );
     }
-}
-
-/// `(time, value)` of one metadata key per frame, from a lavfi graph over
-/// the file (`movie` or `amovie`, then `filters`).
-pub(crate) fn lavfi_series(path: &Path, source: &str, filters: &str, key: &str) -> Vec<(f64, f64)> {
-    let graph = format!("{source}={},{filters}", path.to_str().unwrap());
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-f", "lavfi", "-i", &graph])
-        .args(["-show_entries", &format!("frame=pts_time:frame_tags={key}")])
-        .args(["-of", "csv=p=0"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            let (t, v) = l.split_once(',')?;
-            // `-inf` dB (digital silence) parses as minus infinity.
-            Some((t.parse().ok()?, v.trim().parse().ok()?))
-        })
-        .collect()
 }

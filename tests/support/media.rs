@@ -3,6 +3,8 @@
 
 use std::{path::Path, process::Command};
 
+use serde_json::Value;
+
 /// Runs a tool and panics with its stderr when it is missing or fails.
 fn run(mut command: Command, installed_by: &str) {
     let out = command
@@ -192,6 +194,14 @@ pub fn mp3_declaring(path: &Path, declared: f64, held: f64) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// Four sentences for a [`marked_talk`], about gardens.
+pub const MARKED_SENTENCES: [&str; 4] = [
+    "Welcome to the show about gardens.",
+    "Thank you all for coming to the meeting today.",
+    "The weather looks lovely this afternoon in the park.",
+    "We will plant roses by the old stone wall.",
+];
+
 /// How long a [`marked_talk`] pauses between sentences; its marker is in
 /// the middle.
 const MARKED_PAUSE: f64 = 1.5;
@@ -366,4 +376,77 @@ pub fn hls(src: &Path, dir: &Path) {
         "v:0,agroup:aud a:0,agroup:aud,default:yes",
         dir.join("stream-%v.m3u8").to_str().unwrap(),
     ]);
+}
+
+/// Width of the windows a [`marked_talk`]'s beeps are looked for in.
+pub const BEEP_WINDOW: f64 = 0.005;
+
+/// `(time, value)` of one metadata key per frame, from a lavfi graph over
+/// the file (`movie` or `amovie`, then `filters`).
+pub fn lavfi_series(path: &Path, source: &str, filters: &str, key: &str) -> Vec<(f64, f64)> {
+    let graph = format!("{source}={},{filters}", path.to_str().unwrap());
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-f", "lavfi", "-i", &graph])
+        .args(["-show_entries", &format!("frame=pts_time:frame_tags={key}")])
+        .args(["-of", "csv=p=0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let (t, v) = l.split_once(',')?;
+            // `-inf` dB (digital silence) parses as minus infinity.
+            Some((t.parse().ok()?, v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The sound's RMS level (dB) in windows of [`BEEP_WINDOW`], by time.
+pub fn beep_windows(path: &Path) -> Vec<(f64, f64)> {
+    lavfi_series(
+        path,
+        "amovie",
+        &format!(
+            "asetnsamples=n={}:p=0,astats=metadata=1:reset=1",
+            (48_000.0 * BEEP_WINDOW) as u32
+        ),
+        "lavfi.astats.Overall.RMS_level",
+    )
+}
+
+/// The `markers` (times on the source) well inside a clip (its `start`
+/// and `duration` as the API gives them), on the clip's timeline.
+pub fn markers_in_clip(clip: &Value, markers: &[f64]) -> Vec<f64> {
+    let (start, duration) = (
+        clip["start"].as_f64().unwrap(),
+        clip["duration"].as_f64().unwrap(),
+    );
+    markers
+        .iter()
+        .map(|m| m - start)
+        .filter(|t| 0.5 < *t && *t < duration - 0.5)
+        .collect()
+}
+
+/// The points of `series` within 0.4 s of `at`.
+pub fn near(series: &[(f64, f64)], at: f64) -> Vec<(f64, f64)> {
+    series
+        .iter()
+        .copied()
+        .filter(|(t, _)| (at - 0.4..at + 0.4).contains(t))
+        .collect()
+}
+
+/// Where the beep near `at` starts, in [`beep_windows`]: the first window
+/// within 20 dB of the loudest one near it.
+pub fn beep_near(loudness: &[(f64, f64)], at: f64) -> f64 {
+    let around = near(loudness, at);
+    let loudest = around.iter().map(|(_, db)| *db).fold(f64::MIN, f64::max);
+    around
+        .iter()
+        .find(|(_, db)| *db > loudest - 20.0)
+        .unwrap()
+        .0
 }
