@@ -121,3 +121,40 @@ pub enum UploadStatus {
     #[sea_orm(string_value = "expired")]
     Expired,
 }
+
+/// What a moderation flag was raised on.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize, ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum FlagKind {
+    /// A transcript segment (`segment` is its id).
+    #[sea_orm(string_value = "segment")]
+    Segment,
+    /// A highlight's title or hook (`segment` is the highlight's rank).
+    #[sea_orm(string_value = "highlight")]
+    Highlight,
+    /// A person's correction of a transcript segment (`segment` is its
+    /// id), checked when a re-render was about to caption clips with it.
+    /// It holds only the re-rendered clips that show this text; what was
+    /// said keeps its own `segment` flags.
+    #[sea_orm(string_value = "edit")]
+    Edit,
+}
+
+/// Where a flag is in review: the latest decision, or none yet.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize, ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum FlagStatus {
+    /// Waiting for a reviewer.
+    #[sea_orm(string_value = "open")]
+    Open,
+    #[sea_orm(string_value = "approved")]
+    Approved,
+    #[sea_orm(string_value = "rejected")]
+    Rejected,
+}

@@ -27,4 +27,4 @@ pub mod webhook_endpoint;
 pub mod worker;
 
 mod enums;
-pub use enums::{JobStatus, Role, SourceType, UploadStatus};
+pub use enums::{FlagKind, FlagStatus, JobStatus, Role, SourceType, UploadStatus};

@@ -12,7 +12,7 @@ pub struct Model {
     /// `segment`: a transcript segment; `highlight`: a highlight's title or
     /// hook; `edit`: a person's correction of a segment, checked by a
     /// re-render (several per segment, one per text).
-    pub kind: String,
+    pub kind: crate::FlagKind,
     /// The transcript segment's position, or the highlight's rank.
     pub segment: i32,
     /// Seconds on the source's timeline.
@@ -32,8 +32,8 @@ pub struct Model {
     pub action: String,
     /// The highest score among the rules that fired.
     pub max_score: f32,
-    /// `open`, `approved` or `rejected`: the latest decision.
-    pub status: String,
+    /// The latest decision, or none yet.
+    pub status: crate::FlagStatus,
     pub created_at: DateTimeUtc,
     pub decided_at: Option<DateTimeUtc>,
 }

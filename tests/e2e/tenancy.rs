@@ -122,7 +122,7 @@ async fn other_tenants_see_nothing(db: Db) {
         id: flag_id,
         tenant_id: a.tenant_id.parse().unwrap(),
         job_id: job_id.parse().unwrap(),
-        kind: "segment".into(),
+        kind: cutroom_entities::FlagKind::Segment,
         segment: 0,
         start: 0.0,
         end: 1.0,
@@ -133,7 +133,7 @@ async fn other_tenants_see_nothing(db: Db) {
         categories: ",insult,".into(),
         action: "flag".into(),
         max_score: 0.9,
-        status: "open".into(),
+        status: cutroom_entities::FlagStatus::Open,
         created_at: chrono::Utc::now(),
         decided_at: None,
     }

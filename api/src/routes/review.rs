@@ -31,48 +31,7 @@ const MAX_NOTE: usize = 2000;
 /// Most days `GET /v1/stats/moderation` covers.
 const MAX_DAYS: u32 = 366;
 
-/// Where a flag is in review.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FlagStatus {
-    /// Waiting for a reviewer.
-    Open,
-    Approved,
-    Rejected,
-}
-
-impl FlagStatus {
-    fn name(self) -> &'static str {
-        match self {
-            FlagStatus::Open => review::OPEN,
-            FlagStatus::Approved => review::APPROVED,
-            FlagStatus::Rejected => review::REJECTED,
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            review::APPROVED => FlagStatus::Approved,
-            review::REJECTED => FlagStatus::Rejected,
-            _ => FlagStatus::Open,
-        }
-    }
-}
-
-/// What a flag was raised on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FlagKind {
-    /// A transcript segment (`segment` is its id).
-    Segment,
-    /// A highlight's title or hook (`segment` is the highlight's rank).
-    Highlight,
-    /// A person's correction of a transcript segment (`segment` is its
-    /// id), checked when a re-render was about to caption clips with it.
-    /// It holds only the re-rendered clips that show this text; what was
-    /// said keeps its own `segment` flags.
-    Edit,
-}
+pub use cutroom_core::queries::review::{FlagKind, FlagStatus};
 
 /// Text on which the job's moderation policy fired.
 #[derive(Debug, Serialize, ToSchema)]
@@ -114,11 +73,7 @@ impl From<moderation_flag::Model> for Flag {
         Self {
             id: m.id,
             job_id: m.job_id,
-            kind: match m.kind.as_str() {
-                review::KIND_HIGHLIGHT => FlagKind::Highlight,
-                review::KIND_EDIT => FlagKind::Edit,
-                _ => FlagKind::Segment,
-            },
+            kind: m.kind,
             segment: m.segment,
             start: m.start,
             end: m.end,
@@ -132,7 +87,7 @@ impl From<moderation_flag::Model> for Flag {
             categories,
             scores: m.scores,
             fired: m.fired,
-            status: FlagStatus::parse(&m.status),
+            status: m.status,
             created_at: m.created_at,
             decided_at: m.decided_at,
         }
@@ -208,7 +163,7 @@ async fn list_flags(
         ));
     }
     let filter = Filter {
-        status: status.map(|s| s.name().to_owned()),
+        status,
         category: q.category.map(|c| c.name().to_owned()),
         action: q.severity.map(|a| a.name().to_owned()),
         job_id: q.job_id,

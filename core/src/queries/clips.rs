@@ -1,12 +1,10 @@
 //! A job's rendered clips, and what holds each back from download.
 
-use cutroom_entities::{clip, job, moderation_flag};
+use cutroom_entities::{FlagKind, FlagStatus, clip, job, moderation_flag};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
-
-use super::review::{APPROVED, KIND_EDIT, KIND_HIGHLIGHT};
 
 /// The key in a clip's `details` listing the `edit` flags on the corrected
 /// text its captions show.
@@ -74,7 +72,7 @@ pub async fn unapproved_flags(
     moderation_flag::Entity::find()
         .filter(moderation_flag::Column::TenantId.eq(tenant_id))
         .filter(moderation_flag::Column::JobId.eq(job_id))
-        .filter(moderation_flag::Column::Status.ne(APPROVED))
+        .filter(moderation_flag::Column::Status.ne(FlagStatus::Approved))
         .order_by_asc(moderation_flag::Column::Start)
         .all(db)
         .await
@@ -92,10 +90,10 @@ pub fn holds(
     highlight: Option<i32>,
     edits: &[Uuid],
 ) -> bool {
-    match flag.kind.as_str() {
-        KIND_HIGHLIGHT => Some(flag.segment) == highlight,
-        KIND_EDIT => edits.contains(&flag.id),
-        _ => flag.start < end && start < flag.end,
+    match flag.kind {
+        FlagKind::Highlight => Some(flag.segment) == highlight,
+        FlagKind::Edit => edits.contains(&flag.id),
+        FlagKind::Segment => flag.start < end && start < flag.end,
     }
 }
 
@@ -115,14 +113,13 @@ pub fn edit_flags(details: &serde_json::Value) -> Vec<Uuid> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queries::review::{KIND_SEGMENT, OPEN};
 
-    fn flag(kind: &str, segment: i32, start: f64, end: f64) -> moderation_flag::Model {
+    fn flag(kind: FlagKind, segment: i32, start: f64, end: f64) -> moderation_flag::Model {
         moderation_flag::Model {
             id: Uuid::now_v7(),
             tenant_id: Uuid::nil(),
             job_id: Uuid::nil(),
-            kind: kind.into(),
+            kind,
             segment,
             start,
             end,
@@ -133,7 +130,7 @@ mod tests {
             categories: ",violence,".into(),
             action: "block".into(),
             max_score: 0.9,
-            status: OPEN.into(),
+            status: FlagStatus::Open,
             created_at: chrono::Utc::now(),
             decided_at: None,
         }
@@ -141,8 +138,8 @@ mod tests {
 
     #[test]
     fn corrections_hold_only_the_clips_that_show_them() {
-        let said = flag(KIND_SEGMENT, 3, 10.0, 14.0);
-        let edit = flag(KIND_EDIT, 3, 10.0, 14.0);
+        let said = flag(FlagKind::Segment, 3, 10.0, 14.0);
+        let edit = flag(FlagKind::Edit, 3, 10.0, 14.0);
         let shown = serde_json::json!({ EDIT_FLAGS: [edit.id] });
         assert_eq!(edit_flags(&shown), [edit.id]);
         assert!(edit_flags(&serde_json::json!({"range": 0})).is_empty());

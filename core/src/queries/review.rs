@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+pub use cutroom_entities::{FlagKind, FlagStatus};
 use cutroom_entities::{highlight, moderation_flag, review_decision};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
@@ -14,19 +15,6 @@ use uuid::Uuid;
 
 mod edits;
 pub use edits::{CheckedEdit, store_edit_flags};
-
-/// What a flag was raised on.
-pub const KIND_SEGMENT: &str = "segment";
-pub const KIND_HIGHLIGHT: &str = "highlight";
-/// A person's correction of a transcript segment, checked by a re-render
-/// before its captions show it. It holds only the clips captioned with
-/// its text (see [`super::clips::holds`]).
-pub const KIND_EDIT: &str = "edit";
-
-/// A flag's state: the latest decision, or none yet.
-pub const OPEN: &str = "open";
-pub const APPROVED: &str = "approved";
-pub const REJECTED: &str = "rejected";
 
 /// Stores a job's flags, replacing any earlier ones (a re-run of the job).
 pub async fn replace_for_job(
@@ -79,7 +67,7 @@ pub async fn highlights_with_holds(
     let flags = moderation_flag::Entity::find()
         .filter(moderation_flag::Column::TenantId.eq(tenant_id))
         .filter(moderation_flag::Column::JobId.eq(job_id))
-        .filter(moderation_flag::Column::Status.ne(APPROVED))
+        .filter(moderation_flag::Column::Status.ne(FlagStatus::Approved))
         .order_by_asc(moderation_flag::Column::Start)
         .all(db)
         .await?;
@@ -99,8 +87,8 @@ pub async fn highlights_with_holds(
 /// Which flags [`list`] returns.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
-    /// `open`, `approved` or `rejected`; `None` for all.
-    pub status: Option<String>,
+    /// `None` for all.
+    pub status: Option<FlagStatus>,
     /// A category name that must have fired.
     pub category: Option<String>,
     /// `flag` or `block`: the strongest action that fired.
@@ -120,8 +108,8 @@ pub async fn list(
 ) -> Result<Vec<moderation_flag::Model>, DbErr> {
     use moderation_flag::Column as C;
     let mut q = moderation_flag::Entity::find().filter(C::TenantId.eq(tenant_id));
-    if let Some(status) = &filter.status {
-        q = q.filter(C::Status.eq(status.as_str()));
+    if let Some(status) = filter.status {
+        q = q.filter(C::Status.eq(status));
     }
     if let Some(category) = &filter.category {
         // Category names are [a-z_]; the API checks them, so no escaping.
@@ -170,8 +158,8 @@ pub async fn decide(
     note: Option<String>,
 ) -> Result<Option<(moderation_flag::Model, review_decision::Model)>, DbErr> {
     let status = match decision {
-        "approve" => APPROVED,
-        "reject" => REJECTED,
+        "approve" => FlagStatus::Approved,
+        "reject" => FlagStatus::Rejected,
         other => return Err(DbErr::Custom(format!("unknown decision {other}"))),
     };
     let txn = crate::db::begin_write(db).await?;
@@ -198,7 +186,7 @@ pub async fn decide(
         .exec_without_returning(&txn)
         .await?;
     let mut active = flag.into_active_model();
-    active.status = Set(status.to_owned());
+    active.status = Set(status);
     active.decided_at = Set(Some(now));
     let flag = active.update(&txn).await?;
     txn.commit().await?;
@@ -269,7 +257,7 @@ pub async fn daily_stats(
         d.flags += 1;
         d.flagged_seconds += f.end - f.start;
         d.blocks += u64::from(f.action == "block");
-        d.still_open += u64::from(f.status == OPEN);
+        d.still_open += u64::from(f.status == FlagStatus::Open);
         for c in f.categories.split(',').filter(|c| !c.is_empty()) {
             *d.by_category.entry(c.to_owned()).or_default() += 1;
         }

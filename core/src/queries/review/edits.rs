@@ -5,11 +5,10 @@
 
 use std::collections::HashSet;
 
-use cutroom_entities::{JobStatus, clip, job, moderation_flag};
+use cutroom_entities::{FlagKind, JobStatus, clip, job, moderation_flag};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use super::{KIND_EDIT, KIND_SEGMENT};
 use crate::queries::clips::edit_flags;
 
 /// A corrected segment as a re-render found it: its text now (trimmed),
@@ -42,7 +41,7 @@ pub async fn store_edit_flags(
     let existing = moderation_flag::Entity::find()
         .filter(moderation_flag::Column::TenantId.eq(tenant_id))
         .filter(moderation_flag::Column::JobId.eq(job_id))
-        .filter(moderation_flag::Column::Kind.is_in([KIND_SEGMENT, KIND_EDIT]))
+        .filter(moderation_flag::Column::Kind.is_in([FlagKind::Segment, FlagKind::Edit]))
         .filter(moderation_flag::Column::Segment.is_in(segments))
         .all(&txn)
         .await?;
@@ -55,11 +54,11 @@ pub async fn store_edit_flags(
         stale.extend(
             on_segment
                 .iter()
-                .filter(|f| f.kind == KIND_EDIT && f.text != c.text)
+                .filter(|f| f.kind == FlagKind::Edit && f.text != c.text)
                 .map(|f| f.id),
         );
         match on_segment.iter().find(|f| f.text == c.text) {
-            Some(same) if same.kind == KIND_EDIT => standing.push((*same).clone()),
+            Some(same) if same.kind == FlagKind::Edit => standing.push((*same).clone()),
             // A flag on the speech itself holds the span anyway.
             Some(_) => {}
             None => {

@@ -142,7 +142,7 @@ pub(crate) fn apply_violations(
         let existing = report
             .flags
             .iter_mut()
-            .find(|f| f.kind == review::KIND_SEGMENT && f.segment == segment.id);
+            .find(|f| f.kind == review::FlagKind::Segment && f.segment == segment.id);
         let flag = match existing {
             Some(f) => f,
             None => {
@@ -184,7 +184,7 @@ pub(crate) fn apply_violations(
     // Segments in time order, then highlights by rank, as `assess` left them.
     report.flags.sort_by(|a, b| {
         let key = |f: &Flag| {
-            if f.kind == review::KIND_HIGHLIGHT {
+            if f.kind == review::FlagKind::Highlight {
                 (1, 0.0)
             } else {
                 (0, f.start)

@@ -45,7 +45,7 @@ pub(crate) async fn recheck(
     let mut report = score(ctx, &corrected, &[]).await?;
     report.edited_segments = Some(corrected.segments.iter().map(|s| s.id).collect());
     for flag in &mut report.flags {
-        flag.kind = review::KIND_EDIT;
+        flag.kind = review::FlagKind::Edit;
     }
     let job = ctx.job;
     let now = chrono::Utc::now();

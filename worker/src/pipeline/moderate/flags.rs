@@ -20,7 +20,7 @@ pub(super) fn flag_row(
         id: uuid::Uuid::now_v7(),
         tenant_id,
         job_id,
-        kind: f.kind.to_owned(),
+        kind: f.kind,
         segment: i32::try_from(f.segment).unwrap_or(i32::MAX),
         start: f.start,
         end: f.end,
@@ -31,7 +31,7 @@ pub(super) fn flag_row(
         categories: format!(",{},", categories.join(",")),
         action: f.action.name().to_owned(),
         max_score: f.fired.iter().map(|x| x.score).fold(0.0, f32::max),
-        status: review::OPEN.to_owned(),
+        status: review::FlagStatus::Open,
         created_at: now,
         decided_at: None,
     }

@@ -47,7 +47,7 @@ impl ModerationReport {
         self.summary.flagged_segments += 1;
         self.summary.flagged_seconds += segment.end - segment.start;
         self.flags.push(Flag {
-            kind: review::KIND_SEGMENT,
+            kind: review::FlagKind::Segment,
             segment: segment.id,
             start: segment.start,
             end: segment.end,
@@ -94,9 +94,9 @@ pub(crate) struct CategoryRule {
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Flag {
-    /// `segment` (a transcript segment) or `highlight` (a highlight
-    /// candidate's title and hook).
-    pub kind: &'static str,
+    /// A transcript segment or a highlight candidate's title and hook
+    /// (`edit` for a re-render's corrected segments).
+    pub kind: review::FlagKind,
     /// The transcript segment's id, or the highlight's rank (1 for the best).
     pub segment: usize,
     pub start: f64,

@@ -98,7 +98,7 @@ pub(crate) fn assess_highlights(
         };
         report.summary.flagged_highlights += 1;
         report.flags.push(Flag {
-            kind: review::KIND_HIGHLIGHT,
+            kind: review::FlagKind::Highlight,
             segment: k + 1,
             start: h.start,
             end: h.end,
@@ -374,7 +374,7 @@ pub(super) mod tests {
         assert_eq!(r.summary.flagged_segments, 0);
         assert_eq!(r.summary.flagged_highlights, 1);
         let f = &r.flags[0];
-        assert_eq!((f.kind, f.segment), ("highlight", 2));
+        assert_eq!((f.kind, f.segment), (review::FlagKind::Highlight, 2));
         assert_eq!(f.text, "Payback — I will hurt you.");
         assert_eq!((f.start, f.end), (40.0, 60.0));
         assert_eq!(r.summary.action, Some(Action::Flag));
