@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 
+use cutroom_core::outbound::{self, UrlError};
 use url::Url;
 
 const YOUTUBE_HOSTS: [&str; 7] = [
@@ -46,17 +47,11 @@ pub enum SourceUrlError {
 /// Returns the URL the worker may fetch: `https://www.youtube.com/watch?v=ID`
 /// for YouTube, the parsed URL itself for an extra host.
 pub fn validate(raw: &str, extra_hosts: &BTreeSet<String>) -> Result<String, SourceUrlError> {
-    let raw = raw.trim();
-    if raw.len() > 2048 {
-        return Err(SourceUrlError::NotAUrl);
-    }
-    let url = Url::parse(raw).map_err(|_| SourceUrlError::NotAUrl)?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(SourceUrlError::Scheme);
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(SourceUrlError::UserInfo);
-    }
+    let url = outbound::parse_http_url(raw).map_err(|e| match e {
+        UrlError::Scheme => SourceUrlError::Scheme,
+        UrlError::UserInfo => SourceUrlError::UserInfo,
+        UrlError::NotAUrl | UrlError::NoHost | UrlError::Internal => SourceUrlError::NotAUrl,
+    })?;
     let host = url
         .host_str()
         .ok_or(SourceUrlError::NotAUrl)?

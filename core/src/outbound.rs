@@ -42,6 +42,24 @@ pub enum UrlError {
 /// so a name that later points inside is refused then. `allowed` lists
 /// `host[:port]`s the operator lets through anyway.
 pub fn check_url(raw: &str, allowed: &BTreeSet<String>) -> Result<Url, UrlError> {
+    let url = parse_http_url(raw)?;
+    if is_allowed(&url, allowed) {
+        return Ok(url);
+    }
+    match url.host() {
+        None => Err(UrlError::NoHost),
+        Some(url::Host::Ipv4(ip)) if !is_public(IpAddr::V4(ip)) => Err(UrlError::Internal),
+        Some(url::Host::Ipv6(ip)) if !is_public(IpAddr::V6(ip)) => Err(UrlError::Internal),
+        Some(url::Host::Domain(name)) if internal_name(name) => Err(UrlError::Internal),
+        Some(_) => Ok(url),
+    }
+}
+
+/// The form every URL a tenant gives must have, whatever it is for (a
+/// webhook, an LLM endpoint, a job's source): absolute http or https, at
+/// most 2 KiB, and no user name or password (which would end up in logs
+/// and in requests to the wrong party).
+pub fn parse_http_url(raw: &str) -> Result<Url, UrlError> {
     let raw = raw.trim();
     if raw.len() > 2048 {
         return Err(UrlError::NotAUrl);
@@ -53,16 +71,7 @@ pub fn check_url(raw: &str, allowed: &BTreeSet<String>) -> Result<Url, UrlError>
     if !url.username().is_empty() || url.password().is_some() {
         return Err(UrlError::UserInfo);
     }
-    if is_allowed(&url, allowed) {
-        return Ok(url);
-    }
-    match url.host() {
-        None => Err(UrlError::NoHost),
-        Some(url::Host::Ipv4(ip)) if !is_public(IpAddr::V4(ip)) => Err(UrlError::Internal),
-        Some(url::Host::Ipv6(ip)) if !is_public(IpAddr::V6(ip)) => Err(UrlError::Internal),
-        Some(url::Host::Domain(name)) if internal_name(name) => Err(UrlError::Internal),
-        Some(_) => Ok(url),
-    }
+    Ok(url)
 }
 
 /// Whether the operator allowed this URL's `host` or `host:port`.
