@@ -40,6 +40,17 @@ pub struct App {
 }
 
 impl App {
+    /// The fleet's housekeeping (retry dispatch, sweeping, webhooks) on
+    /// this app's database and store, to run beside the API.
+    pub fn housekeeper(&self) -> Arc<cutroom_core::housekeeping::Housekeeper> {
+        cutroom_core::housekeeping::Housekeeper::new(
+            self.config.clone(),
+            self.db.clone(),
+            self.store.clone(),
+            self.local_store.clone(),
+        )
+    }
+
     /// Connects to the database and opens storage. The schema is the
     /// caller's (`cutroom migrate`, `cutroom_migration::up`).
     pub async fn new(config: Config) -> anyhow::Result<Arc<App>> {

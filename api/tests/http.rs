@@ -88,12 +88,7 @@ impl TestApp {
     /// The fleet's housekeeping on this app's database and store, as the
     /// `cutroom` binary runs it beside the API.
     fn housekeeper(&self) -> Arc<Housekeeper> {
-        Housekeeper::new(
-            self.app.config.clone(),
-            self.app.db.clone(),
-            self.app.store.clone(),
-            self.app.local_store.clone(),
-        )
+        self.app.housekeeper()
     }
 
     async fn send(&self, req: Request<Body>) -> Reply {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cutroom_api::App;
-use cutroom_core::{Config, housekeeping::Housekeeper};
+use cutroom_core::Config;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) async fn serve() -> anyhow::Result<()> {
@@ -39,13 +39,7 @@ pub(crate) async fn serve() -> anyhow::Result<()> {
     // A child token: a failing worker stops the server without cancelling
     // the signal's token.
     let stop = shutdown.child_token();
-    let housekeeper = Housekeeper::new(
-        app.config.clone(),
-        app.db.clone(),
-        app.store.clone(),
-        app.local_store.clone(),
-    );
-    let housekeeping = tokio::spawn(housekeeper.run(stop.clone()));
+    let housekeeping = tokio::spawn(app.housekeeper().run(stop.clone()));
     let worker = app
         .config
         .in_process_worker

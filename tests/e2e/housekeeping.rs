@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use cutroom_core::housekeeping::{Housekeeper, Round, lease};
+use cutroom_core::housekeeping::{Round, lease};
 use cutroom_entities::lease as lease_row;
 use cutroom_tests::{Db, TestApp};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -125,12 +125,7 @@ async fn of_many_at_once_one_takes_the_lease_postgres() {
 async fn a_round_runs_once_an_interval(db: Db) {
     let app = app(db).await;
     let first = &app.housekeeper;
-    let second = Housekeeper::new(
-        app.app.config.clone(),
-        app.app.db.clone(),
-        app.app.store.clone(),
-        app.app.local_store.clone(),
-    );
+    let second = app.app.housekeeper();
     // The app's own housekeeping ran its first sweep when it started, with
     // an hour's interval: wait until it has.
     let orm = &app.app.db.orm;
