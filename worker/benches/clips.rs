@@ -1,4 +1,4 @@
-//! `cargo bench -p cutroom-worker --bench clips`: what rendering a clip
+//! `cargo bench -p cutroom-worker --features bench --bench clips`: what rendering a clip
 //! costs, per output shape, for 720p and 1080p sources: encode speed as a
 //! multiple of real time, and the loudness fitting before it.
 //!

@@ -6,7 +6,7 @@
 //! `bash .ci/setup --test` installs) looped, as 48 kHz stereo 16-bit WAV,
 //! so decoding costs next to nothing and the timings are the meters'.
 //!
-//! `cargo bench -p cutroom-worker --bench loudness`. Prints a Markdown
+//! `cargo bench -p cutroom-worker --features bench --bench loudness`. Prints a Markdown
 //! table, then our values against ffmpeg's summary.
 
 // A benchmark report is printed output by design.

@@ -1,4 +1,4 @@
-//! `cargo bench -p cutroom-worker --bench understanding`: the analysis
+//! `cargo bench -p cutroom-worker --features bench --bench understanding`: the analysis
 //! (builtin provider) and moderation stages on an hour of transcript, then
 //! the `openai` provider against a real llama-server with SmolLM2-135M
 //! (`CUTROOM_TEST_LLAMA_SERVER`, from `bash .ci/setup --test`) with 1 and

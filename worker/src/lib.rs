@@ -24,6 +24,7 @@ mod text;
 /// out at 1 token/s beside the spoken moderation test).
 #[cfg(test)]
 pub(crate) static CPU_HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+#[cfg(any(test, feature = "bench"))]
 mod wer;
 
 use std::{sync::Arc, time::Duration};
@@ -366,7 +367,9 @@ fn worker_name() -> String {
     format!("cutroom-worker-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Crate internals for the benchmarks (`worker/benches`); not an API.
+/// Crate internals for the benchmarks (`worker/benches`) and the tests'
+/// llama-server; not an API, and not in the binary (feature `bench`).
+#[cfg(any(test, feature = "bench"))]
 #[doc(hidden)]
 pub mod bench;
 

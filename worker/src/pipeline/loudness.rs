@@ -260,8 +260,9 @@ fn round(x: f64) -> Option<f64> {
     x.is_finite().then(|| (x * 100.0).round() / 100.0 + 0.0)
 }
 
-/// Entry points for `cargo bench -p cutroom-worker --bench loudness`,
-/// re-exported as `cutroom_worker::bench`; not an API.
+/// Entry points for `cargo bench -p cutroom-worker --features bench
+/// --bench loudness`, re-exported as `cutroom_worker::bench`; not an API.
+#[cfg(any(test, feature = "bench"))]
 pub(crate) mod bench {
     use std::{path::Path, time::Duration};
 

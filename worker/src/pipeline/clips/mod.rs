@@ -50,11 +50,12 @@ mod tests;
 use cutroom_core::queries::clips as clip_queries;
 use cutroom_entities::clip;
 
-// Where the benchmarks and the pipeline have always found them.
+pub(crate) use self::ranges::ranges;
+// Where the benchmarks have always found them.
+#[cfg(any(test, feature = "bench"))]
 pub(crate) use self::{
     encode::filter_path,
     framing::{canvas, reframe_filters},
-    ranges::ranges,
 };
 use self::{look::Look, manifest::Manifest, prepare::Planner};
 use super::{
