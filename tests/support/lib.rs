@@ -7,6 +7,7 @@
 //! `CUTROOM_TEST_DATABASE_URL`), with the same defaults as that file, so
 //! `cargo test` works the same after `bash .ci/setup --test`.
 
+pub mod compose;
 pub mod fleet;
 pub mod media;
 mod postgres;
@@ -196,12 +197,7 @@ impl TestAppBuilder {
         cutroom_migration::up(&app.db).await.expect("migrations");
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(cutroom_api::serve(app.clone(), listener, shutdown.clone()));
-        let housekeeper = Housekeeper::new(
-            app.config.clone(),
-            app.db.clone(),
-            app.store.clone(),
-            app.local_store.clone(),
-        );
+        let housekeeper = app.housekeeper();
         let housekeeping = tokio::spawn(housekeeper.clone().run(shutdown.child_token()));
         let worker = app.config.in_process_worker.then(|| {
             let worker =

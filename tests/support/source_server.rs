@@ -16,7 +16,7 @@ use futures::StreamExt;
 use tower_http::services::ServeDir;
 
 pub struct SourceServer {
-    /// `127.0.0.1:port`, to add to `extra_source_hosts`.
+    /// `ip:port`, to add to `extra_source_hosts`.
     pub host: String,
     dir: tempfile::TempDir,
     shutdown: tokio_util::sync::CancellationToken,
@@ -36,8 +36,14 @@ struct Flaky {
 impl SourceServer {
     /// Serves a fresh, empty folder; put files in it with [`SourceServer::path`].
     pub async fn start() -> Self {
+        Self::start_on("127.0.0.1").await
+    }
+
+    /// The same, listening on `ip` (the compose test: the host's address on
+    /// Docker's bridge, which containers reach).
+    pub async fn start_on(ip: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
         let host = listener.local_addr().unwrap().to_string();
         let shutdown = tokio_util::sync::CancellationToken::new();
         let slow_dir = dir.path().to_path_buf();

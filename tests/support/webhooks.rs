@@ -44,6 +44,12 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(answers: &[u16]) -> Receiver {
+        Self::start_on("127.0.0.1", answers).await
+    }
+
+    /// The same, listening on `ip` (the compose test: the host's address on
+    /// Docker's bridge, which containers reach).
+    pub async fn start_on(ip: &str, answers: &[u16]) -> Receiver {
         let script = Arc::new(Mutex::new(Script {
             answers: answers.iter().copied().collect(),
             got: Vec::new(),
@@ -64,7 +70,7 @@ impl Receiver {
                 ),
             )
             .with_state(script.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Receiver { addr, script }
