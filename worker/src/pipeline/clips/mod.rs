@@ -47,7 +47,7 @@ mod thumb;
 #[cfg(test)]
 mod tests;
 
-use cutroom_core::queries::clips as clip_queries;
+use cutroom_core::{outputs::clips::Manifest, queries::clips as clip_queries};
 use cutroom_entities::clip;
 
 // Where the benchmarks and the pipeline have always found them.
@@ -56,7 +56,7 @@ pub(crate) use self::{
     framing::{canvas, reframe_filters},
     ranges::ranges,
 };
-use self::{look::Look, manifest::Manifest, prepare::Planner};
+use self::{look::Look, prepare::Planner};
 use super::{
     JobCtx, Output, StageError, audio::DecodedAudio, fetch::Source, moderate::EditFlag,
     probe::MediaInfo, silence::SilenceReport, transcribe::Transcript,
