@@ -1,5 +1,6 @@
 //! What the api and the worker share: configuration, the database and its
-//! queue, object storage, job payloads, tenant settings and tenant-scoped queries.
+//! queue, object storage, job payloads, tenant settings, tenant-scoped queries
+//! and the formats of the files a job writes ([`outputs`]).
 //!
 //! Dependencies point one way: `api` and `worker` use this crate, this crate
 //! uses `cutroom-entities`, and nothing here knows about HTTP or ffmpeg.
@@ -14,6 +15,7 @@ pub mod housekeeping;
 pub mod jobs;
 pub mod moderation;
 pub mod outbound;
+pub mod outputs;
 pub mod queries;
 pub mod queue;
 pub mod secrets;

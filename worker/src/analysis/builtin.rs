@@ -17,9 +17,12 @@
 //!
 //! Each analysis is a module: [`chapters`], [`summary`], [`keywords`] and
 //! [`highlights`] (with [`phrasing`], how its lines read); their tuning is
-//! here.
+//! here. What it produces is [`Analysis`], `analysis.json`'s shape in
+//! `cutroom_core::outputs::analysis`.
 
-use serde::Serialize;
+pub(crate) use cutroom_core::outputs::analysis::{
+    Analysis, Chapter, Highlight, Keyword, Reason, Signal,
+};
 
 use super::sentences::Sentence;
 use crate::text::embed::{DIM, Embedding, similarity};
@@ -67,52 +70,6 @@ pub(crate) struct Signals<'a> {
 pub(crate) struct Lengths {
     pub min: f64,
     pub max: f64,
-}
-
-#[derive(Debug, Default, Serialize)]
-pub(crate) struct Analysis {
-    pub summary: String,
-    pub chapters: Vec<Chapter>,
-    pub keywords: Vec<Keyword>,
-    pub highlights: Vec<Highlight>,
-}
-
-#[derive(Debug, Serialize)]
-pub(crate) struct Chapter {
-    pub title: String,
-    pub start: f64,
-    pub end: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub(crate) struct Keyword {
-    pub word: String,
-    pub count: usize,
-}
-
-#[derive(Debug, Serialize)]
-pub(crate) struct Highlight {
-    pub start: f64,
-    pub end: f64,
-    pub title: String,
-    /// The line it opens with.
-    pub hook: String,
-    /// 0-100.
-    pub score: u32,
-    /// What raised the score, strongest first.
-    pub reasons: Vec<Reason>,
-}
-
-#[derive(Debug, Serialize)]
-pub(crate) struct Reason {
-    /// `hook`, `question`, `standalone`, `energy`, `pace`, `topic`,
-    /// `dialogue` or `reaction`; `model` for a reason an LLM gave.
-    pub signal: &'static str,
-    /// Points out of 100 it added; absent for a model's reasons (the model
-    /// scores the whole candidate).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub points: Option<u32>,
-    pub detail: String,
 }
 
 pub(crate) fn analyse(

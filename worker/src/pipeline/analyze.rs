@@ -2,16 +2,17 @@
 //! embeddings, the builtin analysis ([`crate::analysis::builtin`]), and
 //! when the job asks for an LLM provider, its analysis
 //! ([`crate::analysis::provider`]), which falls back to the builtin one
-//! (recorded in the report) when it cannot be had. Produces `analysis.json`.
+//! (recorded in the report) when it cannot be had. Produces `analysis.json`
+//! ([`cutroom_core::outputs::analysis`]).
 
 use cutroom_core::{
     ErrorCode,
     analysis::{Provider, ResolvedEndpoint},
+    outputs::analysis::{AnalysisReport, FILE_NAME, FORMAT_VERSION, Fallback, UsageReport},
     queries::{review, tenants},
     secrets::Sealer,
 };
 use cutroom_entities::highlight;
-use serde::Serialize;
 
 use super::Progress;
 use super::{
@@ -21,91 +22,34 @@ use super::{
     transcribe::Transcript,
 };
 use crate::analysis::{
-    builtin::{self, Analysis, Lengths, Signals},
+    builtin::{self, Lengths, Signals},
     llm::LlmClient,
     provider::{self, ProviderRun},
     sentences::{self, Sentence},
 };
 
-const FORMAT_VERSION: u32 = 2;
-
-/// The contents of `analysis.json`.
-#[derive(Debug, Serialize)]
-pub(crate) struct AnalysisReport {
-    pub version: u32,
-    /// Which provider wrote it: `builtin`, `gemini` or `openai`.
-    pub provider: &'static str,
-    /// The provider the job asked for; not `provider` after a fallback.
-    pub requested_provider: &'static str,
-    /// The LLM that wrote it (or was asked, before a fallback).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    pub language: Option<String>,
-    /// Sentences the transcript was read as.
-    pub sentences: usize,
-    #[serde(flatten)]
-    pub analysis: Analysis,
-    /// Why the requested LLM provider's analysis was not used.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fallback: Option<Fallback>,
-    /// What the LLM provider was asked and what it cost, fallback or not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage: Option<UsageReport>,
-    /// Anything the reader should know (e.g. a language the embeddings
-    /// were not trained on).
-    pub warnings: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub(crate) struct Fallback {
-    /// `llm_not_configured`, `llm_timeout`, `llm_rate_limited`,
-    /// `llm_unauthorized`, `llm_error_status`, `llm_unreachable`,
-    /// `llm_invalid_answer`, `llm_endpoint_refused` (the outbound guard
-    /// refused its URL) or `llm_deadline` (the job's time for LLM requests
-    /// ran out).
-    pub code: &'static str,
-    pub message: String,
-}
-
-#[derive(Debug, Serialize)]
-pub(crate) struct UsageReport {
-    pub chunks: usize,
-    pub max_in_flight: usize,
-    pub requests: u32,
-    /// Requests repeated after a timeout, 429 or 5xx.
-    pub retries: u32,
-    /// Chunks asked a second time because the first answer did not validate.
-    pub repairs: usize,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    /// US dollars at the tenant's prices; absent when it set none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cost_usd: Option<f64>,
-    pub seconds: f64,
-}
-
-impl UsageReport {
-    pub(crate) fn new(run: &ProviderRun, endpoint: &ResolvedEndpoint) -> Self {
-        let u = &run.usage;
-        let cost_usd = match (endpoint.input_price, endpoint.output_price) {
-            (None, None) => None,
-            (input, output) => Some(
-                (u.prompt_tokens as f64 * input.unwrap_or(0.0)
-                    + u.completion_tokens as f64 * output.unwrap_or(0.0))
-                    / 1e6,
-            ),
-        };
-        Self {
-            chunks: run.chunks,
-            max_in_flight: run.max_in_flight,
-            requests: u.requests,
-            retries: u.retries,
-            repairs: run.repairs,
-            prompt_tokens: u.prompt_tokens,
-            completion_tokens: u.completion_tokens,
-            cost_usd,
-            seconds: (run.seconds * 1000.0).round() / 1000.0,
-        }
+/// What the LLM provider was asked and what it cost, for `analysis.json`
+/// and `moderation.json`.
+pub(crate) fn usage_report(run: &ProviderRun, endpoint: &ResolvedEndpoint) -> UsageReport {
+    let u = &run.usage;
+    let cost_usd = match (endpoint.input_price, endpoint.output_price) {
+        (None, None) => None,
+        (input, output) => Some(
+            (u.prompt_tokens as f64 * input.unwrap_or(0.0)
+                + u.completion_tokens as f64 * output.unwrap_or(0.0))
+                / 1e6,
+        ),
+    };
+    UsageReport {
+        chunks: run.chunks,
+        max_in_flight: run.max_in_flight,
+        requests: u.requests,
+        retries: u.retries,
+        repairs: run.repairs,
+        prompt_tokens: u.prompt_tokens,
+        completion_tokens: u.completion_tokens,
+        cost_usd,
+        seconds: (run.seconds * 1000.0).round() / 1000.0,
     }
 }
 
@@ -172,8 +116,8 @@ pub(crate) async fn run(
     let requested = ctx.options.analysis.provider.unwrap_or_default();
     let mut report = AnalysisReport {
         version: FORMAT_VERSION,
-        provider: Provider::Builtin.name(),
-        requested_provider: requested.name(),
+        provider: Provider::Builtin,
+        requested_provider: requested,
         model: None,
         language: transcript.language.clone(),
         sentences: sentences.len(),
@@ -211,7 +155,7 @@ pub(crate) async fn run(
     let bytes = serde_json::to_vec_pretty(&report).expect("the report serialises");
     let (model, tokenizer) = ctx.engines.set.sentence_embedder();
     let output = ctx
-        .write_output("analysis.json", "application/json", bytes)
+        .write_output(FILE_NAME, "application/json", bytes)
         .await?
         .made_with([model, tokenizer]);
     Ok((report, output))
@@ -231,7 +175,7 @@ async fn ask_llm(
         Err(why) => {
             tracing::warn!(provider = provider.name(), %why, "LLM provider not usable; builtin analysis");
             report.fallback = Some(Fallback {
-                code: "llm_not_configured",
+                code: "llm_not_configured".to_owned(),
                 message: why,
             });
             return Ok(());
@@ -261,17 +205,17 @@ async fn ask_llm(
             ),
         )
         .await?;
-    report.usage = Some(UsageReport::new(&run, &endpoint));
+    report.usage = Some(usage_report(&run, &endpoint));
     match result {
         Ok((analysis, warnings)) => {
-            report.provider = provider.name();
+            report.provider = provider;
             report.analysis = analysis;
             report.warnings.extend(warnings);
         }
         Err(e) => {
             tracing::warn!(provider = provider.name(), code = e.code(), error = %e, "LLM analysis failed; builtin analysis");
             report.fallback = Some(Fallback {
-                code: e.code(),
+                code: e.code().to_owned(),
                 message: format!(
                     "the {} provider failed, so this is the builtin analysis: {e}",
                     provider.name()

@@ -40,6 +40,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use cutroom_core::{
     Config, Database, ErrorCode,
+    analysis::Provider,
     events::JobEvent,
     jobs::JobOptions,
     queries::{events, jobs},
@@ -210,8 +211,8 @@ impl<'a> Pipeline<'a> {
             )
             .await?;
         let analyst = match (analysis.provider, &analysis.model) {
-            ("builtin", _) | (_, None) => analysis.provider.to_owned(),
-            (provider, Some(model)) => format!("{provider}:{model}"),
+            (Provider::Builtin, _) | (_, None) => analysis.provider.name().to_owned(),
+            (provider, Some(model)) => format!("{}:{model}", provider.name()),
         };
         meter::record(ctx, Stage::Analyze, Some(&analyst), seconds).await?;
         let (moderation, moderated) = self

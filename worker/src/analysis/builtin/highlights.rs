@@ -3,7 +3,7 @@
 //! overlapping each other by more than half.
 
 use super::phrasing::{dangling_start, ends_cleanly, hook_phrase, title_of};
-use super::{Highlight, Lengths, MAX_OVERLAP, MIN_HIGHLIGHTS, PER_HOUR, Reason, Signals};
+use super::{Highlight, Lengths, MAX_OVERLAP, MIN_HIGHLIGHTS, PER_HOUR, Reason, Signal, Signals};
 use crate::analysis::sentences::Sentence;
 
 /// A run of sentences `first..=last` and what was measured on it.
@@ -147,14 +147,14 @@ fn score_candidate(
     };
     if opening.is_question() {
         add(
-            "question",
+            Signal::Question,
             20.0,
             1.0,
             format!("opens with a question: \"{}\"", opening.text),
         );
     } else if let Some(phrase) = hook_phrase(&opening.text) {
         add(
-            "hook",
+            Signal::Hook,
             20.0,
             1.0,
             format!("opens with a hook (\"{phrase}\")"),
@@ -168,7 +168,7 @@ fn score_candidate(
         (true, false) => 0.0,
     };
     add(
-        "standalone",
+        Signal::Standalone,
         15.0,
         standalone,
         match (dangling, clean_end) {
@@ -181,7 +181,7 @@ fn score_candidate(
     );
     if let (Some(l), Some(t)) = (c.loudness, typical_loudness) {
         add(
-            "energy",
+            Signal::Energy,
             15.0,
             loud_rank[k],
             format!("{:+.1} LU against the talk's typical loudness", l - t),
@@ -189,21 +189,21 @@ fn score_candidate(
     }
     if let Some(t) = typical_pace {
         add(
-            "pace",
+            Signal::Pace,
             10.0,
             pace_rank[k],
             format!("{:.1} words a second against a typical {t:.1}", c.pace),
         );
     }
     add(
-        "topic",
+        Signal::Topic,
         25.0,
         topic_rank[k],
         "close to what the whole talk is about".into(),
     );
     if c.turns > 0 {
         add(
-            "dialogue",
+            Signal::Dialogue,
             5.0,
             (c.turns as f64 / 2.0).min(1.0),
             format!("{} change(s) of speaker", c.turns),
@@ -211,7 +211,7 @@ fn score_candidate(
     }
     if c.reaction > 0.0 {
         add(
-            "reaction",
+            Signal::Reaction,
             10.0,
             (c.reaction / 2.0).min(1.0),
             format!(

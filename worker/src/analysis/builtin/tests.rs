@@ -132,7 +132,7 @@ fn highlights_are_whole_sentences_in_range_and_barely_overlap() {
     // A question opener is worth its points.
     let question = a.highlights.iter().find(|h| h.hook.ends_with('?'));
     if let Some(q) = question {
-        assert!(q.reasons.iter().any(|r| r.signal == "question"));
+        assert!(q.reasons.iter().any(|r| r.signal == Signal::Question));
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use super::prompts::ChunkAnswer;
 use crate::analysis::{
-    builtin::{self, Analysis, Chapter, Highlight, Keyword, Lengths, MIN_CHAPTER, Reason},
+    builtin::{self, Analysis, Chapter, Highlight, Keyword, Lengths, MIN_CHAPTER, Reason, Signal},
     sentences::Sentence,
 };
 
@@ -112,7 +112,7 @@ pub(super) fn merge_highlights(
                     .reasons
                     .iter()
                     .map(|r| Reason {
-                        signal: "model",
+                        signal: Signal::Model,
                         points: None,
                         detail: r.trim().to_owned(),
                     })
@@ -140,22 +140,7 @@ pub(super) fn merge_highlights(
             break;
         }
         if !kept.iter().any(|k| builtin::overlap_too_much(h, k)) {
-            kept.push(Highlight {
-                start: h.start,
-                end: h.end,
-                title: h.title.clone(),
-                hook: h.hook.clone(),
-                score: h.score,
-                reasons: h
-                    .reasons
-                    .iter()
-                    .map(|r| Reason {
-                        signal: r.signal,
-                        points: r.points,
-                        detail: r.detail.clone(),
-                    })
-                    .collect(),
-            });
+            kept.push(h.clone());
             added += 1;
         }
     }

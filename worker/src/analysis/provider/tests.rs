@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{merge::fit, request::validate, *};
 use crate::analysis::{
-    builtin::{Highlight, MIN_CHAPTER, Reason},
+    builtin::{Highlight, MIN_CHAPTER, Reason, Signal},
     llm::{
         LlmConfig, Wire,
         stub::{Canned, gemini_reply, openai_reply, serve},
@@ -195,7 +195,7 @@ async fn a_long_talk_is_chunked_merged_and_summarised_once() {
     for h in &analysis.highlights {
         assert!(starts.contains(&h.start.to_bits()) && ends.contains(&h.end.to_bits()));
         assert!((15.0..=60.0).contains(&(h.end - h.start)), "{h:?}");
-        assert_eq!(h.reasons[0].signal, "model");
+        assert_eq!(h.reasons[0].signal, Signal::Model);
     }
     assert!(
         analysis
@@ -300,7 +300,7 @@ async fn too_few_model_highlights_are_topped_up_from_the_builtin_scorer() {
         hook: "hook".into(),
         score,
         reasons: vec![Reason {
-            signal: "topic",
+            signal: Signal::Topic,
             points: Some(score),
             detail: "close".into(),
         }],
@@ -314,7 +314,7 @@ async fn too_few_model_highlights_are_topped_up_from_the_builtin_scorer() {
     let (analysis, warnings) = result.unwrap();
     let starts: Vec<f64> = analysis.highlights.iter().map(|h| h.start).collect();
     assert_eq!(starts, [0.0, 50.0, 100.0], "aims for three at least");
-    assert_eq!(analysis.highlights[1].reasons[0].signal, "topic");
+    assert_eq!(analysis.highlights[1].reasons[0].signal, Signal::Topic);
     assert!(
         warnings[0].contains("2 were added from the builtin scorer"),
         "{warnings:?}"

@@ -5,7 +5,12 @@
 //! planned and reports it.
 
 use chrono::Utc;
-use cutroom_core::queries::clips as clip_queries;
+use cutroom_core::{
+    outputs::clips::{
+        ClipLoudness, ClipModeration, FileKind, Manifest, ManifestClip, ManifestFile, Tightened,
+    },
+    queries::clips as clip_queries,
+};
 use cutroom_entities::{clip, moderation_flag};
 use ffmpeg_next::Error;
 use serde_json::json;
@@ -17,9 +22,7 @@ use super::{
     files::{file, output, write_file},
     gain::Fitted,
     look::Look,
-    manifest::{
-        ClipLoudness, Manifest, ManifestClip, ManifestFile, Tightened, round2, round3, skip,
-    },
+    manifest::{round2, round3, skip},
     prepare::{Planned, kept_seconds},
     render,
 };
@@ -195,9 +198,9 @@ pub(super) async fn collect(
                 .iter()
                 .any(|f| clip_queries::holds(f, c.cut.start, c.cut.end, c.made_from.rank(), &edits))
             {
-                "held"
+                ClipModeration::Held
             } else {
-                "ready"
+                ClipModeration::Ready
             },
             loudness,
             framing: c.framing,
@@ -227,7 +230,7 @@ async fn published(
                 let name = format!("clips/{:02}/{}.mp4", index, format.name());
                 let mut video = file(
                     &name,
-                    "video",
+                    FileKind::Video,
                     Some((*format, spec)),
                     "video/mp4",
                     &spec.output,
@@ -254,8 +257,8 @@ async fn published(
         outputs.push(output(name, "video/mp4", spec.output.clone()));
     }
     for (kind, ext, content_type, text) in [
-        ("srt", "srt", "application/x-subrip", &c.srt),
-        ("vtt", "vtt", "text/vtt", &c.vtt),
+        (FileKind::Srt, "srt", "application/x-subrip", &c.srt),
+        (FileKind::Vtt, "vtt", "text/vtt", &c.vtt),
     ] {
         let path = c.dir.join(format!("captions.{ext}"));
         write_file(&c.dir, &path, text.clone().into_bytes()).await?;
@@ -265,14 +268,14 @@ async fn published(
     }
     if let Some(path) = thumbnail {
         let name = format!("clips/{:02}/thumbnail.jpg", index);
-        files.push(file(&name, "thumbnail", None, "image/jpeg", &path).await?);
+        files.push(file(&name, FileKind::Thumbnail, None, "image/jpeg", &path).await?);
         outputs.push(output(name, "image/jpeg", path));
     }
     // A preview that failed only leaves the web app without one.
     if has_preview {
         let name = format!("clips/{:02}/preview.mp4", index);
         let path = c.preview.output.clone();
-        files.push(file(&name, "preview", None, "video/mp4", &path).await?);
+        files.push(file(&name, FileKind::Preview, None, "video/mp4", &path).await?);
         outputs.push(output(name, "video/mp4", path));
     }
     Ok(Ok((files, outputs)))

@@ -5,9 +5,13 @@
 
 use std::path::PathBuf;
 
-use cutroom_core::{ErrorCode, clips::ClipFormat};
+use cutroom_core::{
+    ErrorCode,
+    clips::ClipFormat,
+    outputs::clips::{FileKind, ManifestFile},
+};
 
-use super::{encode::RenderSpec, manifest::ManifestFile};
+use super::encode::RenderSpec;
 use crate::pipeline::{Output, StageError, publish};
 
 pub(super) async fn write_file(
@@ -34,7 +38,7 @@ fn write_failed(e: std::io::Error) -> StageError {
 
 pub(super) async fn file(
     name: &str,
-    kind: &'static str,
+    kind: FileKind,
     video: Option<(ClipFormat, &RenderSpec)>,
     content_type: &'static str,
     path: &std::path::Path,
@@ -52,7 +56,7 @@ pub(super) async fn file(
         format: video.map(|(f, _)| f),
         width: video.map(|(_, s)| s.width),
         height: video.map(|(_, s)| s.height),
-        content_type,
+        content_type: content_type.to_owned(),
         size_bytes,
         sha256,
         frames_copied: None,

@@ -4,13 +4,16 @@
 //! planning because the benchmarks and the audiograms size and frame
 //! their pictures the same way.
 
-use cutroom_core::clips::{ClipFormat, Reframe};
+use cutroom_core::{
+    clips::{ClipFormat, Reframe},
+    outputs::clips::{Framing, FramingShot, Manifest},
+};
 
 use super::{
     Inputs, edit,
     encode::Picture,
     faces::{self, FaceDetector, Shot},
-    manifest::{Framing, FramingShot, Manifest, round3},
+    manifest::round3,
 };
 use crate::pipeline::{JobCtx, StageError};
 

@@ -4,8 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use cutroom_core::{ErrorCode, storage};
-use serde::Serialize;
+use cutroom_core::{
+    ErrorCode,
+    outputs::clips::{AudiogramNote, ClipKind},
+    storage,
+};
 
 use super::{audiogram, captions::Title, encode::filter_path, files::make_dir};
 use crate::pipeline::{JobCtx, StageError};
@@ -18,16 +21,6 @@ pub(crate) enum Look {
         /// The tenant's logo, fetched into the job's scratch folder.
         logo: Option<PathBuf>,
     },
-}
-
-/// `clips.json`'s `audiogram`: how the clips were drawn.
-#[derive(Debug, Serialize)]
-pub(crate) struct AudiogramNote {
-    pub fps: i32,
-    /// The job's title is across the top.
-    pub title: bool,
-    /// The tenant's logo is in the top right corner.
-    pub logo: bool,
 }
 
 impl Look {
@@ -66,10 +59,10 @@ impl Look {
     }
 
     /// The manifest's name for the clips' kind.
-    pub(crate) fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> ClipKind {
         match self {
-            Look::Video => "video",
-            Look::Audiogram { .. } => "audiogram",
+            Look::Video => ClipKind::Video,
+            Look::Audiogram { .. } => ClipKind::Audiogram,
         }
     }
 

@@ -47,7 +47,7 @@ mod thumb;
 #[cfg(test)]
 mod tests;
 
-use cutroom_core::queries::clips as clip_queries;
+use cutroom_core::{outputs::clips::Manifest, queries::clips as clip_queries};
 use cutroom_entities::clip;
 
 pub(crate) use self::ranges::ranges;
@@ -57,7 +57,7 @@ pub(crate) use self::{
     encode::filter_path,
     framing::{canvas, reframe_filters},
 };
-use self::{look::Look, manifest::Manifest, prepare::Planner};
+use self::{look::Look, prepare::Planner};
 use super::{
     JobCtx, Output, StageError, audio::DecodedAudio, fetch::Source, moderate::EditFlag,
     probe::MediaInfo, silence::SilenceReport, transcribe::Transcript,

@@ -7,7 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use cutroom_core::clips::{ClipFormat, ClipOptions};
+use cutroom_core::{
+    clips::{ClipFormat, ClipOptions},
+    outputs::clips::{Framing, Manifest, SkipCode, Skipped},
+};
 
 use super::{
     Inputs,
@@ -18,7 +21,7 @@ use super::{
     files::{make_dir, write_file},
     framing::{canvas, face_detector, frame_speaker, framed_filters},
     look::Look,
-    manifest::{Framing, Manifest, Origin, Skipped, round2},
+    manifest::{Origin, round2},
     plan::{self, Cut, Span, clip_words, word_timeline},
     render,
 };
@@ -120,7 +123,7 @@ impl<'p, 'a> Planner<'p, 'a> {
                 manifest.skipped.push(Skipped {
                     highlight_rank: made_from.rank(),
                     range: made_from.range(),
-                    code: "no_words",
+                    code: SkipCode::NoWords,
                     message: format!("no transcribed word lies inside the {}", made_from.noun()),
                 });
                 continue;

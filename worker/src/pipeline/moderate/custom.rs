@@ -21,7 +21,7 @@ use crate::{
     },
     pipeline::{
         JobCtx, Progress, Stage, StageError,
-        analyze::{UsageReport, endpoint},
+        analyze::{endpoint, usage_report},
         transcribe::Transcript,
     },
 };
@@ -91,7 +91,7 @@ pub(super) async fn judge_custom(
             ),
         )
         .await?;
-    report.usage = Some(UsageReport::new(&run, &endpoint));
+    report.usage = Some(usage_report(&run, &endpoint));
     match result {
         Ok(violations) => {
             report.status = "applied";

@@ -3,12 +3,13 @@
 
 use cutroom_core::{
     moderation::{Action, Category},
+    outputs::analysis::UsageReport,
     queries::review,
 };
 use serde::Serialize;
 
 use super::signals::Signal;
-use crate::pipeline::{analyze::UsageReport, transcribe::Segment};
+use crate::pipeline::transcribe::Segment;
 
 pub(super) const FORMAT_VERSION: u32 = 1;
 
