@@ -75,7 +75,14 @@ async fn the_stack_scales_hands_over_killed_work_and_keeps_promises_without_the_
         source: &source,
     };
 
-    // Six jobs on three workers: each finishes once, and all three work.
+    spread_over_three(&t).await;
+    killed_mid_job(&t, &engine).await;
+    scaled_down_and_up(&t).await;
+    without_the_api(&t, &receiver).await;
+}
+
+/// Six jobs on three workers: each finishes once, and all three work.
+async fn spread_over_three(t: &Tenant<'_>) {
     let ids = t.submit_many("talk.mp4", 6).await;
     let mut runners = BTreeSet::new();
     for id in &ids {
@@ -99,8 +106,11 @@ async fn the_stack_scales_hands_over_killed_work_and_keeps_promises_without_the_
         .map(|w| w["jobs_succeeded"].as_i64().unwrap())
         .sum();
     assert_eq!(succeeded, 6, "each job counted once: {workers}");
+}
 
-    // A worker container killed mid-job: another worker finishes the job.
+/// A worker container killed mid-job: another worker finishes the job.
+async fn killed_mid_job(t: &Tenant<'_>, engine: &Engine) {
+    let stack = t.stack;
     let id = t.submit("long.mp4").await;
     let running = t
         .wait(&id, |j| {
@@ -132,8 +142,11 @@ async fn the_stack_scales_hands_over_killed_work_and_keeps_promises_without_the_
         outputs.len(),
         "each output once: {outputs:?}"
     );
+}
 
-    // Down to one worker and back to three while jobs wait: none is lost.
+/// Down to one worker and back to three while jobs wait: none is lost.
+async fn scaled_down_and_up(t: &Tenant<'_>) {
+    let stack = t.stack;
     let ids = t.submit_many("talk.mp4", 4).await;
     stack.compose(&[
         "up",
@@ -157,9 +170,12 @@ async fn the_stack_scales_hands_over_killed_work_and_keeps_promises_without_the_
         let job = t.wait(id, terminal).await;
         assert_eq!(job["status"], "succeeded", "{job}");
     }
+}
 
-    // The API stopped: the workers alone retry a job whose host was down
-    // and send its webhook.
+/// The API stopped: the workers alone retry a job whose host was down and
+/// send its webhook.
+async fn without_the_api(t: &Tenant<'_>, receiver: &Receiver) {
+    let (stack, source) = (t.stack, t.source);
     let (status, hook) = stack
         .request(
             Method::POST,
