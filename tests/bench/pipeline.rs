@@ -15,8 +15,8 @@
 
 use std::time::Duration;
 
-use cutroom_tests::{Db, SourceServer, TestApp, email, media};
-use serde_json::json;
+use cutroom_tests::{Db, Session, SourceServer, TestApp, email, media};
+use serde_json::{Value, json};
 
 /// Seconds of source.
 const LENGTH: u32 = 600;
@@ -41,6 +41,8 @@ fn main() {
     rt.block_on(run());
 }
 
+/// Runs the job for each clip option, re-renders the first job's clips,
+/// and prints the tables.
 async fn run() {
     let source = SourceServer::start().await;
     let talk = source.path("talk.mp4");
@@ -67,49 +69,8 @@ async fn run() {
             .start()
             .await;
         let s = app.signup(&email("bench"), "Bench").await;
-        let (status, job) = app
-            .post(
-                "/v1/jobs",
-                &s.access_token,
-                json!({
-                    "source": {"type": "youtube", "url": source.url("talk.mp4")},
-                    "options": {"clips": clips},
-                    "keep_source_hours": 1
-                }),
-            )
-            .await;
-        assert!(status.is_success(), "{job}");
-        let id = job["id"].as_str().unwrap().to_owned();
-        let job = app
-            .wait_for_job(&s.access_token, &id, Duration::from_secs(3600))
-            .await;
-        assert_eq!(job["status"], "succeeded", "{job}");
-        let wall = wall_clock(&app, &s.tenant_id, &id).await;
-        let (_, clips) = app
-            .get(&format!("/v1/jobs/{id}/clips"), &s.access_token)
-            .await;
-        let items = clips["items"].as_array().unwrap();
-        let clip_seconds: f64 = items.iter().map(|c| c["duration"].as_f64().unwrap()).sum();
-        println!(
-            "| {label} | {wall:.1} s | {:.1} | {} | {clip_seconds:.1} |",
-            f64::from(LENGTH) / wall,
-            items.len()
-        );
-        let (_, events) = app
-            .get(&format!("/v1/jobs/{id}/events"), &s.access_token)
-            .await;
-        let stages: Vec<(String, f64)> = events
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["kind"] == "stage_completed")
-            .map(|e| {
-                (
-                    e["stage"].as_str().unwrap().to_owned(),
-                    e["data"]["elapsed_ms"].as_f64().unwrap() / 1000.0,
-                )
-            })
-            .collect();
+        let (id, wall, items) = run_job(&app, &s, &source, label, clips).await;
+        let stages = stage_times(&app, &s, &id).await;
         stage_rows.push((label, wall, stages.clone()));
         if !rerenders.is_empty() || label != "3 vertical (default)" {
             continue;
@@ -125,55 +86,135 @@ async fn run() {
                 json!({"formats": ["original"], "captions": {"burn": false}}),
             ),
         ] {
-            let (status, render) = app
-                .post(
-                    &format!("/v1/jobs/{id}/clips"),
-                    &s.access_token,
-                    json!({"ranges": ranges, "clips": patch}),
-                )
-                .await;
-            assert!(status.is_success(), "{render}");
-            let rid = render["id"].as_str().unwrap().to_owned();
-            let render = app
-                .wait_for_job(&s.access_token, &rid, Duration::from_secs(3600))
-                .await;
-            assert_eq!(render["status"], "succeeded", "{render}");
-            let wall = wall_clock(&app, &s.tenant_id, &rid).await;
-            let manifest = render["outputs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|o| o["name"] == "clips.json")
-                .unwrap();
-            let manifest: serde_json::Value = app
-                .client
-                .get(manifest["url"].as_str().unwrap())
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let (mut copied, mut frames) = (0, 0.0);
-            for clip in manifest["clips"].as_array().unwrap() {
-                frames += clip["duration"].as_f64().unwrap() * 30.0;
-                for f in clip["files"].as_array().unwrap() {
-                    copied += f["frames_copied"].as_u64().unwrap_or(0);
-                }
-            }
-            let (_, events) = app
-                .get(&format!("/v1/jobs/{rid}/events"), &s.access_token)
-                .await;
-            let clips_stage = events
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|e| e["kind"] == "stage_completed" && e["stage"] == "clips")
-                .map_or(0.0, |e| e["data"]["elapsed_ms"].as_f64().unwrap() / 1000.0);
+            let (wall, clips_stage, copied, frames) = rerender(&app, &s, &id, &ranges, patch).await;
             rerenders.push((what, wall, clips_stage, copied, frames));
         }
     }
+    print_tables(rerenders, stage_rows);
+}
 
+/// Submits the talk with `clips` as its clip options, waits for it and
+/// prints its row; returns the job id, its wall clock and its clips.
+async fn run_job(
+    app: &TestApp,
+    s: &Session,
+    source: &SourceServer,
+    label: &str,
+    clips: Value,
+) -> (String, f64, Vec<Value>) {
+    let (status, job) = app
+        .post(
+            "/v1/jobs",
+            &s.access_token,
+            json!({
+                "source": {"type": "youtube", "url": source.url("talk.mp4")},
+                "options": {"clips": clips},
+                "keep_source_hours": 1
+            }),
+        )
+        .await;
+    assert!(status.is_success(), "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let job = app
+        .wait_for_job(&s.access_token, &id, Duration::from_secs(3600))
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let wall = wall_clock(app, &s.tenant_id, &id).await;
+    let (_, clips) = app
+        .get(&format!("/v1/jobs/{id}/clips"), &s.access_token)
+        .await;
+    let items = clips["items"].as_array().unwrap();
+    let clip_seconds: f64 = items.iter().map(|c| c["duration"].as_f64().unwrap()).sum();
+    println!(
+        "| {label} | {wall:.1} s | {:.1} | {} | {clip_seconds:.1} |",
+        f64::from(LENGTH) / wall,
+        items.len()
+    );
+    (id, wall, items.clone())
+}
+
+/// Each stage's own seconds, from the job's events.
+async fn stage_times(app: &TestApp, s: &Session, id: &str) -> Vec<(String, f64)> {
+    let (_, events) = app
+        .get(&format!("/v1/jobs/{id}/events"), &s.access_token)
+        .await;
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "stage_completed")
+        .map(|e| {
+            (
+                e["stage"].as_str().unwrap().to_owned(),
+                e["data"]["elapsed_ms"].as_f64().unwrap() / 1000.0,
+            )
+        })
+        .collect()
+}
+
+/// Re-renders the job's clip ranges with `patch` as clip options; returns
+/// its wall clock, clips stage seconds, video frames copied and frames.
+async fn rerender(
+    app: &TestApp,
+    s: &Session,
+    id: &str,
+    ranges: &[Value],
+    patch: Value,
+) -> (f64, f64, u64, f64) {
+    let (status, render) = app
+        .post(
+            &format!("/v1/jobs/{id}/clips"),
+            &s.access_token,
+            json!({"ranges": ranges, "clips": patch}),
+        )
+        .await;
+    assert!(status.is_success(), "{render}");
+    let rid = render["id"].as_str().unwrap().to_owned();
+    let render = app
+        .wait_for_job(&s.access_token, &rid, Duration::from_secs(3600))
+        .await;
+    assert_eq!(render["status"], "succeeded", "{render}");
+    let wall = wall_clock(app, &s.tenant_id, &rid).await;
+    let manifest = render["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "clips.json")
+        .unwrap();
+    let manifest: serde_json::Value = app
+        .client
+        .get(manifest["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (mut copied, mut frames) = (0, 0.0);
+    for clip in manifest["clips"].as_array().unwrap() {
+        frames += clip["duration"].as_f64().unwrap() * 30.0;
+        for f in clip["files"].as_array().unwrap() {
+            copied += f["frames_copied"].as_u64().unwrap_or(0);
+        }
+    }
+    let (_, events) = app
+        .get(&format!("/v1/jobs/{rid}/events"), &s.access_token)
+        .await;
+    let clips_stage = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "stage_completed" && e["stage"] == "clips")
+        .map_or(0.0, |e| e["data"]["elapsed_ms"].as_f64().unwrap() / 1000.0);
+    (wall, clips_stage, copied, frames)
+}
+
+/// One job's rows of the stage table: its clip options, its wall clock and
+/// each stage's seconds.
+type StageRow = (&'static str, f64, Vec<(String, f64)>);
+
+/// Prints the re-render table, then the stage table.
+fn print_tables(rerenders: Vec<(&str, f64, f64, u64, f64)>, stage_rows: Vec<StageRow>) {
     println!();
     println!("| re-render of the first job | wall clock | clips stage | video frames copied |");
     println!("|---|---|---|---|");

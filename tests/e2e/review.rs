@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use cutroom_tests::{Db, SourceServer, TestApp, both_dbs, email, media, webhooks::Receiver};
+use cutroom_tests::{
+    Db, Session, SourceServer, TestApp, both_dbs, email, media, webhooks::Receiver,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -13,6 +15,8 @@ use crate::pipeline::fetch_output;
 
 const JOB_LIMIT: Duration = Duration::from_secs(120);
 
+/// A threat in speech is flagged, held, reviewed across tenants, decided and
+/// counted, following one job from submission to the daily statistics.
 async fn flagged_speech_is_reviewed(db: Db) {
     let source = SourceServer::start().await;
     media::spoken(
@@ -34,6 +38,31 @@ async fn flagged_speech_is_reviewed(db: Db) {
         .start()
         .await;
     let s = app.signup(&email("mod"), "Moderated").await;
+    let (id, job) = submit_and_wait(&app, &s, &source, &receiver).await;
+    let (flag_id, span) = check_open_flag(&app, &s, &id).await;
+    check_held_highlights(&app, &s, &id, &flag_id, span).await;
+    check_clips_and_outputs(&app, &s, &id, &flag_id, span).await;
+    check_filters(&app, &s, &id).await;
+    check_moderation_report(&app, &job).await;
+    let other = other_tenant_cannot_decide(&app, &flag_id).await;
+    decide_flag(&app, &s, &other, &id, &flag_id).await;
+    check_released_clips(&app, &s, &id).await;
+    check_stats(&app, &s).await;
+}
+
+/// Whether a highlight or clip overlaps the flagged span.
+fn overlaps((flag_start, flag_end): (f64, f64), h: &Value) -> bool {
+    h["start"].as_f64().unwrap() < flag_end && flag_start < h["end"].as_f64().unwrap()
+}
+
+/// The job, with threats blocked, succeeds and reports every event to its
+/// webhook; returns its id and final view.
+async fn submit_and_wait(
+    app: &TestApp,
+    s: &Session,
+    source: &SourceServer,
+    receiver: &Receiver,
+) -> (String, Value) {
     // Every event type, to follow the whole job from outside.
     let (status, hook) = app
         .post(
@@ -63,15 +92,20 @@ async fn flagged_speech_is_reviewed(db: Db) {
     let id = job["id"].as_str().unwrap().to_owned();
     let job = app.wait_for_job(&s.access_token, &id, JOB_LIMIT).await;
     assert_eq!(job["status"], "succeeded", "{job}");
-    check_webhooks(&receiver, hook["secret"].as_str().unwrap(), &id).await;
+    check_webhooks(receiver, hook["secret"].as_str().unwrap(), &id).await;
+    (id, job)
+}
 
+/// The queue holds the job's one open, blocking violence flag; returns its
+/// id and time span.
+async fn check_open_flag(app: &TestApp, s: &Session, id: &str) -> (String, (f64, f64)) {
     // The queue holds the job's open flag.
     let (status, page) = app.get("/v1/review", &s.access_token).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{page}");
     let flag = &items[0];
-    assert_eq!(flag["job_id"], id.as_str());
+    assert_eq!(flag["job_id"], id);
     assert_eq!(flag["status"], "open");
     assert_eq!(flag["action"], "block", "{flag}");
     assert!(
@@ -97,25 +131,45 @@ async fn flagged_speech_is_reviewed(db: Db) {
         flag["start"].as_f64().unwrap(),
         flag["end"].as_f64().unwrap(),
     );
+    (flag_id, (flag_start, flag_end))
+}
+
+/// Highlights over the threat are held by its flag; the others are ready.
+async fn check_held_highlights(
+    app: &TestApp,
+    s: &Session,
+    id: &str,
+    flag_id: &str,
+    span: (f64, f64),
+) {
     let (status, highlights) = app
         .get(&format!("/v1/jobs/{id}/highlights"), &s.access_token)
         .await;
     assert_eq!(status, StatusCode::OK, "{highlights}");
     let items = highlights["items"].as_array().unwrap();
     assert!(!items.is_empty(), "{highlights}");
-    let overlapping = |h: &Value| {
-        h["start"].as_f64().unwrap() < flag_end && flag_start < h["end"].as_f64().unwrap()
-    };
+    let overlapping = |h: &Value| overlaps(span, h);
     assert!(items.iter().any(overlapping), "{highlights}");
     for h in items {
         if overlapping(h) {
             assert_eq!(h["status"], "held", "{h}");
-            assert_eq!(h["held_by"], json!([flag_id.as_str()]), "{h}");
+            assert_eq!(h["held_by"], json!([flag_id]), "{h}");
         } else {
             assert_eq!(h["status"], "ready", "{h}");
         }
     }
+}
 
+/// Clips are rendered, the held ones without URLs, and the job's outputs
+/// (manifest, edit decision lists, OTIO) agree with them.
+async fn check_clips_and_outputs(
+    app: &TestApp,
+    s: &Session,
+    id: &str,
+    flag_id: &str,
+    span: (f64, f64),
+) {
+    let overlapping = |h: &Value| overlaps(span, h);
     // Clips: rendered for the best highlights; those over the threat are
     // held, without download URLs.
     let (status, clips) = app
@@ -137,7 +191,7 @@ async fn flagged_speech_is_reviewed(db: Db) {
         assert_eq!(files[0]["format"], "vertical", "{c}");
         if overlapping(c) {
             assert_eq!(c["status"], "held", "{c}");
-            assert_eq!(c["held_by"], json!([flag_id.as_str()]), "{c}");
+            assert_eq!(c["held_by"], json!([flag_id]), "{c}");
             assert!(files.iter().all(|f| f.get("url").is_none()), "{c}");
         }
     }
@@ -152,7 +206,7 @@ async fn flagged_speech_is_reviewed(db: Db) {
     assert!(names.contains(&"clips.json"), "{names:?}");
     assert!(names.iter().all(|n| !n.starts_with("clips/")), "{names:?}");
     let manifest: Value =
-        serde_json::from_slice(&fetch_output(&app, &job_view, "clips.json").await).unwrap();
+        serde_json::from_slice(&fetch_output(app, &job_view, "clips.json").await).unwrap();
     assert_eq!(
         manifest["clips"].as_array().unwrap().len(),
         clip_items.len(),
@@ -163,7 +217,7 @@ async fn flagged_speech_is_reviewed(db: Db) {
         assert_eq!(m["moderation"], c["status"], "{m} {c}");
     }
     // The edit decision lists: one event per clip, and the tightened cut.
-    let edl = String::from_utf8(fetch_output(&app, &job_view, "highlights.edl").await).unwrap();
+    let edl = String::from_utf8(fetch_output(app, &job_view, "highlights.edl").await).unwrap();
     assert!(
         edl.starts_with("TITLE: Cutroom highlights\nFCM: NON-DROP FRAME\n"),
         "{edl}"
@@ -173,16 +227,19 @@ async fn flagged_speech_is_reviewed(db: Db) {
         clip_items.len(),
         "{edl}"
     );
-    let tight = String::from_utf8(fetch_output(&app, &job_view, "tightened.edl").await).unwrap();
+    let tight = String::from_utf8(fetch_output(app, &job_view, "tightened.edl").await).unwrap();
     assert!(tight.contains("001  AX       AA/V  C"), "{tight}");
     assert!(
         manifest["edits"]["seconds_saved"].as_f64().unwrap() > 1.0,
         "{manifest}"
     );
     let otio: Value =
-        serde_json::from_slice(&fetch_output(&app, &job_view, "edit.otio").await).unwrap();
+        serde_json::from_slice(&fetch_output(app, &job_view, "edit.otio").await).unwrap();
     assert_eq!(otio["OTIO_SCHEMA"], "SerializableCollection.1");
+}
 
+/// The review queue's filters narrow it, and bad filters are refused.
+async fn check_filters(app: &TestApp, s: &Session, id: &str) {
     // Filters.
     for (query, expected) in [
         ("?category=violence", 1),
@@ -211,18 +268,22 @@ async fn flagged_speech_is_reviewed(db: Db) {
         let (status, body) = app.get(&format!("/v1/review{bad}"), &s.access_token).await;
         assert_eq!(status, expected, "{bad}: {body}");
     }
+}
 
-    // The same flag in moderation.json.
+/// The same flag in moderation.json.
+async fn check_moderation_report(app: &TestApp, job: &Value) {
     let moderation: Value =
-        serde_json::from_slice(&fetch_output(&app, &job, "moderation.json").await).unwrap();
+        serde_json::from_slice(&fetch_output(app, job, "moderation.json").await).unwrap();
     assert_eq!(moderation["summary"]["action"], "block", "{moderation}");
     assert_eq!(
         moderation["flags"].as_array().unwrap().len(),
         1,
         "{moderation}"
     );
+}
 
-    // Another tenant sees nothing and cannot decide.
+/// Another tenant sees nothing and cannot decide; returns its session.
+async fn other_tenant_cannot_decide(app: &TestApp, flag_id: &str) -> Session {
     let other = app.signup(&email("other-mod"), "Other").await;
     let (_, none) = app.get("/v1/review?status=all", &other.access_token).await;
     assert_eq!(none["items"], json!([]), "{none}");
@@ -234,7 +295,12 @@ async fn flagged_speech_is_reviewed(db: Db) {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    other
+}
 
+/// Decisions stay in the trail; rejection keeps the highlights held and
+/// approval releases them; the other tenant cannot see the job's results.
+async fn decide_flag(app: &TestApp, s: &Session, other: &Session, id: &str, flag_id: &str) {
     // Decisions: approve, then reject; both stay in the trail.
     let (status, body) = app
         .post(
@@ -318,15 +384,17 @@ async fn flagged_speech_is_reviewed(db: Db) {
         .get(&format!("/v1/jobs/{id}/clips"), &other.access_token)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
 
-    // Approved: every clip is released, and each is what it says.
-    let words = crate::clips::word_times(&app, &s.access_token, &id).await;
+/// Approved: every clip is released, framed and tightened as it says.
+async fn check_released_clips(app: &TestApp, s: &Session, id: &str) {
+    let words = crate::clips::word_times(app, &s.access_token, id).await;
     let (_, clips) = app
         .get(&format!("/v1/jobs/{id}/clips"), &s.access_token)
         .await;
     for c in clips["items"].as_array().unwrap() {
         // 320x240 sources: 240 wide, 16:9 tall.
-        crate::clips::check_ready_clip(&app, c, &words, (240, 426)).await;
+        crate::clips::check_ready_clip(app, c, &words, (240, 426)).await;
     }
     // Speaker framing looked for faces; the test pattern has none, so each
     // clip says it was cropped at the centre.
@@ -346,8 +414,10 @@ async fn flagged_speech_is_reviewed(db: Db) {
         }),
         "{clips}"
     );
+}
 
-    // Today's statistics.
+/// Today's statistics count the flag and its decisions.
+async fn check_stats(app: &TestApp, s: &Session) {
     let (status, stats) = app
         .get("/v1/stats/moderation?days=7", &s.access_token)
         .await;
@@ -368,6 +438,7 @@ async fn flagged_speech_is_reviewed(db: Db) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
 /// The job told its webhook everything, in messages that verify: created,
 /// each stage completed, flagged, clips ready, succeeded.
 async fn check_webhooks(receiver: &Receiver, secret: &str, job_id: &str) {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use cutroom_entities::moderation_flag;
-use cutroom_tests::{Db, TestApp, both_dbs, email};
+use cutroom_tests::{Db, Session, TestApp, both_dbs, email};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ActiveModelTrait, IntoActiveModel};
 use serde_json::{Value, json};
@@ -67,9 +67,25 @@ async fn other_tenants_see_nothing(db: Db) {
     let a = app.signup(&email("alice"), "Alice Co").await;
     // Bob is his tenant's owner: no role check can answer first.
     let b = app.signup(&email("bob"), "Bob Co").await;
+    let r = create_resources(&app, &a).await;
+    check_matrix(&app, &b, &r.ids).await;
+    check_body_reference_and_listings(&app, &b, &r.upload_id).await;
+    check_untouched(&app, &a, &r).await;
+}
 
-    // One of each of Alice's resources; a webhook first, so the job's
-    // creation leaves a delivery in its log.
+/// Alice's resources, for Bob to try.
+struct Resources {
+    job_id: String,
+    upload_id: String,
+    hook_id: String,
+    flag_id: Uuid,
+    /// Every id a path template may name, keyed as [`fill`] wants them.
+    ids: BTreeMap<(&'static str, &'static str), String>,
+}
+
+/// One of each of Alice's resources is created (the webhook first, so the
+/// job's creation leaves a delivery in its log).
+async fn create_resources(app: &TestApp, a: &Session) -> Resources {
     let (status, hook) = app
         .post(
             "/v1/webhooks",
@@ -142,7 +158,7 @@ async fn other_tenants_see_nothing(db: Db) {
     .await
     .unwrap();
 
-    let ids: BTreeMap<(&str, &str), String> = [
+    let ids: BTreeMap<(&'static str, &'static str), String> = [
         (("jobs", "id"), job_id.clone()),
         (("jobs", "segment"), "0".to_owned()),
         (("uploads", "id"), upload_id.clone()),
@@ -156,6 +172,18 @@ async fn other_tenants_see_nothing(db: Db) {
         (("webhooks", "delivery_id"), delivery_id.clone()),
     ]
     .into();
+    Resources {
+        job_id,
+        upload_id,
+        hook_id,
+        flag_id,
+        ids,
+    }
+}
+
+/// Every tenant-scoped operation on Alice's resources answers Bob 404
+/// `not_found`, exactly like one on a resource that does not exist.
+async fn check_matrix(app: &TestApp, b: &Session, ids: &BTreeMap<(&str, &str), String>) {
     let missing = Uuid::now_v7().to_string();
     let mut missing_ids = ids.clone();
     for (k, v) in missing_ids.iter_mut() {
@@ -190,7 +218,7 @@ async fn other_tenants_see_nothing(db: Db) {
     ]
     .into();
 
-    let ops = tenant_operations(&app).await;
+    let ops = tenant_operations(app).await;
     assert!(ops.len() >= 20, "{ops:?}");
     for (method, template, takes_body) in &ops {
         let body = takes_body.then(|| {
@@ -201,7 +229,7 @@ async fn other_tenants_see_nothing(db: Db) {
                 })
                 .clone()
         });
-        let path = fill(template, &ids);
+        let path = fill(template, ids);
         let (status, err) = app
             .request(method.clone(), &path, Some(&b.access_token), body.clone())
             .await;
@@ -221,8 +249,11 @@ async fn other_tenants_see_nothing(db: Db) {
             "{method} {missing_path}"
         );
     }
-    // Creating a job from Alice's upload is the one cross-tenant reference
-    // in a body rather than a path.
+}
+
+/// Alice's upload cannot be named in Bob's job, and Bob's listings show
+/// only his own.
+async fn check_body_reference_and_listings(app: &TestApp, b: &Session, upload_id: &str) {
     let (status, err) = app
         .post(
             "/v1/jobs",
@@ -252,8 +283,16 @@ async fn other_tenants_see_nothing(db: Db) {
     let (status, members) = app.get("/v1/members", &b.access_token).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(members["items"].as_array().unwrap().len(), 1, "{members}");
+}
 
-    // Alice's things are untouched by Bob's attempts.
+/// Alice's things are untouched by Bob's attempts.
+async fn check_untouched(app: &TestApp, a: &Session, r: &Resources) {
+    let Resources {
+        job_id,
+        hook_id,
+        flag_id,
+        ..
+    } = r;
     let (status, job) = app
         .get(&format!("/v1/jobs/{job_id}"), &a.access_token)
         .await;

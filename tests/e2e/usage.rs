@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use cutroom_tests::{Db, SourceServer, TestApp, both_dbs, email, media};
+use cutroom_tests::{Db, Session, SourceServer, TestApp, both_dbs, email, media};
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
@@ -47,6 +47,7 @@ fn close(a: &Value, b: f64) -> bool {
     (a.as_f64().unwrap() - b).abs() <= 0.011
 }
 
+/// Metering and quotas over one tenant's month, beside a neighbour's.
 async fn metering_and_quotas(db: Db) {
     let source = SourceServer::start().await;
     media::spoken(
@@ -62,7 +63,19 @@ async fn metering_and_quotas(db: Db) {
         .await;
     let a = app.signup(&email("usage-a"), "Metered").await;
     let b = app.signup(&email("usage-b"), "Neighbour").await;
+    let (id, source_minutes) = submit_and_wait(&app, &a, &source).await;
+    check_metered(&app, &a, &id, source_minutes).await;
+    check_other_tenant_and_months(&app, &a, &b).await;
+    check_quota_fails_at_probe(&app, &a, &source, source_minutes).await;
+    let theirs = check_used_up(&app, &a, &b, &source).await;
+    let again = check_operator_list_and_clear(&app, &a, &source, source_minutes).await;
+    check_quota_authority(&app, &a).await;
+    wait_for_the_rest(&app, &a, &b, &again, &theirs).await;
+}
 
+/// Nothing is metered yet and no quota is set, then a spoken job succeeds;
+/// returns its id and its source's minutes.
+async fn submit_and_wait(app: &TestApp, a: &Session, source: &SourceServer) -> (String, f64) {
     // Nothing yet, and no quota by default.
     let (status, empty) = app.get("/v1/usage", &a.access_token).await;
     assert_eq!(status, StatusCode::OK, "{empty}");
@@ -71,14 +84,19 @@ async fn metering_and_quotas(db: Db) {
     assert!(empty["quota"].is_null(), "{empty}");
     assert_eq!(empty["stages"], json!([]), "{empty}");
 
-    let (status, job) = submit(&app, &a.access_token, &source.url("talk.mp4")).await;
+    let (status, job) = submit(app, &a.access_token, &source.url("talk.mp4")).await;
     assert_eq!(status, StatusCode::CREATED, "{job}");
     let id = job["id"].as_str().unwrap().to_owned();
     let job = app.wait_for_job(&a.access_token, &id, JOB_LIMIT).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let duration = job["media"]["duration"].as_f64().unwrap();
     let source_minutes = duration / 60.0;
+    (id, source_minutes)
+}
 
+/// Each costly stage is metered once with its model, clips by their own
+/// minutes; fetch and publish are not metered.
+async fn check_metered(app: &TestApp, a: &Session, id: &str, source_minutes: f64) {
     let (_, usage) = app.get("/v1/usage", &a.access_token).await;
     assert_eq!(usage["jobs"], 1, "{usage}");
     assert!(close(&usage["media_minutes"], source_minutes), "{usage}");
@@ -124,9 +142,11 @@ async fn metering_and_quotas(db: Db) {
             .all(|s| s["stage"] != "fetch" && s["stage"] != "publish"),
         "{usage}"
     );
+}
 
-    // The other tenant sees none of it; another month is empty; a bad
-    // month is refused.
+/// The other tenant sees none of it; another month is empty; a bad month
+/// is refused.
+async fn check_other_tenant_and_months(app: &TestApp, a: &Session, b: &Session) {
     let (_, theirs) = app.get("/v1/usage", &b.access_token).await;
     assert_eq!(theirs["jobs"], 0, "{theirs}");
     let (status, old) = app.get("/v1/usage?month=2020-01", &a.access_token).await;
@@ -135,10 +155,17 @@ async fn metering_and_quotas(db: Db) {
     assert_eq!(old["from"], "2020-01-01T00:00:00Z", "{old}");
     let (status, bad) = app.get("/v1/usage?month=2026-13", &a.access_token).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+}
 
-    // A one-minute quota: the spoken job fits, a 75-second source does not
-    // fit in what is left. It fails at probe and is not counted.
-    let quota = set_quota(&app, &a.tenant_id, json!(1)).await;
+/// A one-minute quota: the spoken job fits, a 75-second source does not fit
+/// in what is left. It fails at probe and is not counted.
+async fn check_quota_fails_at_probe(
+    app: &TestApp,
+    a: &Session,
+    source: &SourceServer,
+    source_minutes: f64,
+) {
+    let quota = set_quota(app, &a.tenant_id, json!(1)).await;
     assert_eq!(quota["quota_media_minutes"], 1, "{quota}");
     let (_, usage) = app.get("/v1/usage", &a.access_token).await;
     assert_eq!(usage["quota"]["media_minutes"], 1, "{usage}");
@@ -146,7 +173,7 @@ async fn metering_and_quotas(db: Db) {
         close(&usage["quota"]["remaining_minutes"], 1.0 - source_minutes),
         "{usage}"
     );
-    let (status, long) = submit(&app, &a.access_token, &source.url("long.mp4")).await;
+    let (status, long) = submit(app, &a.access_token, &source.url("long.mp4")).await;
     assert_eq!(status, StatusCode::CREATED, "{long}");
     let long_id = long["id"].as_str().unwrap().to_owned();
     let long = app.wait_for_job(&a.access_token, &long_id, JOB_LIMIT).await;
@@ -164,9 +191,12 @@ async fn metering_and_quotas(db: Db) {
         stage(&after, "transcribe")["jobs"] == 1,
         "the failed job ran no further than probe: {after}"
     );
+}
 
-    // Used up: new work is refused before it starts, until the month ends.
-    set_quota(&app, &a.tenant_id, json!(0)).await;
+/// Used up: new work and uploads are refused before they start, until the
+/// month ends; the neighbour is not limited. Returns the neighbour's job.
+async fn check_used_up(app: &TestApp, a: &Session, b: &Session, source: &SourceServer) -> Value {
+    set_quota(app, &a.tenant_id, json!(0)).await;
     let res = app
         .client
         .post(format!("{}/v1/jobs", app.base))
@@ -194,10 +224,19 @@ async fn metering_and_quotas(db: Db) {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{upload}");
     assert_eq!(upload["code"], "quota_exceeded", "{upload}");
     // The neighbour is not limited by it.
-    let (status, theirs) = submit(&app, &b.access_token, &source.url("talk.mp4")).await;
+    let (status, theirs) = submit(app, &b.access_token, &source.url("talk.mp4")).await;
     assert_eq!(status, StatusCode::CREATED, "{theirs}");
+    theirs
+}
 
-    // The operator's list, then clearing the quota lifts the limit.
+/// The operator's list shows the quota, and clearing it lifts the limit;
+/// returns the job submitted after.
+async fn check_operator_list_and_clear(
+    app: &TestApp,
+    a: &Session,
+    source: &SourceServer,
+    source_minutes: f64,
+) -> Value {
     let (status, list) = app
         .request(Method::GET, "/v1/admin/usage", Some(OPERATOR), None)
         .await;
@@ -211,12 +250,15 @@ async fn metering_and_quotas(db: Db) {
     assert_eq!(mine["quota_media_minutes"], 0, "{list}");
     assert_eq!(mine["own_quota"], true, "{list}");
     assert!(close(&mine["media_minutes"], source_minutes), "{list}");
-    let cleared = set_quota(&app, &a.tenant_id, Value::Null).await;
+    let cleared = set_quota(app, &a.tenant_id, Value::Null).await;
     assert!(cleared["quota_media_minutes"].is_null(), "{cleared}");
-    let (status, again) = submit(&app, &a.access_token, &source.url("talk.mp4")).await;
+    let (status, again) = submit(app, &a.access_token, &source.url("talk.mp4")).await;
     assert_eq!(status, StatusCode::CREATED, "{again}");
+    again
+}
 
-    // Only the operator sets quotas, and only for tenants that exist.
+/// Only the operator sets quotas, and only for tenants that exist.
+async fn check_quota_authority(app: &TestApp, a: &Session) {
     let (status, _) = app
         .request(
             Method::PUT,
@@ -244,6 +286,11 @@ async fn metering_and_quotas(db: Db) {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// The jobs submitted after the limit was lifted, or by the neighbour,
+/// succeed, and no scratch is left.
+async fn wait_for_the_rest(app: &TestApp, a: &Session, b: &Session, again: &Value, theirs: &Value) {
     for id in [
         again["id"].as_str().unwrap(),
         theirs["id"].as_str().unwrap(),

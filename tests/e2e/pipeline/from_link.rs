@@ -2,18 +2,32 @@
 //! transcript through the API, search and corrections; and the links
 //! that are refused.
 
-use cutroom_tests::{Db, SourceServer, TestApp, both_dbs, email, media};
+use cutroom_tests::{Db, Session, SourceServer, TestApp, both_dbs, email, media};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::{GAPS, JOB_LIMIT, assert_silences_match, assert_transcript_matches, fetch_output};
 
+/// A link fetched by yt-dlp runs the whole pipeline: every output, the
+/// transcript through the API, search and corrections.
 async fn youtube_style_job(db: Db) {
     let source = SourceServer::start().await;
     media::talk_with_gaps(&source.path("talk.mp4"), 10.0, &GAPS);
     let app = TestApp::builder(db).allow_source(&source).start().await;
     let s = app.signup(&email("yt"), "Tube").await;
+    let job = submit_and_wait(&app, &s, &source).await;
+    let transcript = check_outputs(&app, &job).await;
+    check_models(&job);
+    check_analysis_and_moderation(&app, &job, &transcript).await;
+    let id = job["id"].as_str().unwrap();
+    let other = check_transcript_api(&app, &s, id, &transcript).await;
+    check_correction(&app, &s, &other, id, &transcript).await;
+    check_cleanup_and_events(&app, &s, &job).await;
+}
 
+/// The job succeeds on the one direct-link file, and its source, not kept,
+/// cannot be re-rendered; returns the finished job.
+async fn submit_and_wait(app: &TestApp, s: &Session, source: &SourceServer) -> Value {
     let (status, job) = app
         .post(
             "/v1/jobs",
@@ -51,18 +65,23 @@ async fn youtube_style_job(db: Db) {
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
     assert_eq!(err["code"], "source_not_kept", "{err}");
+    job
+}
 
+/// Silences, transcript, captions and speakers match the talk's one voice;
+/// returns the transcript.
+async fn check_outputs(app: &TestApp, job: &Value) -> Value {
     let silences: Value =
-        serde_json::from_slice(&fetch_output(&app, &job, "silences.json").await).unwrap();
+        serde_json::from_slice(&fetch_output(app, job, "silences.json").await).unwrap();
     assert_silences_match(&silences, 10.0);
     let transcript: Value =
-        serde_json::from_slice(&fetch_output(&app, &job, "transcript.json").await).unwrap();
+        serde_json::from_slice(&fetch_output(app, job, "transcript.json").await).unwrap();
     assert_transcript_matches(&transcript, &silences);
-    let srt = String::from_utf8(fetch_output(&app, &job, "transcript.srt").await).unwrap();
+    let srt = String::from_utf8(fetch_output(app, job, "transcript.srt").await).unwrap();
     assert!(srt.starts_with("1\n00:00:0"), "{srt}");
     // One voice: one speaker, on every segment and word.
     let speakers: Value =
-        serde_json::from_slice(&fetch_output(&app, &job, "speakers.json").await).unwrap();
+        serde_json::from_slice(&fetch_output(app, job, "speakers.json").await).unwrap();
     assert_eq!(
         speakers["speakers"].as_array().unwrap().len(),
         1,
@@ -81,7 +100,11 @@ async fn youtube_style_job(db: Db) {
         );
     }
     assert!(srt.contains("[S1] "), "{srt}");
-    // Each output names the model files behind it, with their checksums.
+    transcript
+}
+
+/// Each output names the model files behind it, with their checksums.
+fn check_models(job: &Value) {
     let models_of = |name: &str| -> Vec<String> {
         let output = job["outputs"]
             .as_array()
@@ -127,10 +150,13 @@ async fn youtube_style_job(db: Db) {
         models_of("analysis.json"),
         ["sentence-embedder.onnx", "sentence-tokenizer.json"]
     );
-    // Ten seconds of one sentence: one chapter over the speech, a summary,
-    // and no highlight (none can be 15 s long).
+}
+
+/// Ten seconds of one sentence: one chapter, a summary, no highlight; plain
+/// speech: every segment scored, nothing flagged.
+async fn check_analysis_and_moderation(app: &TestApp, job: &Value, transcript: &Value) {
     let analysis: Value =
-        serde_json::from_slice(&fetch_output(&app, &job, "analysis.json").await).unwrap();
+        serde_json::from_slice(&fetch_output(app, job, "analysis.json").await).unwrap();
     assert_eq!(analysis["provider"], "builtin", "{analysis}");
     assert!(analysis["sentences"].as_u64().unwrap() >= 1, "{analysis}");
     let chapters = analysis["chapters"].as_array().unwrap();
@@ -143,7 +169,7 @@ async fn youtube_style_job(db: Db) {
     assert_eq!(analysis["highlights"], json!([]), "{analysis}");
     // Plain speech: every segment scored, nothing flagged.
     let moderation: Value =
-        serde_json::from_slice(&fetch_output(&app, &job, "moderation.json").await).unwrap();
+        serde_json::from_slice(&fetch_output(app, job, "moderation.json").await).unwrap();
     assert_eq!(moderation["status"], "ok", "{moderation}");
     assert_eq!(moderation["language"], "en", "{moderation}");
     assert_eq!(
@@ -153,10 +179,11 @@ async fn youtube_style_job(db: Db) {
     );
     assert_eq!(moderation["flags"], json!([]), "{moderation}");
     assert_eq!(moderation["summary"]["action"], "ignore", "{moderation}");
+}
 
-    // The same transcript through the API, and found by search; another
-    // tenant finds nothing.
-    let id = job["id"].as_str().unwrap();
+/// The same transcript through the API, and found by search; another
+/// tenant finds nothing. Returns that other tenant's session.
+async fn check_transcript_api(app: &TestApp, s: &Session, id: &str, transcript: &Value) -> Session {
     let (status, api) = app
         .get(&format!("/v1/jobs/{id}/transcript"), &s.access_token)
         .await;
@@ -176,9 +203,18 @@ async fn youtube_style_job(db: Db) {
         .get(&format!("/v1/jobs/{id}/transcript"), &other.access_token)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    other
+}
 
-    // A correction: the text and its words change, the times stay within
-    // the segment, and search finds the new words; other tenants cannot.
+/// A correction: the text and its words change, the times stay within the
+/// segment, and search finds the new words; other tenants cannot.
+async fn check_correction(
+    app: &TestApp,
+    s: &Session,
+    other: &Session,
+    id: &str,
+    transcript: &Value,
+) {
     let path = format!("/v1/jobs/{id}/transcript/segments/0");
     let segment = &transcript["segments"][0];
     let (status, fixed) = app
@@ -226,7 +262,10 @@ async fn youtube_style_job(db: Db) {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
 
+/// Only outputs are kept, no scratch is left, and every stage has an event.
+async fn check_cleanup_and_events(app: &TestApp, s: &Session, job: &Value) {
     let keys = app.stored_keys(&format!("tenants/{}/", s.tenant_id)).await;
     assert!(
         keys.iter().all(|k| k.contains("/jobs/")),

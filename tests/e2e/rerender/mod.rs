@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use cutroom_tests::{Db, SourceServer, TestApp, both_dbs, email, media};
+use cutroom_tests::{Db, Session, SourceServer, TestApp, both_dbs, email, media};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -16,6 +16,8 @@ mod moderated;
 
 const JOB_LIMIT: Duration = Duration::from_secs(120);
 
+/// A kept source lets a finished job's clips be re-rendered after a
+/// transcript correction, and every way a re-render is refused is checked.
 async fn clips_are_rerendered_from_the_kept_source(db: Db) {
     let source = SourceServer::start().await;
     media::spoken(
@@ -27,7 +29,39 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
     let app = TestApp::builder(db).allow_source(&source).start().await;
     let s = app.signup(&email("rerender"), "Rerender").await;
     let other = app.signup(&email("rerender-other"), "Other").await;
+    let (id, kept_prefix) = submit_keeping_source(&app, &s, &source).await;
+    let rerender = format!("/v1/jobs/{id}/clips");
+    let (first_word, last_word) = correct_transcript(&app, &s, &id).await;
+    let (start, end) = (first_word - 0.3, last_word + 0.3);
+    check_refusals(&app, &s, &other, &rerender).await;
+    let render_id = submit_rerender(&app, &s, &id, &rerender, (start, end)).await;
+    let words = check_rerendered_clip(
+        &app,
+        &s,
+        &id,
+        &render_id,
+        &rerender,
+        &kept_prefix,
+        (first_word, last_word),
+    )
+    .await;
+    check_plain_rerender(&app, &s, &rerender, (start, end), &words).await;
+    check_source_gone(&app, &s, &id, &render_id, &rerender, &kept_prefix).await;
+    check_delete(&app, &s, &id, &render_id).await;
+}
 
+/// One range from the source's start, as most refusals use.
+fn one_range() -> Value {
+    json!({"ranges": [{"start": 0.0, "end": 5.0}]})
+}
+
+/// Keeping the source is bounded, refused before the job finishes, and then
+/// keeps one copy for the hours asked; returns the job id and its kept prefix.
+async fn submit_keeping_source(
+    app: &TestApp,
+    s: &Session,
+    source: &SourceServer,
+) -> (String, String) {
     let submit = |keep: u32| {
         json!({
             "source": {"type": "youtube", "url": source.url("talk.mp4")},
@@ -53,11 +87,8 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
     assert_eq!(job["keep_source_hours"], 2);
     let id = job["id"].as_str().unwrap().to_owned();
     let rerender = format!("/v1/jobs/{id}/clips");
-    let one_range = json!({"ranges": [{"start": 0.0, "end": 5.0}]});
     // Not before the job has finished (it takes seconds; this is at once).
-    let (status, err) = app
-        .post(&rerender, &s.access_token, one_range.clone())
-        .await;
+    let (status, err) = app.post(&rerender, &s.access_token, one_range()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
     assert_eq!(err["code"], "job_not_finished", "{err}");
     let job = app.wait_for_job(&s.access_token, &id, JOB_LIMIT).await;
@@ -76,8 +107,12 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
         "scratch left behind: {:?}",
         app.scratch_entries()
     );
+    (id, kept_prefix)
+}
 
-    // A person corrects the second sentence.
+/// A person corrects the second sentence; returns the times of its first
+/// and last words.
+async fn correct_transcript(app: &TestApp, s: &Session, id: &str) -> (f64, f64) {
     let (_, transcript) = app
         .get(&format!("/v1/jobs/{id}/transcript"), &s.access_token)
         .await;
@@ -129,9 +164,11 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
         said[first]["start"].as_f64().unwrap(),
         said.last().unwrap()["end"].as_f64().unwrap(),
     );
-    let (start, end) = (first_word - 0.3, last_word + 0.3);
+    (first_word, last_word)
+}
 
-    // Refusals that need no worker.
+/// Refusals that need no worker: bad ranges and options, another tenant.
+async fn check_refusals(app: &TestApp, s: &Session, other: &Session, rerender: &str) {
     let bad = [
         (
             json!({"ranges": [{"start": 0.0, "end": 500.0}]}),
@@ -152,23 +189,29 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
         ),
     ];
     for (body, expect) in bad {
-        let (status, err) = app.post(&rerender, &s.access_token, body).await;
+        let (status, err) = app.post(rerender, &s.access_token, body).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
         assert!(
             err["detail"].as_str().unwrap().contains(expect),
             "{expect}: {err}"
         );
     }
-    let (status, _) = app
-        .post(&rerender, &other.access_token, one_range.clone())
-        .await;
+    let (status, _) = app.post(rerender, &other.access_token, one_range()).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's job");
+}
 
-    // The re-render: the corrected sentence, in two other shapes, with the
-    // job's tightening kept and its captions burned in.
+/// The re-render of the corrected sentence, in two other shapes with the
+/// job's tightening kept, succeeds without transcribing again; returns its id.
+async fn submit_rerender(
+    app: &TestApp,
+    s: &Session,
+    id: &str,
+    rerender: &str,
+    (start, end): (f64, f64),
+) -> String {
     let (status, render) = app
         .post(
-            &rerender,
+            rerender,
             &s.access_token,
             json!({
                 "ranges": [{"start": start, "end": end, "title": "The meeting"}],
@@ -177,7 +220,7 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{render}");
-    assert_eq!(render["parent_id"], id.as_str(), "{render}");
+    assert_eq!(render["parent_id"], id, "{render}");
     assert_eq!(render["ranges"][0]["title"], "The meeting", "{render}");
     let clip_options = &render["options"]["clips"];
     assert_eq!(clip_options["formats"], json!(["vertical", "square"]));
@@ -199,8 +242,22 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
         !names.contains(&"transcript.json"),
         "nothing is transcribed again: {names:?}"
     );
+    render_id
+}
 
-    let words = crate::clips::word_times(&app, &s.access_token, &id).await;
+/// The re-rendered clip is cut on the sentence, in both shapes, captioned
+/// with the correction; the source stays kept and the job's own clip is
+/// untouched. Returns the job's word times.
+async fn check_rerendered_clip(
+    app: &TestApp,
+    s: &Session,
+    id: &str,
+    render_id: &str,
+    rerender: &str,
+    kept_prefix: &str,
+    (first_word, last_word): (f64, f64),
+) -> Vec<(f64, f64)> {
+    let words = crate::clips::word_times(app, &s.access_token, id).await;
     let (status, clips) = app
         .get(&format!("/v1/jobs/{render_id}/clips"), &s.access_token)
         .await;
@@ -223,7 +280,7 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
     );
     assert!((last_word..=last_word + 0.6).contains(&cut_end), "{clip}");
     // 320x240 source: vertical first, 240 wide.
-    check_ready_clip(&app, clip, &words, (240, 426)).await;
+    check_ready_clip(app, clip, &words, (240, 426)).await;
     let formats: Vec<&str> = clip["files"]
         .as_array()
         .unwrap()
@@ -238,7 +295,7 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
         .iter()
         .find(|f| f["kind"] == "srt")
         .unwrap();
-    let srt = String::from_utf8(download(&app, srt_file).await).unwrap();
+    let srt = String::from_utf8(download(app, srt_file).await).unwrap();
     assert!(
         srt.contains("morning"),
         "captions keep the correction: {srt}"
@@ -249,8 +306,8 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
     );
     // The source is still kept for the next re-render, and the job's own
     // clip is untouched.
-    assert_eq!(app.stored_keys(&kept_prefix).await.len(), 1);
-    let (_, own) = app.get(&rerender, &s.access_token).await;
+    assert_eq!(app.stored_keys(kept_prefix).await.len(), 1);
+    let (_, own) = app.get(rerender, &s.access_token).await;
     assert_eq!(own["items"].as_array().unwrap().len(), 1, "{own}");
     let (_, page) = app
         .get(&format!("/v1/jobs?parent_id={id}"), &s.access_token)
@@ -261,13 +318,22 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
         .iter()
         .map(|j| j["id"].as_str().unwrap())
         .collect();
-    assert_eq!(listed, [render_id.as_str()]);
+    assert_eq!(listed, [render_id]);
+    words
+}
 
-    // In the source's own shape without captions (and tightening off),
-    // the clip may be smart-rendered; it is a clip like any other.
+/// In the source's own shape without captions or tightening, the clip may
+/// be smart-rendered; it is a clip like any other.
+async fn check_plain_rerender(
+    app: &TestApp,
+    s: &Session,
+    rerender: &str,
+    (start, end): (f64, f64),
+    words: &[(f64, f64)],
+) {
     let (status, plain) = app
         .post(
-            &rerender,
+            rerender,
             &s.access_token,
             json!({
                 "ranges": [{"start": start, "end": end}],
@@ -285,16 +351,27 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
         .get(&format!("/v1/jobs/{plain_id}/clips"), &s.access_token)
         .await;
     let items = clips["items"].as_array().unwrap();
-    let manifest = crate::pipeline::fetch_output(&app, &plain, "clips.json").await;
+    let manifest = crate::pipeline::fetch_output(app, &plain, "clips.json").await;
     assert_eq!(items.len(), 1, "{}", String::from_utf8_lossy(&manifest));
-    check_ready_clip(&app, &items[0], &words, (320, 240)).await;
+    check_ready_clip(app, &items[0], words, (320, 240)).await;
+}
 
+/// A re-render is not re-rendered; a vanished kept copy fails the render
+/// with a code; a swept source makes re-renders expired.
+async fn check_source_gone(
+    app: &TestApp,
+    s: &Session,
+    id: &str,
+    render_id: &str,
+    rerender: &str,
+    kept_prefix: &str,
+) {
     // A re-render is not re-rendered; its parent is.
     let (status, err) = app
         .post(
             &format!("/v1/jobs/{render_id}/clips"),
             &s.access_token,
-            one_range.clone(),
+            one_range(),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
@@ -302,11 +379,9 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
 
     // The kept copy vanished (a lifecycle rule, an operator): the render
     // ends with a code, and the scratch folder goes.
-    let key = app.stored_keys(&kept_prefix).await.remove(0);
+    let key = app.stored_keys(kept_prefix).await.remove(0);
     app.app.store.delete(&key).await.unwrap();
-    let (status, gone) = app
-        .post(&rerender, &s.access_token, one_range.clone())
-        .await;
+    let (status, gone) = app.post(rerender, &s.access_token, one_range()).await;
     assert_eq!(status, StatusCode::CREATED, "{gone}");
     let gone = app
         .wait_for_job(&s.access_token, gone["id"].as_str().unwrap(), JOB_LIMIT)
@@ -326,13 +401,13 @@ async fn clips_are_rerendered_from_the_kept_source(db: Db) {
     assert_eq!(swept, 1);
     let (_, job) = app.get(&format!("/v1/jobs/{id}"), &s.access_token).await;
     assert!(job.get("source_kept_until").is_none(), "{job}");
-    let (status, err) = app
-        .post(&rerender, &s.access_token, one_range.clone())
-        .await;
+    let (status, err) = app.post(rerender, &s.access_token, one_range()).await;
     assert_eq!(status, StatusCode::GONE, "{err}");
     assert_eq!(err["code"], "source_expired");
+}
 
-    // Deleting the job deletes its re-renders and all their files.
+/// Deleting the job deletes its re-renders and all their files.
+async fn check_delete(app: &TestApp, s: &Session, id: &str, render_id: &str) {
     let (status, _) = app.delete(&format!("/v1/jobs/{id}"), &s.access_token).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = app

@@ -86,6 +86,28 @@ async fn corrected_captions_are_moderated_before_a_rerender(db: Db) {
     let app = TestApp::builder(db).allow_source(&source).start().await;
     let s = app.signup(&email("edit-mod"), "Edits").await;
     let token = s.access_token.as_str();
+    let (id, own_before) = submit_and_wait(&app, token, &source).await;
+    let (segment, range) = find_sentence(&app, token, &id).await;
+    let (render, flag_id) = check_threat_held(&app, token, &id, &segment, range, &own_before).await;
+    check_approval_releases(&app, token, &render, &flag_id).await;
+    let (second, second_flag) =
+        check_reedit_flagged_again(&app, token, &id, &segment, range, &flag_id).await;
+    check_harmless_correction(&app, token, &id, &segment, range, &second, &render).await;
+    check_flag_dropped(&app, token, &id, range, &second, &flag_id, &second_flag).await;
+}
+
+/// The job's review queue, decided flags included.
+fn review_queue(id: &str) -> String {
+    format!("/v1/review?status=all&job_id={id}")
+}
+
+/// Threats are blocked under this job's policy, yet nothing said is
+/// flagged; returns the job id and its own clips as first cut.
+async fn submit_and_wait(
+    app: &TestApp,
+    token: &str,
+    source: &SourceServer,
+) -> (String, Vec<Value>) {
     // Threats are blocked under this job's policy.
     let (status, job) = app
         .post(
@@ -106,7 +128,7 @@ async fn corrected_captions_are_moderated_before_a_rerender(db: Db) {
     let id = job["id"].as_str().unwrap().to_owned();
     let job = app.wait_for_job(token, &id, JOB_LIMIT).await;
     assert_eq!(job["status"], "succeeded", "{job}");
-    let queue = format!("/v1/review?status=all&job_id={id}");
+    let queue = review_queue(&id);
     let (_, flags) = app.get(&queue, token).await;
     assert_eq!(
         flags["items"],
@@ -116,7 +138,12 @@ async fn corrected_captions_are_moderated_before_a_rerender(db: Db) {
     let (_, own) = app.get(&format!("/v1/jobs/{id}/clips"), token).await;
     let own_before: Vec<Value> = own["items"].as_array().unwrap().clone();
     assert!(!own_before.is_empty(), "{own}");
+    (id, own_before)
+}
 
+/// The segment about the meeting; returns it and the range of its sentence
+/// starting at `Thank`, with room either side.
+async fn find_sentence(app: &TestApp, token: &str, id: &str) -> (Value, (f64, f64)) {
     let (_, transcript) = app.get(&format!("/v1/jobs/{id}/transcript"), token).await;
     let segment = transcript["segments"]
         .as_array()
@@ -134,17 +161,30 @@ async fn corrected_captions_are_moderated_before_a_rerender(db: Db) {
         said[first]["start"].as_f64().unwrap() - 0.3,
         said.last().unwrap()["end"].as_f64().unwrap() + 0.3,
     );
+    (segment, range)
+}
 
-    // The attack: a member edits the line into a threat and renders it.
+/// A member edits the line into a threat and renders it: the clip is held
+/// by an edit flag, the re-render reports it, and the job's own clips are
+/// unchanged. Returns the re-render and the flag's id.
+async fn check_threat_held(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    segment: &Value,
+    range: (f64, f64),
+    own_before: &[Value],
+) -> (Value, String) {
+    let queue = review_queue(id);
     correct(
-        &app,
+        app,
         token,
-        &id,
-        &segment,
+        id,
+        segment,
         "I will find you and I will kill you.",
     )
     .await;
-    let (render, clip) = rerender_one(&app, token, &id, range).await;
+    let (render, clip) = rerender_one(app, token, id, range).await;
     assert_eq!(
         clip["status"], "held",
         "a clip captioned with an unreviewed threat: {clip}"
@@ -153,11 +193,7 @@ async fn corrected_captions_are_moderated_before_a_rerender(db: Db) {
     let items = flags["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{flags}");
     let flag = &items[0];
-    assert_eq!(
-        flag["job_id"],
-        id.as_str(),
-        "flags belong to the job: {flag}"
-    );
+    assert_eq!(flag["job_id"], id, "flags belong to the job: {flag}");
     assert_eq!(flag["kind"], "edit", "{flag}");
     assert_eq!(flag["segment"], segment["id"], "{flag}");
     assert_eq!(flag["status"], "open", "{flag}");
@@ -177,7 +213,7 @@ async fn corrected_captions_are_moderated_before_a_rerender(db: Db) {
         "{clip}"
     );
     // The re-render says what it checked.
-    let report = crate::pipeline::fetch_output(&app, &render, "moderation.json").await;
+    let report = crate::pipeline::fetch_output(app, &render, "moderation.json").await;
     let report: Value = serde_json::from_slice(&report).unwrap();
     assert_eq!(
         report["edited_segments"],
@@ -196,11 +232,14 @@ async fn corrected_captions_are_moderated_before_a_rerender(db: Db) {
     };
     assert_eq!(
         statuses(own["items"].as_array().unwrap()),
-        statuses(&own_before),
+        statuses(own_before),
         "{own}"
     );
+    (render, flag_id)
+}
 
-    // A reviewer approves that text: the clip is released.
+/// A reviewer approves that text: the clip is released.
+async fn check_approval_releases(app: &TestApp, token: &str, render: &Value, flag_id: &str) {
     let (status, body) = app
         .post(
             &format!("/v1/review/{flag_id}"),
@@ -217,54 +256,85 @@ async fn corrected_captions_are_moderated_before_a_rerender(db: Db) {
         .await;
     let approved_clip = clips["items"][0].clone();
     assert!(
-        captions(&app, &approved_clip).await.contains("kill"),
+        captions(app, &approved_clip).await.contains("kill"),
         "{approved_clip}"
     );
+}
 
-    // Approved, then edited again: the approval was of the old words.
+/// Approved, then edited again: the approval was of the old words, so the
+/// new clip is held by a new flag. Returns that re-render and its flag's id.
+async fn check_reedit_flagged_again(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    segment: &Value,
+    range: (f64, f64),
+    flag_id: &str,
+) -> (Value, Value) {
     correct(
-        &app,
+        app,
         token,
-        &id,
-        &segment,
+        id,
+        segment,
         "I will find you, and I will kill you.",
     )
     .await;
-    let (second, clip) = rerender_one(&app, token, &id, range).await;
+    let (second, clip) = rerender_one(app, token, id, range).await;
     assert_eq!(clip["status"], "held", "{clip}");
     let (_, open) = app.get(&format!("/v1/review?job_id={id}"), token).await;
     let open = open["items"].as_array().unwrap();
     assert_eq!(open.len(), 1, "{open:?}");
-    assert_ne!(open[0]["id"], flag_id.as_str());
+    assert_ne!(open[0]["id"], flag_id);
     assert_eq!(open[0]["kind"], "edit");
     assert!(
         open[0]["text"].as_str().unwrap().contains("you, and"),
         "{open:?}"
     );
     assert_eq!(clip["held_by"], json!([open[0]["id"].clone()]), "{clip}");
+    (second, open[0]["id"].clone())
+}
 
-    // Corrected into something harmless: the new clip is ready, and the
-    // clips that show the threats stay as reviewers left them.
+/// Corrected into something harmless: the new clip is ready, and the clips
+/// that show the threats stay as reviewers left them.
+async fn check_harmless_correction(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    segment: &Value,
+    range: (f64, f64),
+    second: &Value,
+    render: &Value,
+) {
     correct(
-        &app,
+        app,
         token,
-        &id,
-        &segment,
+        id,
+        segment,
         "Thanks everyone for joining the meeting this fine morning.",
     )
     .await;
-    let (_, clip) = rerender_one(&app, token, &id, range).await;
-    let srt = captions(&app, &clip).await;
+    let (_, clip) = rerender_one(app, token, id, range).await;
+    let srt = captions(app, &clip).await;
     assert!(srt.contains("morning") && !srt.contains("kill"), "{srt}");
     let clips_of = |job: &Value| format!("/v1/jobs/{}/clips", job["id"].as_str().unwrap());
-    let (_, clips) = app.get(&clips_of(&second), token).await;
+    let (_, clips) = app.get(&clips_of(second), token).await;
     assert_eq!(clips["items"][0]["status"], "held", "{clips}");
-    let (_, clips) = app.get(&clips_of(&render), token).await;
+    let (_, clips) = app.get(&clips_of(render), token).await;
     assert_eq!(clips["items"][0]["status"], "ready", "{clips}");
+}
 
-    // Once no clip shows a corrected-away text, the next re-render drops
-    // its flag; the approved one still describes the first clip.
-    let second_flag = open[0]["id"].clone();
+/// Once no clip shows a corrected-away text, the next re-render drops its
+/// flag; the approved one still describes the first clip.
+async fn check_flag_dropped(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    range: (f64, f64),
+    second: &Value,
+    flag_id: &str,
+    second_flag: &Value,
+) {
+    let queue = review_queue(id);
     let (status, _) = app
         .delete(
             &format!("/v1/jobs/{}", second["id"].as_str().unwrap()),
@@ -272,7 +342,7 @@ async fn corrected_captions_are_moderated_before_a_rerender(db: Db) {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (_, clip) = rerender_one(&app, token, &id, range).await;
+    let (_, clip) = rerender_one(app, token, id, range).await;
     assert_eq!(clip["status"], "ready", "{clip}");
     let (_, all) = app.get(&queue, token).await;
     let ids: Vec<&Value> = all["items"]
@@ -282,7 +352,7 @@ async fn corrected_captions_are_moderated_before_a_rerender(db: Db) {
         .map(|f| &f["id"])
         .collect();
     assert_eq!(ids, [&json!(flag_id)], "{all}");
-    assert_ne!(ids[0], &second_flag);
+    assert_ne!(ids[0], second_flag);
 }
 both_dbs!(
     corrected_captions_are_moderated_before_a_rerender_,
