@@ -257,15 +257,7 @@ impl Tenant<'_> {
     async fn wait(&self, id: &str, ready: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + LIMIT;
         loop {
-            let (status, job) = self
-                .stack
-                .request(
-                    Method::GET,
-                    &format!("/v1/jobs/{id}"),
-                    Some(&self.token),
-                    None,
-                )
-                .await;
+            let (status, job) = self.stack.get(&format!("/v1/jobs/{id}"), &self.token).await;
             assert_eq!(status, StatusCode::OK, "{job}");
             if ready(&job) {
                 return job;
@@ -283,12 +275,7 @@ impl Tenant<'_> {
     async fn runners(&self, id: &str) -> Vec<String> {
         let (status, history) = self
             .stack
-            .request(
-                Method::GET,
-                &format!("/v1/jobs/{id}/events"),
-                Some(&self.token),
-                None,
-            )
+            .get(&format!("/v1/jobs/{id}/events"), &self.token)
             .await;
         assert_eq!(status, StatusCode::OK, "{history}");
         history
@@ -301,10 +288,7 @@ impl Tenant<'_> {
     }
 
     async fn workers(&self) -> Value {
-        let (status, workers) = self
-            .stack
-            .request(Method::GET, "/v1/admin/workers", Some(OPERATOR), None)
-            .await;
+        let (status, workers) = self.stack.get("/v1/admin/workers", OPERATOR).await;
         assert_eq!(status, StatusCode::OK, "{workers}");
         workers
     }

@@ -128,6 +128,7 @@ pub struct Stack<'e> {
     project: String,
     env: Vec<(String, String)>,
     pub api: String,
+    client: reqwest::Client,
 }
 
 impl<'e> Stack<'e> {
@@ -160,6 +161,10 @@ impl<'e> Stack<'e> {
             project: format!("cutroom-test-{}", std::process::id()),
             env,
             api: format!("http://127.0.0.1:{api_port}"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("an HTTP client"),
         };
         stack.compose(&[
             "up",
@@ -172,21 +177,27 @@ impl<'e> Stack<'e> {
         stack
     }
 
-    /// Runs `docker compose -p PROJECT -f docker-compose.yml ARGS`; panics
-    /// with its output (and the services' log tails) when it fails.
-    pub fn compose(&self, args: &[&str]) -> String {
+    /// `docker compose --project-name PROJECT --file docker-compose.yml
+    /// --project-directory ROOT ARGS`, with the stack's variables.
+    fn command(&self, args: &[&str]) -> Command {
         let (program, rest) = self.engine.compose.split_first().unwrap();
         let root = repo_root();
-        let out = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(rest)
             .args(["--project-name", &self.project, "--file"])
             .arg(root.join("docker-compose.yml"))
-            .args(["--project-directory"])
+            .arg("--project-directory")
             .arg(&root)
             .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .expect("run docker compose");
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    /// Runs `docker compose ARGS` on the stack; panics with its output (and
+    /// the services' log tails) when it fails.
+    pub fn compose(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().expect("run docker compose");
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         assert!(
             out.status.success(),
@@ -199,13 +210,7 @@ impl<'e> Stack<'e> {
 
     /// The last lines of every service's log.
     pub fn logs(&self) -> String {
-        let (program, rest) = self.engine.compose.split_first().unwrap();
-        Command::new(program)
-            .args(rest)
-            .args(["--project-name", &self.project, "--file"])
-            .arg(repo_root().join("docker-compose.yml"))
-            .args(["logs", "--no-color", "--tail", "30"])
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+        self.command(&["logs", "--no-color", "--tail", "30"])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default()
@@ -237,9 +242,9 @@ impl<'e> Stack<'e> {
     /// Waits for the API's `/readyz`, at most `limit`.
     pub async fn wait_ready(&self, limit: Duration) {
         let deadline = tokio::time::Instant::now() + limit;
-        let client = reqwest::Client::new();
         loop {
-            let ready = client
+            let ready = self
+                .client
                 .get(format!("{}/readyz", self.api))
                 .timeout(Duration::from_secs(2))
                 .send()
@@ -265,34 +270,19 @@ impl<'e> Stack<'e> {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = reqwest::Client::new()
-            .request(method, format!("{}{path}", self.api))
-            .timeout(Duration::from_secs(30));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        let url = format!("{}{path}", self.api);
+        crate::json_request(&self.client, &url, method, token, body).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.request(Method::GET, path, Some(token), None).await
     }
 }
 
 impl Drop for Stack<'_> {
     fn drop(&mut self) {
-        let (program, rest) = self.engine.compose.split_first().unwrap();
-        let _ = Command::new(program)
-            .args(rest)
-            .args(["--project-name", &self.project, "--file"])
-            .arg(repo_root().join("docker-compose.yml"))
-            .args(["down", "--volumes", "--timeout", "5"])
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+        let _ = self
+            .command(&["down", "--volumes", "--timeout", "5"])
             .output();
     }
 }

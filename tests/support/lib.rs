@@ -298,22 +298,14 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request sent");
-        let status = res.status();
-        let text = res.text().await.expect("body read");
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|_| json!({ "_text": text }))
-        };
-        (status, value)
+        json_request(
+            &self.client,
+            &format!("{}{path}", self.base),
+            method,
+            token,
+            body,
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -505,6 +497,33 @@ impl Drop for TestApp {
 }
 
 /// A unique e-mail address for a test.
+/// One request to `url`, the body JSON when given. Returns status and
+/// JSON body (`Null` when empty, `{"_text": ...}` when not JSON).
+pub async fn json_request(
+    client: &reqwest::Client,
+    url: &str,
+    method: Method,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = client.request(method, url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    let status = res.status();
+    let text = res.text().await.expect("body read");
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| json!({ "_text": text }))
+    };
+    (status, value)
+}
+
 pub fn email(tag: &str) -> String {
     format!("{tag}-{}@example.test", uuid::Uuid::new_v4().simple())
 }
