@@ -13,6 +13,7 @@ mod guards;
 mod media;
 mod retry;
 mod secret;
+mod speaker;
 mod storage;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ pub use guards::Guards;
 pub use media::{DEFAULT_MAX_SOURCE_HEIGHT, MediaLimits};
 use media::{MAX_SOURCE_HEIGHT, MIN_SOURCE_HEIGHT};
 pub use retry::RetryConfig;
+pub use speaker::SpeakerModel;
 pub use storage::{S3Config, StorageConfig};
 pub use webhook::WebhookConfig;
 pub use whisper::WhisperQuant;
@@ -103,6 +105,9 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Which of each Whisper model's two files transcription loads.
     pub whisper_quant: WhisperQuant,
+    /// The model that tells voices apart (`CUTROOM_SPEAKER_MODEL`,
+    /// default `campplus`).
+    pub speaker_model: SpeakerModel,
     /// Automatic retries of jobs that failed for a reason that may pass.
     pub retries: RetryConfig,
     /// How often a worker reports in; one silent for three of these is
@@ -167,6 +172,7 @@ impl Config {
             whisper_threads: default_threads(),
             whisper_model: "tiny.en".into(),
             whisper_quant: WhisperQuant::default(),
+            speaker_model: SpeakerModel::default(),
             webhooks: WebhookConfig::default(),
             tenant_max_running: 4,
             rate_limit_per_minute: 600,
@@ -294,6 +300,11 @@ impl Config {
             c.whisper_quant = v
                 .parse()
                 .with_context(|| format!("CUTROOM_WHISPER_QUANT={v}"))?;
+        }
+        if let Some(v) = var("SPEAKER_MODEL") {
+            c.speaker_model = v
+                .parse()
+                .with_context(|| format!("CUTROOM_SPEAKER_MODEL={v}"))?;
         }
         if let Some(v) = var("EXTRA_SOURCE_HOSTS") {
             c.extra_source_hosts = hosts(v);

@@ -4,7 +4,10 @@
 //!
 //! Not an API (`#[doc(hidden)]`): it changes with the stages.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::anyhow;
 use cutroom_core::{
@@ -15,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::pipeline::loudness::bench::{Meter, decode};
 pub use crate::wer::{Wer, words};
-pub use cutroom_core::config::WhisperQuant;
+pub use cutroom_core::config::{SpeakerModel, WhisperQuant};
 
 use crate::{
     engines::Engines,
@@ -24,7 +27,9 @@ use crate::{
 };
 
 mod llama;
+mod voices;
 pub use llama::{LlamaServer, SMOLLM2, SMOLLM2_GGUF};
+pub use voices::{Voices, Windows, tuning};
 
 /// The sample rate every listening stage reads.
 pub const RATE: u32 = 16_000;
@@ -47,7 +52,7 @@ impl Models {
         Ok(models)
     }
 
-    fn engines(&self, threads: u16, quant: WhisperQuant) -> anyhow::Result<Engines> {
+    pub(crate) fn engines(&self, threads: u16, quant: WhisperQuant) -> anyhow::Result<Engines> {
         let mut config = Config::for_data_dir("/nonexistent", "x".repeat(32).into());
         config.models_dir.clone_from(&self.dir);
         config.whisper_threads = threads;
@@ -381,7 +386,27 @@ fn transcript_of(lines: &[(f64, f64, String)]) -> crate::pipeline::transcribe::T
     }
 }
 
-fn intervals(speech: &[(f64, f64)]) -> Vec<silence::Interval> {
+/// Any audio file as 16 kHz mono f32, through the ffmpeg command line.
+pub fn load_audio(path: &Path) -> Vec<f32> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i"])
+        .arg(path)
+        .args(["-f", "f32le", "-ac", "1", "-ar", "16000", "-"])
+        .output()
+        .expect("ffmpeg is installed (bash .ci/setup)");
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+pub(crate) fn intervals(speech: &[(f64, f64)]) -> Vec<silence::Interval> {
     speech
         .iter()
         .map(|&(start, end)| silence::Interval { start, end })

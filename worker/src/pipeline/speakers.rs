@@ -3,15 +3,16 @@
 //! `speakers.json`.
 //!
 //! 1. Each speech interval is cut into [`WINDOW`]-second windows every
-//!    [`HOP`] seconds, and each window gets a d-vector ([`super::dvector`]).
+//!    [`HOP`] seconds, and each window gets an embedding of the configured
+//!    speaker model ([`super::voice`]).
 //! 2. Windows of at least [`RELIABLE`] seconds are clustered agglomeratively
 //!    (average linkage on cosine distance, the `kodama` crate) until the
-//!    closest clusters are further apart than [`THRESHOLD`], within the
-//!    job's `min_speakers`/`max_speakers`. Clusters with less than
-//!    [`MIN_SPEAKER_WINDOWS`] windows are voices heard too briefly to be
-//!    told apart from noise in the embedding; their windows join the nearest
-//!    other speaker. Clusters whose centres are within [`SAME_VOICE`] are
-//!    merged. Every window, short ones too, then goes to the nearest
+//!    closest clusters are further apart than the model's
+//!    [`Tuning::threshold`], within the job's `min_speakers`/`max_speakers`.
+//!    Clusters with less than [`MIN_SPEAKER_WINDOWS`] windows are voices
+//!    heard too briefly to be told apart from noise in the embedding; their
+//!    windows join the nearest other speaker. Clusters whose centres are
+//!    within [`Tuning::same_voice`] are merged. Every window, short ones too, then goes to the nearest
 //!    cluster centre.
 //! 3. Every 10 ms frame of speech takes the speaker its windows agree on,
 //!    and turns shorter than [`MIN_TURN`] seconds of speech join a
@@ -24,7 +25,7 @@
 
 use std::sync::Arc;
 
-use cutroom_core::{ErrorCode, jobs::SpeakerOptions};
+use cutroom_core::{ErrorCode, config::SpeakerModel, jobs::SpeakerOptions};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -53,15 +54,36 @@ const RELIABLE: f64 = 1.0;
 /// Shortest speech that gets an embedding of its own; shorter speech takes
 /// the speaker of its neighbours.
 const MIN_EMBED: f64 = 0.3;
-/// Average-linkage cosine distance at which clustering stops. Windows of
-/// one voice merge at up to about 0.4, different voices at 0.6 and more, but
-/// a voice can stay split in two (see the speaker tests), which
-/// [`SAME_VOICE`] then mends.
-pub(crate) const THRESHOLD: f32 = 0.4;
-/// Clusters whose centres are closer than this cosine distance are one
-/// voice. In the speaker tests, halves of one voice sit 0.19 apart, the two
-/// real voices 0.44-0.48 and the synthetic voice 0.69-0.83 from them.
-pub(crate) const SAME_VOICE: f32 = 0.3;
+/// The distances clustering decides by. They are distances between one
+/// model's embeddings, so each model has its own.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Tuning {
+    /// Average-linkage cosine distance at which clustering stops.
+    pub threshold: f32,
+    /// Clusters whose centres are closer than this cosine distance are
+    /// one voice.
+    pub same_voice: f32,
+}
+
+impl Tuning {
+    pub fn of(model: SpeakerModel) -> Self {
+        match model {
+            // Windows of one voice merge at up to about 0.4, different
+            // voices at 0.6 and more, but a voice can stay split in two
+            // (see the speaker tests): halves of one voice sit 0.19 apart,
+            // the two real voices 0.44-0.48 and the synthetic voice
+            // 0.69-0.83 from them.
+            SpeakerModel::DVector => Self {
+                threshold: 0.4,
+                same_voice: 0.3,
+            },
+            SpeakerModel::CamPlus => Self {
+                threshold: 0.65,
+                same_voice: 0.45,
+            },
+        }
+    }
+}
 /// A cluster of fewer windows (about 3 s of speech) is not a speaker.
 const MIN_SPEAKER_WINDOWS: usize = 3;
 /// Turns shorter than this much speech join a neighbour.
@@ -89,6 +111,8 @@ pub(crate) struct SpeakerReport {
 
 #[derive(Debug, Default, Serialize)]
 pub(crate) struct Params {
+    /// The speaker model: `campplus` or `dvector`.
+    pub model: &'static str,
     pub min_speakers: Option<u32>,
     pub max_speakers: Option<u32>,
     pub threshold: f32,
@@ -142,7 +166,7 @@ pub(crate) async fn run(
         return Err(StageError::Stopped(ctx.stop_reason()));
     };
     label_transcript(transcript, &timeline);
-    let report = timeline.report(&ctx.options.speakers);
+    let report = timeline.report(&ctx.options.speakers, ctx.engines.speaker_model);
     tracing::info!(
         speakers = report.speakers.len(),
         turns = report.turns.len(),
@@ -154,12 +178,7 @@ pub(crate) async fn run(
         serde_json::to_vec_pretty(&report).expect("the report is plain data"),
     )
     .await
-    .map(|o| {
-        o.made_with([
-            ctx.engines.set.silero_vad(),
-            ctx.engines.set.speaker_embedder(),
-        ])
-    })
+    .map(|o| o.made_with([ctx.engines.set.silero_vad(), ctx.engines.speaker_file()]))
 }
 
 /// The blocking part: embeddings, clustering, smoothing. `Ok(None)` once
@@ -172,32 +191,73 @@ pub(crate) fn diarize(
     stop: &CancellationToken,
     progress: &Progress,
 ) -> anyhow::Result<Option<Timeline>> {
-    let rate = f64::from(ANALYSIS_RATE);
-    let duration = audio.len() as f64 / rate;
-    let total: f64 = speech.iter().map(|s| s.end - s.start).sum();
-    let hop = HOP.max(total / MAX_WINDOWS as f64);
-    let window = WINDOW.max(2.0 * hop);
-    let windows = windows(speech, window, hop);
-    if windows.is_empty() {
-        return Ok(Some(Timeline::new(duration, speech)));
-    }
-    let Some(embeddings) = embed(engines, audio, speech, &windows, stop, progress)? else {
+    let Some(embedded) = Embedded::new(engines, audio, speech, stop, progress)? else {
         return Ok(None);
     };
+    Ok(Some(
+        embedded.diarize(options, Tuning::of(engines.speaker_model)),
+    ))
+}
 
-    let labels = cluster(&windows, &embeddings, options);
-    let count = labels.iter().max().map_or(0, |m| m + 1);
-    let centroids = centroids(&embeddings, &labels, count);
-    let mut timeline = Timeline::new(duration, speech);
-    timeline.assign(&windows, &embeddings, &centroids);
-    timeline.smooth(MIN_TURN);
-    timeline.renumber();
-    Ok(Some(timeline))
+/// Speech cut into windows, each with its embedding: the expensive half of
+/// diarization, which the rest decides from.
+pub(crate) struct Embedded {
+    duration: f64,
+    speech: Vec<Interval>,
+    windows: Vec<embed::Span>,
+    embeddings: Vec<Vec<f32>>,
+}
+
+impl Embedded {
+    /// `Ok(None)` once `stop` fired.
+    pub fn new(
+        engines: &Engines,
+        audio: &[f32],
+        speech: &[Interval],
+        stop: &CancellationToken,
+        progress: &Progress,
+    ) -> anyhow::Result<Option<Self>> {
+        let rate = f64::from(ANALYSIS_RATE);
+        let total: f64 = speech.iter().map(|s| s.end - s.start).sum();
+        let hop = HOP.max(total / MAX_WINDOWS as f64);
+        let window = WINDOW.max(2.0 * hop);
+        let windows = windows(speech, window, hop);
+        let embeddings = if windows.is_empty() {
+            Vec::new()
+        } else {
+            match embed(engines, audio, speech, &windows, stop, progress)? {
+                Some(e) => e,
+                None => return Ok(None),
+            }
+        };
+        Ok(Some(Self {
+            duration: audio.len() as f64 / rate,
+            speech: speech.to_vec(),
+            windows,
+            embeddings,
+        }))
+    }
+
+    /// Clustering, the frames' speakers and smoothing.
+    pub fn diarize(&self, options: &SpeakerOptions, tuning: Tuning) -> Timeline {
+        let mut timeline = Timeline::new(self.duration, &self.speech);
+        if self.windows.is_empty() {
+            return timeline;
+        }
+        let labels = cluster(&self.windows, &self.embeddings, options, tuning);
+        let count = labels.iter().max().map_or(0, |m| m + 1);
+        let centroids = centroids(&self.embeddings, &labels, count);
+        timeline.assign(&self.windows, &self.embeddings, &centroids);
+        timeline.smooth(MIN_TURN);
+        timeline.renumber();
+        timeline
+    }
 }
 
 impl Timeline {
     /// `speakers.json`: the speakers and their turns on this timeline.
-    fn report(&self, options: &SpeakerOptions) -> SpeakerReport {
+    fn report(&self, options: &SpeakerOptions, model: SpeakerModel) -> SpeakerReport {
+        let tuning = Tuning::of(model);
         let runs = self.runs();
         let count = self.frames.iter().flatten().max().map_or(0, |m| m + 1);
         let total = self.frames.iter().flatten().count() as f64 / FPS;
@@ -230,9 +290,10 @@ impl Timeline {
         SpeakerReport {
             version: FORMAT_VERSION,
             params: Params {
+                model: model.as_str(),
                 min_speakers: options.min_speakers,
                 max_speakers: options.max_speakers,
-                threshold: THRESHOLD,
+                threshold: tuning.threshold,
                 window: WINDOW,
                 hop: HOP,
                 min_turn: MIN_TURN,

@@ -4,14 +4,15 @@
 
 use cutroom_core::jobs::SpeakerOptions;
 
-use super::{MIN_SPEAKER_WINDOWS, RELIABLE, SAME_VOICE, THRESHOLD, embed::Span};
-use crate::pipeline::dvector::{self, DIM};
+use super::{MIN_SPEAKER_WINDOWS, RELIABLE, Tuning, embed::Span};
+use crate::pipeline::voice::{cosine, unit};
 
 /// A speaker index per window.
 pub(crate) fn cluster(
     windows: &[Span],
-    embeddings: &[[f32; DIM]],
+    embeddings: &[Vec<f32>],
     options: &SpeakerOptions,
+    tuning: Tuning,
 ) -> Vec<usize> {
     let min = options.min_speakers.map_or(1, |m| m as usize).max(1);
     let max = options
@@ -35,7 +36,7 @@ pub(crate) fn cluster(
     let mut condensed = Vec::with_capacity(n * (n - 1) / 2);
     for i in 0..n {
         for j in i + 1..n {
-            let d = 1.0 - dvector::cosine(&embeddings[members[i]], &embeddings[members[j]]);
+            let d = 1.0 - cosine(&embeddings[members[i]], &embeddings[members[j]]);
             condensed.push(d.max(0.0));
         }
     }
@@ -49,7 +50,7 @@ pub(crate) fn cluster(
         if clusters <= min {
             break;
         }
-        if step.dissimilarity > THRESHOLD && clusters <= max {
+        if step.dissimilarity > tuning.threshold && clusters <= max {
             break;
         }
         // kodama numbers the cluster made by step k as n + k.
@@ -67,7 +68,7 @@ pub(crate) fn cluster(
 
     // Clusters too small to be a speaker give their windows to the nearest
     // remaining one, as long as `min` clusters stay.
-    let member_embeddings: Vec<[f32; DIM]> = members.iter().map(|&m| embeddings[m]).collect();
+    let member_embeddings: Vec<Vec<f32>> = members.iter().map(|&m| embeddings[m].clone()).collect();
     let mut count = label_of_root.len();
     loop {
         let mut sizes = vec![0usize; count];
@@ -80,7 +81,6 @@ pub(crate) fn cluster(
         if size >= MIN_SPEAKER_WINDOWS || count <= min {
             break;
         }
-        let member_embeddings: Vec<[f32; DIM]> = members.iter().map(|&m| embeddings[m]).collect();
         let centres = centroids(&member_embeddings, &member_labels, count);
         for (i, l) in member_labels.iter_mut().enumerate() {
             if *l == smallest {
@@ -98,20 +98,20 @@ pub(crate) fn cluster(
 
     // Parts of one voice that average linkage kept apart have centres
     // much closer than two voices do: merge the closest pair while they
-    // are within [`SAME_VOICE`], as long as `min` clusters stay.
+    // are within `tuning.same_voice`, as long as `min` clusters stay.
     while count > min {
         let centres = centroids(&member_embeddings, &member_labels, count);
         let mut closest = (f32::MAX, 0, 0);
         for a in 0..count {
             for b in a + 1..count {
-                let d = 1.0 - dvector::cosine(&centres[a], &centres[b]);
+                let d = 1.0 - cosine(&centres[a], &centres[b]);
                 if d < closest.0 {
                     closest = (d, a, b);
                 }
             }
         }
         let (d, keep, gone) = closest;
-        if d > SAME_VOICE {
+        if d > tuning.same_voice {
             break;
         }
         for l in &mut member_labels {
@@ -130,7 +130,7 @@ pub(crate) fn cluster(
         let mut apart = Vec::new();
         for a in 0..count {
             for b in a + 1..count {
-                apart.push(1.0 - dvector::cosine(&centres[a], &centres[b]));
+                apart.push(1.0 - cosine(&centres[a], &centres[b]));
             }
         }
         tracing::debug!(speakers = count, centre_distances = ?apart, "speakers clustered");
@@ -141,26 +141,21 @@ pub(crate) fn cluster(
         .collect()
 }
 
-pub(super) fn centroids(
-    embeddings: &[[f32; DIM]],
-    labels: &[usize],
-    count: usize,
-) -> Vec<[f32; DIM]> {
-    let mut sums = vec![[0.0f32; DIM]; count];
+pub(super) fn centroids(embeddings: &[Vec<f32>], labels: &[usize], count: usize) -> Vec<Vec<f32>> {
+    let dim = embeddings.first().map_or(0, Vec::len);
+    let mut sums = vec![vec![0.0f32; dim]; count];
     for (e, &l) in embeddings.iter().zip(labels) {
         for (s, x) in sums[l].iter_mut().zip(e) {
             *s += x;
         }
     }
-    sums.iter().map(|s| dvector::unit(s)).collect()
+    sums.iter().map(|s| unit(s)).collect()
 }
 
-fn nearest(e: &[f32; DIM], centres: &[[f32; DIM]], except: Option<usize>) -> usize {
+fn nearest(e: &[f32], centres: &[Vec<f32>], except: Option<usize>) -> usize {
     (0..centres.len())
         .filter(|&k| Some(k) != except)
-        .max_by(|&a, &b| {
-            dvector::cosine(e, &centres[a]).total_cmp(&dvector::cosine(e, &centres[b]))
-        })
+        .max_by(|&a, &b| cosine(e, &centres[a]).total_cmp(&cosine(e, &centres[b])))
         .unwrap_or(0)
 }
 

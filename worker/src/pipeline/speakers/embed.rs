@@ -1,17 +1,12 @@
-//! Embedding: speech cut into overlapping windows, and a d-vector
-//! ([`crate::pipeline::dvector`]) for each window.
+//! Embedding: speech cut into overlapping windows, and a speaker embedding
+//! ([`crate::pipeline::voice`]) for each window.
 
 use tokio_util::sync::CancellationToken;
 
 use super::{EMBED_CHUNK, FPS, MIN_EMBED};
 use crate::{
     engines::Engines,
-    pipeline::{
-        Progress,
-        audio::ANALYSIS_RATE,
-        dvector::{DIM, Embedder},
-        silence::Interval,
-    },
+    pipeline::{Progress, audio::ANALYSIS_RATE, silence::Interval, voice::Embedder},
 };
 
 /// Where a window sits, seconds.
@@ -54,8 +49,8 @@ pub(crate) fn windows(speech: &[Interval], window: f64, hop: f64) -> Vec<Span> {
     out
 }
 
-/// A d-vector for each of `windows` over `speech` in `audio`. `Ok(None)`
-/// once `stop` fired.
+/// An embedding for each of `windows` over `speech` in `audio`.
+/// `Ok(None)` once `stop` fired.
 pub(super) fn embed(
     engines: &Engines,
     audio: &[f32],
@@ -63,27 +58,27 @@ pub(super) fn embed(
     windows: &[Span],
     stop: &CancellationToken,
     progress: &Progress,
-) -> anyhow::Result<Option<Vec<[f32; DIM]>>> {
+) -> anyhow::Result<Option<Vec<Vec<f32>>>> {
     let rate = f64::from(ANALYSIS_RATE);
-    let mut embedder = Embedder::open(
-        &engines.set.onnxruntime().path,
-        &engines.set.speaker_embedder().path,
-        engines.threads,
-    )?;
-    // The mel frames of every speech interval, end to end; each window
+    let mut embedder = Embedder::open(engines)?;
+    // The feature frames of every speech interval, end to end; each window
     // names its frames in that buffer.
-    let mut mel = Vec::new();
+    let mut features = embedder.features();
     let mut ranges = Vec::with_capacity(windows.len());
     let mut w = 0;
     for iv in speech {
         let a = ((iv.start * rate) as usize).min(audio.len());
         let b = ((iv.end * rate) as usize).min(audio.len());
-        let offset = mel.len();
-        mel.extend(embedder.front_end().frames(&audio[a..b]));
+        let offset = features.len();
+        embedder.extend(&mut features, &audio[a..b]);
         while w < windows.len() && windows[w].start < iv.end {
             let first = offset + ((windows[w].start - iv.start) * FPS).round() as usize;
             let last = offset + ((windows[w].end - iv.start) * FPS).round() as usize;
-            ranges.push((first, last.max(first + 1)));
+            // Kaldi's frames stop a window short of the interval's end:
+            // keep every range inside its own interval's frames.
+            let end = features.len().max(offset + 1);
+            let first = first.min(end - 1);
+            ranges.push((first, last.clamp(first + 1, end)));
             w += 1;
         }
         if stop.is_cancelled() {
@@ -95,7 +90,7 @@ pub(super) fn embed(
         if stop.is_cancelled() {
             return Ok(None);
         }
-        embeddings.extend(embedder.embed(&mel, chunk)?);
+        embeddings.extend(embedder.embed(&features, chunk)?);
         // Embedding is nearly all of the work.
         progress.set(embeddings.len() as f32 / ranges.len() as f32 * 0.9);
     }

@@ -3,10 +3,7 @@
 //! neighbour.
 
 use super::{FPS, embed::Span};
-use crate::pipeline::{
-    dvector::{self, DIM},
-    silence::Interval,
-};
+use crate::pipeline::{silence::Interval, voice::cosine};
 
 /// Speaker per 10 ms frame of the source; `None` outside speech.
 #[derive(Debug, Default)]
@@ -36,8 +33,8 @@ impl Timeline {
     pub(super) fn assign(
         &mut self,
         windows: &[Span],
-        embeddings: &[[f32; DIM]],
-        centres: &[[f32; DIM]],
+        embeddings: &[Vec<f32>],
+        centres: &[Vec<f32>],
     ) {
         let k = centres.len().max(1);
         let len = self.frames.len();
@@ -45,7 +42,7 @@ impl Timeline {
         let mut covered = vec![false; len];
         for (w, e) in windows.iter().zip(embeddings) {
             let (a, b) = frame_range(w.start, w.end, len);
-            let sims: Vec<f32> = centres.iter().map(|c| dvector::cosine(e, c)).collect();
+            let sims: Vec<f32> = centres.iter().map(|c| cosine(e, c)).collect();
             for f in a..b {
                 covered[f] = true;
                 for (s, sim) in scores[f * k..(f + 1) * k].iter_mut().zip(&sims) {

@@ -94,7 +94,7 @@ async fn write_outputs(ctx: &JobCtx<'_>, t: &Transcript) -> Result<Vec<Output>, 
     let models = [
         Some(set.silero_vad()),
         whisper,
-        Some(set.speaker_embedder()),
+        Some(ctx.engines.speaker_file()),
     ];
     let mut outputs = Vec::with_capacity(files.len());
     for (name, content_type, bytes) in files {

@@ -16,13 +16,14 @@ use ndarray::Array3;
 use ort::{session::Session, value::TensorRef};
 use realfft::{RealFftPlanner, RealToComplex};
 
+use super::unit;
 use crate::models::mel;
 
 /// Samples between frames (10 ms at 16 kHz).
 pub(crate) const HOP: usize = 160;
 const N_FFT: usize = 512;
 const WIN: usize = 400;
-const N_MELS: usize = 40;
+pub(crate) const N_MELS: usize = 40;
 /// Frames one model window reads.
 pub(crate) const FRAMES: usize = 80;
 /// Frames between the windows of one embedding.
@@ -137,7 +138,7 @@ impl Embedder {
         &mut self,
         mel: &[[f32; N_MELS]],
         ranges: &[(usize, usize)],
-    ) -> anyhow::Result<Vec<[f32; DIM]>> {
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
         // Every model window, and which range it belongs to.
         let mut windows: Vec<(usize, usize)> = Vec::new();
         for (r, &(a, b)) in ranges.iter().enumerate() {
@@ -194,22 +195,6 @@ impl Embedder {
         }
         Ok(sums.iter().map(|s| unit(s)).collect())
     }
-}
-
-/// `v` scaled to length one (zero stays zero).
-pub(crate) fn unit(v: &[f32]) -> [f32; DIM] {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let mut out = [0.0f32; DIM];
-    if norm > 0.0 {
-        for (o, x) in out.iter_mut().zip(v) {
-            *o = x / norm;
-        }
-    }
-    out
-}
-
-pub(crate) fn cosine(a: &[f32; DIM], b: &[f32; DIM]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 #[cfg(test)]
