@@ -130,12 +130,12 @@ fn check_models(job: &Value) {
             "silero_vad.onnx",
             // The default weights (CUTROOM_WHISPER_QUANT=q8_0).
             "whisper-tiny.en-q8_0.bin",
-            "speaker-embedder.onnx"
+            "speaker-campplus.onnx"
         ]
     );
     assert_eq!(
         models_of("speakers.json"),
-        ["silero_vad.onnx", "speaker-embedder.onnx"]
+        ["silero_vad.onnx", "speaker-campplus.onnx"]
     );
     assert_eq!(
         models_of("moderation.json"),
