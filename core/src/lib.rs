@@ -27,6 +27,7 @@ pub mod telemetry;
 pub mod tenants;
 pub mod transcript;
 pub mod usage;
+pub mod voiceprints;
 pub mod webhooks;
 
 pub use config::Config;

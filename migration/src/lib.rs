@@ -23,6 +23,7 @@ mod m20261202_000001_job_title;
 mod m20261206_000001_invitation_answers;
 mod m20261206_000002_edit_flags;
 mod m20261206_000003_leases;
+mod m20261207_000001_speakers;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000001_invitation_answers::Migration),
             Box::new(m20261206_000002_edit_flags::Migration),
             Box::new(m20261206_000003_leases::Migration),
+            Box::new(m20261207_000001_speakers::Migration),
         ]
     }
 }

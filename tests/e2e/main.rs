@@ -18,6 +18,7 @@ mod pipeline;
 mod rerender;
 mod retries;
 mod review;
+mod speakers;
 mod storage;
 mod tenancy;
 mod uploads;

@@ -13,6 +13,7 @@ mod logo;
 mod me;
 mod members;
 mod review;
+mod speakers;
 mod storage;
 mod tenant;
 mod transcripts;
@@ -75,6 +76,7 @@ const JSON_BODY_LIMIT: usize = 1024 * 1024;
         (name = "uploads", description = "Presigned uploads"),
         (name = "jobs", description = "Processing jobs and their outputs"),
         (name = "transcripts", description = "What was said, and search across it"),
+        (name = "speakers", description = "The speaker library: people, samples of their voice, and who speaks in each job"),
         (name = "review", description = "What moderation flagged, reviewers' decisions, daily statistics"),
         (name = "webhooks", description = "Signed event messages to the tenant's own endpoints, with a delivery log"),
         (name = "usage", description = "Media minutes processed, by stage and model, and the monthly quota"),
@@ -125,6 +127,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(uploads::router())
         .merge(jobs::router())
         .merge(transcripts::router())
+        .merge(speakers::router())
         .merge(review::router())
         .merge(clips::router())
         .merge(webhooks::router())

@@ -1,7 +1,11 @@
 //! Transcripts: a job's, and search across the tenant's.
 
+use std::collections::BTreeMap;
+
+use axum::{http::header, response::IntoResponse};
 use cutroom_core::{
-    queries,
+    queries::{self, speakers},
+    subtitles::{self, Cue},
     transcript::{Segment, Word},
 };
 use cutroom_entities::{transcript, transcript_segment};
@@ -20,6 +24,7 @@ use crate::{
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_transcript))
+        .routes(routes!(get_captions))
         .routes(routes!(correct_segment))
         .routes(routes!(search))
 }
@@ -38,12 +43,16 @@ pub struct Transcript {
     /// Seconds of audio.
     pub duration: f64,
     pub segments: Vec<Segment>,
+    /// The speaker library's names for the segments' speaker labels, as
+    /// they are now: `{"S1": "Ada Lovelace"}`. Unknown voices are absent.
+    pub speaker_names: BTreeMap<String, String>,
 }
 
 impl Transcript {
     fn from_rows(
         meta: transcript::Model,
         rows: Vec<transcript_segment::Model>,
+        speaker_names: BTreeMap<String, String>,
     ) -> Result<Self, ApiError> {
         let job_id = meta.job_id;
         let t = cutroom_core::transcript::Transcript::from_rows(meta, rows)
@@ -55,6 +64,7 @@ impl Transcript {
             language_probability: t.language_probability,
             duration: t.duration,
             segments: t.segments,
+            speaker_names,
         })
     }
 }
@@ -176,14 +186,88 @@ async fn get_transcript(
     let (meta, rows) = queries::transcripts::get(&state.db.orm, ctx.tenant_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("transcript"))?;
-    Ok(Json(Transcript::from_rows(meta, rows)?))
+    let names = speaker_names(&state, &ctx, id).await?;
+    Ok(Json(Transcript::from_rows(meta, rows, names)?))
+}
+
+/// `label -> name` for a job's named speakers.
+async fn speaker_names(
+    state: &AppState,
+    ctx: &AuthContext,
+    job_id: Uuid,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    Ok(speakers::names(&state.db.orm, ctx.tenant_id, &[job_id])
+        .await?
+        .into_iter()
+        .map(|((_, label), (_, name))| (label, name))
+        .collect())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CaptionQuery {
+    /// `srt` (default) or `vtt`.
+    pub format: Option<String>,
+}
+
+/// The transcript as SubRip or WebVTT captions, each cue led by its
+/// speaker: the library's name for them as it is now, else their label
+/// (`[S2]`). The job's `transcript.srt`/`.vtt` outputs keep the labels
+/// and names known when the job ran.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}/transcript/captions", tag = "transcripts", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Job id"), CaptionQuery),
+    responses(
+        (status = 200, description = "The captions", body = String, content_type = "text/plain"),
+        (status = 404, description = "`not_found`: no such job, or it has no transcript yet", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: an unknown format", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn get_captions(
+    state: AppState,
+    ctx: AuthContext,
+    Path(id): Path<Uuid>,
+    Query(query): Query<CaptionQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let vtt = match query.format.as_deref().unwrap_or("srt") {
+        "srt" => false,
+        "vtt" => true,
+        _ => return Err(ApiError::validation("format must be srt or vtt")),
+    };
+    let (meta, rows) = queries::transcripts::get(&state.db.orm, ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("transcript"))?;
+    let names = speaker_names(&state, &ctx, id).await?;
+    let t =
+        cutroom_core::transcript::Transcript::from_rows(meta, rows).map_err(ApiError::internal)?;
+    let cues: Vec<Cue> = t
+        .segments
+        .iter()
+        .map(|s| Cue {
+            start: s.start,
+            end: s.end,
+            text: match &s.speaker {
+                Some(l) => format!("[{}] {}", names.get(l).unwrap_or(l), s.text),
+                None => s.text.clone(),
+            },
+        })
+        .collect();
+    let (body, content_type) = if vtt {
+        (subtitles::vtt(&cues), "text/vtt; charset=utf-8")
+    } else {
+        (subtitles::srt(&cues), "application/x-subrip; charset=utf-8")
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], body))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
-    /// Words that must all appear in a segment (case-insensitive).
-    pub q: String,
+    /// Words that must all appear in a segment (case-insensitive). May be
+    /// left out when `speaker` is given.
+    pub q: Option<String>,
+    /// Only what this library speaker said, in any job they were named in.
+    pub speaker: Option<Uuid>,
     /// At most this many hits, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
@@ -202,18 +286,27 @@ pub struct SearchHit {
     /// Seconds on the source's timeline.
     pub start: f64,
     pub end: f64,
+    /// The job's speaker label (`S1`).
     pub speaker: Option<String>,
+    /// The library speaker, when the voice is named.
+    pub speaker_id: Option<Uuid>,
+    pub speaker_name: Option<String>,
     /// The segment's text.
     pub snippet: String,
 }
 
-/// Search the tenant's transcripts. Newest jobs first.
+/// Search the tenant's transcripts, newest jobs first: segments with all
+/// the words of `q`, said by `speaker` when given ("where does this
+/// person talk about that"). Each hit's `start`/`end` is a clip-ready
+/// range: `POST /v1/jobs/{job_id}/clips` with `{"ranges": [{"start",
+/// "end"}]}` renders it.
 #[utoipa::path(
     get, path = "/v1/search", tag = "transcripts", security(("bearer" = [])),
     params(SearchQuery),
     responses(
         (status = 200, description = "Matching segments", body = SearchResults),
-        (status = 422, description = "`validation_failed`: empty or too long query", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such speaker", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: neither q nor speaker, or too long a query", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn search(
@@ -221,26 +314,56 @@ async fn search(
     ctx: AuthContext,
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<SearchResults>, ApiError> {
-    let q = query.q.trim();
-    if q.is_empty() || q.len() > 200 {
-        return Err(ApiError::validation("q must have 1 to 200 characters"));
+    let q = query.q.as_deref().unwrap_or("").trim();
+    if q.len() > 200 || (q.is_empty() && query.speaker.is_none()) {
+        return Err(ApiError::validation(
+            "q must have 1 to 200 characters (or give speaker)",
+        ));
     }
     let limit = u64::from(query.limit.unwrap_or(20).clamp(1, 100));
-    let rows = queries::transcripts::search(&state.db.orm, ctx.tenant_id, q, limit).await?;
+    let db = &state.db.orm;
+    let voices = match query.speaker {
+        Some(id) => {
+            speakers::get(db, ctx.tenant_id, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("speaker"))?;
+            let mut v = speakers::appearances(db, ctx.tenant_id, id).await?;
+            // The most recent jobs they were named in.
+            v.truncate(MAX_SPEAKER_JOBS);
+            Some(v)
+        }
+        None => None,
+    };
+    let rows = queries::transcripts::search(db, ctx.tenant_id, q, voices.as_deref(), limit).await?;
+    let mut jobs: Vec<Uuid> = rows.iter().map(|r| r.job_id).collect();
+    jobs.sort();
+    jobs.dedup();
+    let names = speakers::names(db, ctx.tenant_id, &jobs).await?;
     Ok(Json(SearchResults {
         results: rows
             .into_iter()
-            .map(|r| SearchHit {
-                job_id: r.job_id,
-                segment_id: r.idx,
-                start: r.start,
-                end: r.end,
-                speaker: r.speaker,
-                snippet: r.text,
+            .map(|r| {
+                let named = r
+                    .speaker
+                    .as_ref()
+                    .and_then(|l| names.get(&(r.job_id, l.clone())));
+                SearchHit {
+                    job_id: r.job_id,
+                    segment_id: r.idx,
+                    start: r.start,
+                    end: r.end,
+                    speaker_id: named.map(|n| n.0),
+                    speaker_name: named.map(|n| n.1.clone()),
+                    speaker: r.speaker,
+                    snippet: r.text,
+                }
             })
             .collect(),
     }))
 }
+
+/// Jobs of one speaker a search looks in (the most recent).
+const MAX_SPEAKER_JOBS: usize = 500;
 
 #[cfg(test)]
 mod tests {

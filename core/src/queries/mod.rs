@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod idempotency;
 pub mod jobs;
 pub mod review;
+pub mod speakers;
 pub mod tenants;
 pub mod transcripts;
 pub mod uploads;
@@ -41,4 +42,16 @@ where
         .await?;
     }
     Ok(())
+}
+
+/// `%`, `_` and the escape character itself match literally.
+pub(crate) fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -84,37 +84,42 @@ pub async fn correct_segment(
 }
 
 /// Segments of the tenant's transcripts containing every word of `query`
-/// (case-insensitive), newest jobs first.
+/// (case-insensitive), newest jobs first; only those spoken by one of
+/// `voices` (job, label) when given.
 pub async fn search(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
     query: &str,
+    voices: Option<&[(Uuid, String)]>,
     limit: u64,
 ) -> Result<Vec<transcript_segment::Model>, DbErr> {
     let mut q = transcript_segment::Entity::find()
         .filter(transcript_segment::Column::TenantId.eq(tenant_id));
     for term in query.split_whitespace() {
-        let pattern = format!("%{}%", escape_like(&term.to_lowercase()));
+        let pattern = format!("%{}%", super::escape_like(&term.to_lowercase()));
         q = q.filter(
             Expr::expr(Func::lower(Expr::col(transcript_segment::Column::Text)))
                 .like(LikeExpr::new(pattern).escape('\\')),
         );
+    }
+    if let Some(voices) = voices {
+        let mut any = sea_orm::Condition::any();
+        for (job, label) in voices {
+            any = any.add(
+                sea_orm::Condition::all()
+                    .add(transcript_segment::Column::JobId.eq(*job))
+                    .add(transcript_segment::Column::Speaker.eq(label.as_str())),
+            );
+        }
+        // No voices: nothing matches (an empty `any` would match all).
+        if voices.is_empty() {
+            return Ok(Vec::new());
+        }
+        q = q.filter(any);
     }
     q.order_by_desc(transcript_segment::Column::JobId)
         .order_by_asc(transcript_segment::Column::Idx)
         .limit(limit)
         .all(db)
         .await
-}
-
-/// `%`, `_` and the escape character itself match literally.
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -15,7 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 const GAPS: [(f64, f64); 2] = [(2.0, 3.5), (6.0, 7.0)];
-const JOB_LIMIT: Duration = Duration::from_secs(120);
+pub(crate) const JOB_LIMIT: Duration = Duration::from_secs(120);
 
 /// Downloads an output through its presigned URL and checks its recorded digest.
 pub(crate) async fn fetch_output(app: &TestApp, job: &Value, name: &str) -> Vec<u8> {

@@ -20,14 +20,26 @@
 //! 4. Words take the speaker of most of their frames; a transcript segment
 //!    whose words change speaker is split there.
 //!
-//! The parts: [`embed`] (step 1), [`cluster`] (2), [`timeline`] (3) and
-//! [`labels`] (4); the tuning constants of every step are here.
+//! 5. Each speaker's voiceprint is kept ([`prints`]) and matched against the
+//!    tenant's speaker library (`cutroom_core::voiceprints`); named
+//!    speakers carry their name in `speakers.json`.
+//!
+//! The parts: [`embed`] (step 1), [`cluster`] (2), [`timeline`] (3),
+//! [`labels`] (4) and [`prints`] (5); the tuning constants of every step
+//! are here.
 
 use std::sync::Arc;
 
-use cutroom_core::{ErrorCode, config::SpeakerModel, jobs::SpeakerOptions};
+use cutroom_core::{
+    ErrorCode,
+    config::SpeakerModel,
+    jobs::SpeakerOptions,
+    queries::speakers as library,
+    voiceprints::{Identity, Thresholds, Voiceprint},
+};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use super::{
     JobCtx, Output, Progress, Stage, StageError, audio::ANALYSIS_RATE, silence::Interval,
@@ -38,6 +50,7 @@ use crate::engines::Engines;
 mod cluster;
 mod embed;
 mod labels;
+mod prints;
 mod timeline;
 
 use cluster::{centroids, cluster};
@@ -128,6 +141,17 @@ pub(crate) struct Params {
 #[derive(Debug, Serialize)]
 pub(crate) struct Speaker {
     pub id: String,
+    /// The tenant's speaker library's name for this voice, when it knew
+    /// them as the job ended; the API's `/v1/jobs/{id}/speakers` has
+    /// the names as they are now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The library speaker's id, beside `name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speaker_id: Option<Uuid>,
+    /// Share of the speaker's segments that agree on the name (0-1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
     /// Seconds of speech attributed to this speaker.
     pub speaking_time: f64,
     /// Share of all speech, 0-1.
@@ -143,7 +167,8 @@ pub(crate) struct Turn {
 }
 
 /// The stage: finds the speakers, labels `transcript`'s segments and words,
-/// and writes `speakers.json`.
+/// keeps their voiceprints, names those the tenant's library knows, and
+/// writes `speakers.json`.
 pub(crate) async fn run(
     ctx: &JobCtx<'_>,
     audio: Arc<Vec<f32>>,
@@ -154,9 +179,15 @@ pub(crate) async fn run(
     let options = ctx.options.speakers.clone();
     let speech = speech.to_vec();
     let stop = ctx.stop.clone();
+    let model = ctx.engines.speaker_model;
     let found = ctx
         .blocking(Stage::Speakers, move |progress| {
-            diarize(&engines, &options, &audio, &speech, &stop, progress)
+            let Some(embedded) = Embedded::new(&engines, &audio, &speech, &stop, progress)? else {
+                return Ok(None);
+            };
+            let timeline = embedded.diarize(&options, Tuning::of(model));
+            let prints = embedded.voiceprints(&timeline, model);
+            anyhow::Ok(Some((timeline, prints)))
         })
         .await?
         .map_err(|e| {
@@ -166,13 +197,22 @@ pub(crate) async fn run(
             )
             .detail(format!("{e:#}"))
         })?;
-    let Some(timeline) = found else {
+    let Some((timeline, prints)) = found else {
         return Err(StageError::Stopped(ctx.stop_reason()));
     };
     label_transcript(transcript, &timeline);
-    let report = timeline.report(&ctx.options.speakers, ctx.engines.speaker_model);
+    let mut report = timeline.report(&ctx.options.speakers, model);
+    let named = identify(ctx, &prints).await?;
+    for sp in &mut report.speakers {
+        if let Some((id, name, confidence)) = named.iter().find(|n| n.0 == sp.id).map(|n| &n.1) {
+            sp.speaker_id = Some(*id);
+            sp.name = Some(name.clone());
+            sp.confidence = Some(*confidence);
+        }
+    }
     tracing::info!(
         speakers = report.speakers.len(),
+        named = named.len(),
         turns = report.turns.len(),
         "speakers found"
     );
@@ -185,8 +225,42 @@ pub(crate) async fn run(
     .map(|o| o.made_with([ctx.engines.set.silero_vad(), ctx.engines.speaker_file()]))
 }
 
+/// Keeps the job's voiceprints and matches them against the tenant's
+/// library: `(label, (speaker id, name, confidence))` of those named.
+async fn identify(
+    ctx: &JobCtx<'_>,
+    prints: &[Voiceprint],
+) -> Result<Vec<(String, (Uuid, String, f32))>, StageError> {
+    let db = &ctx.db.orm;
+    let tenant = ctx.job.tenant_id;
+    let model = ctx.engines.speaker_model;
+    let lib = library::library(db, tenant, model).await?;
+    let thresholds = Thresholds::of(model);
+    let mut rows = Vec::with_capacity(prints.len());
+    let mut named = Vec::new();
+    for print in prints {
+        let identity = if lib.speakers() > 0 {
+            lib.identify(print, thresholds)
+        } else {
+            Identity::UNKNOWN
+        };
+        if let Some(id) = identity.speaker_id
+            && let Some(sp) = library::get(db, tenant, id).await?
+        {
+            named.push((print.label.clone(), (id, sp.name, identity.agreement)));
+        }
+        rows.push(library::job_speaker_row(
+            tenant, ctx.job.id, print, identity,
+        ));
+    }
+    library::replace_job_speakers(db, tenant, ctx.job.id, rows).await?;
+    Ok(named)
+}
+
 /// The blocking part: embeddings, clustering, smoothing. `Ok(None)` once
-/// `stop` fired.
+/// `stop` fired. (The stage itself also keeps the embeddings for the
+/// voiceprints.)
+#[cfg(any(test, feature = "bench"))]
 pub(crate) fn diarize(
     engines: &Engines,
     options: &SpeakerOptions,
@@ -256,6 +330,11 @@ impl Embedded {
         timeline.renumber();
         timeline
     }
+
+    /// The voiceprints of `timeline`'s speakers (made by [`Self::diarize`]).
+    pub fn voiceprints(&self, timeline: &Timeline, model: SpeakerModel) -> Vec<Voiceprint> {
+        prints::voiceprints(timeline, &self.windows, &self.embeddings, model)
+    }
 }
 
 impl Timeline {
@@ -268,6 +347,9 @@ impl Timeline {
         let mut speakers: Vec<Speaker> = (0..count)
             .map(|s| Speaker {
                 id: label(s),
+                name: None,
+                speaker_id: None,
+                confidence: None,
                 speaking_time: 0.0,
                 share: 0.0,
                 turns: 0,

@@ -1,0 +1,699 @@
+//! The speaker library: the tenant's people, the samples of their voice,
+//! and who speaks in each job. Every change to the library names the
+//! tenant's past jobs' speakers again from the voiceprints the jobs kept
+//! (`cutroom_core::voiceprints`), without their audio.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use cutroom_core::{
+    config::SpeakerModel,
+    queries::{self, speakers as library},
+    voiceprints::{self, Refusal, Thresholds},
+};
+use cutroom_entities::{job_speaker, speaker, speaker_sample};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::ProblemCode;
+use crate::{
+    app::AppState,
+    auth::AuthContext,
+    error::ApiError,
+    extract::{Json, Path, Query},
+    validate,
+};
+
+/// Longest `metadata`, as JSON text.
+const MAX_METADATA: usize = 16 * 1024;
+/// Most time ranges one sample is taken from.
+const MAX_RANGES: usize = 50;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_speakers, create_speaker))
+        .routes(routes!(get_speaker, update_speaker, delete_speaker))
+        .routes(routes!(merge_speakers))
+        .routes(routes!(list_samples, add_sample))
+        .routes(routes!(delete_sample))
+        .routes(routes!(job_speakers))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSpeakerRequest {
+    /// 1-200 characters.
+    #[schema(example = "Ada Lovelace")]
+    pub name: String,
+    /// Your own id for this person (1-200 characters), unique in the tenant.
+    pub external_id: Option<String>,
+    /// Any JSON object of yours (at most 16 KiB).
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    /// Whether the person agreed to their voice being kept and recognised.
+    #[serde(default)]
+    pub consent: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSpeakerRequest {
+    pub name: Option<String>,
+    /// An empty string removes it.
+    pub external_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    pub consent: Option<bool>,
+}
+
+/// A person in the library.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Speaker {
+    pub id: Uuid,
+    pub name: String,
+    pub external_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub consent: bool,
+    /// Samples of their voice.
+    pub samples: u64,
+    /// Jobs they are named in.
+    pub jobs: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SpeakerList {
+    pub items: Vec<Speaker>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SpeakerQuery {
+    /// Only speakers whose name contains this (case-insensitive).
+    pub q: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// Speakers to skip (default 0).
+    pub offset: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    /// The speaker merged in and then deleted: their samples and jobs
+    /// become this speaker's.
+    pub from: Uuid,
+}
+
+/// Where a new sample's voice comes from: one of a job's speakers, or time
+/// ranges of a job (its speakers' kept segments that the ranges overlap;
+/// they must be one voice).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddSampleRequest {
+    pub job_id: Uuid,
+    /// The job's speaker label, `S1`, `S2`...
+    #[schema(example = "S2")]
+    pub speaker: Option<String>,
+    /// `[start, end]` seconds on the job's source (at most 50).
+    #[schema(example = json!([[12.0, 31.5]]))]
+    pub ranges: Option<Vec<[f64; 2]>>,
+}
+
+/// One enrolled sample of a voice.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Sample {
+    pub id: Uuid,
+    pub speaker_id: Uuid,
+    /// The speaker model that made its embedding: `campplus` or `dvector`.
+    /// Jobs are matched against samples of their own model.
+    pub model: String,
+    /// Seconds of speech it was made from (at most 120).
+    pub seconds: f64,
+    /// `job_speaker` or `job_ranges`.
+    pub source: String,
+    pub job_id: Option<Uuid>,
+    /// The job's speaker label it was taken from.
+    pub label: Option<String>,
+    #[schema(value_type = Option<Vec<Vec<f64>>>)]
+    pub ranges: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SampleList {
+    pub items: Vec<Sample>,
+}
+
+/// One diarized speaker of a job and who the library says they are.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobSpeaker {
+    /// `S1`, `S2`... as in the transcript.
+    pub label: String,
+    /// Seconds of speech.
+    pub seconds: f64,
+    /// The library speaker; `null` while unknown.
+    pub speaker_id: Option<Uuid>,
+    /// Their name; `null` while unknown.
+    pub name: Option<String>,
+    /// `voice` (the library recognised them) or `enrolment` (a person
+    /// enrolled this very speaker); `null` while unknown.
+    pub named_by: Option<String>,
+    /// For `voice`: share of the speaker's segments (0-1) whose nearest
+    /// enrolled sample is the named person's.
+    pub confidence: Option<f32>,
+    /// For `voice`: cosine of the speaker's voice to the named person's.
+    pub similarity: Option<f32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobSpeakerList {
+    pub job_id: Uuid,
+    /// The speaker model of the job's voiceprints.
+    pub model: Option<String>,
+    pub speakers: Vec<JobSpeaker>,
+}
+
+fn view(row: speaker::Model, counts: (u64, u64)) -> Speaker {
+    Speaker {
+        id: row.id,
+        name: row.name,
+        external_id: row.external_id,
+        metadata: row.metadata,
+        consent: row.consent,
+        samples: counts.0,
+        jobs: counts.1,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+impl From<speaker_sample::Model> for Sample {
+    fn from(s: speaker_sample::Model) -> Self {
+        Sample {
+            id: s.id,
+            speaker_id: s.speaker_id,
+            model: s.model,
+            seconds: s.seconds,
+            source: s.source,
+            job_id: s.job_id,
+            label: s.label,
+            ranges: s.ranges,
+            created_at: s.created_at,
+        }
+    }
+}
+
+async fn with_counts(
+    state: &AppState,
+    ctx: &AuthContext,
+    row: speaker::Model,
+) -> Result<Speaker, ApiError> {
+    let counts = library::counts(&state.db.orm, ctx.tenant_id, &[row.id]).await?;
+    let c = counts.get(&row.id).copied().unwrap_or_default();
+    Ok(view(row, c))
+}
+
+async fn find(state: &AppState, ctx: &AuthContext, id: Uuid) -> Result<speaker::Model, ApiError> {
+    library::get(&state.db.orm, ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("speaker"))
+}
+
+fn check_metadata(v: Option<serde_json::Value>) -> Result<Option<serde_json::Value>, ApiError> {
+    match v {
+        None => Ok(None),
+        Some(v @ serde_json::Value::Object(_)) => {
+            if v.to_string().len() > MAX_METADATA {
+                return Err(ApiError::validation(
+                    "metadata must be at most 16 KiB of JSON",
+                ));
+            }
+            Ok(Some(v))
+        }
+        Some(_) => Err(ApiError::validation("metadata must be a JSON object")),
+    }
+}
+
+async fn check_external_id(
+    state: &AppState,
+    ctx: &AuthContext,
+    raw: &str,
+    own: Option<Uuid>,
+) -> Result<Option<String>, ApiError> {
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    let id = validate::text("external_id", raw, 200)?;
+    if let Some(other) = library::by_external_id(&state.db.orm, ctx.tenant_id, &id).await?
+        && Some(other.id) != own
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ProblemCode::ExternalIdTaken,
+            format!("speaker {} already has external_id {id:?}", other.id),
+        ));
+    }
+    Ok(Some(id))
+}
+
+/// Names the tenant's jobs' speakers again after a change to the library.
+async fn relabel(state: &AppState, ctx: &AuthContext) -> Result<(), ApiError> {
+    let changed = library::relabel(&state.db.orm, ctx.tenant_id).await?;
+    tracing::info!(changed, "job speakers named again");
+    Ok(())
+}
+
+/// Add a person to the speaker library. They are recognised in jobs once
+/// they have a sample (`POST /v1/speakers/{id}/samples`).
+#[utoipa::path(
+    post, path = "/v1/speakers", tag = "speakers", security(("bearer" = [])),
+    request_body = CreateSpeakerRequest,
+    responses(
+        (status = 201, description = "Created", body = Speaker),
+        (status = 403, description = "`forbidden`: viewers cannot change the library", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`external_id_taken`", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn create_speaker(
+    state: AppState,
+    ctx: AuthContext,
+    Json(req): Json<CreateSpeakerRequest>,
+) -> Result<(StatusCode, Json<Speaker>), ApiError> {
+    ctx.require_write()?;
+    let name = validate::text("name", &req.name, 200)?;
+    let metadata = check_metadata(req.metadata)?.unwrap_or_else(|| serde_json::json!({}));
+    let external_id = match &req.external_id {
+        Some(raw) => check_external_id(&state, &ctx, raw, None).await?,
+        None => None,
+    };
+    let now = Utc::now();
+    let row = library::insert(
+        &state.db.orm,
+        speaker::Model {
+            id: Uuid::now_v7(),
+            tenant_id: ctx.tenant_id,
+            name,
+            external_id,
+            metadata,
+            consent: req.consent,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .await?;
+    tracing::info!(speaker.id = %row.id, "speaker created");
+    Ok((StatusCode::CREATED, Json(view(row, (0, 0)))))
+}
+
+/// The tenant's speakers by name.
+#[utoipa::path(
+    get, path = "/v1/speakers", tag = "speakers", security(("bearer" = [])),
+    params(SpeakerQuery),
+    responses(
+        (status = 200, description = "The speakers", body = SpeakerList),
+        (status = 422, description = "`validation_failed`: too long a query", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn list_speakers(
+    state: AppState,
+    ctx: AuthContext,
+    Query(query): Query<SpeakerQuery>,
+) -> Result<Json<SpeakerList>, ApiError> {
+    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if q.is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::validation("q must have at most 200 characters"));
+    }
+    let limit = u64::from(query.limit.unwrap_or(50).clamp(1, 200));
+    let offset = u64::from(query.offset.unwrap_or(0));
+    let db = &state.db.orm;
+    let rows = library::list(db, ctx.tenant_id, q, limit, offset).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let counts = library::counts(db, ctx.tenant_id, &ids).await?;
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            let c = counts.get(&r.id).copied().unwrap_or_default();
+            view(r, c)
+        })
+        .collect();
+    Ok(Json(SpeakerList { items }))
+}
+
+/// One speaker.
+#[utoipa::path(
+    get, path = "/v1/speakers/{id}", tag = "speakers", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Speaker id")),
+    responses(
+        (status = 200, description = "The speaker", body = Speaker),
+        (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn get_speaker(
+    state: AppState,
+    ctx: AuthContext,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Speaker>, ApiError> {
+    let row = find(&state, &ctx, id).await?;
+    Ok(Json(with_counts(&state, &ctx, row).await?))
+}
+
+/// Rename a speaker, or change their external id, metadata or consent.
+/// Past jobs show the new name at once.
+#[utoipa::path(
+    patch, path = "/v1/speakers/{id}", tag = "speakers", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Speaker id")),
+    request_body = UpdateSpeakerRequest,
+    responses(
+        (status = 200, description = "The changed speaker", body = Speaker),
+        (status = 403, description = "`forbidden`: viewers cannot change the library", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`external_id_taken`", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn update_speaker(
+    state: AppState,
+    ctx: AuthContext,
+    Path(id): Path<Uuid>,
+    Json(req): Json<UpdateSpeakerRequest>,
+) -> Result<Json<Speaker>, ApiError> {
+    ctx.require_write()?;
+    let mut row = find(&state, &ctx, id).await?;
+    if let Some(name) = &req.name {
+        row.name = validate::text("name", name, 200)?;
+    }
+    if let Some(raw) = &req.external_id {
+        row.external_id = check_external_id(&state, &ctx, raw, Some(id)).await?;
+    }
+    if let Some(metadata) = check_metadata(req.metadata)? {
+        row.metadata = metadata;
+    }
+    if let Some(consent) = req.consent {
+        row.consent = consent;
+    }
+    let row = library::update(&state.db.orm, row).await?;
+    Ok(Json(with_counts(&state, &ctx, row).await?))
+}
+
+/// Delete a speaker and every sample of their voice. Jobs they were named
+/// in are matched again against the rest of the library (unknown, unless
+/// another voice fits).
+#[utoipa::path(
+    delete, path = "/v1/speakers/{id}", tag = "speakers", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Speaker id")),
+    responses(
+        (status = 204, description = "Deleted, with their voiceprints"),
+        (status = 403, description = "`forbidden`: viewers cannot change the library", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn delete_speaker(
+    state: AppState,
+    ctx: AuthContext,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    ctx.require_write()?;
+    let tx = cutroom_core::db::begin_write(&state.db.orm).await?;
+    if !library::delete(&tx, ctx.tenant_id, id).await? {
+        return Err(ApiError::not_found("speaker"));
+    }
+    tx.commit().await?;
+    tracing::info!(speaker.id = %id, "speaker deleted");
+    relabel(&state, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Merge another speaker into this one (the same person enrolled twice):
+/// their samples and jobs become this speaker's, and they are deleted.
+#[utoipa::path(
+    post, path = "/v1/speakers/{id}/merge", tag = "speakers", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The speaker that stays")),
+    request_body = MergeRequest,
+    responses(
+        (status = 200, description = "The speaker that stayed, with both's samples", body = Speaker),
+        (status = 403, description = "`forbidden`: viewers cannot change the library", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: either speaker", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: a speaker merged into itself", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn merge_speakers(
+    state: AppState,
+    ctx: AuthContext,
+    Path(id): Path<Uuid>,
+    Json(req): Json<MergeRequest>,
+) -> Result<Json<Speaker>, ApiError> {
+    ctx.require_write()?;
+    if req.from == id {
+        return Err(ApiError::validation(
+            "a speaker cannot be merged into itself",
+        ));
+    }
+    let tx = cutroom_core::db::begin_write(&state.db.orm).await?;
+    let into = library::get(&tx, ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("speaker"))?;
+    library::get(&tx, ctx.tenant_id, req.from)
+        .await?
+        .ok_or_else(|| ApiError::not_found("speaker"))?;
+    library::merge(&tx, ctx.tenant_id, into.id, req.from).await?;
+    tx.commit().await?;
+    tracing::info!(speaker.id = %id, merged = %req.from, "speakers merged");
+    relabel(&state, &ctx).await?;
+    let row = find(&state, &ctx, id).await?;
+    Ok(Json(with_counts(&state, &ctx, row).await?))
+}
+
+/// The samples of a speaker's voice, oldest first.
+#[utoipa::path(
+    get, path = "/v1/speakers/{id}/samples", tag = "speakers", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Speaker id")),
+    responses(
+        (status = 200, description = "The samples (without their embeddings)", body = SampleList),
+        (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn list_samples(
+    state: AppState,
+    ctx: AuthContext,
+    Path(id): Path<Uuid>,
+) -> Result<Json<SampleList>, ApiError> {
+    find(&state, &ctx, id).await?;
+    let items = library::samples(&state.db.orm, ctx.tenant_id, id)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(SampleList { items }))
+}
+
+fn refused(r: Refusal) -> ApiError {
+    let code = match r {
+        Refusal::TooShort { .. } => ProblemCode::SampleTooShort,
+        Refusal::Noisy { .. } => ProblemCode::SampleTooNoisy,
+        Refusal::SeveralSpeakers(_) => ProblemCode::SeveralSpeakers,
+    };
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, r.to_string())
+}
+
+/// Enrol a sample of this speaker's voice from a finished job: one of its
+/// diarized speakers (`speaker`), or time ranges of it (`ranges`). The
+/// sample needs 5 s of speech of one clean voice. Enrolling a job's
+/// speaker also names them in that job; every other job is matched again.
+#[utoipa::path(
+    post, path = "/v1/speakers/{id}/samples", tag = "speakers", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Speaker id")),
+    request_body = AddSampleRequest,
+    responses(
+        (status = 201, description = "Enrolled", body = Sample),
+        (status = 403, description = "`forbidden`: viewers cannot change the library", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such speaker, job, or speaker label in the job", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`job_not_finished`: the job has no voiceprints yet", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`sample_too_short`, `sample_too_noisy`, `several_speakers`, `validation_failed`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn add_sample(
+    state: AppState,
+    ctx: AuthContext,
+    Path(id): Path<Uuid>,
+    Json(req): Json<AddSampleRequest>,
+) -> Result<(StatusCode, Json<Sample>), ApiError> {
+    ctx.require_write()?;
+    find(&state, &ctx, id).await?;
+    let db = &state.db.orm;
+    queries::jobs::get(db, ctx.tenant_id, req.job_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    let rows = library::job_speakers(db, ctx.tenant_id, req.job_id).await?;
+    if rows.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ProblemCode::JobNotFinished,
+            "the job has no speakers yet: its speakers stage has not run",
+        ));
+    }
+    let prints: Vec<(job_speaker::Model, voiceprints::Voiceprint)> = rows
+        .into_iter()
+        .filter_map(|r| library::voiceprint(&r).map(|v| (r, v)))
+        .collect();
+    let Some(model) = prints.first().map(|(_, v)| v.model) else {
+        return Err(ApiError::internal("the job's voiceprints cannot be read"));
+    };
+    let thresholds = Thresholds::of(model);
+    let (label, voice, source, ranges, enrolled) = match (&req.speaker, &req.ranges) {
+        (Some(label), None) => {
+            let (row, print) = prints
+                .iter()
+                .find(|(r, _)| r.label == *label)
+                .ok_or_else(|| ApiError::not_found("speaker label in this job"))?;
+            let voice = voiceprints::sample_of_speaker(print, thresholds).map_err(refused)?;
+            (
+                label.clone(),
+                voice,
+                library::FROM_JOB_SPEAKER,
+                None,
+                Some(row.clone()),
+            )
+        }
+        (None, Some(ranges)) => {
+            if ranges.is_empty() || ranges.len() > MAX_RANGES {
+                return Err(ApiError::validation(format!(
+                    "ranges must hold 1 to {MAX_RANGES} [start, end] pairs"
+                )));
+            }
+            if ranges
+                .iter()
+                .any(|[a, b]| !a.is_finite() || !b.is_finite() || *a < 0.0 || b <= a)
+            {
+                return Err(ApiError::validation(
+                    "each range must be [start, end] seconds with 0 <= start < end",
+                ));
+            }
+            let pairs: Vec<(f64, f64)> = ranges.iter().map(|[a, b]| (*a, *b)).collect();
+            let voices: Vec<voiceprints::Voiceprint> =
+                prints.iter().map(|(_, v)| v.clone()).collect();
+            let (label, voice) =
+                voiceprints::sample_of_ranges(&voices, &pairs, thresholds).map_err(refused)?;
+            (
+                label,
+                voice,
+                library::FROM_JOB_RANGES,
+                Some(serde_json::json!(ranges)),
+                None,
+            )
+        }
+        _ => {
+            return Err(ApiError::validation(
+                "give either speaker (a label such as S2) or ranges, not both",
+            ));
+        }
+    };
+    let tx = cutroom_core::db::begin_write(db).await?;
+    // The speaker may have been deleted meanwhile.
+    library::get(&tx, ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("speaker"))?;
+    let sample = library::insert_sample(
+        &tx,
+        speaker_sample::Model {
+            id: Uuid::now_v7(),
+            tenant_id: ctx.tenant_id,
+            speaker_id: id,
+            model: model.as_str().to_owned(),
+            seconds: voice.seconds,
+            embedding: voiceprints::to_bytes(&voice.embedding),
+            source: source.to_owned(),
+            job_id: Some(req.job_id),
+            label: Some(label),
+            ranges,
+            created_at: Utc::now(),
+        },
+    )
+    .await?;
+    if let Some(row) = enrolled {
+        library::assign(&tx, row, id).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(speaker.id = %id, sample.id = %sample.id, "speaker sample enrolled");
+    relabel(&state, &ctx).await?;
+    Ok((StatusCode::CREATED, Json(sample.into())))
+}
+
+/// Remove one sample of a speaker's voice; jobs are matched again without
+/// it.
+#[utoipa::path(
+    delete, path = "/v1/speakers/{id}/samples/{sample_id}", tag = "speakers", security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Speaker id"),
+        ("sample_id" = Uuid, Path, description = "Sample id"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "`forbidden`: viewers cannot change the library", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn delete_sample(
+    state: AppState,
+    ctx: AuthContext,
+    Path((id, sample_id)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    ctx.require_write()?;
+    if !library::delete_sample(&state.db.orm, ctx.tenant_id, id, sample_id).await? {
+        return Err(ApiError::not_found("sample"));
+    }
+    relabel(&state, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who speaks in a job: its diarized speakers (`S1`, `S2`...) with the
+/// names the library gives them now.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}/speakers", tag = "speakers", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job's speakers; empty before its speakers stage", body = JobSpeakerList),
+        (status = 404, description = "`not_found`: no such job", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn job_speakers(
+    state: AppState,
+    ctx: AuthContext,
+    Path(id): Path<Uuid>,
+) -> Result<Json<JobSpeakerList>, ApiError> {
+    let db = &state.db.orm;
+    queries::jobs::get(db, ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    let rows = library::job_speakers(db, ctx.tenant_id, id).await?;
+    let names = library::names(db, ctx.tenant_id, &[id]).await?;
+    let model = rows
+        .first()
+        .and_then(|r| r.model.parse::<SpeakerModel>().ok())
+        .map(|m| m.as_str().to_owned());
+    let speakers = rows
+        .into_iter()
+        .map(|r| {
+            let name = names.get(&(id, r.label.clone())).map(|(_, n)| n.clone());
+            JobSpeaker {
+                label: r.label,
+                seconds: r.seconds,
+                speaker_id: r.speaker_id,
+                name,
+                named_by: r.named_by,
+                confidence: r.agreement,
+                similarity: r.similarity,
+            }
+        })
+        .collect();
+    Ok(Json(JobSpeakerList {
+        job_id: id,
+        model,
+        speakers,
+    }))
+}
