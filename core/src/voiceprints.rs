@@ -74,7 +74,7 @@ pub fn to_bytes(v: &[f32]) -> Vec<u8> {
 /// The embedding stored by [`to_bytes`]; `None` when the length is not a
 /// whole number of `f32`s.
 pub fn from_bytes(b: &[u8]) -> Option<Vec<f32>> {
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return None;
     }
     Some(
@@ -92,7 +92,7 @@ pub fn many_to_bytes(vs: &[Vec<f32>]) -> Vec<u8> {
 /// The embeddings of [`many_to_bytes`], `dim` values each.
 pub fn many_from_bytes(b: &[u8], dim: usize) -> Option<Vec<Vec<f32>>> {
     let flat = from_bytes(b)?;
-    if dim == 0 || flat.len() % dim != 0 {
+    if dim == 0 || !flat.len().is_multiple_of(dim) {
         return None;
     }
     Some(flat.chunks_exact(dim).map(<[f32]>::to_vec).collect())
