@@ -14,6 +14,7 @@ import { JobPage } from "./pages/Job";
 import { ReviewPage } from "./pages/Review";
 import { SettingsPage } from "./pages/Settings";
 import { MembersPage } from "./pages/Members";
+import { SpeakersPage } from "./pages/Speakers";
 import { JoinPage } from "./pages/Join";
 import "./styles.css";
 
@@ -65,6 +66,7 @@ function App() {
   else if (path === "/review") page = <ReviewPage />;
   else if ((m = match("/settings/:tab", path)) || path === "/settings") page = <SettingsPage tab={m?.tab ?? "keys"} />;
   else if (path === "/members") page = <MembersPage />;
+  else if (path === "/speakers") page = <SpeakersPage />;
   else if (path === "/invite") page = <JoinPage token={query.get("token") ?? ""} />;
   else
     page = (

@@ -8,6 +8,7 @@ import { after, before, test } from "node:test";
 import {
   checkA11y, launch, logIn, logoPng, nav, newPage, signUp, step, talkVideo, tempFile, uniqueEmail,
 } from "./support.mjs";
+import { speakerLibrary } from "./speakers.mjs";
 
 /** The whole pipeline on a 20-second video, in a debug build. */
 const JOB_LIMIT_MS = 300_000;
@@ -364,9 +365,11 @@ test("invitations: a newcomer joins by link, an existing user accepts and switch
   for (const p of [admin, nia, ola]) await p.context().close();
 });
 
+test("the speaker library: add, find, merge, rename and delete speakers", () => speakerLibrary(browser));
+
 test("every page passes axe's WCAG 2 A and AA checks, on a desktop and on a phone", async () => {
   assert.ok(jobUrl, "the first scenario made a job");
-  const pages = ["/jobs", jobUrl, "/review", "/members", "/settings/keys", "/settings/webhooks",
+  const pages = ["/jobs", jobUrl, "/review", "/speakers", "/members", "/settings/keys", "/settings/webhooks",
     "/settings/moderation", "/settings/transcription", "/settings/audiograms", "/settings/usage"];
   for (const viewport of [{ width: 1280, height: 900 }, { width: 375, height: 740 }]) {
     const page = await newPage(browser, { viewport });

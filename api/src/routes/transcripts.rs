@@ -218,7 +218,10 @@ pub struct CaptionQuery {
     get, path = "/v1/jobs/{id}/transcript/captions", tag = "transcripts", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Job id"), CaptionQuery),
     responses(
-        (status = 200, description = "The captions", body = String, content_type = "text/plain"),
+        (status = 200, description = "The captions", content(
+            (String = "application/x-subrip"),
+            (String = "text/vtt"),
+        )),
         (status = 404, description = "`not_found`: no such job, or it has no transcript yet", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: an unknown format", body = ApiError, content_type = "application/problem+json"),
     )

@@ -17,6 +17,7 @@ import { ClipGrid } from "../ui/ClipGrid";
 import { ErrorNote, Loading, PageTitle, useLoad } from "../ui/common";
 import { Downloads } from "../ui/Downloads";
 import { Actions, Facts, Status } from "../ui/JobHeader";
+import { JobSpeakers } from "../ui/JobSpeakers";
 import {
   clipTime,
   isLive,
@@ -211,6 +212,7 @@ function JobView({ id }: { id: string }) {
         live={live}
       />
       <AnalysisView analysis={analysis} live={live} onTime={goTo} />
+      <JobSpeakers jobId={id} gen={gen} live={live} canWrite={canWrite} onNamed={transcript.reload} />
       <TranscriptView
         jobId={id}
         transcript={transcript}

@@ -34,6 +34,7 @@ export function Layout({ children }: { children: ComponentChildren }) {
           </Link>
           <Link href="/jobs">Jobs</Link>
           <Link href="/review">Review</Link>
+          <Link href="/speakers">Speakers</Link>
           {atLeast(me, "admin") && <Link href="/members">Members</Link>}
           <Link href="/settings">Settings</Link>
         </nav>

@@ -5,6 +5,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, must } from "../api/client";
 import { clock, percent } from "../format";
+import { CaptionLinks } from "./Captions";
 import { ErrorNote, Loading, type Loaded } from "./common";
 import { isNotFound, length, type Segment, type Transcript } from "./jobOutputs";
 
@@ -35,6 +36,8 @@ export function TranscriptView({ jobId, transcript, canEdit, live, picked, onTim
     transcript.set((old) => old && { ...old, segments: old.segments.map((x) => (x.id === s.id ? s : x)) });
 
   const speakers = new Set(segments.map((s) => s.speaker).filter(Boolean));
+  // The library's names for the labels it recognised ("S1" -> "Ada").
+  const names: Record<string, string> = t?.speaker_names ?? {};
   return (
     <section aria-labelledby="transcript-h">
       <h2 id="transcript-h">Transcript</h2>
@@ -56,6 +59,7 @@ export function TranscriptView({ jobId, transcript, canEdit, live, picked, onTim
             {t.language_probability != null && ` (${percent(t.language_probability)} sure)`} · model {t.model}
             {speakers.size > 0 && ` · ${speakers.size} ${speakers.size === 1 ? "speaker" : "speakers"}`}
           </p>
+          {segments.length > 0 && <CaptionLinks jobId={jobId} />}
           {segments.length === 0 ? (
             <p class="muted">Nothing was said.</p>
           ) : (
@@ -66,12 +70,13 @@ export function TranscriptView({ jobId, transcript, canEdit, live, picked, onTim
                 {canEdit && " Corrected lines are used by the captions of clips rendered from now on."}
               </p>
               <div class="transcript-scroll">
-                <ol class="transcript" ref={list}>
+                <ol class={Object.keys(names).length > 0 ? "transcript named" : "transcript"} ref={list}>
                   {segments.map((s) => (
                     <Line
                       key={s.id}
                       jobId={jobId}
                       segment={s}
+                      name={s.speaker ? names[s.speaker] : undefined}
                       current={s.id === current}
                       canEdit={canEdit}
                       onTime={onTime}
@@ -101,13 +106,15 @@ function lineAt(segments: Segment[], t: number): number | null {
 interface LineProps {
   jobId: string;
   segment: Segment;
+  /** The speaker library's name for the segment's speaker, when it has one. */
+  name?: string;
   current: boolean;
   canEdit: boolean;
   onTime: (t: number) => void;
   onSaved: (s: Segment) => void;
 }
 
-function Line({ jobId, segment: s, current, canEdit, onTime, onSaved }: LineProps) {
+function Line({ jobId, segment: s, name, current, canEdit, onTime, onSaved }: LineProps) {
   const [draft, setDraft] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -166,7 +173,19 @@ function Line({ jobId, segment: s, current, canEdit, onTime, onSaved }: LineProp
       >
         {clock(s.start)}
       </button>
-      {s.speaker ? <span class="speaker">{s.speaker}</span> : <span class="speaker none" aria-hidden="true" />}
+      {s.speaker ? (
+        name ? (
+          <span class="speaker named" title={`Speaker ${s.speaker}`} data-label={s.speaker}>
+            {name}
+          </span>
+        ) : (
+          <span class="speaker" data-label={s.speaker}>
+            {s.speaker}
+          </span>
+        )
+      ) : (
+        <span class="speaker none" aria-hidden="true" />
+      )}
       {editing ? (
         <form
           class="line-edit"
