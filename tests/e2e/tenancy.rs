@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use cutroom_entities::moderation_flag;
+use cutroom_entities::{moderation_flag, speaker_sample};
 use cutroom_tests::{Db, Session, TestApp, both_dbs, email};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ActiveModelTrait, IntoActiveModel};
@@ -79,6 +79,8 @@ struct Resources {
     upload_id: String,
     hook_id: String,
     flag_id: Uuid,
+    speaker_id: String,
+    sample_id: Uuid,
     /// Every id a path template may name, keyed as [`fill`] wants them.
     ids: BTreeMap<(&'static str, &'static str), String>,
 }
@@ -157,6 +159,35 @@ async fn create_resources(app: &TestApp, a: &Session) -> Resources {
     .insert(&app.app.db.orm)
     .await
     .unwrap();
+    // A speaker with a sample: samples come from jobs' voiceprints, which
+    // only the pipeline writes.
+    let (status, speaker) = app
+        .post(
+            "/v1/speakers",
+            &a.access_token,
+            json!({"name": "Alice's voice"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{speaker}");
+    let speaker_id = speaker["id"].as_str().unwrap().to_owned();
+    let sample_id = Uuid::now_v7();
+    speaker_sample::Model {
+        id: sample_id,
+        tenant_id: a.tenant_id.parse().unwrap(),
+        speaker_id: speaker_id.parse().unwrap(),
+        model: "campplus".into(),
+        seconds: 10.0,
+        embedding: cutroom_core::voiceprints::to_bytes(&[1.0; 192]),
+        source: "job_speaker".into(),
+        job_id: Some(job_id.parse().unwrap()),
+        label: Some("S1".into()),
+        ranges: None,
+        created_at: chrono::Utc::now(),
+    }
+    .into_active_model()
+    .insert(&app.app.db.orm)
+    .await
+    .unwrap();
 
     let ids: BTreeMap<(&'static str, &'static str), String> = [
         (("jobs", "id"), job_id.clone()),
@@ -170,6 +201,8 @@ async fn create_resources(app: &TestApp, a: &Session) -> Resources {
         (("review", "id"), flag_id.to_string()),
         (("webhooks", "id"), hook_id.clone()),
         (("webhooks", "delivery_id"), delivery_id.clone()),
+        (("speakers", "id"), speaker_id.clone()),
+        (("speakers", "sample_id"), sample_id.to_string()),
     ]
     .into();
     Resources {
@@ -177,6 +210,8 @@ async fn create_resources(app: &TestApp, a: &Session) -> Resources {
         upload_id,
         hook_id,
         flag_id,
+        speaker_id,
+        sample_id,
         ids,
     }
 }
@@ -214,6 +249,18 @@ async fn check_matrix(app: &TestApp, b: &Session, ids: &BTreeMap<(&str, &str), S
         (
             (Method::PATCH, "/v1/webhooks/{id}"),
             json!({"description": "taken over"}),
+        ),
+        (
+            (Method::PATCH, "/v1/speakers/{id}"),
+            json!({"name": "taken over"}),
+        ),
+        (
+            (Method::POST, "/v1/speakers/{id}/merge"),
+            json!({"from": Uuid::now_v7()}),
+        ),
+        (
+            (Method::POST, "/v1/speakers/{id}/samples"),
+            json!({"job_id": Uuid::now_v7(), "speaker": "S1"}),
         ),
     ]
     .into();
@@ -291,8 +338,26 @@ async fn check_untouched(app: &TestApp, a: &Session, r: &Resources) {
         job_id,
         hook_id,
         flag_id,
+        speaker_id,
+        sample_id,
         ..
     } = r;
+    let (status, speaker) = app
+        .get(&format!("/v1/speakers/{speaker_id}"), &a.access_token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{speaker}");
+    assert_eq!(speaker["name"], "Alice's voice", "{speaker}");
+    let (_, samples) = app
+        .get(
+            &format!("/v1/speakers/{speaker_id}/samples"),
+            &a.access_token,
+        )
+        .await;
+    assert_eq!(
+        samples["items"][0]["id"],
+        sample_id.to_string(),
+        "{samples}"
+    );
     let (status, job) = app
         .get(&format!("/v1/jobs/{job_id}"), &a.access_token)
         .await;
