@@ -288,6 +288,14 @@ impl Library {
         else {
             return Identity::UNKNOWN;
         };
+        if similarity < t.centroid {
+            // Unknown whatever the votes say: no need to scan the samples.
+            return Identity {
+                speaker_id: None,
+                similarity,
+                agreement: 0.0,
+            };
+        }
         let queries: Vec<&[f32]> = voice
             .segments
             .iter()

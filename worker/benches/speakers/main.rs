@@ -10,6 +10,9 @@
 //!    error rate, and the held-out error rates at the tune part's threshold.
 //! 2. Identification: each speaker enrolled from one meeting's clips, then
 //!    recognised in the others; speakers left out must come back unknown.
+//!    Then the same trials through the speaker library's own rule
+//!    (`cutroom_core::voiceprints`: a job's voiceprint against samples,
+//!    centroid and segment votes, the thresholds it ships with).
 //! 3. Diarization: conversations made of council members' clips (2-4
 //!    speakers, one meeting's acoustics each), AMI meeting excerpts (real
 //!    conversations with overlaps), and ten minutes of one reader with one
@@ -129,6 +132,8 @@ fn main() {
 
     println!("\n## Identification\n");
     identification(&clips, &enrolled);
+    println!("\n## The speaker library's rule\n");
+    library_rule(&models, &clips);
 
     println!("\n## Diarization\n");
     let mut random = Random(0x2545_f491_4f6c_dd1d);
@@ -297,6 +302,122 @@ fn identification(clips: &[Clip], enrolled: &[(SpeakerModel, Vec<Vec<f32>>)]) {
             tf * 100.0,
             hr * 100.0,
             hf * 100.0
+        );
+    }
+}
+
+/// The identification trials of [`identification`] through the speaker
+/// library itself: every home-meeting clip of a member is one sample (the
+/// centroid a job would keep), each clip of another meeting is a job
+/// speaker's voiceprint made as the speakers stage makes it, and
+/// `Library::identify` decides with the thresholds the product ships
+/// (`Thresholds::of`), not ones chosen here.
+fn library_rule(models: &Models, clips: &[Clip]) {
+    use cutroom_core::voiceprints::{Library, Thresholds};
+    println!(
+        "| model | thresholds (centroid, vote) | tune: right / false accepts | held-out: right / false accepts | held-out trials (known / unknown) | name ms per trial |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let council: Vec<usize> = (0..clips.len())
+        .filter(|&i| !clips[i].speaker.starts_with("spk"))
+        .collect();
+    for model in MODELS {
+        let mut voices = models.voices(THREADS, model).expect("speaker model");
+        let samples: Vec<Vec<f32>> = council
+            .iter()
+            .map(|&i| voices.embed(&clips[i].samples).expect("embedding"))
+            .collect();
+        let prints: Vec<_> = council
+            .iter()
+            .map(|&i| voices.voiceprint(&clips[i].samples).expect("voiceprint"))
+            .collect();
+        let t = Thresholds::of(model);
+        let mut naming = std::time::Duration::ZERO;
+        let mut named_trials = 0usize;
+        let mut trials = |tune: bool| -> (f64, f64, usize, usize) {
+            let mut members: Vec<&String> = council
+                .iter()
+                .map(|&i| &clips[i].speaker)
+                .filter(|s| is_tune(s) == tune)
+                .collect();
+            members.sort();
+            members.dedup();
+            let ids: Vec<uuid::Uuid> = members.iter().map(|_| uuid::Uuid::new_v4()).collect();
+            let (mut right, mut false_accepts, mut known_n, mut unknown_n) = (0, 0, 0, 0);
+            for left_out in &members {
+                // Each member's home meeting: the one with most of their clips.
+                let mut home: Vec<(&String, &String)> = Vec::new();
+                for m in &members {
+                    let mine: Vec<usize> = council
+                        .iter()
+                        .copied()
+                        .filter(|&i| &clips[i].speaker == *m)
+                        .collect();
+                    let mut sessions: Vec<&String> =
+                        mine.iter().map(|&i| &clips[i].session).collect();
+                    sessions.sort();
+                    sessions.dedup();
+                    let h = sessions
+                        .iter()
+                        .max_by_key(|s| mine.iter().filter(|&&i| &clips[i].session == **s).count())
+                        .expect("a member has clips");
+                    home.push((*m, *h));
+                }
+                let library = Library::new(council.iter().enumerate().filter_map(|(k, &i)| {
+                    let c = &clips[i];
+                    let m = members.iter().position(|m| **m == c.speaker)?;
+                    (members[m] != *left_out && home[m].1 == &c.session)
+                        .then(|| (ids[m], samples[k].clone()))
+                }));
+                for (k, &i) in council.iter().enumerate() {
+                    let c = &clips[i];
+                    if is_tune(&c.speaker) != tune {
+                        continue;
+                    }
+                    let m = members
+                        .iter()
+                        .position(|m| **m == c.speaker)
+                        .expect("a member");
+                    let known = members[m] != *left_out;
+                    if known && home[m].1 == &c.session {
+                        continue;
+                    }
+                    let Some(print) = &prints[k] else { continue };
+                    let started = Instant::now();
+                    let id = library.identify(print, t);
+                    naming += started.elapsed();
+                    named_trials += 1;
+                    if known {
+                        known_n += 1;
+                    } else {
+                        unknown_n += 1;
+                    }
+                    match id.speaker_id {
+                        Some(s) if known && s == ids[m] => right += 1,
+                        Some(_) => false_accepts += 1,
+                        None => {}
+                    }
+                }
+            }
+            (
+                f64::from(right) / known_n.max(1) as f64,
+                f64::from(false_accepts) / (known_n + unknown_n).max(1) as f64,
+                known_n,
+                unknown_n,
+            )
+        };
+        let (tr, tf, _, _) = trials(true);
+        let (hr, hf, hk, hu) = trials(false);
+        println!(
+            "| {} | {:.2}, {:.2} | {:.1} % / {:.1} % | {:.1} % / {:.1} % | {hk} / {hu} | {:.3} |",
+            model.as_str(),
+            t.centroid,
+            t.vote,
+            tr * 100.0,
+            tf * 100.0,
+            hr * 100.0,
+            hf * 100.0,
+            naming.as_secs_f64() * 1000.0 / named_trials.max(1) as f64
         );
     }
 }

@@ -3,7 +3,7 @@
 //! with other distances.
 
 use anyhow::anyhow;
-use cutroom_core::jobs::SpeakerOptions;
+use cutroom_core::{jobs::SpeakerOptions, voiceprints::Voiceprint};
 use tokio_util::sync::CancellationToken;
 
 use super::{Models, SpeakerModel, WhisperQuant, intervals};
@@ -46,6 +46,19 @@ impl Voices {
         anyhow::ensure!(!features.is_empty(), "too short to embed");
         let mut out = self.embedder.embed(&features, &[(0, features.len())])?;
         Ok(out.remove(0))
+    }
+
+    /// The voiceprint a job would keep of the main voice of `samples`, all
+    /// of it speech: diarized as a job is, the speaker with most speech.
+    pub fn voiceprint(&self, samples: &[f32]) -> anyhow::Result<Option<Voiceprint>> {
+        let seconds = samples.len() as f64 / f64::from(crate::pipeline::audio::ANALYSIS_RATE);
+        let Windows(embedded) = self.windows(samples, &[(0.0, seconds)])?;
+        let model = self.engines.speaker_model;
+        let timeline = embedded.diarize(&SpeakerOptions::default(), Tuning::of(model));
+        Ok(embedded
+            .voiceprints(&timeline, model)
+            .into_iter()
+            .max_by(|a, b| a.seconds.total_cmp(&b.seconds)))
     }
 
     /// Diarization's windows over `speech` (seconds) and their embeddings.
