@@ -345,7 +345,8 @@ async fn library(db: Db) {
             "{sp:?}"
         );
     }
-    // Deleting a job removes its voiceprints and the samples taken from it.
+    // Deleting a job removes its voiceprints and the samples taken from
+    // it, and the jobs those samples named become unknown.
     let (_, again) = app
         .post("/v1/speakers", token, json!({"name": "JFK again"}))
         .await;
@@ -358,12 +359,16 @@ async fn library(db: Db) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    let two = speakers_of(&app, token, &job2).await;
+    assert_eq!(named(&two, &kennedy2)["name"], "JFK again", "{two:?}");
     let (status, _) = app.delete(&format!("/v1/jobs/{job1}"), token).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, samples) = app
         .get(&format!("/v1/speakers/{again_id}/samples"), token)
         .await;
     assert_eq!(samples["items"], json!([]), "the sample went with its job");
+    let two = speakers_of(&app, token, &job2).await;
+    assert!(named(&two, &kennedy2)["name"].is_null(), "{two:?}");
     let (status, _) = app.get(&format!("/v1/jobs/{job1}/speakers"), token).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }

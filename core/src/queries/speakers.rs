@@ -246,6 +246,19 @@ pub async fn delete_sample(
     Ok(res.rows_affected == 1)
 }
 
+/// How many samples were taken from `job_id`.
+pub async fn samples_from_job(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    job_id: Uuid,
+) -> Result<u64, DbErr> {
+    speaker_sample::Entity::find()
+        .filter(speaker_sample::Column::TenantId.eq(tenant_id))
+        .filter(speaker_sample::Column::JobId.eq(job_id))
+        .count(db)
+        .await
+}
+
 /// The tenant's samples of `model` as one library.
 pub async fn library(
     db: &impl ConnectionTrait,
