@@ -226,26 +226,17 @@ fn identification(clips: &[Clip], enrolled: &[(SpeakerModel, Vec<Vec<f32>>)]) {
                     if m == left_out {
                         continue;
                     }
-                    let mine: Vec<usize> = council
-                        .iter()
-                        .copied()
-                        .filter(|&i| &clips[i].speaker == *m)
-                        .collect();
-                    let mut sessions: Vec<&String> =
-                        mine.iter().map(|&i| &clips[i].session).collect();
-                    sessions.sort();
-                    sessions.dedup();
-                    let home = sessions
-                        .iter()
-                        .max_by_key(|s| mine.iter().filter(|&&i| &clips[i].session == **s).count())
-                        .expect("a member has clips");
+                    let home = home_meeting(clips, &council, m);
                     let mut sum = vec![0.0f32; embeddings[0].len()];
-                    for &i in mine.iter().filter(|&&i| &clips[i].session == *home) {
+                    for &i in council
+                        .iter()
+                        .filter(|&&i| &clips[i].speaker == *m && &clips[i].session == home)
+                    {
                         for (s, x) in sum.iter_mut().zip(&embeddings[i]) {
                             *s += x;
                         }
                     }
-                    library.push((m, (*home).clone(), unit(&sum)));
+                    library.push((m, home.clone(), unit(&sum)));
                 }
                 for &i in &council {
                     let c = &clips[i];
@@ -306,6 +297,23 @@ fn identification(clips: &[Clip], enrolled: &[(SpeakerModel, Vec<Vec<f32>>)]) {
     }
 }
 
+/// The meeting with most of `member`'s clips among `council`: where they
+/// are enrolled in the identification trials.
+fn home_meeting<'a>(clips: &'a [Clip], council: &[usize], member: &str) -> &'a String {
+    let mine: Vec<usize> = council
+        .iter()
+        .copied()
+        .filter(|&i| clips[i].speaker == member)
+        .collect();
+    let mut sessions: Vec<&String> = mine.iter().map(|&i| &clips[i].session).collect();
+    sessions.sort();
+    sessions.dedup();
+    sessions
+        .into_iter()
+        .max_by_key(|s| mine.iter().filter(|&&i| &clips[i].session == *s).count())
+        .expect("a member has clips")
+}
+
 /// The identification trials of [`identification`] through the speaker
 /// library itself: every home-meeting clip of a member is one sample (the
 /// centroid a job would keep), each clip of another meeting is a job
@@ -348,20 +356,7 @@ fn library_rule(models: &Models, clips: &[Clip]) {
                 // Each member's home meeting: the one with most of their clips.
                 let mut home: Vec<(&String, &String)> = Vec::new();
                 for m in &members {
-                    let mine: Vec<usize> = council
-                        .iter()
-                        .copied()
-                        .filter(|&i| &clips[i].speaker == *m)
-                        .collect();
-                    let mut sessions: Vec<&String> =
-                        mine.iter().map(|&i| &clips[i].session).collect();
-                    sessions.sort();
-                    sessions.dedup();
-                    let h = sessions
-                        .iter()
-                        .max_by_key(|s| mine.iter().filter(|&&i| &clips[i].session == **s).count())
-                        .expect("a member has clips");
-                    home.push((*m, *h));
+                    home.push((*m, home_meeting(clips, &council, m)));
                 }
                 let library = Library::new(council.iter().enumerate().filter_map(|(k, &i)| {
                     let c = &clips[i];
