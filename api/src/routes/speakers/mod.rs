@@ -5,16 +5,14 @@
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use cutroom_core::{
-    config::SpeakerModel,
-    queries::{self, speakers as library},
-    voiceprints::{self, Refusal, Thresholds},
-};
-use cutroom_entities::{job_speaker, speaker, speaker_sample};
+use cutroom_core::queries::speakers as library;
+use cutroom_entities::speaker;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
+
+mod samples;
 
 use crate::ProblemCode;
 use crate::{
@@ -27,17 +25,13 @@ use crate::{
 
 /// Longest `metadata`, as JSON text.
 const MAX_METADATA: usize = 16 * 1024;
-/// Most time ranges one sample is taken from.
-const MAX_RANGES: usize = 50;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_speakers, create_speaker))
         .routes(routes!(get_speaker, update_speaker, delete_speaker))
         .routes(routes!(merge_speakers))
-        .routes(routes!(list_samples, add_sample))
-        .routes(routes!(delete_sample))
-        .routes(routes!(job_speakers))
+        .merge(samples::router())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -109,75 +103,6 @@ pub struct MergeRequest {
     pub from: Uuid,
 }
 
-/// Where a new sample's voice comes from: one of a job's speakers, or time
-/// ranges of a job (its speakers' kept segments that the ranges overlap;
-/// they must be one voice).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddSampleRequest {
-    pub job_id: Uuid,
-    /// The job's speaker label, `S1`, `S2`...
-    #[schema(example = "S2")]
-    pub speaker: Option<String>,
-    /// `[start, end]` seconds on the job's source (at most 50).
-    #[schema(example = json!([[12.0, 31.5]]))]
-    pub ranges: Option<Vec<[f64; 2]>>,
-}
-
-/// One enrolled sample of a voice.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Sample {
-    pub id: Uuid,
-    pub speaker_id: Uuid,
-    /// The speaker model that made its embedding: `campplus` or `dvector`.
-    /// Jobs are matched against samples of their own model.
-    pub model: String,
-    /// Seconds of speech it was made from (at most 120).
-    pub seconds: f64,
-    /// `job_speaker` or `job_ranges`.
-    pub source: String,
-    pub job_id: Option<Uuid>,
-    /// The job's speaker label it was taken from.
-    pub label: Option<String>,
-    #[schema(value_type = Option<Vec<Vec<f64>>>)]
-    pub ranges: Option<serde_json::Value>,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SampleList {
-    pub items: Vec<Sample>,
-}
-
-/// One diarized speaker of a job and who the library says they are.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JobSpeaker {
-    /// `S1`, `S2`... as in the transcript.
-    pub label: String,
-    /// Seconds of speech.
-    pub seconds: f64,
-    /// The library speaker; `null` while unknown.
-    pub speaker_id: Option<Uuid>,
-    /// Their name; `null` while unknown.
-    pub name: Option<String>,
-    /// `voice` (the library recognised them) or `enrolment` (a person
-    /// enrolled this very speaker); `null` while unknown.
-    pub named_by: Option<String>,
-    /// For `voice`: share of the speaker's segments (0-1) whose nearest
-    /// enrolled sample is the named person's.
-    pub confidence: Option<f32>,
-    /// For `voice`: cosine of the speaker's voice to the named person's.
-    pub similarity: Option<f32>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JobSpeakerList {
-    pub job_id: Uuid,
-    /// The speaker model of the job's voiceprints.
-    pub model: Option<String>,
-    pub speakers: Vec<JobSpeaker>,
-}
-
 fn view(row: speaker::Model, counts: (u64, u64)) -> Speaker {
     Speaker {
         id: row.id,
@@ -192,22 +117,6 @@ fn view(row: speaker::Model, counts: (u64, u64)) -> Speaker {
     }
 }
 
-impl From<speaker_sample::Model> for Sample {
-    fn from(s: speaker_sample::Model) -> Self {
-        Sample {
-            id: s.id,
-            speaker_id: s.speaker_id,
-            model: s.model,
-            seconds: s.seconds,
-            source: s.source,
-            job_id: s.job_id,
-            label: s.label,
-            ranges: s.ranges,
-            created_at: s.created_at,
-        }
-    }
-}
-
 async fn with_counts(
     state: &AppState,
     ctx: &AuthContext,
@@ -218,7 +127,11 @@ async fn with_counts(
     Ok(view(row, c))
 }
 
-async fn find(state: &AppState, ctx: &AuthContext, id: Uuid) -> Result<speaker::Model, ApiError> {
+pub(super) async fn find(
+    state: &AppState,
+    ctx: &AuthContext,
+    id: Uuid,
+) -> Result<speaker::Model, ApiError> {
     library::get(&state.db.orm, ctx.tenant_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("speaker"))
@@ -262,7 +175,7 @@ async fn check_external_id(
 }
 
 /// Names the tenant's jobs' speakers again after a change to the library.
-async fn relabel(state: &AppState, ctx: &AuthContext) -> Result<(), ApiError> {
+pub(super) async fn relabel(state: &AppState, ctx: &AuthContext) -> Result<(), ApiError> {
     let changed = library::relabel(&state.db.orm, ctx.tenant_id).await?;
     tracing::info!(changed, "job speakers named again");
     Ok(())
@@ -467,233 +380,4 @@ async fn merge_speakers(
     relabel(&state, &ctx).await?;
     let row = find(&state, &ctx, id).await?;
     Ok(Json(with_counts(&state, &ctx, row).await?))
-}
-
-/// The samples of a speaker's voice, oldest first.
-#[utoipa::path(
-    get, path = "/v1/speakers/{id}/samples", tag = "speakers", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Speaker id")),
-    responses(
-        (status = 200, description = "The samples (without their embeddings)", body = SampleList),
-        (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
-    )
-)]
-async fn list_samples(
-    state: AppState,
-    ctx: AuthContext,
-    Path(id): Path<Uuid>,
-) -> Result<Json<SampleList>, ApiError> {
-    find(&state, &ctx, id).await?;
-    let items = library::samples(&state.db.orm, ctx.tenant_id, id)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(SampleList { items }))
-}
-
-fn refused(r: Refusal) -> ApiError {
-    let code = match r {
-        Refusal::TooShort { .. } => ProblemCode::SampleTooShort,
-        Refusal::Noisy { .. } => ProblemCode::SampleTooNoisy,
-        Refusal::SeveralSpeakers(_) => ProblemCode::SeveralSpeakers,
-    };
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, r.to_string())
-}
-
-/// Enrol a sample of this speaker's voice from a finished job: one of its
-/// diarized speakers (`speaker`), or time ranges of it (`ranges`). The
-/// sample needs 5 s of speech of one clean voice. Enrolling a job's
-/// speaker also names them in that job; every other job is matched again.
-#[utoipa::path(
-    post, path = "/v1/speakers/{id}/samples", tag = "speakers", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Speaker id")),
-    request_body = AddSampleRequest,
-    responses(
-        (status = 201, description = "Enrolled", body = Sample),
-        (status = 403, description = "`forbidden`: viewers cannot change the library", body = ApiError, content_type = "application/problem+json"),
-        (status = 404, description = "`not_found`: no such speaker, job, or speaker label in the job", body = ApiError, content_type = "application/problem+json"),
-        (status = 409, description = "`job_not_finished`: the job has no voiceprints yet", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`sample_too_short`, `sample_too_noisy`, `several_speakers`, `validation_failed`", body = ApiError, content_type = "application/problem+json"),
-    )
-)]
-async fn add_sample(
-    state: AppState,
-    ctx: AuthContext,
-    Path(id): Path<Uuid>,
-    Json(req): Json<AddSampleRequest>,
-) -> Result<(StatusCode, Json<Sample>), ApiError> {
-    ctx.require_write()?;
-    find(&state, &ctx, id).await?;
-    let db = &state.db.orm;
-    queries::jobs::get(db, ctx.tenant_id, req.job_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("job"))?;
-    let rows = library::job_speakers(db, ctx.tenant_id, req.job_id).await?;
-    if rows.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            ProblemCode::JobNotFinished,
-            "the job has no speakers yet: its speakers stage has not run",
-        ));
-    }
-    let prints: Vec<(job_speaker::Model, voiceprints::Voiceprint)> = rows
-        .into_iter()
-        .filter_map(|r| library::voiceprint(&r).map(|v| (r, v)))
-        .collect();
-    let Some(model) = prints.first().map(|(_, v)| v.model) else {
-        return Err(ApiError::internal("the job's voiceprints cannot be read"));
-    };
-    let thresholds = Thresholds::of(model);
-    let (label, voice, source, ranges, enrolled) = match (&req.speaker, &req.ranges) {
-        (Some(label), None) => {
-            let (row, print) = prints
-                .iter()
-                .find(|(r, _)| r.label == *label)
-                .ok_or_else(|| ApiError::not_found("speaker label in this job"))?;
-            let voice = voiceprints::sample_of_speaker(print, thresholds).map_err(refused)?;
-            (
-                label.clone(),
-                voice,
-                library::FROM_JOB_SPEAKER,
-                None,
-                Some(row.clone()),
-            )
-        }
-        (None, Some(ranges)) => {
-            if ranges.is_empty() || ranges.len() > MAX_RANGES {
-                return Err(ApiError::validation(format!(
-                    "ranges must hold 1 to {MAX_RANGES} [start, end] pairs"
-                )));
-            }
-            if ranges
-                .iter()
-                .any(|[a, b]| !a.is_finite() || !b.is_finite() || *a < 0.0 || b <= a)
-            {
-                return Err(ApiError::validation(
-                    "each range must be [start, end] seconds with 0 <= start < end",
-                ));
-            }
-            let pairs: Vec<(f64, f64)> = ranges.iter().map(|[a, b]| (*a, *b)).collect();
-            let voices: Vec<voiceprints::Voiceprint> =
-                prints.iter().map(|(_, v)| v.clone()).collect();
-            let (label, voice) =
-                voiceprints::sample_of_ranges(&voices, &pairs, thresholds).map_err(refused)?;
-            (
-                label,
-                voice,
-                library::FROM_JOB_RANGES,
-                Some(serde_json::json!(ranges)),
-                None,
-            )
-        }
-        _ => {
-            return Err(ApiError::validation(
-                "give either speaker (a label such as S2) or ranges, not both",
-            ));
-        }
-    };
-    let tx = cutroom_core::db::begin_write(db).await?;
-    // The speaker may have been deleted meanwhile.
-    library::get(&tx, ctx.tenant_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("speaker"))?;
-    let sample = library::insert_sample(
-        &tx,
-        speaker_sample::Model {
-            id: Uuid::now_v7(),
-            tenant_id: ctx.tenant_id,
-            speaker_id: id,
-            model: model.as_str().to_owned(),
-            seconds: voice.seconds,
-            embedding: voiceprints::to_bytes(&voice.embedding),
-            source: source.to_owned(),
-            job_id: Some(req.job_id),
-            label: Some(label),
-            ranges,
-            created_at: Utc::now(),
-        },
-    )
-    .await?;
-    if let Some(row) = enrolled {
-        library::assign(&tx, row, id).await?;
-    }
-    tx.commit().await?;
-    tracing::info!(speaker.id = %id, sample.id = %sample.id, "speaker sample enrolled");
-    relabel(&state, &ctx).await?;
-    Ok((StatusCode::CREATED, Json(sample.into())))
-}
-
-/// Remove one sample of a speaker's voice; jobs are matched again without
-/// it.
-#[utoipa::path(
-    delete, path = "/v1/speakers/{id}/samples/{sample_id}", tag = "speakers", security(("bearer" = [])),
-    params(
-        ("id" = Uuid, Path, description = "Speaker id"),
-        ("sample_id" = Uuid, Path, description = "Sample id"),
-    ),
-    responses(
-        (status = 204, description = "Removed"),
-        (status = 403, description = "`forbidden`: viewers cannot change the library", body = ApiError, content_type = "application/problem+json"),
-        (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
-    )
-)]
-async fn delete_sample(
-    state: AppState,
-    ctx: AuthContext,
-    Path((id, sample_id)): Path<(Uuid, Uuid)>,
-) -> Result<StatusCode, ApiError> {
-    ctx.require_write()?;
-    if !library::delete_sample(&state.db.orm, ctx.tenant_id, id, sample_id).await? {
-        return Err(ApiError::not_found("sample"));
-    }
-    relabel(&state, &ctx).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// Who speaks in a job: its diarized speakers (`S1`, `S2`...) with the
-/// names the library gives them now.
-#[utoipa::path(
-    get, path = "/v1/jobs/{id}/speakers", tag = "speakers", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Job id")),
-    responses(
-        (status = 200, description = "The job's speakers; empty before its speakers stage", body = JobSpeakerList),
-        (status = 404, description = "`not_found`: no such job", body = ApiError, content_type = "application/problem+json"),
-    )
-)]
-async fn job_speakers(
-    state: AppState,
-    ctx: AuthContext,
-    Path(id): Path<Uuid>,
-) -> Result<Json<JobSpeakerList>, ApiError> {
-    let db = &state.db.orm;
-    queries::jobs::get(db, ctx.tenant_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("job"))?;
-    let rows = library::job_speakers(db, ctx.tenant_id, id).await?;
-    let names = library::names(db, ctx.tenant_id, &[id]).await?;
-    let model = rows
-        .first()
-        .and_then(|r| r.model.parse::<SpeakerModel>().ok())
-        .map(|m| m.as_str().to_owned());
-    let speakers = rows
-        .into_iter()
-        .map(|r| {
-            let name = names.get(&(id, r.label.clone())).map(|(_, n)| n.clone());
-            JobSpeaker {
-                label: r.label,
-                seconds: r.seconds,
-                speaker_id: r.speaker_id,
-                name,
-                named_by: r.named_by,
-                confidence: r.agreement,
-                similarity: r.similarity,
-            }
-        })
-        .collect();
-    Ok(Json(JobSpeakerList {
-        job_id: id,
-        model,
-        speakers,
-    }))
 }
