@@ -47,6 +47,37 @@ pub async fn from_upload(
     keep_source_hours: u32,
 ) -> Result<job::Model, ApiError> {
     let options = resolve_options(app, ctx, options, keep_source_hours).await?;
+    upload_job(app, ctx, upload_id, options, |job| {
+        job.keep_source_hours = keep_source_hours as i32;
+    })
+    .await
+}
+
+/// A job that enrols an uploaded voice sample into `speaker_id`'s samples:
+/// the worker finds its speech, refuses it as the library refuses any
+/// sample (too short, too noisy, several voices), and adds it.
+pub async fn enrolment(
+    app: &App,
+    ctx: &AuthContext,
+    upload_id: Uuid,
+    speaker_id: Uuid,
+) -> Result<job::Model, ApiError> {
+    let options = resolve_options(app, ctx, JobOptions::default(), 0).await?;
+    upload_job(app, ctx, upload_id, options, |job| {
+        job.enrols_speaker_id = Some(speaker_id);
+    })
+    .await
+}
+
+/// The job for a pending upload whose bytes are all in storage, `shape`d
+/// by its caller.
+async fn upload_job(
+    app: &App,
+    ctx: &AuthContext,
+    upload_id: Uuid,
+    options: JobOptions,
+    shape: impl FnOnce(&mut job::Model),
+) -> Result<job::Model, ApiError> {
     let db = &app.db.orm;
     let upload = queries::uploads::get(db, ctx.tenant_id, upload_id)
         .await?
@@ -92,8 +123,8 @@ pub async fn from_upload(
         Some(upload.object_key.clone()),
         &options,
     );
-    job.keep_source_hours = keep_source_hours as i32;
     job.title = Some(upload.filename.clone());
+    shape(&mut job);
     match queue::create_job(&app.db, job, Some(upload.id), app.config.tenant_max_running).await {
         Ok(job) => Ok(job),
         Err(queue::EnqueueError::UploadNotPending) => {
@@ -227,6 +258,7 @@ fn new_job(
         dispatched_at: None,
         attempts: 0,
         retry_at: None,
+        enrols_speaker_id: None,
     }
 }
 

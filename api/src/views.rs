@@ -59,6 +59,12 @@ pub struct JobSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<cutroom_core::clips::ClipRange>>)]
     pub ranges: Option<serde_json::Value>,
+    /// For a job that enrols an uploaded voice sample: the library speaker
+    /// it is for (`POST /v1/speakers/{id}/samples` with `upload_id`). It
+    /// runs only fetch, probe, audio, silence and speakers; the sample is
+    /// in the speaker's samples once it succeeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrols_speaker_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -150,6 +156,7 @@ impl From<job::Model> for JobSummary {
             source_kept_until: j.kept_source_key.and(j.kept_source_until),
             parent_id: j.parent_id,
             ranges: j.clip_ranges,
+            enrols_speaker_id: j.enrols_speaker_id,
             created_at: j.created_at,
             started_at: j.started_at,
             finished_at: j.finished_at,

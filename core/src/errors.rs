@@ -42,6 +42,19 @@ pub enum ErrorCode {
     /// The tenant's monthly media minutes would be exceeded by this
     /// source; the quota resets on the first of the month (UTC).
     QuotaExceeded,
+    /// A voice sample (a job enrolling an uploaded file into the speaker
+    /// library) holds under 5 s of speech.
+    SampleTooShort,
+    /// A voice sample file runs past 130 s; a sample is 5-120 s of one
+    /// person speaking.
+    SampleTooLong,
+    /// A voice sample's speech does not agree with itself (noise, music,
+    /// or a voice too varied to enrol).
+    SampleTooNoisy,
+    /// A voice sample holds more than one voice.
+    SeveralSpeakers,
+    /// The speaker a voice sample was for was deleted before it was enrolled.
+    SpeakerDeleted,
     /// A user cancelled the job.
     Cancelled,
     /// A bug or an unexpected condition; the message says no more than that.
@@ -49,7 +62,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::SourceUnavailable,
         ErrorCode::SourcePrivate,
         ErrorCode::SourceRestricted,
@@ -64,6 +77,11 @@ impl ErrorCode {
         ErrorCode::DatabaseUnavailable,
         ErrorCode::WorkerLost,
         ErrorCode::QuotaExceeded,
+        ErrorCode::SampleTooShort,
+        ErrorCode::SampleTooLong,
+        ErrorCode::SampleTooNoisy,
+        ErrorCode::SeveralSpeakers,
+        ErrorCode::SpeakerDeleted,
         ErrorCode::Cancelled,
         ErrorCode::InternalError,
     ];
@@ -99,6 +117,11 @@ impl ErrorCode {
             ErrorCode::DatabaseUnavailable => "database_unavailable",
             ErrorCode::WorkerLost => "worker_lost",
             ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::SampleTooShort => "sample_too_short",
+            ErrorCode::SampleTooLong => "sample_too_long",
+            ErrorCode::SampleTooNoisy => "sample_too_noisy",
+            ErrorCode::SeveralSpeakers => "several_speakers",
+            ErrorCode::SpeakerDeleted => "speaker_deleted",
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::InternalError => "internal_error",
         }

@@ -110,6 +110,25 @@ impl Stage {
             Stage::Loudness | Stage::Transcribe | Stage::Speakers | Stage::Analyze => (27, 27),
         }
     }
+
+    /// [`Stage::span`] in a job enrolling an uploaded voice sample, which
+    /// only finds its speech and embeds it.
+    pub fn enrol_span(self) -> (i32, i32) {
+        match self {
+            Stage::Fetch => (0, 20),
+            Stage::Probe => (20, 25),
+            Stage::Audio => (25, 35),
+            Stage::Silence => (35, 45),
+            Stage::Speakers => (45, 95),
+            Stage::Publish => (95, 100),
+            // Not run by an enrolment.
+            Stage::Loudness
+            | Stage::Transcribe
+            | Stage::Analyze
+            | Stage::Moderate
+            | Stage::Clips => (45, 45),
+        }
+    }
 }
 
 impl std::fmt::Display for Stage {
@@ -155,6 +174,21 @@ mod tests {
         let mut at = 0;
         for s in rendered {
             let (start, end) = s.render_span();
+            assert_eq!(start, at, "{s}");
+            at = end;
+        }
+        assert_eq!(at, 100);
+        let enrolled = [
+            Stage::Fetch,
+            Stage::Probe,
+            Stage::Audio,
+            Stage::Silence,
+            Stage::Speakers,
+            Stage::Publish,
+        ];
+        let mut at = 0;
+        for s in enrolled {
+            let (start, end) = s.enrol_span();
             assert_eq!(start, at, "{s}");
             at = end;
         }

@@ -337,7 +337,10 @@ pub enum Refusal {
          {needed:.2} needed): noise, music or several people; choose a cleaner stretch"
     )]
     Noisy { consistency: f32, needed: f32 },
-    #[error("the ranges hold more than one speaker ({}); choose ranges of one voice", .0.join(", "))]
+    #[error(
+        "more than one voice speaks in it ({}); choose speech of one person alone",
+        .0.join(", ")
+    )]
     SeveralSpeakers(Vec<String>),
 }
 
@@ -368,6 +371,41 @@ pub fn sample_of_speaker(voice: &Voiceprint, t: Thresholds) -> Result<SampleVoic
         embedding: voice.centroid.clone(),
         seconds: voice.seconds.min(MAX_SAMPLE_SECONDS),
     })
+}
+
+/// Share of a recording's speech a second voice may hold before the
+/// recording is refused as a sample ([`sample_of_recording`]): a cough or
+/// a word from someone else is fine, a conversation is not.
+pub const OTHER_VOICE_SHARE: f64 = 0.15;
+/// ...and at least this much speech (seconds), below which no voice counts.
+pub const OTHER_VOICE_SECONDS: f64 = 2.0;
+
+/// A sample from a recording meant to hold one person (an uploaded file),
+/// diarized into `voices`: the voice that speaks most, unless another
+/// speaks for at least [`OTHER_VOICE_SHARE`] of it and
+/// [`OTHER_VOICE_SECONDS`]. Returns the voice's index in `voices` too.
+pub fn sample_of_recording(
+    voices: &[Voiceprint],
+    t: Thresholds,
+) -> Result<(usize, SampleVoice), Refusal> {
+    let Some((main, _)) = voices
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.seconds.total_cmp(&b.1.seconds))
+    else {
+        return Err(Refusal::TooShort { seconds: 0.0 });
+    };
+    let total: f64 = voices.iter().map(|v| v.seconds).sum();
+    let heard = OTHER_VOICE_SECONDS.max(OTHER_VOICE_SHARE * total);
+    let speaking: Vec<String> = voices
+        .iter()
+        .filter(|v| v.seconds >= heard)
+        .map(|v| v.label.clone())
+        .collect();
+    if speaking.len() > 1 {
+        return Err(Refusal::SeveralSpeakers(speaking));
+    }
+    sample_of_speaker(&voices[main], t).map(|s| (main, s))
 }
 
 /// A sample of the speech inside `ranges` (seconds) of a job whose
@@ -579,5 +617,28 @@ mod tests {
         // Half a second of the other voice at the edge is tolerated.
         let (label, _) = sample_of_ranges(&voices, &[(0.0, 10.5)], t).unwrap();
         assert_eq!(label, "S1");
+    }
+
+    #[test]
+    fn a_recording_gives_its_main_voice_unless_another_speaks_much() {
+        let t = Thresholds::of(SpeakerModel::CamPlus);
+        // Ada 20 s; Bob's 2 s cough of a word is under 15 % of the speech.
+        let ada = voice(vec![near(4, 0, 1, 0.1); 4]);
+        let mut cough = voice(vec![near(4, 3, 1, 0.1)]);
+        cough.label = "S2".into();
+        cough.seconds = 2.0;
+        let (main, sample) = sample_of_recording(&[cough.clone(), ada.clone()], t).unwrap();
+        assert_eq!((main, sample.seconds), (1, 20.0));
+        // Bob speaking 10 s of 30 is a conversation.
+        let mut bob = cough;
+        bob.seconds = 10.0;
+        assert_eq!(
+            sample_of_recording(&[ada.clone(), bob], t),
+            Err(Refusal::SeveralSpeakers(vec!["S1".into(), "S2".into()]))
+        );
+        assert!(matches!(
+            sample_of_recording(&[], t),
+            Err(Refusal::TooShort { .. })
+        ));
     }
 }

@@ -55,6 +55,9 @@ pub struct Model {
     /// After a failure that may pass (a broken download, a storage
     /// outage), the job waits until then before it is handed out again.
     pub retry_at: Option<DateTimeUtc>,
+    /// For a job that enrols an uploaded voice sample: the library speaker
+    /// it is for. It runs only fetch, probe, audio, silence and speakers.
+    pub enrols_speaker_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,8 @@
 // Uploads straight to object storage: the API hands out a presigned URL
 // (`POST /v1/uploads`), the browser PUTs the file there with progress and
-// a cancel button, then `POST /v1/uploads/{id}/complete` makes it a job.
+// a cancel button, then `POST /v1/uploads/{id}/complete` makes it a job
+// (or another call does: a voice sample is enrolled by
+// `POST /v1/speakers/{id}/samples`).
 // XMLHttpRequest rather than fetch: only it reports upload progress.
 
 import { api, ApiError, must, type Schemas } from "./api/client";
@@ -49,7 +51,13 @@ export interface Upload {
   cancel: () => void;
 }
 
-export function upload(file: File, onProgress: (p: Progress) => void): Upload {
+/** Makes a job of a stored upload: by default `POST /v1/uploads/{id}/complete`. */
+export type Finish = (uploadId: string) => Promise<Job>;
+
+const complete: Finish = async (id) =>
+  must(await api.POST("/v1/uploads/{id}/complete", { params: { path: { id } }, body: {} }));
+
+export function upload(file: File, onProgress: (p: Progress) => void, finish: Finish = complete): Upload {
   const xhr = new XMLHttpRequest();
   let cancelled = false;
   const done = (async () => {
@@ -62,12 +70,7 @@ export function upload(file: File, onProgress: (p: Progress) => void): Upload {
     );
     if (cancelled) throw new ApiError(0, "cancelled", "Upload cancelled.");
     await put(xhr, target, file, onProgress);
-    return must(
-      await api.POST("/v1/uploads/{id}/complete", {
-        params: { path: { id: target.upload_id } },
-        body: {},
-      }),
-    );
+    return finish(target.upload_id);
   })();
   return {
     done,

@@ -365,7 +365,7 @@ test("invitations: a newcomer joins by link, an existing user accepts and switch
   for (const p of [admin, nia, ola]) await p.context().close();
 });
 
-test("the speaker library: add, find, merge, rename and delete speakers", () => speakerLibrary(browser));
+test("the speaker library: add, find, merge, rename, upload a voice sample and delete speakers", () => speakerLibrary(browser));
 
 test("every page passes axe's WCAG 2 A and AA checks, on a desktop and on a phone", async () => {
   assert.ok(jobUrl, "the first scenario made a job");

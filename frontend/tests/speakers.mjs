@@ -1,9 +1,21 @@
 // The speaker library's page in a real browser (run by app.test.mjs, with
 // its browser): a member adds speakers, finds one by name, merges one into
-// another, renames and deletes them. Nothing here needs a finished job.
+// another, renames them, uploads a recording of one as a voice sample (a
+// job of its own enrols it, and refuses one too short), and deletes them.
 
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { nav, newPage, signUp, step, uniqueEmail } from "./support.mjs";
+
+/** An espeak-ng recording of `text` (a synthetic voice: this checks the page, not recognition). */
+function recording(dir, name, text) {
+  const path = join(dir, name);
+  execFileSync("espeak-ng", ["-v", "en-us", "-s", "150", "-w", path, text]);
+  return path;
+}
 
 /** A speaker of the speakers page's library, by its exact name. */
 const librarySpeaker = (page, name) =>
@@ -83,6 +95,35 @@ export async function speakerLibrary(browser) {
     const grace = librarySpeaker(page, "Grace Brewster Hopper");
     await grace.getByRole("button", { name: "Show the samples of Grace Brewster Hopper" }).click();
     await grace.getByText(/No samples yet/).waitFor();
+  });
+
+  await step(page, "speakers-upload-sample", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cutroom-voices-"));
+    try {
+      const grace = librarySpeaker(page, "Grace Brewster Hopper");
+      const file = grace.getByLabel(/Upload a recording of Grace Brewster Hopper/);
+      // Too little speech: the enrolling job's refusal is shown with its code.
+      await file.setInputFiles(recording(dir, "hello.wav", "Hello."));
+      await grace.getByRole("button", { name: "Upload sample" }).click();
+      await grace.getByRole("alert").filter({ hasText: "sample_too_short" }).waitFor({ timeout: 120_000 });
+      await file.setInputFiles(
+        recording(
+          dir,
+          "grace.wav",
+          "The most dangerous phrase in the language is, we have always done it this way. " +
+            "It is easier to ask forgiveness than it is to get permission. " +
+            "A ship in port is safe, but that is not what ships are built for.",
+        ),
+      );
+      await grace.getByRole("button", { name: "Upload sample" }).click();
+      await grace.getByText("Added a sample of Grace Brewster Hopper's voice from grace.wav.").waitFor({ timeout: 120_000 });
+      // The samples list opened and shows it; the count followed.
+      await grace.locator("tr[data-sample]").filter({ hasText: "an uploaded recording" }).waitFor();
+      await grace.getByText(/^1 sample ·/).waitFor();
+      assert.equal(await grace.getByRole("alert").count(), 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   await step(page, "speakers-delete", async () => {

@@ -24,6 +24,7 @@ mod m20261206_000001_invitation_answers;
 mod m20261206_000002_edit_flags;
 mod m20261206_000003_leases;
 mod m20261207_000001_speakers;
+mod m20261208_000001_enrol_jobs;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000002_edit_flags::Migration),
             Box::new(m20261206_000003_leases::Migration),
             Box::new(m20261207_000001_speakers::Migration),
+            Box::new(m20261208_000001_enrol_jobs::Migration),
         ]
     }
 }

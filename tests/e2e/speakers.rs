@@ -6,7 +6,9 @@
 //!
 //! The voices are real recordings: the LibriVox reader of
 //! `pocketsphinx-testdata`, John F. Kennedy (jfk.wav) and an espeak-ng
-//! voice. The same JFK recording is in both jobs, so this checks the
+//! voice. Samples come from a job's speaker, and from an uploaded file
+//! (which a job of its own enrols, refusing what is no sample). The same
+//! JFK recording is in both jobs, so this checks the
 //! plumbing, not the accuracy: `bash .ci/bench-speakers` measures that on
 //! recordings of other sessions (docs/benchmarks.md).
 
@@ -371,6 +373,101 @@ async fn library(db: Db) {
     assert!(named(&two, &kennedy2)["name"].is_null(), "{two:?}");
     let (status, _) = app.get(&format!("/v1/jobs/{job1}/speakers"), token).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // An uploaded recording of him enrols him again: job 2 names him.
+    let enrolled = enrol_upload(&app, token, again_id, &jfk).await;
+    assert_eq!(enrolled["status"], "succeeded", "{enrolled}");
+    let (_, samples) = app
+        .get(&format!("/v1/speakers/{again_id}/samples"), token)
+        .await;
+    let items = samples["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{samples}");
+    assert_eq!(items[0]["source"], "upload");
+    assert_eq!(items[0]["job_id"], enrolled["id"]);
+    let two = speakers_of(&app, token, &job2).await;
+    assert_eq!(named(&two, &kennedy2)["name"], "JFK again", "{two:?}");
+
+    // Recordings that are no sample fail with the reason's code, and add
+    // nothing.
+    let short = dir.path().join("short.wav");
+    media::ffmpeg(&[
+        "-y",
+        "-loglevel",
+        "error",
+        "-i",
+        &jfk.display().to_string(),
+        "-t",
+        "3",
+        &short.display().to_string(),
+    ]);
+    let long = dir.path().join("long.wav");
+    media::ffmpeg(&[
+        "-y",
+        "-loglevel",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "anoisesrc=d=140:c=pink:a=0.02:r=16000",
+        &long.display().to_string(),
+    ]);
+    for (file, code) in [
+        (&short, "sample_too_short"),
+        (&long, "sample_too_long"),
+        (&second, "several_speakers"),
+    ] {
+        let job = enrol_upload(&app, token, again_id, file).await;
+        assert_eq!(job["status"], "failed", "{job}");
+        assert_eq!(job["error"]["code"], code, "{job}");
+    }
+    let (_, samples) = app
+        .get(&format!("/v1/speakers/{again_id}/samples"), token)
+        .await;
+    assert_eq!(samples["items"].as_array().unwrap().len(), 1, "{samples}");
+    // An upload and a job are one or the other.
+    let upload = app
+        .upload(token, "x.wav", "audio/wav", std::fs::read(&jfk).unwrap())
+        .await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/speakers/{again_id}/samples"),
+            token,
+            json!({"upload_id": upload, "job_id": job2, "speaker": kennedy2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // Another tenant's upload is not found, nor may they enrol into ours.
+    let (status, body) = app
+        .post(
+            &format!("/v1/speakers/{mine_id}/samples"),
+            ot,
+            json!({"upload_id": upload}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+/// Uploads `file` as a voice sample of `speaker`; the enrolling job, ended.
+async fn enrol_upload(app: &TestApp, token: &str, speaker: &str, file: &Path) -> Value {
+    let upload = app
+        .upload(
+            token,
+            "sample.wav",
+            "audio/wav",
+            std::fs::read(file).unwrap(),
+        )
+        .await;
+    let (status, job) = app
+        .post(
+            &format!("/v1/speakers/{speaker}/samples"),
+            token,
+            json!({"upload_id": upload}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["enrols_speaker_id"], speaker, "{job}");
+    app.wait_for_job(token, job["id"].as_str().unwrap(), JOB_LIMIT)
+        .await
 }
 
 cutroom_tests::both_dbs!(library_names_voices_across_jobs, super::library);

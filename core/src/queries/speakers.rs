@@ -28,6 +28,9 @@ pub const BY_ENROLMENT: &str = "enrolment";
 pub const FROM_JOB_SPEAKER: &str = "job_speaker";
 /// `source` of a sample taken from time ranges of a job.
 pub const FROM_JOB_RANGES: &str = "job_ranges";
+/// `source` of a sample uploaded as a file; its `job_id` is the job that
+/// enrolled it.
+pub const FROM_UPLOAD: &str = "upload";
 
 /// Job speakers named again per round of [`relabel`].
 const RELABEL_PAGE: u64 = 500;
@@ -396,6 +399,57 @@ pub async fn job_speakers(
 }
 
 /// Marks a job's speaker as enrolled as `speaker_id` by a person.
+/// Records what a job enrolling an uploaded recording found: its
+/// voiceprints, `voices[main]` named `speaker_id` by enrolment, and the
+/// sample. One transaction, which replaces what an earlier attempt of the
+/// same job wrote. `None` when the speaker is gone (deleted meanwhile).
+#[allow(clippy::too_many_arguments)]
+pub async fn enrol_recording(
+    db: &sea_orm::DatabaseConnection,
+    tenant_id: Uuid,
+    job_id: Uuid,
+    speaker_id: Uuid,
+    voices: &[Voiceprint],
+    main: usize,
+    sample: &voiceprints::SampleVoice,
+) -> Result<Option<speaker_sample::Model>, DbErr> {
+    let tx = crate::db::begin_write(db).await?;
+    if get(&tx, tenant_id, speaker_id).await?.is_none() {
+        return Ok(None);
+    }
+    speaker_sample::Entity::delete_many()
+        .filter(speaker_sample::Column::TenantId.eq(tenant_id))
+        .filter(speaker_sample::Column::JobId.eq(job_id))
+        .exec(&tx)
+        .await?;
+    let rows: Vec<job_speaker::Model> = voices
+        .iter()
+        .map(|v| job_speaker_row(tenant_id, job_id, v, Identity::UNKNOWN))
+        .collect();
+    let named = rows[main].clone();
+    replace_job_speakers(&tx, tenant_id, job_id, rows).await?;
+    assign(&tx, named, speaker_id).await?;
+    let row = insert_sample(
+        &tx,
+        speaker_sample::Model {
+            id: Uuid::now_v7(),
+            tenant_id,
+            speaker_id,
+            model: voices[main].model.as_str().to_owned(),
+            seconds: sample.seconds,
+            embedding: voiceprints::to_bytes(&sample.embedding),
+            source: FROM_UPLOAD.to_owned(),
+            job_id: Some(job_id),
+            label: Some(voices[main].label.clone()),
+            ranges: None,
+            created_at: Utc::now(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(row))
+}
+
 pub async fn assign(
     db: &impl ConnectionTrait,
     row: job_speaker::Model,

@@ -1,8 +1,8 @@
 // The speaker library: the organisation's people whose voices the jobs
 // are matched against. Everyone may list them and their samples; members
 // and up add, rename, merge and delete them, and remove samples
-// (api/src/routes/speakers.rs). Samples are taken from jobs, on the job
-// page's speakers section.
+// (api/src/routes/speakers/). Samples are taken from jobs, on the job
+// page's speakers section, or uploaded here as recordings.
 
 import { useEffect, useState } from "preact/hooks";
 import { atLeast, useAuth } from "../auth";
@@ -40,7 +40,8 @@ export function SpeakersPage() {
       <PageTitle title="Speakers">Speakers</PageTitle>
       <p class="muted">
         The people whose voices Cutroom recognises in your jobs. A speaker is recognised once a sample of their
-        voice is enrolled: on a job's page, in its Speakers section, pick the voice and enrol it.
+        voice is enrolled: on a job's page, in its Speakers section, pick the voice and enrol it; or upload a
+        recording of them speaking alone here.
       </p>
       {canWrite ? (
         <NewSpeaker

@@ -1,6 +1,7 @@
 // One speaker of the library: its name (renamed in place), counts and
-// consent, merging another speaker into it, deleting it, and the samples
-// of its voice, read when first shown.
+// consent, merging another speaker into it, deleting it, uploading a
+// recording of their voice as a sample, and the samples of its voice,
+// read when first shown.
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, must } from "../api/client";
@@ -8,7 +9,8 @@ import { when } from "../format";
 import { inputValue, useAction } from "../pages/settings/parts";
 import { Link } from "../router";
 import { ErrorNote, Loading, useLoad } from "./common";
-import { deleteSpeaker, sourceText, speech, type Sample, type Speaker } from "./speakers";
+import { acceptable, type Progress } from "../upload";
+import { deleteSpeaker, enrolled, sourceText, speech, uploadSample, type Sample, type Speaker } from "./speakers";
 
 interface Props {
   speaker: Speaker;
@@ -71,6 +73,16 @@ export function SpeakerItem({ speaker: s, others, canWrite, onChange, onRemove, 
             onChange(n);
             onMerged(from);
             setGen((g) => g + 1);
+          }}
+        />
+      )}
+      {canWrite && (
+        <UploadSample
+          speaker={s}
+          onAdded={async () => {
+            onChange(must(await api.GET("/v1/speakers/{id}", path)));
+            setGen((g) => g + 1);
+            setShowSamples(true);
           }}
         />
       )}
@@ -204,6 +216,66 @@ function Merge({ into, others, onMerged }: { into: Speaker; others: Speaker[]; o
   );
 }
 
+/**
+ * A recording of the speaker alone (5-120 s of speech) uploaded as a
+ * sample: sent through a presigned URL with progress, then enrolled by a
+ * job of its own, whose refusal (too short, too noisy, several voices) is
+ * shown as it comes.
+ */
+function UploadSample({ speaker: s, onAdded }: { speaker: Speaker; onAdded: () => Promise<void> }) {
+  const act = useAction();
+  const [state, setState] = useState<string | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const input = useRef<HTMLInputElement>(null);
+  const cancel = useRef<(() => void) | null>(null);
+  const sent = (p: Progress) => setState(`Uploading… ${p.total ? Math.floor((p.sent * 100) / p.total) : 0} %`);
+  return (
+    <form
+      class="inline upload-sample"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const file = input.current?.files?.[0];
+        if (!file) return;
+        setDone(null);
+        void act.run(async () => {
+          try {
+            const refused = acceptable(file);
+            if (refused) throw new Error(refused);
+            const u = uploadSample(s.id, file, sent);
+            cancel.current = u.cancel;
+            const job = await u.done;
+            cancel.current = null;
+            await enrolled(job, (pct) => setState(`Finding the voice… ${pct} %`));
+            if (input.current) input.current.value = "";
+            setDone(`Added a sample of ${s.name}'s voice from ${file.name}.`);
+            await onAdded();
+          } finally {
+            cancel.current = null;
+            setState(null);
+          }
+        });
+      }}
+    >
+      <label>
+        Upload a recording of {s.name} <span class="hint">(5 to 120 s of them speaking alone)</span>
+        <input ref={input} type="file" accept="audio/*,video/*" required disabled={act.busy} />
+      </label>
+      <button type="submit" class="secondary" disabled={act.busy}>
+        {act.busy ? "Enrolling…" : "Upload sample"}
+      </button>
+      {act.busy && cancel.current && (
+        <button type="button" class="secondary" onClick={() => cancel.current?.()}>
+          Cancel
+        </button>
+      )}
+      <p class="muted small" role="status">
+        {state ?? done ?? ""}
+      </p>
+      <ErrorNote error={act.error} />
+    </form>
+  );
+}
+
 function Samples({
   speaker: s,
   gen,
@@ -224,7 +296,8 @@ function Samples({
   if (samples.data.length === 0)
     return (
       <p class="muted small">
-        No samples yet: {s.name} is not recognised until one is enrolled from a job's Speakers section.
+        No samples yet: {s.name} is not recognised until one is enrolled from a job's Speakers section, or a
+        recording of them is uploaded.
       </p>
     );
   return (

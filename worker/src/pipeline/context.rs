@@ -60,6 +60,8 @@ impl JobCtx<'_> {
     pub(super) fn span(&self, stage: Stage) -> (i32, i32) {
         if self.job.parent_id.is_some() {
             stage.render_span()
+        } else if self.job.enrols_speaker_id.is_some() {
+            stage.enrol_span()
         } else {
             stage.span()
         }

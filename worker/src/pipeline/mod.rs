@@ -10,6 +10,7 @@ mod analyze;
 pub(crate) mod audio;
 pub(crate) mod clips;
 mod context;
+mod enrol;
 mod error;
 mod fetch;
 pub(crate) mod loudness;
@@ -166,8 +167,11 @@ impl<'a> Pipeline<'a> {
         if let Some(parent) = ctx.job.parent_id {
             return self.render_stages(ctx, parent).await;
         }
+        if let Some(speaker) = ctx.job.enrols_speaker_id {
+            return self.enrol_stages(ctx, speaker).await;
+        }
         let source = self.stage(ctx, Stage::Fetch, fetch::run(ctx)).await?;
-        let (media, audio) = self.probe_and_decode(ctx, &source).await?;
+        let (media, audio) = self.probe_and_decode(ctx, &source, None).await?;
         let seconds = audio.duration();
         let loudness = self
             .stage(ctx, Stage::Loudness, loudness::run(ctx, &audio))
@@ -255,15 +259,22 @@ impl<'a> Pipeline<'a> {
     /// the audio decoded, not the length its header declares (which can
     /// lie). A declared length that does not fit fails the job at probe;
     /// audio that runs past what is left fails it while decoding; both
-    /// before anything costly runs.
+    /// before anything costly runs. A voice sample declared longer than
+    /// `longest` seconds fails at probe too.
     async fn probe_and_decode(
         &self,
         ctx: &JobCtx<'_>,
         source: &fetch::Source,
+        longest: Option<f64>,
     ) -> Result<(probe::MediaInfo, audio::DecodedAudio), StageError> {
         let (media, allowance) = self
             .stage(ctx, Stage::Probe, async {
                 let media = probe::run(ctx, source).await?;
+                if let (Some(limit), Some(declared)) = (longest, media.duration)
+                    && declared > limit
+                {
+                    return Err(enrol::too_long(declared));
+                }
                 let allowance = meter::allowance(ctx, media.duration).await?;
                 Ok((media, allowance))
             })

@@ -175,31 +175,8 @@ pub(crate) async fn run(
     speech: &[Interval],
     transcript: &mut Transcript,
 ) -> Result<Output, StageError> {
-    let engines = Arc::clone(ctx.engines);
-    let options = ctx.options.speakers.clone();
-    let speech = speech.to_vec();
-    let stop = ctx.stop.clone();
     let model = ctx.engines.speaker_model;
-    let found = ctx
-        .blocking(Stage::Speakers, move |progress| {
-            let Some(embedded) = Embedded::new(&engines, &audio, &speech, &stop, progress)? else {
-                return Ok(None);
-            };
-            let timeline = embedded.diarize(&options, Tuning::of(model));
-            let prints = embedded.voiceprints(&timeline, model);
-            anyhow::Ok(Some((timeline, prints)))
-        })
-        .await?
-        .map_err(|e| {
-            StageError::failed(
-                ErrorCode::InternalError,
-                "speaker detection failed; try again later",
-            )
-            .detail(format!("{e:#}"))
-        })?;
-    let Some((timeline, prints)) = found else {
-        return Err(StageError::Stopped(ctx.stop_reason()));
-    };
+    let (timeline, prints) = find_voices(ctx, audio, speech, ctx.options.speakers.clone()).await?;
     label_transcript(transcript, &timeline);
     let mut report = timeline.report(&ctx.options.speakers, model);
     let named = identify(ctx, &prints).await?;
@@ -223,6 +200,38 @@ pub(crate) async fn run(
     )
     .await
     .map(|o| o.made_with([ctx.engines.set.silero_vad(), ctx.engines.speaker_file()]))
+}
+
+/// Embeds and diarizes `speech` within `options`' bounds, off the async
+/// threads: the speakers' timeline and their voiceprints.
+pub(crate) async fn find_voices(
+    ctx: &JobCtx<'_>,
+    audio: Arc<Vec<f32>>,
+    speech: &[Interval],
+    options: SpeakerOptions,
+) -> Result<(Timeline, Vec<Voiceprint>), StageError> {
+    let engines = Arc::clone(ctx.engines);
+    let speech = speech.to_vec();
+    let stop = ctx.stop.clone();
+    let model = ctx.engines.speaker_model;
+    let found = ctx
+        .blocking(Stage::Speakers, move |progress| {
+            let Some(embedded) = Embedded::new(&engines, &audio, &speech, &stop, progress)? else {
+                return Ok(None);
+            };
+            let timeline = embedded.diarize(&options, Tuning::of(model));
+            let prints = embedded.voiceprints(&timeline, model);
+            anyhow::Ok(Some((timeline, prints)))
+        })
+        .await?
+        .map_err(|e| {
+            StageError::failed(
+                ErrorCode::InternalError,
+                "speaker detection failed; try again later",
+            )
+            .detail(format!("{e:#}"))
+        })?;
+    found.ok_or_else(|| StageError::Stopped(ctx.stop_reason()))
 }
 
 /// Keeps the job's voiceprints and matches them against the tenant's
@@ -339,7 +348,7 @@ impl Embedded {
 
 impl Timeline {
     /// `speakers.json`: the speakers and their turns on this timeline.
-    fn report(&self, options: &SpeakerOptions, model: SpeakerModel) -> SpeakerReport {
+    pub(crate) fn report(&self, options: &SpeakerOptions, model: SpeakerModel) -> SpeakerReport {
         let tuning = Tuning::of(model);
         let runs = self.runs();
         let count = self.frames.iter().flatten().max().map_or(0, |m| m + 1);

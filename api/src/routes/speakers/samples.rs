@@ -1,7 +1,10 @@
 //! Samples of a speaker's voice, taken from jobs' kept voiceprints, and
 //! who speaks in a job.
 
-use axum::http::StatusCode;
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 use chrono::{DateTime, Utc};
 use cutroom_core::{
     config::SpeakerModel,
@@ -21,6 +24,8 @@ use crate::{
     auth::AuthContext,
     error::ApiError,
     extract::{Json, Path},
+    submit,
+    views::Job,
 };
 
 /// Most time ranges one sample is taken from.
@@ -33,19 +38,24 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(job_speakers))
 }
 
-/// Where a new sample's voice comes from: one of a job's speakers, or time
-/// ranges of a job (its speakers' kept segments that the ranges overlap;
-/// they must be one voice).
+/// Where a new sample's voice comes from: one of a finished job's
+/// speakers (`job_id` + `speaker`), time ranges of a finished job
+/// (`job_id` + `ranges`: its speakers' kept segments that the ranges
+/// overlap; they must be one voice), or an uploaded file of one person
+/// speaking (`upload_id` alone: `POST /v1/uploads`, `PUT` the file, then
+/// this; 5-120 s of speech, the file at most 130 s).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddSampleRequest {
-    pub job_id: Uuid,
+    pub job_id: Option<Uuid>,
     /// The job's speaker label, `S1`, `S2`...
     #[schema(example = "S2")]
     pub speaker: Option<String>,
     /// `[start, end]` seconds on the job's source (at most 50).
     #[schema(example = json!([[12.0, 31.5]]))]
     pub ranges: Option<Vec<[f64; 2]>>,
+    /// A pending upload whose file has been `PUT`: a job enrols it (202).
+    pub upload_id: Option<Uuid>,
 }
 
 /// One enrolled sample of a voice.
@@ -58,7 +68,8 @@ pub struct Sample {
     pub model: String,
     /// Seconds of speech it was made from (at most 120).
     pub seconds: f64,
-    /// `job_speaker` or `job_ranges`.
+    /// `job_speaker`, `job_ranges` or `upload` (then `job_id` is the job
+    /// that enrolled the uploaded file).
     pub source: String,
     pub job_id: Option<Uuid>,
     /// The job's speaker label it was taken from.
@@ -150,20 +161,26 @@ fn refused(r: Refusal) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, r.to_string())
 }
 
-/// Enrol a sample of this speaker's voice from a finished job: one of its
-/// diarized speakers (`speaker`), or time ranges of it (`ranges`). The
-/// sample needs 5 s of speech of one clean voice. Enrolling a job's
-/// speaker also names them in that job; every other job is matched again.
+/// Enrol a sample of this speaker's voice: one of a finished job's
+/// diarized speakers (`job_id` + `speaker`) or time ranges of it
+/// (`job_id` + `ranges`), answered at once (201); or an uploaded file
+/// (`upload_id`), which a job enrols (202: the job, queued; its
+/// `error.code` says why a sample was refused). A sample needs 5 s of
+/// speech of one clean voice. Enrolling a job's speaker also names them in
+/// that job; every other job is matched again.
 #[utoipa::path(
     post, path = "/v1/speakers/{id}/samples", tag = "speakers", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Speaker id")),
     request_body = AddSampleRequest,
     responses(
-        (status = 201, description = "Enrolled", body = Sample),
+        (status = 201, description = "Enrolled from a job", body = Sample),
+        (status = 202, description = "An uploaded sample: the job that enrols it, queued. It ends `succeeded` with the sample added, or `failed` with `sample_too_short`, `sample_too_long`, `sample_too_noisy`, `several_speakers` or `speaker_deleted`", body = Job),
         (status = 403, description = "`forbidden`: viewers cannot change the library", body = ApiError, content_type = "application/problem+json"),
-        (status = 404, description = "`not_found`: no such speaker, job, or speaker label in the job", body = ApiError, content_type = "application/problem+json"),
-        (status = 409, description = "`job_not_finished`: the job has no voiceprints yet", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`sample_too_short`, `sample_too_noisy`, `several_speakers`, `validation_failed`", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such speaker, job, upload, or speaker label in the job", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`job_not_finished`: the job has no voiceprints yet; `upload_missing`, `upload_in_progress`, `conflict`: as for `POST /v1/uploads/{id}/complete`", body = ApiError, content_type = "application/problem+json"),
+        (status = 410, description = "`upload_expired`", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`sample_too_short`, `sample_too_noisy`, `several_speakers`, `upload_size_mismatch`, `validation_failed`", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`; or `quota_exceeded`: an uploaded sample counts towards the monthly media minutes (`Retry-After`: seconds until the quota resets)", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn add_sample(
@@ -171,14 +188,49 @@ async fn add_sample(
     ctx: AuthContext,
     Path(id): Path<Uuid>,
     Json(req): Json<AddSampleRequest>,
-) -> Result<(StatusCode, Json<Sample>), ApiError> {
+) -> Result<Response, ApiError> {
     ctx.require_write()?;
     find(&state, &ctx, id).await?;
+    match req {
+        AddSampleRequest {
+            upload_id: Some(upload),
+            job_id: None,
+            speaker: None,
+            ranges: None,
+        } => {
+            let job = submit::enrolment(&state, &ctx, upload, id).await?;
+            tracing::info!(speaker.id = %id, job.id = %job.id, upload.id = %upload, "voice sample uploaded");
+            Ok((StatusCode::ACCEPTED, Json(Job::load(&state, job).await?)).into_response())
+        }
+        AddSampleRequest {
+            upload_id: None,
+            job_id: Some(job_id),
+            speaker,
+            ranges,
+        } => {
+            let sample = from_job(&state, &ctx, id, job_id, speaker, ranges).await?;
+            Ok((StatusCode::CREATED, Json(sample)).into_response())
+        }
+        _ => Err(ApiError::validation(
+            "give job_id with speaker (a label such as S2) or with ranges, or upload_id alone",
+        )),
+    }
+}
+
+/// A sample from a finished job's kept voiceprints.
+async fn from_job(
+    state: &AppState,
+    ctx: &AuthContext,
+    id: Uuid,
+    job_id: Uuid,
+    speaker: Option<String>,
+    ranges: Option<Vec<[f64; 2]>>,
+) -> Result<Sample, ApiError> {
     let db = &state.db.orm;
-    queries::jobs::get(db, ctx.tenant_id, req.job_id)
+    queries::jobs::get(db, ctx.tenant_id, job_id)
         .await?
         .ok_or_else(|| ApiError::not_found("job"))?;
-    let rows = library::job_speakers(db, ctx.tenant_id, req.job_id).await?;
+    let rows = library::job_speakers(db, ctx.tenant_id, job_id).await?;
     if rows.is_empty() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -194,7 +246,7 @@ async fn add_sample(
         return Err(ApiError::internal("the job's voiceprints cannot be read"));
     };
     let thresholds = Thresholds::of(model);
-    let (label, voice, source, ranges, enrolled) = match (&req.speaker, &req.ranges) {
+    let (label, voice, source, ranges, enrolled) = match (&speaker, &ranges) {
         (Some(label), None) => {
             let (row, print) = prints
                 .iter()
@@ -257,7 +309,7 @@ async fn add_sample(
             seconds: voice.seconds,
             embedding: voiceprints::to_bytes(&voice.embedding),
             source: source.to_owned(),
-            job_id: Some(req.job_id),
+            job_id: Some(job_id),
             label: Some(label),
             ranges,
             created_at: Utc::now(),
@@ -269,8 +321,8 @@ async fn add_sample(
     }
     tx.commit().await?;
     tracing::info!(speaker.id = %id, sample.id = %sample.id, "speaker sample enrolled");
-    relabel(&state, &ctx).await?;
-    Ok((StatusCode::CREATED, Json(sample.into())))
+    relabel(state, ctx).await?;
+    Ok(sample.into())
 }
 
 /// Remove one sample of a speaker's voice; jobs are matched again without
