@@ -18,6 +18,7 @@ pub mod moderation_flag;
 pub mod refresh_token;
 pub mod review_decision;
 pub mod speaker;
+pub mod speaker_library;
 pub mod speaker_sample;
 pub mod tenant;
 pub mod transcript;

@@ -25,6 +25,7 @@ mod m20261206_000002_edit_flags;
 mod m20261206_000003_leases;
 mod m20261207_000001_speakers;
 mod m20261208_000001_enrol_jobs;
+mod m20261208_000002_library_rounds;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000003_leases::Migration),
             Box::new(m20261207_000001_speakers::Migration),
             Box::new(m20261208_000001_enrol_jobs::Migration),
+            Box::new(m20261208_000002_library_rounds::Migration),
         ]
     }
 }

@@ -1,8 +1,9 @@
 //! The speaker library end to end, on SQLite and PostgreSQL: a voice
 //! enrolled from one job is named in a later job and a voice never
 //! enrolled is `unknown`; renaming, merging and deleting change past jobs'
-//! names without running them again; another tenant can neither see nor
-//! match the library.
+//! names without running them again (renames at once, the rest by the
+//! housekeepers' relabel round); another tenant can neither see nor match
+//! the library.
 //!
 //! The voices are real recordings: the LibriVox reader of
 //! `pocketsphinx-testdata`, John F. Kennedy (jfk.wav) and an espeak-ng
@@ -106,6 +107,24 @@ async fn label_at(app: &TestApp, token: &str, job: &str, from: f64, to: f64) -> 
         .unwrap_or_else(|| panic!("no segment in {from}-{to}: {t}"))
         .0
         .clone()
+}
+
+/// Waits until the housekeepers' relabel round has named the tenant's
+/// past jobs after the last change to its library.
+async fn settled(app: &TestApp, token: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (status, list) = app.get("/v1/speakers", token).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        if list["relabelling"] == false {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "past jobs were not named again within a minute"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 fn named<'a>(speakers: &'a [Value], label: &str) -> &'a Value {
@@ -272,6 +291,7 @@ async fn library(db: Db) {
     assert_eq!(status, StatusCode::OK, "{merged}");
     assert_eq!(merged["samples"], 1);
     assert_eq!(merged["jobs"], 2);
+    settled(&app, token).await;
     for (job, label) in [(&job1, &kennedy1), (&job2, &kennedy2)] {
         let sp = speakers_of(&app, token, job).await;
         assert_eq!(named(&sp, label)["name"], "President Kennedy", "{sp:?}");
@@ -339,6 +359,7 @@ async fn library(db: Db) {
     // becomes unknown again; job 1's enrolled label too.
     let (status, _) = app.delete(&format!("/v1/speakers/{dup_id}"), token).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    settled(&app, token).await;
     for job in [&job1, &job2] {
         let sp = speakers_of(&app, token, job).await;
         assert!(
@@ -361,10 +382,17 @@ async fn library(db: Db) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    // Job 1's speaker is named at once; job 2's by the relabel round.
+    assert_eq!(
+        named(&speakers_of(&app, token, &job1).await, &kennedy1)["name"],
+        "JFK again"
+    );
+    settled(&app, token).await;
     let two = speakers_of(&app, token, &job2).await;
     assert_eq!(named(&two, &kennedy2)["name"], "JFK again", "{two:?}");
     let (status, _) = app.delete(&format!("/v1/jobs/{job1}"), token).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    settled(&app, token).await;
     let (_, samples) = app
         .get(&format!("/v1/speakers/{again_id}/samples"), token)
         .await;
@@ -384,6 +412,7 @@ async fn library(db: Db) {
     assert_eq!(items.len(), 1, "{samples}");
     assert_eq!(items[0]["source"], "upload");
     assert_eq!(items[0]["job_id"], enrolled["id"]);
+    settled(&app, token).await;
     let two = speakers_of(&app, token, &job2).await;
     assert_eq!(named(&two, &kennedy2)["name"], "JFK again", "{two:?}");
 

@@ -403,12 +403,11 @@ async fn delete_job(
         state.store.delete(key).await?;
     }
     // Samples of the speaker library taken from it go with it (foreign
-    // key); the other jobs named by them are named again without them.
+    // key); the relabel round names the other jobs again without them.
     let had_samples = queries::speakers::samples_from_job(db, ctx.tenant_id, id).await? > 0;
     remove(&state, ctx.tenant_id, id, job.source_key.as_deref()).await?;
     if had_samples {
-        let changed = queries::speakers::relabel(db, ctx.tenant_id).await?;
-        tracing::info!(changed, "job speakers named again");
+        queries::speakers::changed(db, ctx.tenant_id).await?;
     }
     free_slot(&state, ctx.tenant_id).await;
     tracing::info!(job.id = %id, "job deleted");

@@ -1,7 +1,9 @@
 //! Housekeeping: the promises no request keeps. Jobs waiting for a free
 //! slot or for their retry time are handed to the workers' queue (the
 //! dispatcher), what is kept only for a while is deleted when its time is
-//! up (the [`sweep`]er), and webhooks are sent ([`webhooks`]).
+//! up (the [`sweep`]er), past jobs' speakers are named again after a
+//! change to their tenant's speaker library (the relabel round), and
+//! webhooks are sent ([`webhooks`]).
 //!
 //! Every long-lived process runs it, API or worker, so any shape of fleet
 //! keeps every promise: workers with no API replica still retry, sweep and
@@ -26,6 +28,8 @@ use crate::{
 
 /// How often jobs whose slot or retry time came are handed over.
 const DISPATCH_INTERVAL: Duration = Duration::from_secs(2);
+/// How often libraries that changed have their past jobs named again.
+const RELABEL_INTERVAL: Duration = Duration::from_secs(2);
 /// The longest a round may hold its lease: a process that died mid-round
 /// leaves the round to others after this.
 const ROUND_LEASE: Duration = Duration::from_secs(10 * 60);
@@ -37,6 +41,8 @@ pub enum Round {
     Dispatch,
     /// [`sweep`].
     Sweep,
+    /// [`crate::queries::speakers::relabel_round`].
+    Relabel,
 }
 
 impl Round {
@@ -45,6 +51,7 @@ impl Round {
         match self {
             Round::Dispatch => "dispatch",
             Round::Sweep => "sweep",
+            Round::Relabel => "relabel",
         }
     }
 }
@@ -86,6 +93,11 @@ impl Housekeeper {
         tokio::join!(
             self.rounds(Round::Dispatch, dispatch_every, &shutdown),
             self.rounds(Round::Sweep, self.config.sweep_interval, &shutdown),
+            self.rounds(
+                Round::Relabel,
+                RELABEL_INTERVAL.min(self.config.sweep_interval),
+                &shutdown
+            ),
             webhooks::run(self.clone(), shutdown.clone()),
         );
     }
@@ -124,6 +136,11 @@ impl Housekeeper {
                 }
             }
             Round::Sweep => sweep::round(self, Utc::now()).await,
+            Round::Relabel => {
+                if let Err(e) = crate::queries::speakers::relabel_round(&self.db.orm).await {
+                    tracing::warn!(error = %e, "naming past jobs' speakers again failed; will retry");
+                }
+            }
         }
         // The next round is due one interval after this one began, for
         // whichever process comes first.

@@ -1,16 +1,17 @@
 //! The speaker library and the voiceprints jobs keep
 //! ([`crate::voiceprints`]). Every change to the library ends with
-//! [`relabel`], which names the tenant's past jobs' speakers again from
-//! their kept voiceprints.
+//! [`changed`], which bumps the library's revision; the housekeepers'
+//! relabel round then runs [`relabel`] ([`relabel_round`]), which names
+//! the tenant's past jobs' speakers again from their kept voiceprints.
 
 use std::collections::HashMap;
 
 use chrono::Utc;
-use cutroom_entities::{job_speaker, speaker, speaker_sample};
+use cutroom_entities::{job_speaker, speaker, speaker_library, speaker_sample};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, ExprTrait,
     IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::{Expr, Func, LikeExpr},
+    sea_query::{Expr, Func, LikeExpr, OnConflict},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -401,8 +402,8 @@ pub async fn job_speakers(
 /// Marks a job's speaker as enrolled as `speaker_id` by a person.
 /// Records what a job enrolling an uploaded recording found: its
 /// voiceprints, `voices[main]` named `speaker_id` by enrolment, and the
-/// sample. One transaction, which replaces what an earlier attempt of the
-/// same job wrote. `None` when the speaker is gone (deleted meanwhile).
+/// sample, and the library's change. One transaction, which replaces what
+/// an earlier attempt of the same job wrote. `None` when the speaker is gone (deleted meanwhile).
 #[allow(clippy::too_many_arguments)]
 pub async fn enrol_recording(
     db: &sea_orm::DatabaseConnection,
@@ -446,6 +447,7 @@ pub async fn enrol_recording(
         },
     )
     .await?;
+    changed(&tx, tenant_id).await?;
     tx.commit().await?;
     Ok(Some(row))
 }
@@ -515,6 +517,75 @@ pub async fn appearances(
         .into_tuple()
         .all(db)
         .await
+}
+
+/// Records a change to `tenant_id`'s library: its past jobs are to be
+/// named again, by the next relabel round.
+pub async fn changed(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<(), DbErr> {
+    let row = speaker_library::ActiveModel {
+        tenant_id: Set(tenant_id),
+        revision: Set(1),
+        labelled: Set(0),
+        changed_at: Set(Utc::now()),
+    };
+    let revision = (speaker_library::Entity, speaker_library::Column::Revision);
+    speaker_library::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(speaker_library::Column::TenantId)
+                .value(
+                    speaker_library::Column::Revision,
+                    Expr::col(revision).add(1),
+                )
+                .update_column(speaker_library::Column::ChangedAt)
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Whether `tenant_id`'s past jobs are still to be named again after a
+/// change to its library.
+pub async fn relabelling(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<bool, DbErr> {
+    Ok(speaker_library::Entity::find_by_id(tenant_id)
+        .one(db)
+        .await?
+        .is_some_and(|l| l.labelled < l.revision))
+}
+
+/// The relabel round: names again the past jobs of every tenant whose
+/// library changed since they were last named, oldest change first.
+/// Returns how many job speakers changed name. A change made during the
+/// round leaves its tenant for the next one.
+pub async fn relabel_round(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    let stale = speaker_library::Entity::find()
+        .filter(
+            Expr::col(speaker_library::Column::Labelled)
+                .lt(Expr::col(speaker_library::Column::Revision)),
+        )
+        .order_by_asc(speaker_library::Column::ChangedAt)
+        .all(db)
+        .await?;
+    let mut changed = 0;
+    for lib in stale {
+        let started = std::time::Instant::now();
+        let n = relabel(db, lib.tenant_id).await?;
+        speaker_library::Entity::update_many()
+            .col_expr(speaker_library::Column::Labelled, Expr::value(lib.revision))
+            .filter(speaker_library::Column::TenantId.eq(lib.tenant_id))
+            .filter(speaker_library::Column::Labelled.lt(lib.revision))
+            .exec(db)
+            .await?;
+        tracing::info!(
+            tenant.id = %lib.tenant_id,
+            revision = lib.revision,
+            changed = n,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "past jobs' speakers named again"
+        );
+        changed += n;
+    }
+    Ok(changed)
 }
 
 /// Names every speaker of the tenant's jobs again against the library as

@@ -29,6 +29,15 @@ export function JobSpeakers({ jobId, gen, live, canWrite, onNamed }: Props) {
     [jobId, gen],
   );
   const list = speakers.data?.speakers ?? [];
+  // After a change to the library, past jobs are named again in the
+  // background: read again until that is done.
+  const relabelling = speakers.data?.relabelling ?? false;
+  useEffect(() => {
+    if (!relabelling) return;
+    const t = setTimeout(() => speakers.reload(), 2000);
+    return () => clearTimeout(t);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [speakers.data]);
   return (
     <section aria-labelledby="speakers-h">
       <h2 id="speakers-h">Speakers</h2>
@@ -44,6 +53,7 @@ export function JobSpeakers({ jobId, gen, live, canWrite, onNamed }: Props) {
           <p class="muted small">
             Voices are named from the samples in the <Link href="/speakers">speaker library</Link>
             {canWrite && "; enrolling a voice adds it as a sample, and names it in this and the other jobs"}.
+            {relabelling && " The library just changed: the names are being brought up to date."}
           </p>
           <ul class="job-speakers">
             {list.map((s) => (

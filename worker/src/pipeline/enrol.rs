@@ -83,12 +83,10 @@ impl Pipeline<'_> {
                     "the speaker was deleted before the sample could be added",
                 ));
             };
-            let renamed = library::relabel(&ctx.db.orm, job.tenant_id).await?;
             tracing::info!(
                 speaker.id = %speaker_id,
                 sample.id = %sample.id,
                 seconds = sample.seconds,
-                renamed,
                 "voice sample enrolled"
             );
             Ok(())

@@ -1,6 +1,8 @@
 //! The speaker library: the tenant's people, the samples of their voice,
-//! and who speaks in each job. Every change to the library names the
-//! tenant's past jobs' speakers again from the voiceprints the jobs kept
+//! and who speaks in each job. Every change to the library is recorded
+//! (`library::changed`, in the change's transaction), and the
+//! housekeepers' relabel round then names the tenant's past jobs'
+//! speakers again from the voiceprints the jobs kept
 //! (`cutroom_core::voiceprints`), without their audio.
 
 use axum::http::StatusCode;
@@ -81,6 +83,12 @@ pub struct Speaker {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SpeakerList {
     pub items: Vec<Speaker>,
+    /// True for the moments after a change to the library (a sample
+    /// enrolled or removed, a speaker merged or deleted) while past jobs
+    /// are named again in the background; their names in
+    /// `/v1/jobs/{id}/speakers`, transcripts and search follow once it is
+    /// false.
+    pub relabelling: bool,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -174,13 +182,6 @@ async fn check_external_id(
     Ok(Some(id))
 }
 
-/// Names the tenant's jobs' speakers again after a change to the library.
-pub(super) async fn relabel(state: &AppState, ctx: &AuthContext) -> Result<(), ApiError> {
-    let changed = library::relabel(&state.db.orm, ctx.tenant_id).await?;
-    tracing::info!(changed, "job speakers named again");
-    Ok(())
-}
-
 /// Add a person to the speaker library. They are recognised in jobs once
 /// they have a sample (`POST /v1/speakers/{id}/samples`).
 #[utoipa::path(
@@ -255,7 +256,8 @@ async fn list_speakers(
             view(r, c)
         })
         .collect();
-    Ok(Json(SpeakerList { items }))
+    let relabelling = library::relabelling(&state.db.orm, ctx.tenant_id).await?;
+    Ok(Json(SpeakerList { items, relabelling }))
 }
 
 /// One speaker.
@@ -315,8 +317,8 @@ async fn update_speaker(
 }
 
 /// Delete a speaker and every sample of their voice. Jobs they were named
-/// in are matched again against the rest of the library (unknown, unless
-/// another voice fits).
+/// in are unknown at once, and matched again against the rest of the
+/// library in the background (`relabelling` in `GET /v1/speakers`).
 #[utoipa::path(
     delete, path = "/v1/speakers/{id}", tag = "speakers", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Speaker id")),
@@ -336,14 +338,15 @@ async fn delete_speaker(
     if !library::delete(&tx, ctx.tenant_id, id).await? {
         return Err(ApiError::not_found("speaker"));
     }
+    library::changed(&tx, ctx.tenant_id).await?;
     tx.commit().await?;
     tracing::info!(speaker.id = %id, "speaker deleted");
-    relabel(&state, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Merge another speaker into this one (the same person enrolled twice):
-/// their samples and jobs become this speaker's, and they are deleted.
+/// their samples and jobs become this speaker's at once, and they are
+/// deleted; other jobs are matched again in the background.
 #[utoipa::path(
     post, path = "/v1/speakers/{id}/merge", tag = "speakers", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The speaker that stays")),
@@ -375,9 +378,9 @@ async fn merge_speakers(
         .await?
         .ok_or_else(|| ApiError::not_found("speaker"))?;
     library::merge(&tx, ctx.tenant_id, into.id, req.from).await?;
+    library::changed(&tx, ctx.tenant_id).await?;
     tx.commit().await?;
     tracing::info!(speaker.id = %id, merged = %req.from, "speakers merged");
-    relabel(&state, &ctx).await?;
     let row = find(&state, &ctx, id).await?;
     Ok(Json(with_counts(&state, &ctx, row).await?))
 }

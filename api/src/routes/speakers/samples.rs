@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{find, relabel};
+use super::find;
 use crate::ProblemCode;
 use crate::{
     app::AppState,
@@ -111,6 +111,9 @@ pub struct JobSpeakerList {
     /// The speaker model of the job's voiceprints.
     pub model: Option<String>,
     pub speakers: Vec<JobSpeaker>,
+    /// True while the tenant's past jobs are being named again after a
+    /// change to the library: these names may still change.
+    pub relabelling: bool,
 }
 
 impl From<speaker_sample::Model> for Sample {
@@ -167,7 +170,8 @@ fn refused(r: Refusal) -> ApiError {
 /// (`upload_id`), which a job enrols (202: the job, queued; its
 /// `error.code` says why a sample was refused). A sample needs 5 s of
 /// speech of one clean voice. Enrolling a job's speaker also names them in
-/// that job; every other job is matched again.
+/// that job at once; every other job is matched again in the background
+/// (`relabelling` in `GET /v1/speakers`).
 #[utoipa::path(
     post, path = "/v1/speakers/{id}/samples", tag = "speakers", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Speaker id")),
@@ -319,14 +323,14 @@ async fn from_job(
     if let Some(row) = enrolled {
         library::assign(&tx, row, id).await?;
     }
+    library::changed(&tx, ctx.tenant_id).await?;
     tx.commit().await?;
     tracing::info!(speaker.id = %id, sample.id = %sample.id, "speaker sample enrolled");
-    relabel(state, ctx).await?;
     Ok(sample.into())
 }
 
 /// Remove one sample of a speaker's voice; jobs are matched again without
-/// it.
+/// it, in the background.
 #[utoipa::path(
     delete, path = "/v1/speakers/{id}/samples/{sample_id}", tag = "speakers", security(("bearer" = [])),
     params(
@@ -345,10 +349,12 @@ async fn delete_sample(
     Path((id, sample_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     ctx.require_write()?;
-    if !library::delete_sample(&state.db.orm, ctx.tenant_id, id, sample_id).await? {
+    let tx = cutroom_core::db::begin_write(&state.db.orm).await?;
+    if !library::delete_sample(&tx, ctx.tenant_id, id, sample_id).await? {
         return Err(ApiError::not_found("sample"));
     }
-    relabel(&state, &ctx).await?;
+    library::changed(&tx, ctx.tenant_id).await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -392,9 +398,11 @@ async fn job_speakers(
             }
         })
         .collect();
+    let relabelling = library::relabelling(db, ctx.tenant_id).await?;
     Ok(Json(JobSpeakerList {
         job_id: id,
         model,
         speakers,
+        relabelling,
     }))
 }
