@@ -8,6 +8,7 @@
 //! whole decoded source in memory and saturates a core while decoding.
 
 mod analysis;
+pub mod archive;
 mod engines;
 mod handler;
 mod media;
