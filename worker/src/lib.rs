@@ -12,6 +12,7 @@ pub mod archive;
 mod engines;
 mod handler;
 mod media;
+pub mod metadata;
 pub mod models;
 mod onnx;
 mod pipeline;
