@@ -69,6 +69,36 @@ pub async fn enrolment(
     .await
 }
 
+/// The job that unpacks a batch's uploaded archive: its id is the one
+/// the batch already names (`batches::start` wrote it), and it carries
+/// the batch's job options (each child gets them).
+pub async fn batch_unpack(
+    app: &App,
+    ctx: &AuthContext,
+    batch: &cutroom_entities::batch::Model,
+    job_id: Uuid,
+    options: JobOptions,
+) -> Result<job::Model, ApiError> {
+    let batch_id = batch.id;
+    let name = batch.name.clone();
+    upload_job(app, ctx, batch.upload_id, options, move |job| {
+        job.id = job_id;
+        job.unpacks_batch_id = Some(batch_id);
+        job.title = Some(name);
+    })
+    .await
+}
+
+/// Checks a batch's job options as a job's are and writes the tenant's
+/// defaults into them, so every child runs what was checked.
+pub async fn batch_options(
+    app: &App,
+    ctx: &AuthContext,
+    options: JobOptions,
+) -> Result<JobOptions, ApiError> {
+    resolve_options(app, ctx, options, 0).await
+}
+
 /// The job for a pending upload whose bytes are all in storage, `shape`d
 /// by its caller.
 async fn upload_job(
@@ -228,38 +258,11 @@ fn new_job(
     source_key: Option<String>,
     options: &JobOptions,
 ) -> job::Model {
-    let now = Utc::now();
-    job::Model {
-        id: Uuid::now_v7(),
-        tenant_id: ctx.tenant_id,
-        source_type,
-        source_url,
-        upload_id,
-        title: None,
-        source_key,
-        options: serde_json::to_value(options).expect("options are plain data"),
-        status: JobStatus::Queued,
-        stage: None,
-        progress: 0,
-        error_code: None,
-        error_message: None,
-        cancel_requested: false,
-        media: None,
-        created_by: ctx.actor(),
-        created_at: now,
-        updated_at: now,
-        started_at: None,
-        finished_at: None,
-        parent_id: None,
-        keep_source_hours: 0,
-        kept_source_key: None,
-        kept_source_until: None,
-        clip_ranges: None,
-        dispatched_at: None,
-        attempts: 0,
-        retry_at: None,
-        enrols_speaker_id: None,
-    }
+    let mut job = cutroom_core::jobs::new_row(ctx.tenant_id, ctx.actor(), source_type, options);
+    job.source_url = source_url;
+    job.upload_id = upload_id;
+    job.source_key = source_key;
+    job
 }
 
 /// A re-render of `parent`'s clips from its kept source: the `ranges`, in

@@ -65,6 +65,20 @@ pub struct JobSummary {
     /// in the speaker's samples once it succeeds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enrols_speaker_id: Option<Uuid>,
+    /// For the job that unpacks a batch's archive: the batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unpacks_batch_id: Option<Uuid>,
+    /// For a child of a batch: the batch...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<Uuid>,
+    /// ...the file of its archive the job was made from...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_path: Option<String>,
+    /// ...and the metadata row that names the file (by its stem in the
+    /// batch's key column), `null` when no row does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -157,6 +171,10 @@ impl From<job::Model> for JobSummary {
             parent_id: j.parent_id,
             ranges: j.clip_ranges,
             enrols_speaker_id: j.enrols_speaker_id,
+            unpacks_batch_id: j.unpacks_batch_id,
+            batch_id: j.batch_id,
+            entry_path: j.entry_path,
+            metadata: j.metadata,
             created_at: j.created_at,
             started_at: j.started_at,
             finished_at: j.finished_at,

@@ -57,6 +57,9 @@ pub struct Config {
     pub download_url_ttl: Duration,
     /// Largest upload accepted, in bytes.
     pub max_upload_bytes: u64,
+    /// Largest batch archive accepted, in bytes (`CUTROOM_MAX_BATCH_BYTES`,
+    /// default 50 GiB).
+    pub max_batch_bytes: u64,
     /// Sources longer than this fail early with `source_too_long`.
     pub max_duration: Duration,
     /// The largest pictures, frame rates and stream counts a source may
@@ -157,6 +160,7 @@ impl Config {
             upload_grace: Duration::from_secs(10 * 60),
             download_url_ttl: Duration::from_secs(15 * 60),
             max_upload_bytes: 4 * 1024 * 1024 * 1024,
+            max_batch_bytes: 50 * 1024 * 1024 * 1024,
             max_duration: Duration::from_secs(4 * 3600),
             media_limits: MediaLimits::default(),
             ytdlp_path: PathBuf::from("yt-dlp"),
@@ -263,6 +267,11 @@ impl Config {
             c.max_upload_bytes = v
                 .parse()
                 .with_context(|| format!("CUTROOM_MAX_UPLOAD_BYTES={v} is not a number"))?;
+        }
+        if let Some(v) = var("MAX_BATCH_BYTES") {
+            c.max_batch_bytes = v
+                .parse()
+                .with_context(|| format!("CUTROOM_MAX_BATCH_BYTES={v} is not a number"))?;
         }
         if let Some(v) = var("MAX_SOURCE_HEIGHT") {
             c.max_source_height = v

@@ -55,6 +55,13 @@ pub enum ErrorCode {
     SeveralSpeakers,
     /// The speaker a voice sample was for was deleted before it was enrolled.
     SpeakerDeleted,
+    /// A batch's archive cannot be used as a whole: not a tar or tar.gz,
+    /// truncated, too many entries, or an archive bomb. No child job was
+    /// created from it.
+    ArchiveUnusable,
+    /// A batch child's Opus copy did not decode to the source's length
+    /// within 0.5 %: the conversion is not trusted, and nothing is kept.
+    ConversionMismatch,
     /// A user cancelled the job.
     Cancelled,
     /// A bug or an unexpected condition; the message says no more than that.
@@ -62,7 +69,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::SourceUnavailable,
         ErrorCode::SourcePrivate,
         ErrorCode::SourceRestricted,
@@ -82,6 +89,8 @@ impl ErrorCode {
         ErrorCode::SampleTooNoisy,
         ErrorCode::SeveralSpeakers,
         ErrorCode::SpeakerDeleted,
+        ErrorCode::ArchiveUnusable,
+        ErrorCode::ConversionMismatch,
         ErrorCode::Cancelled,
         ErrorCode::InternalError,
     ];
@@ -122,6 +131,8 @@ impl ErrorCode {
             ErrorCode::SampleTooNoisy => "sample_too_noisy",
             ErrorCode::SeveralSpeakers => "several_speakers",
             ErrorCode::SpeakerDeleted => "speaker_deleted",
+            ErrorCode::ArchiveUnusable => "archive_unusable",
+            ErrorCode::ConversionMismatch => "conversion_mismatch",
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::InternalError => "internal_error",
         }

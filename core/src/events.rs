@@ -22,6 +22,11 @@ pub enum JobEvent {
     ModerationFlagged,
     /// The job's clips are stored and listed.
     ClipsReady,
+    /// On a batch's unpack job: the archive is checked and every child
+    /// created (`data`: the batch's id and counts).
+    BatchUnpacked,
+    /// On a batch's unpack job: every child has ended.
+    BatchCompleted,
 }
 
 /// The changes a job's status goes through.
@@ -54,6 +59,8 @@ pub enum WebhookEvent {
     JobCancelled,
     ModerationFlagged,
     ClipsReady,
+    BatchUnpacked,
+    BatchCompleted,
 }
 
 impl StatusChange {
@@ -105,7 +112,7 @@ impl From<JobStatus> for StatusChange {
 }
 
 impl WebhookEvent {
-    pub const ALL: [WebhookEvent; 7] = [
+    pub const ALL: [WebhookEvent; 9] = [
         WebhookEvent::JobCreated,
         WebhookEvent::JobStageCompleted,
         WebhookEvent::JobSucceeded,
@@ -113,6 +120,8 @@ impl WebhookEvent {
         WebhookEvent::JobCancelled,
         WebhookEvent::ModerationFlagged,
         WebhookEvent::ClipsReady,
+        WebhookEvent::BatchUnpacked,
+        WebhookEvent::BatchCompleted,
     ];
 
     /// The `type` of the message, and what endpoints list in `events`.
@@ -125,6 +134,8 @@ impl WebhookEvent {
             WebhookEvent::JobCancelled => "job.cancelled",
             WebhookEvent::ModerationFlagged => "moderation.flagged",
             WebhookEvent::ClipsReady => "clips.ready",
+            WebhookEvent::BatchUnpacked => "batch.unpacked",
+            WebhookEvent::BatchCompleted => "batch.completed",
         }
     }
 
@@ -143,6 +154,8 @@ impl JobEvent {
             JobEvent::StageFailed(_) => "stage_failed",
             JobEvent::ModerationFlagged => "moderation_flagged",
             JobEvent::ClipsReady => "clips_ready",
+            JobEvent::BatchUnpacked => "batch_unpacked",
+            JobEvent::BatchCompleted => "batch_completed",
         }
     }
 
@@ -174,6 +187,8 @@ impl JobEvent {
             JobEvent::StageCompleted(_) => WebhookEvent::JobStageCompleted,
             JobEvent::ModerationFlagged => WebhookEvent::ModerationFlagged,
             JobEvent::ClipsReady => WebhookEvent::ClipsReady,
+            JobEvent::BatchUnpacked => WebhookEvent::BatchUnpacked,
+            JobEvent::BatchCompleted => WebhookEvent::BatchCompleted,
             _ => return None,
         })
     }
@@ -192,6 +207,8 @@ impl JobEvent {
             "stage_failed" => JobEvent::StageFailed(stage()?),
             "moderation_flagged" => JobEvent::ModerationFlagged,
             "clips_ready" => JobEvent::ClipsReady,
+            "batch_unpacked" => JobEvent::BatchUnpacked,
+            "batch_completed" => JobEvent::BatchCompleted,
             _ => return None,
         })
     }
@@ -218,7 +235,12 @@ mod tests {
                 JobEvent::StageFailed(s),
             ]);
         }
-        all.extend([JobEvent::ModerationFlagged, JobEvent::ClipsReady]);
+        all.extend([
+            JobEvent::ModerationFlagged,
+            JobEvent::ClipsReady,
+            JobEvent::BatchUnpacked,
+            JobEvent::BatchCompleted,
+        ]);
         all
     }
 

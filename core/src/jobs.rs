@@ -22,6 +22,53 @@ pub struct PipelineTask {
     pub dispatched_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// A new job row, queued, with nothing but its tenant, author, kind of
+/// source and options set: callers fill in the source and what makes the
+/// job special (a re-render's parent, a batch child's entry).
+pub fn new_row(
+    tenant_id: Uuid,
+    created_by: String,
+    source_type: cutroom_entities::SourceType,
+    options: &JobOptions,
+) -> cutroom_entities::job::Model {
+    let now = chrono::Utc::now();
+    cutroom_entities::job::Model {
+        id: Uuid::now_v7(),
+        tenant_id,
+        source_type,
+        source_url: None,
+        upload_id: None,
+        title: None,
+        source_key: None,
+        options: serde_json::to_value(options).expect("options are plain data"),
+        status: cutroom_entities::JobStatus::Queued,
+        stage: None,
+        progress: 0,
+        error_code: None,
+        error_message: None,
+        cancel_requested: false,
+        media: None,
+        created_by,
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        finished_at: None,
+        parent_id: None,
+        keep_source_hours: 0,
+        kept_source_key: None,
+        kept_source_until: None,
+        clip_ranges: None,
+        dispatched_at: None,
+        attempts: 0,
+        retry_at: None,
+        enrols_speaker_id: None,
+        unpacks_batch_id: None,
+        batch_id: None,
+        entry_path: None,
+        metadata: None,
+    }
+}
+
 /// Per-job knobs. Every field has a default, so `{}` is a valid value.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]

@@ -6,6 +6,7 @@
 //! uses `cutroom-entities`, and nothing here knows about HTTP or ffmpeg.
 
 pub mod analysis;
+pub mod batches;
 pub mod clips;
 pub mod config;
 pub mod db;

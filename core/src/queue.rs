@@ -223,7 +223,9 @@ impl<'a> Slots<'a> {
     }
 
     /// Up to `n` of its waiting jobs, oldest first (ids are UUIDv7),
-    /// leaving out those waiting to be retried later.
+    /// leaving out those waiting to be retried later. Jobs that are no
+    /// batch's children go first: a batch of thousands of files waits
+    /// behind the tenant's own uploads and links, never in front of them.
     fn waiting(&self, n: u64) -> (String, SqlxValues) {
         let q = job::Entity::find()
             .select_only()
@@ -232,6 +234,10 @@ impl<'a> Slots<'a> {
             .filter(job::Column::Status.eq(JobStatus::Queued))
             .filter(job::Column::DispatchedAt.is_null())
             .filter(ready(Utc::now()))
+            .order_by(
+                sea_orm::sea_query::ExprTrait::is_not_null(Expr::col(job::Column::BatchId)),
+                sea_orm::Order::Asc,
+            )
             .order_by_asc(job::Column::Id)
             .limit(n);
         statement(self.db, &q)

@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     Fetch,
+    /// A batch's unpack job only: checking the archive's entries and
+    /// creating a child job for each recording.
+    Unpack,
     Probe,
     Audio,
     Loudness,
@@ -35,8 +38,9 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in the order a job runs them.
-    pub const ALL: [Stage; 11] = [
+    pub const ALL: [Stage; 12] = [
         Stage::Fetch,
+        Stage::Unpack,
         Stage::Probe,
         Stage::Audio,
         Stage::Loudness,
@@ -53,6 +57,7 @@ impl Stage {
     pub fn name(self) -> &'static str {
         match self {
             Stage::Fetch => "fetch",
+            Stage::Unpack => "unpack",
             Stage::Probe => "probe",
             Stage::Audio => "audio",
             Stage::Loudness => "loudness",
@@ -76,7 +81,8 @@ impl Stage {
     pub fn span(self) -> (i32, i32) {
         let start = |s: Stage| match s {
             Stage::Fetch => 0,
-            Stage::Probe => 45,
+            // Not run by a job from a source.
+            Stage::Unpack | Stage::Probe => 45,
             Stage::Audio => 60,
             Stage::Loudness => 70,
             Stage::Silence => 75,
@@ -107,7 +113,11 @@ impl Stage {
             Stage::Clips => (27, 95),
             Stage::Publish => (95, 100),
             // Not run by a re-render.
-            Stage::Loudness | Stage::Transcribe | Stage::Speakers | Stage::Analyze => (27, 27),
+            Stage::Unpack
+            | Stage::Loudness
+            | Stage::Transcribe
+            | Stage::Speakers
+            | Stage::Analyze => (27, 27),
         }
     }
 
@@ -122,11 +132,25 @@ impl Stage {
             Stage::Speakers => (45, 95),
             Stage::Publish => (95, 100),
             // Not run by an enrolment.
-            Stage::Loudness
+            Stage::Unpack
+            | Stage::Loudness
             | Stage::Transcribe
             | Stage::Analyze
             | Stage::Moderate
             | Stage::Clips => (45, 45),
+        }
+    }
+}
+
+impl Stage {
+    /// [`Stage::span`] in a batch's unpack job: the archive's download,
+    /// then its entries checked and each recording stored as a child.
+    pub fn unpack_span(self) -> (i32, i32) {
+        match self {
+            Stage::Fetch => (0, 20),
+            Stage::Unpack => (20, 100),
+            // Not run by an unpack job.
+            _ => (100, 100),
         }
     }
 }
@@ -155,7 +179,7 @@ mod tests {
     #[test]
     fn spans_tile_zero_to_a_hundred() {
         let mut at = 0;
-        for s in Stage::ALL {
+        for s in Stage::ALL.into_iter().filter(|s| *s != Stage::Unpack) {
             let (start, end) = s.span();
             assert_eq!(start, at, "{s}");
             assert!(end > start, "{s}");
@@ -189,6 +213,13 @@ mod tests {
         let mut at = 0;
         for s in enrolled {
             let (start, end) = s.enrol_span();
+            assert_eq!(start, at, "{s}");
+            at = end;
+        }
+        assert_eq!(at, 100);
+        let mut at = 0;
+        for s in [Stage::Fetch, Stage::Unpack] {
+            let (start, end) = s.unpack_span();
             assert_eq!(start, at, "{s}");
             at = end;
         }

@@ -158,3 +158,41 @@ pub enum FlagStatus {
     #[sea_orm(string_value = "rejected")]
     Rejected,
 }
+
+/// Where a batch (an archive of recordings, each a child job) stands.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize, ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum BatchStatus {
+    /// Created; the archive is being uploaded (`POST /v1/batches/{id}/start`
+    /// ends this).
+    #[sea_orm(string_value = "uploading")]
+    Uploading,
+    /// Its unpack job checks the archive and creates the children.
+    #[sea_orm(string_value = "unpacking")]
+    Unpacking,
+    /// Unpacked; children are running.
+    #[sea_orm(string_value = "running")]
+    Running,
+    /// Every child has ended (some may have failed).
+    #[sea_orm(string_value = "completed")]
+    Completed,
+    /// Cancelled by a user; its children were cancelled too.
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+    /// The archive as a whole could not be used (not an archive, a bomb,
+    /// too many entries); no child was created from it.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+
+impl BatchStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            BatchStatus::Completed | BatchStatus::Cancelled | BatchStatus::Failed
+        )
+    }
+}

@@ -58,6 +58,16 @@ pub struct Model {
     /// For a job that enrols an uploaded voice sample: the library speaker
     /// it is for. It runs only fetch, probe, audio, silence and speakers.
     pub enrols_speaker_id: Option<Uuid>,
+    /// For a job that unpacks a batch's archive: the batch.
+    pub unpacks_batch_id: Option<Uuid>,
+    /// For a child of a batch: the batch, and the entry of its archive the
+    /// job was made from (unique within the batch, so an unpack that runs
+    /// again never creates a second child for it).
+    pub batch_id: Option<Uuid>,
+    pub entry_path: Option<String>,
+    /// A batch child's metadata row (a JSON object), queryable as
+    /// `GET /v1/jobs?metadata.<field>=<value>`.
+    pub metadata: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

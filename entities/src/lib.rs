@@ -5,6 +5,7 @@
 
 pub mod api_key;
 pub mod artifact;
+pub mod batch;
 pub mod clip;
 pub mod highlight;
 pub mod idempotency_key;
@@ -31,4 +32,4 @@ pub mod webhook_endpoint;
 pub mod worker;
 
 mod enums;
-pub use enums::{FlagKind, FlagStatus, JobStatus, Role, SourceType, UploadStatus};
+pub use enums::{BatchStatus, FlagKind, FlagStatus, JobStatus, Role, SourceType, UploadStatus};

@@ -26,6 +26,7 @@ mod m20261206_000003_leases;
 mod m20261207_000001_speakers;
 mod m20261208_000001_enrol_jobs;
 mod m20261208_000002_library_rounds;
+mod m20261209_000001_batches;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_speakers::Migration),
             Box::new(m20261208_000001_enrol_jobs::Migration),
             Box::new(m20261208_000002_library_rounds::Migration),
+            Box::new(m20261209_000001_batches::Migration),
         ]
     }
 }

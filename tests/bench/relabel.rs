@@ -250,5 +250,9 @@ fn job_row(tenant: Uuid, id: Uuid) -> job::Model {
         attempts: 1,
         retry_at: None,
         enrols_speaker_id: None,
+        unpacks_batch_id: None,
+        batch_id: None,
+        entry_path: None,
+        metadata: None,
     }
 }

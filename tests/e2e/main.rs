@@ -6,6 +6,7 @@ mod analysis;
 mod api_keys;
 mod audiograms;
 mod auth;
+mod batches;
 mod clips;
 mod fairness;
 mod fleet;

@@ -42,6 +42,11 @@ pub struct Limits {
     /// archive over its size). Speech in MP3 or Opus barely compresses
     /// (about 1:1), WAV about 1.3:1; a bomb of zeros is about 1000:1.
     pub max_ratio: f64,
+    /// The whole archive may always inflate this much past its own size,
+    /// whatever the ratio: a refused bomb entry is read through (not
+    /// written) to reach the entries after it, which costs a few seconds
+    /// of CPU a GiB, and no disk.
+    pub inflation_floor: u64,
 }
 
 impl Default for Limits {
@@ -51,6 +56,7 @@ impl Default for Limits {
             max_file_bytes: 4 << 30,
             max_total_bytes: 60 << 30,
             max_ratio: 100.0,
+            inflation_floor: 2 << 30,
         }
     }
 }
@@ -61,42 +67,7 @@ const BOMB_FLOOR: u64 = 1 << 20;
 /// Bytes of an entry read to tell what it is.
 const SNIFF: usize = 4096;
 
-/// Why an entry was not unpacked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// A `..` component: it would escape the folder it is unpacked in.
-    PathEscapes,
-    /// An absolute path.
-    AbsolutePath,
-    /// Not valid UTF-8, or empty.
-    BadName,
-    /// A symbolic or hard link.
-    Link,
-    /// A device, a fifo, or another entry that is not a regular file.
-    NotAFile,
-    /// The same path as an earlier entry.
-    Duplicate,
-    /// Larger than [`Limits::max_file_bytes`].
-    TooLarge,
-    /// Past [`Limits::max_total_bytes`] with the entries before it.
-    TotalTooLarge,
-    /// Inflates more than [`Limits::max_ratio`] times its compressed size.
-    Bomb,
-    /// Neither audio (or video) nor parquet, by its bytes.
-    NotAudio,
-    /// No bytes.
-    Empty,
-}
-
-/// An entry that was not unpacked, and why.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Refused {
-    /// Its path in the archive, as given (lossy UTF-8).
-    pub path: String,
-    pub reason: Reason,
-    pub detail: String,
-}
+pub use cutroom_core::batches::{Reason, Refused};
 
 /// What an unpacked entry holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -215,9 +186,9 @@ pub fn unpack(
         count: Arc::clone(&read),
     };
     let inflated = Arc::new(AtomicU64::new(0));
-    // The whole archive's cap; at least its own size plus a margin, so a
+    // The whole archive's cap; at least its own size plus the floor, so a
     // plain tar (or one of incompressible audio) always fits.
-    let cap = ((size as f64 * limits.max_ratio) as u64).max(size + (64 << 20));
+    let cap = ((size as f64 * limits.max_ratio) as u64).max(size + limits.inflation_floor);
     let decoded: Box<dyn Read> = if gz {
         Box::new(flate2::read::MultiGzDecoder::new(raw))
     } else {

@@ -25,7 +25,7 @@ use cutroom_core::{
     events::{JobEvent, StatusChange},
     jobs::PipelineTask,
     queries::{
-        events,
+        self, events,
         jobs::{self, Claim},
         workers,
     },
@@ -253,6 +253,15 @@ impl Handler {
             data["code"] = json!(f.code);
         }
         self.status_event(job, status.into(), Some(data)).await?;
+        if job.batch_id.is_some() || job.unpacks_batch_id.is_some() {
+            let error = failure
+                .as_ref()
+                .map(|f| (f.code.as_str(), f.message.as_str()));
+            // The sweeper completes a batch this misses.
+            if let Err(e) = queries::batches::job_ended(db, job, status, error).await {
+                tracing::warn!(error = %e, "could not update the job's batch");
+            }
+        }
         self.done(Some(status == JobStatus::Succeeded)).await;
         self.free_slot(job).await;
         let keep_original = failure.as_ref().is_some_and(|f| f.code.is_transient());

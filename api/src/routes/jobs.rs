@@ -1,6 +1,7 @@
 //! Jobs: submit, list, inspect, cancel, delete.
 
 use axum::{
+    extract::RawQuery,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -66,6 +67,10 @@ pub struct ListJobsQuery {
     pub status: Option<JobStatus>,
     /// Only the re-renders of this job.
     pub parent_id: Option<Uuid>,
+    /// Only the children of this batch (one per file of its archive).
+    /// Without it (or a `metadata.` filter), batch children are left out:
+    /// each batch is listed by the job that unpacks it.
+    pub batch_id: Option<Uuid>,
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
@@ -123,7 +128,10 @@ async fn create_job(
 /// changes of the last ten seconds; the query parameters do not apply to it.
 #[utoipa::path(
     get, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
-    params(ListJobsQuery),
+    params(
+        ListJobsQuery,
+        ("metadata.{field}" = Option<String>, Query, description = "`metadata.<field>=<value>`, up to 8 of them: only batch children whose metadata row has each field equal to the value (a number or boolean as written: `metadata.speakers=2`). Field names are 1-128 letters, digits, `_` or `-`."),
+    ),
     responses(
         (status = 200, description = "A page of jobs; or the live stream of changes", content(
             (JobPage = "application/json"),
@@ -139,10 +147,12 @@ async fn list_jobs(
     ctx: AuthContext,
     headers: HeaderMap,
     Query(q): Query<ListJobsQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     if live::wants_stream(&headers) {
         return Ok(live::tenant_stream(state.0.clone(), &ctx)?.into_response());
     }
+    let metadata = metadata_filters(raw.as_deref().unwrap_or_default())?;
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::validation("limit must be between 1 and 100"));
@@ -154,6 +164,8 @@ async fn list_jobs(
         queries::jobs::ListFilter {
             status: q.status,
             parent_id: q.parent_id,
+            batch_id: q.batch_id,
+            metadata,
         },
         q.cursor,
         u64::from(limit) + 1,
@@ -171,6 +183,34 @@ async fn list_jobs(
         next_cursor,
     })
     .into_response())
+}
+
+/// The `metadata.<field>=<value>` pairs of a query string.
+fn metadata_filters(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let mut out = Vec::new();
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let Some(field) = name.strip_prefix("metadata.") else {
+            continue;
+        };
+        if !queries::jobs::metadata_field_ok(field) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ProblemCode::InvalidQuery,
+                format!(
+                    "metadata.{field}: a metadata field name is 1 to 128 letters, digits, `_` or `-`"
+                ),
+            ));
+        }
+        if out.len() == 8 {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ProblemCode::InvalidQuery,
+                "at most 8 metadata filters",
+            ));
+        }
+        out.push((field.to_owned(), value.into_owned()));
+    }
+    Ok(out)
 }
 
 /// A job with its outputs and short-lived download links.

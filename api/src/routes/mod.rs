@@ -5,6 +5,7 @@
 mod admin;
 mod api_keys;
 mod auth;
+mod batches;
 mod clips;
 mod health;
 mod invitations;
@@ -75,6 +76,7 @@ const JSON_BODY_LIMIT: usize = 1024 * 1024;
         (name = "api-keys", description = "Credentials for programs"),
         (name = "uploads", description = "Presigned uploads"),
         (name = "jobs", description = "Processing jobs and their outputs"),
+        (name = "batches", description = "Archives of recordings with metadata: each file a job"),
         (name = "transcripts", description = "What was said, and search across it"),
         (name = "speakers", description = "The speaker library: people, samples of their voice, and who speaks in each job"),
         (name = "review", description = "What moderation flagged, reviewers' decisions, daily statistics"),
@@ -126,6 +128,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(api_keys::router())
         .merge(uploads::router())
         .merge(jobs::router())
+        .merge(batches::router())
         .merge(transcripts::router())
         .merge(speakers::router())
         .merge(review::router())

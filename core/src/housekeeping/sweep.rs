@@ -4,7 +4,8 @@
 //! job's source kept for re-renders is deleted when its time is up; an
 //! ended job's uploaded original is deleted (a day after a failure that
 //! may pass, so an admin can retry it); idempotency keys are forgotten
-//! after 24 hours, and workers not seen for a day.
+//! after 24 hours, and workers not seen for a day. A batch whose last
+//! child ended without its check is completed.
 //!
 //! Each step is safe beside another process running the same step (rows
 //! are marked before their objects go), so a round that outlives its lease
@@ -14,7 +15,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 
 use super::Housekeeper;
-use crate::queries::{idempotency, jobs, uploads, workers};
+use crate::queries::{batches, idempotency, jobs, uploads, workers};
 
 const BATCH: u64 = 100;
 /// How long the original of a job that failed for a passing reason is kept.
@@ -46,6 +47,11 @@ pub(super) async fn round(app: &Housekeeper, now: DateTime<Utc>) {
         Ok(n) => tracing::info!(count = n, "deleted originals of ended jobs"),
         Err(e) => tracing::warn!(error = %e, "sweeping originals failed; will retry"),
     }
+    match finished_batches(app).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "completed batches whose last job ended unseen"),
+        Err(e) => tracing::warn!(error = %e, "sweeping batches failed; will retry"),
+    }
     match workers::forget(&app.db.orm, now - chrono::Duration::hours(24)).await {
         Ok(0) => {}
         Ok(n) => tracing::debug!(count = n, "forgot workers not seen for a day"),
@@ -56,6 +62,20 @@ pub(super) async fn round(app: &Housekeeper, now: DateTime<Utc>) {
         Ok(n) => tracing::debug!(count = n, "forgot expired idempotency keys"),
         Err(e) => tracing::warn!(error = %e, "sweeping idempotency keys failed; will retry"),
     }
+}
+
+/// Completes running batches with no child left: a child ended without
+/// its worker's check (cancelled while queued, or the worker died right
+/// after). Returns how many were completed.
+pub async fn finished_batches(app: &Housekeeper) -> Result<usize, DbErr> {
+    let db = &app.db.orm;
+    let mut done = 0;
+    for b in batches::running(db, 1000).await? {
+        if batches::complete(db, b.tenant_id, b.id).await? {
+            done += 1;
+        }
+    }
+    Ok(done)
 }
 
 /// Expires pending uploads whose URL ran out more than the completion grace

@@ -22,11 +22,53 @@ pub async fn get(
 }
 
 /// Which jobs [`list`] returns.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ListFilter {
     pub status: Option<JobStatus>,
     /// Only the re-renders of this job.
     pub parent_id: Option<Uuid>,
+    /// Only the children of this batch. Without it (and without
+    /// `metadata`), batch children are left out: a batch is listed by its
+    /// unpack job, not by its thousands of files.
+    pub batch_id: Option<Uuid>,
+    /// Only jobs whose metadata row has each `(field, value)`: a string
+    /// field equal to the value, a number or a boolean written as it.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// A metadata field name a filter may use: letters, digits, `_`, `-`, up
+/// to 128 bytes (it becomes a JSON path, bound as a value, never SQL).
+pub fn metadata_field_ok(field: &str) -> bool {
+    !field.is_empty()
+        && field.len() <= 128
+        && field
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `metadata.<field> = value` in the database's own JSON functions, both
+/// bound as values (sea-query numbers PostgreSQL's placeholders `$1`,
+/// where `?` is a JSON operator). A number or boolean compares as its JSON text, so
+/// `duration=12` matches `12` and `flag=true` matches `true` on both.
+fn metadata_equals(
+    backend: sea_orm::DatabaseBackend,
+    field: &str,
+    value: &str,
+) -> sea_orm::sea_query::SimpleExpr {
+    match backend {
+        sea_orm::DatabaseBackend::Sqlite => {
+            let path = format!("$.\"{field}\"");
+            Expr::cust_with_values(
+                "(CASE json_type(metadata, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+                 ELSE CAST(json_extract(metadata, ?) AS TEXT) END) = ?",
+                [path.clone(), path, value.to_owned()],
+            )
+        }
+        _ => Expr::cust_with_values(
+            "(metadata ->> CAST($1 AS TEXT)) = CAST($2 AS TEXT)",
+            [field.to_owned(), value.to_owned()],
+        ),
+    }
 }
 
 /// Newest first. `before` is the id of the last job of the previous page
@@ -44,6 +86,15 @@ pub async fn list(
     }
     if let Some(p) = filter.parent_id {
         q = q.filter(job::Column::ParentId.eq(p));
+    }
+    match filter.batch_id {
+        Some(b) => q = q.filter(job::Column::BatchId.eq(b)),
+        None if filter.metadata.is_empty() => q = q.filter(job::Column::BatchId.is_null()),
+        None => {}
+    }
+    let backend = db.get_database_backend();
+    for (field, value) in &filter.metadata {
+        q = q.filter(metadata_equals(backend, field, value));
     }
     if let Some(b) = before {
         q = q.filter(job::Column::Id.lt(b));
@@ -406,11 +457,15 @@ pub async fn requeue(
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::TenantId.eq(tenant_id))
         .filter(job::Column::Status.is_in([JobStatus::Failed, JobStatus::Cancelled]))
-        // An upload's job only while its original is still there (not
-        // taken for deletion: see `take_source_key`).
+        // An upload's job (or a batch child) only while its original is
+        // still there (not taken for deletion: see `take_source_key`).
         .filter(
             sea_orm::Condition::any()
-                .add(job::Column::UploadId.is_null())
+                .add(
+                    sea_orm::Condition::all()
+                        .add(job::Column::UploadId.is_null())
+                        .add(job::Column::BatchId.is_null()),
+                )
                 .add(job::Column::SourceKey.is_not_null()),
         )
         .exec(db)

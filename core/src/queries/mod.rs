@@ -4,6 +4,7 @@
 //! worker registry, `workers`, is the fleet's own and has no tenant.)
 
 pub mod artifacts;
+pub mod batches;
 pub mod clips;
 pub mod events;
 pub mod fleet;

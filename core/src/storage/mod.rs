@@ -134,6 +134,18 @@ pub fn uploads_prefix(tenant_id: Uuid) -> String {
     format!("uploads/{tenant_id}/")
 }
 
+/// `uploads/{tenant}/batches/{batch}/{index}.{ext}`: one recording of a
+/// batch's archive, waiting for its child job (which deletes it, as any
+/// job its original). The index is the entry's place in the archive; no
+/// name from the archive reaches a key.
+pub fn batch_entry_key(tenant_id: Uuid, batch_id: Uuid, index: usize, extension: &str) -> String {
+    format!(
+        "{}batches/{batch_id}/{index:06}.{}",
+        uploads_prefix(tenant_id),
+        safe_file_name(extension)
+    )
+}
+
 /// `kept/{tenant}/{job}/source.{ext}`: a job's source, kept for re-renders
 /// when the job asked for it and deleted by the sweeper when its time is
 /// up. Apart from `tenants/` for the same reason as `uploads/`: a bucket

@@ -7,6 +7,7 @@ mod handing_back;
 mod killed_workers;
 mod load;
 mod postgres_restart;
+mod unpack;
 mod workers_alone;
 
 use std::time::Duration;

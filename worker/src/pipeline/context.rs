@@ -62,6 +62,8 @@ impl JobCtx<'_> {
             stage.render_span()
         } else if self.job.enrols_speaker_id.is_some() {
             stage.enrol_span()
+        } else if self.job.unpacks_batch_id.is_some() {
+            stage.unpack_span()
         } else {
             stage.span()
         }

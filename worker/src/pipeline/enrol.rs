@@ -40,7 +40,7 @@ impl Pipeline<'_> {
         speaker_id: Uuid,
     ) -> Result<(), StageError> {
         let source = self.stage(ctx, Stage::Fetch, fetch::run(ctx)).await?;
-        let (_, audio) = self
+        let (_, audio, _) = self
             .probe_and_decode(ctx, &source, Some(MAX_FILE_SECONDS))
             .await?;
         let seconds = audio.duration();

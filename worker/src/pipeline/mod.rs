@@ -17,12 +17,14 @@ pub(crate) mod loudness;
 mod meter;
 pub(crate) mod moderate;
 mod notes;
+mod opus;
 pub(crate) mod probe;
 mod publish;
 mod rerender;
 pub(crate) mod silence;
 pub(crate) mod speakers;
 pub(crate) mod transcribe;
+mod unpack;
 pub(crate) mod vad;
 pub(crate) mod voice;
 
@@ -170,8 +172,12 @@ impl<'a> Pipeline<'a> {
         if let Some(speaker) = ctx.job.enrols_speaker_id {
             return self.enrol_stages(ctx, speaker).await;
         }
+        if let Some(batch) = ctx.job.unpacks_batch_id {
+            // Boxed: its future would swell every job's by its size.
+            return Box::pin(self.unpack_stages(ctx, batch)).await;
+        }
         let source = self.stage(ctx, Stage::Fetch, fetch::run(ctx)).await?;
-        let (media, audio) = self.probe_and_decode(ctx, &source, None).await?;
+        let (media, audio, kept) = self.probe_and_decode(ctx, &source, None).await?;
         let seconds = audio.duration();
         let loudness = self
             .stage(ctx, Stage::Loudness, loudness::run(ctx, &audio))
@@ -249,6 +255,7 @@ impl<'a> Pipeline<'a> {
             )
             .await?;
         let mut outputs = vec![loudness, speech.output];
+        outputs.extend(kept);
         outputs.extend(labelled);
         outputs.push(analyzed);
         outputs.push(moderated);
@@ -260,13 +267,15 @@ impl<'a> Pipeline<'a> {
     /// lie). A declared length that does not fit fails the job at probe;
     /// audio that runs past what is left fails it while decoding; both
     /// before anything costly runs. A voice sample declared longer than
-    /// `longest` seconds fails at probe too.
+    /// `longest` seconds fails at probe too. A batch child's recording is
+    /// also kept as Opus, checked against the decoded length
+    /// (`recording.opus`, the third value).
     async fn probe_and_decode(
         &self,
         ctx: &JobCtx<'_>,
         source: &fetch::Source,
         longest: Option<f64>,
-    ) -> Result<(probe::MediaInfo, audio::DecodedAudio), StageError> {
+    ) -> Result<(probe::MediaInfo, audio::DecodedAudio, Option<Output>), StageError> {
         let (media, allowance) = self
             .stage(ctx, Stage::Probe, async {
                 let media = probe::run(ctx, source).await?;
@@ -279,15 +288,23 @@ impl<'a> Pipeline<'a> {
                 Ok((media, allowance))
             })
             .await?;
-        let audio = self
+        let (audio, kept) = self
             .stage(ctx, Stage::Audio, async {
                 let audio = audio::run(ctx, source, &media, allowance).await?;
                 meter::charge(ctx, audio.duration()).await?;
-                Ok(audio)
+                let kept = match ctx.job.batch_id {
+                    Some(batch) => {
+                        let kbps = opus::bitrate(ctx, batch).await?;
+                        let copy = Box::pin(opus::run(ctx, Arc::clone(&audio.mono16k), kbps));
+                        Some(copy.await?.0)
+                    }
+                    None => None,
+                };
+                Ok((audio, kept))
             })
             .await?;
         meter::record(ctx, Stage::Audio, None, audio.duration()).await?;
-        Ok((media, audio))
+        Ok((media, audio, kept))
     }
 
     /// What follows the clips stage, the same for a full run and a

@@ -21,7 +21,7 @@ impl Pipeline<'_> {
         let source = self
             .stage(ctx, Stage::Fetch, fetch::kept(ctx, parent))
             .await?;
-        let (media, audio) = self.probe_and_decode(ctx, &source, None).await?;
+        let (media, audio, _) = self.probe_and_decode(ctx, &source, None).await?;
         let speech = self
             .stage(ctx, Stage::Silence, silence::run(ctx, &audio))
             .await?;
