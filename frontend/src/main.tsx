@@ -15,6 +15,8 @@ import { ReviewPage } from "./pages/Review";
 import { SettingsPage } from "./pages/Settings";
 import { MembersPage } from "./pages/Members";
 import { SpeakersPage } from "./pages/Speakers";
+import { BatchesPage } from "./pages/Batches";
+import { BatchPage } from "./pages/Batch";
 import { JoinPage } from "./pages/Join";
 import "./styles.css";
 
@@ -63,6 +65,8 @@ function App() {
   let m;
   if (path === "/jobs") page = <JobsPage />;
   else if ((m = match("/jobs/:id", path))) page = <JobPage id={m.id!} />;
+  else if (path === "/batches") page = <BatchesPage />;
+  else if ((m = match("/batches/:id", path))) page = <BatchPage id={m.id!} />;
   else if (path === "/review") page = <ReviewPage />;
   else if ((m = match("/settings/:tab", path)) || path === "/settings") page = <SettingsPage tab={m?.tab ?? "keys"} />;
   else if (path === "/members") page = <MembersPage />;

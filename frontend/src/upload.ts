@@ -2,7 +2,8 @@
 // (`POST /v1/uploads`), the browser PUTs the file there with progress and
 // a cancel button, then `POST /v1/uploads/{id}/complete` makes it a job
 // (or another call does: a voice sample is enrolled by
-// `POST /v1/speakers/{id}/samples`).
+// `POST /v1/speakers/{id}/samples`). A batch's archive takes the same
+// `put` to its own presigned URL (ui/batches.ts).
 // XMLHttpRequest rather than fetch: only it reports upload progress.
 
 import { api, ApiError, must, type Schemas } from "./api/client";
@@ -81,9 +82,13 @@ export function upload(file: File, onProgress: (p: Progress) => void, finish: Fi
   };
 }
 
-function put(
+/** Where and how to send a file: a presigned `PUT` and its signed headers. */
+export type PutTarget = Pick<Schemas["UploadCreated"], "url" | "method" | "headers">;
+
+/** Sends `file` to a presigned URL with `xhr`, reporting progress; rejects with an [`ApiError`]. */
+export function put(
   xhr: XMLHttpRequest,
-  target: Schemas["UploadCreated"],
+  target: PutTarget,
   file: File,
   onProgress: (p: Progress) => void,
 ): Promise<void> {
@@ -91,7 +96,7 @@ function put(
     // Speed over a sliding window of recent progress events.
     const samples: [number, number][] = [];
     xhr.open(target.method, target.url);
-    for (const [k, v] of Object.entries(target.headers as Record<string, string>)) {
+    for (const [k, v] of Object.entries(target.headers)) {
       // The browser sets these itself and refuses to be told.
       if (!["content-length", "host"].includes(k.toLowerCase())) xhr.setRequestHeader(k, v);
     }

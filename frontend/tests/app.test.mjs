@@ -9,6 +9,7 @@ import {
   checkA11y, launch, logIn, logoPng, nav, newPage, signUp, step, talkVideo, tempFile, uniqueEmail,
 } from "./support.mjs";
 import { speakerLibrary } from "./speakers.mjs";
+import { batchArchive } from "./batches.mjs";
 
 /** The whole pipeline on a 20-second video, in a debug build. */
 const JOB_LIMIT_MS = 300_000;
@@ -367,10 +368,13 @@ test("invitations: a newcomer joins by link, an existing user accepts and switch
 
 test("the speaker library: add, find, merge, rename, upload a voice sample and delete speakers", () => speakerLibrary(browser));
 
+test("a batch: upload an archive of recordings, watch it run, find recordings by metadata, cancel another", () =>
+  batchArchive(browser));
+
 test("every page passes axe's WCAG 2 A and AA checks, on a desktop and on a phone", async () => {
   assert.ok(jobUrl, "the first scenario made a job");
-  const pages = ["/jobs", jobUrl, "/review", "/speakers", "/members", "/settings/keys", "/settings/webhooks",
-    "/settings/moderation", "/settings/transcription", "/settings/audiograms", "/settings/usage"];
+  const pages = ["/jobs", jobUrl, "/batches", "/review", "/speakers", "/members", "/settings/keys",
+    "/settings/webhooks", "/settings/moderation", "/settings/transcription", "/settings/audiograms", "/settings/usage"];
   for (const viewport of [{ width: 1280, height: 900 }, { width: 375, height: 740 }]) {
     const page = await newPage(browser, { viewport });
     await step(page, `a11y-login-${viewport.width}`, async () => {

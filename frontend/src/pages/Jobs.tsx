@@ -234,6 +234,9 @@ function JobList() {
       follow("/v1/jobs", ({ event, data }) => {
         if (event !== "job") return;
         const job = data as JobSummary;
+        // A batch's recordings are listed on its page, not here (as the
+        // API's list leaves them out); the stream sends them all.
+        if (job.batch_id) return;
         page.set((old) => {
           if (!old) return old;
           const i = old.items.findIndex((j) => j.id === job.id);

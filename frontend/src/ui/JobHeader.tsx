@@ -165,6 +165,28 @@ export function Facts({ job: j }: { job: Job }) {
             </dd>
           </>
         )}
+        {(j.batch_id || j.unpacks_batch_id) && (
+          <>
+            <dt>{j.batch_id ? "Recording of" : "Unpacks"}</dt>
+            <dd>
+              <Link href={`/batches/${j.batch_id ?? j.unpacks_batch_id}`}>its batch</Link>
+              {j.entry_path && (
+                <>
+                  {" "}
+                  (<code>{j.entry_path}</code>)
+                </>
+              )}
+            </dd>
+          </>
+        )}
+        {j.metadata != null && (
+          <>
+            <dt>Metadata</dt>
+            <dd>
+              <code class="meta">{JSON.stringify(j.metadata)}</code>
+            </dd>
+          </>
+        )}
         <dt>Created</dt>
         <dd>{when(j.created_at)}</dd>
         {j.started_at && (

@@ -33,6 +33,7 @@ export function Layout({ children }: { children: ComponentChildren }) {
             Cutroom
           </Link>
           <Link href="/jobs">Jobs</Link>
+          <Link href="/batches">Batches</Link>
           <Link href="/review">Review</Link>
           <Link href="/speakers">Speakers</Link>
           {atLeast(me, "admin") && <Link href="/members">Members</Link>}
