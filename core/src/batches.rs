@@ -13,6 +13,9 @@ use crate::jobs::JobOptions;
 /// Opus bitrates a batch may store its recordings at, kbit/s.
 pub const OPUS_KBPS: std::ops::RangeInclusive<u32> = 6..=256;
 
+/// The output a batch child keeps its recording as.
+pub const OPUS_OUTPUT: &str = "recording.opus";
+
 /// How far an Opus copy's length may stray from its source's, as a share:
 /// past it the conversion is not trusted (`conversion_mismatch`).
 pub const DURATION_TOLERANCE: f64 = 0.005;
@@ -125,6 +128,40 @@ pub struct Unmatched {
     pub rows_without_key: Vec<RowAt>,
     /// Rows whose key an earlier row already gave; the earlier row is used.
     pub duplicate_keys: Vec<RowAt>,
+}
+
+/// One recording of a batch in its results (`GET
+/// /v1/batches/{id}/results`): a JSON line, or a parquet row with
+/// `metadata` and `categories` as JSON text.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct ResultRow {
+    pub job_id: uuid::Uuid,
+    /// The recording's path in the archive.
+    pub entry_path: String,
+    /// `succeeded`, `failed`, `cancelled` (or `queued`/`running` while the
+    /// batch runs).
+    pub status: String,
+    /// Why it failed or was cancelled.
+    pub error_code: Option<String>,
+    /// The metadata row that names it, `null` when none does.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    /// Seconds of audio decoded.
+    pub duration_seconds: Option<f64>,
+    /// The transcript's language and its whole text.
+    pub language: Option<String>,
+    pub transcript: Option<String>,
+    /// Moderation flags raised on it, the highest score among them, the
+    /// categories that fired, and the strongest action (`block` or
+    /// `flag`; `null` when nothing was flagged).
+    pub flags: u32,
+    pub max_score: Option<f32>,
+    pub categories: Vec<String>,
+    pub action: Option<String>,
+    /// Where the job is in the API, and a download link of its Opus copy
+    /// (valid for `CUTROOM_DOWNLOAD_URL_TTL_SECS`).
+    pub job_url: String,
+    pub opus_url: Option<String>,
 }
 
 /// A batch's children by status.

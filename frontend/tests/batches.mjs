@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parquet } from "./parquet.mjs";
@@ -187,6 +187,22 @@ export async function batchArchive(browser) {
       // Nothing went back in line: the batch stays completed.
       assert.equal(await page.locator("#batch-status").getAttribute("data-status"), "completed");
       await page.locator("#batch-status").getByText("1 failed").waitFor();
+    });
+
+    await step(page, "batches-results", async () => {
+      const [download] = await Promise.all([
+        page.waitForEvent("download"),
+        page.getByRole("button", { name: "Download the results as JSON lines" }).click(),
+      ]);
+      assert.equal(download.suggestedFilename(), "archive-results.jsonl");
+      const text = readFileSync(await download.path(), "utf8");
+      const rows = text.trim().split("\n").map((l) => JSON.parse(l));
+      assert.equal(rows.length, 4, text);
+      const ada = rows.find((r) => r.entry_path === "recordings/ada.mp3");
+      assert.equal(ada.metadata.speaker, "Ada");
+      assert.equal(ada.status, "succeeded");
+      assert.ok(ada.transcript.length > 0, text);
+      assert.equal(rows.find((r) => r.entry_path === "recordings/broken.mp3").status, "failed");
     });
 
     await step(page, "batches-child-job", async () => {

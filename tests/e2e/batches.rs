@@ -35,7 +35,9 @@ pub fn recordings(dir: &Path, n: usize) -> Vec<Vec<u8>> {
         "The archive holds many short recordings of people speaking.",
         "Every file becomes a job with its own metadata row.",
         "Please keep the volume down in the reading room.",
-        "The weather today is calm and the river is high.",
+        // A threat: moderation flags it, and the review queue finds it by
+        // batch and by metadata.
+        "I am going to kill you when I see you.",
     ];
     let mut made = Vec::new();
     for (i, s) in sentences.iter().enumerate() {
@@ -295,6 +297,8 @@ async fn archive_of_recordings(db: Db, store: Store, files: usize) {
     assert_eq!(app.scratch_entries(), Vec::<String>::new());
     check_children(&app, token, &id, &recordings).await;
     check_filters(&app, token, &id, files).await;
+    check_review(&app, token, &id, files).await;
+    check_results(&app, token, &id, files).await;
     check_events(&app, token, &batch).await;
     // No original is kept: the archive and every recording are gone.
     let originals = app.stored_keys(&format!("uploads/{}/", s.tenant_id)).await;
@@ -406,6 +410,153 @@ async fn check_filters(app: &TestApp, token: &str, id: &str, files: usize) {
     let (status, body) = app.get("/v1/jobs?metadata.sp%27eaker=Ada", token).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["code"], "invalid_query");
+}
+
+/// The threats (every fourth recording) wait in the review queue, which
+/// filters them by batch and by metadata.
+async fn check_review(app: &TestApp, token: &str, id: &str, files: usize) {
+    let flagged_jobs = |q: String| async move {
+        let (status, page) = app
+            .get(
+                &format!("/v1/review?status=all&limit=100&batch_id={id}{q}"),
+                token,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let jobs: std::collections::BTreeSet<String> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["job_id"].as_str().unwrap().to_owned())
+            .collect();
+        jobs.len()
+    };
+    let threats = (0..files).filter(|i| i % 4 == 3).count();
+    assert_eq!(flagged_jobs(String::new()).await, threats);
+    let named = files - 2;
+    let ada = (0..named).filter(|i| i % 4 == 3 && i % 3 == 0).count();
+    assert!(ada > 0);
+    assert_eq!(flagged_jobs("&metadata.speaker=Ada".into()).await, ada);
+    let (_, other) = app
+        .get(
+            &format!("/v1/review?status=all&batch_id={}", uuid::Uuid::now_v7()),
+            token,
+        )
+        .await;
+    assert_eq!(other["items"], json!([]));
+}
+
+/// The python with pandas, pyarrow and duckdb that `.ci/setup --test`
+/// installs.
+fn readers_python() -> PathBuf {
+    std::env::var_os("CUTROOM_TEST_READERS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap())
+                .join(".cache/cutroom/readers-venv/bin/python")
+        })
+}
+
+/// The results export: JSON lines read here, parquet read by pandas and by
+/// DuckDB, both with a row per recording and the right metadata, text
+/// and moderation.
+async fn check_results(app: &TestApp, token: &str, id: &str, files: usize) {
+    let url = |format: &str| format!("{}/v1/batches/{id}/results?format={format}", app.base);
+    let client = reqwest::Client::new();
+    let get = |format: &'static str| {
+        let req = client.get(url(format)).bearer_auth(token);
+        async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+            (ct, res.bytes().await.unwrap())
+        }
+    };
+    let (ct, jsonl) = get("jsonl").await;
+    assert_eq!(ct, "application/x-ndjson");
+    let rows: Vec<Value> = std::str::from_utf8(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), files);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(
+            r["entry_path"],
+            format!("recordings/{}.mp3", stem(i)),
+            "{r}"
+        );
+        assert_eq!(r["status"], "succeeded", "{r}");
+        assert_eq!(r["language"], "en", "{r}");
+        assert!(r["duration_seconds"].as_f64().unwrap() > 1.0, "{r}");
+        assert!(!r["transcript"].as_str().unwrap().is_empty(), "{r}");
+        assert!(r["opus_url"].is_string(), "{r}");
+        assert_eq!(r["flags"].as_u64().unwrap() > 0, i % 4 == 3, "{r}");
+        if i < files - 2 {
+            assert_eq!(r["metadata"]["meta_id"], stem(i), "{r}");
+        }
+    }
+    let (ct, parquet) = get("parquet").await;
+    assert_eq!(ct, "application/vnd.apache.parquet");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.parquet");
+    std::fs::write(&path, &parquet).unwrap();
+    let script = r#"
+import json, sys
+import duckdb, pandas as pd
+path = sys.argv[1]
+df = pd.read_parquet(path)
+meta = df["metadata"].dropna().map(json.loads)
+ada = int((meta.map(lambda m: m.get("speaker")) == "Ada").sum())
+flagged = duckdb.sql(f"SELECT count(*) FROM '{path}' WHERE flags > 0").fetchall()[0][0]
+years = duckdb.sql(
+    f"SELECT count(*) FROM '{path}' WHERE json_extract(metadata, '$.year')::INT = 2021"
+).fetchall()[0][0]
+print(json.dumps({"rows": len(df), "columns": list(df.columns), "ada": ada,
+                  "flagged": flagged, "years_2021": years}))
+"#;
+    let out = std::process::Command::new(readers_python())
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("python with pandas and duckdb: {e} (bash .ci/setup --test)"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let named = files - 2;
+    assert_eq!(read["rows"], files, "{read}");
+    assert_eq!(
+        read["ada"],
+        (0..named).filter(|i| i % 3 == 0).count(),
+        "{read}"
+    );
+    assert_eq!(
+        read["flagged"],
+        (0..files).filter(|i| i % 4 == 3).count(),
+        "{read}"
+    );
+    assert_eq!(
+        read["years_2021"],
+        (0..named).filter(|i| i % 2 == 1).count(),
+        "{read}"
+    );
+    for c in [
+        "job_id",
+        "entry_path",
+        "metadata",
+        "transcript",
+        "language",
+        "max_score",
+        "opus_url",
+    ] {
+        assert!(
+            read["columns"].as_array().unwrap().iter().any(|x| x == c),
+            "{c}: {read}"
+        );
+    }
 }
 
 /// The unpack job's history says when the batch was unpacked and completed.

@@ -186,7 +186,7 @@ async fn list_jobs(
 }
 
 /// The `metadata.<field>=<value>` pairs of a query string.
-fn metadata_filters(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+pub(super) fn metadata_filters(query: &str) -> Result<Vec<(String, String)>, ApiError> {
     let mut out = Vec::new();
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
         let Some(field) = name.strip_prefix("metadata.") else {

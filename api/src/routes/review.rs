@@ -1,5 +1,6 @@
 //! The review queue: what moderation flagged, and reviewers' decisions.
 
+use axum::extract::RawQuery;
 use chrono::{DateTime, Duration, Utc};
 use cutroom_core::{
     moderation::{Action, Category},
@@ -117,6 +118,8 @@ pub struct ListFlagsQuery {
     pub severity: Option<Action>,
     /// Only this job's flags.
     pub job_id: Option<Uuid>,
+    /// Only flags on this batch's recordings.
+    pub batch_id: Option<Uuid>,
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
@@ -135,7 +138,10 @@ pub struct FlagPage {
 /// The tenant's review queue: open flags by default.
 #[utoipa::path(
     get, path = "/v1/review", tag = "review", security(("bearer" = [])),
-    params(ListFlagsQuery),
+    params(
+        ListFlagsQuery,
+        ("metadata.{field}" = Option<String>, Query, description = "`metadata.<field>=<value>`, up to 8 of them: only flags on batch recordings whose metadata row has each field equal to the value, as for `GET /v1/jobs`."),
+    ),
     responses(
         (status = 200, description = "A page of flags", body = FlagPage),
         (status = 400, description = "`invalid_query`: an unknown status, category or severity", body = ApiError, content_type = "application/problem+json"),
@@ -146,7 +152,9 @@ async fn list_flags(
     state: AppState,
     ctx: AuthContext,
     Query(q): Query<ListFlagsQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<FlagPage>, ApiError> {
+    let metadata = super::jobs::metadata_filters(raw.as_deref().unwrap_or_default())?;
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::validation("limit must be between 1 and 100"));
@@ -167,6 +175,8 @@ async fn list_flags(
         category: q.category.map(|c| c.name().to_owned()),
         action: q.severity.map(|a| a.name().to_owned()),
         job_id: q.job_id,
+        batch_id: q.batch_id,
+        metadata,
         after: q.cursor,
     };
     let mut rows =

@@ -390,3 +390,90 @@ pub async fn job_ended(
     }
     Ok(())
 }
+
+/// What a page of a batch's results is made of: each child with its
+/// transcript (language, duration, text), its moderation flags and the
+/// storage key of its Opus copy. Four queries a page, whatever its size.
+pub struct ResultParts {
+    pub job: job::Model,
+    pub language: Option<String>,
+    pub duration: Option<f64>,
+    pub text: Option<String>,
+    pub flags: Vec<cutroom_entities::moderation_flag::Model>,
+    pub opus_key: Option<String>,
+}
+
+/// Up to `limit` children after `after`, in archive order, with their
+/// parts.
+pub async fn result_parts(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    batch_id: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<ResultParts>, DbErr> {
+    use cutroom_entities::{artifact, moderation_flag, transcript, transcript_segment};
+    let jobs = children(db, tenant_id, batch_id, None, after, limit).await?;
+    let ids: Vec<Uuid> = jobs.iter().map(|j| j.id).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let transcripts: std::collections::HashMap<Uuid, transcript::Model> =
+        transcript::Entity::find()
+            .filter(transcript::Column::TenantId.eq(tenant_id))
+            .filter(transcript::Column::JobId.is_in(ids.clone()))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|t| (t.job_id, t))
+            .collect();
+    let mut texts: std::collections::HashMap<Uuid, String> = std::collections::HashMap::new();
+    for seg in transcript_segment::Entity::find()
+        .filter(transcript_segment::Column::TenantId.eq(tenant_id))
+        .filter(transcript_segment::Column::JobId.is_in(ids.clone()))
+        .order_by_asc(transcript_segment::Column::JobId)
+        .order_by_asc(transcript_segment::Column::Idx)
+        .all(db)
+        .await?
+    {
+        let text = texts.entry(seg.job_id).or_default();
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(seg.text.trim());
+    }
+    let mut flags: std::collections::HashMap<Uuid, Vec<moderation_flag::Model>> =
+        std::collections::HashMap::new();
+    for f in moderation_flag::Entity::find()
+        .filter(moderation_flag::Column::TenantId.eq(tenant_id))
+        .filter(moderation_flag::Column::JobId.is_in(ids.clone()))
+        .order_by_asc(moderation_flag::Column::Id)
+        .all(db)
+        .await?
+    {
+        flags.entry(f.job_id).or_default().push(f);
+    }
+    let opus: std::collections::HashMap<Uuid, String> = artifact::Entity::find()
+        .filter(artifact::Column::TenantId.eq(tenant_id))
+        .filter(artifact::Column::JobId.is_in(ids))
+        .filter(artifact::Column::Name.eq(crate::batches::OPUS_OUTPUT))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| (a.job_id, a.object_key))
+        .collect();
+    Ok(jobs
+        .into_iter()
+        .map(|job| {
+            let t = transcripts.get(&job.id);
+            ResultParts {
+                language: t.and_then(|t| t.language.clone()),
+                duration: t.map(|t| t.duration),
+                text: t.map(|_| texts.remove(&job.id).unwrap_or_default()),
+                flags: flags.remove(&job.id).unwrap_or_default(),
+                opus_key: opus.get(&job.id).cloned(),
+                job,
+            }
+        })
+        .collect())
+}

@@ -50,7 +50,7 @@ pub fn metadata_field_ok(field: &str) -> bool {
 /// bound as values (sea-query numbers PostgreSQL's placeholders `$1`,
 /// where `?` is a JSON operator). A number or boolean compares as its JSON text, so
 /// `duration=12` matches `12` and `flag=true` matches `true` on both.
-fn metadata_equals(
+pub(crate) fn metadata_equals(
     backend: sea_orm::DatabaseBackend,
     field: &str,
     value: &str,

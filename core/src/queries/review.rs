@@ -94,6 +94,11 @@ pub struct Filter {
     /// `flag` or `block`: the strongest action that fired.
     pub action: Option<String>,
     pub job_id: Option<Uuid>,
+    /// Only flags on this batch's children.
+    pub batch_id: Option<Uuid>,
+    /// Only flags on jobs whose metadata row has each `(field, value)`
+    /// (as `GET /v1/jobs` filters them).
+    pub metadata: Vec<(String, String)>,
     /// Flags after this one in the listing order (the previous page's
     /// last), for paging.
     pub after: Option<Uuid>,
@@ -120,6 +125,21 @@ pub async fn list(
     }
     if let Some(job_id) = filter.job_id {
         q = q.filter(C::JobId.eq(job_id));
+    }
+    if filter.batch_id.is_some() || !filter.metadata.is_empty() {
+        use sea_orm::{QuerySelect, QueryTrait};
+        let mut jobs = cutroom_entities::job::Entity::find()
+            .select_only()
+            .column(cutroom_entities::job::Column::Id)
+            .filter(cutroom_entities::job::Column::TenantId.eq(tenant_id));
+        if let Some(b) = filter.batch_id {
+            jobs = jobs.filter(cutroom_entities::job::Column::BatchId.eq(b));
+        }
+        let backend = db.get_database_backend();
+        for (field, value) in &filter.metadata {
+            jobs = jobs.filter(super::jobs::metadata_equals(backend, field, value));
+        }
+        q = q.filter(C::JobId.in_subquery(jobs.into_query()));
     }
     if let Some(id) = filter.after {
         q = q.filter(C::Id.lt(id));

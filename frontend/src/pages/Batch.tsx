@@ -9,6 +9,7 @@ import { Link } from "../router";
 import { BatchChildren } from "../ui/BatchChildren";
 import { BatchCounts } from "../ui/BatchCounts";
 import { Failures, Refused, Unmatched } from "../ui/BatchReport";
+import { BatchResults } from "../ui/BatchResults";
 import {
   cancelBatch,
   getBatch,
@@ -61,6 +62,7 @@ function BatchView({ id }: { id: string }) {
       <PageTitle title={b.name}>{b.name}</PageTitle>
       <BatchStatus batch={b} />
       {canWrite && <Actions batch={b} onChange={(nb) => batch.set(() => nb)} />}
+      {b.unpacked_at && <BatchResults batchId={b.id} name={b.name} />}
       <Facts batch={b} />
       <Failures failures={b.failures} />
       <Refused refused={b.refused} />

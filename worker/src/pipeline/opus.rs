@@ -19,7 +19,7 @@ use super::{
 use crate::media;
 
 /// The output's name among the job's outputs.
-pub(crate) const NAME: &str = "recording.opus";
+pub(crate) const NAME: &str = cutroom_core::batches::OPUS_OUTPUT;
 
 /// Encodes `mono16k` into `recording.opus` in the scratch folder at
 /// `kbps`, checks its length, and returns it as an output with the

@@ -19,6 +19,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+mod results;
+
 use crate::ProblemCode;
 use crate::{
     app::{App, AppState},
@@ -41,6 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(batch_jobs))
         .routes(routes!(cancel_batch))
         .routes(routes!(retry_batch))
+        .routes(routes!(results::batch_results))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
