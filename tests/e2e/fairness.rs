@@ -197,3 +197,78 @@ both_dbs!(
     retried_jobs_run_from_their_new_task_only,
     super::a_retried_jobs_old_task_finds_nothing_to_do
 );
+
+/// A batch's children wait behind their tenant's own jobs: with one slot,
+/// a job submitted while a batch has children waiting goes to the workers
+/// before any of them. (Other tenants are never behind a batch at all:
+/// its children hold their own tenant's slots only.)
+async fn a_batch_waits_behind_its_tenants_own_jobs(db: Db) {
+    let app = TestApp::builder(db)
+        .without_worker()
+        .configure(|c| c.tenant_max_running = 1)
+        .start()
+        .await;
+    let a = app.signup(&email("batchy"), "Batchy").await;
+    let b = app.signup(&email("other"), "Other").await;
+    let tenant: Uuid = a.tenant_id.parse().unwrap();
+    // Children as the unpack job makes them.
+    let batch = Uuid::now_v7();
+    let mut children = Vec::new();
+    for i in 0..3 {
+        let mut child = cutroom_core::jobs::new_row(
+            tenant,
+            "user:test".into(),
+            cutroom_entities::SourceType::Upload,
+            &Default::default(),
+        );
+        child.batch_id = Some(batch);
+        child.entry_path = Some(format!("recordings/{i}.mp3"));
+        child.source_key = Some(format!("uploads/{tenant}/batches/{batch}/{i:06}.mp3"));
+        let child = cutroom_core::queue::create_job(&app.app.db, child, None, 1)
+            .await
+            .unwrap();
+        children.push(child.id);
+    }
+    let row = |id: Uuid| {
+        let orm = app.app.db.orm.clone();
+        async move {
+            job::Entity::find_by_id(id)
+                .one(&orm)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert!(row(children[0]).await.dispatched_at.is_some());
+    let own = submit(&app, &a.access_token).await;
+    assert_eq!(own["waiting_for_slot"], true, "{own}");
+    // Another tenant's job is not held back by the batch.
+    let theirs = submit(&app, &b.access_token).await;
+    assert_eq!(theirs["waiting_for_slot"], false, "{theirs}");
+    // The first child ends: the tenant's own job goes next, not a child.
+    let db = &app.app.db.orm;
+    job::Entity::update_many()
+        .col_expr(
+            job::Column::Status,
+            sea_orm::sea_query::Expr::value(JobStatus::Succeeded),
+        )
+        .filter(job::Column::Id.eq(children[0]))
+        .exec(db)
+        .await
+        .unwrap();
+    cutroom_core::queue::dispatch(&app.app.db, tenant, 1)
+        .await
+        .unwrap();
+    let own_id: Uuid = own["id"].as_str().unwrap().parse().unwrap();
+    assert!(
+        row(own_id).await.dispatched_at.is_some(),
+        "the tenant's own job first"
+    );
+    for c in &children[1..] {
+        assert!(row(*c).await.dispatched_at.is_none(), "a child went first");
+    }
+}
+both_dbs!(
+    batches_wait_behind_their_tenants_own_jobs,
+    super::a_batch_waits_behind_its_tenants_own_jobs
+);

@@ -7,6 +7,7 @@
 //! `CUTROOM_TEST_DATABASE_URL`), with the same defaults as that file, so
 //! `cargo test` works the same after `bash .ci/setup --test`.
 
+pub mod archive;
 pub mod compose;
 pub mod fleet;
 pub mod media;
