@@ -139,6 +139,16 @@ async fn expiry(store: Store, db: Db) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    // A batch whose archive never comes.
+    let (status, batch) = app
+        .post(
+            "/v1/batches",
+            &s.access_token,
+            json!({"name": "never.tar.gz", "size_bytes": 100}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{batch}");
+    let batch_id = batch["batch"]["id"].as_str().unwrap().to_owned();
     let (status, early) = app
         .post(
             "/v1/uploads",
@@ -174,6 +184,19 @@ async fn expiry(store: Store, db: Db) {
             tokio::time::Instant::now() < deadline,
             "abandoned upload was not swept"
         );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // ...and the batch it was for ends, saying why.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, b) = app
+            .get(&format!("/v1/batches/{batch_id}"), &s.access_token)
+            .await;
+        if b["status"] == "failed" {
+            assert_eq!(b["error"]["code"], "upload_missing", "{b}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never failed: {b}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (status, err) = app

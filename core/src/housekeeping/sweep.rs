@@ -5,7 +5,8 @@
 //! ended job's uploaded original is deleted (a day after a failure that
 //! may pass, so an admin can retry it); idempotency keys are forgotten
 //! after 24 hours, and workers not seen for a day. A batch whose last
-//! child ended without its check is completed.
+//! child ended without its check is completed, one whose archive never
+//! came is failed.
 //!
 //! Each step is safe beside another process running the same step (rows
 //! are marked before their objects go), so a round that outlives its lease
@@ -49,7 +50,10 @@ pub(super) async fn round(app: &Housekeeper, now: DateTime<Utc>) {
     }
     match finished_batches(app).await {
         Ok(0) => {}
-        Ok(n) => tracing::info!(count = n, "completed batches whose last job ended unseen"),
+        Ok(n) => tracing::info!(
+            count = n,
+            "ended batches: last job ended unseen, or never uploaded"
+        ),
         Err(e) => tracing::warn!(error = %e, "sweeping batches failed; will retry"),
     }
     match workers::forget(&app.db.orm, now - chrono::Duration::hours(24)).await {
@@ -66,12 +70,31 @@ pub(super) async fn round(app: &Housekeeper, now: DateTime<Utc>) {
 
 /// Completes running batches with no child left: a child ended without
 /// its worker's check (cancelled while queued, or the worker died right
-/// after). Returns how many were completed.
+/// after); fails batches whose archive's upload expired unused. Returns
+/// how many were ended.
 pub async fn finished_batches(app: &Housekeeper) -> Result<usize, DbErr> {
     let db = &app.db.orm;
     let mut done = 0;
     for b in batches::running(db, 1000).await? {
         if batches::complete(db, b.tenant_id, b.id).await? {
+            done += 1;
+        }
+    }
+    // After the uploads: an archive never sent ends its batch.
+    for b in batches::abandoned(db, 1000).await? {
+        let why = (
+            crate::ErrorCode::UploadMissing.as_str(),
+            "the archive was never uploaded before its URL expired; create a new batch",
+        );
+        if batches::end(
+            db,
+            b.tenant_id,
+            b.id,
+            cutroom_entities::BatchStatus::Failed,
+            Some(why),
+        )
+        .await?
+        {
             done += 1;
         }
     }

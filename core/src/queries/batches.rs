@@ -251,6 +251,25 @@ pub async fn running(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<batch:
         .await
 }
 
+/// Batches still `uploading` whose archive's upload expired unused: the
+/// sweeper fails them (`upload_missing`), so none waits forever.
+pub async fn abandoned(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<batch::Model>, DbErr> {
+    use cutroom_entities::{UploadStatus, upload};
+    use sea_orm::QueryTrait;
+    let expired = upload::Entity::find()
+        .select_only()
+        .column(upload::Column::Id)
+        .filter(upload::Column::Status.eq(UploadStatus::Expired))
+        .into_query();
+    batch::Entity::find()
+        .filter(batch::Column::Status.eq(BatchStatus::Uploading))
+        .filter(batch::Column::UploadId.in_subquery(expired))
+        .order_by_asc(batch::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
 /// The children not ended yet, to cancel with their batch.
 pub async fn unfinished_children(
     db: &impl ConnectionTrait,
