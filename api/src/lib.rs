@@ -13,6 +13,7 @@ pub mod extract;
 mod idempotency;
 mod live;
 pub mod metrics;
+mod paging;
 pub mod queries;
 mod routes;
 mod server;

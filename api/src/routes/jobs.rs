@@ -153,12 +153,8 @@ async fn list_jobs(
         return Ok(live::tenant_stream(state.0.clone(), &ctx)?.into_response());
     }
     let metadata = metadata_filters(raw.as_deref().unwrap_or_default())?;
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::validation("limit must be between 1 and 100"));
-    }
-    // One more than asked tells whether there is a next page.
-    let mut jobs = queries::jobs::list(
+    let limit = crate::paging::limit(q.limit, 20)?;
+    let jobs = queries::jobs::list(
         &state.db.orm,
         ctx.tenant_id,
         queries::jobs::ListFilter {
@@ -168,16 +164,10 @@ async fn list_jobs(
             metadata,
         },
         q.cursor,
-        u64::from(limit) + 1,
+        crate::paging::fetch(limit),
     )
     .await?;
-    let more = jobs.len() > limit as usize;
-    jobs.truncate(limit as usize);
-    let next_cursor = if more {
-        jobs.last().map(|j| j.id)
-    } else {
-        None
-    };
+    let (jobs, next_cursor) = crate::paging::split(jobs, limit, |j| j.id);
     Ok(Json(JobPage {
         items: jobs.into_iter().map(Into::into).collect(),
         next_cursor,

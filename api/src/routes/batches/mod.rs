@@ -27,6 +27,7 @@ use crate::{
     auth::AuthContext,
     error::ApiError,
     extract::{Json, Path, Query},
+    paging,
     routes::jobs::JobPage,
     submit, validate,
 };
@@ -321,20 +322,10 @@ async fn list_batches(
     ctx: AuthContext,
     Query(q): Query<ListBatchesQuery>,
 ) -> Result<Json<BatchPage>, ApiError> {
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::validation("limit must be between 1 and 100"));
-    }
-    let mut rows =
-        queries::batches::list(&state.db.orm, ctx.tenant_id, q.cursor, u64::from(limit) + 1)
-            .await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|b| b.id)
-    } else {
-        None
-    };
+    let limit = paging::limit(q.limit, 20)?;
+    let rows = queries::batches::list(&state.db.orm, ctx.tenant_id, q.cursor, paging::fetch(limit))
+        .await?;
+    let (rows, next_cursor) = paging::split(rows, limit, |b| b.id);
     let mut items = Vec::with_capacity(rows.len());
     for b in rows {
         items.push(Batch::load(&state, b).await?);
@@ -444,27 +435,18 @@ async fn batch_jobs(
     Path(id): Path<Uuid>,
     Query(q): Query<BatchJobsQuery>,
 ) -> Result<Json<JobPage>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::validation("limit must be between 1 and 100"));
-    }
+    let limit = paging::limit(q.limit, 50)?;
     find(&state, &ctx, id).await?;
-    let mut jobs = queries::batches::children(
+    let jobs = queries::batches::children(
         &state.db.orm,
         ctx.tenant_id,
         id,
         q.status,
         q.cursor,
-        u64::from(limit) + 1,
+        paging::fetch(limit),
     )
     .await?;
-    let more = jobs.len() > limit as usize;
-    jobs.truncate(limit as usize);
-    let next_cursor = if more {
-        jobs.last().map(|j| j.id)
-    } else {
-        None
-    };
+    let (jobs, next_cursor) = paging::split(jobs, limit, |j| j.id);
     Ok(Json(JobPage {
         items: jobs.into_iter().map(Into::into).collect(),
         next_cursor,
