@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on `POST /v1/jobs` and `POST /v1/uploads`, so a
+//! `Idempotency-Key` on `POST /v1/jobs`, `/v1/uploads` and `/v1/batches`, so a
 //! client that lost a response can retry without creating the job twice.
 //!
 //! The first request with a key runs and its response is stored (unless it
@@ -29,7 +29,7 @@ use crate::ProblemCode;
 use crate::{app::AppState, auth::AuthContext, error::ApiError};
 
 /// The requests that honour the header.
-const PATHS: [&str; 2] = ["/v1/jobs", "/v1/uploads"];
+const PATHS: [&str; 3] = ["/v1/jobs", "/v1/uploads", "/v1/batches"];
 pub const HEADER: &str = "idempotency-key";
 /// Largest body read (the JSON body limit).
 const BODY_LIMIT: usize = 1024 * 1024;

@@ -189,6 +189,17 @@ async fn create_resources(app: &TestApp, a: &Session) -> Resources {
     .await
     .unwrap();
 
+    // A batch waiting for its archive.
+    let (status, batch) = app
+        .post(
+            "/v1/batches",
+            &a.access_token,
+            json!({"name": "alice.tar.gz", "size_bytes": 100}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{batch}");
+    let batch_id = batch["batch"]["id"].as_str().unwrap().to_owned();
+
     let ids: BTreeMap<(&'static str, &'static str), String> = [
         (("jobs", "id"), job_id.clone()),
         (("jobs", "segment"), "0".to_owned()),
@@ -203,6 +214,7 @@ async fn create_resources(app: &TestApp, a: &Session) -> Resources {
         (("webhooks", "delivery_id"), delivery_id.clone()),
         (("speakers", "id"), speaker_id.clone()),
         (("speakers", "sample_id"), sample_id.to_string()),
+        (("batches", "id"), batch_id),
     ]
     .into();
     Resources {

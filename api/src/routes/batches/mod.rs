@@ -177,9 +177,11 @@ fn archive_type(name: &str) -> Result<&'static str, ApiError> {
     request_body = CreateBatchRequest,
     responses(
         (status = 201, description = "Batch created; PUT the archive to `upload.url`", body = BatchCreated),
+        (status = 400, description = "`invalid_idempotency_key`", body = ApiError, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: viewers cannot create batches", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`idempotency_in_progress`: the first request with this key is still running", body = ApiError, content_type = "application/problem+json"),
         (status = 413, description = "`upload_too_large`: over `CUTROOM_MAX_BATCH_BYTES`, or over the 5 GiB one PUT takes", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`, `idempotency_key_reused`", body = ApiError, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`; or `quota_exceeded`", body = ApiError, content_type = "application/problem+json"),
     )
 )]
