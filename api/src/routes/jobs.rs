@@ -462,7 +462,7 @@ async fn remove(
 
 /// Hands the tenant's next waiting jobs to the queue after one of its jobs
 /// ended (or came back) here. A failure is logged; the sweeper catches up.
-async fn free_slot(app: &App, tenant_id: Uuid) {
+pub(super) async fn free_slot(app: &App, tenant_id: Uuid) {
     if let Err(e) =
         cutroom_core::queue::dispatch(&app.db, tenant_id, app.config.tenant_max_running).await
     {
@@ -471,7 +471,10 @@ async fn free_slot(app: &App, tenant_id: Uuid) {
 }
 
 /// The history entry (and webhook) of a queued job cancelled by the API.
-async fn cancelled_event(app: &App, job: &cutroom_entities::job::Model) -> Result<(), ApiError> {
+pub(super) async fn cancelled_event(
+    app: &App,
+    job: &cutroom_entities::job::Model,
+) -> Result<(), ApiError> {
     queries::events::record(
         &app.db.orm,
         job.tenant_id,

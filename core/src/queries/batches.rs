@@ -90,6 +90,24 @@ pub async fn child(
         .await
 }
 
+/// The archive paths the batch already has children for: what an unpack
+/// that runs again skips.
+pub async fn entry_paths(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    batch_id: Uuid,
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    let paths: Vec<Option<String>> = job::Entity::find()
+        .select_only()
+        .column(job::Column::EntryPath)
+        .filter(job::Column::TenantId.eq(tenant_id))
+        .filter(job::Column::BatchId.eq(batch_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(paths.into_iter().flatten().collect())
+}
+
 /// The batch's children, in archive order (ids are made in it), after
 /// `after` (the last id of the previous page).
 pub async fn children(

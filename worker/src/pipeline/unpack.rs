@@ -113,6 +113,8 @@ async fn run(
     let unmatched = unmatched(&media, &matching);
     let mut rows = matching.rows;
     let total = media.len();
+    // Read once: an earlier run of this job made these already.
+    let made = batches::entry_paths(&ctx.db.orm, batch.tenant_id, batch.id).await?;
     let mut created = 0;
     for (i, entry) in media.iter().enumerate() {
         if i % 16 == 0 {
@@ -130,7 +132,7 @@ async fn run(
         // Rows are moved out: a stem shared by two files (`a.mp3`, `a.wav`)
         // gives its row to the first.
         let row = rows.remove(&entry.stem).map(serde_json::Value::Object);
-        if child(ctx, batch, &options.job, i, entry, row).await? {
+        if !made.contains(&entry.path) && child(ctx, batch, &options.job, i, entry, row).await? {
             created += 1;
         }
         let _ = tokio::fs::remove_file(&entry.file).await;
@@ -233,8 +235,8 @@ fn unmatched(media: &[Entry], m: &metadata::Matching) -> Unmatched {
     }
 }
 
-/// Stores the recording and creates its child job, unless an earlier run
-/// of this job did. `true` when this call created it.
+/// Stores the recording and creates its child job. `true` when this call
+/// created it (`false`: another run of this job raced it there).
 async fn child(
     ctx: &JobCtx<'_>,
     batch: &batch::Model,
@@ -244,12 +246,6 @@ async fn child(
     metadata: Option<serde_json::Value>,
 ) -> Result<bool, StageError> {
     let db = &ctx.db.orm;
-    if batches::child(db, batch.tenant_id, batch.id, &entry.path)
-        .await?
-        .is_some()
-    {
-        return Ok(false);
-    }
     let ext = entry
         .file
         .extension()

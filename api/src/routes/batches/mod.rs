@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use cutroom_core::{
     batches::{self, BatchOptions, Counts, Refused, Unmatched},
-    queries, queue,
+    queries,
     storage::upload_key,
 };
 use cutroom_entities::{BatchStatus, JobStatus, UploadStatus, batch, upload};
@@ -28,7 +28,7 @@ use crate::{
     error::ApiError,
     extract::{Json, Path, Query},
     paging,
-    routes::jobs::JobPage,
+    routes::jobs::{self, JobPage},
     submit, validate,
 };
 
@@ -479,15 +479,17 @@ async fn cancel_batch(
     if !queries::batches::end(db, ctx.tenant_id, id, BatchStatus::Cancelled, None).await? {
         return Err(ApiError::conflict("the batch has ended"));
     }
+    // As `POST /v1/jobs/{id}/cancel` does for each: a queued job ends at
+    // once (with its event), a running one's worker ends it.
     let open = queries::batches::unfinished_children(db, ctx.tenant_id, id).await?;
     for job_id in &open {
-        queries::jobs::request_cancel(db, ctx.tenant_id, *job_id).await?;
+        if let Some(job) = queries::jobs::request_cancel(db, ctx.tenant_id, *job_id).await?
+            && job.status == JobStatus::Cancelled
+        {
+            jobs::cancelled_event(&state, &job).await?;
+        }
     }
-    // Queued children cancelled without a worker free no slot of their own.
-    if let Err(e) = queue::dispatch(&state.db, ctx.tenant_id, state.config.tenant_max_running).await
-    {
-        tracing::warn!(error = %e, "could not hand the tenant's next job to the queue");
-    }
+    jobs::free_slot(&state, ctx.tenant_id).await;
     tracing::info!(batch.id = %id, jobs = open.len(), "batch cancelled");
     let b = find(&state, &ctx, id).await?;
     Ok(Json(Batch::load(&state, b).await?))
@@ -555,11 +557,8 @@ async fn retry_batch(
             requeued += 1;
         }
     }
-    if requeued > 0
-        && let Err(e) =
-            queue::dispatch(&state.db, ctx.tenant_id, state.config.tenant_max_running).await
-    {
-        tracing::warn!(error = %e, "could not hand the requeued jobs to the queue");
+    if requeued > 0 {
+        jobs::free_slot(&state, ctx.tenant_id).await;
     }
     // Nothing was requeued after all: a completed batch stays completed.
     queries::batches::complete_if_done(db, ctx.tenant_id, id).await?;
