@@ -19,6 +19,7 @@ mod routes;
 mod server;
 pub mod source_url;
 mod submit;
+mod upload_target;
 mod validate;
 pub mod views;
 mod web;

@@ -7,7 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use cutroom_core::{
     clips::{ClipOptions, ClipRange, MAX_KEEP_SOURCE_HOURS, validate_ranges},
     jobs::JobOptions,
-    queries, queue, usage,
+    queries, queue,
+    storage::UploadedPart,
+    usage,
 };
 use cutroom_entities::{JobStatus, SourceType, UploadStatus, job, upload};
 use uuid::Uuid;
@@ -45,9 +47,10 @@ pub async fn from_upload(
     upload_id: Uuid,
     options: JobOptions,
     keep_source_hours: u32,
+    parts: &[UploadedPart],
 ) -> Result<job::Model, ApiError> {
     let options = resolve_options(app, ctx, options, keep_source_hours).await?;
-    upload_job(app, ctx, upload_id, options, |job| {
+    upload_job(app, ctx, upload_id, options, parts, |job| {
         job.keep_source_hours = keep_source_hours as i32;
     })
     .await
@@ -63,7 +66,7 @@ pub async fn enrolment(
     speaker_id: Uuid,
 ) -> Result<job::Model, ApiError> {
     let options = resolve_options(app, ctx, JobOptions::default(), 0).await?;
-    upload_job(app, ctx, upload_id, options, |job| {
+    upload_job(app, ctx, upload_id, options, &[], |job| {
         job.enrols_speaker_id = Some(speaker_id);
     })
     .await
@@ -78,10 +81,11 @@ pub async fn batch_unpack(
     batch: &cutroom_entities::batch::Model,
     job_id: Uuid,
     options: JobOptions,
+    parts: &[UploadedPart],
 ) -> Result<job::Model, ApiError> {
     let batch_id = batch.id;
     let name = batch.name.clone();
-    upload_job(app, ctx, batch.upload_id, options, move |job| {
+    upload_job(app, ctx, batch.upload_id, options, parts, move |job| {
         job.id = job_id;
         job.unpacks_batch_id = Some(batch_id);
         job.title = Some(name);
@@ -99,13 +103,14 @@ pub async fn batch_options(
     resolve_options(app, ctx, options, 0).await
 }
 
-/// The job for a pending upload whose bytes are all in storage, `shape`d
-/// by its caller.
+/// The job for a pending upload whose bytes are all in storage (sent in
+/// `parts`, they are put together first), `shape`d by its caller.
 async fn upload_job(
     app: &App,
     ctx: &AuthContext,
     upload_id: Uuid,
     options: JobOptions,
+    parts: &[UploadedPart],
     shape: impl FnOnce(&mut job::Model),
 ) -> Result<job::Model, ApiError> {
     let db = &app.db.orm;
@@ -125,6 +130,7 @@ async fn upload_job(
             "the file is still being uploaded; complete the upload once its PUT has ended",
         ));
     }
+    crate::upload_target::assemble(app, &upload, parts).await?;
     match app.store.head(&upload.object_key).await? {
         None => {
             return Err(ApiError::new(

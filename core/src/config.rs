@@ -60,6 +60,14 @@ pub struct Config {
     /// Largest batch archive accepted, in bytes (`CUTROOM_MAX_BATCH_BYTES`,
     /// default 50 GiB).
     pub max_batch_bytes: u64,
+    /// Uploads larger than this go in parts (`CUTROOM_MULTIPART_THRESHOLD_BYTES`,
+    /// default 5 GiB, the most one `PUT` to S3 takes; a client may ask for
+    /// parts for a smaller file).
+    pub multipart_threshold: u64,
+    /// The size of a client's upload parts (`CUTROOM_UPLOAD_PART_BYTES`,
+    /// default 64 MiB, at least 5 MiB; larger when a file would need more
+    /// than 10,000).
+    pub upload_part_size: u64,
     /// Sources longer than this fail early with `source_too_long`.
     pub max_duration: Duration,
     /// The largest pictures, frame rates and stream counts a source may
@@ -159,8 +167,10 @@ impl Config {
             upload_url_ttl: Duration::from_secs(3600),
             upload_grace: Duration::from_secs(10 * 60),
             download_url_ttl: Duration::from_secs(15 * 60),
-            max_upload_bytes: 4 * 1024 * 1024 * 1024,
+            max_upload_bytes: 20 * 1024 * 1024 * 1024,
             max_batch_bytes: 50 * 1024 * 1024 * 1024,
+            multipart_threshold: crate::storage::multipart::SINGLE_PUT_MAX,
+            upload_part_size: 64 << 20,
             max_duration: Duration::from_secs(4 * 3600),
             media_limits: MediaLimits::default(),
             ytdlp_path: PathBuf::from("yt-dlp"),
@@ -272,6 +282,30 @@ impl Config {
             c.max_batch_bytes = v
                 .parse()
                 .with_context(|| format!("CUTROOM_MAX_BATCH_BYTES={v} is not a number"))?;
+        }
+        if let Some(v) = var("MULTIPART_THRESHOLD_BYTES") {
+            use crate::storage::multipart::{MIN_PART_SIZE, SINGLE_PUT_MAX};
+            c.multipart_threshold = v
+                .parse()
+                .ok()
+                .filter(|b| (MIN_PART_SIZE..=SINGLE_PUT_MAX).contains(b))
+                .with_context(|| {
+                    format!(
+                        "CUTROOM_MULTIPART_THRESHOLD_BYTES={v}: expected {MIN_PART_SIZE} to {SINGLE_PUT_MAX} bytes"
+                    )
+                })?;
+        }
+        if let Some(v) = var("UPLOAD_PART_BYTES") {
+            use crate::storage::multipart::{MAX_PART_SIZE, MIN_PART_SIZE};
+            c.upload_part_size = v
+                .parse()
+                .ok()
+                .filter(|b| (MIN_PART_SIZE..=MAX_PART_SIZE).contains(b))
+                .with_context(|| {
+                    format!(
+                        "CUTROOM_UPLOAD_PART_BYTES={v}: expected {MIN_PART_SIZE} to {MAX_PART_SIZE} bytes"
+                    )
+                })?;
         }
         if let Some(v) = var("MAX_SOURCE_HEIGHT") {
             c.max_source_height = v

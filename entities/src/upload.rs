@@ -17,6 +17,11 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub job_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
+    /// The storage's id for a multipart upload's parts; `None` for a file
+    /// sent in one `PUT`.
+    pub multipart_id: Option<String>,
+    /// Bytes in every part but the last, for a multipart upload.
+    pub part_size: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

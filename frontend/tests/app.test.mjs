@@ -112,9 +112,16 @@ test("a new user uploads a video, watches it processed, and works with the resul
     }),
   );
 
-  await t.test("upload through the page; the progress bar reaches 100 %", () =>
+  await t.test("upload through the page in parts; the progress bar reaches 100 %", () =>
     step(page, "upload", async () => {
       await nav(page, "Jobs").click();
+      // The server cuts files over 5 MiB into 5 MiB parts here (.ci/browser-tests).
+      const parts = new Set();
+      const onPart = (r) => {
+        const n = r.method() === "PUT" && new URL(r.url()).searchParams.get("part_number");
+        if (n) parts.add(n);
+      };
+      page.on("request", onPart);
       // Every value the bar shows, to see it climb, not only end.
       await page.evaluate(() => {
         window.__progress = [];
@@ -129,6 +136,8 @@ test("a new user uploads a video, watches it processed, and works with the resul
       await row.getByText("Uploaded.").waitFor();
       const seen = await page.evaluate(() => window.__progress);
       assert.equal(Math.max(...seen), 100, `progress values: ${seen}`);
+      page.off("request", onPart);
+      assert.ok(parts.size >= 3, `parts sent: ${[...parts]}`);
       await row.getByRole("link", { name: "Open the job" }).click();
       await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
       jobUrl = new URL(page.url()).pathname;

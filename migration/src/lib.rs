@@ -27,6 +27,7 @@ mod m20261207_000001_speakers;
 mod m20261208_000001_enrol_jobs;
 mod m20261208_000002_library_rounds;
 mod m20261209_000001_batches;
+mod m20261210_000001_multipart_uploads;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000001_enrol_jobs::Migration),
             Box::new(m20261208_000002_library_rounds::Migration),
             Box::new(m20261209_000001_batches::Migration),
+            Box::new(m20261210_000001_multipart_uploads::Migration),
         ]
     }
 }

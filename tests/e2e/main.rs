@@ -15,6 +15,7 @@ mod housekeeping;
 mod idempotency;
 mod invitations;
 mod live;
+mod multipart;
 mod pipeline;
 mod rerender;
 mod retries;

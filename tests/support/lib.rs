@@ -432,6 +432,41 @@ impl TestApp {
         req.body(bytes).send().await.expect("PUT sent").status()
     }
 
+    /// Sends `bytes` to an upload target's parts (`target["multipart"]`),
+    /// last part first, as a client may; returns the `parts` list that
+    /// completes the upload.
+    pub async fn put_parts(&self, target: &Value, bytes: &[u8]) -> Vec<Value> {
+        let multipart = &target["multipart"];
+        let part_size = multipart["part_size"].as_u64().expect("part_size") as usize;
+        let mut parts = Vec::new();
+        for part in multipart["parts"].as_array().expect("parts").iter().rev() {
+            let number = part["part_number"].as_u64().expect("part_number") as usize;
+            let start = (number - 1) * part_size;
+            let end = (start + part_size).min(bytes.len());
+            let (status, etag) = self.put_part(part, bytes[start..end].to_vec()).await;
+            assert!(status.is_success(), "part {number}: {status}");
+            parts.push(serde_json::json!({"part_number": number, "etag": etag.expect("an ETag")}));
+        }
+        parts.reverse();
+        parts
+    }
+
+    /// Sends one part to its presigned URL; returns the status and the
+    /// `ETag` answered.
+    pub async fn put_part(&self, part: &Value, bytes: Vec<u8>) -> (StatusCode, Option<String>) {
+        let mut req = self.client.put(part["url"].as_str().expect("url"));
+        for (k, v) in part["headers"].as_object().expect("headers") {
+            req = req.header(k, v.as_str().unwrap());
+        }
+        let res = req.body(bytes).send().await.expect("PUT sent");
+        let etag = res
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (res.status(), etag)
+    }
+
     /// Keys under `prefix` in the app's object store.
     pub async fn stored_keys(&self, prefix: &str) -> Vec<String> {
         self.app

@@ -56,8 +56,13 @@ pub struct CreateJobRequest {
 pub enum SourceInput {
     /// A YouTube video: `/watch?v=`, `youtu.be/`, `/shorts/`, `/embed/` or `/live/` URLs.
     Youtube { url: String },
-    /// A completed presigned upload (same checks as `POST /v1/uploads/{id}/complete`).
-    Upload { upload_id: Uuid },
+    /// A completed presigned upload (same checks as `POST /v1/uploads/{id}/complete`;
+    /// an upload sent in parts lists them).
+    Upload {
+        upload_id: Uuid,
+        #[serde(default)]
+        parts: Vec<cutroom_core::storage::UploadedPart>,
+    },
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -98,7 +103,7 @@ pub struct JobPage {
         (status = 404, description = "`not_found`: no such upload", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "`upload_missing`, `conflict`, `idempotency_in_progress`", body = ApiError, content_type = "application/problem+json"),
         (status = 410, description = "`upload_expired`", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`invalid_source_url`, `upload_size_mismatch`, `validation_failed`, `idempotency_key_reused`", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_source_url`, `upload_size_mismatch`, `upload_parts_invalid`, `validation_failed`, `idempotency_key_reused`", body = ApiError, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`; or `quota_exceeded`: the tenant's monthly media minutes are used up (`Retry-After`: seconds until the quota resets)", body = ApiError, content_type = "application/problem+json"),
     )
 )]
@@ -112,8 +117,16 @@ async fn create_job(
         SourceInput::Youtube { url } => {
             submit::from_url(&state, &ctx, &url, req.options, req.keep_source_hours).await?
         }
-        SourceInput::Upload { upload_id } => {
-            submit::from_upload(&state, &ctx, upload_id, req.options, req.keep_source_hours).await?
+        SourceInput::Upload { upload_id, parts } => {
+            submit::from_upload(
+                &state,
+                &ctx,
+                upload_id,
+                req.options,
+                req.keep_source_hours,
+                &parts,
+            )
+            .await?
         }
     };
     tracing::info!(job.id = %job.id, source = ?job.source_type, "job created");

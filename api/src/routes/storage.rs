@@ -17,7 +17,7 @@ use axum::{
 use chrono::Utc;
 use cutroom_core::{
     queries,
-    storage::{LocalStore, SignatureError, StorageError},
+    storage::{LocalStore, PartTarget, SignatureError, StorageError},
 };
 use cutroom_entities::UploadStatus;
 use futures::TryStreamExt;
@@ -54,6 +54,21 @@ pub struct Signed {
     pub signature: String,
 }
 
+/// A `PUT`'s signed query: a whole object, or one part of a multipart
+/// upload.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SignedPut {
+    /// Unix time after which the URL stops working.
+    pub expires: i64,
+    /// Hex HMAC-SHA256 over the request.
+    pub signature: String,
+    /// For a part: the multipart upload it belongs to.
+    pub upload_id: Option<String>,
+    /// For a part: its number, from 1.
+    pub part_number: Option<u32>,
+}
+
 fn local(state: &AppState) -> Result<&LocalStore, ApiError> {
     state.local_store.as_deref().ok_or_else(|| {
         ApiError::new(
@@ -75,33 +90,31 @@ fn check(r: Result<(), SignatureError>) -> Result<(), ApiError> {
     })
 }
 
-/// Upload the bytes of a presigned upload.
+/// Upload the bytes of a presigned upload, or one part of it.
 #[utoipa::path(
     put, path = "/storage/{key}", tag = "storage", security(()),
-    params(("key" = String, Path, description = "Object key; may contain `/`"), Signed),
-    request_body(content = String, content_type = "application/octet-stream", description = "Exactly the signed number of bytes, with the signed Content-Type"),
+    params(("key" = String, Path, description = "Object key; may contain `/`"), SignedPut),
+    request_body(content = String, content_type = "application/octet-stream", description = "Exactly the signed number of bytes, with the signed Content-Type (a part has none)"),
     responses(
-        (status = 200, description = "Stored"),
+        (status = 200, description = "Stored; the `ETag` header names the bytes (a part is completed with it)"),
         (status = 400, description = "`upload_size_mismatch`: the body is not the signed length", body = ApiError, content_type = "application/problem+json"),
         (status = 403, description = "`url_expired` or `signature_mismatch`", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such multipart upload", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "`upload_in_progress`: another PUT to this URL has not ended; `upload_completed`: the upload was completed", body = ApiError, content_type = "application/problem+json"),
         (status = 410, description = "`upload_expired`: the upload expired", body = ApiError, content_type = "application/problem+json"),
         (status = 408, description = "`body_timeout`: the body stopped arriving (nothing for `CUTROOM_HTTP_BODY_TIMEOUT_SECS`); nothing was kept, send it again", body = ApiError, content_type = "application/problem+json"),
         (status = 411, description = "`length_required`", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: `upload_id` without `part_number`, or the other way round", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 pub async fn put_object(
     state: AppState,
     Path(key): Path<String>,
-    Query(q): Query<Signed>,
+    Query(q): Query<SignedPut>,
     headers: HeaderMap,
     body: Body,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(StatusCode, [(header::HeaderName, HeaderValue); 1]), ApiError> {
     let store = local(&state)?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
     let length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
@@ -112,6 +125,23 @@ pub async fn put_object(
                 "send a Content-Length header",
             )
         })?;
+    let part = match (q.upload_id.as_deref(), q.part_number) {
+        (Some(upload_id), Some(number)) => Some(PartTarget { upload_id, number }),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::validation(
+                "upload_id and part_number go together: send the part's URL as it was given",
+            ));
+        }
+    };
+    // A part's bytes have no type of their own: only a whole PUT signs one.
+    let content_type = match part {
+        Some(_) => "",
+        None => headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default(),
+    };
     check(store.verify(
         "PUT",
         &key,
@@ -119,25 +149,36 @@ pub async fn put_object(
         &q.signature,
         content_type,
         Some(length),
+        part,
         Utc::now(),
     ))?;
-    let slot = store
-        .claim_write(&key)
-        .map_err(|_| ApiError::validation("invalid object key"))?
-        .ok_or_else(|| {
-            ApiError::new(
+    let claimed = match part {
+        Some(p) => store.claim_part(&key, p.upload_id, p.number),
+        None => store.claim_write(&key),
+    };
+    let slot = match claimed {
+        Ok(Some(slot)) => slot,
+        Ok(None) => {
+            return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 ProblemCode::UploadInProgress,
                 "another upload to this URL is in progress; wait for it to end",
-            )
-        })?;
+            ));
+        }
+        Err(StorageError::NotFound(_)) => {
+            // Its parts were put together, or dropped with the upload.
+            check_open(&state, &key).await?;
+            return Err(ApiError::not_found("multipart upload"));
+        }
+        Err(_) => return Err(ApiError::validation("invalid object key")),
+    };
     check_open(&state, &key).await?;
     let stalled = AtomicBool::new(false);
     let stream = body
         .into_data_stream()
         .inspect_err(|e| stalled.store(crate::extract::timed_out(e), Ordering::Relaxed));
-    match store.write_stream(&slot, length, stream).await {
-        Ok(()) => {}
+    let etag = match store.write_stream(&slot, length, stream).await {
+        Ok(etag) => etag,
         // The slot's temporary file goes with the slot.
         Err(_) if stalled.load(Ordering::Relaxed) => return Err(crate::extract::body_timeout()),
         Err(StorageError::Backend(detail)) => {
@@ -148,11 +189,15 @@ pub async fn put_object(
             ));
         }
         Err(e) => return Err(e.into()),
-    }
+    };
     // Completed or expired while the bytes came in: keep nothing.
     check_open(&state, &key).await?;
-    slot.commit().await?;
-    Ok(StatusCode::OK)
+    match part {
+        Some(_) => slot.commit_part(&etag).await?,
+        None => slot.commit().await?,
+    }
+    let etag = HeaderValue::from_str(&format!("\"{etag}\"")).map_err(ApiError::internal)?;
+    Ok((StatusCode::OK, [(header::ETAG, etag)]))
 }
 
 /// Only a pending upload takes bytes: once completed, its job owns the
@@ -195,7 +240,16 @@ pub async fn get_object(
     Query(q): Query<Signed>,
 ) -> Result<Response, ApiError> {
     let store = local(&state)?;
-    check(store.verify("GET", &key, q.expires, &q.signature, "", None, Utc::now()))?;
+    check(store.verify(
+        "GET",
+        &key,
+        q.expires,
+        &q.signature,
+        "",
+        None,
+        None,
+        Utc::now(),
+    ))?;
     let missing = || {
         ApiError::new(
             StatusCode::NOT_FOUND,

@@ -1,11 +1,12 @@
 //! Presigned uploads: the client puts the bytes straight into object
 //! storage, then completes the upload, which checks them and creates the job.
 
-use std::collections::BTreeMap;
-
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
-use cutroom_core::{jobs::JobOptions, storage::upload_key};
+use chrono::Utc;
+use cutroom_core::{
+    jobs::JobOptions,
+    storage::{UploadedPart, upload_key},
+};
 use cutroom_entities::{UploadStatus, upload};
 use sea_orm::{ActiveModelTrait, IntoActiveModel};
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,9 @@ use crate::{
     auth::AuthContext,
     error::ApiError,
     extract::{Json, JsonOrEmpty, Path},
-    submit, validate,
+    submit,
+    upload_target::{self, UploadTarget},
+    validate,
     views::Job,
 };
 
@@ -40,18 +43,19 @@ pub struct CreateUploadRequest {
     /// Exact size of the file; the upload must match it.
     #[schema(minimum = 1)]
     pub size_bytes: u64,
+    /// Send the file in parts even when it is not over the threshold
+    /// (`CUTROOM_MULTIPART_THRESHOLD_BYTES`, above which it always goes in
+    /// parts): parts go several at once, and a failed one is sent again
+    /// alone.
+    #[serde(default)]
+    pub multipart: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UploadCreated {
     pub upload_id: Uuid,
-    /// Send the file here with `method`, exactly `size_bytes` bytes, and `headers`.
-    pub url: String,
-    /// Always `PUT`.
-    pub method: String,
-    /// Headers to send exactly as given (they are part of the signature).
-    pub headers: BTreeMap<String, String>,
-    pub expires_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub target: UploadTarget,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -63,6 +67,10 @@ pub struct CompleteUploadRequest {
     /// succeeds, so its clips can be re-rendered (0-168, default 0).
     #[serde(default)]
     pub keep_source_hours: u32,
+    /// For an upload sent in parts: every part, in order, with the ETag
+    /// its `PUT` answered.
+    #[serde(default)]
+    pub parts: Vec<UploadedPart>,
 }
 
 /// The `type/subtype` part of an audio or video media type, lower-cased.
@@ -88,13 +96,14 @@ fn media_type(raw: &str) -> Result<String, ApiError> {
     }
 }
 
-/// Start an upload: returns a presigned URL to `PUT` the file to.
+/// Start an upload: returns a presigned URL to `PUT` the file to, or
+/// presigned URLs for its parts (`multipart`).
 #[utoipa::path(
     post, path = "/v1/uploads", tag = "uploads", security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key and body get the first response again for 24 hours")),
     request_body = CreateUploadRequest,
     responses(
-        (status = 201, description = "Upload started; PUT the file to `url`", body = UploadCreated),
+        (status = 201, description = "Upload started; PUT the file to `url`, or its parts to `multipart.parts`", body = UploadCreated),
         (status = 400, description = "`invalid_idempotency_key`", body = ApiError, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: viewers cannot upload", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "`idempotency_in_progress`: the first request with this key is still running", body = ApiError, content_type = "application/problem+json"),
@@ -131,15 +140,8 @@ async fn create_upload(
         .map_err(|_| ApiError::validation("size_bytes is out of range"))?;
     let id = Uuid::now_v7();
     let key = upload_key(ctx.tenant_id, id, &filename);
-    let put = state
-        .store
-        .presign_put(
-            &key,
-            &content_type,
-            req.size_bytes,
-            state.config.upload_url_ttl,
-        )
-        .await?;
+    let offer =
+        upload_target::offer(&state, &key, &content_type, req.size_bytes, req.multipart).await?;
     upload::Model {
         id,
         tenant_id: ctx.tenant_id,
@@ -148,26 +150,27 @@ async fn create_upload(
         size_bytes: size,
         object_key: key,
         status: UploadStatus::Pending,
-        expires_at: put.expires_at,
+        expires_at: offer.target.expires_at,
         job_id: None,
         created_at: Utc::now(),
+        multipart_id: offer.multipart_id,
+        part_size: offer.part_size,
     }
     .into_active_model()
     .insert(&state.db.orm)
     .await?;
     let body = UploadCreated {
         upload_id: id,
-        url: put.url,
-        method: put.method,
-        headers: put.headers,
-        expires_at: put.expires_at,
+        target: offer.target,
     };
     Ok((StatusCode::CREATED, Json(body)))
 }
 
 /// Finish an upload: checks the object and creates its job.
 ///
-/// The body is optional; send `{"options": {...}}` to set job options.
+/// The body is optional; send `{"options": {...}}` to set job options. An
+/// upload sent in parts lists them: `{"parts": [{"part_number": 1,
+/// "etag": "..."}, ...]}`; they are put together first.
 #[utoipa::path(
     post, path = "/v1/uploads/{id}/complete", tag = "uploads", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Upload id")),
@@ -176,9 +179,9 @@ async fn create_upload(
         (status = 201, description = "The job, queued", body = Job),
         (status = 403, description = "`forbidden`: viewers cannot create jobs", body = ApiError, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
-        (status = 409, description = "`upload_missing`: nothing was uploaded; `upload_in_progress`: its PUT has not ended; `conflict`: already completed", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`upload_missing`: nothing was uploaded (or, sent in parts, no `parts` were listed); `upload_in_progress`: its PUT has not ended; `conflict`: already completed", body = ApiError, content_type = "application/problem+json"),
         (status = 410, description = "`upload_expired`", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`upload_size_mismatch` or `validation_failed`", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`upload_parts_invalid`: a part missing, out of order, or with another ETag (the parts stay: send the part again and complete again); `upload_size_mismatch` or `validation_failed`", body = ApiError, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`; or `quota_exceeded`: the tenant's monthly media minutes are used up (`Retry-After`: seconds until the quota resets)", body = ApiError, content_type = "application/problem+json"),
     )
 )]
@@ -189,7 +192,15 @@ async fn complete_upload(
     JsonOrEmpty(req): JsonOrEmpty<CompleteUploadRequest>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     ctx.require_write()?;
-    let job = submit::from_upload(&state, &ctx, id, req.options, req.keep_source_hours).await?;
+    let job = submit::from_upload(
+        &state,
+        &ctx,
+        id,
+        req.options,
+        req.keep_source_hours,
+        &req.parts,
+    )
+    .await?;
     tracing::info!(job.id = %job.id, upload.id = %id, "upload completed");
     Ok((StatusCode::CREATED, Json(Job::load(&state, job).await?)))
 }

@@ -122,6 +122,13 @@ pub async fn expired_uploads(app: &Housekeeper, now: DateTime<Utc>) -> Result<us
             if let Err(e) = app.store.delete(&u.object_key).await {
                 tracing::warn!(error = %e, tenant.id = %u.tenant_id, upload.id = %u.id, "could not delete an expired upload's object");
             }
+            // Parts never put together are dropped too (a bucket's
+            // lifecycle rule for incomplete uploads is the backstop).
+            if let Some(id) = &u.multipart_id
+                && let Err(e) = app.store.abort_multipart(&u.object_key, id).await
+            {
+                tracing::warn!(error = %e, tenant.id = %u.tenant_id, upload.id = %u.id, "could not drop an expired upload's parts");
+            }
         }
         if !full {
             return Ok(expired);

@@ -17,7 +17,10 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::io::AsyncWriteExt;
 
-use super::{ObjectMeta, ObjectStore, PresignedRequest, StorageError, check_key};
+use super::{
+    ObjectMeta, ObjectStore, PresignedRequest, StorageError, UploadedPart, check_key,
+    multipart::bare_etag,
+};
 
 pub struct LocalStore {
     root: PathBuf,
@@ -29,19 +32,32 @@ pub struct LocalStore {
     writing: Mutex<HashSet<String>>,
 }
 
-/// The right to write one key, held from before the first byte until the
-/// file is in place or given up. Dropping it removes the temporary file.
+/// The right to write one key (or one part of a multipart upload), held
+/// from before the first byte until the file is in place or given up.
+/// Dropping it removes the temporary file.
 pub struct WriteSlot<'a> {
     store: &'a LocalStore,
-    key: String,
+    /// What is claimed in `writing`: the key, or the key and part.
+    claim: String,
+    /// Where the bytes go while they arrive.
     part: PathBuf,
+    /// Where they go once whole.
+    target: PathBuf,
 }
 
 impl WriteSlot<'_> {
     /// Moves the finished temporary file to the key.
     pub async fn commit(self) -> Result<(), StorageError> {
-        let path = self.store.path_of(&self.key)?;
-        tokio::fs::rename(&self.part, &path).await?;
+        tokio::fs::rename(&self.part, &self.target).await?;
+        Ok(())
+    }
+
+    /// Moves a finished part in place, then records its ETag (in that
+    /// order: a crash between the two leaves the old ETag, which the new
+    /// part's cannot match, so the client sends the part again).
+    pub async fn commit_part(self, etag: &str) -> Result<(), StorageError> {
+        tokio::fs::rename(&self.part, &self.target).await?;
+        tokio::fs::write(self.target.with_extension("etag"), etag).await?;
         Ok(())
     }
 }
@@ -54,7 +70,7 @@ impl Drop for WriteSlot<'_> {
             .writing
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.key);
+            .remove(&self.claim);
     }
 }
 
@@ -66,6 +82,35 @@ fn part_path(path: &Path) -> PathBuf {
         .expect("keys have a file name")
         .to_string_lossy();
     path.with_file_name(format!(".{name}.part"))
+}
+
+/// Where a multipart upload's parts wait: a hidden folder beside the
+/// object (`list` skips dot folders), one per upload.
+fn parts_dir(path: &Path, upload_id: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .expect("keys have a file name")
+        .to_string_lossy();
+    path.with_file_name(format!(".{name}.parts-{upload_id}"))
+}
+
+/// Upload ids are this store's own (a UUID's 32 hex digits); anything
+/// else could name another path.
+fn check_upload_id(upload_id: &str) -> Result<(), StorageError> {
+    if upload_id.len() == 32 && upload_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidKey(format!(
+            "multipart upload id {upload_id:?}"
+        )))
+    }
+}
+
+/// A part's `PUT`, as signed: which upload and which part.
+#[derive(Clone, Copy, Debug)]
+pub struct PartTarget<'a> {
+    pub upload_id: &'a str,
+    pub number: u32,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -92,16 +137,46 @@ impl LocalStore {
 
     /// Claims `key` for one upload; `None` while another is writing it.
     pub fn claim_write(&self, key: &str) -> Result<Option<WriteSlot<'_>>, StorageError> {
-        let part = part_path(&self.path_of(key)?);
-        let mut writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
-        if !writing.insert(key.to_owned()) {
-            return Ok(None);
+        let target = self.path_of(key)?;
+        Ok(self.claim(key.to_owned(), part_path(&target), target))
+    }
+
+    /// Claims part `number` of multipart upload `upload_id` to `key`;
+    /// `None` while another request is writing that part. The upload must
+    /// exist (not completed or aborted).
+    pub fn claim_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+    ) -> Result<Option<WriteSlot<'_>>, StorageError> {
+        let dir = self.parts_dir(key, upload_id)?;
+        if !dir.is_dir() {
+            return Err(StorageError::NotFound(format!(
+                "multipart upload {upload_id} of {key}"
+            )));
         }
-        Ok(Some(WriteSlot {
+        let target = dir.join(format!("{number:05}"));
+        Ok(self.claim(
+            format!("{key}\n{upload_id}\n{number}"),
+            target.with_extension("tmp"),
+            target,
+        ))
+    }
+
+    fn claim(&self, claim: String, part: PathBuf, target: PathBuf) -> Option<WriteSlot<'_>> {
+        let mut writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        writing.insert(claim.clone()).then(|| WriteSlot {
             store: self,
-            key: key.to_owned(),
+            claim,
             part,
-        }))
+            target,
+        })
+    }
+
+    fn parts_dir(&self, key: &str, upload_id: &str) -> Result<PathBuf, StorageError> {
+        check_upload_id(upload_id)?;
+        Ok(parts_dir(&self.path_of(key)?, upload_id))
     }
 
     /// Whether an upload to `key` is in flight in this process.
@@ -149,10 +224,15 @@ impl LocalStore {
         expires: i64,
         content_type: &str,
         size: Option<u64>,
+        part: Option<PartTarget<'_>>,
     ) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
         let size = size.map(|s| s.to_string()).unwrap_or_default();
         mac.update(format!("{method}\n{key}\n{expires}\n{content_type}\n{size}").as_bytes());
+        // A part's URL is good for that part of that upload only.
+        if let Some(p) = part {
+            mac.update(format!("\npart\n{}\n{}", p.upload_id, p.number).as_bytes());
+        }
         mac
     }
 
@@ -163,9 +243,10 @@ impl LocalStore {
         expires: i64,
         content_type: &str,
         size: Option<u64>,
+        part: Option<PartTarget<'_>>,
     ) -> String {
         hex::encode(
-            self.mac(method, key, expires, content_type, size)
+            self.mac(method, key, expires, content_type, size, part)
                 .finalize()
                 .into_bytes(),
         )
@@ -181,11 +262,12 @@ impl LocalStore {
         signature: &str,
         content_type: &str,
         size: Option<u64>,
+        part: Option<PartTarget<'_>>,
         now: DateTime<Utc>,
     ) -> Result<(), SignatureError> {
         let signature = hex::decode(signature).map_err(|_| SignatureError::Invalid)?;
         // `verify_slice` compares in constant time.
-        self.mac(method, key, expires, content_type, size)
+        self.mac(method, key, expires, content_type, size, part)
             .verify_slice(&signature)
             .map_err(|_| SignatureError::Invalid)?;
         if now.timestamp() > expires {
@@ -200,20 +282,24 @@ impl LocalStore {
         key: &str,
         content_type: &str,
         size: Option<u64>,
+        part: Option<PartTarget<'_>>,
         ttl: Duration,
     ) -> Result<PresignedRequest, StorageError> {
         check_key(key)?;
         let expires_at = Utc::now() + ttl;
         let expires = expires_at.timestamp();
-        let signature = self.sign(method, key, expires, content_type, size);
+        let signature = self.sign(method, key, expires, content_type, size, part);
         let mut headers = BTreeMap::new();
-        if method == "PUT" {
+        if method == "PUT" && part.is_none() {
             headers.insert("content-type".to_owned(), content_type.to_owned());
         }
+        let part = part
+            .map(|p| format!("&upload_id={}&part_number={}", p.upload_id, p.number))
+            .unwrap_or_default();
         Ok(PresignedRequest {
             method: method.into(),
             url: format!(
-                "{}/{key}?expires={expires}&signature={signature}",
+                "{}/{key}?expires={expires}{part}&signature={signature}",
                 self.base_url
             ),
             headers,
@@ -224,12 +310,13 @@ impl LocalStore {
     /// Writes a request body to the temporary file of `slot`, refusing
     /// anything but exactly `size` bytes; [`WriteSlot::commit`] puts it in
     /// place. A broken upload leaves nothing once the slot is dropped.
+    /// Returns the body's ETag (a SHA-256 prefix, as S3's is an MD5).
     pub async fn write_stream<S, E>(
         &self,
         slot: &WriteSlot<'_>,
         size: u64,
         mut body: S,
-    ) -> Result<(), StorageError>
+    ) -> Result<String, StorageError>
     where
         S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -238,6 +325,7 @@ impl LocalStore {
         let dir = slot.part.parent().expect("keys have a parent");
         tokio::fs::create_dir_all(dir).await?;
         let mut file = tokio::fs::File::create(&slot.part).await?;
+        let mut digest = <Sha256 as sha2::Digest>::new();
         let mut written = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk =
@@ -248,6 +336,7 @@ impl LocalStore {
                     "body longer than the signed size".into(),
                 ));
             }
+            sha2::Digest::update(&mut digest, &chunk);
             file.write_all(&chunk).await?;
         }
         if written != size {
@@ -256,7 +345,7 @@ impl LocalStore {
             )));
         }
         file.sync_all().await?;
-        Ok(())
+        Ok(hex::encode(&sha2::Digest::finalize(digest)[..16]))
     }
 }
 
@@ -308,7 +397,83 @@ impl ObjectStore for LocalStore {
         size: u64,
         ttl: Duration,
     ) -> Result<PresignedRequest, StorageError> {
-        self.presign("PUT", key, content_type, Some(size), ttl)
+        self.presign("PUT", key, content_type, Some(size), None, ttl)
+    }
+
+    async fn create_multipart(
+        &self,
+        key: &str,
+        _content_type: &str,
+    ) -> Result<String, StorageError> {
+        let upload_id = uuid::Uuid::new_v4().simple().to_string();
+        tokio::fs::create_dir_all(self.parts_dir(key, &upload_id)?).await?;
+        Ok(upload_id)
+    }
+
+    async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        size: u64,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, StorageError> {
+        check_upload_id(upload_id)?;
+        let part = PartTarget { upload_id, number };
+        self.presign("PUT", key, "", Some(size), Some(part), ttl)
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[UploadedPart],
+    ) -> Result<(), StorageError> {
+        let dir = self.parts_dir(key, upload_id)?;
+        if !dir.is_dir() {
+            return Err(StorageError::Parts(
+                "the multipart upload is not there: completed or abandoned already".into(),
+            ));
+        }
+        let Some(slot) = self.claim_write(key)? else {
+            return Err(StorageError::Parts(
+                "the upload is being completed by another request".into(),
+            ));
+        };
+        let mut files = Vec::with_capacity(parts.len());
+        for p in parts {
+            let path = dir.join(format!("{:05}", p.part_number));
+            let stored = tokio::fs::read_to_string(path.with_extension("etag"))
+                .await
+                .ok()
+                .filter(|_| path.is_file())
+                .ok_or_else(|| {
+                    StorageError::Parts(format!("part {} was never uploaded", p.part_number))
+                })?;
+            if stored != bare_etag(&p.etag) {
+                return Err(StorageError::Parts(format!(
+                    "part {}'s ETag is not the one its upload answered; send the part again",
+                    p.part_number
+                )));
+            }
+            files.push(path);
+        }
+        let mut out = tokio::fs::File::create(&slot.part).await?;
+        for path in &files {
+            let mut part = tokio::fs::File::open(path).await?;
+            tokio::io::copy(&mut part, &mut out).await?;
+        }
+        out.sync_all().await?;
+        slot.commit().await?;
+        tokio::fs::remove_dir_all(&dir).await?;
+        Ok(())
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StorageError> {
+        match tokio::fs::remove_dir_all(self.parts_dir(key, upload_id)?).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
 
     async fn presign_get(
@@ -316,7 +481,7 @@ impl ObjectStore for LocalStore {
         key: &str,
         ttl: Duration,
     ) -> Result<PresignedRequest, StorageError> {
-        self.presign("GET", key, "", None, ttl)
+        self.presign("GET", key, "", None, None, ttl)
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
@@ -377,9 +542,10 @@ impl ObjectStore for LocalStore {
                     let path = entry.path();
                     let ty = entry.file_type()?;
                     let name = entry.file_name();
-                    if ty.is_dir() {
+                    let hidden = name.to_string_lossy().starts_with('.');
+                    if ty.is_dir() && !hidden {
                         stack.push(path);
-                    } else if ty.is_file() && !name.to_string_lossy().starts_with('.') {
+                    } else if ty.is_file() && !hidden {
                         let key = path
                             .strip_prefix(&root)
                             .expect("under root")
@@ -403,40 +569,5 @@ impl ObjectStore for LocalStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn signatures_bind_method_key_type_size_and_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = LocalStore::new(dir.path().into(), "http://127.0.0.1:1", b"secret").unwrap();
-        let now = Utc::now();
-        let exp = now.timestamp() + 60;
-        let sig = s.sign("PUT", "a/b", exp, "video/mp4", Some(10));
-        assert_eq!(
-            s.verify("PUT", "a/b", exp, &sig, "video/mp4", Some(10), now),
-            Ok(())
-        );
-        assert_eq!(
-            s.verify("PUT", "a/b", exp, &sig, "video/mp4", Some(11), now),
-            Err(SignatureError::Invalid)
-        );
-        assert_eq!(
-            s.verify("PUT", "a/c", exp, &sig, "video/mp4", Some(10), now),
-            Err(SignatureError::Invalid)
-        );
-        assert_eq!(
-            s.verify("GET", "a/b", exp, &sig, "video/mp4", Some(10), now),
-            Err(SignatureError::Invalid)
-        );
-        assert_eq!(
-            s.verify("PUT", "a/b", exp, &sig, "audio/mp4", Some(10), now),
-            Err(SignatureError::Invalid)
-        );
-        let later = now + chrono::Duration::seconds(61);
-        assert_eq!(
-            s.verify("PUT", "a/b", exp, &sig, "video/mp4", Some(10), later),
-            Err(SignatureError::Expired)
-        );
-    }
-}
+#[path = "local_tests.rs"]
+mod tests;

@@ -5,6 +5,7 @@
 //! [`tenant_prefix`], so deleting a tenant's or a job's files is one prefix.
 
 mod local;
+pub mod multipart;
 mod s3;
 
 use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
@@ -12,7 +13,8 @@ use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-pub use local::{LocalStore, SignatureError};
+pub use local::{LocalStore, PartTarget, SignatureError};
+pub use multipart::{PartPlan, UploadedPart};
 pub use s3::S3Store;
 
 use crate::config::{Config, StorageConfig};
@@ -27,6 +29,10 @@ pub enum StorageError {
     Io(#[from] std::io::Error),
     #[error("storage backend: {0}")]
     Backend(String),
+    /// The parts a client listed to complete a multipart upload do not
+    /// make the file: one is missing, or its ETag is not the stored one.
+    #[error("{0}")]
+    Parts(String),
 }
 
 /// A request a client can make without credentials until `expires_at`.
@@ -55,6 +61,31 @@ pub trait ObjectStore: Send + Sync + 'static {
         size: u64,
         ttl: Duration,
     ) -> Result<PresignedRequest, StorageError>;
+    /// Starts a multipart upload to `key`; returns the storage's id for it.
+    async fn create_multipart(&self, key: &str, content_type: &str)
+    -> Result<String, StorageError>;
+    /// A URL to `PUT` part `number` (1-based) of exactly `size` bytes; its
+    /// answer's `ETag` header names the part in
+    /// [`ObjectStore::complete_multipart`].
+    async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        size: u64,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, StorageError>;
+    /// Puts the parts together as the object at `key`. A part missing or
+    /// with another ETag fails with [`StorageError::Parts`], and the parts
+    /// stay for another try.
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[UploadedPart],
+    ) -> Result<(), StorageError>;
+    /// Drops a multipart upload's parts; an unknown upload is not an error.
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StorageError>;
     /// A URL to `GET` the object at `key`.
     async fn presign_get(&self, key: &str, ttl: Duration)
     -> Result<PresignedRequest, StorageError>;

@@ -9,7 +9,7 @@ use aws_sdk_s3::{
         BehaviorVersion, Credentials, Region, RequestChecksumCalculation,
         ResponseChecksumValidation, retry::RetryConfig, timeout::TimeoutConfig,
     },
-    error::SdkError,
+    error::{ProvideErrorMetadata, SdkError},
     presigning::PresigningConfig,
     primitives::{ByteStream, Length},
     types::{CompletedMultipartUpload, CompletedPart},
@@ -19,7 +19,10 @@ use futures::{StreamExt, TryStreamExt};
 use secrecy::ExposeSecret;
 use tokio::io::AsyncWriteExt;
 
-use super::{ObjectMeta, ObjectStore, PresignedRequest, StorageError, check_key};
+use super::{
+    ObjectMeta, ObjectStore, PresignedRequest, StorageError, UploadedPart, check_key,
+    multipart::bare_etag,
+};
 use crate::config::S3Config;
 
 pub struct S3Store {
@@ -266,6 +269,117 @@ impl ObjectStore for S3Store {
         req.headers
             .insert("content-type".into(), content_type.into());
         Ok(req)
+    }
+
+    async fn create_multipart(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> Result<String, StorageError> {
+        check_key(key)?;
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(backend)?;
+        created
+            .upload_id()
+            .map(str::to_owned)
+            .ok_or_else(|| StorageError::Backend("the server gave no upload id".into()))
+    }
+
+    async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        size: u64,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, StorageError> {
+        check_key(key)?;
+        let cfg =
+            PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Backend(e.to_string()))?;
+        let p = self
+            .presigner
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(i32::try_from(number).unwrap_or(i32::MAX))
+            .content_length(size as i64)
+            .presigned(cfg)
+            .await
+            .map_err(backend)?;
+        let mut req = presigned(p, ttl);
+        // Signed, as for a whole PUT; the client sets it from the body.
+        req.headers.remove("content-length");
+        Ok(req)
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[UploadedPart],
+    ) -> Result<(), StorageError> {
+        check_key(key)?;
+        let parts = parts
+            .iter()
+            .map(|p| {
+                CompletedPart::builder()
+                    .part_number(i32::try_from(p.part_number).unwrap_or(i32::MAX))
+                    // S3 wants it quoted, as it answered it.
+                    .e_tag(format!("\"{}\"", bare_etag(&p.etag)))
+                    .build()
+            })
+            .collect();
+        match self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match e.code() {
+                Some("InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | "NoSuchUpload") => {
+                    Err(StorageError::Parts(format!(
+                        "storage refused the parts: {}",
+                        e.message()
+                            .unwrap_or("a part is missing or its ETag differs")
+                    )))
+                }
+                _ => Err(backend(e)),
+            },
+        }
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StorageError> {
+        check_key(key)?;
+        match self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) || e.code() == Some("NoSuchUpload") => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
     }
 
     async fn presign_get(

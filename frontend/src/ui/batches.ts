@@ -5,7 +5,7 @@
 
 import { api, ApiError, listJobs, must, type Schemas } from "../api/client";
 import { bytes } from "../format";
-import { put, type Progress } from "../upload";
+import { PARTS_FROM, Sending, send, type Progress } from "../upload";
 
 export type Batch = Schemas["Batch"];
 export type BatchStatus = Schemas["BatchStatus"];
@@ -75,32 +75,31 @@ export function uploadBatch(
   onStep: (s: Step) => void,
   onProgress: (p: Progress) => void,
 ): BatchUpload {
-  const xhr = new XMLHttpRequest();
-  let cancelled = false;
+  const sending = new Sending();
   let id: string | null = null;
   const done = (async () => {
     try {
       onStep("creating");
-      const body = { name: file.name, size_bytes: file.size, options: options as BatchOptions };
+      const body = {
+        name: file.name,
+        size_bytes: file.size,
+        options: options as BatchOptions,
+        // Large archives go in parts: several at once, each retried alone.
+        multipart: file.size > PARTS_FROM,
+      };
       const created = must(await api.POST("/v1/batches", { body }));
       id = created.batch.id;
-      if (cancelled) throw new ApiError(0, "cancelled", "Upload cancelled.");
+      if (sending.cancelled) throw new ApiError(0, "cancelled", "Upload cancelled.");
       onStep("uploading");
-      await put(xhr, created.upload, file, onProgress);
+      const parts = await send(sending, created.upload, file, onProgress);
       onStep("starting");
-      return must(await api.POST("/v1/batches/{id}/start", { params: { path: { id } } }));
+      return must(await api.POST("/v1/batches/{id}/start", { params: { path: { id } }, body: { parts } }));
     } catch (e) {
-      if (cancelled && id) await cancelBatch(id).catch(() => undefined);
+      if (sending.cancelled && id) await cancelBatch(id).catch(() => undefined);
       throw e;
     }
   })();
-  return {
-    done,
-    cancel: () => {
-      cancelled = true;
-      xhr.abort();
-    },
-  };
+  return { done, cancel: () => sending.cancel() };
 }
 
 export async function listBatches(cursor?: string, limit = 20) {

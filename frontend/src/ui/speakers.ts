@@ -38,13 +38,18 @@ export async function enrol(speakerId: string, jobId: string, label: string): Pr
  * presigned URL, then a job of its own finds the speech and enrols it.
  */
 export function uploadSample(speakerId: string, file: File, onProgress: (p: Progress) => void): Upload {
-  return upload(file, onProgress, async (uploadId) =>
-    must(
-      await api.POST("/v1/speakers/{id}/samples", {
-        params: { path: { id: speakerId } },
-        body: { upload_id: uploadId },
-      }),
-    ) as Job,
+  // A voice sample is short: one PUT (enrolment takes no parts).
+  return upload(
+    file,
+    onProgress,
+    async (uploadId) =>
+      must(
+        await api.POST("/v1/speakers/{id}/samples", {
+          params: { path: { id: speakerId } },
+          body: { upload_id: uploadId },
+        }),
+      ) as Job,
+    false,
   );
 }
 

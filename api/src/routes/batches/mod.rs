@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use cutroom_core::{
     batches::{self, BatchOptions, Counts, Refused, Unmatched},
     queries,
-    storage::upload_key,
+    storage::{UploadedPart, upload_key},
 };
 use cutroom_entities::{BatchStatus, JobStatus, UploadStatus, batch, upload};
 use sea_orm::{ActiveModelTrait, IntoActiveModel};
@@ -26,15 +26,13 @@ use crate::{
     app::{App, AppState},
     auth::AuthContext,
     error::ApiError,
-    extract::{Json, Path, Query},
+    extract::{Json, JsonOrEmpty, Path, Query},
     paging,
     routes::jobs::{self, JobPage},
-    submit, validate,
+    submit,
+    upload_target::{self, UploadTarget},
+    validate,
 };
-
-/// Largest archive one presigned `PUT` takes (S3's own limit for a single
-/// upload).
-pub const SINGLE_PUT_MAX: u64 = 5 * 1024 * 1024 * 1024;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -58,25 +56,28 @@ pub struct CreateBatchRequest {
     pub size_bytes: u64,
     #[serde(default)]
     pub options: BatchOptions,
-}
-
-/// Where to send the archive.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BatchUpload {
-    /// Send the archive here with `method`, exactly `size_bytes` bytes,
-    /// and `headers`; then `POST /v1/batches/{id}/start`.
-    pub url: String,
-    /// Always `PUT`.
-    pub method: String,
-    /// Headers to send exactly as given (they are part of the signature).
-    pub headers: BTreeMap<String, String>,
-    pub expires_at: DateTime<Utc>,
+    /// Send the archive in parts even when it is not over the threshold
+    /// (`CUTROOM_MULTIPART_THRESHOLD_BYTES`, default 5 GiB, above which
+    /// it always goes in parts).
+    #[serde(default)]
+    pub multipart: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchCreated {
     pub batch: Batch,
-    pub upload: BatchUpload,
+    /// Where to send the archive; then `POST /v1/batches/{id}/start`.
+    pub upload: UploadTarget,
+}
+
+/// The body of `POST /v1/batches/{id}/start`: empty, or the parts of an
+/// archive sent in parts.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartBatchRequest {
+    /// Every part, in order, with the ETag its `PUT` answered.
+    #[serde(default)]
+    pub parts: Vec<UploadedPart>,
 }
 
 /// A batch, with its children counted by status.
@@ -176,11 +177,11 @@ fn archive_type(name: &str) -> Result<&'static str, ApiError> {
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key and body get the first response again for 24 hours")),
     request_body = CreateBatchRequest,
     responses(
-        (status = 201, description = "Batch created; PUT the archive to `upload.url`", body = BatchCreated),
+        (status = 201, description = "Batch created; PUT the archive to `upload.url`, or its parts to `upload.multipart.parts`", body = BatchCreated),
         (status = 400, description = "`invalid_idempotency_key`", body = ApiError, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: viewers cannot create batches", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "`idempotency_in_progress`: the first request with this key is still running", body = ApiError, content_type = "application/problem+json"),
-        (status = 413, description = "`upload_too_large`: over `CUTROOM_MAX_BATCH_BYTES`, or over the 5 GiB one PUT takes", body = ApiError, content_type = "application/problem+json"),
+        (status = 413, description = "`upload_too_large`: over `CUTROOM_MAX_BATCH_BYTES`", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`, `idempotency_key_reused`", body = ApiError, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`; or `quota_exceeded`", body = ApiError, content_type = "application/problem+json"),
     )
@@ -207,27 +208,12 @@ async fn create_batch(
             req.size_bytes
         )));
     }
-    if req.size_bytes > SINGLE_PUT_MAX {
-        // Multipart uploads (presigned parts) are not built yet.
-        return Err(too_large(format!(
-            "size_bytes is {} but one upload takes at most {SINGLE_PUT_MAX} bytes; split the \
-             archive into batches of at most 5 GiB",
-            req.size_bytes
-        )));
-    }
     let size = i64::try_from(req.size_bytes)
         .map_err(|_| ApiError::validation("size_bytes is out of range"))?;
     let upload_id = Uuid::now_v7();
     let key = upload_key(ctx.tenant_id, upload_id, &name);
-    let put = state
-        .store
-        .presign_put(
-            &key,
-            content_type,
-            req.size_bytes,
-            state.config.upload_url_ttl,
-        )
-        .await?;
+    let offer =
+        upload_target::offer(&state, &key, content_type, req.size_bytes, req.multipart).await?;
     let now = Utc::now();
     let db = &state.db.orm;
     let tx = cutroom_core::db::begin_write(db).await?;
@@ -239,9 +225,11 @@ async fn create_batch(
         size_bytes: size,
         object_key: key,
         status: UploadStatus::Pending,
-        expires_at: put.expires_at,
+        expires_at: offer.target.expires_at,
         job_id: None,
         created_at: now,
+        multipart_id: offer.multipart_id,
+        part_size: offer.part_size,
     }
     .into_active_model()
     .insert(&tx)
@@ -274,12 +262,7 @@ async fn create_batch(
     tracing::info!(batch.id = %row.id, size = req.size_bytes, "batch created");
     let body = BatchCreated {
         batch: Batch::load(&state, row).await?,
-        upload: BatchUpload {
-            url: put.url,
-            method: put.method,
-            headers: put.headers,
-            expires_at: put.expires_at,
-        },
+        upload: offer.target,
     };
     Ok((StatusCode::CREATED, Json(body)))
 }
@@ -360,16 +343,19 @@ async fn get_batch(
 }
 
 /// The archive is uploaded: check it and queue the job that unpacks it.
+/// An archive sent in parts lists them (`{"parts": [...]}`); they are put
+/// together first.
 #[utoipa::path(
     post, path = "/v1/batches/{id}/start", tag = "batches", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Batch id")),
+    request_body(content = Option<StartBatchRequest>, description = "Optional"),
     responses(
         (status = 202, description = "Unpacking is queued", body = Batch),
         (status = 403, description = "`forbidden`: viewers cannot start batches", body = ApiError, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
-        (status = 409, description = "`upload_missing`: nothing was uploaded; `upload_in_progress`: its PUT has not ended; `conflict`: already started", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`upload_missing`: nothing was uploaded (or, sent in parts, no `parts` were listed); `upload_in_progress`: its PUT has not ended; `conflict`: already started", body = ApiError, content_type = "application/problem+json"),
         (status = 410, description = "`upload_expired`", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`upload_size_mismatch`", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`upload_parts_invalid`: a part missing, out of order or with another ETag (send it again and start again); `upload_size_mismatch`; `validation_failed`", body = ApiError, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`; or `quota_exceeded`", body = ApiError, content_type = "application/problem+json"),
     )
 )]
@@ -377,6 +363,7 @@ async fn start_batch(
     state: AppState,
     ctx: AuthContext,
     Path(id): Path<Uuid>,
+    JsonOrEmpty(req): JsonOrEmpty<StartBatchRequest>,
 ) -> Result<(StatusCode, Json<Batch>), ApiError> {
     ctx.require_write()?;
     let b = find(&state, &ctx, id).await?;
@@ -398,7 +385,7 @@ async fn start_batch(
             "the batch was started (or cancelled) meanwhile",
         ));
     }
-    if let Err(e) = submit::batch_unpack(&state, &ctx, &b, job_id, options.job).await {
+    if let Err(e) = submit::batch_unpack(&state, &ctx, &b, job_id, options.job, &req.parts).await {
         // The upload is not there (or not whole) yet: it may be started again.
         queries::batches::unstart(db, ctx.tenant_id, id).await?;
         return Err(e);
