@@ -17,7 +17,8 @@ mod paging;
 pub mod queries;
 mod routes;
 mod server;
-pub mod source_url;
+/// Moved to the shared crate (the worker checks batch manifests' links too).
+pub use cutroom_core::source_url;
 mod submit;
 mod upload_target;
 mod validate;

@@ -1,6 +1,7 @@
-//! Batches: an archive of recordings (`.tar`/`.tar.gz`, with parquet
-//! metadata) whose every audio file becomes a child job carrying its
-//! metadata row. The formats the API, the worker and the web app share:
+//! Batches: an archive of recordings (`.tar`/`.tar.gz`, with parquet,
+//! JSONL or CSV metadata) whose every audio file becomes a child job
+//! carrying its metadata row; or a manifest (a JSONL, CSV or parquet file)
+//! whose every row names a link to fetch. The formats the API, the worker and the web app share:
 //! a batch's options, why an entry was refused, what metadata matching
 //! left over, and a batch's counters with its ETA.
 
@@ -30,6 +31,11 @@ pub struct BatchOptions {
     /// (`audio123.mp3` is `audio123`); default `meta_id`.
     #[schema(example = "meta_id")]
     pub key_column: String,
+    /// The manifest column naming each row's source: a link (as `POST
+    /// /v1/jobs` takes) or a file's path in the archive; default `source`.
+    /// A metadata file with this column is a manifest.
+    #[schema(example = "source")]
+    pub source_column: String,
     /// Each recording is kept as Opus, mono, at this bitrate (6-256
     /// kbit/s, default 32: speech). The original is not kept.
     #[schema(example = 32)]
@@ -41,6 +47,7 @@ impl Default for BatchOptions {
         Self {
             job: JobOptions::default(),
             key_column: "meta_id".into(),
+            source_column: "source".into(),
             opus_kbps: 32,
         }
     }
@@ -52,6 +59,13 @@ impl BatchOptions {
         let key = self.key_column.trim();
         if key.is_empty() || key.len() > 128 {
             return Err("key_column must be 1 to 128 characters".into());
+        }
+        let source = self.source_column.trim();
+        if source.is_empty() || source.len() > 128 {
+            return Err("source_column must be 1 to 128 characters".into());
+        }
+        if source == key {
+            return Err("source_column and key_column must differ".into());
         }
         if !OPUS_KBPS.contains(&self.opus_kbps) {
             return Err(format!(
@@ -86,12 +100,16 @@ pub enum Reason {
     TotalTooLarge,
     /// Inflates more than 100 times its compressed size: an archive bomb.
     Bomb,
-    /// Neither audio (or video) nor parquet, by its bytes.
+    /// Neither audio (or video) nor metadata (parquet by its bytes; JSONL and CSV by name, as text).
     NotAudio,
     /// No bytes.
     Empty,
-    /// A parquet file that could not be read (its rows are not used).
+    /// A metadata file or manifest that could not be read (its rows are
+    /// not used).
     BadMetadata,
+    /// A manifest row whose source is a link that is not accepted (the
+    /// rules of `POST /v1/jobs`); its path is `<manifest>#<row>`.
+    BadSource,
 }
 
 /// An entry that was not unpacked, and why.

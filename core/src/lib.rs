@@ -21,6 +21,7 @@ pub mod queries;
 pub mod queue;
 pub mod secrets;
 pub mod signals;
+pub mod source_url;
 pub mod stage;
 pub mod storage;
 pub mod subtitles;

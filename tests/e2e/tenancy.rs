@@ -258,6 +258,7 @@ async fn check_matrix(app: &TestApp, b: &Session, ids: &BTreeMap<(&str, &str), S
             json!({"decision": "approve"}),
         ),
         ((Method::POST, "/v1/uploads/{id}/complete"), json!({})),
+        ((Method::POST, "/v1/batches/{id}/start"), json!({})),
         (
             (Method::PATCH, "/v1/webhooks/{id}"),
             json!({"description": "taken over"}),

@@ -77,6 +77,10 @@ pub enum Kind {
     Media,
     /// A parquet file of metadata rows.
     Parquet,
+    /// JSON Lines (`.jsonl`, `.ndjson`): a metadata row a line.
+    Jsonl,
+    /// CSV with a header row (`.csv`).
+    Csv,
 }
 
 /// An entry unpacked into the folder.
@@ -294,7 +298,7 @@ pub fn unpack(
             .take(SNIFF as u64)
             .read_to_end(&mut first)
             .map_err(|e| bomb(&e).unwrap_or(Error::Corrupt(e)))?;
-        let Some((kind, ext)) = sniff(&first) else {
+        let Some((kind, ext)) = sniff(&first, &path) else {
             refuse(
                 Reason::NotAudio,
                 match infer::get(&first) {
@@ -384,10 +388,24 @@ fn copy(
 }
 
 /// What the first bytes of an entry say it is, with the extension it is
-/// stored under.
-fn sniff(first: &[u8]) -> Option<(Kind, &'static str)> {
+/// stored under. Text has no magic bytes: a `.jsonl`/`.ndjson` or `.csv`
+/// name whose bytes are text is a metadata table (read, and refused if
+/// unreadable, later).
+fn sniff(first: &[u8], path: &str) -> Option<(Kind, &'static str)> {
     if first.starts_with(b"PAR1") {
         return Some((Kind::Parquet, "parquet"));
+    }
+    let lower = path.to_ascii_lowercase();
+    let text = match std::str::from_utf8(first) {
+        Ok(_) => true,
+        // Cut inside a character at the end of the sniffed bytes.
+        Err(e) => e.error_len().is_none(),
+    } && !first.contains(&0);
+    if text && (lower.ends_with(".jsonl") || lower.ends_with(".ndjson")) {
+        return Some((Kind::Jsonl, "jsonl"));
+    }
+    if text && lower.ends_with(".csv") {
+        return Some((Kind::Csv, "csv"));
     }
     if let Some(t) = infer::get(first)
         && matches!(

@@ -103,6 +103,11 @@ fn good_entries_are_unpacked_under_numbered_names_and_hostile_ones_refused() {
     b.bytes("./talks/audio1.mp3", &mp3(50_000, 1))
         .bytes("talks//audio2.MP3", &bare_mp3(40_000))
         .bytes("meta/rows.parquet", b"PAR1 not really a parquet file PAR1")
+        .bytes(
+            "meta/manifest.JSONL",
+            b"{\"source\": \"talks/audio1.mp3\"}\n",
+        )
+        .bytes("meta/rows.csv", "id,note\n1,caf\u{e9}\n".as_bytes())
         .bytes("../escape.mp3", &mp3(1000, 2))
         .bytes("/etc/cron.d/evil.mp3", &mp3(1000, 3))
         .bytes("..\\windows.mp3", &mp3(1000, 4))
@@ -113,7 +118,8 @@ fn good_entries_are_unpacked_under_numbered_names_and_hostile_ones_refused() {
         .special("talks", EntryType::Directory, None)
         .bytes("talks/audio1.mp3", &mp3(1000, 5))
         .bytes("notes.mp3", b"just some text pretending to be audio")
-        .bytes("empty.mp3", b"");
+        .bytes("empty.mp3", b"")
+        .bytes("meta/binary.csv", b"\x00\x01\x02 not text");
     let (dir, res) = run(&b.gz(), Limits::default());
     let u = res.unwrap();
     let paths: Vec<(&str, &str, Kind)> = u
@@ -127,6 +133,8 @@ fn good_entries_are_unpacked_under_numbered_names_and_hostile_ones_refused() {
             ("talks/audio1.mp3", "audio1", Kind::Media),
             ("talks/audio2.MP3", "audio2", Kind::Media),
             ("meta/rows.parquet", "rows", Kind::Parquet),
+            ("meta/manifest.JSONL", "manifest", Kind::Jsonl),
+            ("meta/rows.csv", "rows", Kind::Csv),
         ]
     );
     assert_eq!(
@@ -142,6 +150,7 @@ fn good_entries_are_unpacked_under_numbered_names_and_hostile_ones_refused() {
             ("talks/audio1.mp3", Reason::Duplicate),
             ("notes.mp3", Reason::NotAudio),
             ("empty.mp3", Reason::Empty),
+            ("meta/binary.csv", Reason::NotAudio),
         ]
     );
     // Copied whole, under names of our own, and nothing anywhere else.
@@ -156,7 +165,9 @@ fn good_entries_are_unpacked_under_numbered_names_and_hostile_ones_refused() {
             "out",
             "out/000000.mp3",
             "out/000001.mp3",
-            "out/000002.parquet"
+            "out/000002.parquet",
+            "out/000003.jsonl",
+            "out/000004.csv"
         ]
     );
 }

@@ -11,6 +11,7 @@ mod analysis;
 pub mod archive;
 mod engines;
 mod handler;
+pub mod manifest;
 mod media;
 pub mod metadata;
 pub mod models;

@@ -1,7 +1,7 @@
-//! A batch's metadata: the parquet files of its archive read into JSON
-//! rows, and the rows matched to the archive's media files by a key column
-//! whose value is a file's stem (`meta_id = 'audio123'` is
-//! `audio123.mp3`).
+//! A batch's metadata: the parquet, JSONL and CSV files of its archive
+//! (or its manifest) read into JSON rows, and the rows matched to the
+//! archive's media files by a key column whose value is a file's stem
+//! (`meta_id = 'audio123'` is `audio123.mp3`).
 //!
 //! Nothing is lost in the matching: files without a row, rows without a
 //! file, rows whose key is missing, and keys given by more than one row
@@ -10,6 +10,7 @@
 use std::{
     collections::{BTreeSet, HashMap, hash_map::Entry},
     fs::File,
+    io::{BufRead, BufReader, Read},
     path::Path,
 };
 
@@ -21,11 +22,15 @@ use serde_json::{Map, Value};
 /// One metadata row: column name to value.
 pub type Row = Map<String, Value>;
 
-/// Why a parquet file could not be read.
+/// Why a metadata file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("not a readable parquet file: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
+    #[error("line {line} is not a JSON object: {detail}")]
+    Jsonl { line: usize, detail: String },
+    #[error("not readable CSV: {0}")]
+    Csv(#[from] csv::Error),
     #[error("a column cannot be read as JSON: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
     #[error("could not open it: {0}")]
@@ -78,7 +83,112 @@ pub fn read_parquet(path: &Path, max_rows: usize) -> Result<Table, Error> {
     Ok(Table { columns, rows })
 }
 
-/// Where a row came from, for reports: the parquet file's path in the
+/// The metadata file formats, by what an archive entry was sniffed as or
+/// a manifest's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Parquet,
+    Jsonl,
+    Csv,
+}
+
+impl Format {
+    /// A manifest's format from its name: `.parquet`, `.jsonl`/`.ndjson`
+    /// or `.csv`.
+    pub fn of_name(name: &str) -> Option<Self> {
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".parquet") {
+            Some(Self::Parquet)
+        } else if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") {
+            Some(Self::Jsonl)
+        } else if lower.ends_with(".csv") {
+            Some(Self::Csv)
+        } else {
+            None
+        }
+    }
+}
+
+/// Reads a metadata file of any [`Format`].
+pub fn read(path: &Path, format: Format, max_rows: usize) -> Result<Table, Error> {
+    match format {
+        Format::Parquet => read_parquet(path, max_rows),
+        Format::Jsonl => read_jsonl(path, max_rows),
+        Format::Csv => read_csv(path, max_rows),
+    }
+}
+
+/// Most bytes one JSONL line may have: a metadata row, not a document.
+const MAX_LINE: u64 = 1 << 20;
+
+/// Reads JSON Lines: one object a line, blank lines skipped; nulls are
+/// left out of their row, as in parquet. Columns are every key, in the
+/// order first seen.
+pub fn read_jsonl(path: &Path, max_rows: usize) -> Result<Table, Error> {
+    let mut reader = BufReader::new(File::open(path)?);
+    let mut table = Table::default();
+    let mut seen = BTreeSet::new();
+    let mut line = String::new();
+    for number in 1.. {
+        line.clear();
+        // Bounded: a file of one endless line cannot fill the memory.
+        let n = (&mut reader).take(MAX_LINE + 1).read_line(&mut line)?;
+        if n == 0 {
+            break;
+        }
+        if n as u64 > MAX_LINE {
+            return Err(Error::Jsonl {
+                line: number,
+                detail: format!("longer than {MAX_LINE} bytes"),
+            });
+        }
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let mut row: Row = serde_json::from_str(text).map_err(|e| Error::Jsonl {
+            line: number,
+            detail: e.to_string(),
+        })?;
+        row.retain(|_, v| !v.is_null());
+        for k in row.keys() {
+            if seen.insert(k.clone()) {
+                table.columns.push(k.clone());
+            }
+        }
+        table.rows.push(row);
+        if table.rows.len() > max_rows {
+            return Err(Error::TooManyRows(max_rows));
+        }
+    }
+    Ok(table)
+}
+
+/// Reads CSV with a header row. CSV has no types: every value is text,
+/// and an empty cell is left out of its row (as a null is).
+pub fn read_csv(path: &Path, max_rows: usize) -> Result<Table, Error> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(BufReader::new(File::open(path)?));
+    let columns: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record?;
+        let row: Row = columns
+            .iter()
+            .zip(record.iter())
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.clone(), Value::String(v.to_owned())))
+            .collect();
+        rows.push(row);
+        if rows.len() > max_rows {
+            return Err(Error::TooManyRows(max_rows));
+        }
+    }
+    Ok(Table { columns, rows })
+}
+
+/// Where a row came from, for reports: the metadata file's path in the
 /// archive and the row's index in it (0-based).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RowAt {

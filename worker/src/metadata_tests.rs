@@ -134,3 +134,50 @@ fn too_many_rows_and_files_that_are_not_parquet_are_refused() {
     std::fs::write(&not, b"PAR1 but nothing else").unwrap();
     assert!(matches!(read_parquet(&not, 10), Err(Error::Parquet(_))));
 }
+
+#[test]
+fn jsonl_and_csv_tables_are_read_as_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("m.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"source\": \"a.mp3\", \"age\": 31, \"tags\": [\"x\"]}\n\n{\"source\": \"b.mp3\", \"note\": null, \"city\": \"Lyon\"}\n",
+    )
+    .unwrap();
+    let t = read(&jsonl, Format::of_name("M.JSONL").unwrap(), 10).unwrap();
+    assert_eq!(t.columns, ["age", "source", "tags", "city"]);
+    assert_eq!(
+        Value::Array(t.rows.into_iter().map(Value::Object).collect()),
+        serde_json::json!([
+            {"source": "a.mp3", "age": 31, "tags": ["x"]},
+            {"source": "b.mp3", "city": "Lyon"},
+        ])
+    );
+    std::fs::write(&jsonl, "{\"a\": 1}\n[1, 2]\n").unwrap();
+    let e = read_jsonl(&jsonl, 10).unwrap_err().to_string();
+    assert!(e.starts_with("line 2 is not a JSON object"), "{e}");
+    std::fs::write(&jsonl, "{\"a\": 1}\n{\"a\": 2}\n{\"a\": 3}\n").unwrap();
+    assert!(matches!(read_jsonl(&jsonl, 2), Err(Error::TooManyRows(2))));
+
+    let csv = dir.path().join("m.csv");
+    std::fs::write(
+        &csv,
+        "source,speaker,age\n\"https://x/y?a=1,2\",Ann,31\nb.mp3,,40\n",
+    )
+    .unwrap();
+    let t = read(&csv, Format::of_name("m.csv").unwrap(), 10).unwrap();
+    assert_eq!(t.columns, ["source", "speaker", "age"]);
+    assert_eq!(
+        Value::Array(t.rows.into_iter().map(Value::Object).collect()),
+        serde_json::json!([
+            {"source": "https://x/y?a=1,2", "speaker": "Ann", "age": "31"},
+            {"source": "b.mp3", "age": "40"},
+        ])
+    );
+    std::fs::write(&csv, "a,b\n1,2,3\n").unwrap();
+    assert!(
+        matches!(read_csv(&csv, 10), Err(Error::Csv(_))),
+        "a ragged row"
+    );
+    assert_eq!(Format::of_name("x.tar.gz"), None);
+}

@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use tar::{EntryType, Header};
 
 mod checks;
+mod manifest;
 
 use checks::{
     another_tenant, check_children, check_events, check_filters, check_results, check_review,
@@ -163,11 +164,22 @@ pub fn archive(recordings: &[Vec<u8>], hostile: Option<&Hostile>) -> Vec<u8> {
 /// Creates a batch for `bytes`, uploads them and starts it; returns the
 /// batch as `start` answered.
 pub async fn submit(app: &TestApp, token: &str, bytes: Vec<u8>, options: Value) -> Value {
+    submit_as(app, token, "archive.tar.gz", bytes, options).await
+}
+
+/// [`submit`], the batch's file named `name`.
+pub async fn submit_as(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    bytes: Vec<u8>,
+    options: Value,
+) -> Value {
     let (status, created) = app
         .post(
             "/v1/batches",
             token,
-            json!({"name": "archive.tar.gz", "size_bytes": bytes.len(), "options": options}),
+            json!({"name": name, "size_bytes": bytes.len(), "options": options}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -340,10 +352,27 @@ async fn unusable_archives_fail_and_batches_cancel() {
         .post(
             "/v1/batches",
             token,
-            json!({"name": "a.tar", "size_bytes": 6u64 << 30}),
+            json!({"name": "a.tar", "size_bytes": 51u64 << 30}),
         )
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    // Over the 5 GiB one PUT takes: in parts.
+    let (status, body) = app
+        .post(
+            "/v1/batches",
+            token,
+            json!({"name": "a.tar", "size_bytes": 6u64 << 30}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{}", body["batch"]);
+    assert_eq!(body["upload"]["url"], Value::Null);
+    assert_eq!(
+        body["upload"]["multipart"]["parts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        96
+    );
     let (status, body) = app
         .post(
             "/v1/batches",

@@ -1,8 +1,10 @@
 //! A batch's unpack job (`job.unpacks_batch_id`): fetch the archive, unpack
 //! it as a stream with every entry checked ([`crate::archive`]), read its
-//! parquet metadata and match the rows to the recordings by stem
-//! ([`crate::metadata`]), then store each recording and create its child
-//! job with its metadata row.
+//! metadata files and match the rows to the recordings: by path for a
+//! manifest's rows ([`crate::manifest`]), by stem for the others
+//! ([`crate::metadata`]); then store each recording and create its child
+//! job with its metadata row, and a child for each link a manifest names.
+//! A batch that is a manifest alone is read as one, with no archive.
 //!
 //! Children are made idempotently: one per (batch, archive path), unique in
 //! the database, and an entry that already has its child is skipped (its
@@ -29,10 +31,11 @@ use uuid::Uuid;
 use super::{JobCtx, Pipeline, Stage, StageError, fetch};
 use crate::{
     archive::{self, Entry, Kind, Limits},
+    manifest,
     metadata::{self, Table},
 };
 
-/// Most rows one parquet file of a batch may hold.
+/// Most rows one metadata file or manifest of a batch may hold.
 const MAX_METADATA_ROWS: usize = 1_000_000;
 
 impl Pipeline<'_> {
@@ -65,9 +68,128 @@ async fn run(
     options: &BatchOptions,
     source: fetch::Source,
 ) -> Result<(), StageError> {
+    let mut refused = Vec::new();
+    let (media, tables) = match metadata::Format::of_name(&batch.name) {
+        // A manifest alone: its rows name links.
+        Some(format) => (
+            Vec::new(),
+            vec![read_manifest(batch, format, &source).await?],
+        ),
+        None => {
+            let unpacked = unpack(ctx, &source).await?;
+            refused = unpacked.refused;
+            read_metadata(unpacked.entries, &mut refused).await
+        }
+    };
+    // Tables with the source column are manifests; the rest are matched
+    // to the files their manifests did not name, by stem.
+    let (manifests, keyed): (Vec<_>, Vec<_>) = tables
+        .into_iter()
+        .partition(|(_, t)| t.columns.contains(&options.source_column));
+    let paths = media.iter().map(|e| e.path.as_str()).collect();
+    let sourced = manifest::split(
+        &manifests,
+        &options.source_column,
+        &paths,
+        &ctx.config.extra_source_hosts,
+    );
+    let by_stem: Vec<&Entry> = media
+        .iter()
+        .filter(|e| !sourced.by_path.contains_key(&e.path))
+        .collect();
+    let stems: Vec<&str> = by_stem.iter().map(|e| e.stem.as_str()).collect();
+    let matching = metadata::match_rows(&stems, &keyed, &options.key_column);
+    let unmatched = unmatched(&by_stem, &matching, &sourced);
+    refused.extend(sourced.refused);
+    let mut by_path = sourced.by_path;
+    let mut rows = matching.rows;
+    let links = sourced.links;
+    let total = media.len() + links.len();
+    // Read once: an earlier run of this job made these already.
+    let made = batches::entry_paths(&ctx.db.orm, batch.tenant_id, batch.id).await?;
+    let mut created = 0;
+    for i in 0..total {
+        if i % 16 == 0 {
+            still_wanted(ctx, batch).await?;
+            let at = 20 + i32::try_from(i * 80 / total.max(1)).unwrap_or(80);
+            ctx.progress(Stage::Unpack, at).await?;
+        }
+        let made_now = match media.get(i) {
+            Some(entry) => {
+                // Rows are moved out: a stem shared by two files (`a.mp3`,
+                // `a.wav`) gives its row to the first.
+                let row = by_path
+                    .remove(&entry.path)
+                    .or_else(|| rows.remove(&entry.stem))
+                    .map(serde_json::Value::Object);
+                let made_now = !made.contains(&entry.path)
+                    && file_child(ctx, batch, &options.job, i, entry, row).await?;
+                let _ = tokio::fs::remove_file(&entry.file).await;
+                made_now
+            }
+            None => {
+                let link = &links[i - media.len()];
+                let path = format!("{}#{}", link.at.file, link.at.row);
+                !made.contains(&path) && link_child(ctx, batch, &options.job, path, link).await?
+            }
+        };
+        created += usize::from(made_now);
+    }
+    let entries = media.len() + manifests.len() + keyed.len();
+    let db = &ctx.db.orm;
+    if batches::unpacked(db, batch.tenant_id, batch.id, entries, &refused, &unmatched).await? {
+        events::record(
+            db,
+            batch.tenant_id,
+            ctx.job.id,
+            JobEvent::BatchUnpacked,
+            Some(json!({
+                "batch_id": batch.id,
+                "recordings": media.len(),
+                "links": links.len(),
+                "created": created,
+                "metadata_files": manifests.len() + keyed.len(),
+                "refused": refused.len(),
+                "files_without_rows": unmatched.files_without_rows.len(),
+                "rows_without_files": unmatched.rows_without_files.len(),
+            })),
+        )
+        .await?;
+    } else {
+        let now = batches::get(db, batch.tenant_id, batch.id).await?;
+        // An earlier run of this job recorded it; anything else is a cancel.
+        if now.is_none_or(|b| b.status != BatchStatus::Running) {
+            return Err(StageError::Stopped(super::StopReason::Cancelled));
+        }
+    }
+    tracing::info!(
+        recordings = media.len(),
+        links = links.len(),
+        created,
+        refused = refused.len(),
+        "batch unpacked"
+    );
+    // A batch of no recordings (or whose children all ended already, on a
+    // second run) is complete now.
+    batches::complete(&ctx.db.orm, batch.tenant_id, batch.id).await?;
+    Ok(())
+}
+
+/// A batch cancelled meanwhile gets no more children.
+async fn still_wanted(ctx: &JobCtx<'_>, batch: &batch::Model) -> Result<(), StageError> {
+    let now = batches::get(&ctx.db.orm, batch.tenant_id, batch.id).await?;
+    // (`running`: an earlier run of this job got to the end.)
+    if now.is_none_or(|b| !matches!(b.status, BatchStatus::Unpacking | BatchStatus::Running)) {
+        return Err(StageError::Stopped(super::StopReason::Cancelled));
+    }
+    Ok(())
+}
+
+/// Unpacks the fetched archive into the scratch folder, every entry
+/// checked; the archive is removed once read.
+async fn unpack(ctx: &JobCtx<'_>, source: &fetch::Source) -> Result<archive::Unpacked, StageError> {
     let dir = ctx.scratch.join("entries");
     let unpacked = {
-        let dir = dir.clone();
         let archive = source.path.clone();
         let stop = ctx.stop.clone();
         let span = tracing::Span::current();
@@ -106,88 +228,49 @@ async fn run(
         inflated = unpacked.inflated,
         "archive unpacked"
     );
-    let mut refused = unpacked.refused;
-    let (media, tables) = read_metadata(unpacked.entries, &mut refused).await;
-    let stems: Vec<&str> = media.iter().map(|e| e.stem.as_str()).collect();
-    let matching = metadata::match_rows(&stems, &tables, &options.key_column);
-    let unmatched = unmatched(&media, &matching);
-    let mut rows = matching.rows;
-    let total = media.len();
-    // Read once: an earlier run of this job made these already.
-    let made = batches::entry_paths(&ctx.db.orm, batch.tenant_id, batch.id).await?;
-    let mut created = 0;
-    for (i, entry) in media.iter().enumerate() {
-        if i % 16 == 0 {
-            // A batch cancelled meanwhile gets no more children.
-            let now = batches::get(&ctx.db.orm, batch.tenant_id, batch.id).await?;
-            // (`running`: an earlier run of this job got to the end.)
-            if now
-                .is_none_or(|b| !matches!(b.status, BatchStatus::Unpacking | BatchStatus::Running))
-            {
-                return Err(StageError::Stopped(super::StopReason::Cancelled));
-            }
-            let at = 20 + i32::try_from(i * 80 / total.max(1)).unwrap_or(80);
-            ctx.progress(Stage::Unpack, at).await?;
-        }
-        // Rows are moved out: a stem shared by two files (`a.mp3`, `a.wav`)
-        // gives its row to the first.
-        let row = rows.remove(&entry.stem).map(serde_json::Value::Object);
-        if !made.contains(&entry.path) && child(ctx, batch, &options.job, i, entry, row).await? {
-            created += 1;
-        }
-        let _ = tokio::fs::remove_file(&entry.file).await;
-    }
-    let entries = total + tables.len();
-    let db = &ctx.db.orm;
-    if batches::unpacked(db, batch.tenant_id, batch.id, entries, &refused, &unmatched).await? {
-        events::record(
-            db,
-            batch.tenant_id,
-            ctx.job.id,
-            JobEvent::BatchUnpacked,
-            Some(json!({
-                "batch_id": batch.id,
-                "recordings": total,
-                "created": created,
-                "metadata_files": tables.len(),
-                "refused": refused.len(),
-                "files_without_rows": unmatched.files_without_rows.len(),
-                "rows_without_files": unmatched.rows_without_files.len(),
-            })),
-        )
-        .await?;
-    } else {
-        let now = batches::get(db, batch.tenant_id, batch.id).await?;
-        // An earlier run of this job recorded it; anything else is a cancel.
-        if now.is_none_or(|b| b.status != BatchStatus::Running) {
-            return Err(StageError::Stopped(super::StopReason::Cancelled));
-        }
-    }
-    tracing::info!(
-        recordings = total,
-        created,
-        refused = refused.len(),
-        "batch unpacked"
-    );
-    // A batch of no recordings (or whose children all ended already, on a
-    // second run) is complete now.
-    batches::complete(&ctx.db.orm, batch.tenant_id, batch.id).await?;
-    Ok(())
+    Ok(unpacked)
 }
 
-/// Splits the entries into recordings and parquet tables, reading the
+/// Reads a batch that is a manifest alone; one that cannot be read fails
+/// the batch (`archive_unusable`).
+async fn read_manifest(
+    batch: &batch::Model,
+    format: metadata::Format,
+    source: &fetch::Source,
+) -> Result<(String, Table), StageError> {
+    let path = source.path.clone();
+    let read =
+        tokio::task::spawn_blocking(move || metadata::read(&path, format, MAX_METADATA_ROWS))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let _ = tokio::fs::remove_file(&source.path).await;
+    match read {
+        Ok(table) => Ok((batch.name.clone(), table)),
+        Err(e) => Err(StageError::failed(
+            ErrorCode::ArchiveUnusable,
+            format!("the manifest cannot be read: {e}"),
+        )),
+    }
+}
+
+/// Splits the entries into recordings and metadata tables, reading the
 /// tables; one that cannot be read is refused (`bad_metadata`).
 async fn read_metadata(
     entries: Vec<Entry>,
     refused: &mut Vec<Refused>,
 ) -> (Vec<Entry>, Vec<(String, Table)>) {
-    let (media, parquet): (Vec<Entry>, Vec<Entry>) =
+    let (media, files): (Vec<Entry>, Vec<Entry>) =
         entries.into_iter().partition(|e| e.kind == Kind::Media);
     let mut tables = Vec::new();
-    for entry in parquet {
+    for entry in files {
         let file = entry.file.clone();
+        let format = match entry.kind {
+            Kind::Jsonl => metadata::Format::Jsonl,
+            Kind::Csv => metadata::Format::Csv,
+            _ => metadata::Format::Parquet,
+        };
         let read =
-            tokio::task::spawn_blocking(move || metadata::read_parquet(&file, MAX_METADATA_ROWS))
+            tokio::task::spawn_blocking(move || metadata::read(&file, format, MAX_METADATA_ROWS))
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         let _ = tokio::fs::remove_file(&entry.file).await;
@@ -203,8 +286,9 @@ async fn read_metadata(
     (media, tables)
 }
 
-/// What the matching left over, with archive paths for files.
-fn unmatched(media: &[Entry], m: &metadata::Matching) -> Unmatched {
+/// What the matching left over, with archive paths for files, and what
+/// the manifests' rows did not find.
+fn unmatched(media: &[&Entry], m: &metadata::Matching, sourced: &manifest::Sourced) -> Unmatched {
     let mut paths: HashMap<&str, Vec<&str>> = HashMap::new();
     for e in media {
         paths.entry(e.stem.as_str()).or_default().push(&e.path);
@@ -221,15 +305,16 @@ fn unmatched(media: &[Entry], m: &metadata::Matching) -> Unmatched {
             .flat_map(|stem| paths.get(stem.as_str()).into_iter().flatten())
             .map(|p| (*p).to_owned())
             .collect(),
-        rows_without_files: m
-            .rows_without_files
-            .iter()
+        rows_without_files: (m.rows_without_files.iter())
+            .chain(&sourced.rows_without_files)
             .map(|(r, k)| at(r, Some(k)))
             .collect(),
-        rows_without_key: m.rows_without_key.iter().map(|r| at(r, None)).collect(),
-        duplicate_keys: m
-            .duplicate_keys
-            .iter()
+        rows_without_key: (m.rows_without_key.iter())
+            .chain(&sourced.rows_without_source)
+            .map(|r| at(r, None))
+            .collect(),
+        duplicate_keys: (m.duplicate_keys.iter())
+            .chain(&sourced.duplicates)
             .map(|(r, k)| at(r, Some(k)))
             .collect(),
     }
@@ -237,7 +322,7 @@ fn unmatched(media: &[Entry], m: &metadata::Matching) -> Unmatched {
 
 /// Stores the recording and creates its child job. `true` when this call
 /// created it (`false`: another run of this job raced it there).
-async fn child(
+async fn file_child(
     ctx: &JobCtx<'_>,
     batch: &batch::Model,
     options: &JobOptions,
@@ -245,7 +330,6 @@ async fn child(
     entry: &Entry,
     metadata: Option<serde_json::Value>,
 ) -> Result<bool, StageError> {
-    let db = &ctx.db.orm;
     let ext = entry
         .file
         .extension()
@@ -278,15 +362,44 @@ async fn child(
             .unwrap_or(&entry.path)
             .to_owned(),
     );
-    job.batch_id = Some(batch.id);
-    job.entry_path = Some(entry.path.clone());
     job.metadata = metadata;
+    create_child(ctx, batch, job, entry.path.clone()).await
+}
+
+/// Creates the child that fetches a manifest row's link; its entry path
+/// is `<manifest>#<row>`.
+async fn link_child(
+    ctx: &JobCtx<'_>,
+    batch: &batch::Model,
+    options: &JobOptions,
+    path: String,
+    link: &manifest::Link,
+) -> Result<bool, StageError> {
+    let mut job = new_row(
+        batch.tenant_id,
+        batch.created_by.clone(),
+        SourceType::Youtube,
+        options,
+    );
+    job.source_url = Some(link.url.clone());
+    job.metadata = Some(serde_json::Value::Object(link.row.clone()));
+    create_child(ctx, batch, job, path).await
+}
+
+async fn create_child(
+    ctx: &JobCtx<'_>,
+    batch: &batch::Model,
+    mut job: cutroom_entities::job::Model,
+    entry_path: String,
+) -> Result<bool, StageError> {
+    job.batch_id = Some(batch.id);
+    job.entry_path = Some(entry_path.clone());
     match queue::create_job(ctx.db, job, None, ctx.config.tenant_max_running).await {
         Ok(_) => Ok(true),
         // Another run of this job created it between our check and now
         // (the unique index said so): it is there, which is all we want.
         Err(_)
-            if batches::child(db, batch.tenant_id, batch.id, &entry.path)
+            if batches::child(&ctx.db.orm, batch.tenant_id, batch.id, &entry_path)
                 .await?
                 .is_some() =>
         {

@@ -1,7 +1,8 @@
-//! Batches: an archive (`.tar` or `.tar.gz`) of recordings with parquet
-//! metadata, uploaded once through a presigned URL; a worker unpacks it
-//! safely and every recording becomes a child job carrying its metadata
-//! row. Create, start, watch, cancel, retry the failed.
+//! Batches: an archive (`.tar` or `.tar.gz`) of recordings with metadata
+//! (parquet, JSONL or CSV), or a manifest of links, uploaded once through
+//! a presigned URL; a worker unpacks it safely and every recording (or
+//! link) becomes a child job carrying its metadata row. Create, start,
+//! watch, cancel, retry the failed.
 
 use std::collections::BTreeMap;
 
@@ -48,7 +49,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBatchRequest {
-    /// The archive's file name: `.tar`, `.tar.gz` or `.tgz`.
+    /// The archive's file name: `.tar`, `.tar.gz` or `.tgz`; or a manifest's:
+    /// `.jsonl`, `.ndjson`, `.csv` or `.parquet`, each row a link in
+    /// `options.source_column` and its metadata.
     #[schema(example = "recordings-2026-12.tar.gz")]
     pub name: String,
     /// Exact size of the archive; the upload must match it.
@@ -156,16 +159,23 @@ impl Batch {
     }
 }
 
-/// The archive's media type, from its name.
+/// The archive's (or manifest's) media type, from its name.
 fn archive_type(name: &str) -> Result<&'static str, ApiError> {
     let lower = name.to_ascii_lowercase();
     if lower.ends_with(".tar") {
         Ok("application/x-tar")
     } else if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
         Ok("application/gzip")
+    } else if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") {
+        Ok("application/x-ndjson")
+    } else if lower.ends_with(".csv") {
+        Ok("text/csv")
+    } else if lower.ends_with(".parquet") {
+        Ok("application/vnd.apache.parquet")
     } else {
         Err(ApiError::validation(
-            "name must end in .tar, .tar.gz or .tgz: a batch is a tar archive (gzipped or not)",
+            "name must end in .tar, .tar.gz or .tgz (an archive of recordings, gzipped or not), \
+             or in .jsonl, .ndjson, .csv or .parquet (a manifest of links)",
         ))
     }
 }
@@ -197,6 +207,7 @@ async fn create_batch(
     req.options.validate().map_err(ApiError::validation)?;
     let mut options = req.options;
     options.key_column = options.key_column.trim().to_owned();
+    options.source_column = options.source_column.trim().to_owned();
     options.job = submit::batch_options(&state, &ctx, options.job).await?;
     if req.size_bytes == 0 {
         return Err(ApiError::validation("size_bytes must be at least 1"));

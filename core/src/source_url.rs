@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use cutroom_core::outbound::{self, UrlError};
+use crate::outbound::{self, UrlError};
 use url::Url;
 
 const YOUTUBE_HOSTS: [&str; 7] = [
