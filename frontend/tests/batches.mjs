@@ -81,7 +81,7 @@ export async function batchArchive(browser) {
       await page.getByRole("heading", { name: "Batches", level: 1 }).waitFor();
       await page.getByText("No batches yet.").waitFor();
       await page.getByLabel(/^Archive/).setInputFiles(join(dir, "recordings", "notes.txt"));
-      await page.getByRole("alert").filter({ hasText: "is not a .tar, .tar.gz or .tgz archive" }).waitFor();
+      await page.getByRole("alert").filter({ hasText: "is neither a .tar, .tar.gz or .tgz archive nor a .jsonl, .csv or .parquet manifest" }).waitFor();
       assert.ok(await page.getByRole("button", { name: "Upload and start" }).isDisabled());
     });
 
@@ -111,7 +111,7 @@ export async function batchArchive(browser) {
         return window.__batchBodies;
       });
       assert.deepEqual(sent.map((b) => [b.name, b.options]), [
-        ["archive.tar.gz", { key_column: "meta_id", opus_kbps: 32, job: { clips: { count: 0 } } }],
+        ["archive.tar.gz", { key_column: "meta_id", source_column: "source", opus_kbps: 32, job: { clips: { count: 0 } } }],
       ]);
       const seen = await page.evaluate(() => window.__progress);
       assert.equal(Math.max(...seen), 100, `progress values: ${seen}`);
@@ -247,6 +247,21 @@ export async function batchArchive(browser) {
       await nav(page, "Batches").click();
       await page.locator('tr[data-batch][data-status="cancelled"]').waitFor();
       assert.equal(await page.locator("tr[data-batch]").count(), 2);
+    });
+
+    await step(page, "batches-manifest", async () => {
+      // A manifest of links: a link no job may name is refused, as a job's would be.
+      const manifest = join(dir, "links.csv");
+      writeFileSync(manifest, "source,speaker\nhttp://169.254.169.254/latest/meta-data,Eve\n");
+      await nav(page, "Batches").click();
+      await page.getByLabel(/^Archive/).setInputFiles(manifest);
+      await page.getByRole("button", { name: "Upload and start" }).click();
+      const item = page.locator('li.upload[data-file="links.csv"]');
+      await item.getByRole("link", { name: "Open the batch" }).click({ timeout: 60_000 });
+      await page.locator('#batch-status[data-status="completed"]').waitFor({ timeout: 60_000 });
+      const row = page.locator('table.refused tr[data-path="links.csv#0"]');
+      assert.equal(await row.getAttribute("data-reason"), "bad_source");
+      await row.getByText("169.254.169.254").waitFor();
     });
 
     // The pages at their fullest, on a desktop and on a phone.

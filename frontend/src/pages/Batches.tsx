@@ -44,9 +44,11 @@ export function BatchesPage() {
     <>
       <PageTitle title="Batches">Batches</PageTitle>
       <p class="muted">
-        A batch is a <code>.tar</code> or <code>.tar.gz</code> archive of recordings, with parquet files of their
-        metadata if you like. Each recording becomes a job of its own, carrying the metadata row whose key column
-        names it (<code>audio123.mp3</code> is named <code>audio123</code>), and is kept as Opus.
+        A batch is a <code>.tar</code> or <code>.tar.gz</code> archive of recordings, with parquet, JSONL or CSV
+        files of their metadata if you like. Each recording becomes a job of its own, carrying the metadata row whose
+        key column names it (<code>audio123.mp3</code> is named <code>audio123</code>), and is kept as Opus. Or a
+        manifest: a <code>.jsonl</code>, <code>.csv</code> or <code>.parquet</code> file whose source column holds a
+        link on each row (inside an archive, a file's path), with the row's other columns as its metadata.
       </p>
       {canWrite ? (
         <NewBatch onEnded={page.reload} />
@@ -116,6 +118,7 @@ function NewBatch({ onEnded }: { onEnded: () => void }) {
   const [file, setFile] = useState<File | null>(null);
   const [refused, setRefused] = useState<string | null>(null);
   const [keyColumn, setKeyColumn] = useState("meta_id");
+  const [sourceColumn, setSourceColumn] = useState("source");
   const [kbps, setKbps] = useState("32");
   const [clips, setClips] = useState(true);
   const [sending, setSending] = useState<Sending | null>(null);
@@ -126,7 +129,11 @@ function NewBatch({ onEnded }: { onEnded: () => void }) {
     if (!file || refused) return;
     const update = (f: (s: Sending) => Sending) => setSending((s) => s && f(s));
     // Job options only where asked: every other one keeps the server's default.
-    const options: NewBatchOptions = { key_column: keyColumn.trim(), opus_kbps: Number(kbps) };
+    const options: NewBatchOptions = {
+      key_column: keyColumn.trim(),
+      source_column: sourceColumn.trim(),
+      opus_kbps: Number(kbps),
+    };
     if (!clips) options.job = { clips: { count: 0 } };
     const u = uploadBatch(
       file,
@@ -146,11 +153,11 @@ function NewBatch({ onEnded }: { onEnded: () => void }) {
       <h2 id="new-batch">New batch</h2>
       <form class="inline" onSubmit={submit}>
         <label>
-          Archive <span class="hint">(.tar, .tar.gz or .tgz, up to 5 GiB)</span>
+          Archive or manifest <span class="hint">(.tar, .tar.gz, .tgz; or .jsonl, .csv, .parquet)</span>
           <input
             type="file"
             required
-            accept=".tar,.tar.gz,.tgz,application/x-tar,application/gzip"
+            accept=".tar,.tar.gz,.tgz,.jsonl,.ndjson,.csv,.parquet,application/x-tar,application/gzip"
             disabled={busy}
             onChange={(e) => {
               const f = (e.target as HTMLInputElement).files?.[0] ?? null;
@@ -162,6 +169,10 @@ function NewBatch({ onEnded }: { onEnded: () => void }) {
         <label>
           Metadata key column
           <input required maxLength={128} value={keyColumn} onInput={(e) => setKeyColumn(inputValue(e))} />
+        </label>
+        <label>
+          Manifest source column
+          <input required maxLength={128} value={sourceColumn} onInput={(e) => setSourceColumn(inputValue(e))} />
         </label>
         <label>
           Opus bitrate <span class="hint">(kbit/s, 6-256)</span>

@@ -41,8 +41,8 @@ export function Refused({ refused }: { refused: Schemas["Refused"][] }) {
     <section aria-labelledby="batch-refused">
       <h2 id="batch-refused">Refused entries</h2>
       <p class="muted">
-        {refused.length} {refused.length === 1 ? "entry of the archive was" : "entries of the archive were"} not
-        unpacked.
+        {refused.length} {refused.length === 1 ? "entry was" : "entries were"} not used: files of the archive, or
+        manifest rows (<code>file#row</code>) whose link is not accepted.
       </p>
       <div class="table-wrap">
         <table class="stack refused">

@@ -13,8 +13,8 @@ export type BatchOptions = Schemas["BatchOptions"];
 export type JobSummary = Schemas["JobSummary"];
 export type JobStatus = Schemas["JobStatus"];
 
-/** The most one presigned `PUT` takes; the API refuses larger archives. */
-export const MAX_ARCHIVE_BYTES = 5 * 1024 ** 3;
+/** The API's default cap (`CUTROOM_MAX_BATCH_BYTES`); larger archives go in parts up to it. */
+export const MAX_ARCHIVE_BYTES = 50 * 1024 ** 3;
 
 /** Statuses in which the server moves a batch on by itself: worth polling. */
 const BUSY: BatchStatus[] = ["unpacking", "running"];
@@ -33,14 +33,18 @@ export function tally(b: Pick<Batch, "jobs">) {
   return { total: ended + j.queued + j.running, ended, waiting: j.queued + j.running };
 }
 
-/** Why `file` cannot be a batch's archive, before any byte is sent; null when it can. */
+/** Archives of recordings, then manifests of links. */
+export const ARCHIVE_EXTS = [".tar", ".tar.gz", ".tgz"];
+export const MANIFEST_EXTS = [".jsonl", ".ndjson", ".csv", ".parquet"];
+
+/** Why `file` cannot be a batch's archive or manifest, before any byte is sent; null when it can. */
 export function archiveProblem(file: File): string | null {
   const name = file.name.toLowerCase();
-  if (![".tar", ".tar.gz", ".tgz"].some((ext) => name.endsWith(ext)))
-    return `${file.name} is not a .tar, .tar.gz or .tgz archive.`;
+  if (![...ARCHIVE_EXTS, ...MANIFEST_EXTS].some((ext) => name.endsWith(ext)))
+    return `${file.name} is neither a .tar, .tar.gz or .tgz archive nor a .jsonl, .csv or .parquet manifest.`;
   if (file.size === 0) return `${file.name} is empty.`;
   if (file.size > MAX_ARCHIVE_BYTES)
-    return `${file.name} is ${bytes(file.size)}; one archive may hold at most 5 GiB: split it into several batches.`;
+    return `${file.name} is ${bytes(file.size)}; one batch may hold at most 50 GiB: split it into several batches.`;
   return null;
 }
 
@@ -54,6 +58,7 @@ export type Step = "creating" | "uploading" | "starting";
  */
 export interface NewBatchOptions {
   key_column?: string;
+  source_column?: string;
   opus_kbps?: number;
   job?: Record<string, unknown>;
 }

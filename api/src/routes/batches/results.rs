@@ -1,19 +1,24 @@
 //! A batch's results as one file: a row per recording with its metadata,
 //! length, transcript, language, moderation and links, as JSON lines or
-//! as parquet (what pandas and DuckDB read directly).
+//! as parquet (what pandas and DuckDB read directly). Streamed a page of
+//! children at a time (a parquet row group each), so a batch of any size
+//! is never held whole in memory.
 
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float32Array, Float64Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
 use axum::{
+    body::Body,
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
+use bytes::Bytes;
 use cutroom_core::{
     batches::ResultRow,
     queries::{self, batches::ResultParts},
 };
+use futures::StreamExt;
 use parquet::{arrow::ArrowWriter, basic::Compression, file::properties::WriterProperties};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -72,46 +77,44 @@ pub(super) async fn batch_results(
 ) -> Result<Response, ApiError> {
     let batch = super::find(&state, &ctx, id).await?;
     let format = q.format.unwrap_or_default();
-    let mut jsonl = Vec::new();
-    let mut parquet = match format {
-        ResultsFormat::Parquet => Some(
-            ArrowWriter::try_new(
-                Vec::new(),
-                schema(),
-                Some(
-                    WriterProperties::builder()
-                        .set_compression(Compression::SNAPPY)
-                        .build(),
-                ),
-            )
-            .map_err(ApiError::internal)?,
-        ),
-        ResultsFormat::Jsonl => None,
+    let mut export = Export {
+        app: state.clone(),
+        tenant_id: ctx.tenant_id,
+        batch_id: id,
+        after: None,
+        done: false,
+        parquet: match format {
+            ResultsFormat::Parquet => Some(
+                ArrowWriter::try_new(
+                    Vec::new(),
+                    schema(),
+                    Some(
+                        WriterProperties::builder()
+                            .set_compression(Compression::SNAPPY)
+                            .build(),
+                    ),
+                )
+                .map_err(ApiError::internal)?,
+            ),
+            ResultsFormat::Jsonl => None,
+        },
     };
-    let mut after = None;
-    loop {
-        let parts =
-            queries::batches::result_parts(&state.db.orm, ctx.tenant_id, id, after, PAGE).await?;
-        let Some(last) = parts.last() else { break };
-        after = Some(last.job.id);
-        let full = parts.len() as u64 == PAGE;
-        let mut rows = Vec::with_capacity(parts.len());
-        for p in parts {
-            rows.push(row(&state, p).await?);
+    // The first page before the answer: a failure there is still a
+    // problem answer; after it, a failure ends the body early.
+    let first = export.next().await?;
+    let rest = futures::stream::try_unfold(export, |mut e| async move {
+        if e.done {
+            return Ok(None);
         }
-        match &mut parquet {
-            Some(w) => w.write(&record_batch(&rows)?).map_err(ApiError::internal)?,
-            None => {
-                for r in &rows {
-                    serde_json::to_writer(&mut jsonl, r).map_err(ApiError::internal)?;
-                    jsonl.push(b'\n');
-                }
-            }
-        }
-        if !full {
-            break;
-        }
-    }
+        let chunk = e.next().await.map_err(|err| {
+            tracing::warn!(error = %err, "a batch's results export stopped");
+            std::io::Error::other(err.to_string())
+        })?;
+        Ok(Some((chunk, e)))
+    });
+    let body = Body::from_stream(
+        futures::stream::once(async move { Ok::<_, std::io::Error>(first) }).chain(rest),
+    );
     let stem = batch
         .name
         .trim_end_matches(".gz")
@@ -120,13 +123,9 @@ pub(super) async fn batch_results(
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .collect::<String>();
-    let (body, content_type, ext) = match parquet {
-        Some(w) => (
-            w.into_inner().map_err(ApiError::internal)?,
-            "application/vnd.apache.parquet",
-            "parquet",
-        ),
-        None => (jsonl, "application/x-ndjson", "jsonl"),
+    let (content_type, ext) = match format {
+        ResultsFormat::Parquet => ("application/vnd.apache.parquet", "parquet"),
+        ResultsFormat::Jsonl => ("application/x-ndjson", "jsonl"),
     };
     let disposition = format!("attachment; filename=\"{stem}-results.{ext}\"");
     Ok((
@@ -140,6 +139,64 @@ pub(super) async fn batch_results(
         body,
     )
         .into_response())
+}
+
+/// An export in progress: a page of children at a time, each sent as it
+/// is made, so a batch of any size is never held whole in memory.
+struct Export {
+    app: AppState,
+    tenant_id: Uuid,
+    batch_id: Uuid,
+    /// The last child sent.
+    after: Option<Uuid>,
+    done: bool,
+    /// Writes a row group a page; its bytes are taken out after each.
+    parquet: Option<ArrowWriter<Vec<u8>>>,
+}
+
+impl Export {
+    /// The bytes of the next page (and, after the last, the end of the
+    /// file).
+    async fn next(&mut self) -> Result<Bytes, ApiError> {
+        let parts = queries::batches::result_parts(
+            &self.app.db.orm,
+            self.tenant_id,
+            self.batch_id,
+            self.after,
+            PAGE,
+        )
+        .await?;
+        self.after = parts.last().map(|p| p.job.id).or(self.after);
+        self.done = (parts.len() as u64) < PAGE;
+        let mut rows = Vec::with_capacity(parts.len());
+        for p in parts {
+            rows.push(row(&self.app, p).await?);
+        }
+        let Some(w) = &mut self.parquet else {
+            let mut out = Vec::new();
+            for r in &rows {
+                serde_json::to_writer(&mut out, r).map_err(ApiError::internal)?;
+                out.push(b'\n');
+            }
+            return Ok(out.into());
+        };
+        if !rows.is_empty() {
+            w.write(&record_batch(&rows)?).map_err(ApiError::internal)?;
+            w.flush().map_err(ApiError::internal)?;
+        }
+        if self.done {
+            let w = self.parquet.take().expect("checked above");
+            return Ok(w.into_inner().map_err(ApiError::internal)?.into());
+        }
+        Ok(take_written(w).map_err(ApiError::internal)?)
+    }
+}
+
+/// The bytes the writer has written so far, taken out of its buffer:
+/// the writer's own count of them (the footer's offsets) stays as it is.
+fn take_written(w: &mut ArrowWriter<Vec<u8>>) -> std::io::Result<Bytes> {
+    w.sync()?;
+    Ok(std::mem::take(w.inner_mut()).into())
 }
 
 async fn row(app: &App, p: ResultParts) -> Result<ResultRow, ApiError> {
@@ -241,4 +298,65 @@ fn record_batch(rows: &[ResultRow]) -> Result<RecordBatch, ApiError> {
         text(&|r| r.opus_url.clone()),
     ];
     RecordBatch::try_new(schema(), columns).map_err(ApiError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::Array;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::*;
+
+    fn result(n: usize) -> ResultRow {
+        ResultRow {
+            job_id: Uuid::now_v7(),
+            entry_path: format!("r/{n}.mp3"),
+            status: "succeeded".into(),
+            error_code: None,
+            metadata: Some(serde_json::json!({"n": n})),
+            duration_seconds: Some(n as f64),
+            language: Some("en".into()),
+            transcript: Some(format!("words of recording {n}")),
+            flags: 0,
+            max_score: None,
+            categories: Vec::new(),
+            action: None,
+            job_url: "/v1/jobs/x".into(),
+            opus_url: None,
+        }
+    }
+
+    /// Row groups sent as they are written read back as one file.
+    #[test]
+    fn a_file_sent_a_row_group_at_a_time_reads_whole() {
+        let mut w = ArrowWriter::try_new(Vec::new(), schema(), None).unwrap();
+        let mut sent = Vec::new();
+        for page in 0..3 {
+            let rows: Vec<_> = (0..4).map(|i| result(page * 4 + i)).collect();
+            w.write(&record_batch(&rows).unwrap()).unwrap();
+            w.flush().unwrap();
+            let chunk = take_written(&mut w).unwrap();
+            assert!(!chunk.is_empty(), "page {page} sent nothing");
+            sent.extend_from_slice(&chunk);
+        }
+        sent.extend_from_slice(&w.into_inner().unwrap());
+        let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(sent)).unwrap();
+        assert_eq!(reader.metadata().num_row_groups(), 3);
+        let paths: Vec<String> = reader
+            .build()
+            .unwrap()
+            .flat_map(|b| {
+                let b = b.unwrap();
+                let col = b
+                    .column(1)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .unwrap()
+                    .clone();
+                (0..col.len()).map(move |i| col.value(i).to_owned())
+            })
+            .collect();
+        let want: Vec<String> = (0..12).map(|n| format!("r/{n}.mp3")).collect();
+        assert_eq!(paths, want);
+    }
 }
