@@ -188,7 +188,7 @@ impl Export {
             let w = self.parquet.take().expect("checked above");
             return Ok(w.into_inner().map_err(ApiError::internal)?.into());
         }
-        Ok(take_written(w).map_err(ApiError::internal)?)
+        take_written(w).map_err(ApiError::internal)
     }
 }
 
