@@ -107,6 +107,39 @@ async fn roles_are_enforced(db: Db) {
         .post("/v1/api-keys", member, json!({"name": "nope"}))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "only admins manage keys");
+    // Running failed work again is an admin's, for one job or a batch.
+    let (status, batch) = app
+        .post(
+            "/v1/batches",
+            member,
+            json!({"name": "a.tar", "size_bytes": 10}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "members create batches: {batch}"
+    );
+    let id = batch["batch"]["id"].as_str().unwrap();
+    for path in [
+        format!("/v1/jobs/{}/retry", created["id"].as_str().unwrap()),
+        format!("/v1/batches/{id}/retry"),
+    ] {
+        let (status, err) = app.post(&path, member, json!({})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {err}");
+    }
+    let (status, err) = app
+        .post(
+            &format!("/v1/batches/{id}/retry"),
+            &owner.access_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "an owner may, once it ran: {err}"
+    );
 }
 both_dbs!(roles_are_enforced_for_keys, super::roles_are_enforced);
 

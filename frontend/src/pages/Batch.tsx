@@ -61,7 +61,7 @@ function BatchView({ id }: { id: string }) {
       </p>
       <PageTitle title={b.name}>{b.name}</PageTitle>
       <BatchStatus batch={b} />
-      {canWrite && <Actions batch={b} onChange={(nb) => batch.set(() => nb)} />}
+      {canWrite && <Actions batch={b} canAdmin={atLeast(me, "admin")} onChange={(nb) => batch.set(() => nb)} />}
       {b.unpacked_at && <BatchResults batchId={b.id} name={b.name} />}
       <Facts batch={b} />
       <Failures failures={b.failures} />
@@ -113,10 +113,19 @@ function BatchStatus({ batch: b }: { batch: Batch }) {
   );
 }
 
-function Actions({ batch: b, onChange }: { batch: Batch; onChange: (b: Batch) => void }) {
+function Actions({
+  batch: b,
+  canAdmin,
+  onChange,
+}: {
+  batch: Batch;
+  canAdmin: boolean;
+  onChange: (b: Batch) => void;
+}) {
   const act = useAction();
   const [said, setSaid] = useState<string | null>(null);
-  const canRetry = (b.status === "running" || b.status === "completed") && b.jobs.failed > 0;
+  // As a job's retry: admins and owners only.
+  const canRetry = canAdmin && (b.status === "running" || b.status === "completed") && b.jobs.failed > 0;
   if (hasEnded(b) && !canRetry) return null;
   return (
     <div class="actions batch-actions">

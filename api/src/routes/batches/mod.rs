@@ -505,13 +505,14 @@ pub struct BatchRetried {
 }
 
 /// Run the batch's failed children again (those whose recording is still
-/// stored: a failure that may pass keeps it for a day).
+/// stored: a failure that may pass keeps it for a day). Admins and owners
+/// only, as for one job's retry.
 #[utoipa::path(
     post, path = "/v1/batches/{id}/retry", tag = "batches", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Batch id")),
     responses(
         (status = 200, description = "What was sent back in line", body = BatchRetried),
-        (status = 403, description = "`forbidden`: viewers cannot retry", body = ApiError, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: not an admin (as for `POST /v1/jobs/{id}/retry`)", body = ApiError, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "`conflict`: the batch is not running or completed", body = ApiError, content_type = "application/problem+json"),
     )
@@ -521,7 +522,7 @@ async fn retry_batch(
     ctx: AuthContext,
     Path(id): Path<Uuid>,
 ) -> Result<Json<BatchRetried>, ApiError> {
-    ctx.require_write()?;
+    ctx.require_admin()?;
     let db = &state.db.orm;
     let b = find(&state, &ctx, id).await?;
     if !matches!(b.status, BatchStatus::Running | BatchStatus::Completed) {
