@@ -37,16 +37,7 @@ fn main() {
 }
 
 async fn run() {
-    // Random bytes: nothing along the way can shortcut them.
-    let mut x = 0x2545_F491_4F6C_DD1D_u64;
-    let file: Vec<u8> = (0..SIZE)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let file = cutroom_tests::noise(SIZE);
     println!(
         "upload of {} MiB, best of {ROUNDS}, parts of {} MiB, {PARALLEL} at a time",
         SIZE >> 20,

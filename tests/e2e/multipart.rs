@@ -167,16 +167,7 @@ async fn archive_in_parts(store: Store) {
     let app = app(store).await;
     let s = app.signup(&email("bparts"), "Batch parts").await;
     // Incompressible padding makes the archive span two parts.
-    let mut x = 0x9E37_79B9_7F4A_7C15_u64;
-    let noise: Vec<u8> = (0..6 * MIB)
-        .map(|_| {
-            // xorshift64: random enough that gzip cannot shrink it.
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = cutroom_tests::noise(6 * MIB);
     let tar = archive::tar_gz(&[("notes/padding.bin".to_owned(), noise)]);
     assert!(tar.len() > 5 * MIB, "{}", tar.len());
     let (status, created) = app

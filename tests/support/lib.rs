@@ -564,6 +564,20 @@ pub fn email(tag: &str) -> String {
     format!("{tag}-{}@example.test", uuid::Uuid::new_v4().simple())
 }
 
+/// `len` random-looking bytes (xorshift64): nothing along the way,
+/// gzip included, can shrink or shortcut them.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// Both databases for one test body: `both_dbs!(name, body_fn)` makes
 /// `name::sqlite` and `name::postgres`.
 #[macro_export]

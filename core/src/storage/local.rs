@@ -458,12 +458,19 @@ impl ObjectStore for LocalStore {
             }
             files.push(path);
         }
-        let mut out = tokio::fs::File::create(&slot.part).await?;
-        for path in &files {
-            let mut part = tokio::fs::File::open(path).await?;
-            tokio::io::copy(&mut part, &mut out).await?;
-        }
-        out.sync_all().await?;
+        // std's copy between files is the kernel's (copy_file_range): 512
+        // MiB joined in 0.44 s, against 2.69 s in tokio's 8 KiB chunks
+        // (the uploads bench, docs/benchmarks.md).
+        let (files, joined) = (files, slot.part.clone());
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let mut out = std::fs::File::create(&joined)?;
+            for path in &files {
+                std::io::copy(&mut std::fs::File::open(path)?, &mut out)?;
+            }
+            out.sync_all()
+        })
+        .await
+        .map_err(|e| StorageError::Backend(e.to_string()))??;
         slot.commit().await?;
         tokio::fs::remove_dir_all(&dir).await?;
         Ok(())
