@@ -127,7 +127,8 @@ impl S3Store {
 impl S3Store {
     /// Uploads `path` in parts of `part_size`, [`PARTS_IN_FLIGHT`] at a
     /// time, each retried on its own; aborts the upload (so the server
-    /// drops the parts) when any part fails for good.
+    /// drops the parts) when any part fails for good. The same create,
+    /// complete and abort as a client's upload in parts.
     async fn put_multipart(
         &self,
         key: &str,
@@ -135,57 +136,24 @@ impl S3Store {
         content_type: &str,
         size: u64,
     ) -> Result<(), StorageError> {
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .send()
-            .await
-            .map_err(backend)?;
-        let upload_id = created
-            .upload_id()
-            .ok_or_else(|| StorageError::Backend("the server gave no upload id".into()))?
-            .to_owned();
+        let upload_id = self.create_multipart(key, content_type).await?;
         let parts = size.div_ceil(self.part_size);
         let uploaded = futures::stream::iter(0..parts)
             .map(|n| {
                 let offset = n * self.part_size;
                 let length = self.part_size.min(size - offset);
-                self.put_part(key, &upload_id, path, n as i32 + 1, offset, length)
+                self.put_part(key, &upload_id, path, n as u32 + 1, offset, length)
             })
             .buffered(PARTS_IN_FLIGHT)
             .try_collect::<Vec<_>>()
             .await;
         let completed = match uploaded {
-            Ok(parts) => self
-                .client
-                .complete_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(parts))
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(backend),
+            Ok(parts) => self.complete_multipart(key, &upload_id, &parts).await,
             Err(e) => Err(e),
         };
         if let Err(e) = completed {
-            if let Err(abort) = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .send()
-                .await
-            {
-                tracing::warn!(key, error = %backend(abort), "could not abort a multipart upload");
+            if let Err(abort) = self.abort_multipart(key, &upload_id).await {
+                tracing::warn!(key, error = %abort, "could not abort a multipart upload");
             }
             return Err(e);
         }
@@ -197,10 +165,10 @@ impl S3Store {
         key: &str,
         upload_id: &str,
         path: &Path,
-        number: i32,
+        number: u32,
         offset: u64,
         length: u64,
-    ) -> Result<CompletedPart, StorageError> {
+    ) -> Result<UploadedPart, StorageError> {
         // A body that reads its range of the file again on each attempt.
         let body = ByteStream::read_from()
             .path(path)
@@ -215,16 +183,16 @@ impl S3Store {
             .bucket(&self.bucket)
             .key(key)
             .upload_id(upload_id)
-            .part_number(number)
+            .part_number(i32::try_from(number).unwrap_or(i32::MAX))
             .content_length(length as i64)
             .body(body)
             .send()
             .await
             .map_err(backend)?;
-        Ok(CompletedPart::builder()
-            .set_e_tag(part.e_tag().map(str::to_owned))
-            .part_number(number)
-            .build())
+        Ok(UploadedPart {
+            part_number: number,
+            etag: part.e_tag().unwrap_or_default().to_owned(),
+        })
     }
 }
 
