@@ -26,6 +26,7 @@ pub enum ProblemCode {
     BadRequest,
     BodyTimeout,
     BodyTooLarge,
+    BudgetExceeded,
     Conflict,
     EmailTaken,
     ExternalIdTaken,
@@ -95,6 +96,7 @@ impl ProblemCode {
             ProblemCode::BadRequest => "bad_request",
             ProblemCode::BodyTimeout => "body_timeout",
             ProblemCode::BodyTooLarge => "body_too_large",
+            ProblemCode::BudgetExceeded => "budget_exceeded",
             ProblemCode::Conflict => "conflict",
             ProblemCode::EmailTaken => "email_taken",
             ProblemCode::ExternalIdTaken => "external_id_taken",
@@ -237,6 +239,19 @@ impl ApiError {
 
     /// The tenant's monthly media minutes are used up: try again when the
     /// quota resets (`Retry-After`), or ask the operator for more.
+    /// 429 `budget_exceeded`: the tenant's monthly budget is spent and its
+    /// settings say jobs then stop.
+    pub fn budget_exceeded(detail: String, reset_in_secs: u64) -> Self {
+        Self {
+            retry_after: Some(reset_in_secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ProblemCode::BudgetExceeded,
+                detail,
+            )
+        }
+    }
+
     pub fn quota_exceeded(detail: String, reset_in_secs: u64) -> Self {
         Self {
             retry_after: Some(reset_in_secs.max(1)),

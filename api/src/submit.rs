@@ -8,6 +8,7 @@ use cutroom_core::{
     clips::{ClipOptions, ClipRange, MAX_KEEP_SOURCE_HOURS, validate_ranges},
     jobs::JobOptions,
     queries, queue,
+    speech::{AtBudget, Budget, Engine, EngineChoice},
     storage::UploadedPart,
     usage,
 };
@@ -206,8 +207,42 @@ async fn resolve_options(
             provider.name()
         )));
     }
+    if let Some(engine) = options.transcription.engine.and_then(EngineChoice::engine)
+        && engine != Engine::Local
+        && !settings.transcription.cloud.configured().contains(&engine)
+    {
+        return Err(ApiError::validation(format!(
+            "options.transcription.engine cannot be {name}: an admin sets \
+             transcription.cloud.{name}.api_key with PATCH /v1/tenant/settings",
+            name = engine.name()
+        )));
+    }
+    check_budget(app, ctx.tenant_id, &settings.budget).await?;
     settings.fill_in(&mut options);
     Ok(options)
+}
+
+/// Refuses new work once the tenant's monthly budget is spent, when its
+/// settings say jobs then fail (`budget.at_limit: fail`); with `cheapest`
+/// jobs go on with the cheapest engine.
+async fn check_budget(app: &App, tenant_id: Uuid, budget: &Budget) -> Result<(), ApiError> {
+    let (Some(limit), AtBudget::Fail) = (budget.monthly_usd, budget.at_limit) else {
+        return Ok(());
+    };
+    let month = usage::Month::current();
+    let spent = queries::usage::spent(&app.db.orm, tenant_id, month).await?;
+    if spent < limit {
+        return Ok(());
+    }
+    let reset_in = (month.end() - Utc::now()).num_seconds();
+    Err(ApiError::budget_exceeded(
+        format!(
+            "this tenant's monthly budget of ${limit:.2} is spent (${spent:.4} this month) and \
+             its settings say jobs then stop (budget.at_limit: fail); it resets on {}",
+            month.end().format("%Y-%m-%d")
+        ),
+        u64::try_from(reset_in).unwrap_or(1),
+    ))
 }
 
 /// Refuses new work while the tenant's monthly media minutes are used up.

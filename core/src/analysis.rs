@@ -9,9 +9,10 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::secrets::KeyError;
 use crate::{
     outbound::{self, UrlError},
-    secrets::{self, SEALED_PREFIX, Sealer},
+    secrets::{self, Sealer},
 };
 
 /// `builtin` needs no network; `gemini` is Google's Generative Language
@@ -251,33 +252,18 @@ impl TenantAnalysisSettings {
     ) -> Result<(), KeyError> {
         for provider in [Provider::Gemini, Provider::Openai] {
             let before = previous.endpoint(provider).expect("an LLM provider");
+            let same = effective_url(provider, self.endpoint(provider).expect("an LLM provider"))
+                == effective_url(provider, before);
             let e = self.endpoint_mut(provider).expect("an LLM provider");
-            match e.api_key.take() {
-                None => e.api_key_hint = None,
-                Some(key) if key.starts_with(SEALED_PREFIX) => {
-                    if before.api_key.as_deref() != Some(key.as_str()) {
-                        return Err(KeyError::Sealed(format!(
-                            "analysis.{}.api_key must be the key itself",
-                            provider.name()
-                        )));
-                    }
-                    if effective_url(provider, e) != effective_url(provider, before) {
-                        return Err(KeyError::Required(format!(
-                            "analysis.{name}.base_url changed: set analysis.{name}.api_key again \
-                             (or null to remove the stored key), so the key goes only where its \
-                             owner sent it",
-                            name = provider.name()
-                        )));
-                    }
-                    e.api_key = Some(key);
-                    e.api_key_hint.clone_from(&before.api_key_hint);
-                }
-                Some(plain) => {
-                    let plain = plain.trim();
-                    e.api_key_hint = Some(secrets::hint(plain));
-                    e.api_key = Some(sealer.seal(tenant_id, plain));
-                }
-            }
+            secrets::seal_key(
+                &mut e.api_key,
+                &mut e.api_key_hint,
+                (before.api_key.as_deref(), before.api_key_hint.as_deref()),
+                same,
+                &format!("analysis.{}.api_key", provider.name()),
+                sealer,
+                tenant_id,
+            )?;
         }
         Ok(())
     }
@@ -338,17 +324,6 @@ impl TenantAnalysisSettings {
             chunk_seconds: self.chunk_seconds.unwrap_or(DEFAULT_CHUNK_SECONDS),
         })
     }
-}
-
-/// Why [`TenantAnalysisSettings::seal_keys`] refused a change.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum KeyError {
-    /// A sealed value that is not the stored one.
-    #[error("{0}")]
-    Sealed(String),
-    /// The endpoint's URL changed and the stored key was kept.
-    #[error("{0}")]
-    Required(String),
 }
 
 /// Where requests of `provider` go, as far as its key is concerned.
@@ -416,6 +391,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+    use crate::secrets::SEALED_PREFIX;
 
     fn sealer() -> Sealer {
         Sealer::new(&SecretString::from("s".repeat(32)))

@@ -12,6 +12,7 @@ mod env;
 mod guards;
 mod media;
 mod retry;
+mod router;
 mod secret;
 mod speaker;
 mod storage;
@@ -25,6 +26,7 @@ pub use guards::Guards;
 pub use media::{DEFAULT_MAX_SOURCE_HEIGHT, MediaLimits};
 use media::{MAX_SOURCE_HEIGHT, MIN_SOURCE_HEIGHT};
 pub use retry::RetryConfig;
+pub use router::RouterConfig;
 pub use speaker::SpeakerModel;
 pub use storage::{S3Config, StorageConfig};
 pub use webhook::WebhookConfig;
@@ -121,6 +123,8 @@ pub struct Config {
     pub speaker_model: SpeakerModel,
     /// Automatic retries of jobs that failed for a reason that may pass.
     pub retries: RetryConfig,
+    /// How the transcription router weighs engines and prices local work.
+    pub router: RouterConfig,
     /// How often a worker reports in; one silent for three of these is
     /// presumed dead and its job goes to another worker
     /// (`CUTROOM_WORKER_HEARTBEAT_SECS`, default 10).
@@ -191,6 +195,7 @@ impl Config {
             tenant_max_running: 4,
             rate_limit_per_minute: 600,
             retries: RetryConfig::default(),
+            router: RouterConfig::default(),
             worker_heartbeat: Duration::from_secs(10),
             operator_token: None,
             monthly_media_minutes: None,
@@ -238,6 +243,7 @@ impl Config {
         c.sweep_interval = secs(var, "SWEEP_INTERVAL_SECS", c.sweep_interval)?;
         c.retries.backoff = secs(var, "JOB_RETRY_BACKOFF_SECS", c.retries.backoff)?;
         c.worker_heartbeat = secs(var, "WORKER_HEARTBEAT_SECS", c.worker_heartbeat)?;
+        c.router = RouterConfig::from_vars(var, c.router)?;
         if c.worker_heartbeat.is_zero() {
             bail!("CUTROOM_WORKER_HEARTBEAT_SECS must be at least 1");
         }

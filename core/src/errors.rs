@@ -62,6 +62,20 @@ pub enum ErrorCode {
     /// A batch child's Opus copy did not decode to the source's length
     /// within 0.5 %: the conversion is not trusted, and nothing is kept.
     ConversionMismatch,
+    /// The tenant's monthly budget is spent and its settings say jobs
+    /// then fail (`budget.at_limit: fail`); it resets on the first of the
+    /// month (UTC).
+    BudgetExceeded,
+    /// The cloud speech engine the job named refused the tenant's API key
+    /// (401 or 403); it was not retried.
+    EngineKeyRefused,
+    /// The cloud speech engine the job named could not be reached or kept
+    /// failing (network, 429, 5xx, no answer in time) after retries.
+    EngineUnavailable,
+    /// The cloud speech engine the job named refused the audio or the
+    /// account (quota or credit used up, audio too large, a reply that
+    /// does not read).
+    EngineRefused,
     /// A user cancelled the job.
     Cancelled,
     /// A bug or an unexpected condition; the message says no more than that.
@@ -69,7 +83,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::SourceUnavailable,
         ErrorCode::SourcePrivate,
         ErrorCode::SourceRestricted,
@@ -91,6 +105,10 @@ impl ErrorCode {
         ErrorCode::SpeakerDeleted,
         ErrorCode::ArchiveUnusable,
         ErrorCode::ConversionMismatch,
+        ErrorCode::BudgetExceeded,
+        ErrorCode::EngineKeyRefused,
+        ErrorCode::EngineUnavailable,
+        ErrorCode::EngineRefused,
         ErrorCode::Cancelled,
         ErrorCode::InternalError,
     ];
@@ -107,6 +125,7 @@ impl ErrorCode {
                 | ErrorCode::StorageError
                 | ErrorCode::DatabaseUnavailable
                 | ErrorCode::WorkerLost
+                | ErrorCode::EngineUnavailable
         )
     }
 
@@ -133,6 +152,10 @@ impl ErrorCode {
             ErrorCode::SpeakerDeleted => "speaker_deleted",
             ErrorCode::ArchiveUnusable => "archive_unusable",
             ErrorCode::ConversionMismatch => "conversion_mismatch",
+            ErrorCode::BudgetExceeded => "budget_exceeded",
+            ErrorCode::EngineKeyRefused => "engine_key_refused",
+            ErrorCode::EngineUnavailable => "engine_unavailable",
+            ErrorCode::EngineRefused => "engine_refused",
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::InternalError => "internal_error",
         }

@@ -27,6 +27,9 @@ pub enum JobEvent {
     BatchUnpacked,
     /// On a batch's unpack job: every child has ended.
     BatchCompleted,
+    /// A cloud speech engine refused the tenant's API key (`data`: the
+    /// engine, the status and what to do); the key was not tried again.
+    EngineKeyRefused,
 }
 
 /// The changes a job's status goes through.
@@ -61,6 +64,7 @@ pub enum WebhookEvent {
     ClipsReady,
     BatchUnpacked,
     BatchCompleted,
+    TranscriptionKeyRefused,
 }
 
 impl StatusChange {
@@ -112,7 +116,7 @@ impl From<JobStatus> for StatusChange {
 }
 
 impl WebhookEvent {
-    pub const ALL: [WebhookEvent; 9] = [
+    pub const ALL: [WebhookEvent; 10] = [
         WebhookEvent::JobCreated,
         WebhookEvent::JobStageCompleted,
         WebhookEvent::JobSucceeded,
@@ -122,6 +126,7 @@ impl WebhookEvent {
         WebhookEvent::ClipsReady,
         WebhookEvent::BatchUnpacked,
         WebhookEvent::BatchCompleted,
+        WebhookEvent::TranscriptionKeyRefused,
     ];
 
     /// The `type` of the message, and what endpoints list in `events`.
@@ -136,6 +141,7 @@ impl WebhookEvent {
             WebhookEvent::ClipsReady => "clips.ready",
             WebhookEvent::BatchUnpacked => "batch.unpacked",
             WebhookEvent::BatchCompleted => "batch.completed",
+            WebhookEvent::TranscriptionKeyRefused => "transcription.key_refused",
         }
     }
 
@@ -156,6 +162,7 @@ impl JobEvent {
             JobEvent::ClipsReady => "clips_ready",
             JobEvent::BatchUnpacked => "batch_unpacked",
             JobEvent::BatchCompleted => "batch_completed",
+            JobEvent::EngineKeyRefused => "engine_key_refused",
         }
     }
 
@@ -189,6 +196,7 @@ impl JobEvent {
             JobEvent::ClipsReady => WebhookEvent::ClipsReady,
             JobEvent::BatchUnpacked => WebhookEvent::BatchUnpacked,
             JobEvent::BatchCompleted => WebhookEvent::BatchCompleted,
+            JobEvent::EngineKeyRefused => WebhookEvent::TranscriptionKeyRefused,
             _ => return None,
         })
     }
@@ -209,6 +217,7 @@ impl JobEvent {
             "clips_ready" => JobEvent::ClipsReady,
             "batch_unpacked" => JobEvent::BatchUnpacked,
             "batch_completed" => JobEvent::BatchCompleted,
+            "engine_key_refused" => JobEvent::EngineKeyRefused,
             _ => return None,
         })
     }
@@ -240,6 +249,7 @@ mod tests {
             JobEvent::ClipsReady,
             JobEvent::BatchUnpacked,
             JobEvent::BatchCompleted,
+            JobEvent::EngineKeyRefused,
         ]);
         all
     }

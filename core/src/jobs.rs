@@ -3,7 +3,12 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{analysis::Provider, clips::ClipOptions, moderation::ModerationPolicy};
+use crate::{
+    analysis::Provider,
+    clips::ClipOptions,
+    moderation::ModerationPolicy,
+    speech::{EngineChoice, Tier},
+};
 
 /// The one queue all pipeline work goes through.
 pub const PIPELINE_QUEUE: &str = "cutroom.pipeline";
@@ -141,7 +146,7 @@ impl Default for HighlightOptions {
 /// Largest speaker count a job may ask for.
 pub const MAX_SPEAKERS: u32 = 20;
 
-/// Which Whisper model transcribes, and in which language.
+/// Which engine and Whisper model transcribe, and in which language.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TranscriptionOptions {
@@ -155,6 +160,16 @@ pub struct TranscriptionOptions {
     /// detected from the first speech for `base`.
     #[schema(example = "en")]
     pub language: Option<String>,
+    /// Who transcribes: `auto` (the router decides from the speech's
+    /// length, the tier, the tenant's engines and budget), `local`
+    /// (whisper.cpp on the worker), or a cloud engine the tenant has a key
+    /// for (`deepgram`, `assemblyai`, `openai`). Unset: the tenant's
+    /// default, else `auto`. An engine that fails hands over to the next
+    /// (the job's cost report says which and why).
+    pub engine: Option<EngineChoice>,
+    /// `fast` (cheapest), `balanced` (default) or `accurate` (a cloud
+    /// engine when one is set up and the budget allows).
+    pub tier: Option<Tier>,
 }
 
 /// The models a job (or a tenant's default) may ask for.

@@ -22,6 +22,7 @@ pub mod queue;
 pub mod secrets;
 pub mod signals;
 pub mod source_url;
+pub mod speech;
 pub mod stage;
 pub mod storage;
 pub mod subtitles;

@@ -101,6 +101,61 @@ pub fn hint(plain: &str) -> String {
     format!("…{tail}")
 }
 
+/// Why a settings change that holds API keys was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// A sealed value that is not the stored one.
+    #[error("{0}")]
+    Sealed(String),
+    /// The endpoint's URL changed and the stored key was kept.
+    #[error("{0}")]
+    Required(String),
+}
+
+/// One endpoint's key field after a settings change, as it is to be
+/// stored: a key given in plain text is sealed and its hint set; a sealed
+/// value must be the one already stored (clients cannot set sealed values
+/// themselves) and is kept only when `same_destination` (a stored key goes
+/// only where it was stored for: a change of the endpoint's URL must bring
+/// the key again, else an admin could send the owner's key to a server of
+/// their own); no key clears the hint. `field` is the key's path in the
+/// settings, for the message.
+#[allow(clippy::too_many_arguments)]
+pub fn seal_key(
+    key: &mut Option<String>,
+    hint: &mut Option<String>,
+    before: (Option<&str>, Option<&str>),
+    same_destination: bool,
+    field: &str,
+    sealer: &Sealer,
+    tenant_id: Uuid,
+) -> Result<(), KeyError> {
+    let (before_key, before_hint) = before;
+    match key.take() {
+        None => *hint = None,
+        Some(sealed) if sealed.starts_with(SEALED_PREFIX) => {
+            if before_key != Some(sealed.as_str()) {
+                return Err(KeyError::Sealed(format!("{field} must be the key itself")));
+            }
+            if !same_destination {
+                let at = field.strip_suffix(".api_key").unwrap_or(field);
+                return Err(KeyError::Required(format!(
+                    "{at}.base_url changed: set {field} again (or null to remove the stored \
+                     key), so the key goes only where its owner sent it"
+                )));
+            }
+            *key = Some(sealed);
+            *hint = before_hint.map(str::to_owned);
+        }
+        Some(plain) => {
+            let plain = plain.trim();
+            *hint = Some(self::hint(plain));
+            *key = Some(sealer.seal(tenant_id, plain));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ use crate::{
     analysis::TenantAnalysisSettings,
     jobs::{DefaultModel, JobOptions, check_model},
     moderation::ModerationPolicy,
+    speech::{Budget, Engine, EngineChoice, SpeechEndpoints, Tier},
 };
 
 /// Every section and field has a default, so `{}` (and a tenant that never
@@ -23,6 +24,8 @@ pub struct TenantSettings {
     /// The moderation rules of this tenant's jobs; categories left out
     /// keep Cutroom's defaults.
     pub moderation: ModerationPolicy,
+    /// A monthly spending limit for every job's recorded cost.
+    pub budget: Budget,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -32,6 +35,13 @@ pub struct TenantTranscriptionSettings {
     /// Unset: the server's default (`CUTROOM_WHISPER_MODEL`).
     #[schema(example = "base")]
     pub model: Option<String>,
+    /// Who transcribes this tenant's jobs that choose none (`auto`
+    /// unless set): see `options.transcription.engine`.
+    pub engine: Option<EngineChoice>,
+    /// The router's tier for jobs that choose none (`balanced` unless set).
+    pub tier: Option<Tier>,
+    /// Cloud speech APIs this tenant may use, with their keys.
+    pub cloud: SpeechEndpoints,
 }
 
 impl TenantSettings {
@@ -42,6 +52,21 @@ impl TenantSettings {
             check_model("transcription.model", model)?;
         }
         self.analysis.validate("analysis")?;
+        self.transcription.cloud.validate("transcription.cloud")?;
+        if let Some(usd) = self.budget.monthly_usd
+            && !(0.0..=1_000_000.0).contains(&usd)
+        {
+            return Err("budget.monthly_usd must be between 0 and 1000000".into());
+        }
+        if let Some(engine) = self.transcription.engine.and_then(EngineChoice::engine)
+            && engine != Engine::Local
+            && !self.transcription.cloud.configured().contains(&engine)
+        {
+            return Err(format!(
+                "transcription.engine cannot be {name}: set transcription.cloud.{name}.api_key first",
+                name = engine.name()
+            ));
+        }
         if let Some(provider) = self.analysis.provider
             && let Some(why) = self.analysis.unusable(provider)
         {
@@ -52,6 +77,12 @@ impl TenantSettings {
         }
         self.moderation.validate("moderation")?;
         Ok(())
+    }
+
+    /// The settings as the API shows them: no API keys, sealed or not.
+    pub fn redact(&mut self) {
+        self.analysis.redact();
+        self.transcription.cloud.redact();
     }
 
     /// The model of a job that names none: the tenant's, else `server_default`.
@@ -68,6 +99,12 @@ impl TenantSettings {
         let t = &mut options.transcription;
         if t.model.is_none() {
             t.model.clone_from(&self.transcription.model);
+        }
+        if t.engine.is_none() {
+            t.engine = self.transcription.engine;
+        }
+        if t.tier.is_none() {
+            t.tier = self.transcription.tier;
         }
         if options.analysis.provider.is_none() {
             options.analysis.provider = self.analysis.provider;

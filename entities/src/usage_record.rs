@@ -17,6 +17,13 @@ pub struct Model {
     /// `clips` the rendered clips' total.
     pub media_seconds: f64,
     pub recorded_at: DateTimeUtc,
+    /// What the stage cost in US dollars: a cloud engine's price for the
+    /// audio sent, an LLM's tokens at the tenant's prices, or the worker's
+    /// time at the operator's price. `None` before costs were recorded.
+    pub cost_usd: Option<f64>,
+    /// How the stage chose its engine and what it tried (the
+    /// transcription router's `RouteReport`), when it has such a story.
+    pub detail: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -28,6 +28,7 @@ mod m20261208_000001_enrol_jobs;
 mod m20261208_000002_library_rounds;
 mod m20261209_000001_batches;
 mod m20261210_000001_multipart_uploads;
+mod m20261211_000001_usage_cost;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000002_library_rounds::Migration),
             Box::new(m20261209_000001_batches::Migration),
             Box::new(m20261210_000001_multipart_uploads::Migration),
+            Box::new(m20261211_000001_usage_cost::Migration),
         ]
     }
 }

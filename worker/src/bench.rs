@@ -135,6 +135,7 @@ impl Models {
         let options = TranscriptionOptions {
             model: Some(model.name().to_owned()),
             language: Some("en".to_owned()),
+            ..TranscriptionOptions::default()
         };
         let transcript = transcribe::transcribe_with_progress(
             &engines,

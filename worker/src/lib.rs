@@ -370,6 +370,10 @@ fn worker_name() -> String {
     format!("cutroom-worker-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// A stand-in for the cloud speech APIs, for tests (feature `bench`).
+#[cfg(any(test, feature = "bench"))]
+pub mod speech_standin;
+
 /// Crate internals for the benchmarks (`worker/benches`) and the tests'
 /// llama-server; not an API, and not in the binary (feature `bench`).
 #[cfg(any(test, feature = "bench"))]

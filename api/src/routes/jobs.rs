@@ -104,7 +104,7 @@ pub struct JobPage {
         (status = 409, description = "`upload_missing`, `conflict`, `idempotency_in_progress`", body = ApiError, content_type = "application/problem+json"),
         (status = 410, description = "`upload_expired`", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_source_url`, `upload_size_mismatch`, `upload_parts_invalid`, `validation_failed`, `idempotency_key_reused`", body = ApiError, content_type = "application/problem+json"),
-        (status = 429, description = "`rate_limited`; or `quota_exceeded`: the tenant's monthly media minutes are used up (`Retry-After`: seconds until the quota resets)", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`; `quota_exceeded`: the tenant's monthly media minutes are used up; or `budget_exceeded`: its monthly budget is spent and its settings say jobs then stop (`Retry-After`: seconds until the month ends)", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn create_job(

@@ -34,7 +34,7 @@ async fn get_settings(state: AppState, ctx: AuthContext) -> Result<Json<TenantSe
     let mut settings = tenants::settings(&state.db.orm, ctx.tenant_id)
         .await?
         .ok_or_else(tenant_gone)?;
-    settings.analysis.redact();
+    settings.redact();
     Ok(Json(settings))
 }
 
@@ -42,12 +42,15 @@ async fn get_settings(state: AppState, ctx: AuthContext) -> Result<Json<TenantSe
 /// on use them; queued jobs keep what they were submitted with (an LLM
 /// provider's endpoint and key are read when the job is analysed).
 ///
-/// API keys (`analysis.gemini.api_key`, `analysis.openai.api_key`) are
+/// API keys (`analysis.gemini.api_key`, `analysis.openai.api_key`,
+/// `transcription.cloud.{deepgram,assemblyai,openai}.api_key`) are
 /// write-only: they are stored encrypted and shown only as `api_key_hint`.
 /// A change of an endpoint's `base_url` must bring its key again (or
 /// `null` to remove it): a stored key is sent only where it was stored for.
-/// LLM endpoints must be at public addresses (unless the operator lists
-/// the host in `CUTROOM_LLM_PRIVATE_HOSTS`); model names are names.
+/// LLM and speech endpoints must be at public addresses (unless the
+/// operator lists the host in `CUTROOM_LLM_PRIVATE_HOSTS`); model names
+/// are names. `budget` sets a monthly spending limit for every job's
+/// recorded cost.
 #[utoipa::path(
     patch, path = "/v1/tenant/settings", tag = "tenant", security(("bearer" = [])),
     request_body(
@@ -64,7 +67,7 @@ async fn get_settings(state: AppState, ctx: AuthContext) -> Result<Json<TenantSe
         (status = 401, description = "`unauthorized`", body = ApiError, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: not an admin or owner", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: an unknown field or value, e.g. a model that does not exist; \
-            `invalid_llm_endpoint`: an LLM `base_url` on an internal or unlisted host, or a `model` that is not a plain name; \
+            `invalid_llm_endpoint`: an LLM or speech `base_url` on an internal or unlisted host, or a `model` that is not a plain name; \
             `api_key_required`: a `base_url` changed while the stored key was kept", body = ApiError, content_type = "application/problem+json"),
     )
 )]
@@ -104,20 +107,40 @@ async fn update_settings(
             )
         })?;
     settings
+        .transcription
+        .cloud
+        .check_endpoints(
+            state.config.llm_hosts.as_ref(),
+            &state.config.llm_private_hosts,
+        )
+        .map_err(|why| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ProblemCode::InvalidLlmEndpoint,
+                why,
+            )
+        })?;
+    let key_error = |e| match e {
+        KeyError::Sealed(why) => ApiError::validation(why),
+        KeyError::Required(why) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemCode::ApiKeyRequired,
+            why,
+        ),
+    };
+    settings
         .analysis
         .seal_keys(&previous.analysis, &state.sealer, ctx.tenant_id)
-        .map_err(|e| match e {
-            KeyError::Sealed(why) => ApiError::validation(why),
-            KeyError::Required(why) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ProblemCode::ApiKeyRequired,
-                why,
-            ),
-        })?;
+        .map_err(key_error)?;
+    settings
+        .transcription
+        .cloud
+        .seal_keys(&previous.transcription.cloud, &state.sealer, ctx.tenant_id)
+        .map_err(key_error)?;
     tenants::replace_settings(&tx, ctx.tenant_id, &settings).await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %ctx.tenant_id, actor = %ctx.actor(), "tenant settings changed");
-    settings.analysis.redact();
+    settings.redact();
     Ok(Json(settings))
 }
 

@@ -182,7 +182,7 @@ async fn create_upload(
         (status = 409, description = "`upload_missing`: nothing was uploaded (or, sent in parts, no `parts` were listed); `upload_in_progress`: its PUT has not ended; `conflict`: already completed", body = ApiError, content_type = "application/problem+json"),
         (status = 410, description = "`upload_expired`", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`upload_parts_invalid`: a part missing, out of order, or with another ETag (the parts stay: send the part again and complete again); `upload_size_mismatch` or `validation_failed`", body = ApiError, content_type = "application/problem+json"),
-        (status = 429, description = "`rate_limited`; or `quota_exceeded`: the tenant's monthly media minutes are used up (`Retry-After`: seconds until the quota resets)", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`; `quota_exceeded`: the tenant's monthly media minutes are used up; or `budget_exceeded`: its monthly budget is spent and its settings say jobs then stop (`Retry-After`: seconds until the month ends)", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn complete_upload(

@@ -4,21 +4,25 @@
 use chrono::{DateTime, Utc};
 use cutroom_core::{
     queries,
+    speech::{AtBudget, RouteReport},
     usage::{Month, QUOTA_STAGE, minutes},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
 use crate::{
     app::AppState,
     auth::AuthContext,
     error::ApiError,
-    extract::{Json, Query},
+    extract::{Json, Path, Query},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_usage))
+    OpenApiRouter::new()
+        .routes(routes!(get_usage))
+        .routes(routes!(get_job_cost))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -64,6 +68,24 @@ pub struct Usage {
     /// job, however many attempts ran it; `clips` counts the minutes of
     /// clips rendered, the others the source's.
     pub stages: Vec<StageMinutes>,
+    /// What the month's jobs cost, US dollars: cloud engines at their
+    /// prices, LLM tokens at the tenant's, and the workers' time at the
+    /// operator's (`CUTROOM_WORKER_COST_PER_HOUR`).
+    #[schema(example = 0.0421)]
+    pub cost_usd: f64,
+    /// The tenant's monthly budget and what is left of it; shown for the
+    /// current month, `null` for other months or when there is none.
+    pub budget: Option<BudgetUse>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BudgetUse {
+    pub monthly_usd: f64,
+    /// Never below 0.
+    pub remaining_usd: f64,
+    /// What happens once it is spent.
+    pub at_limit: AtBudget,
+    pub resets_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -86,6 +108,8 @@ pub struct StageMinutes {
     pub model: Option<String>,
     pub minutes: f64,
     pub jobs: i64,
+    /// US dollars.
+    pub cost_usd: f64,
 }
 
 /// The tenant's usage in a month: media minutes by stage and model, and
@@ -121,6 +145,22 @@ async fn get_usage(
     } else {
         None
     };
+    let cost_usd: f64 = rows.iter().map(|r| r.cost_usd).sum();
+    let budget = if month == Month::current() {
+        queries::tenants::settings(db, ctx.tenant_id)
+            .await?
+            .and_then(|s| {
+                let limit = s.budget.monthly_usd?;
+                Some(BudgetUse {
+                    monthly_usd: limit,
+                    remaining_usd: (limit - cost_usd).max(0.0),
+                    at_limit: s.budget.at_limit,
+                    resets_at: month.end(),
+                })
+            })
+    } else {
+        None
+    };
     Ok(Json(Usage {
         month: month.to_string(),
         from: month.start(),
@@ -135,7 +175,81 @@ async fn get_usage(
                 model: r.model,
                 minutes: minutes(r.seconds),
                 jobs: r.jobs,
+                cost_usd: r.cost_usd,
             })
             .collect(),
+        cost_usd,
+        budget,
+    }))
+}
+
+/// What one job cost, stage by stage.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobCost {
+    pub job_id: Uuid,
+    /// US dollars, every stage together.
+    #[schema(example = 0.0042)]
+    pub cost_usd: f64,
+    /// In a sentence, for people: `this job cost $0.0042 (local tiny.en,
+    /// 31 s of CPU)`.
+    #[schema(example = "this job cost $0.0042 (local tiny.en, 31 s of CPU)")]
+    pub summary: String,
+    pub stages: Vec<StageCost>,
+    /// How the transcription engine was chosen, and every engine tried;
+    /// `null` before transcription ran (or for jobs without one).
+    pub transcription: Option<RouteReport>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StageCost {
+    pub stage: String,
+    pub model: Option<String>,
+    /// Seconds of media it processed.
+    pub media_seconds: f64,
+    /// US dollars; `null` for records made before costs were kept.
+    pub cost_usd: Option<f64>,
+}
+
+/// What a job cost so far: each stage's record (a stage is recorded once,
+/// when it ends) and the transcription router's report.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}/cost", tag = "usage", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job's cost", body = JobCost),
+        (status = 404, description = "`not_found`: no such job", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+async fn get_job_cost(
+    state: AppState,
+    ctx: AuthContext,
+    Path(id): Path<Uuid>,
+) -> Result<Json<JobCost>, ApiError> {
+    let db = &state.db.orm;
+    queries::jobs::get(db, ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    let rows = queries::usage::of_job(db, ctx.tenant_id, id).await?;
+    let transcription = rows
+        .iter()
+        .filter(|r| r.stage == cutroom_core::Stage::Transcribe.name())
+        .find_map(|r| r.detail.clone())
+        .and_then(|d| serde_json::from_value::<RouteReport>(d).ok());
+    let cost_usd: f64 = rows.iter().filter_map(|r| r.cost_usd).sum();
+    let summary = cutroom_core::speech::summary(cost_usd, transcription.as_ref());
+    Ok(Json(JobCost {
+        job_id: id,
+        cost_usd,
+        summary,
+        stages: rows
+            .into_iter()
+            .map(|r| StageCost {
+                stage: r.stage,
+                model: r.model,
+                media_seconds: r.media_seconds,
+                cost_usd: r.cost_usd,
+            })
+            .collect(),
+        transcription,
     }))
 }

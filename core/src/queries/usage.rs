@@ -10,6 +10,19 @@ use uuid::Uuid;
 
 use crate::usage::{Month, QUOTA_STAGE};
 
+/// What one stage of one job processed and cost.
+#[derive(Clone, Debug, Default)]
+pub struct Metered<'a> {
+    pub stage: &'a str,
+    /// The model it ran (`whisper:base`, `deepgram:nova-3`).
+    pub model: Option<&'a str>,
+    pub media_seconds: f64,
+    /// US dollars; `None` when the stage has no price.
+    pub cost_usd: Option<f64>,
+    /// How it chose what it ran (the router's report).
+    pub detail: Option<serde_json::Value>,
+}
+
 /// Records what a stage of a job processed. A stage that already has its
 /// record (an earlier attempt got this far) keeps it: a tenant is not
 /// charged twice for a job that a crash made run again.
@@ -17,18 +30,18 @@ pub async fn record(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
     job_id: Uuid,
-    stage: &str,
-    model: Option<&str>,
-    media_seconds: f64,
+    m: Metered<'_>,
 ) -> Result<(), DbErr> {
     let row = usage_record::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant_id),
         job_id: Set(job_id),
-        stage: Set(stage.to_owned()),
-        model: Set(model.map(str::to_owned)),
-        media_seconds: Set(media_seconds),
+        stage: Set(m.stage.to_owned()),
+        model: Set(m.model.map(str::to_owned)),
+        media_seconds: Set(m.media_seconds),
         recorded_at: Set(Utc::now()),
+        cost_usd: Set(m.cost_usd),
+        detail: Set(m.detail),
     };
     usage_record::Entity::insert(row)
         .on_conflict(
@@ -41,6 +54,53 @@ pub async fn record(
     Ok(())
 }
 
+/// One job's usage records, in the order they were recorded.
+pub async fn of_job(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    job_id: Uuid,
+) -> Result<Vec<usage_record::Model>, DbErr> {
+    usage_record::Entity::find()
+        .filter(usage_record::Column::TenantId.eq(tenant_id))
+        .filter(usage_record::Column::JobId.eq(job_id))
+        .order_by_asc(usage_record::Column::RecordedAt)
+        .order_by_asc(usage_record::Column::Id)
+        .all(db)
+        .await
+}
+
+/// What a tenant's jobs cost in `month`, US dollars.
+pub async fn spent(db: &impl ConnectionTrait, tenant_id: Uuid, month: Month) -> Result<f64, DbErr> {
+    let sum: Option<Option<f64>> = in_month(month)
+        .filter(usage_record::Column::TenantId.eq(tenant_id))
+        .select_only()
+        .column_as(usage_record::Column::CostUsd.sum(), "cost")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(sum.flatten().unwrap_or_default())
+}
+
+/// Every tenant's cost in `month`, for the operator; tenants with none
+/// are left out.
+pub async fn spent_by_tenant(
+    db: &impl ConnectionTrait,
+    month: Month,
+) -> Result<Vec<(Uuid, f64)>, DbErr> {
+    let rows: Vec<(Uuid, Option<f64>)> = in_month(month)
+        .select_only()
+        .column(usage_record::Column::TenantId)
+        .column_as(usage_record::Column::CostUsd.sum(), "cost")
+        .group_by(usage_record::Column::TenantId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(t, c)| Some((t, c?)))
+        .collect())
+}
+
 /// One line of a month's usage.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StageUsage {
@@ -48,6 +108,8 @@ pub struct StageUsage {
     pub model: Option<String>,
     pub seconds: f64,
     pub jobs: i64,
+    /// US dollars; 0 when no record of the line has a cost.
+    pub cost_usd: f64,
 }
 
 /// A tenant's usage in `month` by stage and model, in stage then model order.
@@ -56,13 +118,15 @@ pub async fn by_stage(
     tenant_id: Uuid,
     month: Month,
 ) -> Result<Vec<StageUsage>, DbErr> {
-    let rows: Vec<(String, Option<String>, Option<f64>, i64)> = in_month(month)
+    type Row = (String, Option<String>, Option<f64>, i64, Option<f64>);
+    let rows: Vec<Row> = in_month(month)
         .filter(usage_record::Column::TenantId.eq(tenant_id))
         .select_only()
         .column(usage_record::Column::Stage)
         .column(usage_record::Column::Model)
         .column_as(usage_record::Column::MediaSeconds.sum(), "seconds")
         .column_as(usage_record::Column::Id.count(), "jobs")
+        .column_as(usage_record::Column::CostUsd.sum(), "cost")
         .group_by(usage_record::Column::Stage)
         .group_by(usage_record::Column::Model)
         .order_by_asc(usage_record::Column::Stage)
@@ -72,11 +136,12 @@ pub async fn by_stage(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(stage, model, seconds, jobs)| StageUsage {
+        .map(|(stage, model, seconds, jobs, cost)| StageUsage {
             stage,
             model,
             seconds: seconds.unwrap_or_default(),
             jobs,
+            cost_usd: cost.unwrap_or_default(),
         })
         .collect())
 }

@@ -38,6 +38,9 @@ pub(crate) struct JobCtx<'a> {
     /// The end of this job's time for LLM requests, set by the first one:
     /// the analysis and the custom policies share it.
     pub(super) llm_deadline: std::sync::OnceLock<crate::analysis::llm::Deadline>,
+    /// Seconds each stage of this run took, for its cost
+    /// ([`super::meter::record`]).
+    pub(super) elapsed: std::sync::Mutex<std::collections::HashMap<Stage, f64>>,
 }
 
 impl JobCtx<'_> {

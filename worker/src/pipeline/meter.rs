@@ -104,26 +104,76 @@ pub(crate) async fn charge(ctx: &JobCtx<'_>, seconds: f64) -> Result<(), StageEr
             ));
         }
     }
-    usage::record(db, job.tenant_id, job.id, QUOTA_STAGE, None, seconds).await?;
+    let metered = usage::Metered {
+        stage: QUOTA_STAGE,
+        media_seconds: seconds,
+        cost_usd: Some(local_cost(ctx, Stage::Probe)),
+        ..usage::Metered::default()
+    };
+    usage::record(db, job.tenant_id, job.id, metered).await?;
     Ok(())
 }
 
-/// Records that `stage` processed `seconds` of media with `model`.
+/// What `stage` cost in this run: its time at the worker's price
+/// (`CUTROOM_WORKER_COST_PER_HOUR`).
+fn local_cost(ctx: &JobCtx<'_>, stage: Stage) -> f64 {
+    let seconds = ctx
+        .elapsed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&stage)
+        .copied()
+        .unwrap_or_default();
+    seconds * ctx.config.router.cost_per_hour(ctx.engines.threads) / 3600.0
+}
+
+/// Records that `stage` processed `seconds` of media with `model`, at the
+/// cost of its time on this worker.
 pub(crate) async fn record(
     ctx: &JobCtx<'_>,
     stage: Stage,
     model: Option<&str>,
     seconds: f64,
 ) -> Result<(), StageError> {
+    record_priced(ctx, stage, model, seconds, 0.0).await
+}
+
+/// As [`record`], with `extra_usd` on top of the worker's time (an LLM's
+/// tokens at the tenant's prices).
+pub(crate) async fn record_priced(
+    ctx: &JobCtx<'_>,
+    stage: Stage,
+    model: Option<&str>,
+    seconds: f64,
+    extra_usd: f64,
+) -> Result<(), StageError> {
     let job = ctx.job;
-    usage::record(
-        &ctx.db.orm,
-        job.tenant_id,
-        job.id,
-        stage.name(),
+    let metered = usage::Metered {
+        stage: stage.name(),
         model,
-        seconds,
-    )
-    .await?;
+        media_seconds: seconds,
+        cost_usd: Some(local_cost(ctx, stage) + extra_usd),
+        detail: None,
+    };
+    usage::record(&ctx.db.orm, job.tenant_id, job.id, metered).await?;
+    Ok(())
+}
+
+/// Records the transcription: the engine that made it, what every attempt
+/// cost together, and the router's report.
+pub(crate) async fn routed(
+    ctx: &JobCtx<'_>,
+    routed: &super::transcribe::Routed,
+    seconds: f64,
+) -> Result<(), StageError> {
+    let job = ctx.job;
+    let metered = usage::Metered {
+        stage: Stage::Transcribe.name(),
+        model: Some(&routed.meter_model),
+        media_seconds: seconds,
+        cost_usd: Some(routed.report.actual_cost_usd),
+        detail: Some(serde_json::to_value(&routed.report).expect("plain data")),
+    };
+    usage::record(&ctx.db.orm, job.tenant_id, job.id, metered).await?;
     Ok(())
 }

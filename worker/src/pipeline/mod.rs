@@ -142,6 +142,7 @@ impl<'a> Pipeline<'a> {
             stop: &stop,
             shutdown: self.shutdown,
             llm_deadline: std::sync::OnceLock::new(),
+            elapsed: std::sync::Mutex::default(),
         };
 
         // The watcher wins ties: once a stop is decided, the stages future is
@@ -188,15 +189,15 @@ impl<'a> Pipeline<'a> {
             .await?;
         let vad = ctx.engines.set.silero_vad().name;
         meter::record(ctx, Stage::Silence, Some(vad), seconds).await?;
-        let mut transcript = self
+        let routed = self
             .stage(
                 ctx,
                 Stage::Transcribe,
                 transcribe::run(ctx, Arc::clone(&audio.mono16k), &speech.report.speech),
             )
             .await?;
-        let whisper = format!("whisper:{}", transcript.model);
-        meter::record(ctx, Stage::Transcribe, Some(&whisper), seconds).await?;
+        meter::routed(ctx, &routed, seconds).await?;
+        let mut transcript = routed.transcript;
         let labelled = self
             .stage(ctx, Stage::Speakers, async {
                 let speakers = speakers::run(
@@ -224,7 +225,12 @@ impl<'a> Pipeline<'a> {
             (Provider::Builtin, _) | (_, None) => analysis.provider.name().to_owned(),
             (provider, Some(model)) => format!("{}:{model}", provider.name()),
         };
-        meter::record(ctx, Stage::Analyze, Some(&analyst), seconds).await?;
+        let llm_cost = analysis
+            .usage
+            .as_ref()
+            .and_then(|u| u.cost_usd)
+            .unwrap_or_default();
+        meter::record_priced(ctx, Stage::Analyze, Some(&analyst), seconds, llm_cost).await?;
         let (moderation, moderated) = self
             .stage(
                 ctx,
@@ -357,7 +363,13 @@ impl<'a> Pipeline<'a> {
         .await?;
         let started = Instant::now();
         let result = work.await;
-        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let elapsed = started.elapsed();
+        let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        *ctx.elapsed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(stage)
+            .or_default() += elapsed.as_secs_f64();
         let (event, data) = match &result {
             Ok(_) => (
                 JobEvent::StageCompleted(stage),

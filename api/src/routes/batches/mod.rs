@@ -193,7 +193,7 @@ fn archive_type(name: &str) -> Result<&'static str, ApiError> {
         (status = 409, description = "`idempotency_in_progress`: the first request with this key is still running", body = ApiError, content_type = "application/problem+json"),
         (status = 413, description = "`upload_too_large`: over `CUTROOM_MAX_BATCH_BYTES`", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`, `idempotency_key_reused`", body = ApiError, content_type = "application/problem+json"),
-        (status = 429, description = "`rate_limited`; or `quota_exceeded`", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`; `quota_exceeded`; or `budget_exceeded`", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn create_batch(
@@ -367,7 +367,7 @@ async fn get_batch(
         (status = 409, description = "`upload_missing`: nothing was uploaded (or, sent in parts, no `parts` were listed); `upload_in_progress`: its PUT has not ended; `conflict`: already started", body = ApiError, content_type = "application/problem+json"),
         (status = 410, description = "`upload_expired`", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`upload_parts_invalid`: a part missing, out of order or with another ETag (send it again and start again); `upload_size_mismatch`; `validation_failed`", body = ApiError, content_type = "application/problem+json"),
-        (status = 429, description = "`rate_limited`; or `quota_exceeded`", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`; `quota_exceeded`; or `budget_exceeded`", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn start_batch(

@@ -184,7 +184,7 @@ fn refused(r: Refusal) -> ApiError {
         (status = 409, description = "`job_not_finished`: the job has no voiceprints yet; `upload_missing`, `upload_in_progress`, `conflict`: as for `POST /v1/uploads/{id}/complete`", body = ApiError, content_type = "application/problem+json"),
         (status = 410, description = "`upload_expired`", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`sample_too_short`, `sample_too_noisy`, `several_speakers`, `upload_size_mismatch`, `validation_failed`", body = ApiError, content_type = "application/problem+json"),
-        (status = 429, description = "`rate_limited`; or `quota_exceeded`: an uploaded sample counts towards the monthly media minutes (`Retry-After`: seconds until the quota resets)", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`; `quota_exceeded`: an uploaded sample counts towards the monthly media minutes; or `budget_exceeded` (`Retry-After`: seconds until the month ends)", body = ApiError, content_type = "application/problem+json"),
     )
 )]
 async fn add_sample(

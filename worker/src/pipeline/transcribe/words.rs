@@ -9,7 +9,7 @@ use crate::pipeline::{
 
 /// Keeps every word inside the speech interval that holds its middle (or
 /// the nearest one), in order and without overlaps, then rounds times.
-pub(super) fn fit_words_to_speech(segments: &mut [Segment], speech: &[Interval]) {
+pub(crate) fn fit_words_to_speech(segments: &mut [Segment], speech: &[Interval]) {
     let mut last_end = 0.0f64;
     for segment in segments.iter_mut() {
         for word in &mut segment.words {
@@ -54,7 +54,7 @@ const QUIET_BELOW_PEAK_DB: f64 = 30.0;
 /// word and starts after it; and no word starts or ends on quiet frames.
 /// Words only shrink or hand time to their neighbour, so they stay inside
 /// their speech interval and in order.
-pub(super) fn snap_words_to_audio(segments: &mut [Segment], audio: &[f32]) {
+pub(crate) fn snap_words_to_audio(segments: &mut [Segment], audio: &[f32]) {
     let rate = f64::from(ANALYSIS_RATE);
     let hop = ANALYSIS_RATE as usize / 100;
     let frame_db = |f: usize| {
@@ -136,7 +136,7 @@ fn distance(iv: &Interval, t: f64) -> f64 {
     }
 }
 
-pub(super) fn round_ms(t: f64) -> f64 {
+pub(crate) fn round_ms(t: f64) -> f64 {
     (t * 1000.0).round() / 1000.0
 }
 
