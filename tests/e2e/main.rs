@@ -20,6 +20,7 @@ mod pipeline;
 mod rerender;
 mod retries;
 mod review;
+mod routing;
 mod speakers;
 mod storage;
 mod tenancy;
