@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::secrets::KeyError;
 use crate::{
-    outbound::{self, UrlError},
+    outbound,
     secrets::{self, Sealer},
 };
 
@@ -142,14 +142,7 @@ impl TenantAnalysisSettings {
             let e = self.endpoint(provider).expect("an LLM provider");
             let at = format!("{field}.{}", provider.name());
             if let Some(url) = &e.base_url {
-                let parsed = url::Url::parse(url)
-                    .map_err(|_| format!("{at}.base_url is not a URL: {url}"))?;
-                if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-                    return Err(format!("{at}.base_url must be an http or https URL"));
-                }
-                if parsed.query().is_some() || parsed.fragment().is_some() {
-                    return Err(format!("{at}.base_url must not have a query or fragment"));
-                }
+                outbound::check_base_url(&format!("{at}.base_url"), url)?;
             }
             if e.model.as_ref().is_some_and(|m| m.trim().is_empty()) {
                 return Err(format!("{at}.model must not be empty"));
@@ -193,23 +186,8 @@ impl TenantAnalysisSettings {
             let e = self.endpoint(provider).expect("an LLM provider");
             let at = format!("analysis.{}", provider.name());
             if let Some(url) = &e.base_url {
-                if !host_allowed(url, allowed) {
-                    return Err(format!(
-                        "{at}.base_url: this server does not allow LLM endpoints on that host \
-                         (its operator lists them in CUTROOM_LLM_HOSTS)"
-                    ));
-                }
-                match outbound::check_url(url, private) {
-                    Ok(_) => {}
-                    Err(UrlError::Internal) => {
-                        return Err(format!(
-                            "{at}.base_url: {} (its operator can allow a host in \
-                             CUTROOM_LLM_PRIVATE_HOSTS)",
-                            UrlError::Internal
-                        ));
-                    }
-                    Err(err) => return Err(format!("{at}.base_url: {err}")),
-                }
+                let listed = host_allowed(url, allowed);
+                outbound::check_api_endpoint(&format!("{at}.base_url"), url, listed, private)?;
             }
             if let Some(model) = &e.model {
                 check_model(provider, model).map_err(|why| format!("{at}.model {why}"))?;

@@ -163,6 +163,46 @@ impl Resolve for PublicOnly {
     }
 }
 
+/// Checks the shape of an API endpoint's `base_url` as a tenant sets it
+/// (an LLM's, a speech engine's): an http(s) URL with a host and without
+/// query or fragment. `at` is the field's path, for the message.
+pub fn check_base_url(at: &str, url: &str) -> Result<(), String> {
+    let parsed = Url::parse(url).map_err(|_| format!("{at} is not a URL: {url}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(format!("{at} must be an http or https URL"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!("{at} must not have a query or fragment"));
+    }
+    Ok(())
+}
+
+/// Refuses an API endpoint the workers must not call: a host outside the
+/// operator's list (`listed`: whether `CUTROOM_LLM_HOSTS` allows it), an
+/// internal address unless in `private` (`CUTROOM_LLM_PRIVATE_HOSTS`).
+/// `at` is the field's path, for the message.
+pub fn check_api_endpoint(
+    at: &str,
+    url: &str,
+    listed: bool,
+    private: &BTreeSet<String>,
+) -> Result<(), String> {
+    if !listed {
+        return Err(format!(
+            "{at}: this server does not allow API endpoints on that host \
+             (its operator lists them in CUTROOM_LLM_HOSTS)"
+        ));
+    }
+    match check_url(url, private) {
+        Ok(_) => Ok(()),
+        Err(UrlError::Internal) => Err(format!(
+            "{at}: {} (its operator can allow a host in CUTROOM_LLM_PRIVATE_HOSTS)",
+            UrlError::Internal
+        )),
+        Err(err) => Err(format!("{at}: {err}")),
+    }
+}
+
 /// The two HTTP clients behind tenant-supplied URLs: one that reaches
 /// public addresses only, and one for the hosts the operator allowed.
 /// Neither follows redirects (a 3xx is the answer) nor uses a proxy

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    outbound::{self, UrlError},
+    outbound,
     secrets::{self, KeyError, Sealer},
 };
 
@@ -256,14 +256,7 @@ impl SpeechEndpoints {
             let e = self.get(engine).expect("a cloud engine");
             let at = format!("{field}.{}", engine.name());
             if let Some(url) = &e.base_url {
-                let parsed = url::Url::parse(url)
-                    .map_err(|_| format!("{at}.base_url is not a URL: {url}"))?;
-                if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-                    return Err(format!("{at}.base_url must be an http or https URL"));
-                }
-                if parsed.query().is_some() || parsed.fragment().is_some() {
-                    return Err(format!("{at}.base_url must not have a query or fragment"));
-                }
+                outbound::check_base_url(&format!("{at}.base_url"), url)?;
             }
             if let Some(model) = &e.model {
                 crate::analysis::check_model(crate::analysis::Provider::Openai, model)
@@ -307,22 +300,8 @@ impl SpeechEndpoints {
                 .iter()
                 .filter_map(|e| e.default_base_url())
                 .any(|d| same_url(d, url));
-            if !own && !crate::analysis::host_allowed(url, allowed) {
-                return Err(format!(
-                    "{at}: this server does not allow API endpoints on that host \
-                     (its operator lists them in CUTROOM_LLM_HOSTS)"
-                ));
-            }
-            match outbound::check_url(url, private) {
-                Ok(_) => {}
-                Err(UrlError::Internal) => {
-                    return Err(format!(
-                        "{at}: {} (its operator can allow a host in CUTROOM_LLM_PRIVATE_HOSTS)",
-                        UrlError::Internal
-                    ));
-                }
-                Err(err) => return Err(format!("{at}: {err}")),
-            }
+            let listed = own || crate::analysis::host_allowed(url, allowed);
+            outbound::check_api_endpoint(&at, url, listed, private)?;
         }
         Ok(())
     }
@@ -442,7 +421,7 @@ pub struct Considered {
 
 /// One engine that was tried.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Attempt {
+pub struct EngineAttempt {
     pub engine: Engine,
     pub model: String,
     /// `ok`, or the error's class: `key_refused`, `quota`, `too_large`,
@@ -479,7 +458,7 @@ pub struct RouteReport {
     /// What every attempt cost together.
     pub actual_cost_usd: f64,
     /// Every engine tried, in order; all but the last failed.
-    pub attempts: Vec<Attempt>,
+    pub attempts: Vec<EngineAttempt>,
 }
 
 /// A job's cost in a sentence: `this job cost $0.0042 (local tiny.en,

@@ -62,7 +62,7 @@ fn bad_endpoints_are_refused_by_field() {
 
 #[test]
 fn a_jobs_cost_reads_as_a_sentence() {
-    let attempt = |engine, outcome: &str, seconds| Attempt {
+    let attempt = |engine, outcome: &str, seconds| EngineAttempt {
         engine,
         model: "tiny.en".into(),
         outcome: outcome.into(),

@@ -39,3 +39,18 @@ export function when(iso: string | null | undefined): string {
 export function percent(x: number): string {
   return `${Math.round(x * 100)} %`;
 }
+
+/**
+ * `$0.0042`, `$12.50`: US dollars, as the API's cost summaries write them
+ * (four decimals under a dollar, where cloud and CPU costs live; cents above).
+ */
+export function usd(x: number): string {
+  if (!Number.isFinite(x)) return "—";
+  const sign = x < 0 ? "-" : "";
+  const v = Math.abs(x);
+  if (v === 0) return "$0.00";
+  const digits = v >= 1 ? 2 : 4;
+  const text = v.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  // Below a hundredth of a cent four decimals read `$0.0000`: say it is more than nothing.
+  return text === "0.0000" ? "< $0.0001" : `${sign}$${text}`;
+}

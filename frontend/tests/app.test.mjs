@@ -154,7 +154,14 @@ test("a new user uploads a video, watches it processed, and works with the resul
         { timeout: JOB_LIMIT_MS, polling: 500 },
       );
       assert.equal(await status.getAttribute("data-status"), "succeeded");
-      // The list shows it too, from the same stream.
+      // What it cost, in a sentence, and how its engine was chosen: no
+      // cloud engine is set up, so the worker transcribed it.
+      const cost = page.getByTestId("job-cost");
+      await cost.waitFor();
+      assert.match(await cost.innerText(), /cost \$\d+\.\d{4} \(local tiny\.en, \d+ s of CPU\)/i);
+      const route = page.getByTestId("job-route");
+      await route.locator("summary").click();
+      await route.getByText(/no cloud engine; the worker transcribes/).waitFor();
     }),
   );
 

@@ -17,6 +17,7 @@ use cutroom_core::{
 use tokio_util::sync::CancellationToken;
 
 pub use crate::pipeline::loudness::bench::{Meter, decode};
+pub use crate::pipeline::transcribe::route;
 pub use crate::wer::{Wer, words};
 pub use cutroom_core::config::{SpeakerModel, WhisperQuant};
 

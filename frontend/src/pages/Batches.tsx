@@ -20,6 +20,8 @@ import {
   type Step,
 } from "../ui/batches";
 import { ErrorNote, Loading, PageTitle, Pager, StatusBadge, useLoad } from "../ui/common";
+import { EngineTierFields, NO_CHOICE, transcriptionOptions, type EngineTier } from "../ui/engines";
+import { ProblemHint } from "../ui/jobErrors";
 import { AdminsOnly, inputValue } from "./settings/parts";
 import "./admin.css";
 import "./batches.css";
@@ -121,6 +123,7 @@ function NewBatch({ onEnded }: { onEnded: () => void }) {
   const [sourceColumn, setSourceColumn] = useState("source");
   const [kbps, setKbps] = useState("32");
   const [clips, setClips] = useState(true);
+  const [choice, setChoice] = useState<EngineTier>(NO_CHOICE);
   const [sending, setSending] = useState<Sending | null>(null);
   const busy = !!sending && !["done", "failed", "cancelled"].includes(sending.step);
 
@@ -134,7 +137,9 @@ function NewBatch({ onEnded }: { onEnded: () => void }) {
       source_column: sourceColumn.trim(),
       opus_kbps: Number(kbps),
     };
-    if (!clips) options.job = { clips: { count: 0 } };
+    const transcription = transcriptionOptions(choice);
+    if (!clips || transcription)
+      options.job = { ...(clips ? {} : { clips: { count: 0 } }), ...(transcription ? { transcription } : {}) };
     const u = uploadBatch(
       file,
       options,
@@ -178,6 +183,7 @@ function NewBatch({ onEnded }: { onEnded: () => void }) {
           Opus bitrate <span class="hint">(kbit/s, 6-256)</span>
           <input type="number" required min={6} max={256} value={kbps} onInput={(e) => setKbps(inputValue(e))} />
         </label>
+        <EngineTierFields value={choice} onChange={setChoice} disabled={busy} />
         <label class="check" title="Each recording's highlights rendered as clips; without, the jobs end sooner">
           <input type="checkbox" checked={clips} onChange={(e) => setClips((e.target as HTMLInputElement).checked)} />
           Make clips of each recording
@@ -254,6 +260,7 @@ function SendingItem({ sending: s, onDismiss }: { sending: Sending; onDismiss: (
         {s.step === "failed" && (
           <>
             <ErrorNote error={s.error} />
+            <ProblemHint error={s.error} />
             {dismiss}
           </>
         )}

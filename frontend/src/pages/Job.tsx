@@ -16,6 +16,8 @@ import { AnalysisView } from "../ui/AnalysisView";
 import { ClipGrid } from "../ui/ClipGrid";
 import { ErrorNote, Loading, PageTitle, useLoad } from "../ui/common";
 import { Downloads } from "../ui/Downloads";
+import { JobCost } from "../ui/JobCost";
+import { KeyRefusedNote, type KeyRefused } from "../ui/jobErrors";
 import { Actions, Facts, Status } from "../ui/JobHeader";
 import { JobSpeakers } from "../ui/JobSpeakers";
 import {
@@ -50,6 +52,8 @@ function JobView({ id }: { id: string }) {
   // retried): every section reads again.
   const [gen, setGen] = useState(0);
   const [deleted, setDeleted] = useState(false);
+  // Cloud engines that refused the tenant's key while this page watched.
+  const [keyRefused, setKeyRefused] = useState<KeyRefused[]>([]);
   const path = { params: { path: { id } } };
   const job = useLoad(async () => must(await api.GET("/v1/jobs/{id}", path)), [id]);
   const transcript = useLoad(async () => must(await api.GET("/v1/jobs/{id}/transcript", path)), [id, gen]);
@@ -77,6 +81,10 @@ function JobView({ id }: { id: string }) {
         // stored as their stages end (the files only once the job ends).
         transcript.reload();
         highlights.reload();
+      } else if (event === "engine_key_refused") {
+        // A stored event: its `data` says which engine, with what status.
+        const d = (data as { data?: KeyRefused | null } | null)?.data;
+        if (d?.engine) setKeyRefused((old) => (old.some((r) => r.engine === d.engine) ? old : [...old, d]));
       } else if (event === "progress") {
         caughtUp = true;
         const p = data as ProgressData;
@@ -178,6 +186,8 @@ function JobView({ id }: { id: string }) {
         }}
       />
       <ErrorNote error={job.error} />
+      {live && <KeyRefusedNote refused={keyRefused} />}
+      <JobCost jobId={id} ready={!live || !!transcript.data} ended={!live} gen={gen} />
       <Facts job={j} />
       <p class="pick-note small" role="status">
         {note && (

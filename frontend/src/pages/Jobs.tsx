@@ -7,8 +7,10 @@ import { follow } from "../api/live";
 import { atLeast, useAuth } from "../auth";
 import { bytes, eta, when } from "../format";
 import { Link, navigate, navigateWith, useLocation } from "../router";
-import { acceptable, upload, type Progress } from "../upload";
+import { acceptable, upload, type Finish, type Progress } from "../upload";
 import { ErrorNote, Loading, PageTitle, Pager, StatusBadge, useLoad } from "../ui/common";
+import { EngineTierFields, NO_CHOICE, transcriptionOptions, type EngineTier } from "../ui/engines";
+import { ProblemHint } from "../ui/jobErrors";
 
 type JobSummary = Schemas["JobSummary"];
 type JobStatus = Schemas["JobStatus"];
@@ -19,14 +21,20 @@ const PAGE = 20;
 export function JobsPage() {
   const { me } = useAuth();
   const canWrite = atLeast(me, "member");
+  // Who transcribes the jobs submitted below, uploads and links alike.
+  const [choice, setChoice] = useState<EngineTier>(NO_CHOICE);
   return (
     <>
       <PageTitle title="Jobs">Jobs</PageTitle>
       {canWrite && (
         <section aria-labelledby="new-job" class="card">
           <h2 id="new-job">New job</h2>
-          <Uploads />
-          <YoutubeForm />
+          <fieldset class="job-options">
+            <legend>Transcription of the files and links below</legend>
+            <EngineTierFields value={choice} onChange={setChoice} />
+          </fieldset>
+          <Uploads choice={choice} />
+          <YoutubeForm choice={choice} />
         </section>
       )}
       <JobList />
@@ -46,7 +54,17 @@ interface UploadRow {
 
 let nextKey = 1;
 
-function Uploads() {
+/** `options` of a new job, or nothing: every option left out keeps its default. */
+function jobOptions(choice: EngineTier, audioOnly = false): Schemas["JobOptions"] | undefined {
+  const transcription = transcriptionOptions(choice);
+  if (!transcription && !audioOnly) return undefined;
+  // The generated type lists every option as present because the schema
+  // gives each a default; the API takes any subset.
+  const options = { ...(audioOnly ? { audio_only: true } : {}), ...(transcription ? { transcription } : {}) };
+  return options as Schemas["JobOptions"];
+}
+
+function Uploads({ choice }: { choice: EngineTier }) {
   const [rows, setRows] = useState<UploadRow[]>([]);
   const [over, setOver] = useState(false);
   const picker = useRef<HTMLInputElement>(null);
@@ -62,7 +80,12 @@ function Uploads() {
         setRows((rs) => [...rs, { key, file, progress: null, state: "failed", error: new Error(refused) }]);
         continue;
       }
-      const u = upload(file, (p) => update(key, (r) => ({ ...r, progress: p })));
+      const options = jobOptions(choice);
+      const finish: Finish | undefined = options
+        ? async (id, parts) =>
+            must(await api.POST("/v1/uploads/{id}/complete", { params: { path: { id } }, body: { parts, options } }))
+        : undefined;
+      const u = upload(file, (p) => update(key, (r) => ({ ...r, progress: p })), finish);
       setRows((rs) => [...rs, { key, file, progress: null, state: "uploading", cancel: u.cancel }]);
       u.done
         .then((job) => update(key, (r) => ({ ...r, state: "done", job })))
@@ -156,7 +179,14 @@ function UploadItem({ row, onDismiss }: { row: UploadRow; onDismiss: () => void 
         )}
         {(row.state === "failed" || row.state === "cancelled") && (
           <>
-            {row.state === "cancelled" ? <span>Cancelled; nothing was kept.</span> : <ErrorNote error={row.error} />}
+            {row.state === "cancelled" ? (
+              <span>Cancelled; nothing was kept.</span>
+            ) : (
+              <>
+                <ErrorNote error={row.error} />
+                <ProblemHint error={row.error} />
+              </>
+            )}
             <button type="button" class="secondary" onClick={onDismiss}>
               Dismiss
             </button>
@@ -167,7 +197,7 @@ function UploadItem({ row, onDismiss }: { row: UploadRow; onDismiss: () => void 
   );
 }
 
-function YoutubeForm() {
+function YoutubeForm({ choice }: { choice: EngineTier }) {
   const [url, setUrl] = useState("");
   const [audioOnly, setAudioOnly] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -181,10 +211,8 @@ function YoutubeForm() {
         setError(null);
         try {
           const source = { type: "youtube" as const, url: url.trim() };
-          // Every option has a server default; the generated type lists
-          // them all as present because the schema gives each a default.
-          const options = { audio_only: true } as Schemas["JobOptions"];
-          const body = audioOnly ? { source, options } : { source };
+          const options = jobOptions(choice, audioOnly);
+          const body = options ? { source, options } : { source };
           const job = must(await api.POST("/v1/jobs", { body }));
           setUrl("");
           navigate(`/jobs/${job.id}`);
@@ -217,6 +245,7 @@ function YoutubeForm() {
         {busy ? "Submitting…" : "Process"}
       </button>
       <ErrorNote error={error} />
+      <ProblemHint error={error} />
     </form>
   );
 }

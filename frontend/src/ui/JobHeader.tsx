@@ -6,6 +6,7 @@ import { api, must } from "../api/client";
 import { clock, when } from "../format";
 import { Link, navigate } from "../router";
 import { CopyButton, ErrorNote, StatusBadge } from "./common";
+import { JobErrorHelp } from "./jobErrors";
 import { isLive, type Job } from "./jobOutputs";
 
 export function Status({ job: j }: { job: Job }) {
@@ -47,6 +48,7 @@ export function Status({ job: j }: { job: Job }) {
           <p class="small">
             Error code <code>{j.error.code}</code>
           </p>
+          <JobErrorHelp code={j.error.code} />
         </div>
       )}
     </div>

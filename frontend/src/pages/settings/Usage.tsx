@@ -1,10 +1,13 @@
-// What the organisation processed in a month, and its quota. Everyone in
-// the tenant may read it.
+// What the organisation processed in a month, what it cost, its quota and
+// its budget. Everyone in the tenant may read it; admins and owners set the
+// budget here.
 
 import { useState } from "preact/hooks";
 import { api, must } from "../../api/client";
-import { when } from "../../format";
+import { atLeast, useAuth } from "../../auth";
+import { usd, when } from "../../format";
 import { ErrorNote, Loading, useLoad } from "../../ui/common";
+import { BudgetForm, BudgetUse } from "./Budget";
 import { inputValue } from "./parts";
 
 const num = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
@@ -14,6 +17,7 @@ const minutes = (m: number) => `${num.format(m)} min`;
 const thisMonth = () => new Date().toISOString().slice(0, 7);
 
 export function UsageTab() {
+  const { me } = useAuth();
   const [month, setMonth] = useState(thisMonth);
   const usage = useLoad(async () => must(await api.GET("/v1/usage", { params: { query: { month } } })), [month]);
   const u = usage.data;
@@ -40,6 +44,8 @@ export function UsageTab() {
           <dl class="facts">
             <dt>Media minutes</dt>
             <dd>{minutes(u.media_minutes)}</dd>
+            <dt>Cost</dt>
+            <dd data-testid="usage-cost">{usd(u.cost_usd)}</dd>
             <dt>Jobs</dt>
             <dd>{u.jobs}</dd>
             <dt>Period</dt>
@@ -69,6 +75,10 @@ export function UsageTab() {
             </p>
           )}
 
+          <h3>Budget</h3>
+          <BudgetUse budget={u.budget} current={current} />
+          {atLeast(me, "admin") && <BudgetForm onSaved={usage.reload} />}
+
           <h3>By stage</h3>
           {u.stages.length === 0 ? (
             <p class="muted">Nothing was processed in this month.</p>
@@ -81,6 +91,7 @@ export function UsageTab() {
                     <th scope="col">Model</th>
                     <th scope="col">Minutes</th>
                     <th scope="col">Jobs</th>
+                    <th scope="col">Cost</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -90,6 +101,7 @@ export function UsageTab() {
                       <td data-label="Model">{s.model ? <code>{s.model}</code> : <span class="muted">—</span>}</td>
                       <td data-label="Minutes">{minutes(s.minutes)}</td>
                       <td data-label="Jobs">{s.jobs}</td>
+                      <td data-label="Cost">{usd(s.cost_usd)}</td>
                     </tr>
                   ))}
                 </tbody>
@@ -98,7 +110,8 @@ export function UsageTab() {
           )}
           <p class="muted small">
             The quota counts media minutes: each job’s source length, once. The clips stage counts the minutes of
-            clips rendered.
+            clips rendered. Costs are US dollars: cloud engines at their prices, LLM tokens at the organisation’s, and
+            the workers’ time at the operator’s rate.
           </p>
         </>
       )}

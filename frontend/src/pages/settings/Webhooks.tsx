@@ -20,6 +20,9 @@ const EVENTS: { id: string; about: string }[] = [
   { id: "job.cancelled", about: "a job was cancelled" },
   { id: "moderation.flagged", about: "moderation raised a flag" },
   { id: "clips.ready", about: "a job’s clips can be downloaded" },
+  { id: "batch.unpacked", about: "a batch’s archive or manifest was unpacked into jobs" },
+  { id: "batch.completed", about: "every job of a batch ended" },
+  { id: "transcription.key_refused", about: "a cloud speech engine refused the organisation’s API key" },
 ];
 
 export function WebhooksTab() {

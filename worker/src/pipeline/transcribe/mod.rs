@@ -20,7 +20,7 @@
 pub(crate) mod cloud;
 mod decode;
 mod outputs;
-pub(crate) mod route;
+pub mod route;
 mod windows;
 mod words;
 
@@ -32,7 +32,7 @@ use cutroom_core::{
     events::JobEvent,
     queries::{events, tenants, usage},
     secrets::Sealer,
-    speech::{Attempt, Engine, ResolvedSpeech, RouteReport, SpeechEndpoints, budget_left},
+    speech::{Engine, EngineAttempt, ResolvedSpeech, RouteReport, SpeechEndpoints, budget_left},
     usage::Month,
 };
 
@@ -116,6 +116,9 @@ pub(crate) async fn run(
             }
             let bytes = ogg.as_deref().expect("just encoded");
             let outcome = cloud_attempt(ctx, endpoint, bytes, &options).await;
+            if ctx.stop.is_cancelled() {
+                return Err(StageError::Stopped(ctx.stop_reason()));
+            }
             match outcome.result {
                 Ok(heard) => Ok((
                     cloud_transcript(pick, &heard, &track, &audio, speech),
@@ -123,7 +126,7 @@ pub(crate) async fn run(
                 )),
                 Err(error) => {
                     let seconds = started.elapsed().as_secs_f64();
-                    report.attempts.push(Attempt {
+                    report.attempts.push(EngineAttempt {
                         engine: pick.engine,
                         model: pick.model.clone(),
                         outcome: error.class().to_owned(),
@@ -152,7 +155,7 @@ pub(crate) async fn run(
                 } else {
                     track.seconds() / 60.0 * cloud_price(&cloud, pick.engine)
                 };
-                report.attempts.push(Attempt {
+                report.attempts.push(EngineAttempt {
                     engine: pick.engine,
                     model: pick.model.clone(),
                     outcome: "ok".into(),
@@ -183,7 +186,7 @@ pub(crate) async fn run(
                 });
             }
             Err(StageError::Failed(f)) if !plan.pinned => {
-                report.attempts.push(Attempt {
+                report.attempts.push(EngineAttempt {
                     engine: pick.engine,
                     model: pick.model.clone(),
                     outcome: "failed".into(),
@@ -427,7 +430,7 @@ async fn key_refused(ctx: &JobCtx<'_>, engine: Engine, status: u16) -> Result<()
             "engine": engine.name(),
             "status": status,
             "message": format!(
-                "{name} refused the API key ({status}); an admin sets                  transcription.cloud.{name}.api_key again",
+                "{name} refused the API key ({status}); an admin sets transcription.cloud.{name}.api_key again",
                 name = engine.name()
             ),
         })),

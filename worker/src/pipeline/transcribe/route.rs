@@ -21,7 +21,7 @@ use cutroom_core::speech::{AtBudget, Considered, Engine, EngineChoice, Tier};
 /// speech, from the listening benchmark (`docs/benchmarks.md`: tiny.en
 /// q8_0 0.020-0.035 of the whole file, base 0.042-0.077), rounded up so
 /// estimates do not flatter the local engine.
-pub(crate) fn local_rtf(model: &str) -> f64 {
+pub fn local_rtf(model: &str) -> f64 {
     match model {
         "tiny.en" => 0.035,
         _ => 0.08,
@@ -30,7 +30,7 @@ pub(crate) fn local_rtf(model: &str) -> f64 {
 
 /// A cloud engine the tenant can use, with its price.
 #[derive(Clone, Debug)]
-pub(crate) struct Cloud {
+pub struct Cloud {
     pub engine: Engine,
     pub model: String,
     pub price_per_minute: f64,
@@ -38,7 +38,7 @@ pub(crate) struct Cloud {
 
 /// What the router weighs.
 #[derive(Clone, Debug)]
-pub(crate) struct Ask {
+pub struct Ask {
     pub choice: EngineChoice,
     pub tier: Tier,
     /// Seconds of speech the VAD found.
@@ -62,14 +62,14 @@ pub(crate) struct Ask {
 
 /// One engine to try.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Pick {
+pub struct Pick {
     pub engine: Engine,
     pub model: String,
     pub estimate: f64,
 }
 
 #[derive(Clone, Debug)]
-pub(crate) struct Plan {
+pub struct Plan {
     /// In the order to try them; never empty.
     pub order: Vec<Pick>,
     pub considered: Vec<Considered>,
@@ -80,7 +80,7 @@ pub(crate) struct Plan {
 
 /// Why no engine may run.
 #[derive(Debug, PartialEq)]
-pub(crate) enum NoEngine {
+pub enum NoEngine {
     /// The budget is spent and the tenant chose `fail`.
     Budget(String),
     /// The engine the job named cannot be used.
@@ -116,7 +116,7 @@ fn usd(x: f64) -> String {
 }
 
 /// Weighs the engines for `ask`.
-pub(crate) fn plan(ask: &Ask) -> Result<Plan, NoEngine> {
+pub fn plan(ask: &Ask) -> Result<Plan, NoEngine> {
     let mut all = vec![ask.local()];
     all.extend(ask.cloud.iter().map(|c| ask.cloud_pick(c)));
     all.sort_by(|a, b| a.estimate.total_cmp(&b.estimate));

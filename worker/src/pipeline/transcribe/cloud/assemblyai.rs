@@ -82,15 +82,12 @@ pub(super) async fn transcribe(
             .await?;
         match t.get("status").and_then(Value::as_str) {
             Some("completed") => break t,
+            // Its `error` is free text from the endpoint (a tenant's URL
+            // may be any service): not repeated, as no error body is.
             Some("error") => {
-                let why = t
-                    .get("error")
-                    .and_then(Value::as_str)
-                    .unwrap_or("no reason given");
-                // Their reason is a sentence of theirs about the audio;
-                // kept short.
-                let why: String = why.chars().take(200).collect();
-                return Err(CloudError::Failed(why));
+                return Err(CloudError::Failed(
+                    "the transcript ended in status `error`".into(),
+                ));
             }
             Some("queued" | "processing") => {}
             other => {
