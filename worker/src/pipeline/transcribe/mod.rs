@@ -26,7 +26,13 @@ mod words;
 
 use std::sync::Arc;
 
-use cloud::{CloudClient, CloudError, track::Track};
+use cloud::{
+    CloudClient, CloudError,
+    track::{self, Track},
+};
+
+/// Chunks of one long recording a cloud engine is sent at once.
+const CHUNKS_IN_FLIGHT: usize = 4;
 use cutroom_core::{
     ErrorCode,
     events::JobEvent,
@@ -88,7 +94,8 @@ pub(crate) async fn run(
         actual_cost_usd: 0.0,
         attempts: Vec::new(),
     };
-    let mut ogg: Option<Vec<u8>> = None;
+    // The speech in chunks as Ogg Opus, encoded once for every cloud engine.
+    let mut chunks: Option<Vec<(Track, Vec<u8>)>> = None;
     let mut last_error = None;
     for pick in &plan.order {
         let started = std::time::Instant::now();
@@ -101,8 +108,7 @@ pub(crate) async fn run(
                 .expect("the plan picks usable engines");
             if track.is_empty() {
                 // Nothing was heard as speech: nothing to send or pay for.
-                let empty = cloud::Heard::default();
-                let transcript = cloud_transcript(pick, &empty, &track, &audio, speech);
+                let transcript = cloud_transcript(pick, cloud::Heard::default(), &audio, speech);
                 report.chosen = pick.engine;
                 report.model = pick.model.clone();
                 return Ok(Routed {
@@ -111,17 +117,17 @@ pub(crate) async fn run(
                     meter_model: format!("{}:{}", pick.engine.name(), pick.model),
                 });
             }
-            if ogg.is_none() {
-                ogg = Some(encode(ctx, &track).await?);
+            if chunks.is_none() {
+                chunks = Some(encode(ctx, &audio, speech).await?);
             }
-            let bytes = ogg.as_deref().expect("just encoded");
-            let outcome = cloud_attempt(ctx, endpoint, bytes, &options).await;
+            let parts = chunks.as_deref().expect("just encoded");
+            let outcome = cloud_attempt(ctx, endpoint, parts, &options).await;
             if ctx.stop.is_cancelled() {
                 return Err(StageError::Stopped(ctx.stop_reason()));
             }
             match outcome.result {
                 Ok(heard) => Ok((
-                    cloud_transcript(pick, &heard, &track, &audio, speech),
+                    cloud_transcript(pick, heard, &audio, speech),
                     outcome.requests,
                 )),
                 Err(error) => {
@@ -153,7 +159,8 @@ pub(crate) async fn run(
                 let cost = if pick.engine == Engine::Local {
                     seconds * cost_per_hour / 3600.0
                 } else {
-                    track.seconds() / 60.0 * cloud_price(&cloud, pick.engine)
+                    let sent: f64 = chunks.iter().flatten().map(|(t, _)| t.seconds()).sum();
+                    sent / 60.0 * cloud_price(&cloud, pick.engine)
                 };
                 report.attempts.push(EngineAttempt {
                     engine: pick.engine,
@@ -347,61 +354,96 @@ fn cloud_price(cloud: &[ResolvedSpeech], engine: Engine) -> f64 {
         .map_or(0.0, |c| c.price_per_minute)
 }
 
-/// The speech track as Ogg Opus, written in the scratch folder.
-async fn encode(ctx: &JobCtx<'_>, track: &Track) -> Result<Vec<u8>, StageError> {
-    let path = ctx.scratch.join("speech-for-cloud.ogg");
-    let samples = track.samples.clone();
-    tokio::task::spawn_blocking(move || cloud::track::encode(&samples, &path))
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-        .map_err(|e| {
-            StageError::failed(
-                ErrorCode::InternalError,
-                "the speech could not be encoded for the cloud engine",
-            )
-            .detail(format!("{e:#}"))
-        })
+/// The speech in chunks of at most [`track::CHUNK_SECONDS`], each as Ogg
+/// Opus (written in the scratch folder).
+async fn encode(
+    ctx: &JobCtx<'_>,
+    audio: &[f32],
+    speech: &[Interval],
+) -> Result<Vec<(Track, Vec<u8>)>, StageError> {
+    let chunks = Track::chunks(audio, speech, track::CHUNK_SECONDS);
+    let scratch = ctx.scratch.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        chunks
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let path = scratch.join(format!("speech-for-cloud-{i}.ogg"));
+                let bytes = track::encode(&t.samples, &path)?;
+                Ok((t, bytes))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    .map_err(|e| {
+        StageError::failed(
+            ErrorCode::InternalError,
+            "the speech could not be encoded for the cloud engine",
+        )
+        .detail(format!("{e:#}"))
+    })
 }
 
-/// One cloud engine's attempts (with its retries), stopped by the job's
-/// cancellation.
+/// One cloud engine over every chunk, [`CHUNKS_IN_FLIGHT`] at a time,
+/// each with its retries; the words merged onto the source's timeline.
+/// Stopped by the job's cancellation.
 async fn cloud_attempt(
     ctx: &JobCtx<'_>,
     endpoint: &ResolvedSpeech,
-    ogg: &[u8],
+    chunks: &[(Track, Vec<u8>)],
     options: &cutroom_core::jobs::TranscriptionOptions,
 ) -> cloud::Outcome {
+    use futures::StreamExt;
     let mut client = CloudClient::new(endpoint.clone(), ctx.config.llm_private_hosts.clone());
     client.attempts = ctx.config.router.cloud_attempts;
     client.backoff = ctx.config.router.cloud_backoff;
     let language = options.language.as_deref();
-    tokio::select! {
-        outcome = client.transcribe(ogg, language) => outcome,
-        () = ctx.stop.cancelled() => cloud::Outcome {
+    let client = &client;
+    // The futures are made first: a stream over a closure that borrows
+    // would not be `Send` for every lifetime, as the worker needs.
+    let calls: Vec<_> = chunks
+        .iter()
+        .map(|(_, ogg)| client.transcribe(ogg, language))
+        .collect();
+    let all = futures::stream::iter(calls)
+        .buffered(CHUNKS_IN_FLIGHT)
+        .collect::<Vec<_>>();
+    let outcomes = tokio::select! {
+        outcomes = all => outcomes,
+        () = ctx.stop.cancelled() => return cloud::Outcome {
             result: Err(CloudError::Failed("the job was stopped".into())),
             requests: 0,
         },
+    };
+    let requests = outcomes.iter().map(|o| o.requests).sum();
+    let mut parts = Vec::with_capacity(outcomes.len());
+    for ((track, _), outcome) in chunks.iter().zip(outcomes) {
+        match outcome.result {
+            Ok(heard) => parts.push((track, heard)),
+            Err(e) => {
+                return cloud::Outcome {
+                    result: Err(e),
+                    requests,
+                };
+            }
+        }
+    }
+    cloud::Outcome {
+        result: Ok(cloud::merge(parts)),
+        requests,
     }
 }
 
-/// A cloud engine's words as a transcript on the source's timeline,
+/// A cloud engine's words (on the source's timeline) as a transcript,
 /// fitted to the speech and the audio like the local engine's.
 fn cloud_transcript(
     pick: &route::Pick,
-    heard: &cloud::Heard,
-    track: &Track,
+    heard: cloud::Heard,
     audio: &[f32],
     speech: &[Interval],
 ) -> Transcript {
-    let mut segments = cloud::segments(heard);
-    for s in &mut segments {
-        for w in &mut s.words {
-            w.start = track.to_source(w.start);
-            w.end = track.to_source(w.end).max(w.start);
-        }
-        s.start = s.words.first().map_or(s.start, |w| w.start);
-        s.end = s.words.iter().map(|w| w.end).fold(s.start, f64::max);
-    }
+    let mut segments = cloud::segments(&heard);
     words::fit_words_to_speech(&mut segments, speech);
     words::snap_words_to_audio(&mut segments, audio);
     for (id, s) in segments.iter_mut().enumerate() {
@@ -410,7 +452,7 @@ fn cloud_transcript(
     Transcript {
         version: FORMAT_VERSION,
         model: format!("{}:{}", pick.engine.name(), pick.model),
-        language: heard.language.clone(),
+        language: heard.language,
         language_probability: heard.language_probability,
         duration: words::round_ms(audio.len() as f64 / f64::from(ANALYSIS_RATE)),
         segments,

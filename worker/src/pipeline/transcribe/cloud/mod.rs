@@ -343,6 +343,39 @@ const LANGUAGE_NAMES: &[(&str, &str)] = &[
     ("ba", "bashkir"), ("jw", "javanese"), ("su", "sundanese"), ("yue", "cantonese"),
 ];
 
+/// The chunks' words (each on its own track's timeline) as one `Heard`
+/// on the source's timeline, in order. With several chunks the engines'
+/// phrases are dropped: a chunk ends at a pause, not at a sentence's end,
+/// so segments are cut at sentence ends and a sentence that runs over a
+/// seam stays whole. Each word comes from the one chunk that heard it:
+/// none is lost or doubled at a seam.
+pub(crate) fn merge(parts: Vec<(&track::Track, Heard)>) -> Heard {
+    let single = parts.len() == 1;
+    let mut out = Heard::default();
+    for (track, heard) in parts {
+        out.words.extend(heard.words.into_iter().map(|w| {
+            let start = track.to_source(w.start);
+            CloudWord {
+                start,
+                end: track.to_source(w.end).max(start),
+                ..w
+            }
+        }));
+        if single {
+            out.phrases = heard
+                .phrases
+                .iter()
+                .map(|(a, b)| (track.to_source(*a), track.to_source(*b)))
+                .collect();
+        }
+        if out.language.is_none() {
+            out.language = heard.language;
+            out.language_probability = heard.language_probability;
+        }
+    }
+    out
+}
+
 /// The words grouped into segments: by the engine's phrases when it gave
 /// them, else at sentence ends, pauses over a second, or 30 words. Times
 /// are still the track's.

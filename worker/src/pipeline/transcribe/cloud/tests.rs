@@ -280,3 +280,98 @@ fn languages_are_iso_codes() {
     );
     assert_eq!(super::language_code("klingon"), None);
 }
+
+fn iv(start: f64, end: f64) -> crate::pipeline::silence::Interval {
+    crate::pipeline::silence::Interval { start, end }
+}
+
+fn heard(words: &[(&str, f64, f64)], phrases: Vec<(f64, f64)>) -> Heard {
+    Heard {
+        words: words
+            .iter()
+            .map(|(t, s, e)| super::CloudWord {
+                start: *s,
+                end: *e,
+                text: (*t).to_owned(),
+                confidence: Some(0.9),
+            })
+            .collect(),
+        phrases,
+        language: Some("en".into()),
+        language_probability: None,
+    }
+}
+
+#[test]
+fn a_sentence_over_a_chunk_seam_stays_whole_with_no_word_lost_or_doubled() {
+    let audio = vec![0.0f32; 16_000 * 60];
+    // A sentence with a 0.6 s pause in it: the speech is 0-6 s and
+    // 6.6-12 s, and with chunks of 10 s at most the pause is the seam.
+    let chunks = track::Track::chunks(&audio, &[iv(0.0, 6.0), iv(6.6, 12.0)], 10.0);
+    assert_eq!(chunks.len(), 2);
+    // Each engine call hears its chunk alone and ends its phrase at the
+    // chunk's end, mid-sentence.
+    let first = heard(
+        &[
+            ("So", 3.5, 3.8),
+            ("the", 3.9, 4.2),
+            ("plan", 4.3, 5.0),
+            ("is", 5.2, 5.8),
+        ],
+        vec![(0.0, 6.0)],
+    );
+    let second = heard(
+        &[
+            ("to", 0.1, 0.4),
+            ("begin", 0.5, 1.0),
+            ("today.", 1.1, 1.8),
+            ("Thanks.", 3.0, 3.5),
+        ],
+        vec![(0.0, 6.0)],
+    );
+    let merged = super::merge(vec![(&chunks[0], first), (&chunks[1], second)]);
+    let segments = segments(&merged);
+    let texts: Vec<&str> = segments.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(texts, ["So the plan is to begin today.", "Thanks."]);
+    let words: Vec<(f64, f64)> = segments
+        .iter()
+        .flat_map(|s| s.words.iter().map(|w| (w.start, w.end)))
+        .collect();
+    assert_eq!(words.len(), 8);
+    // On the source's timeline, in order: the second chunk's words from
+    // 6.6 s on.
+    assert!((words[4].0 - 6.7).abs() < 1e-9, "{words:?}");
+    assert!(words.windows(2).all(|w| w[0].0 <= w[1].0), "{words:?}");
+}
+
+#[tokio::test]
+async fn every_chunk_of_a_long_recording_is_sent_once_and_heard_in_order() {
+    let audio = vec![0.05f32; 16_000 * 40];
+    let chunks = track::Track::chunks(&audio, &[iv(0.0, 8.0), iv(12.0, 20.0), iv(25.0, 33.0)], 9.0);
+    assert_eq!(chunks.len(), 3);
+    let standin = StandIn::start(KEY, WORDS).await;
+    let c = client(&standin, Engine::Deepgram, KEY);
+    let dir = tempfile::tempdir().unwrap();
+    let mut parts = Vec::new();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let ogg = track::encode(&chunk.samples, &dir.path().join(format!("{i}.ogg"))).unwrap();
+        parts.push((chunk, c.transcribe(&ogg, None).await.result.unwrap()));
+    }
+    assert_eq!(standin.seen().len(), 3);
+    let merged = super::merge(parts);
+    // The stand-in answers the same five words for each chunk: fifteen,
+    // each chunk's inside its own speech.
+    assert_eq!(merged.words.len(), 15);
+    for (i, start) in [0.0, 12.0, 25.0].into_iter().enumerate() {
+        let mine = &merged.words[i * 5..(i + 1) * 5];
+        assert!(
+            mine.iter()
+                .all(|w| w.start >= start && w.end <= start + 8.0),
+            "{mine:?}"
+        );
+    }
+    assert!(
+        merged.phrases.is_empty(),
+        "phrases end at seams, not sentences"
+    );
+}

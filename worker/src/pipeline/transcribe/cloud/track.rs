@@ -11,6 +11,10 @@ use crate::pipeline::{audio::ANALYSIS_RATE, silence::Interval};
 /// Silence between two intervals: long enough that an engine ends a
 /// phrase there, short enough to cost little.
 const SPACER_SECONDS: f64 = 0.5;
+/// Audio one request carries at most: 20 minutes of speech is about
+/// 4.7 MB of Opus, well under OpenAI's 25 MB a request, and long files are
+/// heard in parallel.
+pub(crate) const CHUNK_SECONDS: f64 = 1200.0;
 /// Opus bit rate for speech at 16 kHz: transparent for recognition, about
 /// 14 MiB an hour (OpenAI takes 25 MB a request).
 pub(crate) const KBPS: u32 = 32;
@@ -53,6 +57,45 @@ impl Track {
             samples.extend_from_slice(&audio[a..b]);
         }
         Self { samples, pieces }
+    }
+
+    /// The speech cut into tracks of at most `max` seconds each, at the
+    /// silences between intervals, so a cut never falls inside a word; an
+    /// interval longer than `max` (20 minutes without a half-second pause)
+    /// is cut every `max` seconds.
+    pub fn chunks(audio: &[f32], speech: &[Interval], max: f64) -> Vec<Track> {
+        let mut pieces = Vec::new();
+        for iv in speech {
+            let mut start = iv.start;
+            while iv.end - start > max {
+                pieces.push(Interval {
+                    start,
+                    end: start + max,
+                });
+                start += max;
+            }
+            pieces.push(Interval { start, end: iv.end });
+        }
+        let mut groups: Vec<Vec<Interval>> = Vec::new();
+        let mut length = 0.0;
+        for piece in pieces {
+            let len = piece.end - piece.start;
+            match groups.last_mut() {
+                Some(group) if length + SPACER_SECONDS + len <= max => {
+                    group.push(piece);
+                    length += SPACER_SECONDS + len;
+                }
+                _ => {
+                    groups.push(vec![piece]);
+                    length = len;
+                }
+            }
+        }
+        groups
+            .iter()
+            .map(|g| Track::new(audio, g))
+            .filter(|t| !t.is_empty())
+            .collect()
     }
 
     /// Seconds of audio sent: what a cloud engine charges for.
@@ -112,5 +155,28 @@ mod tests {
         assert!((track.to_source(3.9) - 11.4).abs() < 1e-9);
         assert!((track.to_source(99.0) - 11.5).abs() < 1e-9);
         assert!(Track::new(&audio, &[]).is_empty());
+    }
+
+    #[test]
+    fn long_speech_is_cut_at_silences_into_chunks() {
+        let audio = vec![0.1f32; 16_000 * 100];
+        let iv = |start: f64, end: f64| Interval { start, end };
+        // 10 s chunks: the first two intervals fit one (4 + 0.5 + 4), the
+        // third starts the next; the 25 s interval is cut every 10 s into
+        // chunks of its own.
+        let speech = [iv(0.0, 4.0), iv(5.0, 9.0), iv(10.0, 13.0), iv(20.0, 45.0)];
+        let chunks = Track::chunks(&audio, &speech, 10.0);
+        let lengths: Vec<f64> = chunks.iter().map(Track::seconds).collect();
+        assert_eq!(lengths.len(), 5, "{lengths:?}");
+        assert!((lengths[0] - 8.5).abs() < 1e-9, "{lengths:?}");
+        assert!(lengths.iter().all(|l| *l <= 10.0), "{lengths:?}");
+        // Every second of speech is in exactly one chunk.
+        let total: f64 = chunks
+            .iter()
+            .map(|c| c.pieces.iter().map(|p| p.len).sum::<f64>())
+            .sum();
+        assert!((total - (4.0 + 4.0 + 3.0 + 25.0)).abs() < 1e-6, "{total}");
+        assert!((chunks[1].to_source(0.0) - 10.0).abs() < 1e-9);
+        assert!((chunks[4].to_source(1.0) - 41.0).abs() < 1e-9);
     }
 }
