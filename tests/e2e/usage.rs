@@ -250,6 +250,12 @@ async fn check_operator_list_and_clear(
     assert_eq!(mine["quota_media_minutes"], 0, "{list}");
     assert_eq!(mine["own_quota"], true, "{list}");
     assert!(close(&mine["media_minutes"], source_minutes), "{list}");
+    // The operator sees the same month's cost as the tenant does, and
+    // there is one: the job's stages ran on a worker with a price.
+    let (_, own) = app.get("/v1/usage", &a.access_token).await;
+    let cost = mine["cost_usd"].as_f64().unwrap();
+    assert!(cost > 0.0, "{list}");
+    assert!((cost - own["cost_usd"].as_f64().unwrap()).abs() < 1e-9, "{list} {own}");
     let cleared = set_quota(app, &a.tenant_id, Value::Null).await;
     assert!(cleared["quota_media_minutes"].is_null(), "{cleared}");
     let (status, again) = submit(app, &a.access_token, &source.url("talk.mp4")).await;

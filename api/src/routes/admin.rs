@@ -192,6 +192,9 @@ pub struct TenantUsage {
     /// Whether that quota is the tenant's own (set here) rather than the
     /// server's default.
     pub own_quota: bool,
+    /// What the tenant's jobs cost in the month, US dollars (cloud
+    /// engines, LLM tokens and the workers' time; see `GET /v1/usage`).
+    pub cost_usd: f64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -204,7 +207,8 @@ pub struct UsageList {
     pub default_quota_media_minutes: Option<i64>,
 }
 
-/// Every tenant's media minutes in a month and the quota that applies to it.
+/// Every tenant's media minutes and cost in a month, and the quota that
+/// applies to it.
 #[utoipa::path(
     get, path = "/v1/admin/usage", tag = "admin", security(("operator" = [])),
     params(UsageQuery),
@@ -226,6 +230,10 @@ async fn list_usage(
         .await?
         .into_iter()
         .collect();
+    let spent: std::collections::HashMap<Uuid, f64> = usage::spent_by_tenant(db, month)
+        .await?
+        .into_iter()
+        .collect();
     let default = state.config.monthly_media_minutes;
     let tenants = usage::tenants(db, MAX_TENANTS)
         .await?
@@ -234,6 +242,7 @@ async fn list_usage(
             media_minutes: minutes(used.get(&tenant_id).copied().unwrap_or_default()),
             quota_media_minutes: own.or(default),
             own_quota: own.is_some(),
+            cost_usd: spent.get(&tenant_id).copied().unwrap_or_default(),
             tenant_id,
             name,
         })
