@@ -255,7 +255,10 @@ async fn check_operator_list_and_clear(
     let (_, own) = app.get("/v1/usage", &a.access_token).await;
     let cost = mine["cost_usd"].as_f64().unwrap();
     assert!(cost > 0.0, "{list}");
-    assert!((cost - own["cost_usd"].as_f64().unwrap()).abs() < 1e-9, "{list} {own}");
+    assert!(
+        (cost - own["cost_usd"].as_f64().unwrap()).abs() < 1e-9,
+        "{list} {own}"
+    );
     let cleared = set_quota(app, &a.tenant_id, Value::Null).await;
     assert!(cleared["quota_media_minutes"].is_null(), "{cleared}");
     let (status, again) = submit(app, &a.access_token, &source.url("talk.mp4")).await;

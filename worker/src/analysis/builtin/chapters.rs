@@ -3,7 +3,12 @@
 
 use std::collections::HashMap;
 
-use super::{BLOCK, Chapter, MIN_CHAPTER, keywords::word_counts, mean};
+use super::{
+    BLOCK, Chapter, MIN_CHAPTER,
+    keywords::word_counts,
+    mean,
+    phrasing::{capitalise, title_from, title_of},
+};
 use crate::{
     analysis::sentences::Sentence,
     text::embed::{Embedding, similarity},
@@ -72,7 +77,7 @@ pub(super) fn titled_chapters(sentences: &[Sentence], boundaries: &[usize]) -> V
         .iter()
         .enumerate()
         .map(|(k, part)| {
-            let mut scored: Vec<(f64, &String)> = counts[k]
+            let scored: Vec<(f64, &String)> = counts[k]
                 .iter()
                 .map(|(w, &c)| {
                     let elsewhere = counts.iter().filter(|other| other.contains_key(w)).count();
@@ -80,13 +85,18 @@ pub(super) fn titled_chapters(sentences: &[Sentence], boundaries: &[usize]) -> V
                     (c as f64 * idf, w)
                 })
                 .collect();
-            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
-            let words: Vec<&str> = scored.iter().take(3).map(|(_, w)| w.as_str()).collect();
-            let title = match words.as_slice() {
-                [] => format!("Part {}", k + 1),
-                [a] => capitalise(a),
-                [rest @ .., last] => format!("{} and {last}", capitalise(&rest.join(", "))),
-            };
+            let weights: HashMap<&str, f64> = scored
+                .iter()
+                .map(|(score, w)| (w.as_str(), *score))
+                .collect();
+            let texts: Vec<&str> = part.iter().map(|s| s.text.as_str()).collect();
+            // A clause of the chapter's own that says most of what sets it
+            // apart; the opening line when none does.
+            let title = title_from(&texts, |w| weights.get(w).copied().unwrap_or(0.0))
+                .unwrap_or_else(|| match part.first() {
+                    Some(s) => capitalise(&title_of(&s.text)),
+                    None => format!("Part {}", k + 1),
+                });
             Chapter {
                 title,
                 start: part[0].start,
@@ -94,12 +104,4 @@ pub(super) fn titled_chapters(sentences: &[Sentence], boundaries: &[usize]) -> V
             }
         })
         .collect()
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
 }

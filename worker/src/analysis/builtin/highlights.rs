@@ -2,7 +2,8 @@
 //! measured, scored from signals with reasons, and the best kept without
 //! overlapping each other by more than half.
 
-use super::phrasing::{dangling_start, ends_cleanly, hook_phrase, title_of};
+use super::keywords::word_counts;
+use super::phrasing::{dangling_start, ends_cleanly, hook_phrase, title_from, title_of};
 use super::{Highlight, Lengths, MAX_OVERLAP, MIN_HIGHLIGHTS, PER_HOUR, Reason, Signal, Signals};
 use crate::analysis::sentences::Sentence;
 
@@ -31,11 +32,19 @@ pub(super) fn highlights(
         return Vec::new();
     }
     let typical = Typical::of(&candidates);
+    // How much a word says about a passage: rarer in the whole talk, more.
+    let counts = word_counts(sentences);
+    let total = counts.values().sum::<usize>().max(1) as f64;
+    let weight = |w: &str| {
+        counts
+            .get(w)
+            .map_or(0.0, |&c| 1.0 + (total / c as f64).ln())
+    };
 
     let mut scored: Vec<(u32, Highlight)> = candidates
         .iter()
         .enumerate()
-        .map(|(k, c)| score_candidate(sentences, c, k, &typical))
+        .map(|(k, c)| score_candidate(sentences, c, k, &typical, &weight))
         .collect();
     scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.start.total_cmp(&b.1.start)));
 
@@ -128,6 +137,7 @@ fn score_candidate(
     c: &Candidate,
     k: usize,
     typical: &Typical,
+    weight: &dyn Fn(&str) -> f64,
 ) -> (u32, Highlight) {
     let (typical_loudness, typical_pace) = (typical.loudness, typical.pace);
     let (loud_rank, pace_rank, topic_rank) =
@@ -229,7 +239,15 @@ fn score_candidate(
     let highlight = Highlight {
         start: c.start,
         end: c.end,
-        title: title_of(&opening.text),
+        // A clause of the clip's own words that says most; its opening
+        // line when none does.
+        title: {
+            let texts: Vec<&str> = sentences[c.first..=c.last]
+                .iter()
+                .map(|s| s.text.as_str())
+                .collect();
+            title_from(&texts, weight).unwrap_or_else(|| title_of(&opening.text))
+        },
         hook: opening.text.clone(),
         score,
         reasons,

@@ -82,6 +82,73 @@ pub(super) fn title_of(text: &str) -> String {
     )
 }
 
+/// Words that open a clause without adding to it.
+const FILLERS: &[&str] = &[
+    "and", "but", "so", "well", "um", "uh", "okay", "ok", "oh", "like", "yeah", "now", "then",
+    "also", "because", "anyway", "right",
+];
+
+/// A word as [`title_from`]'s `weight` sees it: lower case, without the
+/// punctuation around it.
+pub(super) fn bare(word: &str) -> String {
+    word.trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase()
+        .replace('’', "'")
+}
+
+/// A title in the speaker's own words, never a list of keywords: of the
+/// clauses in `texts` (each sentence, and its parts between `,` `;` `:`
+/// and dashes) that hold 3 to 10 words once leading fillers are dropped,
+/// the one whose words say most about the passage (`weight` per word,
+/// summed, over the square root of its length, so a dense short clause
+/// beats a long one that merely holds more), capitalised, without closing
+/// punctuation or quotes. `None` when no clause qualifies or none holds a
+/// word of any weight.
+pub(super) fn title_from(texts: &[&str], weight: impl Fn(&str) -> f64) -> Option<String> {
+    let mut best: Option<(f64, String)> = None;
+    for text in texts {
+        let whole = std::iter::once(*text);
+        let parts = text
+            .split([',', ';', ':', '—', '–'])
+            .filter(|p| p.len() < text.len());
+        for clause in whole.chain(parts) {
+            let mut words: Vec<&str> = clause
+                .split_whitespace()
+                .map(|w| w.trim_matches(['"', '“', '”', '(', ')']))
+                .filter(|w| !w.is_empty() && *w != "-")
+                .collect();
+            while words
+                .first()
+                .is_some_and(|w| FILLERS.contains(&bare(w).as_str()))
+            {
+                words.remove(0);
+            }
+            if !(3..=10).contains(&words.len()) {
+                continue;
+            }
+            let total: f64 = words.iter().map(|w| weight(&bare(w))).sum();
+            if total <= 0.0 {
+                continue;
+            }
+            let score = total / (words.len() as f64).sqrt();
+            if best.as_ref().is_none_or(|(b, _)| score > *b) {
+                let line = words.join(" ");
+                let line = line.trim_end_matches(['.', ',', ';', ':', '!', '?', '…']);
+                best = Some((score, capitalise(line)));
+            }
+        }
+    }
+    best.map(|(_, t)| t)
+}
+
+pub(super) fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +168,30 @@ mod tests {
             title_of("one two three four five six seven eight nine ten"),
             "one two three four five six seven eight…"
         );
+    }
+
+    #[test]
+    fn titles_are_whole_clauses_in_the_speakers_words() {
+        let weight = |w: &str| match w {
+            "rover" | "mars" => 2.0,
+            "dust" | "storm" => 1.0,
+            _ => 0.0,
+        };
+        // Not "Hello?" nor a keyword list: the clause that says most.
+        let texts = [
+            "Hello?",
+            "So, well, the rover on Mars survived the dust storm, which surprised everyone.",
+            "Thank you.",
+        ];
+        assert_eq!(
+            title_from(&texts, weight).as_deref(),
+            Some("The rover on Mars survived the dust storm")
+        );
+        // Quotes and a leading filler go; nothing of weight, no title.
+        assert_eq!(
+            title_from(&["and \"my fellow Mars rover!\""], weight).as_deref(),
+            Some("My fellow Mars rover")
+        );
+        assert_eq!(title_from(&["Hello there, friends."], weight), None);
     }
 }
