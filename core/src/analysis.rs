@@ -15,9 +15,13 @@ use crate::{
     secrets::{self, Sealer},
 };
 
-/// `builtin` needs no network; `gemini` is Google's Generative Language
-/// API; `openai` is any OpenAI-compatible chat completions endpoint
-/// (llama.cpp's llama-server, vLLM, Ollama, OpenAI).
+/// `builtin` needs no network; `local` is the language model the operator
+/// runs beside the workers (a llama-server Cutroom starts itself, or one
+/// at `CUTROOM_LOCAL_LLM_URL`): builtin's chapters and highlights, worded
+/// by the model; `gemini` is Google's Generative Language API; `openai` is
+/// any OpenAI-compatible chat completions endpoint of the tenant's
+/// (llama.cpp's llama-server, vLLM, Ollama, OpenAI); `auto` lets the router
+/// choose among them by the job's tier, what is set up and the budget.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
 )]
@@ -25,19 +29,30 @@ use crate::{
 pub enum Provider {
     #[default]
     Builtin,
+    Local,
     Gemini,
     Openai,
+    Auto,
 }
 
 impl Provider {
     pub fn name(self) -> &'static str {
         match self {
             Provider::Builtin => "builtin",
+            Provider::Local => "local",
             Provider::Gemini => "gemini",
             Provider::Openai => "openai",
+            Provider::Auto => "auto",
         }
     }
+
+    /// Whether a language model writes (any but `builtin`; `auto` may).
+    pub fn is_llm(self) -> bool {
+        !matches!(self, Provider::Builtin | Provider::Auto)
+    }
 }
+
+pub mod route;
 
 pub const GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com";
 pub const GEMINI_MODEL: &str = "gemini-2.5-flash";
@@ -111,7 +126,7 @@ pub struct ResolvedEndpoint {
 impl TenantAnalysisSettings {
     pub fn endpoint(&self, provider: Provider) -> Option<&LlmEndpoint> {
         match provider {
-            Provider::Builtin => None,
+            Provider::Builtin | Provider::Local | Provider::Auto => None,
             Provider::Gemini => Some(&self.gemini),
             Provider::Openai => Some(&self.openai),
         }
@@ -119,7 +134,7 @@ impl TenantAnalysisSettings {
 
     fn endpoint_mut(&mut self, provider: Provider) -> Option<&mut LlmEndpoint> {
         match provider {
-            Provider::Builtin => None,
+            Provider::Builtin | Provider::Local | Provider::Auto => None,
             Provider::Gemini => Some(&mut self.gemini),
             Provider::Openai => Some(&mut self.openai),
         }
@@ -199,7 +214,7 @@ impl TenantAnalysisSettings {
     /// Why a job of this tenant cannot use `provider`, if it cannot.
     pub fn unusable(&self, provider: Provider) -> Option<String> {
         match provider {
-            Provider::Builtin => None,
+            Provider::Builtin | Provider::Local | Provider::Auto => None,
             Provider::Gemini if self.gemini.api_key.is_none() => Some(
                 "the gemini provider needs an API key: an admin sets analysis.gemini.api_key \
                  with PATCH /v1/tenant/settings"
@@ -262,9 +277,12 @@ impl TenantAnalysisSettings {
         if let Some(why) = self.unusable(provider) {
             return Err(why);
         }
-        let e = self
-            .endpoint(provider)
-            .ok_or_else(|| "builtin has no endpoint".to_owned())?;
+        let e = self.endpoint(provider).ok_or_else(|| {
+            format!(
+                "{} has no endpoint in the tenant's settings",
+                provider.name()
+            )
+        })?;
         let api_key = match &e.api_key {
             Some(sealed) => Some(sealer.open(tenant_id, sealed).map_err(|err| {
                 format!(

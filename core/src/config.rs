@@ -10,6 +10,7 @@ use secrecy::SecretString;
 
 mod env;
 mod guards;
+mod local_llm;
 mod media;
 mod retry;
 mod router;
@@ -23,6 +24,7 @@ mod whisper;
 
 use env::{hosts, parse_bool, secs};
 pub use guards::Guards;
+pub use local_llm::LocalLlmConfig;
 pub use media::{DEFAULT_MAX_SOURCE_HEIGHT, MediaLimits};
 use media::{MAX_SOURCE_HEIGHT, MIN_SOURCE_HEIGHT};
 pub use retry::RetryConfig;
@@ -125,6 +127,9 @@ pub struct Config {
     pub retries: RetryConfig,
     /// How the transcription router weighs engines and prices local work.
     pub router: RouterConfig,
+    /// The language model beside the workers (the `local` analysis
+    /// provider); none unless set.
+    pub local_llm: LocalLlmConfig,
     /// How often a worker reports in; one silent for three of these is
     /// presumed dead and its job goes to another worker
     /// (`CUTROOM_WORKER_HEARTBEAT_SECS`, default 10).
@@ -196,6 +201,7 @@ impl Config {
             rate_limit_per_minute: 600,
             retries: RetryConfig::default(),
             router: RouterConfig::default(),
+            local_llm: LocalLlmConfig::default(),
             worker_heartbeat: Duration::from_secs(10),
             operator_token: None,
             monthly_media_minutes: None,
@@ -244,6 +250,7 @@ impl Config {
         c.retries.backoff = secs(var, "JOB_RETRY_BACKOFF_SECS", c.retries.backoff)?;
         c.worker_heartbeat = secs(var, "WORKER_HEARTBEAT_SECS", c.worker_heartbeat)?;
         c.router = RouterConfig::from_vars(var, c.router)?;
+        c.local_llm = LocalLlmConfig::from_vars(var)?;
         if c.worker_heartbeat.is_zero() {
             bail!("CUTROOM_WORKER_HEARTBEAT_SECS must be at least 1");
         }

@@ -390,7 +390,8 @@ test("a batch: upload an archive of recordings, watch it run, find recordings by
 test("every page passes axe's WCAG 2 A and AA checks, on a desktop and on a phone", async () => {
   assert.ok(jobUrl, "the first scenario made a job");
   const pages = ["/jobs", jobUrl, "/batches", "/review", "/speakers", "/members", "/settings/keys",
-    "/settings/webhooks", "/settings/moderation", "/settings/transcription", "/settings/audiograms", "/settings/usage"];
+    "/settings/webhooks", "/settings/moderation", "/settings/transcription", "/settings/analysis", "/settings/audiograms",
+    "/settings/usage"];
   for (const viewport of [{ width: 1280, height: 900 }, { width: 375, height: 740 }]) {
     const page = await newPage(browser, { viewport });
     await step(page, `a11y-login-${viewport.width}`, async () => {

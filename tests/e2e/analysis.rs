@@ -14,7 +14,7 @@ use std::{
 
 use axum::{Json, Router, routing::post};
 use cutroom_tests::{Db, SourceServer, TestApp, both_dbs, email, media};
-use cutroom_worker::bench::{LlamaServer, SMOLLM2};
+use cutroom_worker::bench::{LlamaServer, SMOLLM2, SMOLLM2_GGUF};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -166,6 +166,111 @@ async fn an_llm_provider_analyses_and_a_spoken_injection_moves_nothing() {
         custom["usage"]["requests"].as_u64().unwrap() >= 1,
         "{custom}"
     );
+}
+
+const TALK: &str = "The rover on Mars survived the dust storm last winter. \
+    <break time=\"1500ms\"/> Its solar panels were covered with dust, so it slept for weeks. \
+    <break time=\"1500ms\"/> Engineers on Earth waited for a signal every morning. \
+    <break time=\"1500ms\"/> When the wind cleaned the panels, the rover woke up and called home.";
+
+/// Whether a process whose command line holds `marker` runs.
+fn running(marker: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+        std::fs::read(p.path().join("cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+    })
+}
+
+/// The `local` provider through the whole pipeline: the worker starts its
+/// own llama-server (SmolLM2 here, a wire-test model), `auto` at the
+/// default tier chooses it and says why, every title and summary it was
+/// asked for is either its checked wording or builtin's with a reason,
+/// and the server stops with the worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workers_own_model_words_the_analysis_and_stops_with_it() {
+    let source = SourceServer::start().await;
+    media::spoken(&source.path("rover.mp4"), TALK);
+    let server = std::env::var("CUTROOM_TEST_LLAMA_SERVER")
+        .expect("CUTROOM_TEST_LLAMA_SERVER is set by .ci/env.sh");
+    let model = std::path::Path::new(
+        &std::env::var("CUTROOM_TEST_DATA").expect("CUTROOM_TEST_DATA is set by .ci/env.sh"),
+    )
+    .join(SMOLLM2_GGUF);
+    // A name no other test's server has, to find this one's process by.
+    let name = format!("smollm2-e2e-{}", uuid::Uuid::now_v7().simple());
+    let alias = name.clone();
+    let mut app = TestApp::builder(Db::Sqlite)
+        .allow_source(&source)
+        .configure(move |c| {
+            c.local_llm.server = Some(server.into());
+            c.local_llm.model = Some(model);
+            c.local_llm.name = Some(alias);
+            c.local_llm.slots = 1;
+            c.analysis_deadline = LLM_JOB_LIMIT;
+        })
+        .start()
+        .await;
+    let s = app.signup(&email("local-llm"), "Rovers").await;
+    let (status, job) = submit(
+        &app,
+        &s.access_token,
+        &source.url("rover.mp4"),
+        json!({"analysis": {"provider": "auto", "highlights": {"min_seconds": 5, "max_seconds": 15}}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let job = app.wait_for_job(&s.access_token, &id, LLM_JOB_LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    // The worker ran the job, so it has started: its server runs.
+    assert!(running(&name), "the worker started its llama-server");
+    let analysis: Value =
+        serde_json::from_slice(&fetch_output(&app, &job, "analysis.json").await).unwrap();
+    assert_eq!(analysis["requested_provider"], "auto", "{analysis:#}");
+    let route = &analysis["route"];
+    assert_eq!(route["tier"], "balanced", "{route}");
+    assert_eq!(route["chosen"], "local", "{route}");
+    assert!(
+        route["reason"].as_str().unwrap().contains("own model"),
+        "{route}"
+    );
+    assert_eq!(analysis["model"], name.as_str());
+    let wording = &analysis["wording"];
+    let asked = wording["asked"].as_u64().unwrap();
+    let chapters = analysis["chapters"].as_array().unwrap().len() as u64;
+    let highlights = analysis["highlights"].as_array().unwrap().len() as u64;
+    assert_eq!(asked, chapters + highlights + 1, "{analysis:#}");
+    let (written, refused) = (
+        wording["written"].as_u64().unwrap(),
+        wording["refused"].as_u64().unwrap(),
+    );
+    assert_eq!(written + refused, asked, "{wording}");
+    assert_eq!(
+        wording["reasons"].as_array().unwrap().len() as u64,
+        refused.min(8),
+        "{wording}"
+    );
+    // Written or not, the analysis is the model's only where it wrote.
+    if written > 0 {
+        assert_eq!(analysis["provider"], "local", "{analysis:#}");
+        assert!(analysis.get("fallback").is_none(), "{analysis:#}");
+    } else {
+        assert_eq!(analysis["provider"], "builtin", "{analysis:#}");
+        assert_eq!(
+            analysis["fallback"]["code"], "llm_invalid_answer",
+            "{analysis:#}"
+        );
+    }
+    let usage = &analysis["usage"];
+    assert!(usage["requests"].as_u64().unwrap() >= asked, "{usage}");
+    assert!(usage["completion_tokens"].as_u64().unwrap() > 0, "{usage}");
+
+    app.stop_serving().await;
+    let stopped = std::time::Instant::now();
+    while running(&name) && stopped.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!running(&name), "the llama-server outlived its worker");
 }
 
 /// An OpenAI-compatible endpoint that answers every request with prose.

@@ -19,6 +19,7 @@ use cutroom_core::{
 use whisper_rs::{WhisperContext, WhisperContextParameters};
 
 use crate::{
+    analysis::local::LocalLlm,
     models::{ModelFile, ModelSet, WhisperModel},
     text::{embed::SentenceEmbedder, meaning::Meaning, toxicity::Toxicity},
 };
@@ -31,6 +32,9 @@ pub(crate) struct Engines {
     pub quant: WhisperQuant,
     /// The model that tells voices apart.
     pub speaker_model: SpeakerModel,
+    /// The `local` analysis provider's model, when the operator set one
+    /// up; a started server stops with the engines.
+    pub local_llm: Option<LocalLlm>,
     whisper: Mutex<HashMap<WhisperModel, Arc<WhisperContext>>>,
     meaning: Mutex<Option<Arc<Meaning>>>,
 }
@@ -53,6 +57,7 @@ impl Engines {
             threads: usize::from(config.whisper_threads.max(1)),
             quant: config.whisper_quant,
             speaker_model: config.speaker_model,
+            local_llm: None,
             whisper: Mutex::new(HashMap::new()),
             meaning: Mutex::new(None),
         })

@@ -102,9 +102,12 @@ impl Worker {
         // Models first: a worker that cannot run jobs must not take any.
         let engines = if self.run_stages {
             let config = self.config.clone();
-            let engines = tokio::task::spawn_blocking(move || engines::Engines::open(&config))
+            let mut engines = tokio::task::spawn_blocking(move || engines::Engines::open(&config))
                 .await?
                 .context("the worker cannot start")?;
+            engines.local_llm = analysis::local::LocalLlm::start(&self.config)
+                .await
+                .context("the worker cannot start its local language model")?;
             Some(Arc::new(engines))
         } else {
             None

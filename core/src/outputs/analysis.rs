@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::Provider;
+use crate::analysis::{Provider, route::AnalysisRoute};
 
 /// The object's name beside the job's other outputs.
 pub const FILE_NAME: &str = "analysis.json";
@@ -38,6 +38,13 @@ pub struct AnalysisReport {
     /// What the LLM provider was asked and what it cost, fallback or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageReport>,
+    /// Why `auto` chose the provider it did; absent for a named provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<AnalysisRoute>,
+    /// What the local model wrote over builtin's wording, and what it was
+    /// refused (`local` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wording: Option<WordingReport>,
     /// Anything the reader should know (e.g. a language the embeddings
     /// were not trained on).
     pub warnings: Vec<String>,
@@ -134,6 +141,22 @@ pub struct Fallback {
     pub message: String,
 }
 
+/// The local model's wording of builtin's analysis: each title it was
+/// asked for, kept when it is a phrase of the passage's own matter, else
+/// builtin's stands.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WordingReport {
+    /// Titles (chapters and highlights) and summaries asked for.
+    pub asked: usize,
+    /// The model's wording in the analysis.
+    pub written: usize,
+    /// Answers refused: not about the passage (no word of its own), too
+    /// long, or a failed request; builtin's wording stands for them.
+    pub refused: usize,
+    /// Why each refused answer was refused, the first few.
+    pub reasons: Vec<String>,
+}
+
 /// An LLM provider's bill for a job's stage (`analysis.json` and
 /// `moderation.json` both carry one).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -214,6 +237,8 @@ mod tests {
                 cost_usd: None,
                 seconds: 1.5,
             }),
+            route: None,
+            wording: None,
             warnings: vec!["rough".into()],
         }
     }

@@ -22,6 +22,7 @@ import {
 import { ErrorNote, Loading, PageTitle, Pager, StatusBadge, useLoad } from "../ui/common";
 import { EngineTierFields, NO_CHOICE, transcriptionOptions, type EngineTier } from "../ui/engines";
 import { ProblemHint } from "../ui/jobErrors";
+import { analysisOptions, ProviderField, type Provider } from "../ui/providers";
 import { AdminsOnly, inputValue } from "./settings/parts";
 import "./admin.css";
 import "./batches.css";
@@ -124,6 +125,7 @@ function NewBatch({ onEnded }: { onEnded: () => void }) {
   const [kbps, setKbps] = useState("32");
   const [clips, setClips] = useState(true);
   const [choice, setChoice] = useState<EngineTier>(NO_CHOICE);
+  const [provider, setProvider] = useState<Provider | "">("");
   const [sending, setSending] = useState<Sending | null>(null);
   const busy = !!sending && !["done", "failed", "cancelled"].includes(sending.step);
 
@@ -138,8 +140,13 @@ function NewBatch({ onEnded }: { onEnded: () => void }) {
       opus_kbps: Number(kbps),
     };
     const transcription = transcriptionOptions(choice);
-    if (!clips || transcription)
-      options.job = { ...(clips ? {} : { clips: { count: 0 } }), ...(transcription ? { transcription } : {}) };
+    const analysis = analysisOptions(provider);
+    if (!clips || transcription || analysis)
+      options.job = {
+        ...(clips ? {} : { clips: { count: 0 } }),
+        ...(transcription ? { transcription } : {}),
+        ...(analysis ? { analysis } : {}),
+      };
     const u = uploadBatch(
       file,
       options,
@@ -184,6 +191,7 @@ function NewBatch({ onEnded }: { onEnded: () => void }) {
           <input type="number" required min={6} max={256} value={kbps} onInput={(e) => setKbps(inputValue(e))} />
         </label>
         <EngineTierFields value={choice} onChange={setChoice} disabled={busy} />
+        <ProviderField value={provider} onChange={setProvider} disabled={busy} />
         <label class="check" title="Each recording's highlights rendered as clips; without, the jobs end sooner">
           <input type="checkbox" checked={clips} onChange={(e) => setClips((e.target as HTMLInputElement).checked)} />
           Make clips of each recording

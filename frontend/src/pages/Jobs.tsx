@@ -11,6 +11,7 @@ import { acceptable, upload, type Finish, type Progress } from "../upload";
 import { ErrorNote, Loading, PageTitle, Pager, StatusBadge, useLoad } from "../ui/common";
 import { EngineTierFields, NO_CHOICE, transcriptionOptions, type EngineTier } from "../ui/engines";
 import { ProblemHint } from "../ui/jobErrors";
+import { analysisOptions, ProviderField, type Provider } from "../ui/providers";
 
 type JobSummary = Schemas["JobSummary"];
 type JobStatus = Schemas["JobStatus"];
@@ -23,6 +24,9 @@ export function JobsPage() {
   const canWrite = atLeast(me, "member");
   // Who transcribes the jobs submitted below, uploads and links alike.
   const [choice, setChoice] = useState<EngineTier>(NO_CHOICE);
+  // Who analyses them; "" keeps the organisation's default.
+  const [provider, setProvider] = useState<Provider | "">("");
+  const picked: Choice = { ...choice, provider };
   return (
     <>
       <PageTitle title="Jobs">Jobs</PageTitle>
@@ -30,11 +34,12 @@ export function JobsPage() {
         <section aria-labelledby="new-job" class="card">
           <h2 id="new-job">New job</h2>
           <fieldset class="job-options">
-            <legend>Transcription of the files and links below</legend>
+            <legend>Transcription and analysis of the files and links below</legend>
             <EngineTierFields value={choice} onChange={setChoice} />
+            <ProviderField value={provider} onChange={setProvider} />
           </fieldset>
-          <Uploads choice={choice} />
-          <YoutubeForm choice={choice} />
+          <Uploads choice={picked} />
+          <YoutubeForm choice={picked} />
         </section>
       )}
       <JobList />
@@ -54,17 +59,25 @@ interface UploadRow {
 
 let nextKey = 1;
 
+/** The new-job form's choices: engine, tier and analysis provider. */
+type Choice = EngineTier & { provider: Provider | "" };
+
 /** `options` of a new job, or nothing: every option left out keeps its default. */
-function jobOptions(choice: EngineTier, audioOnly = false): Schemas["JobOptions"] | undefined {
+function jobOptions(choice: Choice, audioOnly = false): Schemas["JobOptions"] | undefined {
   const transcription = transcriptionOptions(choice);
-  if (!transcription && !audioOnly) return undefined;
+  const analysis = analysisOptions(choice.provider);
+  if (!transcription && !analysis && !audioOnly) return undefined;
   // The generated type lists every option as present because the schema
   // gives each a default; the API takes any subset.
-  const options = { ...(audioOnly ? { audio_only: true } : {}), ...(transcription ? { transcription } : {}) };
+  const options = {
+    ...(audioOnly ? { audio_only: true } : {}),
+    ...(transcription ? { transcription } : {}),
+    ...(analysis ? { analysis } : {}),
+  };
   return options as Schemas["JobOptions"];
 }
 
-function Uploads({ choice }: { choice: EngineTier }) {
+function Uploads({ choice }: { choice: Choice }) {
   const [rows, setRows] = useState<UploadRow[]>([]);
   const [over, setOver] = useState(false);
   const picker = useRef<HTMLInputElement>(null);
@@ -197,7 +210,7 @@ function UploadItem({ row, onDismiss }: { row: UploadRow; onDismiss: () => void 
   );
 }
 
-function YoutubeForm({ choice }: { choice: EngineTier }) {
+function YoutubeForm({ choice }: { choice: Choice }) {
   const [url, setUrl] = useState("");
   const [audioOnly, setAudioOnly] = useState(false);
   const [busy, setBusy] = useState(false);

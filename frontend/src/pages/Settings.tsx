@@ -3,6 +3,7 @@
 
 import { Link } from "../router";
 import { PageTitle } from "../ui/common";
+import { AnalysisTab } from "./settings/Analysis";
 import { KeysTab } from "./settings/Keys";
 import { LogoTab } from "./settings/Logo";
 import { ModerationTab } from "./settings/Moderation";
@@ -16,6 +17,7 @@ const TABS = [
   { id: "webhooks", name: "Webhooks", page: WebhooksTab },
   { id: "moderation", name: "Moderation", page: ModerationTab },
   { id: "transcription", name: "Transcription", page: TranscriptionTab },
+  { id: "analysis", name: "Analysis", page: AnalysisTab },
   { id: "audiograms", name: "Audiograms", page: LogoTab },
   { id: "usage", name: "Usage", page: UsageTab },
 ] as const;

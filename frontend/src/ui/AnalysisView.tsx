@@ -1,9 +1,12 @@
 // The analysis: summary, chapters (their times find the line in the
-// transcript) and topics, from the job's `analysis.json`.
+// transcript) and topics, from the job's `analysis.json`; and who wrote
+// it: the router's choice of provider, what the local model wrote, and
+// what the model was asked.
 
-import { clock } from "../format";
+import { clock, eta, usd } from "../format";
 import { ErrorNote, Loading, type Loaded } from "./common";
-import { span, type AnalysisReport } from "./jobOutputs";
+import { span, type AnalysisReport, type AnalysisRoute, type AnalysisUsage } from "./jobOutputs";
+import { providerName } from "./providers";
 
 interface Props {
   analysis: Loaded<AnalysisReport | null>;
@@ -29,7 +32,10 @@ export function AnalysisView({ analysis, live, onTime }: Props) {
           <p class="muted small">
             Written by the {a.provider} analysis{a.model && a.provider !== "builtin" ? ` (${a.model})` : ""} from{" "}
             {a.sentences} {a.sentences === 1 ? "sentence" : "sentences"}.
+            {a.usage && a.usage.requests > 0 && <Usage usage={a.usage} />}
           </p>
+          {a.route && <RouteNote route={a.route} />}
+          {a.wording && <WordingNote wording={a.wording} />}
           {a.fallback && (
             <p class="note small" role="note">
               The {a.requested_provider} provider was asked for but not used: {a.fallback.message}{" "}
@@ -86,5 +92,79 @@ export function AnalysisView({ analysis, live, onTime }: Props) {
         </>
       )}
     </section>
+  );
+}
+
+/** Why `auto` chose the provider, and the providers it weighed. */
+function RouteNote({ route: r }: { route: AnalysisRoute }) {
+  return (
+    <div
+      class="analysis-route small"
+      role="note"
+      aria-label="How the provider was chosen"
+      data-testid="analysis-route"
+    >
+      <p>
+        Chosen by the router (tier {r.tier}): {r.reason}
+      </p>
+      {r.considered.length > 0 && (
+        <details>
+          <summary>Providers considered</summary>
+          <ul class="route-list">
+            {r.considered.map((c) => (
+              <li key={c.provider} data-provider={c.provider}>
+                <strong>{providerName(c.provider)}</strong>,{" "}
+                {c.estimated_cost_usd > 0 ? `about ${usd(c.estimated_cost_usd)}` : "no charge estimated"}:{" "}
+                {c.set_aside ? (
+                  <span>set aside ({c.set_aside})</span>
+                ) : (
+                  <span class="ok">chosen</span>
+                )}
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
+    </div>
+  );
+}
+
+/** What the local model wrote over builtin's wording, and why the rest was refused. */
+function WordingNote({ wording: w }: { wording: NonNullable<AnalysisReport["wording"]> }) {
+  const more = w.refused > w.reasons.length;
+  return (
+    <div
+      class="analysis-wording small"
+      role="note"
+      aria-label="What the local model wrote"
+      data-testid="analysis-wording"
+    >
+      <p>
+        The local model wrote {w.written} of {w.asked} titles and summaries; {w.refused} kept builtin’s wording.
+      </p>
+      {w.reasons.length > 0 && (
+        <details>
+          <summary>{more ? `Why they were refused (the first ${w.reasons.length})` : "Why they were refused"}</summary>
+          <ul class="route-list">
+            {w.reasons.map((r, i) => (
+              <li key={i}>{r}</li>
+            ))}
+          </ul>
+        </details>
+      )}
+    </div>
+  );
+}
+
+/** ` The model was sent 3 requests (1200 tokens in, 300 out) over 4.2 s, $0.0012.` */
+function Usage({ usage: u }: { usage: AnalysisUsage }) {
+  const time = u.seconds < 60 ? `${u.seconds.toFixed(1)} s` : eta(u.seconds);
+  return (
+    <>
+      {" "}
+      The model was sent {u.requests} {u.requests === 1 ? "request" : "requests"} ({u.prompt_tokens} tokens in,{" "}
+      {u.completion_tokens} out) over {time}
+      {u.cost_usd != null && `, ${usd(u.cost_usd)}`}.
+    </>
   );
 }

@@ -46,7 +46,7 @@ export interface SilenceReport {
   speech_total: number;
 }
 
-/** `analysis.json` (the builtin analysis flattened into the report). */
+/** `analysis.json` (the analysis flattened into the report; core/src/outputs/analysis.rs). */
 export interface AnalysisReport {
   version: number;
   provider: string;
@@ -58,7 +58,35 @@ export interface AnalysisReport {
   chapters: (Span & { title: string })[];
   keywords: { word: string; count: number }[];
   fallback?: { code: string; message: string };
+  /** What the LLM provider was asked and what it cost, fallback or not. */
+  usage?: AnalysisUsage;
+  /** Why `auto` chose the provider it did; absent for a named provider. */
+  route?: AnalysisRoute;
+  /** What the local model wrote over builtin's wording (`local` only). */
+  wording?: { asked: number; written: number; refused: number; reasons: string[] };
   warnings: string[];
+}
+
+/** `AnalysisRoute` in core/src/analysis/route.rs. */
+export interface AnalysisRoute {
+  tier: "fast" | "balanced" | "accurate";
+  /** `set_aside` is null for the chosen one. */
+  considered: { provider: string; estimated_cost_usd: number; set_aside: string | null }[];
+  chosen: string;
+  reason: string;
+}
+
+/** `UsageReport` in core/src/outputs/analysis.rs. */
+export interface AnalysisUsage {
+  chunks: number;
+  max_in_flight: number;
+  requests: number;
+  retries: number;
+  repairs: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost_usd?: number;
+  seconds: number;
 }
 
 export interface CategoryScore {

@@ -36,6 +36,7 @@ mod summary;
 use chapters::{chapter_boundaries, titled_chapters};
 use highlights::highlights;
 pub(crate) use highlights::{highlight_target, overlap_too_much};
+pub(crate) use keywords::is_content_word;
 use keywords::keywords;
 use summary::summary;
 

@@ -250,7 +250,7 @@ impl LlmClient {
     ) -> Self {
         let wire = match endpoint.provider {
             Provider::Gemini => Wire::Gemini,
-            Provider::Openai | Provider::Builtin => Wire::OpenAi,
+            Provider::Openai | Provider::Local | Provider::Builtin | Provider::Auto => Wire::OpenAi,
         };
         let mut config = LlmConfig::new(
             wire,

@@ -7,25 +7,29 @@
 
 use cutroom_core::{
     ErrorCode,
-    analysis::{Provider, ResolvedEndpoint},
+    analysis::{
+        Provider, ResolvedEndpoint,
+        route::{self, AnalysisRoute, Ask, CloudLlm},
+    },
     outputs::analysis::{AnalysisReport, FILE_NAME, FORMAT_VERSION, Fallback, UsageReport},
     queries::{review, tenants},
     secrets::Sealer,
 };
 use cutroom_entities::highlight;
 
-use super::Progress;
 use super::{
     JobCtx, Output, Stage, StageError,
     loudness::LoudnessReport,
     silence::{SilenceKind, SilenceReport},
     transcribe::Transcript,
 };
+use super::{Progress, meter};
 use crate::analysis::{
     builtin::{self, Lengths, Signals},
     llm::LlmClient,
     provider::{self, ProviderRun},
     sentences::{self, Sentence},
+    wording,
 };
 
 /// What the LLM provider was asked and what it cost, for `analysis.json`
@@ -124,10 +128,26 @@ pub(crate) async fn run(
         analysis: builtin,
         fallback: None,
         usage: None,
+        route: None,
+        wording: None,
         warnings,
     };
-    if requested != Provider::Builtin && !sentences.is_empty() {
-        ask_llm(ctx, requested, &sentences, lengths, &mut report).await?;
+    let provider = match requested {
+        Provider::Auto => {
+            let route = route(ctx, &sentences).await?;
+            let chosen = route.chosen;
+            tracing::debug!(provider = chosen.name(), reason = %route.reason, "analysis routed");
+            report.route = Some(route);
+            chosen
+        }
+        named => named,
+    };
+    if !sentences.is_empty() {
+        match provider {
+            Provider::Builtin | Provider::Auto => {}
+            Provider::Local => word_locally(ctx, &sentences, &mut report).await?,
+            cloud => ask_llm(ctx, cloud, &sentences, lengths, &mut report).await?,
+        }
     }
     // The highlights, for the API to list with their moderation state.
     let job = ctx.job;
@@ -183,11 +203,7 @@ async fn ask_llm(
     };
     report.model = Some(endpoint.model.clone());
     let said = sentences.last().map_or(0.0, |s| s.end);
-    let client = LlmClient::for_endpoint(
-        &endpoint,
-        &ctx.config.llm_private_hosts,
-        ctx.llm_deadline(said),
-    );
+    let client = client_for(ctx, &endpoint, said);
     let progress = Progress::default();
     let (result, run) = ctx
         .tracked(
@@ -233,18 +249,162 @@ pub(crate) async fn endpoint(
     ctx: &JobCtx<'_>,
     provider: Provider,
 ) -> Result<Result<ResolvedEndpoint, String>, StageError> {
+    let local = ctx.engines.local_llm.as_ref();
+    match (provider, local) {
+        (Provider::Local, Some(llm)) => return Ok(Ok(llm.endpoint(None))),
+        (Provider::Local, None) => return Ok(Err(NO_LOCAL_MODEL.to_owned())),
+        // A custom policy of an `auto` job: the worker's own model first.
+        (Provider::Auto, Some(llm)) => return Ok(Ok(llm.endpoint(None))),
+        _ => {}
+    }
     let job = ctx.job;
     let settings = tenants::settings(&ctx.db.orm, job.tenant_id)
         .await?
         .unwrap_or_default();
+    let resolved = tenant_endpoints(ctx, &settings);
+    Ok(match provider {
+        Provider::Auto => resolved
+            .iter()
+            .find_map(|(_, r)| r.as_ref().ok().cloned())
+            .ok_or_else(|| {
+                "auto found no language model: no local model runs on this worker and the \
+                 tenant has no usable endpoint"
+                    .to_owned()
+            }),
+        _ => resolved
+            .into_iter()
+            .find(|(p, _)| *p == provider)
+            .map_or_else(|| Err("builtin has no endpoint".to_owned()), |(_, r)| r),
+    })
+}
+
+/// What a `local` job without a local model is told.
+const NO_LOCAL_MODEL: &str = "no local language model runs on this worker: the operator sets \
+    CUTROOM_LLAMA_SERVER and CUTROOM_LOCAL_LLM_MODEL, or CUTROOM_LOCAL_LLM_URL (see the README's \
+    \"Local language model\")";
+
+/// The tenant's cloud endpoints as its settings have them now (a key
+/// changed while the job waited is the one that works), keys opened, or
+/// why each cannot be used.
+fn tenant_endpoints(
+    ctx: &JobCtx<'_>,
+    settings: &cutroom_core::tenants::TenantSettings,
+) -> Vec<(Provider, Result<ResolvedEndpoint, String>)> {
     let sealer = Sealer::new(&ctx.config.secret_key);
     // Checked again here: the server's lists may have changed since, and
     // settings saved before the guard existed were never checked.
-    if let Err(why) = settings
+    let guard = settings
         .analysis
-        .check_endpoints(ctx.config.llm_hosts.as_ref(), &ctx.config.llm_private_hosts)
+        .check_endpoints(ctx.config.llm_hosts.as_ref(), &ctx.config.llm_private_hosts);
+    [Provider::Gemini, Provider::Openai]
+        .into_iter()
+        .map(|p| {
+            let resolved = guard
+                .clone()
+                .and_then(|()| settings.analysis.resolve(p, &sealer, ctx.job.tenant_id));
+            (p, resolved)
+        })
+        .collect()
+}
+
+/// A client for `endpoint` with the job's deadline; the operator's own
+/// local model is let through the outbound guard.
+pub(crate) fn client_for(ctx: &JobCtx<'_>, endpoint: &ResolvedEndpoint, said: f64) -> LlmClient {
+    let mut private = ctx.config.llm_private_hosts.clone();
+    if endpoint.provider == Provider::Local
+        && let Some(llm) = &ctx.engines.local_llm
     {
-        return Ok(Err(why));
+        private.insert(llm.host());
     }
-    Ok(settings.analysis.resolve(provider, &sealer, job.tenant_id))
+    LlmClient::for_endpoint(endpoint, &private, ctx.llm_deadline(said))
+}
+
+/// The provider `auto` chooses for this job ([`cutroom_core::analysis::route`]).
+async fn route(ctx: &JobCtx<'_>, sentences: &[Sentence]) -> Result<AnalysisRoute, StageError> {
+    let settings = tenants::settings(&ctx.db.orm, ctx.job.tenant_id)
+        .await?
+        .unwrap_or_default();
+    let mut cloud = Vec::new();
+    let mut unusable = Vec::new();
+    for (provider, resolved) in tenant_endpoints(ctx, &settings) {
+        match resolved {
+            Ok(e) => cloud.push(CloudLlm {
+                provider,
+                input_price: e.input_price,
+                output_price: e.output_price,
+            }),
+            Err(why) => unusable.push((provider, why)),
+        }
+    }
+    let said = sentences.last().map_or(0.0, |s| s.end);
+    let chunk = f64::from(
+        settings
+            .analysis
+            .chunk_seconds
+            .unwrap_or(cutroom_core::analysis::DEFAULT_CHUNK_SECONDS),
+    );
+    let chunks = (said / chunk).ceil().max(1.0) as usize;
+    let ask = Ask {
+        tier: ctx.options.transcription.tier.unwrap_or_default(),
+        words: sentences.iter().map(|s| s.words).sum(),
+        requests: if chunks > 1 { chunks + 1 } else { 1 },
+        local: ctx.engines.local_llm.is_some(),
+        cloud,
+        unusable,
+        budget_left: meter::budget_left(ctx, &settings).await?,
+    };
+    Ok(route::choose(&ask))
+}
+
+/// The `local` provider: builtin's analysis worded by the worker's own
+/// model ([`wording`]); builtin's wording, with the reason, when there is
+/// no model or none of its answers could be used.
+async fn word_locally(
+    ctx: &JobCtx<'_>,
+    sentences: &[Sentence],
+    report: &mut AnalysisReport,
+) -> Result<(), StageError> {
+    let Some(llm) = ctx.engines.local_llm.as_ref() else {
+        report.fallback = Some(Fallback {
+            code: "llm_not_configured".to_owned(),
+            message: NO_LOCAL_MODEL.to_owned(),
+        });
+        return Ok(());
+    };
+    let endpoint = llm.endpoint(None);
+    report.model = Some(endpoint.model.clone());
+    let said = sentences.last().map_or(0.0, |s| s.end);
+    let client = client_for(ctx, &endpoint, said);
+    let progress = Progress::default();
+    let mut analysis = report.analysis.clone();
+    let worded = ctx
+        .tracked(
+            Stage::Analyze,
+            &progress,
+            wording::word(
+                &client,
+                sentences,
+                &mut analysis,
+                endpoint.max_in_flight as usize,
+                |done, n| progress.set(0.9 + 0.1 * done as f32 / n as f32),
+            ),
+        )
+        .await?;
+    report.usage = Some(usage_report(&worded.run, &endpoint));
+    if worded.report.written > 0 || worded.report.asked == 0 {
+        report.provider = Provider::Local;
+        report.analysis = analysis;
+    } else {
+        let first = worded.report.reasons.first().cloned().unwrap_or_default();
+        report.fallback = Some(Fallback {
+            code: worded.failure.unwrap_or("llm_invalid_answer").to_owned(),
+            message: format!(
+                "none of the local model's {} answers could be used, so this is builtin's \
+                 wording ({first})",
+                worded.report.asked
+            ),
+        });
+    }
+    report.wording = Some(worded.report);
+    Ok(())
 }

@@ -127,6 +127,20 @@ fn local_cost(ctx: &JobCtx<'_>, stage: Stage) -> f64 {
     seconds * ctx.config.router.cost_per_hour(ctx.engines.threads) / 3600.0
 }
 
+/// What is left of the tenant's monthly budget now; `None` without one.
+pub(crate) async fn budget_left(
+    ctx: &JobCtx<'_>,
+    settings: &cutroom_core::tenants::TenantSettings,
+) -> Result<Option<f64>, StageError> {
+    Ok(match settings.budget.monthly_usd {
+        Some(_) => {
+            let spent = usage::spent(&ctx.db.orm, ctx.job.tenant_id, Month::current()).await?;
+            cutroom_core::speech::budget_left(&settings.budget, spent)
+        }
+        None => None,
+    })
+}
+
 /// Records that `stage` processed `seconds` of media with `model`, at the
 /// cost of its time on this worker.
 pub(crate) async fn record(

@@ -4,6 +4,7 @@
 import { useState } from "preact/hooks";
 import { api, must, type Schemas } from "../../api/client";
 import { atLeast, useAuth } from "../../auth";
+import { Link } from "../../router";
 import { ErrorNote, Loading, useLoad } from "../../ui/common";
 import { AdminsOnly, inputValue, useAction } from "./parts";
 
@@ -204,8 +205,9 @@ function CustomPolicies({ items }: { items: Schemas["CustomPolicy"][] }) {
     <>
       <h3>Custom policies</h3>
       <p class="muted">
-        Rules in plain language, judged line by line by the job’s LLM analysis provider (Gemini or an
-        OpenAI-compatible endpoint); jobs analysed by the built-in provider cannot apply them. They are managed
+        Rules in plain language, judged line by line by the job’s language-model analysis provider (the local
+        model, Gemini or an OpenAI-compatible endpoint; see <Link href="/settings/analysis">Analysis</Link>); jobs
+        analysed by the built-in provider cannot apply them. They are managed
         through the API (<code>PATCH /v1/tenant/settings</code>, <code>moderation.custom</code>); saving the
         policy here keeps them as they are.
       </p>

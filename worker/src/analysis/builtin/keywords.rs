@@ -24,14 +24,19 @@ pub(super) fn word_counts(sentences: &[Sentence]) -> HashMap<String, usize> {
             let w: String = w
                 .trim_matches(|c: char| !c.is_alphanumeric())
                 .to_lowercase();
-            if w.chars().count() < 3 || STOP_WORDS.contains(&w.as_str()) || w.parse::<f64>().is_ok()
-            {
+            if !is_content_word(&w) {
                 continue;
             }
             *counts.entry(w).or_insert(0) += 1;
         }
     }
     counts
+}
+
+/// Whether a lower-case word (without its punctuation) carries content:
+/// three letters or more, not a function word nor a number.
+pub(crate) fn is_content_word(w: &str) -> bool {
+    w.chars().count() >= 3 && !STOP_WORDS.contains(&w) && w.parse::<f64>().is_err()
 }
 
 /// English function words, left out of keywords and chapter titles.

@@ -15,13 +15,10 @@ use super::{
     signals::{Scores, covered},
 };
 use crate::{
-    analysis::{
-        llm::LlmClient,
-        policies::{self, Violation},
-    },
+    analysis::policies::{self, Violation},
     pipeline::{
         JobCtx, Progress, Stage, StageError,
-        analyze::{endpoint, usage_report},
+        analyze::{client_for, endpoint, usage_report},
         transcribe::Transcript,
     },
 };
@@ -62,6 +59,7 @@ pub(super) async fn judge_custom(
             return Ok((report, Vec::new()));
         }
     };
+    report.provider = Some(endpoint.provider.name());
     report.model = Some(endpoint.model.clone());
     let segments: Vec<&str> = transcript
         .segments
@@ -72,11 +70,7 @@ pub(super) async fn judge_custom(
         report.status = "applied";
         return Ok((report, Vec::new()));
     }
-    let client = LlmClient::for_endpoint(
-        &endpoint,
-        &ctx.config.llm_private_hosts,
-        ctx.llm_deadline(transcript.duration),
-    );
+    let client = client_for(ctx, &endpoint, transcript.duration);
     let progress = Progress::default();
     let (result, run) = ctx
         .tracked(

@@ -36,13 +36,12 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 use cutroom_core::{
     ErrorCode,
     events::JobEvent,
-    queries::{events, tenants, usage},
+    queries::{events, tenants},
     secrets::Sealer,
-    speech::{Engine, EngineAttempt, ResolvedSpeech, RouteReport, SpeechEndpoints, budget_left},
-    usage::Month,
+    speech::{Engine, EngineAttempt, ResolvedSpeech, RouteReport, SpeechEndpoints},
 };
 
-use super::{JobCtx, Stage, StageError, audio::ANALYSIS_RATE, silence::Interval};
+use super::{JobCtx, Stage, StageError, audio::ANALYSIS_RATE, meter, silence::Interval};
 use crate::models::WhisperModel;
 
 pub(crate) use cutroom_core::transcript::{FORMAT_VERSION, Segment, Transcript, Word};
@@ -247,13 +246,7 @@ async fn weigh(
     let settings = tenants::settings(&ctx.db.orm, job.tenant_id)
         .await?
         .unwrap_or_default();
-    let budget_left = match settings.budget.monthly_usd {
-        Some(_) => {
-            let spent = usage::spent(&ctx.db.orm, job.tenant_id, Month::current()).await?;
-            budget_left(&settings.budget, spent)
-        }
-        None => None,
-    };
+    let budget_left = meter::budget_left(ctx, &settings).await?;
     let (cloud, unusable) = cloud_engines(ctx, &settings.transcription.cloud);
     let track = Track::new(audio, speech);
     let speech_seconds: f64 = speech.iter().map(|i| i.end - i.start).sum();
