@@ -29,8 +29,10 @@ use crate::{
 
 mod llama;
 mod voices;
+mod wording;
 pub use llama::{LlamaServer, SMOLLM2, SMOLLM2_GGUF};
 pub use voices::{Voices, Windows, tuning};
+pub use wording::{Worded, rouge_l};
 
 /// The sample rate every listening stage reads.
 pub const RATE: u32 = 16_000;

@@ -30,9 +30,6 @@ impl LlamaServer {
     /// with `context` tokens) on `threads` threads, and waits until it has
     /// loaded the model.
     pub fn start(slots: u32, context: u32, threads: u32) -> anyhow::Result<Self> {
-        let binary = std::env::var_os("CUTROOM_TEST_LLAMA_SERVER").context(
-            "CUTROOM_TEST_LLAMA_SERVER is not set: run `bash .ci/setup --test` and source .ci/env.sh",
-        )?;
         let data = std::env::var_os("CUTROOM_TEST_DATA")
             .context("CUTROOM_TEST_DATA is not set: source .ci/env.sh")?;
         let model = PathBuf::from(data).join(SMOLLM2_GGUF);
@@ -42,6 +39,20 @@ impl LlamaServer {
                 model.display()
             );
         }
+        Self::start_on(&model, SMOLLM2, slots, context, threads)
+    }
+
+    /// The same with another GGUF `model`, served as `alias`.
+    pub fn start_on(
+        model: &std::path::Path,
+        alias: &str,
+        slots: u32,
+        context: u32,
+        threads: u32,
+    ) -> anyhow::Result<Self> {
+        let binary = std::env::var_os("CUTROOM_TEST_LLAMA_SERVER").context(
+            "CUTROOM_TEST_LLAMA_SERVER is not set: run `bash .ci/setup --test` and source .ci/env.sh",
+        )?;
         // A free port: the OS picks one, the server takes it over.
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let dir = tempfile::tempdir()?;
@@ -49,8 +60,8 @@ impl LlamaServer {
         let out = std::fs::File::create(&log)?;
         let child = Command::new(&binary)
             .arg("--model")
-            .arg(&model)
-            .args(["--alias", SMOLLM2, "--host", "127.0.0.1"])
+            .arg(model)
+            .args(["--alias", alias, "--host", "127.0.0.1"])
             .args(["--port", &port.to_string()])
             .args(["--threads", &threads.to_string()])
             .args(["--parallel", &slots.to_string()])
