@@ -59,9 +59,12 @@ struct RefChapter {
     sentences: Vec<String>,
 }
 
-/// A talk as a transcript: `(start, end, text)` per sentence, and each
-/// reference chapter's `(start, end)`.
-fn timed(talk: &Talk) -> (Vec<(f64, f64, String)>, Vec<(f64, f64)>) {
+/// `(start, end, text)` of one sentence.
+type Line = (f64, f64, String);
+
+/// A talk as a transcript: a line per sentence, and each reference
+/// chapter's `(start, end)`.
+fn timed(talk: &Talk) -> (Vec<Line>, Vec<(f64, f64)>) {
     let mut lines = Vec::new();
     let mut spans = Vec::new();
     let mut t = 0.0;
@@ -107,7 +110,7 @@ fn rubric(title: &str, passage: &[String]) -> (bool, bool, bool) {
     (complete, faithful, specific)
 }
 
-fn passage(lines: &[(f64, f64, String)], (start, end): (f64, f64)) -> Vec<String> {
+fn passage(lines: &[Line], (start, end): (f64, f64)) -> Vec<String> {
     lines
         .iter()
         .filter(|l| l.0 >= start - 0.05 && l.1 <= end + 0.05)
@@ -133,11 +136,11 @@ struct Score {
 }
 
 impl Score {
-    fn add(&mut self, talk: &Talk, lines: &[(f64, f64, String)], spans: &[(f64, f64)], w: &Worded) {
+    fn add(&mut self, talk: &Talk, lines: &[Line], spans: &[(f64, f64)], w: &Worded) {
         self.talks += 1;
         let mut rouge = 0.0;
         for (c, span) in talk.chapters.iter().zip(spans) {
-            let overlap = |s: &(f64, f64, String)| (s.1.min(span.1) - s.0.max(span.0)).max(0.0);
+            let overlap = |s: &Line| (s.1.min(span.1) - s.0.max(span.0)).max(0.0);
             let found = w
                 .chapters
                 .iter()
