@@ -47,6 +47,9 @@ pub enum StatusChange {
     HandedBack,
     /// An admin sent a failed job back in line.
     Requeued,
+    /// The tenant's budget is spent and its settings say to wait: back in
+    /// line until `data.retry_at` (`data.message` says why).
+    WaitingForBudget,
     Succeeded,
     Failed,
     Cancelled,
@@ -68,13 +71,14 @@ pub enum WebhookEvent {
 }
 
 impl StatusChange {
-    pub const ALL: [StatusChange; 9] = [
+    pub const ALL: [StatusChange; 10] = [
         StatusChange::Queued,
         StatusChange::Running,
         StatusChange::Lost,
         StatusChange::Retrying,
         StatusChange::HandedBack,
         StatusChange::Requeued,
+        StatusChange::WaitingForBudget,
         StatusChange::Succeeded,
         StatusChange::Failed,
         StatusChange::Cancelled,
@@ -88,6 +92,7 @@ impl StatusChange {
             StatusChange::Retrying => "retrying",
             StatusChange::HandedBack => "handed_back",
             StatusChange::Requeued => "requeued",
+            StatusChange::WaitingForBudget => "waiting_for_budget",
             StatusChange::Succeeded => "succeeded",
             StatusChange::Failed => "failed",
             StatusChange::Cancelled => "cancelled",

@@ -138,6 +138,11 @@ pub enum AtBudget {
     Cheapest,
     /// Jobs fail with `budget_exceeded` until the next month.
     Fail,
+    /// Jobs wait in line (status `queued`, a `waiting_for_budget` event
+    /// with `retry_at`) until the budget allows: looked at again every
+    /// `CUTROOM_BUDGET_RECHECK_SECS` (default an hour) and when the month
+    /// turns, so a raised budget lets them run at the next look.
+    Wait,
 }
 
 /// List prices in US dollars per minute of audio, as each provider

@@ -241,6 +241,26 @@ test("a new user uploads a video, watches it processed, and works with the resul
     }),
   );
 
+  await t.test("let the router choose the analysis provider, in the Analysis settings", () =>
+    step(page, "analysis-settings", async () => {
+      await nav(page, "Settings").click();
+      await page.getByRole("navigation", { name: "Settings" }).getByRole("link", { name: "Analysis" }).click();
+      const form = page.getByTestId("analysis-settings");
+      await form.getByTestId("analysis-provider").selectOption("auto");
+      await form.getByLabel(/Most in flight/).fill("2");
+      await form.getByRole("button", { name: "Save analysis settings" }).click();
+      await form.getByRole("status").filter({ hasText: "router’s choice" }).waitFor();
+      // Saved on the server: a fresh load of the page shows it.
+      await page.reload();
+      const again = page.getByTestId("analysis-settings");
+      await again.getByTestId("analysis-provider").waitFor();
+      await page.waitForFunction(
+        () => document.querySelector('[data-testid="analysis-provider"]')?.value === "auto",
+      );
+      assert.equal(await again.getByLabel(/Most in flight/).inputValue(), "2");
+    }),
+  );
+
   await page.context().close();
 });
 

@@ -30,6 +30,8 @@ async fn start(db: Db, standin: &StandIn, source: &SourceServer) -> TestApp {
             // speech API inside its own network.
             c.llm_private_hosts.insert(host);
             c.router.cloud_backoff = Duration::from_millis(20);
+            // A job waiting for its budget looks again within a second.
+            c.router.budget_recheck = Duration::from_secs(1);
         })
         .start()
         .await
@@ -308,6 +310,62 @@ async fn keys_and_budgets(db: Db) {
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(body["code"], "budget_exceeded", "{body}");
+
+    // One that chose `wait` takes the job, which waits in line (this
+    // attempt uncounted) until the budget is raised, then runs.
+    settings(
+        &app,
+        &s,
+        json!({"budget": {"monthly_usd": 0.0, "at_limit": "wait"}}),
+    )
+    .await;
+    let (status, job) = app
+        .post(
+            "/v1/jobs",
+            &s.access_token,
+            json!({"source": {"type": "youtube", "url": source.url("talk.mp4")}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let waiting = job["id"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + JOB_LIMIT;
+    let data = loop {
+        let (_, history) = app
+            .get(&format!("/v1/jobs/{waiting}/events"), &s.access_token)
+            .await;
+        let found = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "status" && e["message"] == "waiting_for_budget");
+        if let Some(e) = found {
+            break e["data"].clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{history:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(data["code"], "budget_exceeded", "{data}");
+    assert!(
+        data["message"].as_str().unwrap().contains("at_limit: wait"),
+        "{data}"
+    );
+    assert!(data["retry_at"].is_string(), "{data}");
+    let (_, job) = app
+        .get(&format!("/v1/jobs/{waiting}"), &s.access_token)
+        .await;
+    assert_ne!(job["status"], "failed", "{job}");
+    settings(&app, &s, json!({"budget": {"monthly_usd": 100.0}})).await;
+    let job = app.wait_for_job(&s.access_token, &waiting, JOB_LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let history = app.status_events(&s.access_token, &waiting).await;
+    let messages: Vec<&str> = history.iter().map(|(m, _)| m.as_str()).collect();
+    assert!(
+        messages.starts_with(&["queued", "running", "waiting_for_budget"]),
+        "{messages:?}"
+    );
+    assert_eq!(messages.last(), Some(&"succeeded"), "{messages:?}");
+    // The wait did not count as a run: one attempt, the one that ran.
+    assert_eq!(job["attempts"], 1, "{job}");
     assert!(app.scratch_entries().is_empty());
 }
 both_dbs!(

@@ -207,31 +207,12 @@ impl Models {
         threads: u16,
         lines: &[(f64, f64, String)],
     ) -> anyhow::Result<(Understood, f64, f64)> {
-        use crate::{
-            analysis::{builtin, sentences},
-            pipeline::moderate,
-        };
+        use crate::pipeline::moderate;
         let engines = self.engines(threads, WhisperQuant::F16)?;
         let transcript = transcript_of(lines);
 
         let started = std::time::Instant::now();
-        let found = sentences::split(&transcript);
-        let mut embedder = engines.sentence_embedder()?;
-        let texts: Vec<&str> = found.iter().map(|s| s.text.as_str()).collect();
-        let embeddings = embedder.embed(&texts)?;
-        let analysis = builtin::analyse(
-            &found,
-            &embeddings,
-            &builtin::Signals {
-                loudness: &[],
-                loudness_interval: 0.1,
-                noise: &[],
-            },
-            builtin::Lengths {
-                min: 15.0,
-                max: 60.0,
-            },
-        );
+        let (found, analysis) = plain_builtin(&engines, &transcript)?;
         let analysis_seconds = started.elapsed().as_secs_f64();
 
         engines.meaning()?;
@@ -286,26 +267,13 @@ impl Models {
         max_in_flight: usize,
     ) -> anyhow::Result<LlmUnderstood> {
         use crate::analysis::{
-            builtin::{self, Lengths},
             llm::{LlmClient, LlmConfig, Wire},
-            provider, sentences,
+            provider,
         };
         let transcript = transcript_of(lines);
-        let found = sentences::split(&transcript);
         let engines = self.engines(2, WhisperQuant::F16)?;
-        let mut embedder = engines.sentence_embedder()?;
-        let texts: Vec<&str> = found.iter().map(|s| s.text.as_str()).collect();
-        let embeddings = embedder.embed(&texts)?;
-        let lengths = Lengths {
-            min: 15.0,
-            max: 60.0,
-        };
-        let signals = builtin::Signals {
-            loudness: &[],
-            loudness_interval: 0.1,
-            noise: &[],
-        };
-        let fallback = builtin::analyse(&found, &embeddings, &signals, lengths);
+        let (found, fallback) = plain_builtin(&engines, &transcript)?;
+        let lengths = BENCH_LENGTHS;
         let mut config = LlmConfig::new(Wire::OpenAi, base_url, model, None);
         config.timeout = std::time::Duration::from_secs(600);
         // The benchmark's endpoint is the operator's own (a llama-server
@@ -346,6 +314,36 @@ impl Models {
             highlights,
         })
     }
+}
+
+/// Highlight lengths of the benchmarks' analyses.
+const BENCH_LENGTHS: crate::analysis::builtin::Lengths = crate::analysis::builtin::Lengths {
+    min: 15.0,
+    max: 60.0,
+};
+
+/// The builtin analysis of `transcript` without sound signals (no
+/// loudness, no noise), as the analysis benchmarks run it: its sentences
+/// and the analysis.
+fn plain_builtin(
+    engines: &Engines,
+    transcript: &crate::pipeline::transcribe::Transcript,
+) -> anyhow::Result<(
+    Vec<crate::analysis::sentences::Sentence>,
+    crate::analysis::builtin::Analysis,
+)> {
+    use crate::analysis::{builtin, sentences};
+    let found = sentences::split(transcript);
+    let mut embedder = engines.sentence_embedder()?;
+    let texts: Vec<&str> = found.iter().map(|s| s.text.as_str()).collect();
+    let embeddings = embedder.embed(&texts)?;
+    let signals = builtin::Signals {
+        loudness: &[],
+        loudness_interval: 0.1,
+        noise: &[],
+    };
+    let analysis = builtin::analyse(&found, &embeddings, &signals, BENCH_LENGTHS);
+    Ok((found, analysis))
 }
 
 /// A transcript of one segment per `(start, end, text)`, its words spread

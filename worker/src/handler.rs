@@ -234,6 +234,9 @@ impl Handler {
                 }),
             ),
             Outcome::Interrupted => return self.hand_back(job, attempt).await,
+            Outcome::WaitForBudget { until, reason } => {
+                return self.wait_for_budget(job, attempt, until, reason).await;
+            }
         };
         let error = failure.as_ref().map(|f| (f.code, f.message.clone()));
         if !jobs::finish(db, job.tenant_id, job.id, Some(attempt), status, error).await? {
@@ -318,6 +321,36 @@ impl Handler {
             code = %f.code, message = %f.message, detail = f.detail.as_deref(), attempt,
             retry_in_secs = delay.as_secs(), "job failed; it will run again"
         );
+        Ok(())
+    }
+
+    /// The tenant's budget is spent and it chose to wait: back in line
+    /// until `until`, this attempt uncounted.
+    async fn wait_for_budget(
+        &self,
+        job: &job::Model,
+        attempt: i32,
+        until: chrono::DateTime<Utc>,
+        reason: String,
+    ) -> Result<(), HandlerError> {
+        if !jobs::wait_until(&self.db.orm, job.tenant_id, job.id, attempt, until).await? {
+            // Cancelled meanwhile: end it as asked instead.
+            return Box::pin(self.settle(job, attempt, Outcome::Cancelled)).await;
+        }
+        self.status_event(
+            job,
+            StatusChange::WaitingForBudget,
+            Some(json!({
+                "attempt": attempt,
+                "code": ErrorCode::BudgetExceeded,
+                "message": reason,
+                "retry_at": until,
+            })),
+        )
+        .await?;
+        self.done(None).await;
+        self.free_slot(job).await;
+        tracing::info!(%until, %reason, "budget spent; the job waits");
         Ok(())
     }
 

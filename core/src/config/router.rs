@@ -25,6 +25,10 @@ pub struct RouterConfig {
     /// full jitter; a `Retry-After` is honoured up to 30 s
     /// (`CUTROOM_ROUTER_CLOUD_BACKOFF_MS`, default 500).
     pub cloud_backoff: Duration,
+    /// How often a job waiting for its tenant's budget
+    /// (`budget.at_limit: wait`) looks again (`CUTROOM_BUDGET_RECHECK_SECS`,
+    /// default 3600); it also looks when the month turns.
+    pub budget_recheck: Duration,
 }
 
 impl Default for RouterConfig {
@@ -34,6 +38,7 @@ impl Default for RouterConfig {
             long_speech: Duration::from_secs(1800),
             cloud_attempts: 3,
             cloud_backoff: Duration::from_millis(500),
+            budget_recheck: Duration::from_secs(3600),
         }
     }
 }
@@ -77,6 +82,10 @@ impl RouterConfig {
             c.cloud_backoff = Duration::from_millis(v.parse().with_context(|| {
                 format!("CUTROOM_ROUTER_CLOUD_BACKOFF_MS={v} is not a number of milliseconds")
             })?);
+        }
+        c.budget_recheck = super::env::secs(var, "BUDGET_RECHECK_SECS", c.budget_recheck)?;
+        if c.budget_recheck.is_zero() {
+            anyhow::bail!("CUTROOM_BUDGET_RECHECK_SECS must be at least 1");
         }
         Ok(c)
     }

@@ -244,6 +244,18 @@ pub async fn retry_later(
     back_in_line(db, tenant_id, id, attempt, Some(retry_at), false).await
 }
 
+/// The tenant's budget is spent and it chose to wait: the job waits,
+/// queued, until `at`, and this attempt does not count (nothing failed).
+pub async fn wait_until(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    attempt: i32,
+    at: chrono::DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    back_in_line(db, tenant_id, id, attempt, Some(at), true).await
+}
+
 /// A worker stopping (SIGTERM) gives its job back: queued at once, and
 /// the interrupted attempt does not count.
 pub async fn hand_back(

@@ -4,11 +4,10 @@
 
 use std::time::Instant;
 
-use super::{Models, transcript_of};
+use super::{Models, plain_builtin, transcript_of};
 use crate::analysis::{
-    builtin::{self, Lengths, Signals},
     llm::{LlmClient, LlmConfig, Wire},
-    sentences, wording,
+    wording,
 };
 use crate::wer::words;
 use cutroom_core::config::WhisperQuant;
@@ -44,25 +43,9 @@ impl Models {
         in_flight: usize,
     ) -> anyhow::Result<Worded> {
         let transcript = transcript_of(lines);
-        let found = sentences::split(&transcript);
         let engines = self.engines(2, WhisperQuant::F16)?;
         let started = Instant::now();
-        let mut embedder = engines.sentence_embedder()?;
-        let texts: Vec<&str> = found.iter().map(|s| s.text.as_str()).collect();
-        let embeddings = embedder.embed(&texts)?;
-        let mut analysis = builtin::analyse(
-            &found,
-            &embeddings,
-            &Signals {
-                loudness: &[],
-                loudness_interval: 0.1,
-                noise: &[],
-            },
-            Lengths {
-                min: 15.0,
-                max: 60.0,
-            },
-        );
+        let (found, mut analysis) = plain_builtin(&engines, &transcript)?;
         let mut out = Worded {
             builtin_seconds: started.elapsed().as_secs_f64(),
             ..Worded::default()

@@ -13,6 +13,13 @@ pub(crate) enum StageError {
     /// The job must stop now; the reason decides how it is recorded.
     #[error("stopped ({0:?})")]
     Stopped(StopReason),
+    /// The tenant's budget is spent and it chose to wait: the job goes
+    /// back in line until `until`, this attempt uncounted.
+    #[error("waiting for the budget until {until}: {reason}")]
+    WaitForBudget {
+        until: chrono::DateTime<chrono::Utc>,
+        reason: String,
+    },
     #[error(transparent)]
     Db(#[from] DbErr),
 }

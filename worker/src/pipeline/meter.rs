@@ -9,7 +9,8 @@
 
 use cutroom_core::{
     ErrorCode,
-    queries::usage,
+    queries::{tenants, usage},
+    speech::AtBudget,
     usage::{Month, QUOTA_STAGE, exceeded_message, fits, minutes},
 };
 
@@ -125,6 +126,41 @@ fn local_cost(ctx: &JobCtx<'_>, stage: Stage) -> f64 {
         .copied()
         .unwrap_or_default();
     seconds * ctx.config.router.cost_per_hour(ctx.engines.threads) / 3600.0
+}
+
+/// A job of a tenant whose budget is used up and whose settings say to
+/// wait (`budget.at_limit: wait`) goes back in line at once, before its
+/// source is fetched; the transcription router stops one whose tenant ran
+/// out meanwhile.
+pub(crate) async fn wait_for_budget(ctx: &JobCtx<'_>) -> Result<(), StageError> {
+    let settings = tenants::settings(&ctx.db.orm, ctx.job.tenant_id)
+        .await?
+        .unwrap_or_default();
+    if settings.budget.at_limit != AtBudget::Wait {
+        return Ok(());
+    }
+    if !budget_left(ctx, &settings)
+        .await?
+        .is_some_and(|left| left <= 0.0)
+    {
+        return Ok(());
+    }
+    Err(StageError::WaitForBudget {
+        until: budget_wait_until(ctx),
+        reason: format!(
+            "the tenant's monthly budget of ${:.2} is spent and its settings say jobs then wait \
+             (budget.at_limit: wait)",
+            settings.budget.monthly_usd.unwrap_or_default()
+        ),
+    })
+}
+
+/// When a job waiting for its tenant's budget looks again: after
+/// `CUTROOM_BUDGET_RECHECK_SECS`, or when the month turns if sooner.
+pub(crate) fn budget_wait_until(ctx: &JobCtx<'_>) -> chrono::DateTime<chrono::Utc> {
+    let recheck = chrono::Duration::from_std(ctx.config.router.budget_recheck)
+        .unwrap_or(chrono::Duration::hours(1));
+    (chrono::Utc::now() + recheck).min(Month::current().end())
 }
 
 /// What is left of the tenant's monthly budget now; `None` without one.

@@ -73,6 +73,11 @@ pub(crate) enum Outcome {
     Cancelled,
     /// This worker is shutting down; the job should run again elsewhere.
     Interrupted,
+    /// The tenant's budget is spent and it chose to wait until `until`.
+    WaitForBudget {
+        until: chrono::DateTime<chrono::Utc>,
+        reason: String,
+    },
 }
 
 pub(crate) struct Pipeline<'a> {
@@ -161,6 +166,9 @@ impl<'a> Pipeline<'a> {
             Err(StageError::Failed(f)) => Outcome::Failed(f),
             Err(StageError::Stopped(StopReason::Cancelled)) => Outcome::Cancelled,
             Err(StageError::Stopped(StopReason::Shutdown)) => Outcome::Interrupted,
+            Err(StageError::WaitForBudget { until, reason }) => {
+                Outcome::WaitForBudget { until, reason }
+            }
             Err(StageError::Db(e)) => return Err(e),
         })
     }
@@ -177,6 +185,8 @@ impl<'a> Pipeline<'a> {
             // Boxed: its future would swell every job's by its size.
             return Box::pin(self.unpack_stages(ctx, batch)).await;
         }
+        // A tenant waiting for its budget: back in line before any download.
+        meter::wait_for_budget(ctx).await?;
         let source = self.stage(ctx, Stage::Fetch, fetch::run(ctx)).await?;
         let (media, audio, kept) = self.probe_and_decode(ctx, &source, None).await?;
         let seconds = audio.duration();

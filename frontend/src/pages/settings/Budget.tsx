@@ -12,6 +12,7 @@ type AtBudget = Schemas["AtBudget"];
 export const AT_LIMIT: Record<AtBudget, string> = {
   cheapest: "jobs go on with the cheapest engine (the local one), so nothing more is spent on cloud engines",
   fail: "new jobs are refused and queued ones fail with budget_exceeded until the month ends",
+  wait: "jobs wait in line until the month ends or the budget is raised (looked at again every hour)",
 };
 
 /** The month's budget and what is left of it (`null`: none). */
@@ -98,6 +99,7 @@ function Form({ initial, onSaved }: { initial: Schemas["Budget"]; onSaved: () =>
         >
           <option value="cheapest">Go on with the cheapest engine</option>
           <option value="fail">Stop: refuse and fail jobs</option>
+          <option value="wait">Wait: keep jobs in line until there is budget</option>
         </select>
       </label>
       <button type="submit" disabled={save.busy}>

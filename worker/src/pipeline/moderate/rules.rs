@@ -111,9 +111,9 @@ pub(crate) fn assess_highlights(
     }
 }
 
-/// Whether a highlight's hook is word for word what was said over its span,
-/// and its title is the hook's opening: then they need no scoring of their
-/// own.
+/// Whether a highlight's hook and title are each word for word what was
+/// said over its span (builtin's are: its opening line and a clause of
+/// it): then they need no scoring of their own.
 pub(super) fn said_verbatim(h: &Highlight, transcript: &Transcript) -> bool {
     fn words(text: &str) -> Vec<String> {
         text.split_whitespace()
@@ -133,11 +133,9 @@ pub(super) fn said_verbatim(h: &Highlight, transcript: &Transcript) -> bool {
         .filter(|w| w.end >= h.start && w.start <= h.end)
         .flat_map(|w| words(&w.text))
         .collect();
-    let hook = words(&h.hook);
-    let title = words(h.title.trim_end_matches('…'));
-    !hook.is_empty()
-        && said.windows(hook.len()).any(|w| w == hook.as_slice())
-        && hook.starts_with(&title)
+    let said_here =
+        |part: &[String]| !part.is_empty() && said.windows(part.len()).any(|w| w == part);
+    said_here(&words(&h.hook)) && said_here(&words(h.title.trim_end_matches('…')))
 }
 
 /// The text of a highlight that is moderated: its title and its hook.
@@ -400,6 +398,9 @@ pub(super) mod tests {
         assert!(said_verbatim(&own, &t));
         let written = highlight(0.0, 1.5, "A threat, live", "I will hurt you.");
         assert!(!said_verbatim(&written, &t));
+        // Builtin's title may be a later clause of the clip: still said.
+        let clause = highlight(0.0, 1.5, "Bye", "I will hurt you.");
+        assert!(said_verbatim(&clause, &t));
         // Whisper gives some words no length: one at the very start counts.
         t.segments[0].words[0].end = 0.0;
         assert!(said_verbatim(&own, &t));

@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext};
 
 use super::{
-    FORMAT_VERSION, Segment, Transcript, Word,
+    FORMAT_VERSION, Segment, Transcript, Word, repeats,
     windows::{Window, windows},
     words::{fit_words_to_speech, round_ms, snap_words_to_audio},
 };
@@ -121,6 +121,7 @@ pub(crate) fn transcribe_with_progress(
         done += window.samples.len();
         progress.set(done as f32 / total.max(1) as f32);
     }
+    repeats::drop_repeats(&mut segments);
     fit_words_to_speech(&mut segments, speech);
     snap_words_to_audio(&mut segments, audio);
     for (id, s) in segments.iter_mut().enumerate() {

@@ -20,6 +20,7 @@
 pub(crate) mod cloud;
 mod decode;
 mod outputs;
+mod repeats;
 pub mod route;
 mod windows;
 mod words;
@@ -275,6 +276,10 @@ async fn weigh(
     };
     let plan = route::plan(&ask).map_err(|no| match no {
         route::NoEngine::Budget(why) => StageError::failed(ErrorCode::BudgetExceeded, why),
+        route::NoEngine::Wait(reason) => StageError::WaitForBudget {
+            until: meter::budget_wait_until(ctx),
+            reason,
+        },
         route::NoEngine::Unusable(why) => StageError::failed(ErrorCode::EngineRefused, why),
     })?;
     Ok(Weighed {
@@ -437,6 +442,7 @@ fn cloud_transcript(
     speech: &[Interval],
 ) -> Transcript {
     let mut segments = cloud::segments(&heard);
+    repeats::drop_repeats(&mut segments);
     words::fit_words_to_speech(&mut segments, speech);
     words::snap_words_to_audio(&mut segments, audio);
     for (id, s) in segments.iter_mut().enumerate() {

@@ -83,6 +83,8 @@ pub struct Plan {
 pub enum NoEngine {
     /// The budget is spent and the tenant chose `fail`.
     Budget(String),
+    /// The budget is spent and the tenant chose `wait`.
+    Wait(String),
     /// The engine the job named cannot be used.
     Unusable(String),
 }
@@ -145,12 +147,17 @@ pub fn plan(ask: &Ask) -> Result<Plan, NoEngine> {
     }
     let fitting: Vec<Pick> = all.iter().filter(|p| ask.fits(p)).cloned().collect();
     let cheapest = all[0].clone();
+    // Nothing left at all; a job over what is left still runs, cheapest.
+    let used_up = ask.budget_left.is_some_and(|left| left <= 0.0);
     let spent = |what: &str| -> Result<Plan, NoEngine> {
         match ask.at_budget {
             AtBudget::Fail => Err(NoEngine::Budget(format!(
                 "{what}; the tenant's settings say jobs then fail (budget.at_limit: fail)"
             ))),
-            AtBudget::Cheapest => Ok(Plan {
+            AtBudget::Wait if used_up => Err(NoEngine::Wait(format!(
+                "{what}; the tenant's settings say jobs then wait (budget.at_limit: wait)"
+            ))),
+            AtBudget::Cheapest | AtBudget::Wait => Ok(Plan {
                 order: vec![cheapest.clone()],
                 considered: considered
                     .iter()
@@ -344,6 +351,12 @@ mod tests {
         assert_eq!(engines(&plan(&a).unwrap()), [Engine::Local]);
         a.at_budget = AtBudget::Fail;
         assert!(matches!(plan(&a), Err(NoEngine::Budget(_))));
+        // `wait` waits once nothing is left, and runs the cheapest while
+        // something is (a job over it would otherwise wait for ever).
+        a.at_budget = AtBudget::Wait;
+        assert!(matches!(plan(&a), Err(NoEngine::Wait(w)) if w.contains("at_limit: wait")));
+        a.budget_left = Some(0.01);
+        assert_eq!(engines(&plan(&a).unwrap()), [Engine::Local]);
     }
 
     #[test]
