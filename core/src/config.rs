@@ -120,6 +120,9 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Which of each Whisper model's two files transcription loads.
     pub whisper_quant: WhisperQuant,
+    /// whisper.cpp's flash attention (`CUTROOM_WHISPER_FLASH_ATTN`, default
+    /// off; see docs/benchmarks.md for what it changes on a CPU).
+    pub whisper_flash_attn: bool,
     /// The model that tells voices apart (`CUTROOM_SPEAKER_MODEL`,
     /// default `campplus`).
     pub speaker_model: SpeakerModel,
@@ -195,6 +198,7 @@ impl Config {
             whisper_threads: default_threads(),
             whisper_model: "tiny.en".into(),
             whisper_quant: WhisperQuant::default(),
+            whisper_flash_attn: false,
             speaker_model: SpeakerModel::default(),
             webhooks: WebhookConfig::default(),
             tenant_max_running: 4,
@@ -352,6 +356,11 @@ impl Config {
             }
             c.whisper_model = v;
         }
+        c.whisper_flash_attn = parse_bool(
+            "WHISPER_FLASH_ATTN",
+            var("WHISPER_FLASH_ATTN"),
+            c.whisper_flash_attn,
+        )?;
         if let Some(v) = var("WHISPER_QUANT") {
             c.whisper_quant = v
                 .parse()

@@ -56,10 +56,20 @@ impl Models {
     }
 
     pub(crate) fn engines(&self, threads: u16, quant: WhisperQuant) -> anyhow::Result<Engines> {
+        self.engines_with(threads, quant, false)
+    }
+
+    fn engines_with(
+        &self,
+        threads: u16,
+        quant: WhisperQuant,
+        flash_attn: bool,
+    ) -> anyhow::Result<Engines> {
         let mut config = Config::for_data_dir("/nonexistent", "x".repeat(32).into());
         config.models_dir.clone_from(&self.dir);
         config.whisper_threads = threads;
         config.whisper_quant = quant;
+        config.whisper_flash_attn = flash_attn;
         Engines::open(&config)
     }
 
@@ -125,16 +135,15 @@ impl Models {
     /// The transcription stage's work, loading the model first (as a
     /// worker's first job does). `speech` is what it transcribes: the
     /// silence stage's intervals, or the whole file as one. Returns the
-    /// text of every segment.
+    /// text of every segment. `flash_attn`: whisper.cpp's flash attention.
     pub fn transcribe(
         &self,
-        model: WhisperModel,
-        quant: WhisperQuant,
+        (model, quant, flash_attn): (WhisperModel, WhisperQuant, bool),
         threads: u16,
         samples: &[f32],
         speech: &[(f64, f64)],
     ) -> anyhow::Result<String> {
-        let engines = self.engines(threads, quant)?;
+        let engines = self.engines_with(threads, quant, flash_attn)?;
         let options = TranscriptionOptions {
             model: Some(model.name().to_owned()),
             language: Some("en".to_owned()),

@@ -30,6 +30,8 @@ pub(crate) struct Engines {
     pub threads: usize,
     /// Which file of each Whisper model [`Engines::whisper`] loads.
     pub quant: WhisperQuant,
+    /// whisper.cpp's flash attention.
+    pub flash_attn: bool,
     /// The model that tells voices apart.
     pub speaker_model: SpeakerModel,
     /// The `local` analysis provider's model, when the operator set one
@@ -56,6 +58,7 @@ impl Engines {
             set,
             threads: usize::from(config.whisper_threads.max(1)),
             quant: config.whisper_quant,
+            flash_attn: config.whisper_flash_attn,
             speaker_model: config.speaker_model,
             local_llm: None,
             whisper: Mutex::new(HashMap::new()),
@@ -124,7 +127,9 @@ impl Engines {
         // (`DtwParameters`, model preset) runs, but on espeak-ng words with
         // known edges its one time per token fell 0.1-0.5 s after the word
         // began, often past its end, so it stays off.
-        let params = WhisperContextParameters::default();
+        let mut params = WhisperContextParameters::default();
+        // Flash attention would turn the DTW alignment off; it is off anyway.
+        params.flash_attn(self.flash_attn);
         let path = file.path.to_str().context("the model path is not UTF-8")?;
         let ctx = WhisperContext::new_with_params(path, params)
             .with_context(|| format!("loading the Whisper model {}", file.path.display()))?;

@@ -7,11 +7,15 @@ use super::*;
 fn defaults() -> Value {
     let endpoint = json!({"base_url": null, "model": null, "api_key_hint": null,
         "input_price": null, "output_price": null, "timeout_seconds": null});
+    let speech = json!({"base_url": null, "model": null, "api_key_hint": null,
+        "price_per_minute": null, "timeout_seconds": null});
     json!({
-        "transcription": {"model": null},
+        "transcription": {"model": null, "engine": null, "tier": null,
+                          "cloud": {"deepgram": speech, "assemblyai": speech, "openai": speech}},
         "analysis": {"provider": null, "gemini": endpoint, "openai": endpoint,
                      "max_in_flight": null, "chunk_seconds": null},
-        "moderation": {"rules": {}, "custom": []}
+        "moderation": {"rules": {}, "custom": []},
+        "budget": {"monthly_usd": null, "at_limit": "cheapest"}
     })
 }
 

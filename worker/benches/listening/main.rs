@@ -79,7 +79,12 @@ fn main() {
                 let given = if run.vad { &speech[..] } else { &whole[..] };
                 let (seconds, (text, usage)) = measure(|| {
                     models
-                        .transcribe(run.model, run.quant, run.threads, &audio, given)
+                        .transcribe(
+                            (run.model, run.quant, run.flash),
+                            run.threads,
+                            &audio,
+                            given,
+                        )
                         .unwrap()
                 });
                 Ok(Ran {
@@ -199,7 +204,11 @@ fn print_tables(stages: &[Stage], rows: &[Row], duration: f64) {
             "| {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.3} | {} | {} | {} |",
             r.engine.name(),
             r.model,
-            r.weights(),
+            if r.flash {
+                format!("{} + flash attention", r.weights())
+            } else {
+                r.weights().to_owned()
+            },
             r.threads,
             if r.vad { r.engine.vad() } else { "whole file" },
             row.seconds,
@@ -251,6 +260,9 @@ struct Run {
     engine: Engine,
     model: WhisperModel,
     quant: WhisperQuant,
+    /// whisper.cpp's flash attention (Cutroom's rows only; the CLI runs
+    /// with `-nfa`, faster-whisper has none on a CPU).
+    flash: bool,
     threads: u16,
     /// Speech only (each engine's own voice activity detection) or the
     /// whole file.
@@ -265,8 +277,9 @@ impl Run {
             Engine::FasterWhisper => "faster-whisper",
         };
         let given = if self.vad { "vad" } else { "whole" };
+        let flash = if self.flash { " fa" } else { "" };
         format!(
-            "{engine} {} {} t{} {given}",
+            "{engine} {} {}{flash} t{} {given}",
             self.model,
             self.weights(),
             self.threads
@@ -327,6 +340,7 @@ fn plan() -> Vec<Run> {
         engine,
         model,
         quant,
+        flash: false,
         threads,
         vad,
     };
@@ -338,6 +352,15 @@ fn plan() -> Vec<Run> {
                 // Base on one thread only as a job runs it.
                 if model == TinyEn || threads == 2 {
                     plan.push(run(Cutroom, model, quant, threads, false));
+                }
+                // Flash attention, on the two threads a job gets.
+                if threads == 2 {
+                    for vad in [true, false] {
+                        plan.push(Run {
+                            flash: true,
+                            ..run(Cutroom, model, quant, threads, vad)
+                        });
+                    }
                 }
             }
             if model == TinyEn || threads == 2 {
