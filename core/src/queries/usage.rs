@@ -71,14 +71,8 @@ pub async fn of_job(
 
 /// What a tenant's jobs cost in `month`, US dollars.
 pub async fn spent(db: &impl ConnectionTrait, tenant_id: Uuid, month: Month) -> Result<f64, DbErr> {
-    let sum: Option<Option<f64>> = in_month(month)
-        .filter(usage_record::Column::TenantId.eq(tenant_id))
-        .select_only()
-        .column_as(usage_record::Column::CostUsd.sum(), "cost")
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(sum.flatten().unwrap_or_default())
+    let records = in_month(month).filter(usage_record::Column::TenantId.eq(tenant_id));
+    sum_of(db, records, usage_record::Column::CostUsd).await
 }
 
 /// Every tenant's cost in `month`, for the operator; tenants with none
@@ -87,14 +81,7 @@ pub async fn spent_by_tenant(
     db: &impl ConnectionTrait,
     month: Month,
 ) -> Result<Vec<(Uuid, f64)>, DbErr> {
-    let rows: Vec<(Uuid, Option<f64>)> = in_month(month)
-        .select_only()
-        .column(usage_record::Column::TenantId)
-        .column_as(usage_record::Column::CostUsd.sum(), "cost")
-        .group_by(usage_record::Column::TenantId)
-        .into_tuple()
-        .all(db)
-        .await?;
+    let rows = sum_by_tenant(db, in_month(month), usage_record::Column::CostUsd).await?;
     Ok(rows
         .into_iter()
         .filter_map(|(t, c)| Some((t, c?)))
@@ -152,16 +139,10 @@ pub async fn quota_seconds(
     tenant_id: Uuid,
     month: Month,
 ) -> Result<f64, DbErr> {
-    let q = in_month(month)
+    let records = in_month(month)
         .filter(usage_record::Column::TenantId.eq(tenant_id))
         .filter(usage_record::Column::Stage.eq(QUOTA_STAGE));
-    let sum: Option<Option<f64>> = q
-        .select_only()
-        .column_as(usage_record::Column::MediaSeconds.sum(), "seconds")
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(sum.flatten().unwrap_or_default())
+    sum_of(db, records, usage_record::Column::MediaSeconds).await
 }
 
 /// Every tenant's media seconds in `month`, for the operator; tenants with
@@ -170,19 +151,43 @@ pub async fn quota_seconds_by_tenant(
     db: &impl ConnectionTrait,
     month: Month,
 ) -> Result<Vec<(Uuid, f64)>, DbErr> {
-    let rows: Vec<(Uuid, Option<f64>)> = in_month(month)
-        .filter(usage_record::Column::Stage.eq(QUOTA_STAGE))
-        .select_only()
-        .column(usage_record::Column::TenantId)
-        .column_as(usage_record::Column::MediaSeconds.sum(), "seconds")
-        .group_by(usage_record::Column::TenantId)
-        .into_tuple()
-        .all(db)
-        .await?;
+    let records = in_month(month).filter(usage_record::Column::Stage.eq(QUOTA_STAGE));
+    let rows = sum_by_tenant(db, records, usage_record::Column::MediaSeconds).await?;
     Ok(rows
         .into_iter()
         .map(|(t, s)| (t, s.unwrap_or_default()))
         .collect())
+}
+
+/// The sum of `column` over `records` (0 when there are none).
+async fn sum_of(
+    db: &impl ConnectionTrait,
+    records: sea_orm::Select<usage_record::Entity>,
+    column: usage_record::Column,
+) -> Result<f64, DbErr> {
+    let sum: Option<Option<f64>> = records
+        .select_only()
+        .column_as(column.sum(), "total")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(sum.flatten().unwrap_or_default())
+}
+
+/// The sum of `column` over `records`, per tenant that has any.
+async fn sum_by_tenant(
+    db: &impl ConnectionTrait,
+    records: sea_orm::Select<usage_record::Entity>,
+    column: usage_record::Column,
+) -> Result<Vec<(Uuid, Option<f64>)>, DbErr> {
+    records
+        .select_only()
+        .column(usage_record::Column::TenantId)
+        .column_as(column.sum(), "total")
+        .group_by(usage_record::Column::TenantId)
+        .into_tuple()
+        .all(db)
+        .await
 }
 
 fn in_month(month: Month) -> sea_orm::Select<usage_record::Entity> {
