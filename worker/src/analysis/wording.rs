@@ -26,6 +26,7 @@ use super::{
     provider::{ProviderError, ProviderRun, add, ask},
     sentences::Sentence,
 };
+use crate::text::plain_words as words;
 
 /// Words of a passage the model reads at most: a long chapter is sampled
 /// evenly (whole sentences), so one request stays a few seconds.
@@ -239,16 +240,6 @@ fn summary_schema() -> Value {
         "required": ["summary"],
         "additionalProperties": false,
     })
-}
-
-/// Lower-case words without their punctuation.
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split_whitespace()
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
-        })
-        .filter(|w| !w.is_empty())
 }
 
 /// Whether `word` is said in the passage: the same word, or one sharing

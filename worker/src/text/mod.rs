@@ -3,6 +3,16 @@
 //! words) and the exemplar bank ([`meaning`], sentence embeddings, read by
 //! neighbours and by a linear [`probe`]).
 
+/// A text's words, lower case, without the punctuation around them.
+pub(crate) fn plain_words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+}
+
 pub(crate) mod embed;
 pub(crate) mod meaning;
 mod probe;

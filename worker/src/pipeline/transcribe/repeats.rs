@@ -20,13 +20,7 @@ const LOOKBACK: usize = 2;
 const STUTTER_WORDS: usize = 4;
 
 fn words(text: &str) -> Vec<String> {
-    text.split_whitespace()
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
+    crate::text::plain_words(text).collect()
 }
 
 /// Why `segment` is taken for invented after `kept`, if it is.
