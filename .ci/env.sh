@@ -14,6 +14,11 @@ SCHEMATHESIS_VERSION=4.32.5
 PANDAS_VERSION=3.1.1
 PYARROW_VERSION=26.0.1
 DUCKDB_VERSION=2.0.1
+# The peer queue of `cargo bench --bench queue_peer` (.ci/queue-peer):
+# Celery with Redis, in a venv of its own.
+CELERY_VERSION=5.5.3
+REDIS_PY_VERSION=6.4.0
+export CUTROOM_BENCH_PEER_PYTHON="${CUTROOM_BENCH_PEER_PYTHON:-$CUTROOM_CACHE/peer-venv/bin/python}"
 export CUTROOM_TEST_READERS_PYTHON="${CUTROOM_TEST_READERS_PYTHON:-$CUTROOM_CACHE/readers-venv/bin/python}"
 export CUTROOM_YTDLP="${CUTROOM_YTDLP:-$CUTROOM_CACHE/venv/bin/yt-dlp}"
 export CUTROOM_TEST_S3S_FS="${CUTROOM_TEST_S3S_FS:-$CUTROOM_CACHE/tools/bin/s3s-fs}"

@@ -137,6 +137,16 @@ pub struct Config {
     /// presumed dead and its job goes to another worker
     /// (`CUTROOM_WORKER_HEARTBEAT_SECS`, default 10).
     pub worker_heartbeat: Duration,
+    /// How often an idle worker looks at the queue without being told
+    /// (`CUTROOM_QUEUE_POLL_MS`); `None`: 100 ms on SQLite, which cannot
+    /// notify, and 1 s on PostgreSQL, where LISTEN/NOTIFY wakes workers and
+    /// the poll only finds tasks that became due later (a retry's backoff).
+    pub queue_poll: Option<Duration>,
+    /// How many jobs a worker takes ahead of the one it computes (0 or 1,
+    /// `CUTROOM_WORKER_PREFETCH`, default 0). With 1 the next job is
+    /// claimed and its source downloaded while the current one computes;
+    /// it waits for the worker's one compute turn before decoding.
+    pub worker_prefetch: u8,
     /// The bearer token of `/v1/admin/*` and `/metrics`
     /// (`CUTROOM_OPERATOR_TOKEN`); unset: those routes answer 404.
     pub operator_token: Option<SecretString>,
@@ -207,6 +217,8 @@ impl Config {
             router: RouterConfig::default(),
             local_llm: LocalLlmConfig::default(),
             worker_heartbeat: Duration::from_secs(10),
+            queue_poll: None,
+            worker_prefetch: 0,
             operator_token: None,
             monthly_media_minutes: None,
             web_dir: None,
@@ -255,6 +267,21 @@ impl Config {
         c.worker_heartbeat = secs(var, "WORKER_HEARTBEAT_SECS", c.worker_heartbeat)?;
         c.router = RouterConfig::from_vars(var, c.router)?;
         c.local_llm = LocalLlmConfig::from_vars(var)?;
+        if let Some(v) = var("QUEUE_POLL_MS") {
+            let ms = v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=3_600_000).contains(n))
+                .with_context(|| format!("CUTROOM_QUEUE_POLL_MS={v}: expected 1 to 3600000"))?;
+            c.queue_poll = Some(Duration::from_millis(ms));
+        }
+        if let Some(v) = var("WORKER_PREFETCH") {
+            c.worker_prefetch = match v.as_str() {
+                "0" => 0,
+                "1" => 1,
+                _ => bail!("CUTROOM_WORKER_PREFETCH={v}: expected 0 or 1"),
+            };
+        }
         if c.worker_heartbeat.is_zero() {
             bail!("CUTROOM_WORKER_HEARTBEAT_SECS must be at least 1");
         }

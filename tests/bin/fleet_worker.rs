@@ -5,7 +5,15 @@
 //! (`CARGO_BIN_EXE_cutroom-fleet-worker`). It runs the very function
 //! `cutroom worker` runs, on the database the test has migrated.
 
+//!
+//! `--without-stages` runs the queue's path only (no models, no media):
+//! the fleet-size queue test and benchmark start dozens of these.
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    cutroom_worker::run_from_env().await
+    if std::env::args().any(|a| a == "--without-stages") {
+        cutroom_worker::run_without_stages_from_env().await
+    } else {
+        cutroom_worker::run_from_env().await
+    }
 }

@@ -57,6 +57,10 @@ pub fn worker_env(config: &Config) -> Vec<(String, String)> {
             config.worker_heartbeat.as_secs().to_string(),
         ),
     ];
+    env.push(("WORKER_PREFETCH", config.worker_prefetch.to_string()));
+    if let Some(p) = config.queue_poll {
+        env.push(("QUEUE_POLL_MS", p.as_millis().to_string()));
+    }
     if let Some(q) = config.monthly_media_minutes {
         env.push(("MONTHLY_MEDIA_MINUTES", q.to_string()));
     }
@@ -94,12 +98,23 @@ impl WorkerProcess {
     /// The same, with `CUTROOM_*` variables of its own (`("S3_ENDPOINT",
     /// proxy)`) over the app's.
     pub fn spawn_with(bin: &str, app: &TestApp, overrides: &[(&str, String)]) -> Self {
+        Self::start(bin, app, &[], overrides)
+    }
+
+    /// A worker that runs the queue's whole path but no stages (the fleet
+    /// binary's `--without-stages`): no models, no media.
+    pub fn spawn_without_stages(bin: &str, app: &TestApp, overrides: &[(&str, String)]) -> Self {
+        Self::start(bin, app, &["--without-stages"], overrides)
+    }
+
+    fn start(bin: &str, app: &TestApp, args: &[&str], overrides: &[(&str, String)]) -> Self {
         let log = app
             .dir
             .path()
             .join(format!("worker-{}.log", uuid::Uuid::new_v4().simple()));
         let out = std::fs::File::create(&log).expect("worker log");
         let child = Command::new(bin)
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", std::env::var_os("HOME").unwrap_or_default())
@@ -120,6 +135,29 @@ impl WorkerProcess {
             child,
             log,
         }
+    }
+
+    /// SIGSTOP: the process stops where it is, connections open (the
+    /// benchmarks fill the queue under stopped workers, then let them go).
+    pub fn pause(&self) {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// SIGCONT after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.pid).expect("pid"));
+        nix::sys::signal::kill(pid, signal).expect("signal the worker");
+    }
+
+    /// CPU time the process has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        crate::proc_stat(self.pid)
+            .map(|f| Duration::from_millis((f[11] + f[12]) * 10))
+            .unwrap_or_default()
     }
 
     /// SIGKILL: no clean-up of any kind runs in the worker.

@@ -30,7 +30,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-pub use postgres::{PostgresServer, TestDatabase};
+pub use postgres::{PostgresServer, TestDatabase, proc_stat};
 pub use s3::S3Server;
 pub use source_server::SourceServer;
 pub use throttle::ThrottledProxy;

@@ -70,6 +70,8 @@ pub struct PostgresServer {
     pub url: String,
     dir: tempfile::TempDir,
     port: u16,
+    /// Server settings (`-c name=value …`).
+    settings: String,
 }
 
 fn pg_bin(name: &str) -> std::path::PathBuf {
@@ -114,7 +116,15 @@ fn run(mut c: std::process::Command, what: &str) {
 }
 
 impl PostgresServer {
+    /// A server for tests: no fsync (nothing here must survive a crash of
+    /// the machine).
     pub fn start() -> Self {
+        Self::start_with("-c fsync=off")
+    }
+
+    /// A server with `settings` (`-c max_connections=700 …`), for the
+    /// benchmarks, which keep PostgreSQL's durable defaults.
+    pub fn start_with(settings: &str) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("cutroom-pg-")
             .tempdir()
@@ -142,6 +152,7 @@ impl PostgresServer {
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
             dir,
             port,
+            settings: settings.to_owned(),
         };
         server.pg_ctl(&["start", "-w"]);
         server
@@ -155,9 +166,10 @@ impl PostgresServer {
             .arg(self.dir.path().join("log"))
             .arg("-o")
             .arg(format!(
-                "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+                "-p {} -c listen_addresses=127.0.0.1 -k {} {}",
                 self.port,
-                self.dir.path().display()
+                self.dir.path().display(),
+                self.settings
             ))
             .args(args);
         run(c, &format!("pg_ctl {}", args.join(" ")));
@@ -176,6 +188,50 @@ impl PostgresServer {
     pub fn start_again(&self) {
         self.pg_ctl(&["start", "-w"]);
     }
+
+    /// CPU time the server has used so far: the postmaster and every
+    /// process it started, those still running and those that ended.
+    pub fn cpu_time(&self) -> std::time::Duration {
+        let pid_file = self.dir.path().join("data").join("postmaster.pid");
+        let Some(postmaster) = std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+        else {
+            return std::time::Duration::ZERO;
+        };
+        let mut ticks = 0u64;
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Some(stat) = proc_stat(pid) else { continue };
+            if pid == postmaster {
+                // utime, stime, and the ended children's cutime, cstime.
+                ticks += stat[11..15].iter().sum::<u64>();
+            } else if stat[1] == u64::from(postmaster) {
+                ticks += stat[11] + stat[12];
+            }
+        }
+        // USER_HZ, the unit of /proc's times: 100 on every Linux Cutroom
+        // builds for.
+        let per_second = 100;
+        std::time::Duration::from_millis(ticks * 1000 / per_second)
+    }
+}
+
+/// The numeric fields of `/proc/{pid}/stat` after the command name,
+/// numbered from the state field (0): `[1]` is the parent's pid, `[11]`
+/// utime, `[12]` stime, `[13]` cutime, `[14]` cstime; the state letter
+/// reads 0.
+pub fn proc_stat(pid: u32) -> Option<Vec<u64>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces.
+    let rest = &text[text.rfind(')')? + 1..];
+    Some(
+        rest.split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect(),
+    )
 }
 
 impl Drop for PostgresServer {

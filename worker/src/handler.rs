@@ -54,6 +54,10 @@ pub(crate) struct Handler {
     engines: Option<Arc<Engines>>,
     /// This worker's name in the registry.
     worker: String,
+    /// The worker's one compute turn. With prefetch a second job is
+    /// claimed and downloads its source meanwhile, then waits here before
+    /// decoding: one job's compute at a time, as ever.
+    compute: tokio::sync::Semaphore,
 }
 
 /// Why apalis should hand the task out again.
@@ -94,6 +98,7 @@ impl Handler {
             shutdown,
             engines,
             worker,
+            compute: tokio::sync::Semaphore::new(1),
         }
     }
 
@@ -156,6 +161,7 @@ impl Handler {
                         self.store.as_ref(),
                         engines,
                         &self.shutdown,
+                        &self.compute,
                     )
                     .run(&job)
                     .await

@@ -6,6 +6,9 @@
 //! process; `cutroom serve` runs one beside the API in the embedded default.
 //! Scaling is more processes, never more jobs per process: a job holds a
 //! whole decoded source in memory and saturates a core while decoding.
+//! With `CUTROOM_WORKER_PREFETCH=1` a worker claims one job ahead and
+//! downloads its source while the current job computes; the second job
+//! decodes only when the first is done (`Pipeline::compute_turn`).
 
 mod analysis;
 pub mod archive;
@@ -16,6 +19,7 @@ mod media;
 pub mod metadata;
 pub mod models;
 mod onnx;
+mod pg_queue;
 mod pipeline;
 mod poll;
 mod scratch;
@@ -44,8 +48,10 @@ use crate::handler::{Handler, handle};
 /// short write transaction.
 const SQLITE_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// On PostgreSQL, LISTEN/NOTIFY wakes an idle worker as soon as a task is
-/// committed; polling only covers a lost listener connection.
-const POSTGRES_POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// committed (`pg_queue`); polling only covers tasks that become due later
+/// (a retry's backoff) and a listener between connections. At fleet size
+/// every idle worker polls, so this stays long.
+const POSTGRES_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Liveness: a worker silent for `CUTROOM_WORKER_HEARTBEAT_SECS *
 /// MISSED_HEARTBEATS` is presumed dead and its task is handed to another
 /// worker; the registry reads it `lost` after the same time.
@@ -126,6 +132,9 @@ impl Worker {
         let mut config = self.config;
         config.scratch_dir = slot.path().to_owned();
         let heartbeat = config.worker_heartbeat;
+        let queue_poll = config.queue_poll;
+        // One job computing, and with prefetch one more fetching its source.
+        let in_flight = 1 + usize::from(config.worker_prefetch.min(1));
         registry::register(&self.db, &self.name)
             .await
             .context("registering the worker")?;
@@ -163,6 +172,8 @@ impl Worker {
                 &self.db.pool,
                 &name,
                 heartbeat,
+                queue_poll,
+                in_flight,
                 handler.clone(),
                 shutdown.clone(),
             )
@@ -201,6 +212,12 @@ impl Worker {
 /// SIGINT (which stop it gracefully: the current job is handed back to the
 /// queue). The schema is the caller's to check: a worker never migrates.
 pub async fn run(config: Config, db: Database) -> anyhow::Result<()> {
+    run_process(config, db, true).await
+}
+
+/// A worker process's whole life; `stages: false` runs the queue's path
+/// without fetch or decoding ([`Worker::without_stages`]).
+async fn run_process(config: Config, db: Database, stages: bool) -> anyhow::Result<()> {
     let storage = cutroom_core::storage::from_config(&config)
         .await
         .context("opening object storage")?;
@@ -213,9 +230,11 @@ pub async fn run(config: Config, db: Database) -> anyhow::Result<()> {
         storage.local,
     );
     let housekeeping = tokio::spawn(housekeeper.run(shutdown.clone()));
-    let worked = Worker::new(config, db, storage.store)
-        .run(shutdown.clone())
-        .await;
+    let mut worker = Worker::new(config, db, storage.store);
+    if !stages {
+        worker = worker.without_stages();
+    }
+    let worked = worker.run(shutdown.clone()).await;
     // A worker that could not start stops the housekeeping too.
     shutdown.cancel();
     housekeeping.await.context("housekeeping panicked")?;
@@ -231,11 +250,23 @@ pub async fn run_from_env() -> anyhow::Result<()> {
     run(config, db).await
 }
 
+/// [`run_from_env`] with no stages: the queue's whole path (pickup, claim,
+/// events, terminal state, housekeeping) and nothing else, for measuring
+/// the queue at fleet size with many processes (`--bench queue_fleet`).
+pub async fn run_without_stages_from_env() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    cutroom_core::telemetry::init(config.log_json);
+    let db = Database::connect(&config.database_url).await?;
+    run_process(config, db, false).await
+}
+
 /// Runs one apalis worker until shutdown or a backend error.
 async fn run_once(
     pool: &Pool,
     name: &str,
     heartbeat: Duration,
+    poll: Option<Duration>,
+    in_flight: usize,
     handler: Arc<Handler>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -253,13 +284,11 @@ async fn run_once(
                 .batch_size(1)
                 .heartbeat_interval(heartbeat)
                 .missed_heartbeats(MISSED_HEARTBEATS);
-            let backend = apalis_postgres::PostgresStorage::<serde_json::Value>::new(pool)
-                .with_config(config)
-                .with_pubsub()
-                .poll_with_strategy(poll::Every::new(POSTGRES_POLL_INTERVAL));
+            let backend =
+                pg_queue::PgQueue::new(pool, config, poll.unwrap_or(POSTGRES_POLL_INTERVAL));
             WorkerBuilder::new(name)
                 .backend(backend)
-                .concurrency(1)
+                .concurrency(in_flight)
                 .data(handler)
                 .build(handle)
                 .run_until(signal)
@@ -273,10 +302,10 @@ async fn run_once(
                 .missed_heartbeats(MISSED_HEARTBEATS);
             let backend = apalis_sqlite::SqliteStorage::<serde_json::Value>::new(pool)
                 .with_config(config)
-                .poll_with_strategy(poll::Every::new(SQLITE_POLL_INTERVAL));
+                .poll_with_strategy(poll::Every::new(poll.unwrap_or(SQLITE_POLL_INTERVAL)));
             WorkerBuilder::new(name)
                 .backend(backend)
-                .concurrency(1)
+                .concurrency(in_flight)
                 .data(handler)
                 .build(handle)
                 .run_until(signal)

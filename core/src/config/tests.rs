@@ -234,3 +234,27 @@ fn speaker_model_defaults_to_campplus_and_refuses_unknown_names() {
         "{err:#}"
     );
 }
+
+#[test]
+fn queue_poll_and_prefetch_are_bounded() {
+    let secret = "x".repeat(32);
+    let with = |k: &'static str, v: &'static str| {
+        let secret = secret.clone();
+        move || parse(&[("CUTROOM_SECRET_KEY", secret.as_str()), (k, v)])
+    };
+    let c = parse(&[("CUTROOM_SECRET_KEY", &secret)]).unwrap();
+    assert_eq!(c.queue_poll, None, "each database's own default");
+    assert_eq!(c.worker_prefetch, 0);
+    let c = with("CUTROOM_QUEUE_POLL_MS", "250")().unwrap();
+    assert_eq!(c.queue_poll, Some(Duration::from_millis(250)));
+    let c = with("CUTROOM_WORKER_PREFETCH", "1")().unwrap();
+    assert_eq!(c.worker_prefetch, 1);
+    for (k, v) in [
+        ("CUTROOM_QUEUE_POLL_MS", "0"),
+        ("CUTROOM_QUEUE_POLL_MS", "soon"),
+        ("CUTROOM_WORKER_PREFETCH", "2"),
+    ] {
+        let err = with(k, v)().unwrap_err();
+        assert!(err.to_string().contains(k), "{err}");
+    }
+}

@@ -111,37 +111,7 @@ async fn a_thousand_jobs_from_fifty_clients_finish_exactly_once() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.cancel();
 
-    let jobs = cutroom_entities::job::Entity::find().all(db).await.unwrap();
-    assert_eq!(jobs.len(), TOTAL);
-    assert!(jobs.iter().all(|j| ids.contains(&j.id)));
-    assert!(
-        jobs.iter()
-            .all(|j| j.status == cutroom_entities::JobStatus::Succeeded && j.attempts == 1),
-        "every job succeeded on its first attempt"
-    );
-    let cutroom_core::db::Pool::Postgres(pool) = &first.app.db.pool else {
-        unreachable!("the fleet runs on PostgreSQL")
-    };
-    let tasks: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE job_type = $1")
-        .bind(cutroom_core::jobs::PIPELINE_QUEUE)
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    assert_eq!(tasks, TOTAL as i64, "one queue task per job");
-    for message in ["queued", "running", "succeeded"] {
-        let per_job: Vec<(Uuid, i64)> = sqlx::query_as(
-            "SELECT job_id, count(*) FROM job_events WHERE kind = 'status' AND message = $1 GROUP BY job_id",
-        )
-        .bind(message)
-        .fetch_all(pool)
-        .await
-        .unwrap();
-        assert_eq!(per_job.len(), TOTAL, "every job has a {message} event");
-        assert!(
-            per_job.iter().all(|(_, n)| *n == 1),
-            "no job has two {message} events"
-        );
-    }
+    super::assert_each_ran_once(&first, &ids).await;
     let (status, list) = first.get("/v1/admin/workers", "not-needed").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{list}");
     let workers = cutroom_core::queries::workers::list(

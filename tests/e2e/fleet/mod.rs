@@ -7,6 +7,8 @@ mod handing_back;
 mod killed_workers;
 mod load;
 mod postgres_restart;
+mod prefetch;
+mod queue_at_size;
 mod unpack;
 mod workers_alone;
 
@@ -79,4 +81,49 @@ fn by_pid<'a>(list: &'a Value, w: &WorkerProcess) -> &'a Value {
         .iter()
         .find(|x| x["pid"] == w.pid)
         .unwrap_or_else(|| panic!("worker {} not in {list}", w.pid))
+}
+
+/// Every job in `ids` (and no other) succeeded on its first attempt, with
+/// one queue task and one `queued`, `running` and `succeeded` event each:
+/// nothing lost, nothing run twice.
+async fn assert_each_ran_once(app: &TestApp, ids: &std::collections::BTreeSet<uuid::Uuid>) {
+    use sea_orm::EntityTrait;
+    let jobs = cutroom_entities::job::Entity::find()
+        .all(&app.app.db.orm)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), ids.len());
+    assert!(jobs.iter().all(|j| ids.contains(&j.id)));
+    let again: Vec<_> = jobs
+        .iter()
+        .filter(|j| j.status != cutroom_entities::JobStatus::Succeeded || j.attempts != 1)
+        .map(|j| (j.id, j.status, j.attempts))
+        .collect();
+    assert!(
+        again.is_empty(),
+        "every job succeeded on its first attempt: {again:?}"
+    );
+    let cutroom_core::db::Pool::Postgres(pool) = &app.app.db.pool else {
+        unreachable!("the fleet runs on PostgreSQL")
+    };
+    let tasks: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE job_type = $1")
+        .bind(cutroom_core::jobs::PIPELINE_QUEUE)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(tasks, ids.len() as i64, "one queue task per job");
+    for message in ["queued", "running", "succeeded"] {
+        let per_job: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
+            "SELECT job_id, count(*) FROM job_events WHERE kind = 'status' AND message = $1 GROUP BY job_id",
+        )
+        .bind(message)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        assert_eq!(per_job.len(), ids.len(), "every job has a {message} event");
+        assert!(
+            per_job.iter().all(|(_, n)| *n == 1),
+            "no job has two {message} events"
+        );
+    }
 }

@@ -52,7 +52,10 @@ use cutroom_core::{
 use cutroom_entities::job;
 use sea_orm::DbErr;
 use serde_json::json;
-use tokio::time::Instant;
+use tokio::{
+    sync::{Semaphore, SemaphorePermit},
+    time::Instant,
+};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use context::{JobCtx, Output, Progress};
@@ -86,6 +89,9 @@ pub(crate) struct Pipeline<'a> {
     store: &'a dyn ObjectStore,
     engines: &'a Arc<Engines>,
     shutdown: &'a CancellationToken,
+    /// The worker's compute turn, taken once the source is here
+    /// ([`Self::compute_turn`]).
+    compute: &'a Semaphore,
 }
 
 impl<'a> Pipeline<'a> {
@@ -95,6 +101,7 @@ impl<'a> Pipeline<'a> {
         store: &'a dyn ObjectStore,
         engines: &'a Arc<Engines>,
         shutdown: &'a CancellationToken,
+        compute: &'a Semaphore,
     ) -> Self {
         Self {
             config,
@@ -102,7 +109,17 @@ impl<'a> Pipeline<'a> {
             store,
             engines,
             shutdown,
+            compute,
         }
+    }
+
+    /// Waits until no other job of this worker computes. Only a prefetched
+    /// job (`CUTROOM_WORKER_PREFETCH=1`) ever waits: it has its source and
+    /// decodes once the job before it is done. The watcher still stops it
+    /// meanwhile (cancel, shutdown).
+    async fn compute_turn(&self) -> Option<SemaphorePermit<'a>> {
+        // The semaphore is never closed; `None` would only mean no wait.
+        self.compute.acquire().await.ok()
     }
 
     /// Runs every stage of a claimed job. `Err` only for database errors
@@ -175,6 +192,16 @@ impl<'a> Pipeline<'a> {
 
     /// The stages, in order. Adding a stage is one line here and one module.
     async fn stages(&self, ctx: &JobCtx<'_>) -> Result<(), StageError> {
+        // Re-renders, enrolments and archives fetch nothing worth
+        // overlapping: they take their turn first.
+        let setup_only = ctx.job.parent_id.is_some()
+            || ctx.job.enrols_speaker_id.is_some()
+            || ctx.job.unpacks_batch_id.is_some();
+        let _turn = if setup_only {
+            self.compute_turn().await
+        } else {
+            None
+        };
         if let Some(parent) = ctx.job.parent_id {
             return self.render_stages(ctx, parent).await;
         }
@@ -188,6 +215,7 @@ impl<'a> Pipeline<'a> {
         // A tenant waiting for its budget: back in line before any download.
         meter::wait_for_budget(ctx).await?;
         let source = self.stage(ctx, Stage::Fetch, fetch::run(ctx)).await?;
+        let _turn = self.compute_turn().await;
         let (media, audio, kept) = self.probe_and_decode(ctx, &source, None).await?;
         let seconds = audio.duration();
         let loudness = self
