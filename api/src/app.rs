@@ -54,7 +54,13 @@ impl App {
     /// Connects to the database and opens storage. The schema is the
     /// caller's (`cutroom migrate`, `cutroom_migration::up`).
     pub async fn new(config: Config) -> anyhow::Result<Arc<App>> {
-        let db = Database::connect(&config.database_url).await?;
+        let db = Database::connect_with(
+            &config.database_url,
+            config
+                .database_max_connections
+                .unwrap_or(cutroom_core::db::SERVE_POOL),
+        )
+        .await?;
         let storage = cutroom_core::storage::from_config(&config)
             .await
             .context("opening object storage")?;

@@ -8,7 +8,10 @@
 //! state, and stage durations, which each process counts from the stage
 //! events workers write, starting when the process started.
 
-use std::{sync::Mutex, time::Instant};
+use std::{
+    sync::{Mutex, atomic::AtomicU64},
+    time::Instant,
+};
 
 use axum::{
     body::Body,
@@ -70,6 +73,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Histogram>,
     jobs: Family<StatusLabel, Gauge>,
     queue: Family<StateLabel, Gauge>,
+    queue_age: Gauge<f64, AtomicU64>,
     workers: Family<StateLabel, Gauge>,
     stages: Family<StageLabel, Histogram>,
     /// The last stage event counted.
@@ -98,6 +102,7 @@ impl Metrics {
         let jobs = Family::<StatusLabel, Gauge>::default();
         let queue = Family::<StateLabel, Gauge>::default();
         let workers = Family::<StateLabel, Gauge>::default();
+        let queue_age = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "http_request_duration_seconds",
             "Time to answer HTTP requests, by method, route and status (this process)",
@@ -114,6 +119,11 @@ impl Metrics {
             queue.clone(),
         );
         registry.register(
+            "queue_oldest_age_seconds",
+            "Seconds the oldest dispatched job has waited for a worker (0 when none waits): with queue_depth, the autoscaling signal",
+            queue_age.clone(),
+        );
+        registry.register(
             "workers",
             "Worker processes by state: busy, idle, lost (seen in the last day, not stopped)",
             workers.clone(),
@@ -128,6 +138,7 @@ impl Metrics {
             requests,
             jobs,
             queue,
+            queue_age,
             workers,
             stages,
             stage_cursor: tokio::sync::Mutex::new(Uuid::now_v7()),
@@ -150,6 +161,7 @@ impl Metrics {
         let db = &state.db.orm;
         let by_status = fleet::jobs_by_status(db).await?;
         let depth = fleet::queue_depth(db).await?;
+        let oldest = fleet::oldest_dispatched_at(db).await?;
         let now = Utc::now();
         let listed = workers::list(db, now - chrono::Duration::hours(24), 10_000).await?;
         {
@@ -187,6 +199,9 @@ impl Metrics {
                 })
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
+        self.queue_age.set(oldest.map_or(0.0, |t| {
+            ((now - t).num_milliseconds() as f64 / 1000.0).max(0.0)
+        }));
         let (mut busy, mut idle, mut lost) = (0, 0, 0);
         for w in &listed {
             match workers::state(w, now, state.config.worker_heartbeat) {

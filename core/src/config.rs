@@ -142,6 +142,10 @@ pub struct Config {
     /// notify, and 1 s on PostgreSQL, where LISTEN/NOTIFY wakes workers and
     /// the poll only finds tasks that became due later (a retry's backoff).
     pub queue_poll: Option<Duration>,
+    /// PostgreSQL connections one process keeps at most
+    /// (`CUTROOM_DATABASE_MAX_CONNECTIONS`); `None`: 32 for `serve`, 6 for
+    /// `cutroom worker` (`crate::db::SERVE_POOL`, `WORKER_POOL`).
+    pub database_max_connections: Option<u32>,
     /// How many jobs a worker takes ahead of the one it computes (0 or 1,
     /// `CUTROOM_WORKER_PREFETCH`, default 0). With 1 the next job is
     /// claimed and its source downloaded while the current one computes;
@@ -218,6 +222,7 @@ impl Config {
             local_llm: LocalLlmConfig::default(),
             worker_heartbeat: Duration::from_secs(10),
             queue_poll: None,
+            database_max_connections: None,
             worker_prefetch: 0,
             operator_token: None,
             monthly_media_minutes: None,
@@ -274,6 +279,16 @@ impl Config {
                 .filter(|n| (1..=3_600_000).contains(n))
                 .with_context(|| format!("CUTROOM_QUEUE_POLL_MS={v}: expected 1 to 3600000"))?;
             c.queue_poll = Some(Duration::from_millis(ms));
+        }
+        if let Some(v) = var("DATABASE_MAX_CONNECTIONS") {
+            c.database_max_connections = Some(
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|n| (2..=1000).contains(n))
+                    .with_context(|| {
+                        format!("CUTROOM_DATABASE_MAX_CONNECTIONS={v}: expected 2 to 1000")
+                    })?,
+            );
         }
         if let Some(v) = var("WORKER_PREFETCH") {
             c.worker_prefetch = match v.as_str() {

@@ -24,12 +24,31 @@ pub struct Database {
     pub pool: Pool,
 }
 
+/// PostgreSQL connections a process that serves the API keeps at most
+/// (`CUTROOM_DATABASE_MAX_CONNECTIONS` overrides it).
+pub const SERVE_POOL: u32 = 32;
+/// The same for a worker process (`cutroom worker`): its queue loop,
+/// its job, the job's cancel watch, a prefetched job, the registry's
+/// heartbeat and the housekeeping. Its LISTEN connection comes on top.
+pub const WORKER_POOL: u32 = 6;
+/// An idle pooled connection is closed after this, so a quiet fleet holds
+/// few.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Database {
-    /// Connects to `postgres://…` or `sqlite://…` (the file is created if missing).
+    /// Connects to `postgres://…` or `sqlite://…` (the file is created if
+    /// missing), with up to [`SERVE_POOL`] PostgreSQL connections.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::connect_with(url, SERVE_POOL).await
+    }
+
+    /// [`connect`](Self::connect) keeping at most `max_connections` to
+    /// PostgreSQL (SQLite keeps its own small pool).
+    pub async fn connect_with(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
-                .max_connections(32)
+                .max_connections(max_connections.max(2))
+                .idle_timeout(IDLE_TIMEOUT)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await

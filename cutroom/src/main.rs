@@ -72,7 +72,7 @@ fn usage_to_stderr() {
 async fn worker() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     cutroom_core::telemetry::init(config.log_json);
-    let db = Database::connect(&config.database_url).await?;
+    let db = cutroom_worker::connect(&config).await?;
     cutroom_migration::ensure_current(&db).await?;
     cutroom_worker::run(config, db).await
 }

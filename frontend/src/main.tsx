@@ -18,10 +18,13 @@ import { SpeakersPage } from "./pages/Speakers";
 import { BatchesPage } from "./pages/Batches";
 import { BatchPage } from "./pages/Batch";
 import { JoinPage } from "./pages/Join";
+import { FleetPage } from "./pages/Fleet";
 import "./styles.css";
 
-/** The pages anyone may open; every other page needs a session. */
+/** The pages anyone may open; every other page but the fleet needs a session. */
 const PUBLIC = ["/login", "/signup", "/invite"];
+/** The operator's page: its own token, with or without a session (in the frame when signed in). */
+const FLEET = "/fleet";
 
 function App() {
   const { path, query } = useLocation();
@@ -48,6 +51,12 @@ function App() {
   if (!me) {
     if (path === "/signup") return <SignupPage />;
     if (path === "/invite") return <InvitePage token={query.get("token") ?? ""} />;
+    if (path === FLEET)
+      return (
+        <main id="main">
+          <FleetPage />
+        </main>
+      );
     if (path !== "/login") {
       const next = path === "/" ? "" : `?next=${encodeURIComponent(path + location.search)}`;
       navigate(`/login${next}`, { replace: true });
@@ -72,6 +81,7 @@ function App() {
   else if (path === "/members") page = <MembersPage />;
   else if (path === "/speakers") page = <SpeakersPage />;
   else if (path === "/invite") page = <JoinPage token={query.get("token") ?? ""} />;
+  else if (path === FLEET) page = <FleetPage />;
   else
     page = (
       <>

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  checkA11y, launch, logIn, logoPng, nav, newPage, signUp, step, talkVideo, tempFile, uniqueEmail,
+  checkA11y, launch, logIn, logoPng, nav, newPage, OPERATOR_TOKEN, signUp, step, talkVideo, tempFile, uniqueEmail,
 } from "./support.mjs";
 import { speakerLibrary } from "./speakers.mjs";
 import { batchArchive } from "./batches.mjs";
@@ -264,6 +264,76 @@ test("a new user uploads a video, watches it processed, and works with the resul
   await page.context().close();
 });
 
+/** The fleet page's token form, filled and sent. */
+async function showFleet(page, token) {
+  await page.getByLabel("Operator token").fill(token);
+  await page.getByRole("button", { name: "Show the fleet" }).click();
+}
+
+test("an operator watches the fleet", async () => {
+  assert.ok(jobUrl, "the first scenario made a job");
+  // No account: the page takes the operator token, not a session.
+  const page = await newPage(browser);
+  const isFleet = (r) => new URL(r.url()).pathname === "/v1/admin/fleet";
+  await step(page, "fleet-wrong-token", async () => {
+    await page.goto("/login");
+    await page.getByRole("link", { name: "Operators: the fleet" }).click();
+    await page.waitForURL(/\/fleet$/);
+    await page.getByRole("heading", { name: "Fleet", level: 1 }).waitFor();
+    await showFleet(page, "not-the-operator-token-though-just-as-long");
+    await page.getByRole("alert").filter({ hasText: "That is not the operator token." }).waitFor();
+    // The form again, and nothing kept.
+    await page.getByLabel("Operator token").waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("cutroom.operatorToken")), null);
+  });
+
+  await step(page, "fleet-shown", async () => {
+    const sent = page.waitForRequest(isFleet);
+    sent.catch(() => undefined);
+    await showFleet(page, OPERATOR_TOKEN);
+    assert.equal((await (await sent).allHeaders()).authorization, `Bearer ${OPERATOR_TOKEN}`);
+    // The server's in-process worker, alive.
+    const workers = page.getByRole("table", { name: "Workers" });
+    const worker = workers.locator('tbody tr[data-state="idle"], tbody tr[data-state="busy"]').first();
+    await worker.waitFor();
+    await worker.getByText(/^\d+ s ago$/).waitFor();
+    // The first scenario's job ended within the hour.
+    const perHour = Number(await page.getByTestId("fleet-jobs-per-hour").textContent());
+    assert.ok(perHour >= 1, `jobs/hour: ${perHour}`);
+    for (const name of ["Queue by tenant", "Failures in the last 24 hours", "Batches running"])
+      await page.getByRole("heading", { name, level: 2 }).waitFor();
+    // Kept for this tab only.
+    const kept = await page.evaluate(() => [
+      sessionStorage.getItem("cutroom.operatorToken"),
+      localStorage.getItem("cutroom.operatorToken"),
+    ]);
+    assert.deepEqual(kept, [OPERATOR_TOKEN, null]);
+  });
+
+  await step(page, "fleet-polls", async () => {
+    // Read again on its own, every 5 seconds.
+    const again = await page.waitForResponse(isFleet, { timeout: 12_000 });
+    assert.equal(again.status(), 200);
+    // A reload keeps the token: the tables come straight back.
+    await page.reload();
+    await page.getByRole("table", { name: "Workers" }).waitFor();
+  });
+
+  await step(page, "fleet-forget", async () => {
+    await page.getByRole("button", { name: "Forget the token" }).click();
+    await page.getByLabel("Operator token").waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("cutroom.operatorToken")), null);
+    // No more requests once the form is back.
+    let later = 0;
+    const count = (r) => isFleet(r) && later++;
+    page.on("request", count);
+    await page.waitForTimeout(6_000);
+    page.off("request", count);
+    assert.equal(later, 0, "the page stopped reading the fleet");
+  });
+  await page.context().close();
+});
+
 test("tabs opened at the same moment all stay signed in", async () => {
   // They share the refresh cookie; refreshing at once must not look like a
   // stolen token to the API (which would end the session).
@@ -416,10 +486,19 @@ test("every page passes axe's WCAG 2 A and AA checks, on a desktop and on a phon
     const page = await newPage(browser, { viewport });
     await step(page, `a11y-login-${viewport.width}`, async () => {
       await checkA11y(page, "/login");
+      // Without an account, the operator's page asks for its token.
+      await checkA11y(page, "/fleet");
       await logIn(page, owner);
     });
     for (const path of pages)
       await step(page, `a11y-${viewport.width}-${path}`, () => checkA11y(page, path));
+    // The operator's page: its token form, then the fleet (the tab keeps the token).
+    await step(page, `a11y-${viewport.width}-/fleet`, async () => {
+      await checkA11y(page, "/fleet");
+      await showFleet(page, OPERATOR_TOKEN);
+      await page.getByRole("table", { name: "Workers" }).waitFor();
+      await checkA11y(page, "/fleet");
+    });
     await page.context().close();
   }
 });

@@ -13,6 +13,8 @@ import { chromium } from "playwright-core";
 /** The running Cutroom (`.ci/browser-tests` starts one with the embedded default). */
 export const BASE = process.env.CUTROOM_URL ?? "http://127.0.0.1:8080";
 const ARTIFACTS = process.env.CUTROOM_BROWSER_ARTIFACTS ?? "test-results";
+/** The server's operator token (`.ci/browser-tests` starts it with this one). */
+export const OPERATOR_TOKEN = process.env.CUTROOM_OPERATOR_TOKEN ?? "browser-tests-operator-token-not-a-secret";
 
 export async function launch() {
   return chromium.launch({

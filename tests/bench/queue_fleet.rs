@@ -160,7 +160,7 @@ struct Round {
 
 async fn round(workers: usize, jobs: usize, pace: Pace) -> Round {
     let pg = PostgresServer::start_with(&format!(
-        "-c max_connections={} -c shared_buffers=256MB",
+        "-c max_connections={} -c shared_buffers=256MB -c shared_preload_libraries=pg_stat_statements",
         workers * 8 + 100
     ));
     let app = TestApp::builder(Db::Postgres)
@@ -231,6 +231,14 @@ async fn round(workers: usize, jobs: usize, pace: Pace) -> Round {
     for c in clients {
         c.await.unwrap();
     }
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_stat_statements_reset()")
+        .execute(&pool)
+        .await
+        .unwrap();
     let db_before = pg.cpu_time();
     let workers_before: Duration = procs.iter().map(WorkerProcess::cpu_time).sum();
     let started = Instant::now();
@@ -242,6 +250,9 @@ async fn round(workers: usize, jobs: usize, pace: Pace) -> Round {
     let db_cores = (pg.cpu_time() - db_before).as_secs_f64() / elapsed.as_secs_f64();
     let worker_cpu: Duration =
         procs.iter().map(WorkerProcess::cpu_time).sum::<Duration>() - workers_before;
+    if std::env::var_os("CUTROOM_BENCH_STATEMENTS").is_some() {
+        statements(&pool, jobs).await;
+    }
 
     // Let anything that would run a job twice have its chance.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -324,5 +335,34 @@ async fn wait_drained(pool: &PgPool) -> i64 {
         }
         assert!(Instant::now() < deadline, "{open} jobs still open");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What the database ran during the drain, per job: each statement's calls
+/// and execution time, the costliest first (`CUTROOM_BENCH_STATEMENTS=1`;
+/// to stderr, beside the table).
+async fn statements(pool: &PgPool, jobs: usize) {
+    let rows: Vec<(i64, f64, String)> = sqlx::query_as(
+        "SELECT calls, total_exec_time, query FROM pg_stat_statements \
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         ORDER BY total_exec_time DESC",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let (calls, ms): (i64, f64) = rows.iter().fold((0, 0.0), |(c, t), r| (c + r.0, t + r.1));
+    eprintln!(
+        "statements per job: {:.1}, execution time per job: {:.3} ms",
+        calls as f64 / jobs as f64,
+        ms / jobs as f64
+    );
+    for (calls, ms, query) in rows.iter().take(20) {
+        let query: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        eprintln!(
+            "  {:>5.2} calls/job {:>7.3} ms/job  {}",
+            *calls as f64 / jobs as f64,
+            ms / jobs as f64,
+            query.chars().take(140).collect::<String>()
+        );
     }
 }

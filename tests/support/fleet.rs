@@ -58,6 +58,9 @@ pub fn worker_env(config: &Config) -> Vec<(String, String)> {
         ),
     ];
     env.push(("WORKER_PREFETCH", config.worker_prefetch.to_string()));
+    if let Some(n) = config.database_max_connections {
+        env.push(("DATABASE_MAX_CONNECTIONS", n.to_string()));
+    }
     if let Some(p) = config.queue_poll {
         env.push(("QUEUE_POLL_MS", p.as_millis().to_string()));
     }

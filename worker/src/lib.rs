@@ -246,7 +246,7 @@ async fn run_process(config: Config, db: Database, stages: bool) -> anyhow::Resu
 pub async fn run_from_env() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     cutroom_core::telemetry::init(config.log_json);
-    let db = Database::connect(&config.database_url).await?;
+    let db = connect(&config).await?;
     run(config, db).await
 }
 
@@ -256,8 +256,21 @@ pub async fn run_from_env() -> anyhow::Result<()> {
 pub async fn run_without_stages_from_env() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     cutroom_core::telemetry::init(config.log_json);
-    let db = Database::connect(&config.database_url).await?;
+    let db = connect(&config).await?;
     run_process(config, db, false).await
+}
+
+/// A worker process's database: a small pool unless the operator set
+/// one (`CUTROOM_DATABASE_MAX_CONNECTIONS`), so a fleet's connections grow
+/// by a few per worker, not by the API's 32.
+pub async fn connect(config: &Config) -> anyhow::Result<Database> {
+    Database::connect_with(
+        &config.database_url,
+        config
+            .database_max_connections
+            .unwrap_or(cutroom_core::db::WORKER_POOL),
+    )
+    .await
 }
 
 /// Runs one apalis worker until shutdown or a backend error.

@@ -1,5 +1,6 @@
 //! Operators' view of the whole installation, across tenants: the worker
-//! fleet, every tenant's usage, and per-tenant quotas. Reached with the operator token (`CUTROOM_OPERATOR_TOKEN`), not
+//! fleet and its load (`fleet`), every tenant's usage, and per-tenant
+//! quotas. Reached with the operator token (`CUTROOM_OPERATOR_TOKEN`), not
 //! with a tenant's credentials; without a configured token the routes do
 //! not exist (404).
 
@@ -30,9 +31,12 @@ const MAX_WORKERS: u64 = 500;
 /// Tenants listed at most in the usage list.
 const MAX_TENANTS: u64 = 10_000;
 
+mod fleet;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_workers))
+        .routes(routes!(fleet::show_fleet))
         .routes(routes!(list_usage))
         .routes(routes!(set_quota))
 }
@@ -92,6 +96,8 @@ pub struct CurrentJob {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub since: Option<DateTime<Utc>>,
+    /// The stage it is in (`fetch`, `transcribe`, …).
+    pub stage: Option<String>,
 }
 
 /// One worker process.
@@ -134,7 +140,11 @@ pub struct WorkerList {
     )
 )]
 async fn list_workers(_: Operator, state: AppState) -> Result<Json<WorkerList>, ApiError> {
-    let now = Utc::now();
+    Ok(Json(worker_list(&state, Utc::now()).await?))
+}
+
+/// The registry as of `now`, with each busy worker's stage.
+async fn worker_list(state: &AppState, now: DateTime<Utc>) -> Result<WorkerList, ApiError> {
     let rows = workers::list(
         &state.db.orm,
         now - chrono::Duration::hours(24),
@@ -142,14 +152,25 @@ async fn list_workers(_: Operator, state: AppState) -> Result<Json<WorkerList>, 
     )
     .await?;
     let heartbeat = state.config.worker_heartbeat;
-    let workers: Vec<WorkerView> = rows.into_iter().map(|w| view(w, now, heartbeat)).collect();
+    let mut workers: Vec<WorkerView> = rows.into_iter().map(|w| view(w, now, heartbeat)).collect();
+    let current: Vec<Uuid> = workers
+        .iter()
+        .filter_map(|w| w.current_job.as_ref().map(|j| j.id))
+        .collect();
+    let stages = cutroom_core::queries::fleet::stages_of(&state.db.orm, current).await?;
+    for job in workers.iter_mut().filter_map(|w| w.current_job.as_mut()) {
+        job.stage = stages
+            .iter()
+            .find(|(id, _)| *id == job.id)
+            .and_then(|(_, stage)| stage.clone());
+    }
     let count = |s: WorkerState| workers.iter().filter(|w| w.state == s).count();
-    Ok(Json(WorkerList {
+    Ok(WorkerList {
         busy: count(WorkerState::Busy),
         idle: count(WorkerState::Idle),
         lost: count(WorkerState::Lost),
         workers,
-    }))
+    })
 }
 
 fn view(w: worker::Model, now: DateTime<Utc>, heartbeat: std::time::Duration) -> WorkerView {
@@ -167,6 +188,7 @@ fn view(w: worker::Model, now: DateTime<Utc>, heartbeat: std::time::Duration) ->
                 id,
                 tenant_id,
                 since: w.current_since,
+                stage: None,
             }),
         id: w.id,
         host: w.host,

@@ -111,3 +111,90 @@ async fn operator_routes_and_metrics() {
     // A route template, never a raw path with ids.
     assert!(!text.contains(&job.to_string()), "{text}");
 }
+
+/// The fleet page's data: workers with their job's stage, the queue's
+/// depth and age, load by tenant, the last hour's endings and failures by
+/// code; `/metrics` carries the queue's age too.
+#[tokio::test]
+async fn the_fleet_at_a_glance() {
+    let operator = "an-operator-token-that-is-long-enough";
+    let t = TestApp::with_config(|c| c.operator_token = Some(operator.to_owned().into())).await;
+    let owner = t.signup("fleet@example.org").await;
+    let r = t.call(Method::GET, "/v1/admin/fleet", Some(&owner), None).await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        let r = t
+            .call(
+                Method::POST,
+                "/v1/jobs",
+                Some(&owner),
+                Some(json!({"source": {"type": "youtube", "url": "https://youtu.be/dQw4w9WgXcQ"}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let id: uuid::Uuid = r.body["id"].as_str().unwrap().parse().unwrap();
+        jobs.push(
+            cutroom_entities::job::Entity::find_by_id(id)
+                .one(&t.app.db.orm)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let db = &t.app.db.orm;
+    // One runs (in `transcribe`) on a worker, one failed, one waits.
+    for j in &jobs[..2] {
+        let claimed = cutroom_core::queries::jobs::claim(db, j.tenant_id, j.id, j.dispatched_at, 3)
+            .await
+            .unwrap();
+        assert!(matches!(claimed, cutroom_core::queries::jobs::Claim::Run { .. }));
+    }
+    cutroom_core::queries::workers::register(db, "cutroom-worker-fleet-1", "test", 1, "0.0.0")
+        .await
+        .unwrap();
+    cutroom_core::queries::workers::took(db, "cutroom-worker-fleet-1", jobs[0].tenant_id, jobs[0].id)
+        .await
+        .unwrap();
+    cutroom_core::queries::jobs::set_progress(db, jobs[0].tenant_id, jobs[0].id, "transcribe", 40)
+        .await
+        .unwrap();
+    assert!(
+        cutroom_core::queries::jobs::finish(
+            db,
+            jobs[1].tenant_id,
+            jobs[1].id,
+            Some(1),
+            cutroom_entities::JobStatus::Failed,
+            Some((cutroom_core::ErrorCode::SourceUnavailable, "gone".into())),
+        )
+        .await
+        .unwrap()
+    );
+
+    let r = t.call(Method::GET, "/v1/admin/fleet", Some(operator), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let f = &r.body;
+    assert_eq!(f["workers"]["busy"], 1, "{f}");
+    let busy = &f["workers"]["workers"][0];
+    assert_eq!(busy["current_job"]["id"], jobs[0].id.to_string(), "{f}");
+    assert_eq!(busy["current_job"]["stage"], "transcribe", "{f}");
+    assert_eq!(f["queue"]["dispatched"], 1, "{f}");
+    assert!(f["queue"]["oldest_dispatched_age_seconds"].as_f64().unwrap() >= 0.0, "{f}");
+    let tenants = f["tenants"].as_array().unwrap();
+    assert_eq!(tenants.len(), 1, "{f}");
+    assert_eq!((tenants[0]["queued"].clone(), tenants[0]["running"].clone()), (json!(1), json!(1)), "{f}");
+    assert_eq!(f["last_hour"], json!({"succeeded": 0, "failed": 1, "cancelled": 0}), "{f}");
+    assert_eq!(f["failures_last_day"], json!([{"code": "source_unavailable", "count": 1}]), "{f}");
+    assert_eq!(f["batches"], json!([]), "{f}");
+
+    let r = t.call(Method::GET, "/metrics", Some(operator), None).await;
+    let text = r.body.as_str().unwrap();
+    let age: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("cutroom_queue_oldest_age_seconds "))
+        .unwrap_or_else(|| panic!("no queue age in\n{text}"))
+        .parse()
+        .unwrap();
+    assert!(age >= 0.0, "{text}");
+}

@@ -39,6 +39,15 @@ export async function authedFetch(input: Request): Promise<Response> {
 
 export const api = createClient<paths>({ baseUrl: "", fetch: authedFetch });
 
+/**
+ * A client that sends `token` as its bearer token, never the session's:
+ * for the operator's routes (`/v1/admin/…`), whose token is nobody's
+ * account. Nothing is renewed or retried: a refused token stays refused.
+ */
+export function withToken(token: string) {
+  return createClient<paths>({ baseUrl: "", headers: { Authorization: `Bearer ${token}` } });
+}
+
 /** The error of a failed call, as an [`ApiError`]. */
 export function problem(error: unknown, response: Response): ApiError {
   const p = error as Partial<Problem> | undefined;

@@ -54,6 +54,9 @@ export function LoginPage({ next }: { next: string | null }) {
       <p>
         New here? <Link href={`/signup${next ? `?next=${encodeURIComponent(next)}` : ""}`}>Create an organisation</Link>
       </p>
+      <p class="muted small">
+        <Link href="/fleet">Operators: the fleet</Link>
+      </p>
     </main>
   );
 }

@@ -1,6 +1,6 @@
 // The frame of every signed-in page: a skip link, the navigation, the
-// tenant switcher, the sign-out button and the invitations waiting for
-// the user.
+// tenant switcher, the sign-out button, the invitations waiting for the
+// user, and a footer with the operator's fleet page.
 
 import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
@@ -74,6 +74,9 @@ export function Layout({ children }: { children: ComponentChildren }) {
         <PendingInvitations />
         {children}
       </main>
+      <footer class="bottom">
+        <Link href="/fleet">Operators: the fleet</Link>
+      </footer>
     </>
   );
 }
