@@ -120,7 +120,9 @@ async fn the_fleet_at_a_glance() {
     let operator = "an-operator-token-that-is-long-enough";
     let t = TestApp::with_config(|c| c.operator_token = Some(operator.to_owned().into())).await;
     let owner = t.signup("fleet@example.org").await;
-    let r = t.call(Method::GET, "/v1/admin/fleet", Some(&owner), None).await;
+    let r = t
+        .call(Method::GET, "/v1/admin/fleet", Some(&owner), None)
+        .await;
     assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized");
     let mut jobs = Vec::new();
     for _ in 0..3 {
@@ -148,14 +150,22 @@ async fn the_fleet_at_a_glance() {
         let claimed = cutroom_core::queries::jobs::claim(db, j.tenant_id, j.id, j.dispatched_at, 3)
             .await
             .unwrap();
-        assert!(matches!(claimed, cutroom_core::queries::jobs::Claim::Run { .. }));
+        assert!(matches!(
+            claimed,
+            cutroom_core::queries::jobs::Claim::Run { .. }
+        ));
     }
     cutroom_core::queries::workers::register(db, "cutroom-worker-fleet-1", "test", 1, "0.0.0")
         .await
         .unwrap();
-    cutroom_core::queries::workers::took(db, "cutroom-worker-fleet-1", jobs[0].tenant_id, jobs[0].id)
-        .await
-        .unwrap();
+    cutroom_core::queries::workers::took(
+        db,
+        "cutroom-worker-fleet-1",
+        jobs[0].tenant_id,
+        jobs[0].id,
+    )
+    .await
+    .unwrap();
     cutroom_core::queries::jobs::set_progress(db, jobs[0].tenant_id, jobs[0].id, "transcribe", 40)
         .await
         .unwrap();
@@ -172,7 +182,9 @@ async fn the_fleet_at_a_glance() {
         .unwrap()
     );
 
-    let r = t.call(Method::GET, "/v1/admin/fleet", Some(operator), None).await;
+    let r = t
+        .call(Method::GET, "/v1/admin/fleet", Some(operator), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let f = &r.body;
     assert_eq!(f["workers"]["busy"], 1, "{f}");
@@ -180,14 +192,44 @@ async fn the_fleet_at_a_glance() {
     assert_eq!(busy["current_job"]["id"], jobs[0].id.to_string(), "{f}");
     assert_eq!(busy["current_job"]["stage"], "transcribe", "{f}");
     assert_eq!(f["queue"]["dispatched"], 1, "{f}");
-    assert!(f["queue"]["oldest_dispatched_age_seconds"].as_f64().unwrap() >= 0.0, "{f}");
+    assert!(
+        f["queue"]["oldest_dispatched_age_seconds"]
+            .as_f64()
+            .unwrap()
+            >= 0.0,
+        "{f}"
+    );
     let tenants = f["tenants"].as_array().unwrap();
     assert_eq!(tenants.len(), 1, "{f}");
-    assert_eq!((tenants[0]["queued"].clone(), tenants[0]["running"].clone()), (json!(1), json!(1)), "{f}");
-    assert_eq!(f["last_hour"], json!({"succeeded": 0, "failed": 1, "cancelled": 0}), "{f}");
-    assert_eq!(f["failures_last_day"], json!([{"code": "source_unavailable", "count": 1}]), "{f}");
+    assert_eq!(
+        (tenants[0]["queued"].clone(), tenants[0]["running"].clone()),
+        (json!(1), json!(1)),
+        "{f}"
+    );
+    assert_eq!(
+        f["last_hour"],
+        json!({"succeeded": 0, "failed": 1, "cancelled": 0}),
+        "{f}"
+    );
+    assert_eq!(
+        f["failures_last_day"],
+        json!([{"code": "source_unavailable", "count": 1}]),
+        "{f}"
+    );
     assert_eq!(f["batches"], json!([]), "{f}");
 
+    // A stage completed after a first scrape, so its histogram is there.
+    let r = t.call(Method::GET, "/metrics", Some(operator), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    cutroom_core::queries::events::record(
+        db,
+        jobs[0].tenant_id,
+        jobs[0].id,
+        cutroom_core::events::JobEvent::StageCompleted(cutroom_core::Stage::Fetch),
+        Some(json!({"elapsed_ms": 800})),
+    )
+    .await
+    .unwrap();
     let r = t.call(Method::GET, "/metrics", Some(operator), None).await;
     let text = r.body.as_str().unwrap();
     let age: f64 = text
@@ -197,4 +239,36 @@ async fn the_fleet_at_a_glance() {
         .parse()
         .unwrap();
     assert!(age >= 0.0, "{text}");
+
+    // The Grafana dashboard in docs/ asks only for series that exist.
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/grafana/cutroom-fleet.json"
+    ))
+    .unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    let exprs: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    for expr in exprs {
+        for name in expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("cutroom_"))
+        {
+            let family = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(name);
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(&format!("# TYPE {family} "))),
+                "the dashboard's {name} is not in /metrics:\n{text}"
+            );
+        }
+    }
 }

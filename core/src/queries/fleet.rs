@@ -207,7 +207,7 @@ pub async fn failures_since(
         .into_tuple()
         .all(db)
         .await?;
-    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
     Ok(rows
         .into_iter()
         .map(|(code, n)| (code.unwrap_or_else(|| "unknown".to_owned()), n))
