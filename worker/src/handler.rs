@@ -217,7 +217,7 @@ impl Handler {
                 tracing::warn!(error = %e, "could not remove the outputs of a deleted job");
             }
             tracing::info!("job was deleted while running");
-            self.done(None).await;
+            self.done(job, None).await;
             self.free_slot(job).await;
             return Ok(());
         }
@@ -252,7 +252,7 @@ impl Handler {
                 attempt,
                 "the job was taken over by another worker; not ending it"
             );
-            self.done(None).await;
+            self.done(job, None).await;
             return Ok(());
         }
         // The ending's event first, so a client that sees the status
@@ -271,7 +271,7 @@ impl Handler {
                 tracing::warn!(error = %e, "could not update the job's batch");
             }
         }
-        self.done(Some(status == JobStatus::Succeeded)).await;
+        self.done(job, Some(status == JobStatus::Succeeded)).await;
         self.free_slot(job).await;
         let keep_original = failure.as_ref().is_some_and(|f| f.code.is_transient());
         if !keep_original {
@@ -321,7 +321,7 @@ impl Handler {
             })),
         )
         .await?;
-        self.done(Some(false)).await;
+        self.done(job, Some(false)).await;
         self.free_slot(job).await;
         tracing::warn!(
             code = %f.code, message = %f.message, detail = f.detail.as_deref(), attempt,
@@ -354,7 +354,7 @@ impl Handler {
             })),
         )
         .await?;
-        self.done(None).await;
+        self.done(job, None).await;
         self.free_slot(job).await;
         tracing::info!(%until, %reason, "budget spent; the job waits");
         Ok(())
@@ -374,7 +374,7 @@ impl Handler {
             Some(json!({ "attempt": attempt, "worker": self.worker })),
         )
         .await?;
-        self.done(None).await;
+        self.done(job, None).await;
         self.free_slot(job).await;
         tracing::info!("worker stopping; job handed back to the queue");
         Ok(())
@@ -423,8 +423,8 @@ impl Handler {
         .await
     }
 
-    async fn done(&self, ended: Option<bool>) {
-        if let Err(e) = workers::done(&self.db.orm, &self.worker, ended).await {
+    async fn done(&self, job: &job::Model, ended: Option<bool>) {
+        if let Err(e) = workers::done(&self.db.orm, &self.worker, job.id, ended).await {
             tracing::warn!(error = %e, "could not update the worker registry");
         }
     }

@@ -77,21 +77,36 @@ pub async fn took(
     Ok(())
 }
 
-/// The worker is done with its job: `Some(true)` succeeded, `Some(false)`
-/// failed or was cancelled, `None` handed back without an ending.
-pub async fn done(db: &impl ConnectionTrait, id: &str, ended: Option<bool>) -> Result<(), DbErr> {
+/// The worker is done with `job_id`: `Some(true)` succeeded, `Some(false)`
+/// failed or was cancelled, `None` handed back without an ending. Its
+/// current job is cleared only if it is still that one: with prefetch the
+/// worker may have taken the next job meanwhile.
+pub async fn done(
+    db: &impl ConnectionTrait,
+    id: &str,
+    job_id: Uuid,
+    ended: Option<bool>,
+) -> Result<(), DbErr> {
+    let was_current = || Expr::col(worker::Column::CurrentJobId).eq(job_id);
+    let cleared = |column: worker::Column, none: sea_orm::Value| {
+        Expr::case(was_current(), Expr::value(none)).finally(Expr::col(column))
+    };
     let mut q = worker::Entity::update_many()
         .col_expr(
             worker::Column::CurrentJobId,
-            Expr::value(Option::<Uuid>::None),
+            cleared(worker::Column::CurrentJobId, Option::<Uuid>::None.into()).into(),
         )
         .col_expr(
             worker::Column::CurrentTenantId,
-            Expr::value(Option::<Uuid>::None),
+            cleared(worker::Column::CurrentTenantId, Option::<Uuid>::None.into()).into(),
         )
         .col_expr(
             worker::Column::CurrentSince,
-            Expr::value(Option::<DateTime<Utc>>::None),
+            cleared(
+                worker::Column::CurrentSince,
+                Option::<DateTime<Utc>>::None.into(),
+            )
+            .into(),
         )
         .col_expr(worker::Column::LastSeenAt, Expr::value(Utc::now()));
     match ended {
