@@ -29,7 +29,8 @@ pub struct Database {
 pub const SERVE_POOL: u32 = 32;
 /// The same for a worker process (`cutroom worker`): its queue loop,
 /// its job, the job's cancel watch, a prefetched job, the registry's
-/// heartbeat and the housekeeping. Its LISTEN connection comes on top.
+/// heartbeat, the housekeeping, and the queue's LISTEN connection, which
+/// sqlx's listener takes from the pool.
 pub const WORKER_POOL: u32 = 6;
 /// An idle pooled connection is closed after this, so a quiet fleet holds
 /// few.
