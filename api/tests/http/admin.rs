@@ -218,6 +218,31 @@ async fn the_fleet_at_a_glance() {
     );
     assert_eq!(f["batches"], json!([]), "{f}");
 
+    // With prefetch the worker takes the next job before the first ends:
+    // the first's end leaves the second as its current job.
+    let w = "cutroom-worker-fleet-1";
+    cutroom_core::queries::workers::took(db, w, jobs[2].tenant_id, jobs[2].id)
+        .await
+        .unwrap();
+    cutroom_core::queries::workers::done(db, w, jobs[0].id, Some(true))
+        .await
+        .unwrap();
+    let current = |list: Vec<cutroom_entities::worker::Model>| {
+        list.into_iter().find(|x| x.id == w).unwrap().current_job_id
+    };
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    let list = cutroom_core::queries::workers::list(db, since, 10)
+        .await
+        .unwrap();
+    assert_eq!(current(list), Some(jobs[2].id));
+    cutroom_core::queries::workers::done(db, w, jobs[2].id, Some(true))
+        .await
+        .unwrap();
+    let list = cutroom_core::queries::workers::list(db, since, 10)
+        .await
+        .unwrap();
+    assert_eq!(current(list), None);
+
     // A stage completed after a first scrape, so its histogram is there.
     let r = t.call(Method::GET, "/metrics", Some(operator), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
