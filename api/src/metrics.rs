@@ -199,9 +199,8 @@ impl Metrics {
                 })
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
-        self.queue_age.set(oldest.map_or(0.0, |t| {
-            ((now - t).num_milliseconds() as f64 / 1000.0).max(0.0)
-        }));
+        self.queue_age
+            .set(oldest.map_or(0.0, |t| fleet::age_seconds(t, now)));
         let (mut busy, mut idle, mut lost) = (0, 0, 0);
         for w in &listed {
             match workers::state(w, now, state.config.worker_heartbeat) {

@@ -22,22 +22,17 @@ export function clock(seconds: number): string {
 }
 
 /** `about 3 s`, `2 min 5 s`: a time left. */
-export function eta(seconds: number): string {
+export function eta(seconds: number, toTheMinute = false): string {
   if (!Number.isFinite(seconds)) return "—";
   const s = Math.max(0, Math.round(seconds));
   if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  return m < 60 ? `${m} min ${s % 60} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
+  const m = toTheMinute ? Math.round(s / 60) : Math.floor(s / 60);
+  if (m >= 60) return `${Math.floor(m / 60)} h ${m % 60} min`;
+  return toTheMinute ? `${m} min` : `${m} min ${s % 60} s`;
 }
 
 /** `45 s`, `12 min`, `3 h 5 min`: a longer wait, to the minute. */
-export function roughly(seconds: number): string {
-  if (!Number.isFinite(seconds)) return "—";
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s} s`;
-  const m = Math.round(s / 60);
-  return m < 60 ? `${m} min` : `${Math.floor(m / 60)} h ${m % 60} min`;
-}
+export const roughly = (seconds: number) => eta(seconds, true);
 
 const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 

@@ -157,12 +157,14 @@ async fn worker_list(state: &AppState, now: DateTime<Utc>) -> Result<WorkerList,
         .iter()
         .filter_map(|w| w.current_job.as_ref().map(|j| j.id))
         .collect();
-    let stages = cutroom_core::queries::fleet::stages_of(&state.db.orm, current).await?;
+    // A lost worker and the one that took its job over both name it.
+    let stages: std::collections::HashMap<Uuid, Option<String>> =
+        cutroom_core::queries::fleet::stages_of(&state.db.orm, current)
+            .await?
+            .into_iter()
+            .collect();
     for job in workers.iter_mut().filter_map(|w| w.current_job.as_mut()) {
-        job.stage = stages
-            .iter()
-            .find(|(id, _)| *id == job.id)
-            .and_then(|(_, stage)| stage.clone());
+        job.stage = stages.get(&job.id).cloned().flatten();
     }
     let count = |s: WorkerState| workers.iter().filter(|w| w.state == s).count();
     Ok(WorkerList {

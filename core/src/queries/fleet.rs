@@ -155,6 +155,12 @@ pub async fn load_by_tenant(db: &impl ConnectionTrait) -> Result<Vec<TenantLoad>
     Ok(loads)
 }
 
+/// Seconds from `since` to `now`, never negative (clocks of two
+/// processes may disagree by a little).
+pub fn age_seconds(since: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
+    ((now - since).num_milliseconds() as f64 / 1000.0).max(0.0)
+}
+
 /// When the oldest job a worker could take now (handed to the queue, not
 /// taken) was handed over: the queue's age, the autoscaler's signal.
 pub async fn oldest_dispatched_at(

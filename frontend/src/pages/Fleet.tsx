@@ -5,6 +5,7 @@
 // session's, so it opens without an account too. The token is kept for
 // this tab only (sessionStorage), never in localStorage.
 
+import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, must, withToken, type Schemas } from "../api/client";
 import { eta, roughly, when } from "../format";
@@ -215,29 +216,21 @@ function FleetView({ fleet: f }: { fleet: Fleet }) {
 
 function Workers({ workers, now }: { workers: Worker[]; now: string }) {
   return (
-    <section aria-labelledby="fleet-workers-h">
-      <h2 id="fleet-workers-h">Workers</h2>
-      {workers.length === 0 ? (
-        <p class="muted">No worker has started.</p>
-      ) : (
-        <div class="table-wrap">
-          <table class="stack fleet" aria-labelledby="fleet-workers-h">
-            <thead>
-              <tr>
-                <th scope="col">Worker</th>
-                <th scope="col">Host:pid</th>
-                <th scope="col">State</th>
-                <th scope="col" class="num">
-                  Heartbeat
-                </th>
-                <th scope="col">Current job</th>
-                <th scope="col">Running since</th>
-                <th scope="col" class="num">
-                  Succeeded / failed
-                </th>
-              </tr>
-            </thead>
-            <tbody>
+    <Listing
+      id="workers"
+      title="Workers"
+      rows={workers.length}
+      none="No worker has started."
+      columns={[
+        ["Worker"],
+        ["Host:pid"],
+        ["State"],
+        ["Heartbeat", true],
+        ["Current job"],
+        ["Running since"],
+        ["Succeeded / failed", true],
+      ]}
+    >
               {workers.map((w) => {
                 const job = w.current_job;
                 return (
@@ -283,150 +276,138 @@ function Workers({ workers, now }: { workers: Worker[]; now: string }) {
                   </tr>
                 );
               })}
-            </tbody>
-          </table>
-        </div>
-      )}
-    </section>
+    </Listing>
   );
 }
 
 function Tenants({ tenants }: { tenants: Schemas["TenantLoadView"][] }) {
   return (
-    <section aria-labelledby="fleet-tenants-h">
-      <h2 id="fleet-tenants-h">Queue by tenant</h2>
-      {tenants.length === 0 ? (
-        <p class="muted">No organisation has jobs queued or running.</p>
-      ) : (
-        <div class="table-wrap">
-          <table class="stack fleet" aria-labelledby="fleet-tenants-h">
-            <thead>
-              <tr>
-                <th scope="col">Organisation</th>
-                <th scope="col" class="num">
-                  Queued
-                </th>
-                <th scope="col" class="num">
-                  Running
-                </th>
-                <th scope="col" class="num">
-                  Oldest wait
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {tenants.map((t) => (
-                <tr key={t.tenant_id} data-tenant={t.tenant_id}>
-                  <td data-label="Organisation" title={t.tenant_id}>
-                    {t.name}
-                  </td>
-                  <td data-label="Queued" class="num">
-                    {t.queued}
-                  </td>
-                  <td data-label="Running" class="num">
-                    {t.running}
-                  </td>
-                  <td data-label="Oldest wait" class="num">
-                    {t.oldest_queued_age_seconds != null ? eta(t.oldest_queued_age_seconds) : "—"}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-    </section>
+    <Listing
+      id="tenants"
+      title="Queue by tenant"
+      rows={tenants.length}
+      none="No organisation has jobs queued or running."
+      columns={[["Organisation"], ["Queued", true], ["Running", true], ["Oldest wait", true]]}
+    >
+      {tenants.map((t) => (
+        <tr key={t.tenant_id} data-tenant={t.tenant_id}>
+          <td data-label="Organisation" title={t.tenant_id}>
+            {t.name}
+          </td>
+          <td data-label="Queued" class="num">
+            {t.queued}
+          </td>
+          <td data-label="Running" class="num">
+            {t.running}
+          </td>
+          <td data-label="Oldest wait" class="num">
+            {t.oldest_queued_age_seconds != null ? eta(t.oldest_queued_age_seconds) : "—"}
+          </td>
+        </tr>
+      ))}
+    </Listing>
   );
 }
 
 function Failures({ failures }: { failures: Schemas["FailureCount"][] }) {
   return (
-    <section aria-labelledby="fleet-failures-h">
-      <h2 id="fleet-failures-h">Failures in the last 24 hours</h2>
-      {failures.length === 0 ? (
-        <p class="muted">No job failed in the last 24 hours.</p>
-      ) : (
-        <div class="table-wrap">
-          <table class="fleet compact" aria-labelledby="fleet-failures-h">
-            <thead>
-              <tr>
-                <th scope="col">Code</th>
-                <th scope="col" class="num">
-                  Jobs
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {failures.map((x) => (
-                <tr key={x.code} data-code={x.code}>
-                  <td>
-                    <code>{x.code}</code>
-                  </td>
-                  <td class="num">{x.count}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-    </section>
+    <Listing
+      id="failures"
+      title="Failures in the last 24 hours"
+      rows={failures.length}
+      none="No job failed in the last 24 hours."
+      columns={[["Code"], ["Jobs", true]]}
+      compact
+    >
+      {failures.map((x) => (
+        <tr key={x.code} data-code={x.code}>
+          <td>
+            <code>{x.code}</code>
+          </td>
+          <td class="num">{x.count}</td>
+        </tr>
+      ))}
+    </Listing>
   );
 }
 
 function Batches({ batches, tenants }: { batches: Schemas["BatchRate"][]; tenants: Schemas["TenantLoadView"][] }) {
   return (
-    <section aria-labelledby="fleet-batches-h">
-      <h2 id="fleet-batches-h">Batches running</h2>
-      {batches.length === 0 ? (
-        <p class="muted">No batch is running.</p>
+    <Listing
+      id="batches"
+      title="Batches running"
+      rows={batches.length}
+      none="No batch is running."
+      columns={[["Batch"], ["Ended"], ["Failed", true], ["Per hour", true], ["ETA", true]]}
+    >
+      {batches.map((b) => {
+        const tenant = tenants.find((t) => t.tenant_id === b.tenant_id)?.name;
+        return (
+          <tr key={b.id} data-batch={b.id}>
+            <td data-label="Batch">
+              <span class="path">{b.name}</span>
+              {tenant && <div class="muted small">{tenant}</div>}
+            </td>
+            <td data-label="Ended">
+              <span class="batch-progress">
+                <progress max={Math.max(b.total, 1)} value={b.ended} aria-label={`Recordings of ${b.name} ended`}>
+                  {b.ended} of {b.total}
+                </progress>{" "}
+                {b.ended} / {b.total}
+              </span>
+            </td>
+            <td data-label="Failed" class="num">
+              <span class={b.failed > 0 ? "error" : undefined}>{b.failed}</span>
+            </td>
+            <td data-label="Per hour" class="num">
+              {b.per_hour != null ? b.per_hour.toFixed(1) : "—"}
+            </td>
+            <td data-label="ETA" class="num">
+              {b.eta_seconds != null ? roughly(b.eta_seconds) : "—"}
+            </td>
+          </tr>
+        );
+      })}
+    </Listing>
+  );
+}
+
+/** A column's heading, and whether it holds numbers (right-aligned). */
+type Column = [label: string, numeric?: boolean];
+
+/**
+ * One of the page's sections: its heading, then its table (`rows` of
+ * them, given as children) or the line `none` when there are none.
+ * `compact` tables keep their columns on a phone instead of stacking.
+ */
+function Listing(props: {
+  id: string;
+  title: string;
+  rows: number;
+  none: string;
+  columns: Column[];
+  compact?: boolean;
+  children: ComponentChildren;
+}) {
+  const heading = `fleet-${props.id}-h`;
+  return (
+    <section aria-labelledby={heading}>
+      <h2 id={heading}>{props.title}</h2>
+      {props.rows === 0 ? (
+        <p class="muted">{props.none}</p>
       ) : (
         <div class="table-wrap">
-          <table class="stack fleet" aria-labelledby="fleet-batches-h">
+          <table class={props.compact ? "fleet compact" : "stack fleet"} aria-labelledby={heading}>
             <thead>
               <tr>
-                <th scope="col">Batch</th>
-                <th scope="col">Ended</th>
-                <th scope="col" class="num">
-                  Failed
-                </th>
-                <th scope="col" class="num">
-                  Per hour
-                </th>
-                <th scope="col" class="num">
-                  ETA
-                </th>
+                {props.columns.map(([label, numeric]) => (
+                  <th key={label} scope="col" class={numeric ? "num" : undefined}>
+                    {label}
+                  </th>
+                ))}
               </tr>
             </thead>
-            <tbody>
-              {batches.map((b) => {
-                const tenant = tenants.find((t) => t.tenant_id === b.tenant_id)?.name;
-                return (
-                  <tr key={b.id} data-batch={b.id}>
-                    <td data-label="Batch">
-                      <span class="path">{b.name}</span>
-                      {tenant && <div class="muted small">{tenant}</div>}
-                    </td>
-                    <td data-label="Ended">
-                      <span class="batch-progress">
-                        <progress max={Math.max(b.total, 1)} value={b.ended} aria-label={`Recordings of ${b.name} ended`}>
-                          {b.ended} of {b.total}
-                        </progress>{" "}
-                        {b.ended} / {b.total}
-                      </span>
-                    </td>
-                    <td data-label="Failed" class="num">
-                      <span class={b.failed > 0 ? "error" : undefined}>{b.failed}</span>
-                    </td>
-                    <td data-label="Per hour" class="num">
-                      {b.per_hour != null ? b.per_hour.toFixed(1) : "—"}
-                    </td>
-                    <td data-label="ETA" class="num">
-                      {b.eta_seconds != null ? roughly(b.eta_seconds) : "—"}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
+            <tbody>{props.children}</tbody>
           </table>
         </div>
       )}

@@ -100,7 +100,7 @@ pub struct Fleet {
 pub(super) async fn show_fleet(_: Operator, state: AppState) -> Result<Json<Fleet>, ApiError> {
     let db = &state.db.orm;
     let now = Utc::now();
-    let age = |t: Option<DateTime<Utc>>| t.map(|t| seconds(now - t));
+    let age = |t: Option<DateTime<Utc>>| t.map(|t| fleet::age_seconds(t, now));
     let workers = worker_list(&state, now).await?;
     let depth = fleet::queue_depth(db).await?;
     let queue = QueueView {
@@ -150,14 +150,10 @@ pub(super) async fn show_fleet(_: Operator, state: AppState) -> Result<Json<Flee
     }))
 }
 
-fn seconds(d: chrono::Duration) -> f64 {
-    (d.num_milliseconds() as f64 / 1000.0).max(0.0)
-}
-
 /// A batch's rate since it was unpacked, and when the rest will be done
 /// at that rate.
 fn rate(b: fleet::BatchProgress, now: DateTime<Utc>) -> BatchRate {
-    let hours = b.unpacked_at.map(|t| seconds(now - t) / 3600.0);
+    let hours = b.unpacked_at.map(|t| fleet::age_seconds(t, now) / 3600.0);
     let per_hour = hours.filter(|h| *h > 0.0).map(|h| b.ended as f64 / h);
     let eta_seconds = per_hour
         .filter(|r| *r > 0.0)
